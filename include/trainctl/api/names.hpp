@@ -1,0 +1,23 @@
+#pragma once
+// Validation of every name and path that crosses the API (RELIABILITY.md cases 10, 15, 16).
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "trainctl/util/error.hpp"
+
+namespace trainctl::api {
+
+// A resource name: [A-Za-z0-9][A-Za-z0-9._-]{0,254}. `kind` ("workspace", "run", ...) is used
+// in the message. Fails with invalid_argument.
+Result<void> validate_name(std::string_view kind, std::string_view name);
+
+// A lower-case 64-hex-digit SHA-256.
+bool is_sha256_hex(std::string_view text);
+
+// A relative path made of '/'-separated components, each non-empty, not "." or "..", at most
+// 255 bytes, valid UTF-8 without control characters, NUL or backslash; no leading '/'; at most
+// 4096 bytes in all. Returns its components. Fails with invalid_argument naming the problem.
+Result<std::vector<std::string>> split_relative_path(std::string_view path);
+
+}  // namespace trainctl::api

@@ -1,0 +1,117 @@
+#pragma once
+// The typed client of the REST API (docs/rest-api.md). All HTTP goes through a Transport, so the
+// client is unit-tested over a fake and integration-tested against a real trainctld.
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "trainctl/util/error.hpp"
+
+namespace trainctl::client {
+
+struct HttpRequest {
+  std::string method;  // GET, POST, PUT, DELETE
+  std::string target;  // path and query, e.g. "/v1/workspaces/default/runs?limit=10"
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  std::optional<std::filesystem::path> body_file;  // upload a file as the body instead
+  int timeout_seconds = 0;                         // 0: the transport's default
+};
+
+struct HttpResponse {
+  int status = 0;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  std::string header(std::string_view name) const;  // case-insensitive; "" when absent
+};
+
+// A side effect behind an interface (ninja's DiskInterface pattern). Failures to connect are
+// ErrorCode::unavailable with a message naming the endpoint; HTTP error statuses are not
+// failures at this layer.
+class Transport {
+ public:
+  virtual ~Transport() = default;
+  virtual Result<HttpResponse> send(const HttpRequest& request) = 0;
+  // Delivers the body as it arrives; on_data returning false stops the transfer (then the result
+  // is ErrorCode::interrupted). The returned response has status and headers but no body.
+  virtual Result<HttpResponse> stream(const HttpRequest& request,
+                                      const std::function<bool(std::string_view)>& on_data) = 0;
+  virtual std::string endpoint() const = 0;
+};
+
+struct ClientOptions {
+  std::string endpoint;  // http://127.0.0.1:PORT
+  std::string token;
+  int connect_timeout_ms = 2000;
+  int timeout_seconds = 60;
+};
+
+// libcurl-backed transport (keep-alive on one handle).
+std::unique_ptr<Transport> make_curl_transport(const ClientOptions& options);
+
+struct RunListQuery {
+  std::string experiment;
+  std::string status;  // comma list
+  int limit = 100;
+  std::string page_token;
+};
+
+struct SubmitOutcome {
+  nlohmann::json run;
+  bool replayed = false;
+};
+
+struct LogQuery {
+  std::string task;    // empty: every task
+  std::string offset;  // "" | "123" | "main:123,worker-0:5"
+  bool follow = false;
+};
+
+class ApiClient {
+ public:
+  ApiClient(std::unique_ptr<Transport> transport, std::string token);
+
+  // Every call maps an error reply to its Error (code from the body's error.code, message and
+  // details) and a transport failure to ErrorCode::unavailable.
+  Result<nlohmann::json> health();
+  Result<nlohmann::json> create_workspace(const std::string& name, const std::string& description);
+  Result<nlohmann::json> list_workspaces();
+  Result<nlohmann::json> get_workspace(const std::string& name);
+  Result<void> delete_workspace(const std::string& name);
+
+  Result<std::vector<std::string>> missing_blobs(const std::string& workspace,
+                                                 const std::vector<std::string>& hashes);
+  Result<void> upload_blob(const std::string& workspace, const std::string& sha256,
+                           const std::filesystem::path& file);
+  Result<nlohmann::json> create_snapshot(const std::string& workspace, const nlohmann::json& files);
+
+  Result<SubmitOutcome> create_run(const std::string& workspace, const nlohmann::json& payload,
+                                   const std::string& idempotency_key);
+  Result<nlohmann::json> list_runs(const std::string& workspace, const RunListQuery& query);
+  Result<nlohmann::json> get_run(const std::string& workspace, const std::string& run_id,
+                                 int wait_seconds = 0);
+  Result<nlohmann::json> cancel_run(const std::string& workspace, const std::string& run_id);
+  // Calls on_event for each NDJSON event; on_event returning false stops (ErrorCode::interrupted).
+  Result<void> stream_logs(const std::string& workspace, const std::string& run_id,
+                           const LogQuery& query,
+                           const std::function<bool(const nlohmann::json&)>& on_event);
+  Result<nlohmann::json> list_run_files(const std::string& workspace, const std::string& run_id);
+  Result<void> download_run_file(const std::string& workspace, const std::string& run_id,
+                                 const std::string& path, const std::filesystem::path& dest);
+
+  Transport& transport() { return *m_transport; }
+
+ private:
+  std::unique_ptr<Transport> m_transport;
+  std::string m_token;
+};
+
+}  // namespace trainctl::client

@@ -1,0 +1,38 @@
+#pragma once
+// Content-addressed files under <home>/blobs/<aa>/<sha256>, read-only (0444). Writes go to
+// <home>/tmp, are hashed while streamed, fsynced, renamed into place, and the directory fsynced,
+// before the caller inserts the row (RELIABILITY 24, 25).
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "trainctl/util/error.hpp"
+
+namespace trainctl::service {
+
+class BlobStore {
+ public:
+  class Writer {
+   public:
+    virtual ~Writer() = default;  // an uncommitted writer removes its temp file
+    // Appends bytes; fails with payload_too_large past the cap, insufficient_storage on ENOSPC.
+    virtual Result<void> write(const char* data, size_t size) = 0;
+    // Verifies the hash (invalid_argument when it differs), then makes the blob durable.
+    virtual Result<uint64_t> commit(const std::string& expected_sha256) = 0;
+  };
+
+  BlobStore(std::filesystem::path blobs_dir, std::filesystem::path tmp_dir);
+
+  std::filesystem::path path_of(const std::string& sha256) const;
+  bool exists(const std::string& sha256) const;
+  Result<std::unique_ptr<Writer>> begin_write(uint64_t max_size);
+  // Removes temp files left by a crash (called at start).
+  Result<void> remove_stale_temp_files();
+
+ private:
+  std::filesystem::path m_blobs_dir;
+  std::filesystem::path m_tmp_dir;
+};
+
+}  // namespace trainctl::service

@@ -1,0 +1,6 @@
+#pragma once
+namespace trainctl::service {
+// The whole of trainctld: `trainctld [options]` serves the API; `trainctld supervise RUN_DIR`
+// is the per-run supervisor the local engine starts. Returns the exit code. Never throws.
+int run_daemon(int argc, char** argv);
+}  // namespace trainctl::service

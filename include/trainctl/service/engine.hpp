@@ -1,0 +1,74 @@
+#pragma once
+// An engine runs a prepared run somewhere and reports on it. Every engine (local, later mpi on
+// remote hosts, slurm, kubernetes) implements these four operations; the service's run manager
+// holds no engine-specific state, so everything needed to observe, cancel or recover a run is
+// kept by the engine under the run directory (local) or by the external system (slurm, k8s).
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "trainctl/api/run_status.hpp"
+#include "trainctl/spec/launch_plan.hpp"
+#include "trainctl/util/error.hpp"
+
+namespace trainctl::service {
+
+struct TaskObservation {
+  std::string name;
+  std::string state;  // "pending" | "running" | "exited" | "killed" | "failed_to_start"
+  std::optional<int> exit_code;
+  std::optional<int> signal;  // the signal that ended it, if any
+  int64_t pid = 0;
+  int64_t started_at_ms = 0;
+  int64_t ended_at_ms = 0;
+  std::string message;  // e.g. "exec failed: No such file or directory"
+};
+
+struct RunObservation {
+  enum class Phase { starting, running, finished };
+  Phase phase = Phase::starting;
+  // Meaningful when finished: Completed | Failed | Canceled | TimedOut.
+  api::RunStatus outcome = api::RunStatus::Failed;
+  std::optional<int> exit_code;  // of the run as a whole (the failing task's, or 0)
+  std::string reason;            // for the user, when not Completed
+  std::vector<TaskObservation> tasks;
+  int64_t started_at_ms = 0;     // all tasks started (the start barrier passed)
+  int64_t ended_at_ms = 0;
+};
+
+nlohmann::json to_json(const RunObservation& observation);
+
+class Engine {
+ public:
+  virtual ~Engine() = default;
+  // Starts the plan in run_dir (which holds snapshot/, outputs/, logs/). Returns once a
+  // supervisor that outlives the service owns the run; a run that cannot start is reported
+  // by observe() as finished/Failed with the reason.
+  virtual Result<void> start(const std::filesystem::path& run_dir, const spec::LaunchPlan& plan) = 0;
+  // The run's state now. Cheap: called often for every active run.
+  virtual Result<RunObservation> observe(const std::filesystem::path& run_dir) = 0;
+  // Asks the run to stop: SIGTERM to every process it started, SIGKILL after the grace period.
+  // Returns at once; observe() reports Canceled when it is over. A no-op on a finished run.
+  virtual Result<void> cancel(const std::filesystem::path& run_dir) = 0;
+  // After a service restart: re-attaches to a run this engine started. A run whose supervisor
+  // is gone without a final state is reported finished/Failed, and what is left of it is killed.
+  virtual Result<RunObservation> recover(const std::filesystem::path& run_dir) = 0;
+};
+
+struct LocalEngineOptions {
+  // The program that runs `<supervisor_program> supervise <run_dir>`: trainctld itself.
+  std::filesystem::path supervisor_program;
+};
+
+std::unique_ptr<Engine> make_local_engine(LocalEngineOptions options);
+
+// The body of `trainctld supervise RUN_DIR`: drives one run to its end (see local_engine docs).
+// Returns the process exit code.
+int run_supervisor(const std::filesystem::path& run_dir);
+
+}  // namespace trainctl::service

@@ -1,0 +1,133 @@
+#pragma once
+// The service's durable state in SQLite (WAL, versioned migrations, writes in BEGIN IMMEDIATE
+// with a busy timeout). Thread-safe: one Store is shared by every request thread. A write that
+// cannot get the lock within the busy timeout fails with ErrorCode::unavailable (HTTP 503).
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "trainctl/api/run_status.hpp"
+#include "trainctl/util/error.hpp"
+
+namespace trainctl::service {
+
+struct WorkspaceRecord {
+  std::string name;
+  std::string description;
+  int64_t created_at_ms = 0;
+  int64_t run_count = 0;
+};
+
+struct SnapshotRecord {
+  std::string id;  // sha256 of the canonical manifest
+  nlohmann::json files = nlohmann::json::array();  // [{"path","sha256","size","mode"}]
+  int64_t file_count = 0;
+  int64_t total_size = 0;
+  int64_t created_at_ms = 0;
+};
+
+struct RunRecord {
+  std::string id;  // "run-" + 10 random [a-z0-9]
+  std::string workspace;
+  std::string experiment;
+  std::string name;
+  std::string compute;
+  api::RunStatus status = api::RunStatus::Queued;
+  std::string snapshot_id;
+  nlohmann::json payload = nlohmann::json::object();  // the validated estimator payload
+  nlohmann::json tasks = nlohmann::json::array();     // the engine's last task observations
+  std::string idempotency_key;                        // empty: none
+  std::string request_hash;                           // sha256 of the canonical payload
+  int64_t created_at_ms = 0;
+  int64_t updated_at_ms = 0;
+  int64_t started_at_ms = 0;  // 0: not yet
+  int64_t ended_at_ms = 0;    // 0: not yet
+  std::optional<int> exit_code;
+  std::string failure_reason;
+  int64_t seq = 0;  // insertion order, assigned by the store
+};
+
+struct RunEvent {
+  api::RunStatus status = api::RunStatus::Queued;
+  int64_t at_ms = 0;
+  std::string message;
+};
+
+struct RunQuery {
+  std::string workspace;
+  std::optional<std::string> experiment;
+  std::vector<api::RunStatus> statuses;  // empty: any
+  int limit = 100;
+  std::optional<int64_t> before_seq;     // page token: runs with seq < this
+};
+
+struct RunPage {
+  std::vector<RunRecord> items;          // newest first
+  std::optional<int64_t> next_before_seq;
+};
+
+struct RunUpdate {
+  std::optional<api::RunStatus> status;  // appends a timeline event when it changes
+  std::optional<nlohmann::json> tasks;
+  std::optional<int> exit_code;
+  std::optional<std::string> failure_reason;
+  std::optional<int64_t> started_at_ms;
+  std::optional<int64_t> ended_at_ms;
+  std::string message;                   // recorded with the timeline event
+};
+
+struct CreateRunOutcome {
+  RunRecord run;
+  bool replayed = false;  // an earlier run with the same idempotency key and request hash
+};
+
+struct StoreOptions {
+  int busy_timeout_ms = 5000;
+};
+
+class Store {
+ public:
+  // Opens (creating if needed) and migrates the database. Migrations run in one transaction each,
+  // so a crash leaves the old schema or the new (RELIABILITY 32).
+  static Result<std::unique_ptr<Store>> open(const std::filesystem::path& db_path,
+                                             StoreOptions options = {});
+  virtual ~Store() = default;
+
+  virtual int schema_version() = 0;
+
+  virtual Result<WorkspaceRecord> create_workspace(const std::string& name,
+                                                   const std::string& description) = 0;  // conflict
+  virtual Result<void> ensure_workspace(const std::string& name) = 0;
+  virtual Result<std::vector<WorkspaceRecord>> list_workspaces() = 0;
+  virtual Result<WorkspaceRecord> get_workspace(const std::string& name) = 0;  // not_found
+  // conflict while the workspace has runs that are not terminal; deletes its run rows.
+  virtual Result<void> delete_workspace(const std::string& name) = 0;
+
+  virtual Result<std::vector<std::string>> missing_blobs(const std::vector<std::string>& hashes) = 0;
+  virtual Result<bool> has_blob(const std::string& sha256) = 0;
+  virtual Result<void> insert_blob(const std::string& sha256, int64_t size) = 0;  // idempotent
+  virtual Result<std::vector<std::string>> list_blob_hashes() = 0;
+
+  // Returns the record and whether it was new.
+  virtual Result<std::pair<SnapshotRecord, bool>> put_snapshot(const SnapshotRecord& snapshot) = 0;
+  virtual Result<SnapshotRecord> get_snapshot(const std::string& id) = 0;
+
+  // Inserts a run (status Queued, with its first timeline event) and assigns id and seq when
+  // empty. With an idempotency key already used in the workspace: the same request_hash replays
+  // the existing run; a different one fails with conflict.
+  virtual Result<CreateRunOutcome> create_run(const RunRecord& draft) = 0;
+  virtual Result<RunRecord> get_run(const std::string& workspace, const std::string& id) = 0;
+  virtual Result<RunPage> list_runs(const RunQuery& query) = 0;
+  virtual Result<std::vector<RunRecord>> list_active_runs() = 0;  // every workspace
+  // Applies `update` in one transaction. A terminal status is final: updating the status of a
+  // terminal run fails with conflict and changes nothing.
+  virtual Result<RunRecord> update_run(const std::string& id, const RunUpdate& update) = 0;
+  virtual Result<std::vector<RunEvent>> run_events(const std::string& id) = 0;
+};
+
+}  // namespace trainctl::service

@@ -1,0 +1,75 @@
+#pragma once
+// The job spec of DESIGN.md §4: parsed from YAML (with positions, every problem reported at once),
+// turned into the estimator payload the CLI POSTs, and validated again by the service from that
+// payload. One set of rules serves both sides.
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "trainctl/util/error.hpp"
+
+namespace trainctl::spec {
+
+enum class Backend { none, mpi, parameter_server, pytorch };
+
+struct DistributedTraining {
+  Backend backend = Backend::none;
+  int worker_count = 0;
+  int parameter_server_count = 0;
+  bool chief = true;
+  bool evaluator = false;
+};
+
+struct Estimator {
+  std::string framework = "generic";  // tensorflow | pytorch | generic
+  std::string framework_version;
+  std::string source_directory = ".";  // as written; the CLI resolves it against the spec's folder
+  std::string entry_script;            // relative to source_directory
+  // script_params in order, flattened to argv: {"--lr", "0.1", "--verbose"}.
+  std::vector<std::string> script_params;
+  std::vector<std::string> pip_packages;
+  std::vector<std::string> conda_packages;
+  bool use_gpu = false;
+  int node_count = 1;
+  int process_count_per_node = 1;
+  DistributedTraining distributed;
+};
+
+struct Limits {
+  int64_t max_run_duration_seconds = 0;  // 0: no limit
+  int max_retries = 0;
+};
+
+struct JobSpec {
+  std::string experiment = "default";
+  std::string name;               // display name; may be empty
+  std::string compute = "local";
+  Estimator estimator;
+  std::vector<std::pair<std::string, std::string>> environment_variables;  // in spec order
+  Limits limits;
+  std::map<std::string, std::string> tags;
+};
+
+struct ParseOptions {
+  std::string file_name = "<spec>";         // used in error positions
+  std::vector<std::string> overrides;       // --set key=value, applied before validation
+  size_t max_spec_bytes = 1u << 20;         // RELIABILITY 7
+};
+
+// Parses and validates a YAML job spec. On failure: ErrorCode::invalid_spec with one ErrorDetail
+// per problem (file, line, column, field path, message), all of them, never only the first.
+Result<JobSpec> parse_job_spec(std::string_view yaml_text, const ParseOptions& options = {});
+
+// The estimator payload POSTed to /v1/workspaces/{ws}/runs (docs/rest-api.md).
+nlohmann::json build_payload(const JobSpec& spec, const std::string& snapshot_id);
+
+// The service's side: validates a payload by the same rules (details carry JSON field paths, no
+// positions). ErrorCode::invalid_spec on failure.
+Result<JobSpec> job_spec_from_payload(const nlohmann::json& payload);
+
+}  // namespace trainctl::spec

@@ -1,0 +1,110 @@
+#include "trainctl/api/names.hpp"
+
+namespace trainctl::api {
+
+namespace {
+
+bool is_name_char(char c, bool first) {
+  if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) return true;
+  return !first && (c == '.' || c == '_' || c == '-');
+}
+
+// True when `text` is valid UTF-8 with no C0/C1 control characters and no bidi overrides.
+bool is_clean_utf8(std::string_view text) {
+  size_t i = 0;
+  while (i < text.size()) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    uint32_t code = 0;
+    size_t len = 0;
+    if (c < 0x80) {
+      code = c;
+      len = 1;
+    } else if ((c & 0xE0) == 0xC0) {
+      code = c & 0x1F;
+      len = 2;
+    } else if ((c & 0xF0) == 0xE0) {
+      code = c & 0x0F;
+      len = 3;
+    } else if ((c & 0xF8) == 0xF0) {
+      code = c & 0x07;
+      len = 4;
+    } else {
+      return false;
+    }
+    if (i + len > text.size()) return false;
+    for (size_t k = 1; k < len; ++k) {
+      const auto cc = static_cast<unsigned char>(text[i + k]);
+      if ((cc & 0xC0) != 0x80) return false;
+      code = (code << 6) | (cc & 0x3F);
+    }
+    const bool overlong = (len == 2 && code < 0x80) || (len == 3 && code < 0x800) ||
+                          (len == 4 && code < 0x10000);
+    if (overlong || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF)) return false;
+    if (code < 0x20 || code == 0x7F || (code >= 0x80 && code < 0xA0)) return false;
+    // Bidi embeddings/overrides/isolates and the line/paragraph separators.
+    if ((code >= 0x202A && code <= 0x202E) || (code >= 0x2066 && code <= 0x2069) ||
+        code == 0x200E || code == 0x200F || code == 0x2028 || code == 0x2029) {
+      return false;
+    }
+    i += len;
+  }
+  return true;
+}
+
+}  // namespace
+
+Result<void> validate_name(std::string_view kind, std::string_view name) {
+  if (name.empty()) return fail(ErrorCode::invalid_argument, "{} name is empty", kind);
+  if (name.size() > 255) {
+    return fail(ErrorCode::invalid_argument, "{} name is longer than 255 characters", kind);
+  }
+  for (size_t i = 0; i < name.size(); ++i) {
+    if (!is_name_char(name[i], i == 0)) {
+      return fail(ErrorCode::invalid_argument,
+                  "invalid {} name: use letters, digits, '.', '_' and '-', starting with a "
+                  "letter or digit",
+                  kind);
+    }
+  }
+  return {};
+}
+
+bool is_sha256_hex(std::string_view text) {
+  if (text.size() != 64) return false;
+  for (char c : text) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+Result<std::vector<std::string>> split_relative_path(std::string_view path) {
+  if (path.empty()) return fail(ErrorCode::invalid_argument, "path is empty");
+  if (path.size() > 4096) return fail(ErrorCode::invalid_argument, "path is longer than 4096 bytes");
+  if (path.front() == '/') return fail(ErrorCode::invalid_argument, "path must be relative");
+  if (!is_clean_utf8(path)) {
+    return fail(ErrorCode::invalid_argument, "path has invalid UTF-8 or control characters");
+  }
+  std::vector<std::string> parts;
+  size_t start = 0;
+  while (start <= path.size()) {
+    const size_t slash = path.find('/', start);
+    const size_t end = slash == std::string_view::npos ? path.size() : slash;
+    const std::string_view part = path.substr(start, end - start);
+    if (part.empty()) return fail(ErrorCode::invalid_argument, "path has an empty component");
+    if (part == "." || part == "..") {
+      return fail(ErrorCode::invalid_argument, "path components '.' and '..' are not allowed");
+    }
+    if (part.size() > 255) {
+      return fail(ErrorCode::invalid_argument, "a path component is longer than 255 bytes");
+    }
+    if (part.find('\\') != std::string_view::npos) {
+      return fail(ErrorCode::invalid_argument, "path must not contain '\\'");
+    }
+    parts.emplace_back(part);
+    if (slash == std::string_view::npos) break;
+    start = slash + 1;
+  }
+  return parts;
+}
+
+}  // namespace trainctl::api

@@ -1,0 +1,95 @@
+#include "trainctl/util/fs.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <random>
+
+namespace trainctl::util {
+
+namespace {
+std::string errno_text() { return std::strerror(errno); }
+}  // namespace
+
+Result<void> fsync_directory(const std::filesystem::path& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return fail(ErrorCode::io, "cannot open directory {}: {}", dir.string(), errno_text());
+  ::fsync(fd);
+  ::close(fd);
+  return {};
+}
+
+Result<void> write_file_atomic(const std::filesystem::path& path, std::string_view content,
+                               unsigned mode) {
+  std::random_device random;
+  const auto temp = path.parent_path() /
+                    fmt::format(".{}.tmp-{:08x}", path.filename().string(), random());
+  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+  if (fd < 0) return fail(ErrorCode::io, "cannot create {}: {}", temp.string(), errno_text());
+  ::fchmod(fd, mode);  // not subject to the umask
+  size_t written = 0;
+  while (written < content.size()) {
+    const ssize_t n = ::write(fd, content.data() + written, content.size() - written);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      const auto code = errno == ENOSPC ? ErrorCode::insufficient_storage : ErrorCode::io;
+      const auto text = errno_text();
+      ::close(fd);
+      ::unlink(temp.c_str());
+      return fail(code, "cannot write {}: {}", path.string(), text);
+    }
+    written += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    const auto text = errno_text();
+    ::unlink(temp.c_str());
+    return fail(ErrorCode::io, "cannot write {}: {}", path.string(), text);
+  }
+  if (::rename(temp.c_str(), path.c_str()) != 0) {
+    const auto text = errno_text();
+    ::unlink(temp.c_str());
+    return fail(ErrorCode::io, "cannot replace {}: {}", path.string(), text);
+  }
+  return fsync_directory(path.parent_path().empty() ? "." : path.parent_path());
+}
+
+Result<std::string> read_file(const std::filesystem::path& path, size_t max_size) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    const auto code = errno == ENOENT ? ErrorCode::not_found : ErrorCode::io;
+    return fail(code, "cannot open {}: {}", path.string(), errno_text());
+  }
+  std::string out;
+  char buffer[65536];
+  while (true) {
+    const ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      const auto text = errno_text();
+      ::close(fd);
+      return fail(ErrorCode::io, "cannot read {}: {}", path.string(), text);
+    }
+    if (n == 0) break;
+    out.append(buffer, static_cast<size_t>(n));
+    if (out.size() > max_size) {
+      ::close(fd);
+      return fail(ErrorCode::payload_too_large, "{} is larger than {} bytes", path.string(),
+                  max_size);
+    }
+  }
+  ::close(fd);
+  return out;
+}
+
+Result<void> make_directories(const std::filesystem::path& dir, unsigned mode) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return fail(ErrorCode::io, "cannot create directory {}: {}", dir.string(), ec.message());
+  ::chmod(dir.c_str(), mode);
+  return {};
+}
+
+}  // namespace trainctl::util
