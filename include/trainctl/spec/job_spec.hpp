@@ -4,6 +4,7 @@
 // payload. One set of rules serves both sides.
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -16,6 +17,9 @@
 namespace trainctl::spec {
 
 enum class Backend { none, mpi, parameter_server, pytorch };
+
+std::string_view to_string(Backend backend);                  // "none", "mpi", ...
+std::optional<Backend> parse_backend(std::string_view text);  // exact names only
 
 struct DistributedTraining {
   Backend backend = Backend::none;
@@ -40,6 +44,15 @@ struct Estimator {
   DistributedTraining distributed;
 };
 
+// A dataset made available to the run under inputs/<name>. Not supported by this version yet:
+// a spec with inputs is rejected, with a message saying so.
+struct Input {
+  std::string name;
+  std::string dataset;
+  std::string version = "latest";  // "latest" or a version number
+  std::string mode = "mount";      // mount | download
+};
+
 struct Limits {
   int64_t max_run_duration_seconds = 0;  // 0: no limit
   int max_retries = 0;
@@ -50,6 +63,7 @@ struct JobSpec {
   std::string name;               // display name; may be empty
   std::string compute = "local";
   Estimator estimator;
+  std::vector<Input> inputs;                                               // in spec order
   std::vector<std::pair<std::string, std::string>> environment_variables;  // in spec order
   Limits limits;
   std::map<std::string, std::string> tags;
@@ -65,7 +79,8 @@ struct ParseOptions {
 // per problem (file, line, column, field path, message), all of them, never only the first.
 Result<JobSpec> parse_job_spec(std::string_view yaml_text, const ParseOptions& options = {});
 
-// The estimator payload POSTed to /v1/workspaces/{ws}/runs (docs/rest-api.md).
+// The estimator payload POSTed to /v1/workspaces/{ws}/runs (docs/rest-api.md). "inputs" is
+// written only when the spec has some.
 nlohmann::json build_payload(const JobSpec& spec, const std::string& snapshot_id);
 
 // The service's side: validates a payload by the same rules (details carry JSON field paths, no

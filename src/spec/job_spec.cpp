@@ -1,0 +1,113 @@
+#include "trainctl/spec/job_spec.hpp"
+
+#include <algorithm>
+
+#include "overrides.hpp"
+#include "problems.hpp"
+#include "spec_reader.hpp"
+#include "spec_rules.hpp"
+#include "trainctl/spec/yaml_document.hpp"
+
+namespace trainctl::spec {
+
+namespace {
+
+// A JSON value as a document tree: strings are quoted scalars, numbers and booleans plain ones,
+// so the reader applies to both the same type rules. Positions are unknown.
+DocumentNode document_from_json(const nlohmann::json& json) {
+  DocumentNode node;
+  if (json.is_object()) {
+    node.kind = DocumentNode::Kind::mapping;
+    for (const auto& [key, value] : json.items()) {
+      node.entries.emplace_back(DocumentNode::scalar(key, true), document_from_json(value));
+    }
+  } else if (json.is_array()) {
+    node.kind = DocumentNode::Kind::sequence;
+    for (const auto& item : json) node.items.push_back(document_from_json(item));
+  } else if (json.is_string()) {
+    node = DocumentNode::scalar(json.get<std::string>(), true);
+  } else if (!json.is_null()) {
+    node = DocumentNode::scalar(json.dump(), false);
+  }
+  return node;
+}
+
+nlohmann::json pairs_to_object(const auto& pairs) {
+  nlohmann::json object = nlohmann::json::object();
+  for (const auto& [key, value] : pairs) object[key] = value;
+  return object;
+}
+
+}  // namespace
+
+std::string_view to_string(Backend backend) {
+  return k_backend_names[static_cast<size_t>(backend)];
+}
+
+std::optional<Backend> parse_backend(std::string_view text) {
+  const auto found = std::find(k_backend_names.begin(), k_backend_names.end(), text);
+  if (found == k_backend_names.end()) return std::nullopt;
+  return static_cast<Backend>(found - k_backend_names.begin());
+}
+
+Result<JobSpec> parse_job_spec(std::string_view yaml_text, const ParseOptions& options) {
+  YamlLimits limits;
+  limits.max_bytes = options.max_spec_bytes;
+  auto root = parse_yaml_document(yaml_text, options.file_name, limits);
+  if (!root) return fail(std::move(root.error()));
+  std::vector<ErrorDetail> problems = apply_overrides(*root, options.overrides, limits);
+  SpecReading reading = read_job_spec(*root, SpecSource::yaml);
+  problems.insert(problems.end(), std::make_move_iterator(reading.problems.begin()),
+                  std::make_move_iterator(reading.problems.end()));
+  if (!problems.empty()) return invalid_spec(std::move(problems));
+  return std::move(reading.spec);
+}
+
+nlohmann::json build_payload(const JobSpec& spec, const std::string& snapshot_id) {
+  const Estimator& estimator = spec.estimator;
+  const DistributedTraining& distributed = estimator.distributed;
+  nlohmann::json payload = {
+      {"experiment", spec.experiment},
+      {"name", spec.name},
+      {"compute", spec.compute},
+      {"snapshot_id", snapshot_id},
+      {"estimator",
+       {{"framework", estimator.framework},
+        {"framework_version", estimator.framework_version},
+        {"entry_script", estimator.entry_script},
+        {"script_params", estimator.script_params},
+        {"pip_packages", estimator.pip_packages},
+        {"conda_packages", estimator.conda_packages},
+        {"use_gpu", estimator.use_gpu},
+        {"node_count", estimator.node_count},
+        {"process_count_per_node", estimator.process_count_per_node},
+        {"distributed_training",
+         {{"backend", to_string(distributed.backend)},
+          {"worker_count", distributed.worker_count},
+          {"parameter_server_count", distributed.parameter_server_count},
+          {"chief", distributed.chief},
+          {"evaluator", distributed.evaluator}}}}},
+      {"environment_variables", pairs_to_object(spec.environment_variables)},
+      {"limits",
+       {{"max_run_duration_seconds", spec.limits.max_run_duration_seconds},
+        {"max_retries", spec.limits.max_retries}}},
+      {"tags", pairs_to_object(spec.tags)},
+  };
+  if (!spec.inputs.empty()) {
+    nlohmann::json inputs = nlohmann::json::object();
+    for (const Input& input : spec.inputs) {
+      inputs[input.name] = {
+          {"dataset", input.dataset}, {"version", input.version}, {"mode", input.mode}};
+    }
+    payload["inputs"] = std::move(inputs);
+  }
+  return payload;
+}
+
+Result<JobSpec> job_spec_from_payload(const nlohmann::json& payload) {
+  SpecReading reading = read_job_spec(document_from_json(payload), SpecSource::payload);
+  if (!reading.problems.empty()) return invalid_spec(std::move(reading.problems));
+  return std::move(reading.spec);
+}
+
+}  // namespace trainctl::spec

@@ -1,0 +1,214 @@
+#include "spec_rules.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <string_view>
+
+#include "trainctl/api/names.hpp"
+#include "trainctl/util/strings.hpp"
+
+namespace trainctl::spec {
+
+namespace {
+
+using namespace std::string_view_literals;
+
+constexpr std::array k_frameworks{"tensorflow"sv, "pytorch"sv, "generic"sv};
+constexpr std::array k_input_modes{"mount"sv, "download"sv};
+constexpr std::string_view k_reserved_env_prefix = "TRAINCTL_";
+
+// Collects problems with their field paths.
+class Problems {
+ public:
+  void add(std::string path, std::string message) {
+    ErrorDetail detail;
+    detail.path = std::move(path);
+    detail.message = std::move(message);
+    m_details.push_back(std::move(detail));
+  }
+  // Adds the message of a failed check, if it failed.
+  void add_if_failed(std::string path, const Result<void>& check) {
+    if (!check) add(std::move(path), check.error().message);
+  }
+  void at_least(std::string path, int64_t value, int64_t minimum) {
+    if (value < minimum) {
+      add(std::move(path), fmt::format("must be at least {}, not {}", minimum, value));
+    }
+  }
+  std::vector<ErrorDetail> take() { return std::move(m_details); }
+
+ private:
+  std::vector<ErrorDetail> m_details;
+};
+
+bool is_env_name(std::string_view name) {
+  const auto is_alpha = [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
+  };
+  return !name.empty() && is_alpha(name[0]) && std::all_of(name.begin(), name.end(), [&](char c) {
+    return is_alpha(c) || (c >= '0' && c <= '9');
+  });
+}
+
+// A package requirement such as "scikit-learn" or "numpy>=1.24": never an option ("-i x") nor
+// anything a shell would interpret (RELIABILITY.md 33).
+bool is_package_requirement(std::string_view text) {
+  constexpr std::string_view k_allowed_after_first = "._-[],<>=!~*+";
+  const auto is_alnum = [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+  };
+  return !text.empty() && is_alnum(text[0]) && std::all_of(text.begin(), text.end(), [&](char c) {
+    return is_alnum(c) || k_allowed_after_first.find(c) != std::string_view::npos;
+  });
+}
+
+bool is_version(std::string_view text) {
+  return text == "latest" || (!text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
+           return c >= '0' && c <= '9';
+         }));
+}
+
+void check_names(const JobSpec& spec, Problems& problems) {
+  problems.add_if_failed("experiment", api::validate_name("experiment", spec.experiment));
+  if (!spec.name.empty()) problems.add_if_failed("name", api::validate_name("run", spec.name));
+  problems.add_if_failed("compute", api::validate_name("compute", spec.compute));
+  for (const auto& [key, value] : spec.tags) {
+    problems.add_if_failed("tags." + key, api::validate_name("tag", key));
+  }
+}
+
+void check_packages(std::string_view path, const std::vector<std::string>& packages,
+                    Problems& problems) {
+  for (size_t i = 0; i < packages.size(); ++i) {
+    if (!is_package_requirement(packages[i])) {
+      problems.add(
+          fmt::format("{}[{}]", path, i),
+          fmt::format("'{}' is not a package name (such as numpy or numpy>=1.24)", packages[i]));
+    }
+  }
+}
+
+void check_estimator(const Estimator& estimator, Problems& problems) {
+  if (std::find(k_frameworks.begin(), k_frameworks.end(), estimator.framework) ==
+      k_frameworks.end()) {
+    problems.add("estimator.framework", not_one_of(estimator.framework, k_frameworks));
+  }
+  if (estimator.source_directory.empty()) {
+    problems.add("estimator.source_directory", "must not be empty; use . for the spec's folder");
+  }
+  if (estimator.entry_script.empty()) {
+    problems.add("estimator.entry_script",
+                 "is required: the script to run, relative to source_directory");
+  } else if (auto parts = api::split_relative_path(estimator.entry_script); !parts) {
+    problems.add("estimator.entry_script",
+                 fmt::format("must be a path inside source_directory: {}", parts.error().message));
+  }
+  check_packages("estimator.pip_packages", estimator.pip_packages, problems);
+  check_packages("estimator.conda_packages", estimator.conda_packages, problems);
+  problems.at_least("estimator.node_count", estimator.node_count, 1);
+  problems.at_least("estimator.process_count_per_node", estimator.process_count_per_node, 1);
+}
+
+void check_distributed(const DistributedTraining& distributed, Problems& problems) {
+  const std::string prefix = "estimator.distributed_training.";
+  const bool parameter_server = distributed.backend == Backend::parameter_server;
+  const int minimum = parameter_server ? 1 : 0;  // TensorFlow needs a worker and a ps
+  problems.at_least(prefix + "worker_count", distributed.worker_count, minimum);
+  problems.at_least(prefix + "parameter_server_count", distributed.parameter_server_count, minimum);
+  if (parameter_server) return;
+  const auto only_for_parameter_server = [&](std::string_view field) {
+    problems.add(prefix + std::string(field),
+                 fmt::format("is only used with backend parameter_server, not {}",
+                             to_string(distributed.backend)));
+  };
+  if (distributed.worker_count > 0) only_for_parameter_server("worker_count");
+  if (distributed.parameter_server_count > 0) only_for_parameter_server("parameter_server_count");
+  if (distributed.evaluator) only_for_parameter_server("evaluator");
+}
+
+void check_inputs(const std::vector<Input>& inputs, Problems& problems) {
+  for (const Input& input : inputs) {
+    const std::string path = "inputs." + input.name;
+    problems.add_if_failed(path, api::validate_name("input", input.name));
+    problems.add_if_failed(path + ".dataset", api::validate_name("dataset", input.dataset));
+    if (!is_version(input.version)) {
+      problems.add(path + ".version",
+                   fmt::format("'{}' is not latest or a version number", input.version));
+    }
+    if (std::find(k_input_modes.begin(), k_input_modes.end(), input.mode) == k_input_modes.end()) {
+      problems.add(path + ".mode", not_one_of(input.mode, k_input_modes));
+    }
+  }
+}
+
+void check_environment(const JobSpec& spec, Problems& problems) {
+  for (const auto& [name, value] : spec.environment_variables) {
+    const std::string path = "environment_variables." + name;
+    if (!is_env_name(name)) {
+      problems.add(
+          path, "is not a variable name: use letters, digits and '_', not starting with a digit");
+    } else if (name.starts_with(k_reserved_env_prefix)) {
+      problems.add(path, fmt::format("names starting with {} are reserved for trainctl",
+                                     k_reserved_env_prefix));
+    }
+  }
+}
+
+std::string not_supported(std::string_view what) {
+  return fmt::format("{} is not supported by this version of trainctl yet", what);
+}
+
+}  // namespace
+
+std::string not_one_of(std::string_view value, std::span<const std::string_view> choices) {
+  std::string message = fmt::format("'{}' is not one of {}", value, fmt::join(choices, ", "));
+  if (const auto suggestion = util::closest_match(value, choices)) {
+    message += fmt::format(" (did you mean '{}'?)", *suggestion);
+  }
+  return message;
+}
+
+std::vector<ErrorDetail> check_spec_rules(const JobSpec& spec) {
+  Problems problems;
+  check_names(spec, problems);
+  check_estimator(spec.estimator, problems);
+  check_distributed(spec.estimator.distributed, problems);
+  check_inputs(spec.inputs, problems);
+  check_environment(spec, problems);
+  problems.at_least("limits.max_retries", spec.limits.max_retries, 0);
+  return problems.take();
+}
+
+std::vector<ErrorDetail> unsupported_features(const JobSpec& spec) {
+  Problems problems;
+  const Estimator& estimator = spec.estimator;
+  if (estimator.distributed.backend != Backend::none) {
+    problems.add("estimator.distributed_training.backend",
+                 not_supported(fmt::format("distributed training (backend: {})",
+                                           to_string(estimator.distributed.backend))));
+  }
+  if (estimator.node_count > 1) {
+    problems.add(
+        "estimator.node_count",
+        not_supported(fmt::format("more than one node (node_count: {})", estimator.node_count)));
+  }
+  if (estimator.process_count_per_node > 1) {
+    problems.add(
+        "estimator.process_count_per_node",
+        not_supported(fmt::format("more than one process per node (process_count_per_node: {})",
+                                  estimator.process_count_per_node)));
+  }
+  if (!estimator.pip_packages.empty()) {
+    problems.add("estimator.pip_packages", not_supported("installing pip packages"));
+  }
+  if (!estimator.conda_packages.empty()) {
+    problems.add("estimator.conda_packages", not_supported("installing conda packages"));
+  }
+  if (estimator.use_gpu) problems.add("estimator.use_gpu", not_supported("use_gpu: true"));
+  if (!spec.inputs.empty()) problems.add("inputs", not_supported("inputs (datasets)"));
+  return problems.take();
+}
+
+}  // namespace trainctl::spec

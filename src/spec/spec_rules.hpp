@@ -1,0 +1,29 @@
+#pragma once
+// The rules of a job spec beyond types (internal): the same for a YAML spec and for a payload.
+#include <array>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "trainctl/spec/job_spec.hpp"
+#include "trainctl/util/error.hpp"
+
+namespace trainctl::spec {
+
+// The names of Backend's values, in the enum's order.
+inline constexpr std::array<std::string_view, 4> k_backend_names{"none", "mpi", "parameter_server",
+                                                                 "pytorch"};
+
+// "'x' is not one of a, b, c", with " (did you mean 'b'?)" when one is close.
+std::string not_one_of(std::string_view value, std::span<const std::string_view> choices);
+
+// Every rule `spec` breaks: names, counts, paths, environment variable names, backend
+// requirements. Each detail has its field path and no position.
+std::vector<ErrorDetail> check_spec_rules(const JobSpec& spec);
+
+// What this version of trainctl cannot run yet, one detail per feature used, each with its field
+// path. The one place to lift a feature when its support lands.
+std::vector<ErrorDetail> unsupported_features(const JobSpec& spec);
+
+}  // namespace trainctl::spec

@@ -1,0 +1,62 @@
+// RELIABILITY.md 10, 15, 16 at the level of names and paths.
+#include <catch2/catch.hpp>
+#include <string>
+
+#include "trainctl/api/names.hpp"
+#include "trainctl/api/run_status.hpp"
+
+using trainctl::api::split_relative_path;
+using trainctl::api::validate_name;
+
+TEST_CASE("Resource names", "[api][names]") {
+  GIVEN("names users write") {
+    THEN("they are accepted") {
+      for (const char* name : {"tf-mnist", "a", "run_1.2", "X"})
+        CHECK(validate_name("experiment", name).has_value());
+      CHECK(validate_name("experiment", std::string(255, 'a')).has_value());
+    }
+  }
+  GIVEN("names that could traverse, inject or hide") {
+    THEN("they are refused with invalid_argument, naming the kind") {
+      for (const std::string& name :
+           std::vector<std::string>{"", ".", "..", "../x", "-x", "a b", "x'; DROP TABLE runs;--",
+                                    "a/b", std::string("a\0b", 3), std::string(256, 'a'),
+                                    "\xe2\x80\xae"
+                                    "abc"}) {
+        const auto result = validate_name("experiment", name);
+        REQUIRE_FALSE(result.has_value());
+        CHECK(result.error().code == trainctl::ErrorCode::invalid_argument);
+        CHECK_THAT(result.error().message, Catch::Contains("experiment"));
+      }
+    }
+  }
+}
+
+TEST_CASE("Relative paths are checked component by component", "[api][names]") {
+  CHECK(split_relative_path("src/train.py").value() == std::vector<std::string>{"src", "train.py"});
+  for (const std::string& path :
+       std::vector<std::string>{"", "/etc/passwd", "../x", "a/../../b", "..\\x", "a//b", "./a",
+                                "a/", std::string("a\0b", 3), "a/\x01"}) {
+    INFO(path);
+    CHECK_FALSE(split_relative_path(path).has_value());
+  }
+  CHECK_FALSE(split_relative_path(std::string(4097, 'a')).has_value());
+}
+
+TEST_CASE("SHA-256 hex is 64 lower-case hex digits", "[api][names]") {
+  CHECK(trainctl::api::is_sha256_hex(std::string(64, 'a')));
+  CHECK_FALSE(trainctl::api::is_sha256_hex(std::string(64, 'A')));
+  CHECK_FALSE(trainctl::api::is_sha256_hex(std::string(63, 'a')));
+}
+
+TEST_CASE("Run statuses", "[api][run_status]") {
+  using trainctl::api::RunStatus;
+  CHECK(trainctl::api::parse_run_status(trainctl::api::to_string(RunStatus::TimedOut)) ==
+        RunStatus::TimedOut);
+  CHECK_FALSE(trainctl::api::parse_run_status("running").has_value());
+  CHECK(trainctl::api::is_terminal(RunStatus::Canceled));
+  CHECK_FALSE(trainctl::api::is_terminal(RunStatus::CancelRequested));
+  CHECK(trainctl::api::exit_code_for_outcome(RunStatus::Completed) == 0);
+  CHECK(trainctl::api::exit_code_for_outcome(RunStatus::Failed) == 3);
+  CHECK(trainctl::api::exit_code_for_outcome(RunStatus::TimedOut) == 5);
+}

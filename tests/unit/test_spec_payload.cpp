@@ -1,0 +1,108 @@
+// The estimator payload: what the CLI sends, and the service's validation of it by the same rules.
+#include <catch2/catch.hpp>
+#include <string>
+
+#include "trainctl/spec/job_spec.hpp"
+
+using trainctl::ErrorCode;
+using trainctl::spec::build_payload;
+using trainctl::spec::job_spec_from_payload;
+using trainctl::spec::JobSpec;
+
+namespace {
+
+const std::string k_snapshot(64, 'a');
+
+JobSpec example_spec() {
+  JobSpec spec;
+  spec.experiment = "tf-mnist";
+  spec.name = "try-1";
+  spec.estimator.framework = "tensorflow";
+  spec.estimator.framework_version = "2.0";
+  spec.estimator.entry_script = "src/train.py";
+  spec.estimator.script_params = {"--lr", "0.1", "--verbose"};
+  spec.environment_variables = {{"A_FIRST", "1"}, {"B_SECOND", "two words"}};
+  spec.limits = {.max_run_duration_seconds = 7200, .max_retries = 2};
+  spec.tags = {{"team", "ml"}};
+  return spec;
+}
+
+}  // namespace
+
+TEST_CASE("A payload round-trips to the same spec", "[spec][payload]") {
+  GIVEN("a spec") {
+    const JobSpec spec = example_spec();
+    WHEN("it is turned into a payload and read back as the service does") {
+      const nlohmann::json payload = build_payload(spec, k_snapshot);
+      const auto back = job_spec_from_payload(payload);
+      THEN("every field survives") {
+        REQUIRE(back.has_value());
+        CHECK(back->experiment == spec.experiment);
+        CHECK(back->name == spec.name);
+        CHECK(back->compute == spec.compute);
+        CHECK(back->estimator.framework == "tensorflow");
+        CHECK(back->estimator.framework_version == "2.0");
+        CHECK(back->estimator.entry_script == spec.estimator.entry_script);
+        CHECK(back->estimator.script_params == spec.estimator.script_params);
+        CHECK(back->environment_variables == spec.environment_variables);
+        CHECK(back->limits.max_run_duration_seconds == 7200);
+        CHECK(back->limits.max_retries == 2);
+        CHECK(back->tags == spec.tags);
+        CHECK(build_payload(*back, k_snapshot) == payload);
+      }
+      THEN("it has the documented shape") {
+        CHECK(payload["snapshot_id"] == k_snapshot);
+        CHECK(payload["estimator"]["distributed_training"]["backend"] == "none");
+        CHECK(payload["environment_variables"]["B_SECOND"] == "two words");
+        CHECK(payload["limits"]["max_run_duration_seconds"] == 7200);
+        CHECK_FALSE(payload.contains("inputs"));
+      }
+    }
+  }
+}
+
+TEST_CASE("The service refuses a bad payload with every problem and its JSON path",
+          "[spec][payload]") {
+  GIVEN("a payload with a quoted count, an unknown key, a reserved variable and no snapshot") {
+    nlohmann::json payload = build_payload(example_spec(), k_snapshot);
+    payload["estimator"]["node_count"] = "2";
+    payload["estimator"]["nodes"] = 2;
+    payload["environment_variables"]["TRAINCTL_TOKEN"] = "x";
+    payload.erase("snapshot_id");
+    const auto result = job_spec_from_payload(payload);
+    THEN("each is reported, without positions") {
+      REQUIRE_FALSE(result.has_value());
+      CHECK(result.error().code == ErrorCode::invalid_spec);
+      std::vector<std::string> paths;
+      for (const auto& detail : result.error().details) {
+        paths.push_back(detail.path);
+        CHECK(detail.line == 0);
+      }
+      std::sort(paths.begin(), paths.end());
+      CHECK(paths == std::vector<std::string>{"environment_variables.TRAINCTL_TOKEN",
+                                              "estimator.node_count", "estimator.nodes",
+                                              "snapshot_id"});
+    }
+  }
+  GIVEN("a payload asking for what this version does not support") {
+    nlohmann::json payload = build_payload(example_spec(), k_snapshot);
+    payload["estimator"]["distributed_training"]["backend"] = "mpi";
+    const auto result = job_spec_from_payload(payload);
+    THEN("the same message as for a YAML spec is given") {
+      REQUIRE_FALSE(result.has_value());
+      REQUIRE(result.error().details.size() == 1);
+      CHECK(result.error().details[0].message ==
+            "distributed training (backend: mpi) is not supported by this version of trainctl yet");
+    }
+  }
+  GIVEN("a payload that is not an object, or has a negative time limit") {
+    nlohmann::json negative = build_payload(example_spec(), k_snapshot);
+    negative["limits"]["max_run_duration_seconds"] = -1;
+    THEN("both are refused") {
+      CHECK_FALSE(job_spec_from_payload(nlohmann::json::array()).has_value());
+      const auto result = job_spec_from_payload(negative);
+      REQUIRE_FALSE(result.has_value());
+      CHECK(result.error().details[0].path == "limits.max_run_duration_seconds");
+    }
+  }
+}

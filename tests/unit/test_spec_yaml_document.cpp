@@ -1,0 +1,217 @@
+// RELIABILITY.md 1, 6, 7 and 8: hostile or broken YAML is refused with its position, quickly,
+// before yaml-cpp can be hurt by it.
+#include <catch2/catch.hpp>
+#include <string>
+
+#include "trainctl/spec/yaml_document.hpp"
+#include "trainctl/util/fs.hpp"
+
+using trainctl::ErrorCode;
+using trainctl::ErrorDetail;
+using trainctl::spec::DocumentNode;
+using trainctl::spec::parse_yaml_document;
+
+namespace {
+
+std::string fixture(const std::string& name) {
+  return trainctl::util::read_file(std::string(TRAINCTL_SOURCE_DIR) + "/tests/data/specs/" + name)
+      .value();
+}
+
+// The details of a parse that must fail.
+std::vector<ErrorDetail> problems_of(const std::string& text,
+                                     const std::string& file = "spec.yaml") {
+  auto parsed = parse_yaml_document(text, file);
+  REQUIRE_FALSE(parsed.has_value());
+  REQUIRE(parsed.error().code == ErrorCode::invalid_spec);
+  return parsed.error().details;
+}
+
+}  // namespace
+
+TEST_CASE("A well-formed document keeps its values, order and positions", "[spec][yaml]") {
+  GIVEN("a mapping with plain, quoted and block scalars") {
+    const auto root = parse_yaml_document("b: 2.0\na: \"2\"\nc: |\n  text\nd:\n", "s.yaml");
+    THEN("it parses into a tree that remembers where each value was written") {
+      REQUIRE(root.has_value());
+      REQUIRE(root->is_mapping());
+      REQUIRE(root->entries.size() == 4);
+      CHECK(root->entries[0].first.text == "b");
+      CHECK(root->entries[0].second.text == "2.0");
+      CHECK_FALSE(root->entries[0].second.quoted);
+      CHECK(root->entries[1].second.quoted);
+      CHECK(root->entries[1].second.mark.line == 2);
+      CHECK(root->entries[1].second.mark.column == 4);
+      CHECK(root->entries[2].second.text == "text\n");
+      CHECK(root->entries[2].second.quoted);
+      CHECK(root->entries[3].second.is_null());
+      CHECK(root->entries[3].second.mark.file == "s.yaml");
+    }
+  }
+  GIVEN("an empty text") {
+    THEN("the document is null") {
+      CHECK(parse_yaml_document("", "s.yaml")->is_null());
+    }
+  }
+}
+
+TEST_CASE("Malformed YAML is reported at its file, line and column (RELIABILITY 1)",
+          "[spec][yaml]") {
+  GIVEN("a spec indented with a tab") {
+    const auto details = problems_of(fixture("tab_indent.yaml"), "tab_indent.yaml");
+    THEN("the error points at the tab") {
+      REQUIRE(details.size() == 1);
+      CHECK(details[0].file == "tab_indent.yaml");
+      CHECK(details[0].line == 3);
+      CHECK(details[0].column == 1);
+      CHECK_THAT(details[0].message, Catch::Contains("tab"));
+      CHECK(details[0].to_string().starts_with("tab_indent.yaml:3:1: "));
+    }
+  }
+  GIVEN("a quote that is never closed") {
+    const auto details = problems_of(fixture("unclosed_quote.yaml"));
+    THEN("the error points at the opening quote") {
+      REQUIRE(details.size() == 1);
+      CHECK(details[0].line == 3);
+      CHECK(details[0].column == 17);
+      CHECK_THAT(details[0].message, Catch::Contains("never closed"));
+    }
+  }
+  GIVEN("a structure yaml-cpp refuses") {
+    const auto details = problems_of("a: [1, 2\nb: 3\n");
+    THEN("yaml-cpp's own position is given, 1-based") {
+      REQUIRE(details.size() == 1);
+      CHECK(details[0].line >= 1);
+      CHECK(details[0].column >= 1);
+      CHECK_THAT(details[0].message, Catch::StartsWith("malformed YAML"));
+    }
+  }
+  GIVEN("quotes and brackets inside comments, other quotes and block scalars") {
+    const std::string text =
+        "a: it's fine # don't [ count \"this\n"
+        "b: 'say \"hi\" [['\n"
+        "c: |\n"
+        "  unbalanced \" and [[[[ and '\n"
+        "d: [x, \"]\", {e: f}]\n";
+    THEN("they neither open strings nor nest") {
+      CHECK(parse_yaml_document(text, "s.yaml").has_value());
+    }
+  }
+  GIVEN("Windows line endings and a block scalar in a sequence") {
+    const std::string text = "a:\r\n- |\r\n  \"text\r\n- [b]\r\n";
+    THEN("the document parses") {
+      CHECK(parse_yaml_document(text, "s.yaml").has_value());
+    }
+  }
+  GIVEN("a quote left open inside a flow list") {
+    const auto details = problems_of("a: [x, 'y, z]\nb: 1\n");
+    THEN("the opening quote is named") {
+      REQUIRE(details.size() == 1);
+      CHECK(details[0].line == 1);
+      CHECK(details[0].column == 8);
+    }
+  }
+}
+
+TEST_CASE("Aliases, anchors and deep nesting are refused cheaply (RELIABILITY 6)", "[spec][yaml]") {
+  GIVEN("the billion laughs") {
+    const auto details = problems_of(fixture("billion_laughs.yaml"));
+    THEN("every anchor and alias is an error and nothing is expanded") {
+      CHECK(details.size() > 9);
+      CHECK(details[0].line == 1);
+      CHECK(details[0].column == 4);
+      CHECK_THAT(details[0].message, Catch::Contains("anchors"));
+      CHECK(details[1].path == "b");
+      CHECK_THAT(details[2].message, Catch::Contains("aliases"));
+      CHECK(details[2].path == "b[0]");
+      CHECK(details[2].column == 8);
+    }
+  }
+  GIVEN("100,000 nested '['") {
+    const auto details = problems_of("a: " + std::string(100'000, '['));
+    THEN("the pre-scan stops at the limit, at the bracket that passes it") {
+      REQUIRE(details.size() == 1);
+      CHECK(details[0].line == 1);
+      CHECK(details[0].column == 4 + 63);
+      CHECK_THAT(details[0].message, Catch::Contains("deeper than 64"));
+    }
+  }
+  GIVEN("deeply nested block sequences on one line") {
+    std::string text;
+    for (int i = 0; i < 50'000; ++i) text += "- ";
+    text += "x\n";
+    THEN("they are refused too") {
+      CHECK_THAT(problems_of(text)[0].message, Catch::Contains("deeper than 64"));
+    }
+  }
+  GIVEN("deeply indented mappings") {
+    std::string text;
+    for (int i = 0; i < 70; ++i) text += std::string(static_cast<size_t>(i), ' ') + "k:\n";
+    THEN("they are refused at the line that passes the limit") {
+      const auto details = problems_of(text);
+      CHECK(details[0].line == 65);
+    }
+  }
+  GIVEN("nesting right at the limit") {
+    THEN("it is accepted") {
+      CHECK(parse_yaml_document("a: " + std::string(63, '[') + std::string(63, ']'), "s")
+                .has_value());
+    }
+  }
+}
+
+TEST_CASE("Oversized specs and values are refused with the limit named (RELIABILITY 7)",
+          "[spec][yaml]") {
+  GIVEN("a 10 MB spec") {
+    const auto details = problems_of("a: " + std::string(10'000'000, 'x'));
+    THEN("the size limit refuses it before parsing") {
+      REQUIRE(details.size() == 1);
+      CHECK_THAT(details[0].message, Catch::Contains("limited to 1 MiB"));
+    }
+  }
+  GIVEN("a 100 KiB scalar in a small enough spec") {
+    const auto details = problems_of("a: ok\nb: " + std::string(100 * 1024, 'x') + "\n");
+    THEN("the scalar limit names the field and the limit") {
+      REQUIRE(details.size() == 1);
+      CHECK(details[0].path == "b");
+      CHECK(details[0].line == 2);
+      CHECK_THAT(details[0].message, Catch::Contains("limited to 64 KiB"));
+    }
+  }
+}
+
+TEST_CASE("Duplicate keys, explicit tags and extra documents are errors (RELIABILITY 8)",
+          "[spec][yaml]") {
+  GIVEN("keys written twice at two levels") {
+    const auto details = problems_of(fixture("duplicate_keys.yaml"));
+    THEN("each repetition is reported where it is written") {
+      REQUIRE(details.size() == 2);
+      CHECK(details[0].path == "estimator.node_count");
+      CHECK(details[0].line == 5);
+      CHECK(details[0].column == 3);
+      CHECK(details[1].path == "experiment");
+      CHECK(details[1].line == 6);
+    }
+  }
+  GIVEN("a python object tag") {
+    const auto details = problems_of(fixture("python_object_tag.yaml"));
+    THEN("the tag is refused") {
+      REQUIRE(details.size() == 1);
+      CHECK(details[0].path == "estimator");
+      CHECK(details[0].line == 2);
+      CHECK_THAT(details[0].message, Catch::Contains("python/object"));
+    }
+  }
+  GIVEN("a custom tag on a scalar") {
+    THEN("it is refused") {
+      CHECK(problems_of("a: !foo bar\n")[0].path == "a");
+    }
+  }
+  GIVEN("two documents") {
+    const auto details = problems_of("a: 1\n---\nb: 2\n");
+    THEN("the second is refused") {
+      REQUIRE(details.size() == 1);
+      CHECK_THAT(details[0].message, Catch::Contains("one YAML document"));
+    }
+  }
+}
