@@ -2,6 +2,7 @@
 // The service's durable state in SQLite (WAL, versioned migrations, writes in BEGIN IMMEDIATE
 // with a busy timeout). Thread-safe: one Store is shared by every request thread. A write that
 // cannot get the lock within the busy timeout fails with ErrorCode::unavailable (HTTP 503).
+// Concurrent writes share one transaction and one fsync (group commit); docs/storage.md.
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -106,6 +107,7 @@ class Store {
   virtual Result<std::vector<WorkspaceRecord>> list_workspaces() = 0;
   virtual Result<WorkspaceRecord> get_workspace(const std::string& name) = 0;  // not_found
   // conflict while the workspace has runs that are not terminal; deletes its run rows.
+  // The "default" workspace always exists: deleting it is a conflict.
   virtual Result<void> delete_workspace(const std::string& name) = 0;
 
   virtual Result<std::vector<std::string>> missing_blobs(const std::vector<std::string>& hashes) = 0;
@@ -122,6 +124,7 @@ class Store {
   // the existing run; a different one fails with conflict.
   virtual Result<CreateRunOutcome> create_run(const RunRecord& draft) = 0;
   virtual Result<RunRecord> get_run(const std::string& workspace, const std::string& id) = 0;
+  // not_found when the workspace does not exist; invalid_argument when limit < 1.
   virtual Result<RunPage> list_runs(const RunQuery& query) = 0;
   virtual Result<std::vector<RunRecord>> list_active_runs() = 0;  // every workspace
   // Applies `update` in one transaction. A terminal status is final: updating the status of a

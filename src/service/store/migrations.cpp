@@ -1,0 +1,130 @@
+#include "migrations.hpp"
+
+#include <array>
+
+namespace trainctl::service::store {
+
+namespace {
+
+// Version 1: workspaces (with "default"), blobs, snapshots, runs and their timeline.
+// Workspaces count their runs (triggers), so reading one costs no scan of its runs.
+// Runs are ordered by `seq` (AUTOINCREMENT: never reused, so page tokens stay valid after
+// deletes); every list query is served by an index ending in seq.
+constexpr std::string_view k_initial_schema = R"sql(
+CREATE TABLE workspaces (
+  name          TEXT PRIMARY KEY NOT NULL,
+  description   TEXT NOT NULL,
+  created_at_ms INTEGER NOT NULL,
+  run_count     INTEGER NOT NULL DEFAULT 0  -- kept by the triggers on runs
+);
+INSERT INTO workspaces (name, description, created_at_ms)
+  VALUES ('default', 'The default workspace',
+          CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
+
+CREATE TABLE blobs (
+  sha256        TEXT PRIMARY KEY NOT NULL,
+  size          INTEGER NOT NULL,
+  created_at_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE snapshots (
+  id            TEXT PRIMARY KEY NOT NULL,
+  manifest      TEXT NOT NULL,
+  file_count    INTEGER NOT NULL,
+  total_size    INTEGER NOT NULL,
+  created_at_ms INTEGER NOT NULL
+);
+
+CREATE TABLE runs (
+  seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+  id              TEXT NOT NULL UNIQUE,
+  workspace       TEXT NOT NULL REFERENCES workspaces (name) ON DELETE CASCADE,
+  experiment      TEXT NOT NULL,
+  name            TEXT NOT NULL,
+  compute         TEXT NOT NULL,
+  status          TEXT NOT NULL,
+  snapshot_id     TEXT NOT NULL,
+  payload         TEXT NOT NULL,
+  tasks           TEXT NOT NULL,
+  idempotency_key TEXT NOT NULL,
+  request_hash    TEXT NOT NULL,
+  created_at_ms   INTEGER NOT NULL,
+  updated_at_ms   INTEGER NOT NULL,
+  started_at_ms   INTEGER NOT NULL,
+  ended_at_ms     INTEGER NOT NULL,
+  exit_code       INTEGER,
+  failure_reason  TEXT NOT NULL
+);
+CREATE UNIQUE INDEX runs_by_idempotency_key ON runs (workspace, idempotency_key)
+  WHERE idempotency_key <> '';
+CREATE INDEX runs_by_workspace ON runs (workspace, seq);
+CREATE INDEX runs_by_experiment ON runs (workspace, experiment, seq);
+CREATE INDEX runs_by_status ON runs (workspace, status, seq);
+CREATE INDEX runs_active ON runs (seq)
+  WHERE status NOT IN ('Completed', 'Failed', 'Canceled', 'TimedOut');
+CREATE TRIGGER runs_counted AFTER INSERT ON runs BEGIN
+  UPDATE workspaces SET run_count = run_count + 1 WHERE name = NEW.workspace;
+END;
+CREATE TRIGGER runs_uncounted AFTER DELETE ON runs BEGIN
+  UPDATE workspaces SET run_count = run_count - 1 WHERE name = OLD.workspace;
+END;
+
+CREATE TABLE run_events (
+  id      INTEGER PRIMARY KEY,
+  run_id  TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+  status  TEXT NOT NULL,
+  at_ms   INTEGER NOT NULL,
+  message TEXT NOT NULL
+);
+CREATE INDEX run_events_by_run ON run_events (run_id, id);
+)sql";
+
+constexpr std::array k_migrations{
+    Migration{1, "workspaces, blobs, snapshots, runs and run events", k_initial_schema},
+};
+
+Result<void> apply(Connection& connection, const Migration& migration) {
+  return connection.immediate_transaction([&]() -> Result<void> {
+    auto version = connection.query_int64("PRAGMA user_version");
+    if (!version) return std::unexpected(version.error());
+    if (*version >= migration.version) return {};  // another process applied it meanwhile
+    if (auto done = connection.exec(migration.sql); !done) {
+      return fail(ErrorCode::internal, "schema migration {} ({}) failed: {}", migration.version,
+                  migration.summary, done.error().message);
+    }
+    return connection.exec(fmt::format("PRAGMA user_version = {}", migration.version));
+  });
+}
+
+}  // namespace
+
+std::span<const Migration> schema_migrations() {
+  return k_migrations;
+}
+
+int latest_schema_version() {
+  return k_migrations.back().version;
+}
+
+Result<int> migrate(Connection& connection, std::span<const Migration> migrations) {
+  auto version = connection.query_int64("PRAGMA user_version");
+  if (!version) return std::unexpected(version.error());
+  const int known = migrations.empty() ? 0 : migrations.back().version;
+  if (*version > known) {
+    return fail(ErrorCode::internal,
+                "the database has schema version {}, newer than this trainctld knows ({}); "
+                "run a newer trainctld",
+                *version, known);
+  }
+  for (const auto& migration : migrations) {
+    if (migration.version <= *version) continue;
+    if (auto applied = apply(connection, migration); !applied) {
+      return std::unexpected(applied.error());
+    }
+  }
+  auto migrated = connection.query_int64("PRAGMA user_version");
+  if (!migrated) return std::unexpected(migrated.error());
+  return static_cast<int>(*migrated);
+}
+
+}  // namespace trainctl::service::store

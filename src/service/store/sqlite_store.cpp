@@ -1,0 +1,616 @@
+#include "sqlite_store.hpp"
+
+#include <algorithm>
+#include <unordered_set>
+#include <utility>
+
+#include "migrations.hpp"
+#include "trainctl/util/random.hpp"
+#include "trainctl/util/time.hpp"
+
+namespace trainctl::service {
+
+Result<std::unique_ptr<Store>> Store::open(const std::filesystem::path& db_path,
+                                           StoreOptions options) {
+  auto store = store::SqliteStore::open(db_path, options);
+  if (!store) return std::unexpected(store.error());
+  return std::unique_ptr<Store>(std::move(*store));
+}
+
+}  // namespace trainctl::service
+
+namespace trainctl::service::store {
+
+namespace {
+
+constexpr size_t k_max_readers = 8;
+// Operations per group commit: enough for every request thread, few enough to keep each
+// transaction short.
+constexpr size_t k_max_batch = 64;
+constexpr std::string_view k_default_workspace = "default";
+
+// ---- JSON columns -------------------------------------------------------------------------
+
+// Compact JSON; invalid UTF-8 in strings is replaced (U+FFFD) rather than thrown about.
+std::string dump_json(const nlohmann::json& value) {
+  return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+Result<nlohmann::json> parse_stored_json(const std::string& text, std::string_view what) {
+  auto value = nlohmann::json::parse(text, nullptr, false);
+  if (value.is_discarded())
+    return fail(ErrorCode::internal, "the stored {} is not valid JSON", what);
+  return value;
+}
+
+// ---- workspaces ---------------------------------------------------------------------------
+
+constexpr std::string_view k_select_workspaces =
+    "SELECT name, description, created_at_ms, run_count FROM workspaces";
+
+WorkspaceRecord read_workspace(const Statement& row) {
+  return WorkspaceRecord{.name = row.column_text(0),
+                         .description = row.column_text(1),
+                         .created_at_ms = row.column_int64(2),
+                         .run_count = row.column_int64(3)};
+}
+
+Result<bool> workspace_exists(Connection& connection, const std::string& name) {
+  auto statement = connection.prepare("SELECT 1 FROM workspaces WHERE name = ?1");
+  if (!statement) return std::unexpected(statement.error());
+  return statement->bind(name).step();
+}
+
+std::unexpected<Error> workspace_not_found(const std::string& name) {
+  return fail(ErrorCode::not_found, "workspace '{}' not found", name);
+}
+
+// ---- runs ---------------------------------------------------------------------------------
+
+constexpr std::string_view k_run_columns =
+    "seq, id, workspace, experiment, name, compute, status, snapshot_id, payload, tasks,"
+    " idempotency_key, request_hash, created_at_ms, updated_at_ms, started_at_ms, ended_at_ms,"
+    " exit_code, failure_reason";
+
+// Mirrors the partial index runs_active (migration 1): the query must say exactly this for
+// SQLite to use it.
+constexpr std::string_view k_active_condition =
+    "status NOT IN ('Completed', 'Failed', 'Canceled', 'TimedOut')";
+
+std::string select_runs(std::string_view rest) {
+  return fmt::format("SELECT {} FROM runs {}", k_run_columns, rest);
+}
+
+Result<api::RunStatus> parse_stored_status(const std::string& text) {
+  auto status = api::parse_run_status(text);
+  if (!status) return fail(ErrorCode::internal, "the stored run status '{}' is unknown", text);
+  return *status;
+}
+
+Result<RunRecord> read_run(const Statement& row) {
+  RunRecord run;
+  run.seq = row.column_int64(0);
+  run.id = row.column_text(1);
+  run.workspace = row.column_text(2);
+  run.experiment = row.column_text(3);
+  run.name = row.column_text(4);
+  run.compute = row.column_text(5);
+  auto status = parse_stored_status(row.column_text(6));
+  if (!status) return std::unexpected(status.error());
+  run.status = *status;
+  run.snapshot_id = row.column_text(7);
+  auto payload = parse_stored_json(row.column_text(8), "run payload");
+  if (!payload) return std::unexpected(payload.error());
+  run.payload = std::move(*payload);
+  auto tasks = parse_stored_json(row.column_text(9), "run tasks");
+  if (!tasks) return std::unexpected(tasks.error());
+  run.tasks = std::move(*tasks);
+  run.idempotency_key = row.column_text(10);
+  run.request_hash = row.column_text(11);
+  run.created_at_ms = row.column_int64(12);
+  run.updated_at_ms = row.column_int64(13);
+  run.started_at_ms = row.column_int64(14);
+  run.ended_at_ms = row.column_int64(15);
+  run.exit_code =
+      row.column_optional_int64(16).transform([](int64_t code) { return static_cast<int>(code); });
+  run.failure_reason = row.column_text(17);
+  return run;
+}
+
+// Every row `statement` returns, as runs.
+Result<std::vector<RunRecord>> read_runs(Statement& statement) {
+  std::vector<RunRecord> runs;
+  while (true) {
+    auto row = statement.step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) return runs;
+    auto run = read_run(statement);
+    if (!run) return std::unexpected(run.error());
+    runs.push_back(std::move(*run));
+  }
+}
+
+// The first run `statement` returns, if any.
+Result<std::optional<RunRecord>> read_optional_run(Statement& statement) {
+  auto row = statement.step();
+  if (!row) return std::unexpected(row.error());
+  if (!*row) return std::nullopt;
+  return read_run(statement);
+}
+
+Result<std::optional<RunRecord>> find_run_by_id(Connection& connection, const std::string& id) {
+  static const std::string k_sql = select_runs("WHERE id = ?1");
+  auto statement = connection.prepare(k_sql);
+  if (!statement) return std::unexpected(statement.error());
+  return read_optional_run(statement->bind(id));
+}
+
+Result<std::optional<RunRecord>> find_run_by_idempotency_key(Connection& connection,
+                                                             const std::string& workspace,
+                                                             const std::string& key) {
+  // "idempotency_key <> ''" lets SQLite use the partial unique index.
+  static const std::string k_sql =
+      select_runs("WHERE workspace = ?1 AND idempotency_key = ?2 AND idempotency_key <> ''");
+  auto statement = connection.prepare(k_sql);
+  if (!statement) return std::unexpected(statement.error());
+  return read_optional_run(statement->bind(workspace, key));
+}
+
+// The outcome of a submission whose idempotency key was used before by `earlier`.
+Result<CreateRunOutcome> replay_or_conflict(RunRecord earlier, const RunRecord& draft) {
+  if (earlier.request_hash != draft.request_hash) {
+    return fail(ErrorCode::conflict,
+                "idempotency key '{}' was already used for a different request (run {})",
+                draft.idempotency_key, earlier.id);
+  }
+  return CreateRunOutcome{.run = std::move(earlier), .replayed = true};
+}
+
+Result<bool> run_id_taken(Connection& connection, const std::string& id) {
+  auto statement = connection.prepare("SELECT 1 FROM runs WHERE id = ?1");
+  if (!statement) return std::unexpected(statement.error());
+  return statement->bind(id).step();
+}
+
+// A fresh "run-" + 10 base-36 characters id that no run has.
+Result<std::string> new_run_id(Connection& connection) {
+  while (true) {
+    auto id = "run-" + util::random_base36(10);
+    auto taken = run_id_taken(connection, id);
+    if (!taken) return std::unexpected(taken.error());
+    if (!*taken) return id;
+  }
+}
+
+Result<void> append_event(Connection& connection, const std::string& run_id, api::RunStatus status,
+                          int64_t at_ms, const std::string& message) {
+  auto statement = connection.prepare(
+      "INSERT INTO run_events (run_id, status, at_ms, message) VALUES (?1, ?2, ?3, ?4)");
+  if (!statement) return std::unexpected(statement.error());
+  return statement->bind(run_id, api::to_string(status), at_ms, message).execute();
+}
+
+Result<void> insert_run(Connection& connection, RunRecord& run) {
+  auto statement = connection.prepare(
+      "INSERT INTO runs (id, workspace, experiment, name, compute, status, snapshot_id, payload,"
+      " tasks, idempotency_key, request_hash, created_at_ms, updated_at_ms, started_at_ms,"
+      " ended_at_ms, exit_code, failure_reason)"
+      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)");
+  if (!statement) return std::unexpected(statement.error());
+  statement->bind(run.id, run.workspace, run.experiment, run.name, run.compute,
+                  api::to_string(run.status), run.snapshot_id, dump_json(run.payload),
+                  dump_json(run.tasks), run.idempotency_key, run.request_hash);
+  statement->bind(run.created_at_ms, run.updated_at_ms, run.started_at_ms, run.ended_at_ms,
+                  run.exit_code, run.failure_reason);
+  if (auto done = statement->execute(); !done) return done;
+  run.seq = connection.last_insert_rowid();
+  return {};
+}
+
+// Applies `update` to `run` in memory; returns whether the status changed.
+bool apply_update(RunRecord& run, const RunUpdate& update, int64_t now_ms) {
+  const bool status_changed = update.status && *update.status != run.status;
+  if (update.status) run.status = *update.status;
+  if (update.tasks) run.tasks = *update.tasks;
+  if (update.exit_code) run.exit_code = update.exit_code;
+  if (update.failure_reason) run.failure_reason = *update.failure_reason;
+  if (update.started_at_ms) run.started_at_ms = *update.started_at_ms;
+  if (update.ended_at_ms) run.ended_at_ms = *update.ended_at_ms;
+  run.updated_at_ms = now_ms;
+  return status_changed;
+}
+
+Result<void> save_run_state(Connection& connection, const RunRecord& run) {
+  auto statement = connection.prepare(
+      "UPDATE runs SET status = ?1, tasks = ?2, exit_code = ?3, failure_reason = ?4,"
+      " started_at_ms = ?5, ended_at_ms = ?6, updated_at_ms = ?7 WHERE seq = ?8");
+  if (!statement) return std::unexpected(statement.error());
+  return statement
+      ->bind(api::to_string(run.status), dump_json(run.tasks), run.exit_code, run.failure_reason,
+             run.started_at_ms, run.ended_at_ms, run.updated_at_ms, run.seq)
+      .execute();
+}
+
+// "SELECT ... WHERE workspace = ? [AND experiment = ?] [AND status IN (...)] [AND seq < ?]
+// ORDER BY seq DESC LIMIT ?", one placeholder per value, bound in that order.
+std::string list_runs_sql(const RunQuery& query, size_t status_count) {
+  std::string where = "WHERE workspace = ?";
+  if (query.experiment) where += " AND experiment = ?";
+  if (status_count > 0) {
+    where += " AND status IN (?";
+    for (size_t i = 1; i < status_count; ++i) where += ", ?";
+    where += ")";
+  }
+  if (query.before_seq) where += " AND seq < ?";
+  return select_runs(where + " ORDER BY seq DESC LIMIT ?");
+}
+
+std::vector<api::RunStatus> distinct(const std::vector<api::RunStatus>& statuses) {
+  std::vector<api::RunStatus> out;
+  for (auto status : statuses) {
+    if (std::find(out.begin(), out.end(), status) == out.end()) out.push_back(status);
+  }
+  return out;
+}
+
+// ---- snapshots ----------------------------------------------------------------------------
+
+Result<std::optional<SnapshotRecord>> find_snapshot(Connection& connection, const std::string& id) {
+  auto statement = connection.prepare(
+      "SELECT id, manifest, file_count, total_size, created_at_ms FROM snapshots WHERE id = ?1");
+  if (!statement) return std::unexpected(statement.error());
+  auto row = statement->bind(id).step();
+  if (!row) return std::unexpected(row.error());
+  if (!*row) return std::nullopt;
+  auto files = parse_stored_json(statement->column_text(1), "snapshot manifest");
+  if (!files) return std::unexpected(files.error());
+  return SnapshotRecord{.id = statement->column_text(0),
+                        .files = std::move(*files),
+                        .file_count = statement->column_int64(2),
+                        .total_size = statement->column_int64(3),
+                        .created_at_ms = statement->column_int64(4)};
+}
+
+// WAL is a property of the database file: set once here, every later connection uses it.
+Result<void> enable_wal(Connection& connection) {
+  auto statement = connection.prepare("PRAGMA journal_mode=WAL");
+  if (!statement) return std::unexpected(statement.error());
+  auto row = statement->step();
+  if (!row) return std::unexpected(row.error());
+  if (const auto mode = *row ? statement->column_text(0) : ""; mode != "wal") {
+    return fail(ErrorCode::internal,
+                "the database cannot use write-ahead logging (journal mode '{}')", mode);
+  }
+  return {};
+}
+
+}  // namespace
+
+// ---- opening ------------------------------------------------------------------------------
+
+Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::filesystem::path& db_path,
+                                                       StoreOptions options) {
+  auto writer = Connection::open(db_path, AccessMode::read_write, options.busy_timeout_ms);
+  if (!writer) return std::unexpected(writer.error());
+  if (auto wal = enable_wal(**writer); !wal) return std::unexpected(wal.error());
+  auto version = migrate(**writer, schema_migrations());
+  if (!version) return std::unexpected(version.error());
+  return std::unique_ptr<SqliteStore>(
+      new SqliteStore(db_path, options, std::move(*writer), *version));
+}
+
+SqliteStore::SqliteStore(const std::filesystem::path& db_path, StoreOptions options,
+                         std::unique_ptr<Connection> writer, int schema_version)
+    : m_writer(std::move(writer), k_max_batch),
+      m_readers(db_path, options.busy_timeout_ms, k_max_readers),
+      m_schema_version(schema_version) {}
+
+// ---- workspaces ---------------------------------------------------------------------------
+
+Result<WorkspaceRecord> SqliteStore::create_workspace(const std::string& name,
+                                                      const std::string& description) {
+  const auto now = util::now_unix_ms();
+  return write([&](Connection& connection) -> Result<WorkspaceRecord> {
+    auto statement = connection.prepare(
+        "INSERT OR IGNORE INTO workspaces (name, description, created_at_ms) VALUES (?1, ?2, ?3)");
+    if (!statement) return std::unexpected(statement.error());
+    if (auto done = statement->bind(name, description, now).execute(); !done) {
+      return std::unexpected(done.error());
+    }
+    if (connection.changes() == 0) {
+      return fail(ErrorCode::conflict, "workspace '{}' already exists", name);
+    }
+    return WorkspaceRecord{
+        .name = name, .description = description, .created_at_ms = now, .run_count = 0};
+  });
+}
+
+Result<void> SqliteStore::ensure_workspace(const std::string& name) {
+  const auto now = util::now_unix_ms();
+  return write([&](Connection& connection) -> Result<void> {
+    auto statement = connection.prepare(
+        "INSERT OR IGNORE INTO workspaces (name, description, created_at_ms) VALUES (?1, '', ?2)");
+    if (!statement) return std::unexpected(statement.error());
+    return statement->bind(name, now).execute();
+  });
+}
+
+Result<std::vector<WorkspaceRecord>> SqliteStore::list_workspaces() {
+  return read([&](Connection& connection) -> Result<std::vector<WorkspaceRecord>> {
+    static const std::string k_sql = fmt::format("{} ORDER BY name", k_select_workspaces);
+    auto statement = connection.prepare(k_sql);
+    if (!statement) return std::unexpected(statement.error());
+    std::vector<WorkspaceRecord> workspaces;
+    while (true) {
+      auto row = statement->step();
+      if (!row) return std::unexpected(row.error());
+      if (!*row) return workspaces;
+      workspaces.push_back(read_workspace(*statement));
+    }
+  });
+}
+
+Result<WorkspaceRecord> SqliteStore::get_workspace(const std::string& name) {
+  return read([&](Connection& connection) -> Result<WorkspaceRecord> {
+    static const std::string k_sql = fmt::format("{} WHERE name = ?1", k_select_workspaces);
+    auto statement = connection.prepare(k_sql);
+    if (!statement) return std::unexpected(statement.error());
+    auto row = statement->bind(name).step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) return workspace_not_found(name);
+    return read_workspace(*statement);
+  });
+}
+
+Result<void> SqliteStore::delete_workspace(const std::string& name) {
+  if (name == k_default_workspace) {
+    return fail(ErrorCode::conflict, "the workspace '{}' always exists; it cannot be deleted",
+                name);
+  }
+  return write([&](Connection& connection) -> Result<void> {
+    auto exists = workspace_exists(connection, name);
+    if (!exists) return std::unexpected(exists.error());
+    if (!*exists) return workspace_not_found(name);
+    static const std::string k_count_active =
+        fmt::format("SELECT count(*) FROM runs WHERE workspace = ?1 AND {}", k_active_condition);
+    auto active = connection.prepare(k_count_active);
+    if (!active) return std::unexpected(active.error());
+    if (auto row = active->bind(name).step(); !row) return std::unexpected(row.error());
+    if (const auto count = active->column_int64(0); count > 0) {
+      return fail(ErrorCode::conflict,
+                  "workspace '{}' has {} run(s) that have not finished; cancel them first", name,
+                  count);
+    }
+    // Runs and their events go with it (ON DELETE CASCADE).
+    auto statement = connection.prepare("DELETE FROM workspaces WHERE name = ?1");
+    if (!statement) return std::unexpected(statement.error());
+    return statement->bind(name).execute();
+  });
+}
+
+// ---- blobs --------------------------------------------------------------------------------
+
+Result<std::vector<std::string>> SqliteStore::missing_blobs(
+    const std::vector<std::string>& hashes) {
+  const auto hashes_json = dump_json(hashes);
+  return read([&](Connection& connection) -> Result<std::vector<std::string>> {
+    auto statement = connection.prepare(
+        "SELECT list.value FROM json_each(?1) AS list"
+        " WHERE NOT EXISTS (SELECT 1 FROM blobs WHERE blobs.sha256 = list.value)"
+        " ORDER BY list.key");
+    if (!statement) return std::unexpected(statement.error());
+    statement->bind(hashes_json);
+    std::vector<std::string> missing;
+    std::unordered_set<std::string> seen;
+    while (true) {
+      auto row = statement->step();
+      if (!row) return std::unexpected(row.error());
+      if (!*row) return missing;
+      auto hash = statement->column_text(0);
+      if (seen.insert(hash).second) missing.push_back(std::move(hash));
+    }
+  });
+}
+
+Result<bool> SqliteStore::has_blob(const std::string& sha256) {
+  return read([&](Connection& connection) -> Result<bool> {
+    auto statement = connection.prepare("SELECT 1 FROM blobs WHERE sha256 = ?1");
+    if (!statement) return std::unexpected(statement.error());
+    return statement->bind(sha256).step();
+  });
+}
+
+Result<void> SqliteStore::insert_blob(const std::string& sha256, int64_t size) {
+  const auto now = util::now_unix_ms();
+  return write([&](Connection& connection) -> Result<void> {
+    auto statement = connection.prepare(
+        "INSERT OR IGNORE INTO blobs (sha256, size, created_at_ms) VALUES (?1, ?2, ?3)");
+    if (!statement) return std::unexpected(statement.error());
+    return statement->bind(sha256, size, now).execute();
+  });
+}
+
+Result<std::vector<std::string>> SqliteStore::list_blob_hashes() {
+  return read([&](Connection& connection) -> Result<std::vector<std::string>> {
+    auto statement = connection.prepare("SELECT sha256 FROM blobs ORDER BY sha256");
+    if (!statement) return std::unexpected(statement.error());
+    std::vector<std::string> hashes;
+    while (true) {
+      auto row = statement->step();
+      if (!row) return std::unexpected(row.error());
+      if (!*row) return hashes;
+      hashes.push_back(statement->column_text(0));
+    }
+  });
+}
+
+// ---- snapshots ----------------------------------------------------------------------------
+
+Result<std::pair<SnapshotRecord, bool>> SqliteStore::put_snapshot(const SnapshotRecord& snapshot) {
+  SnapshotRecord record = snapshot;
+  record.created_at_ms = util::now_unix_ms();
+  const auto manifest = dump_json(record.files);
+  return write([&](Connection& connection) -> Result<std::pair<SnapshotRecord, bool>> {
+    auto statement = connection.prepare(
+        "INSERT OR IGNORE INTO snapshots (id, manifest, file_count, total_size, created_at_ms)"
+        " VALUES (?1, ?2, ?3, ?4, ?5)");
+    if (!statement) return std::unexpected(statement.error());
+    statement->bind(record.id, manifest, record.file_count, record.total_size,
+                    record.created_at_ms);
+    if (auto done = statement->execute(); !done) return std::unexpected(done.error());
+    if (connection.changes() > 0) return std::pair{std::move(record), true};
+    auto existing = find_snapshot(connection, record.id);
+    if (!existing) return std::unexpected(existing.error());
+    if (!*existing) return fail(ErrorCode::internal, "snapshot {} vanished", record.id);
+    return std::pair{std::move(**existing), false};
+  });
+}
+
+Result<SnapshotRecord> SqliteStore::get_snapshot(const std::string& id) {
+  return read([&](Connection& connection) -> Result<SnapshotRecord> {
+    auto snapshot = find_snapshot(connection, id);
+    if (!snapshot) return std::unexpected(snapshot.error());
+    if (!*snapshot) return fail(ErrorCode::not_found, "snapshot '{}' not found", id);
+    return std::move(**snapshot);
+  });
+}
+
+// ---- runs ---------------------------------------------------------------------------------
+
+Result<CreateRunOutcome> SqliteStore::create_run(const RunRecord& draft) {
+  const bool has_key = !draft.idempotency_key.empty();
+  if (has_key) {
+    // A retried submission is answered from a reader, without waiting for the writer.
+    auto earlier = read([&](Connection& connection) {
+      return find_run_by_idempotency_key(connection, draft.workspace, draft.idempotency_key);
+    });
+    if (!earlier) return std::unexpected(earlier.error());
+    if (*earlier) return replay_or_conflict(std::move(**earlier), draft);
+  }
+  return write([&](Connection& connection) -> Result<CreateRunOutcome> {
+    if (has_key) {  // checked again inside the transaction: check and insert are atomic
+      auto earlier =
+          find_run_by_idempotency_key(connection, draft.workspace, draft.idempotency_key);
+      if (!earlier) return std::unexpected(earlier.error());
+      if (*earlier) return replay_or_conflict(std::move(**earlier), draft);
+    }
+    auto exists = workspace_exists(connection, draft.workspace);
+    if (!exists) return std::unexpected(exists.error());
+    if (!*exists) return workspace_not_found(draft.workspace);
+
+    RunRecord run = draft;
+    if (run.id.empty()) {
+      auto id = new_run_id(connection);
+      if (!id) return std::unexpected(id.error());
+      run.id = std::move(*id);
+    }
+    run.status = api::RunStatus::Queued;
+    if (run.created_at_ms == 0) run.created_at_ms = util::now_unix_ms();
+    run.updated_at_ms = run.created_at_ms;
+    if (auto inserted = insert_run(connection, run); !inserted) {
+      return std::unexpected(inserted.error());
+    }
+    if (auto event = append_event(connection, run.id, run.status, run.created_at_ms, ""); !event) {
+      return std::unexpected(event.error());
+    }
+    return CreateRunOutcome{.run = std::move(run), .replayed = false};
+  });
+}
+
+Result<RunRecord> SqliteStore::get_run(const std::string& workspace, const std::string& id) {
+  return read([&](Connection& connection) -> Result<RunRecord> {
+    auto run = find_run_by_id(connection, id);
+    if (!run) return std::unexpected(run.error());
+    if (!*run || (*run)->workspace != workspace) {
+      return fail(ErrorCode::not_found, "run '{}' not found in workspace '{}'", id, workspace);
+    }
+    return std::move(**run);
+  });
+}
+
+Result<RunPage> SqliteStore::list_runs(const RunQuery& query) {
+  if (query.limit < 1) {
+    return fail(ErrorCode::invalid_argument, "limit must be at least 1, not {}", query.limit);
+  }
+  const auto statuses = distinct(query.statuses);
+  const auto sql = list_runs_sql(query, statuses.size());
+  return read([&](Connection& connection) -> Result<RunPage> {
+    auto statement = connection.prepare(sql);
+    if (!statement) return std::unexpected(statement.error());
+    statement->bind(query.workspace);
+    if (query.experiment) statement->bind(*query.experiment);
+    for (auto status : statuses) statement->bind(api::to_string(status));
+    if (query.before_seq) statement->bind(*query.before_seq);
+    statement->bind(int64_t{query.limit} + 1);  // one more tells whether a next page exists
+    auto runs = read_runs(*statement);
+    if (!runs) return std::unexpected(runs.error());
+
+    RunPage page{.items = std::move(*runs), .next_before_seq = std::nullopt};
+    if (page.items.size() > static_cast<size_t>(query.limit)) {
+      page.items.pop_back();
+      page.next_before_seq = page.items.back().seq;
+    }
+    if (page.items.empty()) {  // an empty page of a workspace that does not exist is a 404
+      auto exists = workspace_exists(connection, query.workspace);
+      if (!exists) return std::unexpected(exists.error());
+      if (!*exists) return workspace_not_found(query.workspace);
+    }
+    return page;
+  });
+}
+
+Result<std::vector<RunRecord>> SqliteStore::list_active_runs() {
+  return read([&](Connection& connection) -> Result<std::vector<RunRecord>> {
+    static const std::string k_sql =
+        select_runs(fmt::format("WHERE {} ORDER BY seq", k_active_condition));
+    auto statement = connection.prepare(k_sql);
+    if (!statement) return std::unexpected(statement.error());
+    return read_runs(*statement);
+  });
+}
+
+Result<RunRecord> SqliteStore::update_run(const std::string& id, const RunUpdate& update) {
+  const auto now = util::now_unix_ms();
+  return write([&](Connection& connection) -> Result<RunRecord> {
+    auto found = find_run_by_id(connection, id);
+    if (!found) return std::unexpected(found.error());
+    if (!*found) return fail(ErrorCode::not_found, "run '{}' not found", id);
+    RunRecord run = std::move(**found);
+    if (update.status && api::is_terminal(run.status)) {
+      return fail(ErrorCode::conflict, "run {} already ended as {}; its status is final", id,
+                  api::to_string(run.status));
+    }
+    if (apply_update(run, update, now)) {
+      if (auto event = append_event(connection, id, run.status, now, update.message); !event) {
+        return std::unexpected(event.error());
+      }
+    }
+    if (auto saved = save_run_state(connection, run); !saved) return std::unexpected(saved.error());
+    return run;
+  });
+}
+
+Result<std::vector<RunEvent>> SqliteStore::run_events(const std::string& id) {
+  return read([&](Connection& connection) -> Result<std::vector<RunEvent>> {
+    auto statement = connection.prepare(
+        "SELECT status, at_ms, message FROM run_events WHERE run_id = ?1 ORDER BY id");
+    if (!statement) return std::unexpected(statement.error());
+    statement->bind(id);
+    std::vector<RunEvent> events;
+    while (true) {
+      auto row = statement->step();
+      if (!row) return std::unexpected(row.error());
+      if (!*row) break;
+      auto status = parse_stored_status(statement->column_text(0));
+      if (!status) return std::unexpected(status.error());
+      events.push_back(RunEvent{.status = *status,
+                                .at_ms = statement->column_int64(1),
+                                .message = statement->column_text(2)});
+    }
+    // Every run has at least its first event: none means no such run.
+    if (events.empty()) return fail(ErrorCode::not_found, "run '{}' not found", id);
+    return events;
+  });
+}
+
+}  // namespace trainctl::service::store

@@ -1,0 +1,92 @@
+#pragma once
+// The Store on SQLite: one writer connection whose concurrent writes are grouped into shared
+// BEGIN IMMEDIATE transactions (group commit), and a pool of query-only reader connections,
+// which WAL lets run alongside it.
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <type_traits>
+
+#include "connection_pool.hpp"
+#include "group_commit.hpp"
+#include "sqlite.hpp"
+#include "trainctl/service/store.hpp"
+
+namespace trainctl::service::store {
+
+class SqliteStore final : public Store {
+ public:
+  static Result<std::unique_ptr<SqliteStore>> open(const std::filesystem::path& db_path,
+                                                   StoreOptions options);
+
+  int schema_version() override { return m_schema_version; }
+
+  Result<WorkspaceRecord> create_workspace(const std::string& name,
+                                           const std::string& description) override;
+  Result<void> ensure_workspace(const std::string& name) override;
+  Result<std::vector<WorkspaceRecord>> list_workspaces() override;
+  Result<WorkspaceRecord> get_workspace(const std::string& name) override;
+  Result<void> delete_workspace(const std::string& name) override;
+
+  Result<std::vector<std::string>> missing_blobs(const std::vector<std::string>& hashes) override;
+  Result<bool> has_blob(const std::string& sha256) override;
+  Result<void> insert_blob(const std::string& sha256, int64_t size) override;
+  Result<std::vector<std::string>> list_blob_hashes() override;
+
+  Result<std::pair<SnapshotRecord, bool>> put_snapshot(const SnapshotRecord& snapshot) override;
+  Result<SnapshotRecord> get_snapshot(const std::string& id) override;
+
+  Result<CreateRunOutcome> create_run(const RunRecord& draft) override;
+  Result<RunRecord> get_run(const std::string& workspace, const std::string& id) override;
+  Result<RunPage> list_runs(const RunQuery& query) override;
+  Result<std::vector<RunRecord>> list_active_runs() override;
+  Result<RunRecord> update_run(const std::string& id, const RunUpdate& update) override;
+  Result<std::vector<RunEvent>> run_events(const std::string& id) override;
+
+ private:
+  SqliteStore(const std::filesystem::path& db_path, StoreOptions options,
+              std::unique_ptr<Connection> writer, int schema_version);
+
+  // Runs `body(connection)` on the writer connection, in a transaction that may be shared with
+  // other threads' writes (group commit); returns its result once the transaction is durable.
+  // A failing body's changes are rolled back. Fails with unavailable when another process
+  // holds the write lock past the busy timeout.
+  template <typename Body>
+  std::invoke_result_t<Body&, Connection&> write(Body&& body);
+  // Runs `body(connection)` on a reader connection from the pool.
+  template <typename Body>
+  std::invoke_result_t<Body&, Connection&> read(Body&& body);
+
+  GroupCommitter m_writer;
+  ConnectionPool m_readers;
+  const int m_schema_version;
+};
+
+template <typename Body>
+std::invoke_result_t<Body&, Connection&> SqliteStore::write(Body&& body) {
+  std::optional<std::invoke_result_t<Body&, Connection&>> result;
+  auto committed = m_writer.run([&](Connection& connection) {
+    try {
+      result.emplace(body(connection));
+    } catch (const std::exception& error) {
+      result.emplace(
+          fail(ErrorCode::internal, "unexpected failure writing the database: {}", error.what()));
+    }
+    return result->has_value();
+  });
+  if (!committed) return std::unexpected(committed.error());
+  return std::move(*result);
+}
+
+template <typename Body>
+std::invoke_result_t<Body&, Connection&> SqliteStore::read(Body&& body) {
+  auto lease = m_readers.acquire();
+  if (!lease) return std::unexpected(lease.error());
+  try {
+    return body(**lease);
+  } catch (const std::exception& error) {
+    return fail(ErrorCode::internal, "unexpected failure reading the database: {}", error.what());
+  }
+}
+
+}  // namespace trainctl::service::store
