@@ -1,6 +1,270 @@
-// Placeholder until the server lands: replaced by the real run_server_main.
+// trainctld: options, the start sequence (lock, token, store, bind, server.json, recovery), and a
+// clean stop on SIGTERM/SIGINT. Runs keep going under their supervisors across restarts.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "trainctl/service/blob_store.hpp"
+#include "trainctl/service/engine.hpp"
+#include "trainctl/service/http_api.hpp"
+#include "trainctl/service/run_files.hpp"
+#include "trainctl/service/run_manager.hpp"
 #include "trainctl/service/server.hpp"
+#include "trainctl/service/store.hpp"
+#include "trainctl/service/task_queue.hpp"
+#include "trainctl/util/fs.hpp"
+#include "trainctl/util/random.hpp"
+#include "trainctl/util/time.hpp"
+#include "trainctl/util/version.hpp"
 
 namespace trainctl::service {
-int run_server_main(int, char**) { return 1; }
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr int k_exit_already_running = exit_code::k_conflict;
+
+struct ServerOptions {
+  fs::path home;
+  std::string bind = "127.0.0.1";
+  int port = 0;
+  std::vector<std::string> allowed_hosts;
+  bool no_auth = false;
+  std::string python;
+  std::string log_level = "info";
+  int64_t grace_seconds = 10;
+};
+
+fs::path default_home() {
+  if (const char* home = std::getenv("TRAINCTL_HOME"); home && *home) return home;
+  if (const char* data = std::getenv("XDG_DATA_HOME"); data && *data) return fs::path(data) / "trainctl";
+  const char* user_home = std::getenv("HOME");
+  return fs::path(user_home && *user_home ? user_home : ".") / ".local/share/trainctl";
+}
+
+std::string default_python() { return fs::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3"; }
+
+bool is_loopback(const std::string& address) {
+  return address == "localhost" || address == "::1" || address.starts_with("127.");
+}
+
+// Parses argv; nullopt with `exit_code` set when the process should exit (help, bad usage).
+std::optional<ServerOptions> parse_options(int argc, char** argv, int& exit_code) {
+  ServerOptions options;
+  options.home = default_home();
+  options.python = default_python();
+  CLI::App app{"trainctld: the trainctl REST service", "trainctld"};
+  app.add_option("--home", options.home, "State directory (default $TRAINCTL_HOME, else $XDG_DATA_HOME/trainctl)");
+  app.add_option("--bind", options.bind, "Address to listen on")->capture_default_str();
+  app.add_option("--port", options.port, "Port to listen on; 0 picks a free one")->capture_default_str();
+  app.add_option("--allowed-host", options.allowed_hosts, "Another host name accepted in the Host header");
+  app.add_flag("--no-auth", options.no_auth, "Serve without a token (loopback binds only)");
+  app.add_option("--python", options.python, "Interpreter for .py entry scripts")->capture_default_str();
+  app.add_option("--log-level", options.log_level, "trace|debug|info|warn|error")->capture_default_str();
+  app.add_option("--grace-seconds", options.grace_seconds, "SIGTERM to SIGKILL delay on cancel")
+      ->group("");  // hidden: tests shorten it
+  app.set_version_flag("--version", std::string(k_version));
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    exit_code = app.exit(error);
+    return std::nullopt;
+  }
+  if (options.no_auth && !is_loopback(options.bind)) {
+    spdlog::error("refusing to serve {} without auth: --no-auth is allowed on a loopback address only",
+                  options.bind);
+    exit_code = exit_code::k_usage;
+    return std::nullopt;
+  }
+  return options;
+}
+
+// An exclusive lock on <home>/trainctld.lock, held for the life of the process. It is a POSIX
+// record lock, owned by this process alone: a child forked to start a supervisor does not share
+// it (an flock would be shared until the child's exec, so a kill -9 at that instant would leave
+// the home locked). conflict when another instance holds it.
+Result<UniqueFd> take_lock(const fs::path& home) {
+  const fs::path path = home / "trainctld.lock";
+  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (fd.get() < 0) return fail(ErrorCode::io, "cannot open {}", path.string());
+  struct flock whole_file {};
+  whole_file.l_type = F_WRLCK;
+  whole_file.l_whence = SEEK_SET;
+  if (::fcntl(fd.get(), F_SETLK, &whole_file) != 0) {
+    return fail(ErrorCode::conflict, "another trainctld is already running with home {}", home.string());
+  }
+  return fd;
+}
+
+// The token in <home>/token (mode 0600), made at first start.
+Result<std::string> ensure_token(const fs::path& home) {
+  const fs::path path = home / "token";
+  if (auto existing = util::read_file(path, 4096)) {
+    std::string token = *existing;
+    while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
+    if (!token.empty()) return token;
+  }
+  std::string token = util::random_hex(32);
+  if (auto written = util::write_file_atomic(path, token + "\n", 0600); !written) return fail(written.error());
+  return token;
+}
+
+std::string endpoint_host(const std::string& bind) {
+  if (bind == "0.0.0.0") return "127.0.0.1";
+  if (bind == "::") return "[::1]";
+  if (bind.find(':') != std::string::npos) return "[" + bind + "]";
+  return bind;
+}
+
+Result<void> write_server_file(const fs::path& home, const std::string& bind, int port) {
+  const nlohmann::json info{{"endpoint", fmt::format("http://{}:{}", endpoint_host(bind), port)},
+                            {"pid", ::getpid()},
+                            {"version", k_version},
+                            {"started_at", util::format_rfc3339(util::now_unix_ms())}};
+  return util::write_file_atomic(home / "server.json", info.dump() + "\n", 0644);
+}
+
+// SIGTERM/SIGINT write to a pipe that a thread waits on; the handlers are reset in any child
+// at exec. SIGPIPE is caught (not ignored) for the same reason: writes to a closed socket fail
+// with EPIPE, and run processes still get the default disposition.
+int g_stop_pipe[2] = {-1, -1};
+
+extern "C" void on_stop_signal(int) {
+  const char byte = 1;
+  [[maybe_unused]] const auto written = ::write(g_stop_pipe[1], &byte, 1);
+}
+extern "C" void on_sigpipe(int) {}
+
+void install_signal_handlers() {
+  if (::pipe2(g_stop_pipe, O_CLOEXEC) != 0) throw std::runtime_error("pipe2 failed");
+  struct sigaction action {};
+  action.sa_handler = on_stop_signal;
+  ::sigemptyset(&action.sa_mask);
+  ::sigaction(SIGTERM, &action, nullptr);
+  ::sigaction(SIGINT, &action, nullptr);
+  action.sa_handler = on_sigpipe;
+  ::sigaction(SIGPIPE, &action, nullptr);
+}
+
+void wait_for_stop_signal() {
+  char byte = 0;
+  while (::read(g_stop_pipe[0], &byte, 1) < 0 && errno == EINTR) {
+  }
+}
+
+void reusable_cloexec_socket(socket_t sock) {
+  int yes = 1;
+  ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  ::fcntl(sock, F_SETFD, FD_CLOEXEC);
+}
+
+Result<void> make_home(const fs::path& home) {
+  for (const auto& dir : {home, home / "blobs", home / "tmp", home / "runs"}) {
+    if (auto made = util::make_directories(dir, 0700); !made) return made;
+  }
+  return {};
+}
+
+int serve(const ServerOptions& options) {
+  const fs::path& home = options.home;
+  if (auto made = make_home(home); !made) {
+    spdlog::error("{}", made.error().message);
+    return exit_code::k_error;
+  }
+  auto lock = take_lock(home);
+  if (!lock) {
+    spdlog::error("{}", lock.error().message);
+    return lock.error().code == ErrorCode::conflict ? k_exit_already_running : exit_code::k_error;
+  }
+  auto token = ensure_token(home);
+  auto store = Store::open(home / "trainctl.db");
+  if (!token || !store) {
+    spdlog::error("{}", !token ? token.error().message : store.error().message);
+    return exit_code::k_error;
+  }
+  if (auto ensured = (*store)->ensure_workspace("default"); !ensured) {
+    spdlog::error("{}", ensured.error().message);
+    return exit_code::k_error;
+  }
+  BlobStore blobs(home / "blobs", home / "tmp");
+  if (auto cleaned = blobs.remove_stale_temp_files(); !cleaned) {
+    spdlog::warn("{}", cleaned.error().message);
+  }
+  auto engine = make_local_engine({fs::read_symlink("/proc/self/exe")});
+  RunManager runs(**store, blobs, *engine,
+                  {home / "runs", options.python, allowlisted_environment(), options.grace_seconds});
+
+  httplib::Server server;
+  server.new_task_queue = [] { return new GrowingTaskQueue(); };
+  int listening_socket = -1;
+  server.set_socket_options([&listening_socket](socket_t sock) {
+    reusable_cloexec_socket(sock);
+    listening_socket = sock;
+  });
+  server.set_keep_alive_max_count(100000);
+  ApiConfig config;
+  config.token = *token;
+  config.require_auth = !options.no_auth;
+  config.allowed_hosts = options.allowed_hosts;
+  if (options.bind != "127.0.0.1" && options.bind != "localhost") config.allowed_hosts.push_back(options.bind);
+  server.set_payload_max_length(config.max_blob_bytes);
+
+  config.port = options.port == 0 ? server.bind_to_any_port(options.bind)
+                                  : (server.bind_to_port(options.bind, options.port) ? options.port : -1);
+  if (config.port <= 0) {
+    spdlog::error("cannot listen on {}:{}", options.bind, options.port);
+    return exit_code::k_error;
+  }
+  // cpp-httplib listens with a backlog of 5; a burst of clients (followers reconnecting) needs more.
+  ::listen(listening_socket, SOMAXCONN);
+  ServiceContext context{config, **store, blobs, runs};
+  install_api(server, context);
+  install_signal_handlers();
+  if (auto written = write_server_file(home, options.bind, config.port); !written) {
+    spdlog::error("{}", written.error().message);
+    return exit_code::k_error;
+  }
+  runs.start();
+  std::thread stopper([&] {
+    wait_for_stop_signal();
+    spdlog::info("stopping");
+    runs.stop();
+    server.stop();
+  });
+  spdlog::info("trainctld {} listening on {}:{} (home {})", k_version, options.bind, config.port,
+               home.string());
+  server.listen_after_bind();
+  on_stop_signal(0);  // lets the stopper finish if listening ended on its own
+  stopper.join();
+  std::error_code ec;
+  fs::remove(home / "server.json", ec);
+  return exit_code::k_success;
+}
+
+}  // namespace
+
+int run_server_main(int argc, char** argv) {
+  spdlog::set_default_logger(spdlog::stderr_color_mt("trainctld"));
+  int exit_code = exit_code::k_success;
+  const auto options = parse_options(argc, argv, exit_code);
+  if (!options) return exit_code;
+  spdlog::set_level(spdlog::level::from_str(options->log_level));
+  try {
+    return serve(*options);
+  } catch (const std::exception& error) {
+    spdlog::error("trainctld: {}", error.what());
+    return exit_code::k_error;
+  }
+}
+
 }  // namespace trainctl::service

@@ -1,0 +1,38 @@
+#pragma once
+// The REST API of docs/rest-api.md on a cpp-httplib server: the middleware (Host check, bearer
+// auth, encoded-traversal check, Content-Type and size caps) and every route.
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <httplib.h>
+
+#include "trainctl/service/blob_store.hpp"
+#include "trainctl/service/run_manager.hpp"
+#include "trainctl/service/store.hpp"
+
+namespace trainctl::service {
+
+struct ApiConfig {
+  std::string token;  // the bearer token every route but GET /v1/health requires
+  bool require_auth = true;
+  int port = 0;                            // the bound port, for the Host check
+  std::vector<std::string> allowed_hosts;  // host names accepted in Host besides loopback names
+  size_t max_json_bytes = 8u << 20;
+  uint64_t max_blob_bytes = 10ull << 30;
+  size_t max_missing_hashes = 100'000;
+  std::chrono::milliseconds heartbeat_interval{5000};
+};
+
+struct ServiceContext {
+  ApiConfig config;
+  Store& store;
+  BlobStore& blobs;
+  RunManager& runs;
+};
+
+// Installs the middleware and every route. `context` must outlive `server`.
+void install_api(httplib::Server& server, const ServiceContext& context);
+
+}  // namespace trainctl::service

@@ -1,0 +1,64 @@
+#pragma once
+// The file system side of a run directory (<home>/runs/<id>): materializing the snapshot,
+// listing and opening run files without ever following a symlink (RELIABILITY 10, 14), and
+// removing a run directory whose snapshot was made read-only.
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "trainctl/service/blob_store.hpp"
+#include "trainctl/util/error.hpp"
+
+namespace trainctl::service {
+
+// An open file descriptor, closed on destruction.
+class UniqueFd {
+ public:
+  UniqueFd() = default;
+  explicit UniqueFd(int fd) : m_fd(fd) {}
+  ~UniqueFd();
+  UniqueFd(UniqueFd&& other) noexcept : m_fd(other.release()) {}
+  UniqueFd& operator=(UniqueFd&& other) noexcept;
+  UniqueFd(const UniqueFd&) = delete;
+  UniqueFd& operator=(const UniqueFd&) = delete;
+
+  int get() const { return m_fd; }
+  int release();
+
+ private:
+  int m_fd = -1;
+};
+
+struct RunFileEntry {
+  std::string path;  // "outputs/model.pkl"
+  uint64_t size = 0;
+};
+
+// The regular files under <run_dir>/outputs and <run_dir>/logs, sorted by path. Symlinks (and
+// anything else that is not a regular file or a directory) are neither followed nor listed.
+Result<std::vector<RunFileEntry>> list_run_files(const std::filesystem::path& run_dir);
+
+// Opens <run_dir>/<relative_path> for reading, one component at a time with O_NOFOLLOW, so a
+// symlink anywhere on the way is never followed. `relative_path` must start with "outputs/" or
+// "logs/" and pass api::split_relative_path (invalid_argument otherwise); missing files and
+// symlinks are not_found. Returns the descriptor and the file's size.
+struct OpenedFile {
+  UniqueFd fd;
+  uint64_t size = 0;
+};
+Result<OpenedFile> open_run_file(const std::filesystem::path& run_dir,
+                                 const std::string& relative_path);
+
+// Fills `snapshot_dir` (which must not exist) from the blob store following a manifest
+// [{"path","sha256","size","mode"}]: files are hard links to the blobs (copies when the mode has
+// execute bits, or across file systems), read-only; directories are 0555 once filled.
+Result<void> materialize_snapshot(const BlobStore& blobs, const nlohmann::json& files,
+                                  const std::filesystem::path& snapshot_dir);
+
+// Removes a directory tree, making read-only directories writable first. Fine when absent.
+Result<void> remove_tree(const std::filesystem::path& dir);
+
+}  // namespace trainctl::service

@@ -1,0 +1,156 @@
+#include <spdlog/spdlog.h>
+
+#include "handlers.hpp"
+#include "trainctl/api/names.hpp"
+#include "trainctl/util/time.hpp"
+
+namespace trainctl::service::handlers {
+
+namespace {
+
+nlohmann::json optional_time(int64_t unix_ms) {
+  return unix_ms > 0 ? nlohmann::json(util::format_rfc3339(unix_ms)) : nlohmann::json(nullptr);
+}
+
+nlohmann::json payload_field(const RunRecord& run, const char* name) {
+  return run.payload.contains(name) ? run.payload.at(name) : nlohmann::json::object();
+}
+
+}  // namespace
+
+ErrorDetail field_problem(std::string path, std::string message) {
+  ErrorDetail detail;
+  detail.path = std::move(path);
+  detail.message = std::move(message);
+  return detail;
+}
+
+void send_json(httplib::Response& response, int status, const nlohmann::json& body) {
+  response.status = status;
+  if (status == 204) return;
+  response.set_content(body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n",
+                       "application/json");
+}
+
+void send_error(httplib::Response& response, const Error& error) {
+  auto details = nlohmann::json::array();
+  for (const auto& detail : error.details) {
+    details.push_back({{"path", detail.path}, {"message", detail.message}});
+  }
+  send_json(response, http_status_of(error.code),
+            {{"error",
+              {{"code", error_code_name(error.code)},
+               {"message", error.message},
+               {"details", details}}}});
+}
+
+namespace {
+
+void send_reply(httplib::Response& response, const Result<Reply>& reply) {
+  if (!reply) return send_error(response, reply.error());
+  for (const auto& [name, value] : reply->headers) response.set_header(name, value);
+  send_json(response, reply->status, reply->body);
+}
+
+}  // namespace
+
+httplib::Server::Handler json_route(JsonHandler handler) {
+  return [handler = std::move(handler)](const httplib::Request& request,
+                                        httplib::Response& response) {
+    send_reply(response, handler(request));
+  };
+}
+
+httplib::Server::HandlerWithContentReader json_body_route(const ServiceContext& context,
+                                                          JsonBodyHandler handler) {
+  return [&context, handler = std::move(handler)](const httplib::Request& request,
+                                                  httplib::Response& response,
+                                                  const httplib::ContentReader& read_body) {
+    const size_t cap = context.config.max_json_bytes;
+    const bool too_large = request.get_header_value<uint64_t>("Content-Length") > cap;
+    std::string body;
+    const bool read = read_body([&](const char* data, size_t size) {
+      if (!too_large) body.append(data, size);
+      return true;
+    });
+    if (too_large) {
+      return send_error(response, Error{ErrorCode::payload_too_large,
+                                        fmt::format("the request body is larger than {} bytes", cap)});
+    }
+    if (!read) return send_error(response, Error{ErrorCode::invalid_argument, "the body was cut short"});
+    send_reply(response, handler(request, body));
+  };
+}
+
+Result<nlohmann::json> parse_json_object(const std::string& body) {
+  auto parsed = nlohmann::json::parse(body, nullptr, false);
+  if (parsed.is_discarded() || !parsed.is_object()) {
+    return fail(ErrorCode::invalid_argument, "the request body must be a JSON object");
+  }
+  return parsed;
+}
+
+Result<std::string> name_param(const httplib::Request& request, size_t index,
+                               std::string_view kind) {
+  std::string value = request.matches[static_cast<int>(index)];
+  if (auto valid = api::validate_name(kind, value); !valid) return fail(valid.error());
+  return value;
+}
+
+Result<std::string> existing_workspace(const ServiceContext& context,
+                                       const httplib::Request& request) {
+  auto name = name_param(request, 1, "workspace");
+  if (!name) return name;
+  if (auto workspace = context.store.get_workspace(*name); !workspace) {
+    return fail(workspace.error());
+  }
+  return name;
+}
+
+std::string workspace_route(std::string_view suffix) {
+  return fmt::format("/v1/workspaces/([^/]+){}", suffix);
+}
+
+nlohmann::json run_json(const RunRecord& run, const std::vector<RunEvent>* events) {
+  nlohmann::json duration = nullptr;
+  if (run.started_at_ms > 0) {
+    const int64_t end = run.ended_at_ms > 0 ? run.ended_at_ms : util::now_unix_ms();
+    duration = end - run.started_at_ms;
+  }
+  nlohmann::json out{{"id", run.id},
+                     {"workspace", run.workspace},
+                     {"experiment", run.experiment},
+                     {"name", run.name},
+                     {"status", api::to_string(run.status)},
+                     {"compute", run.compute},
+                     {"snapshot_id", run.snapshot_id},
+                     {"created_at", optional_time(run.created_at_ms)},
+                     {"updated_at", optional_time(run.updated_at_ms)},
+                     {"started_at", optional_time(run.started_at_ms)},
+                     {"ended_at", optional_time(run.ended_at_ms)},
+                     {"duration_ms", duration},
+                     {"exit_code", run.exit_code ? nlohmann::json(*run.exit_code) : nullptr},
+                     {"failure_reason", run.failure_reason},
+                     {"estimator", payload_field(run, "estimator")},
+                     {"environment_variables", payload_field(run, "environment_variables")},
+                     {"limits", payload_field(run, "limits")},
+                     {"tags", payload_field(run, "tags")},
+                     {"tasks", run.tasks.is_array() ? run.tasks : nlohmann::json::array()}};
+  if (events != nullptr) {
+    auto timeline = nlohmann::json::array();
+    for (const auto& event : *events) {
+      timeline.push_back({{"status", api::to_string(event.status)},
+                          {"at", util::format_rfc3339(event.at_ms)}});
+    }
+    out["timeline"] = std::move(timeline);
+  }
+  return out;
+}
+
+Result<nlohmann::json> run_json_with_timeline(const ServiceContext& context, const RunRecord& run) {
+  auto events = context.store.run_events(run.id);
+  if (!events) return fail(events.error());
+  return run_json(run, &*events);
+}
+
+}  // namespace trainctl::service::handlers

@@ -1,0 +1,65 @@
+#pragma once
+// Shared by the route files: replies, JSON bodies, path parameters and the per-group installers.
+#include <functional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include "trainctl/service/http_api.hpp"
+#include "trainctl/util/error.hpp"
+
+namespace trainctl::service::handlers {
+
+struct Reply {
+  int status = 200;
+  nlohmann::json body;  // not sent with 204
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+// A problem with one field of a request.
+ErrorDetail field_problem(std::string path, std::string message);
+
+// {"error": {"code", "message", "details"}} with the status of the error's code.
+void send_error(httplib::Response& response, const Error& error);
+void send_json(httplib::Response& response, int status, const nlohmann::json& body);
+
+// A route whose handler returns its reply or an Error.
+using JsonHandler = std::function<Result<Reply>(const httplib::Request&)>;
+httplib::Server::Handler json_route(JsonHandler handler);
+
+// A POST/PUT route with a JSON body. The body is read by the route: one over the JSON cap (known
+// from Content-Length before reading) is drained without being kept and answered with 413, so
+// the connection stays usable.
+using JsonBodyHandler = std::function<Result<Reply>(const httplib::Request&, const std::string& body)>;
+httplib::Server::HandlerWithContentReader json_body_route(const ServiceContext& context,
+                                                          JsonBodyHandler handler);
+
+// The request body as a JSON object (invalid_argument otherwise).
+Result<nlohmann::json> parse_json_object(const std::string& body);
+// Path parameter `index` of the route, validated as a resource name of `kind`.
+Result<std::string> name_param(const httplib::Request& request, size_t index, std::string_view kind);
+// The workspace parameter (match 1), validated and known to exist (not_found otherwise).
+Result<std::string> existing_workspace(const ServiceContext& context,
+                                       const httplib::Request& request);
+
+// A run as the API shows it; the timeline is included when `events` is given.
+nlohmann::json run_json(const RunRecord& run, const std::vector<RunEvent>* events = nullptr);
+// The run with its timeline, as shown by create, show and cancel.
+Result<nlohmann::json> run_json_with_timeline(const ServiceContext& context, const RunRecord& run);
+
+void install_middleware(httplib::Server& server, const ServiceContext& context);
+void install_health_routes(httplib::Server& server, const ServiceContext& context);
+void install_workspace_routes(httplib::Server& server, const ServiceContext& context);
+void install_blob_routes(httplib::Server& server, const ServiceContext& context);
+void install_run_routes(httplib::Server& server, const ServiceContext& context);
+void install_log_routes(httplib::Server& server, const ServiceContext& context);
+void install_file_routes(httplib::Server& server, const ServiceContext& context);
+
+// The route pattern of a workspace's sub-resource: "/v1/workspaces/([^/]+)" + suffix.
+std::string workspace_route(std::string_view suffix);
+
+}  // namespace trainctl::service::handlers

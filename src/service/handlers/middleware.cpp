@@ -1,0 +1,154 @@
+// Checks every request passes before routing (docs/rest-api.md, Conventions): Host (403), bearer
+// token (401), encoded traversal in the raw target (400), Content-Type (415) and size (413).
+#include <openssl/crypto.h>
+
+#include <algorithm>
+#include <cctype>
+
+#include <spdlog/spdlog.h>
+
+#include "handlers.hpp"
+
+namespace trainctl::service::handlers {
+
+namespace {
+
+using HandlerResponse = httplib::Server::HandlerResponse;
+
+std::string lower(std::string_view text) {
+  std::string out(text);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+// The host part and the port (empty when absent) of a Host header; IPv6 keeps its brackets.
+std::pair<std::string, std::string> split_host(const std::string& host) {
+  const auto bracket = host.rfind(']');
+  const auto colon = host.rfind(':');
+  if (colon == std::string::npos || (bracket != std::string::npos && colon < bracket)) {
+    return {lower(host), ""};
+  }
+  return {lower(host.substr(0, colon)), host.substr(colon + 1)};
+}
+
+bool host_allowed(const ApiConfig& config, const std::string& host_header) {
+  const auto [host, port] = split_host(host_header);
+  if (!port.empty() && port != std::to_string(config.port)) return false;
+  static const std::vector<std::string> k_loopback{"127.0.0.1", "localhost", "[::1]"};
+  if (std::find(k_loopback.begin(), k_loopback.end(), host) != k_loopback.end()) return true;
+  return std::any_of(config.allowed_hosts.begin(), config.allowed_hosts.end(),
+                     [&](const std::string& allowed) { return lower(allowed) == host; });
+}
+
+bool token_matches(const ApiConfig& config, const httplib::Request& request) {
+  const std::string expected = "Bearer " + config.token;
+  const std::string given = request.get_header_value("Authorization");
+  return given.size() == expected.size() &&
+         CRYPTO_memcmp(given.data(), expected.data(), expected.size()) == 0;
+}
+
+// Percent-encodings that no valid name or path needs: dots, slashes, backslashes, NUL, and a
+// second round of encoding. Also empty, "." and ".." segments and NUL in the decoded path.
+Result<void> check_target(const httplib::Request& request) {
+  const std::string raw_path = lower(request.target.substr(0, request.target.find('?')));
+  for (const char* encoded : {"%2e", "%2f", "%5c", "%00", "%25"}) {
+    if (raw_path.find(encoded) != std::string::npos) {
+      return fail(ErrorCode::invalid_argument, "the request path has a forbidden encoding");
+    }
+  }
+  if (request.path.find('\0') != std::string::npos) {
+    return fail(ErrorCode::invalid_argument, "the request path has a NUL byte");
+  }
+  size_t start = 0;
+  while (start <= request.path.size()) {
+    const size_t slash = std::min(request.path.find('/', start), request.path.size());
+    const std::string_view segment = std::string_view(request.path).substr(start, slash - start);
+    if (segment == "." || segment == "..") {
+      return fail(ErrorCode::invalid_argument, "the request path has a '.' or '..' segment");
+    }
+    if (segment.empty() && start > 0) {
+      return fail(ErrorCode::invalid_argument, "the request path has an empty segment");
+    }
+    start = slash + 1;
+  }
+  return {};
+}
+
+bool is_blob_upload(const httplib::Request& request) {
+  return request.method == "PUT" && request.path.find("/blobs/") != std::string::npos;
+}
+
+bool media_type_is(const httplib::Request& request, std::string_view expected) {
+  const std::string value = lower(request.get_header_value("Content-Type"));
+  return value.substr(0, value.find(';')) == expected;
+}
+
+Result<void> check_body(const ApiConfig& config, const httplib::Request& request) {
+  if (request.method != "POST" && request.method != "PUT") return {};
+  const bool blob = is_blob_upload(request);
+  const std::string_view expected = blob ? "application/octet-stream" : "application/json";
+  if (!media_type_is(request, expected)) {
+    return fail(ErrorCode::unsupported_media_type, "the request body must be {}", expected);
+  }
+  if (!request.has_header("Content-Length")) {
+    return fail(ErrorCode::invalid_argument, "the request needs a Content-Length");
+  }
+  // Past the blob cap nothing is read (the connection is closed); a JSON route drains a body
+  // between the two caps itself, so its client still reads the 413.
+  if (request.get_header_value<uint64_t>("Content-Length") > config.max_blob_bytes) {
+    return fail(ErrorCode::payload_too_large, "the request body is larger than {} bytes",
+                blob ? config.max_blob_bytes : config.max_json_bytes);
+  }
+  return {};
+}
+
+Result<void> check_request(const ApiConfig& config, const httplib::Request& request) {
+  if (!host_allowed(config, request.get_header_value("Host"))) {
+    return fail(ErrorCode::forbidden, "the Host header does not name this service");
+  }
+  const bool is_health = request.method == "GET" && request.path == "/v1/health";
+  if (config.require_auth && !is_health && !token_matches(config, request)) {
+    return fail(ErrorCode::unauthorized, "missing or wrong bearer token");
+  }
+  if (auto target = check_target(request); !target) return target;
+  return check_body(config, request);
+}
+
+}  // namespace
+
+void install_middleware(httplib::Server& server, const ServiceContext& context) {
+  server.set_pre_routing_handler(
+      [&context](const httplib::Request& request, httplib::Response& response) {
+        auto checked = check_request(context.config, request);
+        if (checked) return HandlerResponse::Unhandled;
+        send_error(response, checked.error());
+        // The body (if any) is left unread: the connection cannot be reused.
+        if (request.method == "POST" || request.method == "PUT") {
+          response.set_header("Connection", "close");
+        }
+        return HandlerResponse::Handled;
+      });
+  server.set_error_handler([](const httplib::Request&, httplib::Response& response) {
+    if (!response.body.empty()) return;
+    const ErrorCode code = error_code_from_http_status(response.status);
+    const std::string message = response.status == 404 ? "no such route" : "the request failed";
+    const int status = response.status;
+    send_error(response, Error{code, message});
+    response.status = status;
+  });
+  server.set_exception_handler(
+      [](const httplib::Request& request, httplib::Response& response, std::exception_ptr error) {
+        try {
+          if (error) std::rethrow_exception(error);
+        } catch (const std::exception& exception) {
+          spdlog::error("{} {}: unhandled exception: {}", request.method, request.path,
+                        exception.what());
+        } catch (...) {
+          spdlog::error("{} {}: unhandled exception", request.method, request.path);
+        }
+        send_error(response, Error{ErrorCode::internal, "internal error"});
+      });
+}
+
+}  // namespace trainctl::service::handlers

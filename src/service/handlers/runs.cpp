@@ -1,0 +1,184 @@
+// Runs: submit (idempotent), list, show (with long-poll), cancel.
+#include <charconv>
+
+#include "handlers.hpp"
+#include "trainctl/api/names.hpp"
+#include "trainctl/spec/job_spec.hpp"
+#include "trainctl/util/sha256.hpp"
+#include "trainctl/util/time.hpp"
+
+namespace trainctl::service::handlers {
+
+namespace {
+
+constexpr int k_default_wait_seconds = 30;
+constexpr int k_max_wait_seconds = 60;
+constexpr int k_max_page = 1000;
+
+Result<int64_t> parse_integer(std::string_view text, std::string_view what, int64_t min, int64_t max) {
+  int64_t value = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc() || end != text.data() + text.size() || value < min || value > max) {
+    return fail(ErrorCode::invalid_argument, "{} must be an integer from {} to {}", what, min, max);
+  }
+  return value;
+}
+
+Result<void> check_idempotency_key(const std::string& key) {
+  const bool printable = std::all_of(key.begin(), key.end(), [](char c) { return c >= 0x20 && c < 0x7f; });
+  if (key.empty() || key.size() > 255 || !printable) {
+    return fail(ErrorCode::invalid_argument, "Idempotency-Key must be 1-255 printable characters");
+  }
+  return {};
+}
+
+// The snapshot a payload names must exist; otherwise the payload is invalid.
+Result<void> check_snapshot(const ServiceContext& context, const nlohmann::json& payload) {
+  const auto it = payload.find("snapshot_id");
+  const std::string id = it != payload.end() && it->is_string() ? it->get<std::string>() : "";
+  if (api::is_sha256_hex(id) && context.store.get_snapshot(id)) return {};
+  return fail(Error{ErrorCode::invalid_spec,
+                    "the payload does not validate",
+                    {field_problem("snapshot_id", "no such snapshot; upload it first")}});
+}
+
+Result<Reply> create_run(const ServiceContext& context, const httplib::Request& request,
+                    const std::string& text) {
+  auto workspace = existing_workspace(context, request);
+  if (!workspace) return fail(workspace.error());
+  const std::string key = request.get_header_value("Idempotency-Key");
+  if (request.has_header("Idempotency-Key")) {
+    if (auto valid = check_idempotency_key(key); !valid) return fail(valid.error());
+  }
+  auto payload = parse_json_object(text);
+  if (!payload) return fail(payload.error());
+  auto spec = spec::job_spec_from_payload(*payload);
+  if (!spec) return fail(spec.error());
+  if (auto snapshot = check_snapshot(context, *payload); !snapshot) return fail(snapshot.error());
+
+  RunRecord draft;
+  draft.workspace = *workspace;
+  draft.experiment = spec->experiment;
+  draft.name = spec->name;
+  draft.compute = spec->compute;
+  draft.snapshot_id = payload->at("snapshot_id").get<std::string>();
+  draft.payload = spec::build_payload(*spec, draft.snapshot_id);
+  draft.idempotency_key = key;
+  draft.request_hash = util::sha256_hex(payload->dump());
+  draft.created_at_ms = util::now_unix_ms();
+  auto outcome = context.store.create_run(draft);
+  if (!outcome) return fail(outcome.error());
+  if (!outcome->replayed) context.runs.submit(outcome->run);
+  auto body = run_json_with_timeline(context, outcome->run);
+  if (!body) return fail(body.error());
+  if (outcome->replayed) return Reply{200, std::move(*body), {{"Idempotent-Replay", "true"}}};
+  return Reply{201, std::move(*body), {}};
+}
+
+Result<RunQuery> run_query(const std::string& workspace, const httplib::Request& request) {
+  RunQuery query;
+  query.workspace = workspace;
+  if (const auto experiment = request.get_param_value("experiment"); !experiment.empty()) {
+    if (auto valid = api::validate_name("experiment", experiment); !valid) return fail(valid.error());
+    query.experiment = experiment;
+  }
+  const std::string statuses = request.get_param_value("status");
+  for (size_t start = 0; !statuses.empty() && start <= statuses.size();) {
+    const size_t comma = std::min(statuses.find(',', start), statuses.size());
+    const std::string name = statuses.substr(start, comma - start);
+    const auto status = api::parse_run_status(name);
+    if (!status) return fail(ErrorCode::invalid_argument, "unknown run status '{}'", name);
+    query.statuses.push_back(*status);
+    start = comma + 1;
+  }
+  if (request.has_param("limit")) {
+    auto limit = parse_integer(request.get_param_value("limit"), "limit", 1, k_max_page);
+    if (!limit) return fail(limit.error());
+    query.limit = static_cast<int>(*limit);
+  }
+  if (const auto token = request.get_param_value("page_token"); !token.empty()) {
+    auto before = parse_integer(token, "page_token", 1, INT64_MAX);
+    if (!before) return fail(ErrorCode::invalid_argument, "page_token is not one this service made");
+    query.before_seq = *before;
+  }
+  return query;
+}
+
+Result<Reply> list_runs(const ServiceContext& context, const httplib::Request& request) {
+  auto workspace = existing_workspace(context, request);
+  if (!workspace) return fail(workspace.error());
+  auto query = run_query(*workspace, request);
+  if (!query) return fail(query.error());
+  auto page = context.store.list_runs(*query);
+  if (!page) return fail(page.error());
+  auto items = nlohmann::json::array();
+  for (const auto& run : page->items) items.push_back(run_json(run));
+  const nlohmann::json next = page->next_before_seq
+                                  ? nlohmann::json(std::to_string(*page->next_before_seq))
+                                  : nlohmann::json(nullptr);
+  return Reply{200, {{"items", std::move(items)}, {"next_page_token", next}}, {}};
+}
+
+// ?wait=true&timeout=N: holds the request until the run is finished or N seconds passed.
+Result<Reply> get_run(const ServiceContext& context, const httplib::Request& request) {
+  auto workspace = name_param(request, 1, "workspace");
+  if (!workspace) return fail(workspace.error());
+  auto id = name_param(request, 2, "run");
+  if (!id) return fail(id.error());
+  int64_t wait_seconds = 0;
+  if (request.get_param_value("wait") == "true") {
+    wait_seconds = k_default_wait_seconds;
+    if (request.has_param("timeout")) {
+      auto timeout = parse_integer(request.get_param_value("timeout"), "timeout", 0, k_max_wait_seconds);
+      if (!timeout) return fail(timeout.error());
+      wait_seconds = *timeout;
+    }
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(wait_seconds);
+  while (true) {
+    const uint64_t seen = context.runs.generation();
+    auto run = context.store.get_run(*workspace, *id);
+    if (!run) return fail(run.error());
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (api::is_terminal(run->status) || left.count() <= 0 || context.runs.stopping()) {
+      auto body = run_json_with_timeline(context, *run);
+      if (!body) return fail(body.error());
+      return Reply{200, std::move(*body), {}};
+    }
+    context.runs.wait_for_change(seen, left);
+  }
+}
+
+Result<Reply> cancel_run(const ServiceContext& context, const httplib::Request& request) {
+  auto workspace = name_param(request, 1, "workspace");
+  if (!workspace) return fail(workspace.error());
+  auto id = name_param(request, 2, "run");
+  if (!id) return fail(id.error());
+  auto outcome = context.runs.cancel(*workspace, *id);
+  if (!outcome) return fail(outcome.error());
+  auto body = run_json_with_timeline(context, outcome->run);
+  if (!body) return fail(body.error());
+  return Reply{outcome->changed ? 202 : 200, std::move(*body), {}};
+}
+
+}  // namespace
+
+void install_run_routes(httplib::Server& server, const ServiceContext& context) {
+  server.Post(workspace_route("/runs"), json_body_route(context, [&context](const httplib::Request& request, const std::string& text) {
+                return create_run(context, request, text);
+              }));
+  server.Get(workspace_route("/runs"), json_route([&context](const httplib::Request& request) {
+               return list_runs(context, request);
+             }));
+  server.Get(workspace_route("/runs/([^/]+)"),
+             json_route([&context](const httplib::Request& request) {
+               return get_run(context, request);
+             }));
+  server.Post(workspace_route("/runs/([^/]+)/cancel"),
+              json_body_route(context, [&context](const httplib::Request& request, const std::string&) {
+                return cancel_run(context, request);
+              }));
+}
+
+}  // namespace trainctl::service::handlers

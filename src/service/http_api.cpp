@@ -1,0 +1,17 @@
+#include "trainctl/service/http_api.hpp"
+
+#include "handlers/handlers.hpp"
+
+namespace trainctl::service {
+
+void install_api(httplib::Server& server, const ServiceContext& context) {
+  handlers::install_middleware(server, context);
+  handlers::install_health_routes(server, context);
+  handlers::install_workspace_routes(server, context);
+  handlers::install_blob_routes(server, context);
+  handlers::install_run_routes(server, context);
+  handlers::install_log_routes(server, context);
+  handlers::install_file_routes(server, context);
+}
+
+}  // namespace trainctl::service

@@ -1,0 +1,188 @@
+#include "trainctl/service/run_files.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <set>
+
+#include "trainctl/api/names.hpp"
+
+namespace trainctl::service {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr int k_dir_flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+constexpr unsigned k_max_list_depth = 64;
+
+std::string errno_text() { return std::strerror(errno); }
+
+// Opens a component under `parent` without following symlinks; not_found when it is missing or
+// is a symlink.
+Result<UniqueFd> open_component(int parent, const std::string& name, int flags) {
+  const int fd = ::openat(parent, name.c_str(), flags);
+  if (fd >= 0) return UniqueFd(fd);
+  if (errno == ENOENT || errno == ELOOP || errno == ENOTDIR) {
+    return fail(ErrorCode::not_found, "no such file: {}", name);
+  }
+  return fail(ErrorCode::io, "cannot open {}: {}", name, errno_text());
+}
+
+void list_directory(int dir_fd, const std::string& prefix, unsigned depth,
+                    std::vector<RunFileEntry>& out) {
+  if (depth > k_max_list_depth) return;
+  const int walk_fd = ::dup(dir_fd);
+  if (walk_fd < 0) return;
+  DIR* dir = ::fdopendir(walk_fd);
+  if (dir == nullptr) {
+    ::close(walk_fd);
+    return;
+  }
+  while (const dirent* entry = ::readdir(dir)) {
+    const std::string name = entry->d_name;
+    if (name == "." || name == "..") continue;
+    struct stat info {};
+    if (::fstatat(dir_fd, name.c_str(), &info, AT_SYMLINK_NOFOLLOW) != 0) continue;
+    const std::string path = prefix + "/" + name;
+    if (S_ISREG(info.st_mode)) {
+      out.push_back({path, static_cast<uint64_t>(info.st_size)});
+    } else if (S_ISDIR(info.st_mode)) {
+      if (auto child = open_component(dir_fd, name, k_dir_flags)) {
+        list_directory(child->get(), path, depth + 1, out);
+      }
+    }
+  }
+  ::closedir(dir);
+}
+
+Result<void> make_directory(const fs::path& dir) {
+  if (::mkdir(dir.c_str(), 0755) == 0 || errno == EEXIST) return {};
+  return fail(ErrorCode::io, "cannot create directory {}: {}", dir.string(), errno_text());
+}
+
+Result<void> copy_file_contents(const fs::path& from, const fs::path& to, unsigned mode) {
+  std::error_code ec;
+  fs::copy_file(from, to, ec);
+  if (ec) {
+    const auto code = ec == std::errc::no_space_on_device ? ErrorCode::insufficient_storage
+                                                          : ErrorCode::io;
+    return fail(code, "cannot copy a snapshot file: {}", ec.message());
+  }
+  ::chmod(to.c_str(), mode);
+  return {};
+}
+
+Result<void> place_file(const BlobStore& blobs, const std::string& sha256, const fs::path& target,
+                        unsigned mode) {
+  const fs::path blob = blobs.path_of(sha256);
+  const bool executable = (mode & 0111) != 0;
+  if (!executable) {
+    if (::link(blob.c_str(), target.c_str()) == 0) return {};
+    if (errno != EXDEV && errno != EMLINK && errno != EPERM) {
+      return fail(ErrorCode::io, "cannot link a snapshot file: {}", errno_text());
+    }
+  }
+  return copy_file_contents(blob, target, executable ? 0555 : 0444);
+}
+
+}  // namespace
+
+UniqueFd::~UniqueFd() {
+  if (m_fd >= 0) ::close(m_fd);
+}
+
+UniqueFd& UniqueFd::operator=(UniqueFd&& other) noexcept {
+  if (this != &other) {
+    if (m_fd >= 0) ::close(m_fd);
+    m_fd = other.release();
+  }
+  return *this;
+}
+
+int UniqueFd::release() { return std::exchange(m_fd, -1); }
+
+Result<std::vector<RunFileEntry>> list_run_files(const fs::path& run_dir) {
+  auto root = open_component(AT_FDCWD, run_dir.string(), k_dir_flags);
+  if (!root) return fail(ErrorCode::not_found, "the run has no files yet");
+  std::vector<RunFileEntry> out;
+  for (const std::string top : {"logs", "outputs"}) {
+    if (auto dir = open_component(root->get(), top, k_dir_flags)) {
+      list_directory(dir->get(), top, 0, out);
+    }
+  }
+  std::sort(out.begin(), out.end(),
+            [](const RunFileEntry& a, const RunFileEntry& b) { return a.path < b.path; });
+  return out;
+}
+
+Result<OpenedFile> open_run_file(const fs::path& run_dir, const std::string& relative_path) {
+  auto parts = api::split_relative_path(relative_path);
+  if (!parts) return fail(parts.error());
+  if (parts->size() < 2 || ((*parts)[0] != "outputs" && (*parts)[0] != "logs")) {
+    return fail(ErrorCode::invalid_argument, "a run file path starts with outputs/ or logs/");
+  }
+  auto current = open_component(AT_FDCWD, run_dir.string(), k_dir_flags);
+  if (!current) return fail(ErrorCode::not_found, "no such file: {}", relative_path);
+  for (size_t i = 0; i + 1 < parts->size(); ++i) {
+    auto next = open_component(current->get(), (*parts)[i], k_dir_flags);
+    if (!next) return fail(ErrorCode::not_found, "no such file: {}", relative_path);
+    current = std::move(next);
+  }
+  auto file = open_component(current->get(), parts->back(),
+                             O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+  if (!file) return fail(ErrorCode::not_found, "no such file: {}", relative_path);
+  struct stat info {};
+  if (::fstat(file->get(), &info) != 0 || !S_ISREG(info.st_mode)) {
+    return fail(ErrorCode::not_found, "no such file: {}", relative_path);
+  }
+  return OpenedFile{std::move(*file), static_cast<uint64_t>(info.st_size)};
+}
+
+Result<void> materialize_snapshot(const BlobStore& blobs, const nlohmann::json& files,
+                                  const fs::path& snapshot_dir) {
+  if (::mkdir(snapshot_dir.c_str(), 0755) != 0) {
+    return fail(ErrorCode::io, "cannot create the snapshot directory: {}", errno_text());
+  }
+  std::set<fs::path> directories{snapshot_dir};
+  for (const auto& file : files) {
+    auto parts = api::split_relative_path(file.at("path").get<std::string>());
+    if (!parts) return fail(parts.error());
+    fs::path target = snapshot_dir;
+    for (size_t i = 0; i + 1 < parts->size(); ++i) {
+      target /= (*parts)[i];
+      if (directories.insert(target).second) {
+        if (auto made = make_directory(target); !made) return made;
+      }
+    }
+    target /= parts->back();
+    const auto mode = file.at("mode").get<unsigned>() & 0777;
+    if (auto placed = place_file(blobs, file.at("sha256").get<std::string>(), target, mode);
+        !placed) {
+      return placed;
+    }
+  }
+  // Deepest first, so a parent is sealed after its children.
+  for (auto it = directories.rbegin(); it != directories.rend(); ++it) ::chmod(it->c_str(), 0555);
+  return {};
+}
+
+Result<void> remove_tree(const fs::path& dir) {
+  std::error_code ec;
+  if (!fs::exists(fs::symlink_status(dir, ec))) return {};
+  ::chmod(dir.c_str(), 0755);
+  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it);
+       it.increment(ec)) {
+    if (it->is_directory(ec) && !it->is_symlink(ec)) ::chmod(it->path().c_str(), 0755);
+  }
+  fs::remove_all(dir, ec);
+  if (ec) return fail(ErrorCode::io, "cannot remove a run directory: {}", ec.message());
+  return {};
+}
+
+}  // namespace trainctl::service

@@ -1,0 +1,359 @@
+#include "trainctl/service/run_manager.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include "trainctl/service/engines/run_state.hpp"
+#include "trainctl/service/run_files.hpp"
+#include "trainctl/spec/job_spec.hpp"
+#include "trainctl/spec/launch_plan.hpp"
+#include "trainctl/util/fs.hpp"
+#include "trainctl/util/time.hpp"
+
+namespace trainctl::service {
+
+namespace fs = std::filesystem;
+using api::RunStatus;
+
+namespace {
+
+nlohmann::json optional_time(int64_t unix_ms) {
+  return unix_ms > 0 ? nlohmann::json(util::format_rfc3339(unix_ms)) : nlohmann::json(nullptr);
+}
+
+template <typename T>
+nlohmann::json optional_value(const std::optional<T>& value) {
+  return value ? nlohmann::json(*value) : nlohmann::json(nullptr);
+}
+
+// The tasks of an observation in the shape of the REST contract's run.tasks.
+nlohmann::json tasks_json(const RunObservation& observation) {
+  auto tasks = nlohmann::json::array();
+  for (const auto& task : observation.tasks) {
+    tasks.push_back({{"name", task.name},
+                     {"state", task.state},
+                     {"exit_code", optional_value(task.exit_code)},
+                     {"signal", optional_value(task.signal)},
+                     {"started_at", optional_time(task.started_at_ms)},
+                     {"ended_at", optional_time(task.ended_at_ms)},
+                     {"message", task.message}});
+  }
+  return tasks;
+}
+
+bool is_env_allowlisted(std::string_view name) {
+  static constexpr std::string_view k_names[] = {"PATH", "HOME",   "USER", "LOGNAME", "LANG",
+                                                 "TZ",   "TMPDIR", "TERM"};
+  for (auto allowed : k_names) {
+    if (name == allowed) return true;
+  }
+  return name.starts_with("LC_");
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, std::string>> allowlisted_environment() {
+  std::vector<std::pair<std::string, std::string>> env;
+  for (char** entry = environ; *entry != nullptr; ++entry) {
+    const std::string_view text = *entry;
+    const auto eq = text.find('=');
+    if (eq == std::string_view::npos || !is_env_allowlisted(text.substr(0, eq))) continue;
+    env.emplace_back(std::string(text.substr(0, eq)), std::string(text.substr(eq + 1)));
+  }
+  std::sort(env.begin(), env.end());
+  return env;
+}
+
+RunManager::RunManager(Store& store, BlobStore& blobs, Engine& engine, RunManagerOptions options)
+    : m_store(store), m_blobs(blobs), m_engine(engine), m_options(std::move(options)) {}
+
+RunManager::~RunManager() { stop(); }
+
+void RunManager::start() {
+  auto active = m_store.list_active_runs();
+  if (!active) {
+    spdlog::error("cannot list the runs to recover: {}", active.error().message);
+  } else {
+    for (const auto& run : *active) recover(run);
+  }
+  m_preparer = std::thread([this] { preparation_loop(); });
+  m_watcher = std::thread([this] { watch_loop(); });
+}
+
+void RunManager::stop() {
+  {
+    std::lock_guard lock(m_mutex);
+    m_stopping = true;
+  }
+  m_work.notify_all();
+  m_watch_tick.notify_all();
+  m_changed.notify_all();
+  if (m_preparer.joinable()) m_preparer.join();
+  if (m_watcher.joinable()) m_watcher.join();
+}
+
+void RunManager::submit(const RunRecord& run) {
+  {
+    std::lock_guard lock(m_mutex);
+    m_queue.push_back({run.workspace, run.id});
+  }
+  m_work.notify_one();
+}
+
+fs::path RunManager::run_dir(const std::string& run_id) const { return m_options.runs_dir / run_id; }
+
+uint64_t RunManager::generation() const {
+  std::lock_guard lock(m_mutex);
+  return m_generation;
+}
+
+void RunManager::wait_for_change(uint64_t seen, std::chrono::milliseconds timeout) const {
+  std::unique_lock lock(m_mutex);
+  m_changed.wait_for(lock, timeout, [&] { return m_generation != seen || m_stopping; });
+}
+
+void RunManager::notify_change() {
+  {
+    std::lock_guard lock(m_mutex);
+    ++m_generation;
+  }
+  m_changed.notify_all();
+}
+
+Result<CancelOutcome> RunManager::cancel(const std::string& workspace, const std::string& run_id) {
+  std::lock_guard start_lock(m_start_mutex);
+  auto run = m_store.get_run(workspace, run_id);
+  if (!run) return fail(run.error());
+  if (api::is_terminal(run->status)) return CancelOutcome{std::move(*run), false};
+
+  RunUpdate change;
+  const bool engine_owns_it = run->status != RunStatus::NotStarted &&
+                              run->status != RunStatus::Queued &&
+                              run->status != RunStatus::Preparing;
+  if (engine_owns_it) {
+    change.status = RunStatus::CancelRequested;
+    change.message = "cancel requested";
+  } else {
+    change.status = RunStatus::Canceled;
+    change.ended_at_ms = util::now_unix_ms();
+    change.message = "canceled before it started";
+  }
+  auto updated = m_store.update_run(run_id, change);
+  if (!updated) return fail(updated.error());
+  if (engine_owns_it) {
+    {
+      std::lock_guard lock(m_mutex);
+      if (auto it = m_active.find(run_id); it != m_active.end()) it->second.status = updated->status;
+    }
+    if (auto asked = m_engine.cancel(run_dir(run_id)); !asked) {
+      spdlog::error("run {}: cancel failed: {}", run_id, asked.error().message);
+    }
+  }
+  notify_change();
+  return CancelOutcome{std::move(*updated), true};
+}
+
+void RunManager::preparation_loop() {
+  while (true) {
+    RunRef next;
+    {
+      std::unique_lock lock(m_mutex);
+      m_work.wait(lock, [this] { return m_stopping || !m_queue.empty(); });
+      if (m_stopping) return;
+      next = std::move(m_queue.front());
+      m_queue.pop_front();
+    }
+    prepare(next);
+  }
+}
+
+void RunManager::prepare(const RunRef& ref) {
+  auto run = m_store.get_run(ref.workspace, ref.id);
+  if (!run || api::is_terminal(run->status)) return;  // deleted or canceled meanwhile
+  if (auto started = prepare_and_start(*run); !started) fail_run(ref.id, started.error().message);
+}
+
+Result<void> RunManager::prepare_and_start(const RunRecord& run) {
+  RunUpdate preparing;
+  preparing.status = RunStatus::Preparing;
+  auto updated = m_store.update_run(run.id, preparing);
+  if (!updated) {
+    return updated.error().code == ErrorCode::conflict ? Result<void>{} : fail(updated.error());
+  }
+  notify_change();
+
+  const fs::path dir = run_dir(run.id);
+  if (auto removed = remove_tree(dir); !removed) return removed;  // a crash's leftovers
+  if (auto made = util::make_directories(dir, 0755); !made) return made;
+  auto snapshot = m_store.get_snapshot(run.snapshot_id);
+  if (!snapshot) return fail(snapshot.error());
+  if (auto filled = materialize_snapshot(m_blobs, snapshot->files, dir / "snapshot"); !filled) {
+    return filled;
+  }
+  for (const char* sub : {"outputs", "logs"}) {
+    if (auto made = util::make_directories(dir / sub, 0755); !made) return made;
+  }
+
+  auto spec = spec::job_spec_from_payload(run.payload);
+  if (!spec) return fail(spec.error());
+  spec::RunLayout layout;
+  layout.run_id = run.id;
+  layout.run_dir = dir.string();
+  layout.snapshot_dir = (dir / "snapshot").string();
+  layout.outputs_dir = (dir / "outputs").string();
+  layout.logs_dir = (dir / "logs").string();
+  layout.interpreter = m_options.interpreter;
+  layout.base_env = m_options.base_env;
+  layout.grace_seconds = m_options.grace_seconds;
+  auto plan = spec::build_launch_plan(*spec, layout);
+  if (!plan) return fail(plan.error());
+  return start_on_engine(run, *plan);
+}
+
+Result<void> RunManager::start_on_engine(const RunRecord& run, const spec::LaunchPlan& plan) {
+  std::lock_guard start_lock(m_start_mutex);
+  RunUpdate starting;
+  starting.status = RunStatus::Starting;
+  auto updated = m_store.update_run(run.id, starting);
+  if (!updated) {
+    // Canceled while it was being prepared.
+    return updated.error().code == ErrorCode::conflict ? Result<void>{} : fail(updated.error());
+  }
+  if (auto started = m_engine.start(run_dir(run.id), plan); !started) return started;
+  {
+    std::lock_guard lock(m_mutex);
+    m_active[run.id] = ActiveRun{run.workspace, RunStatus::Starting, nlohmann::json::array()};
+  }
+  notify_change();
+  return {};
+}
+
+void RunManager::recover(const RunRecord& run) {
+  const fs::path dir = run_dir(run.id);
+  if (fs::exists(dir / engines::k_launch_file)) {
+    auto observation = m_engine.recover(dir);
+    if (!observation) {
+      fail_run(run.id, fmt::format("lost after a service restart: {}", observation.error().message));
+      return;
+    }
+    ActiveRun active{run.workspace, run.status, run.tasks};
+    if (record_observation(run.id, active, *observation)) {
+      std::lock_guard lock(m_mutex);
+      m_active[run.id] = std::move(active);
+    }
+    spdlog::info("run {}: re-attached", run.id);
+    return;
+  }
+  if (run.status == RunStatus::CancelRequested) {
+    RunUpdate canceled;
+    canceled.status = RunStatus::Canceled;
+    canceled.ended_at_ms = util::now_unix_ms();
+    update(run.id, canceled);
+    return;
+  }
+  spdlog::info("run {}: preparing it again after a service restart", run.id);
+  std::lock_guard lock(m_mutex);
+  m_queue.push_back({run.workspace, run.id});
+}
+
+void RunManager::watch_loop() {
+  while (!m_stopping) {
+    observe_active_runs();
+    std::unique_lock lock(m_mutex);
+    m_watch_tick.wait_for(lock, m_options.watch_interval, [this] { return m_stopping.load(); });
+  }
+}
+
+void RunManager::observe_active_runs() {
+  std::map<std::string, ActiveRun> active;
+  {
+    std::lock_guard lock(m_mutex);
+    active = m_active;
+  }
+  if (active.empty()) return;
+  std::vector<std::string> finished;
+  for (auto& [id, run] : active) {
+    auto observation = m_engine.observe(run_dir(id));
+    if (!observation) {
+      spdlog::warn("run {}: cannot observe: {}", id, observation.error().message);
+      continue;
+    }
+    if (!record_observation(id, run, *observation)) finished.push_back(id);
+  }
+  {
+    std::lock_guard lock(m_mutex);
+    for (auto& [id, run] : active) {
+      auto it = m_active.find(id);
+      if (it == m_active.end()) continue;
+      // A cancel may have moved the status on meanwhile; keep the later one.
+      if (it->second.status != RunStatus::CancelRequested) it->second.status = run.status;
+      it->second.tasks = std::move(run.tasks);
+    }
+    for (const auto& id : finished) m_active.erase(id);
+  }
+  notify_change();  // log followers look for new bytes on every tick
+}
+
+bool RunManager::record_observation(const std::string& run_id, ActiveRun& active,
+                                    const RunObservation& observation) {
+  auto tasks = tasks_json(observation);
+  RunUpdate change;
+  if (tasks != active.tasks) change.tasks = tasks;
+  switch (observation.phase) {
+    case RunObservation::Phase::starting:
+      break;
+    case RunObservation::Phase::running:
+      if (active.status == RunStatus::Starting) {
+        change.status = RunStatus::Running;
+        change.started_at_ms =
+            observation.started_at_ms > 0 ? observation.started_at_ms : util::now_unix_ms();
+      }
+      break;
+    case RunObservation::Phase::finished: {
+      if (active.status == RunStatus::Starting && observation.started_at_ms > 0) {
+        RunUpdate running;  // it ran, even if it ended between two observations
+        running.status = RunStatus::Running;
+        running.started_at_ms = observation.started_at_ms;
+        update(run_id, running);
+      }
+      RunUpdate finalizing;
+      finalizing.status = RunStatus::Finalizing;
+      finalizing.tasks = tasks;
+      update(run_id, finalizing);
+      change.tasks = tasks;
+      change.status = observation.outcome;
+      change.exit_code = observation.exit_code;
+      change.failure_reason = observation.reason;
+      if (observation.started_at_ms > 0) change.started_at_ms = observation.started_at_ms;
+      change.ended_at_ms =
+          observation.ended_at_ms > 0 ? observation.ended_at_ms : util::now_unix_ms();
+      update(run_id, change);
+      return false;
+    }
+  }
+  if (change.status || change.tasks) update(run_id, change);
+  if (change.status) active.status = *change.status;
+  active.tasks = std::move(tasks);
+  return true;
+}
+
+void RunManager::update(const std::string& run_id, const RunUpdate& change) {
+  auto updated = m_store.update_run(run_id, change);
+  if (!updated && updated.error().code != ErrorCode::conflict) {
+    spdlog::error("run {}: cannot record a change: {}", run_id, updated.error().message);
+  }
+  notify_change();
+}
+
+void RunManager::fail_run(const std::string& run_id, const std::string& reason) {
+  spdlog::warn("run {}: failed: {}", run_id, reason);
+  RunUpdate failed;
+  failed.status = RunStatus::Failed;
+  failed.failure_reason = reason;
+  failed.ended_at_ms = util::now_unix_ms();
+  update(run_id, failed);
+}
+
+}  // namespace trainctl::service

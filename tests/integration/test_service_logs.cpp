@@ -1,0 +1,158 @@
+// Log streaming through the real trainctld: NDJSON events, resume by offset, followers that drop.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <thread>
+
+#include <catch2/catch.hpp>
+#include <httplib.h>
+
+#include "test_service_helpers.hpp"
+
+using namespace trainctl::testing;
+
+namespace {
+
+struct Stream {
+  std::vector<nlohmann::json> events;
+  std::string data;  // the log bytes, in order
+};
+
+// Follows the run's logs from `offset`; stops after `max_log_events` log events (0: to the end).
+Stream follow_logs(const ServiceFixture& service, const std::string& run_id, const std::string& offset,
+                   size_t max_log_events = 0) {
+  httplib::Client client("127.0.0.1", service.port());
+  client.set_read_timeout(std::chrono::seconds(60));
+  Stream stream;
+  std::string pending;
+  size_t log_events = 0;
+  client.Get(("/v1/workspaces/default/runs/" + run_id + "/logs?follow=true&offset=" + offset).c_str(),
+             {{"Authorization", "Bearer " + service.token()}},
+             [&](const char* data, size_t size) {
+               pending.append(data, size);
+               for (size_t newline; (newline = pending.find('\n')) != std::string::npos;) {
+                 auto event = nlohmann::json::parse(pending.substr(0, newline));
+                 pending.erase(0, newline + 1);
+                 if (event["type"] == "log") {
+                   stream.data += event["data"].get<std::string>();
+                   ++log_events;
+                 }
+                 stream.events.push_back(std::move(event));
+                 if (max_log_events > 0 && log_events == max_log_events) return false;
+               }
+               return true;
+             });
+  return stream;
+}
+
+// Connects, asks to follow the run's logs, reads the first bytes of the answer and hangs up, as
+// a client that goes away does. Returns those bytes.
+std::string follow_and_drop(const ServiceFixture& service, const std::string& run_id) {
+  const int sock = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(service.port()));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string answer;
+  if (::connect(sock, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0) {
+    const std::string request = fmt::format(
+        "GET /v1/workspaces/default/runs/{}/logs?follow=true HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n"
+        "Authorization: Bearer {}\r\n\r\n",
+        run_id, service.port(), service.token());
+    char buffer[256];
+    if (::send(sock, request.data(), request.size(), MSG_NOSIGNAL) > 0) {
+      const ssize_t n = ::recv(sock, buffer, sizeof buffer, 0);
+      if (n > 0) answer.assign(buffer, static_cast<size_t>(n));
+    }
+  }
+  ::close(sock);
+  return answer;
+}
+
+size_t open_sockets(pid_t pid) {
+  size_t count = 0;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec)) {
+    if (std::filesystem::read_symlink(entry.path(), ec).string().starts_with("socket:")) ++count;
+  }
+  return count;
+}
+
+}  // namespace
+
+TEST_CASE("following a run's log and resuming by offset returns every byte exactly once",
+          "[service][logs]") {
+  ServiceFixture service;
+  const auto run = submit_script(service,
+                                 "import time\n"
+                                 "for i in range(40):\n"
+                                 "    print('line %02d' % i, flush=True)\n"
+                                 "    time.sleep(0.02)\n");
+  const std::string id = run["id"];
+  std::string expected;
+  for (int i = 0; i < 40; ++i) expected += fmt::format("line {:02d}\n", i);
+
+  const auto first = follow_logs(service, id, "", 1);
+  REQUIRE_FALSE(first.data.empty());
+  const auto& last_log = *std::find_if(first.events.rbegin(), first.events.rend(),
+                                       [](const auto& event) { return event["type"] == "log"; });
+  CHECK(first.data.back() == '\n');  // whole lines only
+
+  const auto rest = follow_logs(service, id, std::to_string(last_log["next_offset"].get<uint64_t>()));
+  CHECK(first.data + rest.data == expected);
+  REQUIRE_FALSE(rest.events.empty());
+  CHECK(rest.events.back()["type"] == "end");
+  CHECK(rest.events.back()["status"] == "Completed");
+  CHECK(rest.events.back()["exit_code"] == 0);
+  uint64_t offset = last_log["next_offset"];
+  for (const auto& event : rest.events) {
+    if (event["type"] != "log") continue;
+    CHECK(event["offset"] == offset);
+    offset = event["next_offset"];
+  }
+}
+
+TEST_CASE("logs without follow end at what exists; unknown tasks are 404", "[service][logs]") {
+  ServiceFixture service;
+  const auto run = submit_script(service, "print('a')\nprint('b')\n");
+  const std::string id = run["id"];
+  wait_for_run(service, id);
+  const std::string base = "/v1/workspaces/default/runs/" + id + "/logs";
+  const auto all = http_request(service, "GET", base);
+  CHECK(all.status == 200);
+  CHECK(all.body.find(R"("data":"a\nb\n")") != std::string::npos);
+  CHECK(all.body.find(R"("type":"end")") != std::string::npos);
+  CHECK(http_request(service, "GET", base + "?task=nope").status == 404);
+  CHECK(http_request(service, "GET", base + "?offset=nope:3").status == 404);
+  CHECK(http_request(service, "GET", base + "?offset=x").status == 400);
+}
+
+TEST_CASE("200 followers that connect and drop leave the service answering", "[service][logs]") {
+  ServiceFixture service;
+  const auto run = submit_script(service, "import time\nprint('start', flush=True)\ntime.sleep(60)\n");
+  const std::string id = run["id"];
+  REQUIRE(eventually([&] {
+    return body_json(http_request(service, "GET", "/v1/workspaces/default/runs/" + id))["status"] == "Running";
+  }));
+  const size_t sockets_before = open_sockets(service.pid());
+
+  std::vector<std::thread> followers;
+  std::atomic<int> answered{0};
+  for (int i = 0; i < 200; ++i) {
+    followers.emplace_back([&] {
+      if (follow_and_drop(service, id).starts_with("HTTP/1.1 200")) ++answered;
+    });
+  }
+  for (auto& follower : followers) follower.join();
+  CHECK(answered == 200);
+
+  const auto started = std::chrono::steady_clock::now();
+  CHECK(http_request(service, "GET", "/v1/workspaces/default/runs/" + id).status == 200);
+  CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(2));
+  // Dropped followers are noticed at their next heartbeat at the latest.
+  CHECK(eventually([&] { return open_sockets(service.pid()) <= sockets_before; }, 15));
+  http_request(service, "POST", "/v1/workspaces/default/runs/" + id + "/cancel", "{}");
+}

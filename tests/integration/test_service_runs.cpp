@@ -1,0 +1,197 @@
+// Runs through the real trainctld: submit (idempotent), validation, listing, long-poll, cancel.
+#include <signal.h>
+
+#include <fstream>
+#include <thread>
+
+#include <catch2/catch.hpp>
+
+#include "test_service_helpers.hpp"
+
+using namespace trainctl::testing;
+
+namespace {
+
+const std::string k_quick_script = "print('hello from the run')\n";
+
+RawResponse submit_raw(const ServiceFixture& service, const nlohmann::json& payload,
+                       const std::string& key = {}) {
+  std::vector<std::pair<std::string, std::string>> headers;
+  if (!key.empty()) headers.emplace_back("Idempotency-Key", key);
+  return http_request(service, "POST", "/v1/workspaces/default/runs", payload.dump(), headers);
+}
+
+}  // namespace
+
+TEST_CASE("a script run goes to Completed with its log and timeline", "[service][runs]") {
+  ServiceFixture service;
+  const auto run = submit_script(service, "for i in range(3):\n    print('line', i)\n");
+  REQUIRE(run.value("status", "") == "Queued");
+
+  const auto done = wait_for_run(service, run["id"]);
+  CHECK(done["status"] == "Completed");
+  CHECK(done["exit_code"] == 0);
+  CHECK(done["tasks"].size() == 1);
+  CHECK(done["tasks"][0]["name"] == "main");
+  CHECK_FALSE(done["started_at"].is_null());
+  std::vector<std::string> timeline;
+  for (const auto& event : done["timeline"]) timeline.push_back(event["status"]);
+  CHECK(timeline == std::vector<std::string>{"Queued", "Preparing", "Starting", "Running",
+                                             "Finalizing", "Completed"});
+  const auto log = http_request(service, "GET", "/v1/workspaces/default/runs/" +
+                                                    done["id"].get<std::string>() + "/files/logs/main.log");
+  CHECK(log.body == "line 0\nline 1\nline 2\n");
+}
+
+TEST_CASE("a failing script ends Failed with its exit code", "[service][runs]") {
+  ServiceFixture service;
+  const auto run = submit_script(service, "import sys\nsys.exit(3)\n");
+  const auto done = wait_for_run(service, run["id"]);
+  CHECK(done["status"] == "Failed");
+  CHECK(done["exit_code"] == 3);
+}
+
+TEST_CASE("submits are idempotent by key", "[service][runs]") {
+  ServiceFixture service;
+  const auto snapshot = upload_snapshot(service, {{"train.py", k_quick_script}});
+  const auto payload = script_payload(snapshot);
+
+  const auto first = submit_raw(service, payload, "key-1");
+  REQUIRE(first.status == 201);
+  WHEN("the same key and body are sent again") {
+    const auto again = submit_raw(service, payload, "key-1");
+    THEN("the original run is answered with 200 and the replay header") {
+      CHECK(again.status == 200);
+      CHECK(header_of(again, "Idempotent-Replay") == "true");
+      CHECK(body_json(again)["id"] == body_json(first)["id"]);
+    }
+  }
+  WHEN("the same key comes with another body") {
+    auto other = payload;
+    other["experiment"] = "other";
+    const auto conflict = submit_raw(service, other, "key-1");
+    THEN("409") { CHECK(conflict.status == 409); }
+  }
+  WHEN("the key is not printable") {
+    THEN("400") { CHECK(submit_raw(service, payload, std::string(300, 'k')).status == 400); }
+  }
+}
+
+TEST_CASE("invalid payloads and snapshots are refused with every problem", "[service][runs]") {
+  ServiceFixture service;
+  WHEN("the payload has wrong values") {
+    nlohmann::json payload = script_payload(std::string(64, 'a'));
+    payload["estimator"]["node_count"] = -1;
+    const auto response = submit_raw(service, payload);
+    THEN("422 with details") {
+      CHECK(response.status == 422);
+      CHECK_FALSE(body_json(response)["error"]["details"].empty());
+    }
+  }
+  WHEN("a snapshot names blobs that were never uploaded") {
+    const std::string hash(64, 'b');
+    const auto response = http_request(
+        service, "POST", "/v1/workspaces/default/snapshots",
+        nlohmann::json{{"files", {{{"path", "a.py"}, {"sha256", hash}, {"size", 1}, {"mode", 420}}}}}.dump());
+    THEN("400 listing the missing hash") {
+      CHECK(response.status == 400);
+      CHECK(body_json(response)["error"]["details"][0]["path"] == hash);
+    }
+  }
+  WHEN("a snapshot path climbs out") {
+    const auto response = http_request(
+        service, "POST", "/v1/workspaces/default/snapshots",
+        nlohmann::json{{"files", {{{"path", "../evil"}, {"sha256", std::string(64, 'c')}, {"size", 1}, {"mode", 420}}}}}.dump());
+    THEN("400") { CHECK(response.status == 400); }
+  }
+}
+
+TEST_CASE("runs are listed newest first, page by page", "[service][runs]") {
+  ServiceFixture service;
+  const auto snapshot = upload_snapshot(service, {{"train.py", k_quick_script}});
+  std::vector<std::string> created;
+  for (int i = 0; i < 5; ++i) created.push_back(body_json(submit_raw(service, script_payload(snapshot)))["id"]);
+
+  std::vector<std::string> listed;
+  std::string token;
+  int pages = 0;
+  do {
+    const auto page = body_json(http_request(
+        service, "GET", "/v1/workspaces/default/runs?limit=2" + (token.empty() ? "" : "&page_token=" + token)));
+    for (const auto& run : page["items"]) listed.push_back(run["id"]);
+    token = page["next_page_token"].is_null() ? "" : page["next_page_token"].get<std::string>();
+    ++pages;
+  } while (!token.empty() && pages < 10);
+
+  CHECK(pages == 3);
+  CHECK(listed == std::vector<std::string>(created.rbegin(), created.rend()));
+  CHECK(http_request(service, "GET", "/v1/workspaces/default/runs?limit=0").status == 400);
+  CHECK(http_request(service, "GET", "/v1/workspaces/default/runs?status=Nope").status == 400);
+  const auto by_experiment =
+      body_json(http_request(service, "GET", "/v1/workspaces/default/runs?experiment=nope"));
+  CHECK(by_experiment["items"].empty());
+}
+
+TEST_CASE("wait=true holds the request until the run finishes or the timeout", "[service][runs]") {
+  ServiceFixture service;
+  const auto run = submit_script(service, "import time\ntime.sleep(1.5)\n");
+  const std::string target = "/v1/workspaces/default/runs/" + run["id"].get<std::string>();
+
+  WHEN("the timeout is shorter than the run") {
+    const auto started = std::chrono::steady_clock::now();
+    const auto early = body_json(http_request(service, "GET", target + "?wait=true&timeout=1"));
+    THEN("the run is answered as it is after about the timeout") {
+      CHECK(std::chrono::steady_clock::now() - started >= std::chrono::milliseconds(900));
+      CHECK(early["status"] != "Completed");
+    }
+  }
+  WHEN("the timeout is longer than the run") {
+    const auto done = body_json(http_request(service, "GET", target + "?wait=true&timeout=30"));
+    THEN("it answers as soon as the run is finished") { CHECK(done["status"] == "Completed"); }
+  }
+}
+
+TEST_CASE("cancel stops every process of a run, daemons included", "[service][runs]") {
+  ServiceFixture service({"--grace-seconds", "1"});
+  const auto run = submit_script(service,
+                                 "import os, sys, time\n"
+                                 "out = os.environ['TRAINCTL_OUTPUTS_DIR']\n"
+                                 "if os.fork() == 0:\n"
+                                 "    os.setsid()\n"
+                                 "    if os.fork() == 0:\n"
+                                 "        open(out + '/daemon.pid.tmp', 'w').write(str(os.getpid()))\n"
+                                 "        os.rename(out + '/daemon.pid.tmp', out + '/daemon.pid')\n"
+                                 "        time.sleep(1000)\n"
+                                 "    os._exit(0)\n"
+                                 "time.sleep(1000)\n");
+  const std::string id = run["id"];
+  const auto pid_file = service.home() / "runs" / id / "outputs" / "daemon.pid";
+  REQUIRE(eventually([&] { return std::filesystem::exists(pid_file); }));
+  std::ifstream pid_text(pid_file);
+  pid_t daemon = 0;
+  pid_text >> daemon;
+  REQUIRE(daemon > 0);
+
+  const auto canceled = http_request(service, "POST", "/v1/workspaces/default/runs/" + id + "/cancel", "{}");
+  CHECK(canceled.status == 202);
+  CHECK(body_json(canceled)["status"] == "CancelRequested");
+  CHECK(wait_for_run(service, id)["status"] == "Canceled");
+  CHECK(eventually([&] { return ::kill(daemon, 0) != 0; }, 10));
+
+  const auto again = http_request(service, "POST", "/v1/workspaces/default/runs/" + id + "/cancel", "{}");
+  CHECK(again.status == 200);
+  CHECK(body_json(again)["status"] == "Canceled");
+}
+
+TEST_CASE("deleting a workspace removes its runs and their directories", "[service][runs]") {
+  ServiceFixture service;
+  REQUIRE(http_request(service, "POST", "/v1/workspaces", R"({"name":"temp"})").status == 201);
+  const auto run = submit_script(service, k_quick_script, "temp");
+  const std::string id = run["id"];
+  REQUIRE(wait_for_run(service, id, 60, "temp")["status"] == "Completed");
+  REQUIRE(std::filesystem::exists(service.home() / "runs" / id / "snapshot"));
+
+  CHECK(http_request(service, "DELETE", "/v1/workspaces/temp").status == 204);
+  CHECK_FALSE(std::filesystem::exists(service.home() / "runs" / id));
+  CHECK(http_request(service, "GET", "/v1/workspaces/temp").status == 404);
+}

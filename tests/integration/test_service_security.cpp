@@ -1,0 +1,182 @@
+// trainctld's security rules (RELIABILITY 9, 10, 16, 17, 19, 20) against the real binary.
+#include <fstream>
+
+#include <catch2/catch.hpp>
+
+#include "test_service_helpers.hpp"
+
+using namespace trainctl::testing;
+
+namespace {
+
+struct Route {
+  std::string method;
+  std::string target;
+};
+
+const std::vector<Route> k_authenticated_routes{
+    {"GET", "/v1/openapi.json"},
+    {"GET", "/v1/workspaces"},
+    {"POST", "/v1/workspaces"},
+    {"GET", "/v1/workspaces/default"},
+    {"DELETE", "/v1/workspaces/default"},
+    {"POST", "/v1/workspaces/default/blobs/missing"},
+    {"PUT", "/v1/workspaces/default/blobs/" + std::string(64, 'a')},
+    {"POST", "/v1/workspaces/default/snapshots"},
+    {"POST", "/v1/workspaces/default/runs"},
+    {"GET", "/v1/workspaces/default/runs"},
+    {"GET", "/v1/workspaces/default/runs/run-0000000000"},
+    {"POST", "/v1/workspaces/default/runs/run-0000000000/cancel"},
+    {"GET", "/v1/workspaces/default/runs/run-0000000000/logs?follow=true"},
+    {"GET", "/v1/workspaces/default/runs/run-0000000000/files"},
+    {"GET", "/v1/workspaces/default/runs/run-0000000000/files/outputs/x"},
+};
+
+std::string error_code_of(const RawResponse& response) {
+  return body_json(response)["error"].value("code", "");
+}
+
+std::string slurp(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+}  // namespace
+
+TEST_CASE("every route but health needs the bearer token", "[service][auth]") {
+  ServiceFixture service;
+
+  GIVEN("requests without a token or with a wrong one") {
+    for (const auto& route : k_authenticated_routes) {
+      const auto type = route.target.find("/blobs/") != std::string::npos && route.method == "PUT"
+                            ? "application/octet-stream"
+                            : "application/json";
+      const auto missing = http_request(service, route.method, route.target, "{}", {}, false, type);
+      const auto wrong = http_request(service, route.method, route.target, "{}",
+                                      {{"Authorization", "Bearer " + std::string(64, '0')}}, false, type);
+      THEN(route.method + " " + route.target + " answers 401 with a JSON error") {
+        CHECK(missing.status == 401);
+        CHECK(error_code_of(missing) == "unauthorized");
+        CHECK(wrong.status == 401);
+      }
+    }
+  }
+  WHEN("health is asked without a token") {
+    const auto health = http_request(service, "GET", "/v1/health", {}, {}, false);
+    THEN("it answers with the version") {
+      CHECK(health.status == 200);
+      CHECK(body_json(health)["status"] == "ok");
+    }
+  }
+}
+
+TEST_CASE("a non-loopback bind without auth refuses to start", "[service][auth]") {
+  TempDir home;
+  const auto result = run_command({TRAINCTLD_BINARY, "--home", home.path().string(), "--bind",
+                                   "0.0.0.0", "--port", "0", "--no-auth"},
+                                  {}, {}, {}, 20);
+  CHECK(result.exit_code != 0);
+  CHECK(result.err.find("loopback") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(home.path() / "server.json"));
+}
+
+TEST_CASE("a second trainctld on the same home exits with a clear message", "[service]") {
+  ServiceFixture service;
+  const auto second = run_command({TRAINCTLD_BINARY, "--home", service.home().string(), "--port", "0"},
+                                  {}, {}, {}, 20);
+  CHECK(second.exit_code == 9);
+  CHECK(second.err.find("already running") != std::string::npos);
+  CHECK(http_request(service, "GET", "/v1/health").status == 200);
+}
+
+TEST_CASE("mutations need JSON and every request a Host naming the service", "[service]") {
+  ServiceFixture service;
+  WHEN("a workspace is created with Content-Type text/plain") {
+    const auto response = http_request(service, "POST", "/v1/workspaces", R"({"name":"w"})", {},
+                                       true, "text/plain");
+    THEN("415") {
+      CHECK(response.status == 415);
+      CHECK(error_code_of(response) == "unsupported_media_type");
+    }
+  }
+  WHEN("a request names a foreign Host (DNS rebinding)") {
+    const auto response =
+        http_request(service, "GET", "/v1/workspaces", {}, {{"Host", "evil.example:" + std::to_string(service.port())}});
+    THEN("403") { CHECK(response.status == 403); }
+  }
+  WHEN("a request names localhost with the service's port") {
+    const auto response =
+        http_request(service, "GET", "/v1/workspaces", {}, {{"Host", "localhost:" + std::to_string(service.port())}});
+    THEN("it is served") { CHECK(response.status == 200); }
+  }
+}
+
+TEST_CASE("a JSON body over the limit is refused with 413", "[service]") {
+  ServiceFixture service;
+  const std::string huge = R"({"name":"w","description":")" + std::string(9u << 20, 'x') + "\"}";
+  const auto response = http_request(service, "POST", "/v1/workspaces", huge);
+  CHECK(response.status == 413);
+  CHECK(error_code_of(response) == "payload_too_large");
+  CHECK(http_request(service, "GET", "/v1/workspaces/w").status == 404);
+  CHECK(http_request(service, "GET", "/v1/health").status == 200);
+}
+
+TEST_CASE("traversal in names and run file paths is refused and touches nothing", "[service]") {
+  ServiceFixture service;
+  TempDir outside;
+  const auto sentinel = outside.path() / "sentinel";
+  std::ofstream(sentinel) << "keep";
+  const auto run = submit_script(service, "print('hi')\n");
+  const std::string run_id = run.value("id", "");
+  REQUIRE_FALSE(run_id.empty());
+  wait_for_run(service, run_id);
+  const std::string files = "/v1/workspaces/default/runs/" + run_id + "/files/";
+
+  const std::vector<std::string> bad_paths{
+      "../x", "logs/../../x", "/etc/passwd", "a/../../b", "..%5Cx", "%2e%2e/x", "%252e%252e%252fx",
+      "x%23/../", "x;/../", "logs/%00x", "", ".", "outputs/" + std::string(300, 'a'),
+      "../../../../../../.." + sentinel.string()};
+  for (const auto& path : bad_paths) {
+    const auto response = http_request(service, "GET", files + path);
+    INFO(path);
+    CHECK(response.status == 400);
+    CHECK(body_json(response)["error"].contains("message"));
+  }
+  const std::vector<std::string> bad_names{"..", "%2e%2e", "a%2f..%2f..%2fb", "x;%2f..", std::string(300, 'w'),
+                                           "%e2%80%aeabc", "%ff", "%00"};
+  for (const auto& name : bad_names) {
+    INFO(name);
+    CHECK(http_request(service, "GET", "/v1/workspaces/" + name).status == 400);
+    CHECK(http_request(service, "DELETE", "/v1/workspaces/" + name).status == 400);
+    CHECK(http_request(service, "POST", "/v1/workspaces", nlohmann::json{{"name", name}}.dump()).status == 400);
+  }
+  CHECK(slurp(sentinel) == "keep");
+}
+
+TEST_CASE("a symlink in outputs is neither listed nor followed", "[service]") {
+  ServiceFixture service;
+  const auto run = submit_script(
+      service, "import os\nos.symlink('/etc/passwd', os.environ['TRAINCTL_OUTPUTS_DIR'] + '/link')\n"
+               "open(os.environ['TRAINCTL_OUTPUTS_DIR'] + '/model.txt', 'w').write('weights')\n");
+  const std::string run_id = run.value("id", "");
+  REQUIRE(wait_for_run(service, run_id)["status"] == "Completed");
+  const std::string base = "/v1/workspaces/default/runs/" + run_id + "/files";
+  const auto listed = body_json(http_request(service, "GET", base));
+  std::vector<std::string> paths;
+  for (const auto& item : listed["items"]) paths.push_back(item["path"]);
+  CHECK(std::find(paths.begin(), paths.end(), "outputs/model.txt") != paths.end());
+  CHECK(std::find(paths.begin(), paths.end(), "outputs/link") == paths.end());
+  CHECK(http_request(service, "GET", base + "/outputs/link").status == 404);
+  const auto model = http_request(service, "GET", base + "/outputs/model.txt");
+  CHECK(model.status == 200);
+  CHECK(model.body == "weights");
+}
+
+TEST_CASE("the OpenAPI document is served to authenticated clients", "[service]") {
+  ServiceFixture service;
+  const auto response = http_request(service, "GET", "/v1/openapi.json");
+  CHECK(response.status == 200);
+  const auto document = body_json(response);
+  CHECK(document["openapi"] == "3.1.0");
+  CHECK(document["paths"].contains("/v1/workspaces/{ws}/runs/{id}/logs"));
+}
