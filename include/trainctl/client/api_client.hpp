@@ -41,7 +41,9 @@ class Transport {
   virtual ~Transport() = default;
   virtual Result<HttpResponse> send(const HttpRequest& request) = 0;
   // Delivers the body as it arrives; on_data returning false stops the transfer (then the result
-  // is ErrorCode::interrupted). The returned response has status and headers but no body.
+  // is ErrorCode::interrupted). The returned response has status and headers but no body, except
+  // for an error status (>= 400): that body is not delivered to on_data but returned whole.
+  // Streams and file uploads have no total timeout, only a stall limit.
   virtual Result<HttpResponse> stream(const HttpRequest& request,
                                       const std::function<bool(std::string_view)>& on_data) = 0;
   virtual std::string endpoint() const = 0;
@@ -54,7 +56,8 @@ struct ClientOptions {
   int timeout_seconds = 60;
 };
 
-// libcurl-backed transport (keep-alive on one handle).
+// libcurl-backed transport (keep-alive on one handle; not for concurrent use). libcurl is
+// initialised on the first call, not at program start.
 std::unique_ptr<Transport> make_curl_transport(const ClientOptions& options);
 
 struct RunListQuery {
@@ -91,6 +94,7 @@ class ApiClient {
                                                  const std::vector<std::string>& hashes);
   Result<void> upload_blob(const std::string& workspace, const std::string& sha256,
                            const std::filesystem::path& file);
+  // `files`: the manifest's array of {"path", "sha256", "size", "mode"} (SnapshotScan::manifest()).
   Result<nlohmann::json> create_snapshot(const std::string& workspace, const nlohmann::json& files);
 
   Result<SubmitOutcome> create_run(const std::string& workspace, const nlohmann::json& payload,
@@ -99,17 +103,29 @@ class ApiClient {
   Result<nlohmann::json> get_run(const std::string& workspace, const std::string& run_id,
                                  int wait_seconds = 0);
   Result<nlohmann::json> cancel_run(const std::string& workspace, const std::string& run_id);
-  // Calls on_event for each NDJSON event; on_event returning false stops (ErrorCode::interrupted).
+  // Calls on_event for each NDJSON event, as it arrives; on_event returning false stops
+  // (ErrorCode::interrupted).
   Result<void> stream_logs(const std::string& workspace, const std::string& run_id,
                            const LogQuery& query,
                            const std::function<bool(const nlohmann::json&)>& on_event);
   Result<nlohmann::json> list_run_files(const std::string& workspace, const std::string& run_id);
+  // Writes the file to a temp file next to `dest`, renamed onto it when complete: on failure
+  // `dest` is untouched and no partial file is left.
   Result<void> download_run_file(const std::string& workspace, const std::string& run_id,
                                  const std::string& path, const std::filesystem::path& dest);
 
   Transport& transport() { return *m_transport; }
 
  private:
+  // A request carrying the token (never logged) and accepting `accept`.
+  HttpRequest make_request(std::string method, std::string target,
+                           std::string_view accept = "application/json") const;
+  HttpRequest make_json_request(std::string method, std::string target,
+                                const nlohmann::json& body) const;
+  // Sends; an error status becomes the Error its body describes.
+  Result<HttpResponse> exchange(const HttpRequest& request);
+  Result<nlohmann::json> exchange_json(const HttpRequest& request);
+
   std::unique_ptr<Transport> m_transport;
   std::string m_token;
 };

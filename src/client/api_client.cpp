@@ -1,0 +1,424 @@
+#include "trainctl/client/api_client.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+
+#include "trainctl/util/fs.hpp"
+#include "trainctl/util/random.hpp"
+
+namespace trainctl::client {
+
+namespace {
+
+using Json = nlohmann::json;
+
+// A held request (`?wait=true&timeout=N`) may take N seconds plus this much to be answered.
+constexpr int k_wait_slack_seconds = 15;
+
+bool equals_ignore_case(std::string_view a, std::string_view b) {
+  return std::ranges::equal(a, b, [](char x, char y) {
+    return std::tolower(static_cast<unsigned char>(x)) ==
+           std::tolower(static_cast<unsigned char>(y));
+  });
+}
+
+// RFC 3986's unreserved characters, whatever the locale.
+bool is_unreserved(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '.' || c == '_' || c == '~';
+}
+
+// Percent-encodes everything but unreserved characters, so a value is one path segment or one
+// query value whatever it holds ('/', '?', '%', '#', spaces, UTF-8).
+std::string percent_encode(std::string_view text) {
+  static constexpr char k_hex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(text.size());
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (is_unreserved(c)) {
+      out.push_back(c);
+    } else {
+      out.push_back('%');
+      out.push_back(k_hex[byte >> 4]);
+      out.push_back(k_hex[byte & 0xF]);
+    }
+  }
+  return out;
+}
+
+// A '/'-separated relative path with each segment encoded and the separators kept.
+std::string encode_path(std::string_view path) {
+  std::string out;
+  size_t start = 0;
+  while (true) {
+    const auto slash = path.find('/', start);
+    out += percent_encode(path.substr(start, slash - start));
+    if (slash == std::string_view::npos) return out;
+    out += '/';
+    start = slash + 1;
+  }
+}
+
+// Builds "?a=1&b=2" from the pairs whose value is not empty.
+std::string query_string(std::initializer_list<std::pair<std::string_view, std::string>> pairs) {
+  std::string out;
+  for (const auto& [name, value] : pairs) {
+    if (value.empty()) continue;
+    out += out.empty() ? '?' : '&';
+    out += name;
+    out += '=';
+    out += percent_encode(value);
+  }
+  return out;
+}
+
+std::string workspace_path(const std::string& workspace) {
+  return "/v1/workspaces/" + percent_encode(workspace);
+}
+
+std::string run_path(const std::string& workspace, const std::string& run_id) {
+  return workspace_path(workspace) + "/runs/" + percent_encode(run_id);
+}
+
+std::string_view reason_phrase(int status) {
+  switch (status) {
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 409: return "Conflict";
+    case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Entity";
+    case 429: return "Too Many Requests";
+    case 500: return "Internal Server Error";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 507: return "Insufficient Storage";
+    default: return "";
+  }
+}
+
+ErrorDetail detail_of(const Json& item) {
+  ErrorDetail detail;
+  if (item.is_string()) {
+    detail.message = item.get<std::string>();
+  } else if (item.is_object()) {
+    detail.path = item.value("path", "");
+    detail.message = item.value("message", "");
+  }
+  return detail;
+}
+
+// The Error an error reply stands for: the body's error object when there is one, else the
+// HTTP status alone.
+Error error_of_reply(const HttpRequest& request, const HttpResponse& response) {
+  const auto body = Json::parse(response.body, nullptr, false);
+  if (body.is_object() && body.contains("error") && body["error"].is_object()) {
+    const auto& error = body["error"];
+    std::vector<ErrorDetail> details;
+    if (const auto it = error.find("details"); it != error.end() && it->is_array()) {
+      for (const auto& item : *it) details.push_back(detail_of(item));
+    }
+    const auto code_name = error.value("code", "");
+    const auto code = code_name.empty() ? error_code_from_http_status(response.status)
+                                        : error_code_from_name(code_name);
+    return Error(code, error.value("message", fmt::format("HTTP {}", response.status)),
+                 std::move(details));
+  }
+  const auto phrase = reason_phrase(response.status);
+  return Error(error_code_from_http_status(response.status),
+               fmt::format("trainctld answered {} {} with HTTP {}{}{}", request.method,
+                           request.target, response.status, phrase.empty() ? "" : " ", phrase));
+}
+
+Result<Json> parse_json_body(const HttpRequest& request, const HttpResponse& response) {
+  auto body = Json::parse(response.body, nullptr, false);
+  if (body.is_discarded()) {
+    return fail(ErrorCode::internal, "trainctld answered {} {} with a body that is not JSON",
+                request.method, request.target);
+  }
+  return body;
+}
+
+// Splits a byte stream into lines across chunk boundaries (NDJSON framing).
+class LineSplitter {
+ public:
+  // Calls on_line for each line completed by `chunk`; false as soon as on_line returns false.
+  bool feed(std::string_view chunk, const std::function<bool(std::string_view)>& on_line) {
+    while (true) {
+      const auto newline = chunk.find('\n');
+      if (newline == std::string_view::npos) break;
+      m_pending.append(chunk.substr(0, newline));
+      chunk.remove_prefix(newline + 1);
+      const std::string line = std::exchange(m_pending, {});
+      if (!on_line(line)) return false;
+    }
+    m_pending.append(chunk);
+    return true;
+  }
+  // The bytes after the last newline: a final line without one.
+  const std::string& rest() const { return m_pending; }
+
+ private:
+  std::string m_pending;
+};
+
+// A file written next to its destination and renamed onto it only when complete.
+class PartialFile {
+ public:
+  explicit PartialFile(std::filesystem::path dest)
+      : m_dest(std::move(dest)),
+        m_temp(m_dest.parent_path() /
+               fmt::format(".{}.part-{}", m_dest.filename().string(), util::random_hex(4))) {}
+  ~PartialFile() {
+    if (m_fd >= 0) ::close(m_fd);
+    if (!m_committed) ::unlink(m_temp.c_str());
+  }
+  PartialFile(const PartialFile&) = delete;
+  PartialFile& operator=(const PartialFile&) = delete;
+
+  Result<void> open() {
+    m_fd = ::open(m_temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (m_fd < 0) {
+      return fail(ErrorCode::io, "cannot create {}: {}", m_temp.string(), std::strerror(errno));
+    }
+    return {};
+  }
+
+  Result<void> write(std::string_view data) {
+    while (!data.empty()) {
+      const ssize_t n = ::write(m_fd, data.data(), data.size());
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        const auto code = errno == ENOSPC ? ErrorCode::insufficient_storage : ErrorCode::io;
+        return fail(code, "cannot write {}: {}", m_dest.string(), std::strerror(errno));
+      }
+      data.remove_prefix(static_cast<size_t>(n));
+    }
+    return {};
+  }
+
+  // fsync, close and rename onto the destination.
+  Result<void> commit() {
+    if (::fsync(m_fd) != 0 || ::close(std::exchange(m_fd, -1)) != 0 ||
+        ::rename(m_temp.c_str(), m_dest.c_str()) != 0) {
+      return fail(ErrorCode::io, "cannot write {}: {}", m_dest.string(), std::strerror(errno));
+    }
+    m_committed = true;
+    return util::fsync_directory(m_dest.parent_path().empty() ? "." : m_dest.parent_path());
+  }
+
+ private:
+  std::filesystem::path m_dest;
+  std::filesystem::path m_temp;
+  int m_fd = -1;
+  bool m_committed = false;
+};
+
+}  // namespace
+
+std::string HttpResponse::header(std::string_view name) const {
+  for (const auto& [key, value] : headers) {
+    if (equals_ignore_case(key, name)) return value;
+  }
+  return {};
+}
+
+ApiClient::ApiClient(std::unique_ptr<Transport> transport, std::string token)
+    : m_transport(std::move(transport)), m_token(std::move(token)) {}
+
+HttpRequest ApiClient::make_request(std::string method, std::string target,
+                                    std::string_view accept) const {
+  HttpRequest out;
+  out.method = std::move(method);
+  out.target = std::move(target);
+  out.headers.emplace_back("Accept", std::string(accept));
+  if (!m_token.empty()) out.headers.emplace_back("Authorization", "Bearer " + m_token);
+  return out;
+}
+
+HttpRequest ApiClient::make_json_request(std::string method, std::string target,
+                                         const nlohmann::json& body) const {
+  auto result = make_request(std::move(method), std::move(target));
+  result.headers.emplace_back("Content-Type", "application/json");
+  result.body = body.dump();
+  return result;
+}
+
+Result<HttpResponse> ApiClient::exchange(const HttpRequest& request) {
+  auto response = m_transport->send(request);
+  if (!response) return response;
+  if (response->status >= 400) return fail(error_of_reply(request, *response));
+  return response;
+}
+
+Result<nlohmann::json> ApiClient::exchange_json(const HttpRequest& request) {
+  auto response = exchange(request);
+  if (!response) return std::unexpected(std::move(response.error()));
+  return parse_json_body(request, *response);
+}
+
+Result<nlohmann::json> ApiClient::health() {
+  return exchange_json(make_request("GET", "/v1/health"));
+}
+
+Result<nlohmann::json> ApiClient::create_workspace(const std::string& name,
+                                                   const std::string& description) {
+  return exchange_json(
+      make_json_request("POST", "/v1/workspaces", {{"name", name}, {"description", description}}));
+}
+
+Result<nlohmann::json> ApiClient::list_workspaces() {
+  return exchange_json(make_request("GET", "/v1/workspaces"));
+}
+
+Result<nlohmann::json> ApiClient::get_workspace(const std::string& name) {
+  return exchange_json(make_request("GET", workspace_path(name)));
+}
+
+Result<void> ApiClient::delete_workspace(const std::string& name) {
+  auto response = exchange(make_request("DELETE", workspace_path(name)));
+  if (!response) return std::unexpected(std::move(response.error()));
+  return {};
+}
+
+Result<std::vector<std::string>> ApiClient::missing_blobs(const std::string& workspace,
+                                                          const std::vector<std::string>& hashes) {
+  const auto reply = exchange_json(make_json_request(
+      "POST", workspace_path(workspace) + "/blobs/missing", {{"hashes", hashes}}));
+  if (!reply) return std::unexpected(reply.error());
+  const auto missing = reply->find("missing");
+  if (missing == reply->end() || !missing->is_array()) {
+    return fail(ErrorCode::internal, "trainctld answered blobs/missing without a 'missing' list");
+  }
+  std::vector<std::string> out;
+  for (const auto& hash : *missing) {
+    if (hash.is_string()) out.push_back(hash.get<std::string>());
+  }
+  return out;
+}
+
+Result<void> ApiClient::upload_blob(const std::string& workspace, const std::string& sha256,
+                                    const std::filesystem::path& file) {
+  auto upload = make_request("PUT", workspace_path(workspace) + "/blobs/" + percent_encode(sha256));
+  upload.headers.emplace_back("Content-Type", "application/octet-stream");
+  upload.body_file = file;
+  auto response = exchange(upload);
+  if (!response) return std::unexpected(std::move(response.error()));
+  return {};
+}
+
+Result<nlohmann::json> ApiClient::create_snapshot(const std::string& workspace,
+                                                  const nlohmann::json& files) {
+  return exchange_json(
+      make_json_request("POST", workspace_path(workspace) + "/snapshots", {{"files", files}}));
+}
+
+Result<SubmitOutcome> ApiClient::create_run(const std::string& workspace,
+                                            const nlohmann::json& payload,
+                                            const std::string& idempotency_key) {
+  auto submit = make_json_request("POST", workspace_path(workspace) + "/runs", payload);
+  if (!idempotency_key.empty()) submit.headers.emplace_back("Idempotency-Key", idempotency_key);
+  auto response = exchange(submit);
+  if (!response) return std::unexpected(std::move(response.error()));
+  auto run = parse_json_body(submit, *response);
+  if (!run) return std::unexpected(std::move(run.error()));
+  return SubmitOutcome{
+      .run = std::move(*run),
+      .replayed = equals_ignore_case(response->header("Idempotent-Replay"), "true")};
+}
+
+Result<nlohmann::json> ApiClient::list_runs(const std::string& workspace,
+                                            const RunListQuery& query) {
+  const auto target = workspace_path(workspace) + "/runs" +
+                      query_string({{"experiment", query.experiment},
+                                    {"status", query.status},
+                                    {"limit", query.limit > 0 ? std::to_string(query.limit) : ""},
+                                    {"page_token", query.page_token}});
+  return exchange_json(make_request("GET", target));
+}
+
+Result<nlohmann::json> ApiClient::get_run(const std::string& workspace, const std::string& run_id,
+                                          int wait_seconds) {
+  if (wait_seconds <= 0) return exchange_json(make_request("GET", run_path(workspace, run_id)));
+  auto wait = make_request(
+      "GET", run_path(workspace, run_id) +
+                 query_string({{"wait", "true"}, {"timeout", std::to_string(wait_seconds)}}));
+  wait.timeout_seconds = wait_seconds + k_wait_slack_seconds;
+  return exchange_json(wait);
+}
+
+Result<nlohmann::json> ApiClient::cancel_run(const std::string& workspace,
+                                             const std::string& run_id) {
+  return exchange_json(
+      make_json_request("POST", run_path(workspace, run_id) + "/cancel", nlohmann::json::object()));
+}
+
+Result<void> ApiClient::stream_logs(const std::string& workspace, const std::string& run_id,
+                                    const LogQuery& query,
+                                    const std::function<bool(const nlohmann::json&)>& on_event) {
+  const auto logs = make_request("GET",
+                                 run_path(workspace, run_id) + "/logs" +
+                                     query_string({{"task", query.task},
+                                                   {"offset", query.offset},
+                                                   {"follow", query.follow ? "true" : ""}}),
+                                 "application/x-ndjson");
+  std::optional<Error> bad_event;
+  const auto on_line = [&](std::string_view line) {
+    if (line.empty() || line == "\r") return true;
+    const auto event = nlohmann::json::parse(line, nullptr, false);
+    if (event.is_discarded() || !event.is_object()) {
+      bad_event =
+          Error(ErrorCode::internal,
+                fmt::format("trainctld sent a log event that is not a JSON object: {:.120}", line));
+      return false;
+    }
+    return on_event(event);
+  };
+  LineSplitter splitter;
+  auto response = m_transport->stream(
+      logs, [&](std::string_view chunk) { return splitter.feed(chunk, on_line); });
+  if (bad_event) return fail(std::move(*bad_event));
+  if (!response) return std::unexpected(std::move(response.error()));
+  if (response->status >= 400) return fail(error_of_reply(logs, *response));
+  if (!on_line(splitter.rest())) {
+    if (bad_event) return fail(std::move(*bad_event));
+    return fail(ErrorCode::interrupted, "log stream stopped by the receiver");
+  }
+  return {};
+}
+
+Result<nlohmann::json> ApiClient::list_run_files(const std::string& workspace,
+                                                 const std::string& run_id) {
+  return exchange_json(make_request("GET", run_path(workspace, run_id) + "/files"));
+}
+
+Result<void> ApiClient::download_run_file(const std::string& workspace, const std::string& run_id,
+                                          const std::string& path,
+                                          const std::filesystem::path& dest) {
+  const auto download =
+      make_request("GET", run_path(workspace, run_id) + "/files/" + encode_path(path),
+                   "application/octet-stream");
+  PartialFile file(dest);
+  if (auto opened = file.open(); !opened) return opened;
+  std::optional<Error> write_error;
+  auto response = m_transport->stream(download, [&](std::string_view chunk) {
+    auto written = file.write(chunk);
+    if (!written) write_error = std::move(written.error());
+    return written.has_value();
+  });
+  if (write_error) return fail(std::move(*write_error));
+  if (!response) return std::unexpected(std::move(response.error()));
+  if (response->status >= 400) return fail(error_of_reply(download, *response));
+  return file.commit();
+}
+
+}  // namespace trainctl::client

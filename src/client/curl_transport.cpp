@@ -1,0 +1,293 @@
+// The libcurl adapter behind Transport: one easy handle per transport, so consecutive requests
+// reuse the connection (keep-alive). Every libcurl status is turned into an Error here.
+#include <curl/curl.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+
+#include "trainctl/client/api_client.hpp"
+
+namespace trainctl::client {
+
+namespace {
+
+// An error reply streamed by mistake would be hard to read; they are small, so they are kept
+// whole up to this size.
+constexpr size_t k_max_error_body = 1u << 20;
+// A stream that delivers nothing for this long is dead (log streams send a heartbeat every 5 s).
+constexpr long k_stall_seconds = 60;
+
+// libcurl's global state is set up on the first transport, not at program start, so commands
+// that never talk to the service (`trainctl --version`) do not pay for it.
+void init_curl_once() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+bool is_loopback_endpoint(std::string_view endpoint) {
+  for (std::string_view host : {"://127.0.0.1", "://localhost", "://[::1]"}) {
+    const auto at = endpoint.find(host);
+    if (at == std::string_view::npos) continue;
+    const auto end = at + host.size();
+    if (end == endpoint.size() || endpoint[end] == ':' || endpoint[end] == '/') return true;
+  }
+  return false;
+}
+
+struct CurlHeaders {
+  curl_slist* list = nullptr;
+  CurlHeaders() = default;
+  CurlHeaders(const CurlHeaders&) = delete;
+  CurlHeaders& operator=(const CurlHeaders&) = delete;
+  ~CurlHeaders() { curl_slist_free_all(list); }
+  void add(const std::string& line) { list = curl_slist_append(list, line.c_str()); }
+};
+
+// A file body, read by libcurl through read_body.
+struct UploadFile {
+  int fd = -1;
+  int read_errno = 0;
+  UploadFile() = default;
+  UploadFile(const UploadFile&) = delete;
+  UploadFile& operator=(const UploadFile&) = delete;
+  ~UploadFile() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+// The state of one transfer, shared with libcurl's callbacks.
+struct Transfer {
+  CURL* handle = nullptr;
+  HttpResponse response;
+  const std::function<bool(std::string_view)>* on_data = nullptr;  // null: keep the body
+  bool stopped_by_receiver = false;
+  UploadFile upload;
+};
+
+size_t on_header(char* data, size_t size, size_t count, void* user) {
+  auto& transfer = *static_cast<Transfer*>(user);
+  const size_t bytes = size * count;
+  std::string_view line(data, bytes);
+  while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
+  if (line.starts_with("HTTP/")) {  // a new response (after 100 Continue): start over
+    transfer.response.headers.clear();
+    return bytes;
+  }
+  const auto colon = line.find(':');
+  if (colon == std::string_view::npos) return bytes;
+  auto value = line.substr(colon + 1);
+  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+  transfer.response.headers.emplace_back(std::string(line.substr(0, colon)), std::string(value));
+  return bytes;
+}
+
+size_t on_body(char* data, size_t size, size_t count, void* user) {
+  auto& transfer = *static_cast<Transfer*>(user);
+  const size_t bytes = size * count;
+  long status = 0;
+  curl_easy_getinfo(transfer.handle, CURLINFO_RESPONSE_CODE, &status);
+  if (transfer.on_data == nullptr || status >= 400) {
+    if (transfer.on_data != nullptr && transfer.response.body.size() + bytes > k_max_error_body) {
+      return bytes;  // the rest of an oversized error reply is dropped
+    }
+    transfer.response.body.append(data, bytes);
+    return bytes;
+  }
+  if (!(*transfer.on_data)(std::string_view(data, bytes))) {
+    transfer.stopped_by_receiver = true;
+    return 0;  // libcurl aborts with CURLE_WRITE_ERROR
+  }
+  return bytes;
+}
+
+size_t read_body(char* buffer, size_t size, size_t count, void* user) {
+  auto& upload = *static_cast<UploadFile*>(user);
+  while (true) {
+    const ssize_t got = ::read(upload.fd, buffer, size * count);
+    if (got >= 0) return static_cast<size_t>(got);
+    if (errno == EINTR) continue;
+    upload.read_errno = errno;
+    return CURL_READFUNC_ABORT;
+  }
+}
+
+class CurlTransport final : public Transport {
+ public:
+  explicit CurlTransport(ClientOptions options)
+      : m_options(std::move(options)), m_loopback(is_loopback_endpoint(m_options.endpoint)) {
+    while (m_options.endpoint.ends_with('/')) m_options.endpoint.pop_back();
+    init_curl_once();
+    m_handle = curl_easy_init();
+  }
+  ~CurlTransport() override { curl_easy_cleanup(m_handle); }
+  CurlTransport(const CurlTransport&) = delete;
+  CurlTransport& operator=(const CurlTransport&) = delete;
+
+  Result<HttpResponse> send(const HttpRequest& request) override {
+    return perform(request, nullptr);
+  }
+
+  Result<HttpResponse> stream(const HttpRequest& request,
+                              const std::function<bool(std::string_view)>& on_data) override {
+    return perform(request, &on_data);
+  }
+
+  std::string endpoint() const override { return m_options.endpoint; }
+
+ private:
+  Result<HttpResponse> perform(const HttpRequest& request,
+                               const std::function<bool(std::string_view)>* on_data) {
+    if (m_handle == nullptr) return fail(ErrorCode::internal, "cannot initialise libcurl");
+    curl_easy_reset(m_handle);  // keeps the open connection
+    Transfer transfer;
+    transfer.handle = m_handle;
+    transfer.on_data = on_data;
+    CurlHeaders headers;
+    const std::string url = m_options.endpoint + request.target;
+    if (auto prepared = prepare(request, on_data != nullptr, transfer, headers, url); !prepared) {
+      return std::unexpected(prepared.error());
+    }
+    const CURLcode code = curl_easy_perform(m_handle);
+    if (code != CURLE_OK) return std::unexpected(error_of(code, request, transfer));
+    long status = 0;
+    curl_easy_getinfo(m_handle, CURLINFO_RESPONSE_CODE, &status);
+    transfer.response.status = static_cast<int>(status);
+    return std::move(transfer.response);
+  }
+
+  // Sets every option of one transfer; the handle was reset before.
+  Result<void> prepare(const HttpRequest& request, bool streaming, Transfer& transfer,
+                       CurlHeaders& headers, const std::string& url) {
+    curl_easy_setopt(m_handle, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(m_handle, CURLOPT_PATH_AS_IS, 1L);  // the target is sent as built
+    curl_easy_setopt(m_handle, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(m_handle, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(m_handle, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
+    if (m_loopback) curl_easy_setopt(m_handle, CURLOPT_PROXY, "");  // never proxy a local service
+    curl_easy_setopt(m_handle, CURLOPT_CONNECTTIMEOUT_MS,
+                     static_cast<long>(m_options.connect_timeout_ms));
+    if (streaming || request.body_file) {  // no total timeout: only a stall ends them
+      curl_easy_setopt(m_handle, CURLOPT_LOW_SPEED_LIMIT, 1L);
+      curl_easy_setopt(m_handle, CURLOPT_LOW_SPEED_TIME, k_stall_seconds);
+    } else {
+      const int seconds =
+          request.timeout_seconds > 0 ? request.timeout_seconds : m_options.timeout_seconds;
+      curl_easy_setopt(m_handle, CURLOPT_TIMEOUT, static_cast<long>(seconds));
+    }
+    curl_easy_setopt(m_handle, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(m_handle, CURLOPT_HEADERDATA, &transfer);
+    curl_easy_setopt(m_handle, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(m_handle, CURLOPT_WRITEDATA, &transfer);
+
+    for (const auto& [name, value] : request.headers) headers.add(name + ": " + value);
+    headers.add("Expect:");  // no 100-continue round trip before a body
+    curl_easy_setopt(m_handle, CURLOPT_HTTPHEADER, headers.list);
+
+    if (request.body_file) return prepare_file_body(request, transfer.upload);
+    if (request.method == "GET") {
+      curl_easy_setopt(m_handle, CURLOPT_HTTPGET, 1L);
+    } else if (request.method == "POST") {
+      curl_easy_setopt(m_handle, CURLOPT_POST, 1L);
+    } else {
+      curl_easy_setopt(m_handle, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+    }
+    if (request.method != "GET" && (request.method != "DELETE" || !request.body.empty())) {
+      curl_easy_setopt(m_handle, CURLOPT_POSTFIELDSIZE_LARGE,
+                       static_cast<curl_off_t>(request.body.size()));
+      curl_easy_setopt(m_handle, CURLOPT_POSTFIELDS, request.body.data());
+    }
+    return {};
+  }
+
+  // Streams the file from disk with its size as Content-Length (no chunked encoding).
+  Result<void> prepare_file_body(const HttpRequest& request, UploadFile& upload) {
+    const auto& path = *request.body_file;
+    upload.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    struct stat info {};
+    if (upload.fd < 0 || ::fstat(upload.fd, &info) != 0) {
+      return fail(ErrorCode::io, "cannot open {}: {}", path.string(), std::strerror(errno));
+    }
+    if (!S_ISREG(info.st_mode)) {
+      return fail(ErrorCode::io, "cannot upload {}: not a regular file", path.string());
+    }
+    curl_easy_setopt(m_handle, CURLOPT_UPLOAD, 1L);
+    if (request.method != "PUT") {
+      curl_easy_setopt(m_handle, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+    }
+    curl_easy_setopt(m_handle, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(info.st_size));
+    curl_easy_setopt(m_handle, CURLOPT_READFUNCTION, read_body);
+    curl_easy_setopt(m_handle, CURLOPT_READDATA, &upload);
+    return {};
+  }
+
+  bool connected() const {
+    curl_off_t connect_time = 0;
+    curl_easy_getinfo(m_handle, CURLINFO_CONNECT_TIME_T, &connect_time);
+    return connect_time > 0;
+  }
+
+  Error unreachable(const std::string& reason) const {
+    return Error(ErrorCode::unavailable,
+                 fmt::format("cannot reach trainctld at {}: {} (start it with 'trainctl server "
+                             "start')",
+                             m_options.endpoint, reason));
+  }
+
+  Error error_of(CURLcode code, const HttpRequest& request, const Transfer& transfer) const {
+    long os_errno = 0;
+    curl_easy_getinfo(m_handle, CURLINFO_OS_ERRNO, &os_errno);
+    const std::string reason =
+        os_errno != 0 ? std::strerror(static_cast<int>(os_errno)) : curl_easy_strerror(code);
+    switch (code) {
+      case CURLE_COULDNT_CONNECT:
+      case CURLE_COULDNT_RESOLVE_HOST:
+      case CURLE_COULDNT_RESOLVE_PROXY: return unreachable(reason);
+      case CURLE_OPERATION_TIMEDOUT:
+        if (!connected()) {
+          return unreachable(fmt::format("no answer within {} ms", m_options.connect_timeout_ms));
+        }
+        return Error(ErrorCode::timeout,
+                     fmt::format("trainctld at {} did not answer {} {} in time", m_options.endpoint,
+                                 request.method, request.target));
+      case CURLE_WRITE_ERROR:
+        if (transfer.stopped_by_receiver) {
+          return Error(ErrorCode::interrupted, fmt::format("{} {} stopped by the receiver",
+                                                           request.method, request.target));
+        }
+        break;
+      case CURLE_ABORTED_BY_CALLBACK:
+      case CURLE_READ_ERROR:
+        if (transfer.upload.read_errno != 0) {
+          return Error(ErrorCode::io, fmt::format("cannot read {}: {}", request.body_file->string(),
+                                                  std::strerror(transfer.upload.read_errno)));
+        }
+        break;
+      case CURLE_GOT_NOTHING:
+      case CURLE_SEND_ERROR:
+      case CURLE_RECV_ERROR:
+      case CURLE_PARTIAL_FILE:
+        return Error(ErrorCode::unavailable,
+                     fmt::format("lost the connection to trainctld at {} during {} {}: {}",
+                                 m_options.endpoint, request.method, request.target, reason));
+      default: break;
+    }
+    return Error(ErrorCode::internal, fmt::format("{} {} failed: {}", request.method,
+                                                  request.target, curl_easy_strerror(code)));
+  }
+
+  ClientOptions m_options;
+  bool m_loopback = false;
+  CURL* m_handle = nullptr;
+};
+
+}  // namespace
+
+std::unique_ptr<Transport> make_curl_transport(const ClientOptions& options) {
+  return std::make_unique<CurlTransport>(options);
+}
+
+}  // namespace trainctl::client

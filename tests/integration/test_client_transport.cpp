@@ -1,0 +1,235 @@
+// The libcurl transport over real HTTP, against an in-process cpp-httplib server: keep-alive,
+// uploads, streaming, timeouts and unreachable services.
+#include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "support/service_fixture.hpp"
+#include "trainctl/client/api_client.hpp"
+#include "trainctl/util/fs.hpp"
+
+namespace {
+
+using trainctl::ErrorCode;
+using trainctl::client::HttpRequest;
+using trainctl::client::make_curl_transport;
+
+// An HTTP server on a free loopback port, serving until destroyed.
+class TestServer {
+ public:
+  TestServer() {
+    m_server.new_task_queue = [] { return new httplib::ThreadPool(4); };
+    m_port = m_server.bind_to_any_port("127.0.0.1");
+    m_thread = std::thread([this] { m_server.listen_after_bind(); });
+    while (!m_server.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ~TestServer() {
+    m_server.stop();
+    m_thread.join();
+  }
+  TestServer(const TestServer&) = delete;
+  TestServer& operator=(const TestServer&) = delete;
+
+  httplib::Server& routes() { return m_server; }
+  std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(m_port); }
+
+ private:
+  httplib::Server m_server;
+  int m_port = 0;
+  std::thread m_thread;
+};
+
+// A loopback port with nothing listening on it.
+int closed_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+  socklen_t length = sizeof address;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  ::close(fd);
+  return ntohs(address.sin_port);
+}
+
+HttpRequest get(std::string target) {
+  HttpRequest request;
+  request.method = "GET";
+  request.target = std::move(target);
+  return request;
+}
+
+}  // namespace
+
+TEST_CASE("consecutive requests reuse one connection", "[client][transport]") {
+  TestServer server;
+  std::mutex mutex;
+  std::set<int> client_ports;
+  server.routes().Get("/v1/health", [&](const httplib::Request& request, httplib::Response& reply) {
+    const std::lock_guard lock(mutex);
+    client_ports.insert(request.remote_port);
+    reply.set_header("X-Reply", "yes");
+    reply.set_content(R"({"status":"ok"})", "application/json");
+  });
+  const auto transport = make_curl_transport({.endpoint = server.endpoint(), .token = ""});
+
+  for (int i = 0; i < 3; ++i) {
+    const auto response = transport->send(get("/v1/health"));
+    REQUIRE(response.has_value());
+    CHECK(response->status == 200);
+    CHECK(response->body == R"({"status":"ok"})");
+    CHECK(response->header("x-reply") == "yes");
+  }
+  CHECK(client_ports.size() == 1);
+}
+
+TEST_CASE("an API call carries the token and its JSON body", "[client][transport]") {
+  TestServer server;
+  std::string authorization;
+  std::string content_type;
+  std::string body;
+  server.routes().Post("/v1/workspaces",
+                       [&](const httplib::Request& request, httplib::Response& reply) {
+                         authorization = request.get_header_value("Authorization");
+                         content_type = request.get_header_value("Content-Type");
+                         body = request.body;
+                         reply.status = 201;
+                         reply.set_content(R"({"name":"ws1"})", "application/json");
+                       });
+  trainctl::client::ApiClient client(
+      make_curl_transport({.endpoint = server.endpoint(), .token = "tok"}), "tok");
+
+  const auto created = client.create_workspace("ws1", "");
+
+  REQUIRE(created.has_value());
+  CHECK(authorization == "Bearer tok");
+  CHECK(content_type == "application/json");
+  CHECK(nlohmann::json::parse(body)["name"] == "ws1");
+}
+
+TEST_CASE("a file body is streamed with its length and without Expect", "[client][transport]") {
+  TestServer server;
+  const trainctl::testing::TempDir dir;
+  const std::string content(3 << 20, 'z');
+  const auto file = dir.path() / "blob.bin";
+  REQUIRE(trainctl::util::write_file_atomic(file, content).has_value());
+  httplib::Headers seen;
+  size_t received = 0;
+  server.routes().Put("/v1/workspaces/default/blobs/abc",
+                      [&](const httplib::Request& request, httplib::Response& reply) {
+                        seen = request.headers;
+                        received = request.body.size();
+                        reply.status = 201;
+                      });
+  HttpRequest upload;
+  upload.method = "PUT";
+  upload.target = "/v1/workspaces/default/blobs/abc";
+  upload.headers = {{"Content-Type", "application/octet-stream"}};
+  upload.body_file = file;
+
+  const auto response =
+      make_curl_transport({.endpoint = server.endpoint(), .token = ""})->send(upload);
+
+  REQUIRE(response.has_value());
+  CHECK(response->status == 201);
+  CHECK(received == content.size());
+  CHECK(seen.find("Content-Length")->second == std::to_string(content.size()));
+  CHECK(seen.count("Expect") == 0);
+  CHECK(seen.count("Transfer-Encoding") == 0);
+}
+
+TEST_CASE("a streamed body arrives in pieces and the receiver can stop it", "[client][transport]") {
+  TestServer server;
+  server.routes().Get("/stream", [](const httplib::Request&, httplib::Response& reply) {
+    reply.set_chunked_content_provider("application/x-ndjson",
+                                       [](size_t offset, httplib::DataSink& sink) {
+                                         if (offset >= 50) {
+                                           sink.done();
+                                           return true;
+                                         }
+                                         sink.write("line\n", 5);
+                                         return true;
+                                       });
+  });
+  server.routes().Get("/missing", [](const httplib::Request&, httplib::Response& reply) {
+    reply.status = 404;
+    reply.set_content(R"({"error":{"code":"not_found","message":"no such task"}})",
+                      "application/json");
+  });
+  const auto transport = make_curl_transport({.endpoint = server.endpoint(), .token = ""});
+  std::string received;
+
+  SECTION("to the end") {
+    const auto response = transport->stream(get("/stream"), [&](std::string_view data) {
+      received += data;
+      return true;
+    });
+    REQUIRE(response.has_value());
+    CHECK(response->status == 200);
+    CHECK(response->body.empty());
+    CHECK(received.size() == 50);
+  }
+  SECTION("stopped by the receiver") {
+    const auto response = transport->stream(get("/stream"), [&](std::string_view data) {
+      received += data;
+      return false;
+    });
+    REQUIRE_FALSE(response.has_value());
+    CHECK(response.error().code == ErrorCode::interrupted);
+    AND_THEN("the transport still works") {
+      CHECK(transport->send(get("/missing")).value().status == 404);
+    }
+  }
+  SECTION("an error reply is returned whole instead of streamed") {
+    const auto response = transport->stream(get("/missing"), [&](std::string_view data) {
+      received += data;
+      return true;
+    });
+    REQUIRE(response.has_value());
+    CHECK(response->status == 404);
+    CHECK_THAT(response->body, Catch::Contains("no such task"));
+    CHECK(received.empty());
+  }
+}
+
+TEST_CASE("a reply slower than the timeout is a timeout", "[client][transport]") {
+  TestServer server;
+  std::atomic<bool> released{false};
+  server.routes().Get("/slow", [&](const httplib::Request&, httplib::Response& reply) {
+    for (int i = 0; i < 50 && !released; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    reply.set_content("late", "text/plain");
+  });
+  auto request = get("/slow");
+  request.timeout_seconds = 1;
+
+  const auto response =
+      make_curl_transport({.endpoint = server.endpoint(), .token = ""})->send(request);
+  released = true;
+
+  REQUIRE_FALSE(response.has_value());
+  CHECK(response.error().code == ErrorCode::timeout);
+}
+
+TEST_CASE("a service that is not running is unavailable, with what to do", "[client][transport]") {
+  const auto endpoint = "http://127.0.0.1:" + std::to_string(closed_port());
+  trainctl::client::ApiClient client(make_curl_transport({.endpoint = endpoint, .token = "t"}),
+                                     "t");
+
+  const auto health = client.health();
+
+  REQUIRE_FALSE(health.has_value());
+  CHECK(health.error().code == ErrorCode::unavailable);
+  CHECK_THAT(health.error().message,
+             Catch::Contains("cannot reach trainctld at " + endpoint + ": Connection refused") &&
+                 Catch::Contains("trainctl server start"));
+}
