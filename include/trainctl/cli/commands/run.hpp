@@ -1,0 +1,56 @@
+#pragma once
+// `trainctl run list|show|cancel|wait|files|download`.
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "trainctl/cli/printer.hpp"
+#include "trainctl/cli/session.hpp"
+#include "trainctl/util/error.hpp"
+
+namespace trainctl::cli {
+
+struct RunListOptions {
+  std::string experiment;
+  std::string status;  // comma list of run statuses
+  int limit = 100;     // rows (per page with --all)
+  bool all = false;    // follow page tokens to the end
+};
+
+struct RunOptions {
+  std::string run_id;
+};
+
+struct RunWaitOptions {
+  std::string run_id;
+  std::string timeout;  // a duration ("90s", "15m"); empty: wait forever
+};
+
+struct RunDownloadOptions {
+  std::string run_id;
+  std::string path;  // a file or folder of the run ("outputs/model"); empty: every file
+  std::string dest = ".";
+};
+
+// Statuses must be run status names; limit within 1-1000.
+Result<void> validate(const RunListOptions& options);
+Result<void> validate(const RunOptions& options);
+Result<void> validate(const RunWaitOptions& options);  // also: the timeout parses
+Result<void> validate(const RunDownloadOptions& options);
+
+// What `run show` prints for people; `now_ms` ends the time spent in a stage still going on.
+Description describe_run(const nlohmann::json& run, int64_t now_ms);
+
+// The exit code for a run resource in a final status (0, 3, 4, 5); 1 when not final.
+int exit_code_for_run(const nlohmann::json& run);
+
+Result<int> run_run_list(Session& session, const RunListOptions& options);
+Result<int> run_run_show(Session& session, const RunOptions& options);
+// A second cancel, or a cancel of a finished run, is a no-op with exit 0.
+Result<int> run_run_cancel(Session& session, const RunOptions& options);
+// Exit code: the run's outcome; ErrorCode::timeout when --timeout passes first.
+Result<int> run_run_wait(Session& session, const RunWaitOptions& options);
+Result<int> run_run_files(Session& session, const RunOptions& options);
+Result<int> run_run_download(Session& session, const RunDownloadOptions& options);
+
+}  // namespace trainctl::cli

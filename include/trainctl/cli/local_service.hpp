@@ -1,0 +1,57 @@
+#pragma once
+// The local trainctld of $TRAINCTL_HOME (the embedded default, DESIGN.md §2): found through
+// <home>/server.json, started detached when none answers, stopped by its recorded pid.
+#include <sys/types.h>
+
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include "trainctl/config/config.hpp"
+#include "trainctl/util/error.hpp"
+
+namespace trainctl::cli {
+
+// <home>/server.json as the service writes it after binding.
+struct ServerRecord {
+  std::string endpoint;  // "http://127.0.0.1:PORT"
+  pid_t pid = 0;
+  std::string version;
+  std::string started_at;  // RFC 3339
+};
+
+// ErrorCode::not_found when the file does not exist; io for an unreadable or malformed one.
+Result<ServerRecord> read_server_record(const std::filesystem::path& home);
+
+// Whether `endpoint` answers GET /v1/health within about a second.
+bool answers_health(const std::string& endpoint);
+
+// The recorded service when it answers; ErrorCode::unavailable naming the home otherwise.
+Result<ServerRecord> running_service(const std::filesystem::path& home);
+
+// <home>/token, without surrounding white space; empty when the file does not exist.
+Result<std::string> read_token(const std::filesystem::path& home);
+
+// Which trainctld to start: `server_binary` when configured, else the trainctld next to this
+// executable, else the first on PATH. ErrorCode::not_found when there is none.
+Result<std::filesystem::path> find_server_binary(const config::Config& config);
+
+struct StartedService {
+  ServerRecord record;
+  bool started = false;  // false: one was running already (or another CLI started it meanwhile)
+};
+
+// Returns the running service, or starts `trainctld --home <home> --port 0` in its own session
+// (stdout/stderr appended to <home>/trainctld.log) and waits until server.json names an endpoint
+// that answers health. Safe when several CLIs call it at once (the service locks its home; the
+// others' trainctld exits 9 and they wait for the winner's server.json). ErrorCode::unavailable,
+// quoting the end of the log, when trainctld exits otherwise or nothing answers within
+// `timeout_ms`.
+Result<StartedService> ensure_service(const config::Config& config, int timeout_ms = 10'000);
+
+// SIGTERMs the recorded trainctld and waits until it is gone (SIGKILL after `timeout_ms`).
+// Returns the pid stopped, or std::nullopt when none was running.
+Result<std::optional<pid_t>> stop_service(const std::filesystem::path& home,
+                                          int timeout_ms = 10'000);
+
+}  // namespace trainctl::cli

@@ -1,0 +1,120 @@
+#pragma once
+// The one output layer of the CLI (kubectl's printers): every byte the CLI writes goes through a
+// Printer. Resources print as -o table|wide|json|yaml|name; messages and errors have fixed homes:
+//   - resources, documents, raw bytes (logs, help): stdout;
+//   - message(): stdout for table/wide, stderr for json/yaml/name (so stdout stays parseable);
+//   - notice(), warning(), error(), progress: stderr.
+// Colour only when the options say so (a TTY without NO_COLOR; see detect_terminal()).
+#include <cstdint>
+#include <iosfwd>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "trainctl/util/error.hpp"
+
+namespace trainctl::cli {
+
+enum class OutputFormat { table, wide, json, yaml, name };
+
+// "table" | "wide" | "json" | "yaml" | "name"; anything else is ErrorCode::usage.
+Result<OutputFormat> parse_output_format(std::string_view text);
+
+enum class CellStyle { plain, status };  // status: coloured by run status when colour is on
+
+// One column of a resource table: the value at a JSON pointer, rendered by `format`.
+struct Column {
+  std::string header;
+  std::string pointer;  // e.g. "/status"; a missing value renders as "-"
+  bool wide_only = false;
+  std::string (*format)(const nlohmann::json& value) = nullptr;  // default: format_cell
+  CellStyle style = CellStyle::plain;
+};
+
+// How one kind of resource prints: its table columns and, for -o name, the pointer to its name.
+struct ResourceKind {
+  std::string name;  // "run", "workspace", ...
+  std::vector<Column> columns;
+  std::string name_pointer = "/name";
+};
+
+// A view for people (kubectl describe): aligned "Label: value" fields, then titled sections, each
+// a table (with headers) or a list of rows (without).
+struct Description {
+  struct Section {
+    std::string title;
+    std::vector<std::string> headers;  // empty: rows print as indented lines, cells space-joined
+    std::vector<std::vector<std::string>> rows;
+  };
+  std::vector<std::pair<std::string, std::string>> fields;
+  std::vector<Section> sections;
+};
+
+// Cell renderers for Column::format.
+std::string format_cell(const nlohmann::json& value);  // strings verbatim, null/"" "-", else JSON
+std::string format_time(const nlohmann::json& value);  // RFC 3339 to "2026-11-21 10:00:00"
+std::string format_duration(const nlohmann::json& value);  // milliseconds to "1m02s"
+std::string format_bytes(const nlohmann::json& value);     // 1536 to "1.5 KiB"
+
+// A JSON document as block YAML.
+std::string to_yaml(const nlohmann::json& document);
+
+struct PrinterOptions {
+  OutputFormat format = OutputFormat::table;
+  bool color = false;     // ANSI colours in tables and error prefixes
+  bool quiet = false;     // no message() or notice() output
+  bool progress = false;  // progress bars on stderr (a TTY)
+};
+
+// Whether stdout / stderr are terminals that take colour and progress bars: isatty() and, for
+// colour, NO_COLOR unset.
+struct TerminalInfo {
+  bool color = false;
+  bool progress = false;
+};
+TerminalInfo detect_terminal();
+
+class Printer {
+ public:
+  Printer(std::ostream& out, std::ostream& err, PrinterOptions options = {});
+
+  void set_options(const PrinterOptions& options) { m_options = options; }
+  const PrinterOptions& options() const { return m_options; }
+
+  void print_list(const ResourceKind& kind, const nlohmann::json& items);
+  void print_resource(const ResourceKind& kind, const nlohmann::json& resource);
+  // table/wide: the description; json/yaml: the resource; name: its name.
+  void print_description(const ResourceKind& kind, const nlohmann::json& resource,
+                         const Description& description);
+  // json/yaml: the document; any other format: the description.
+  void print_document(const nlohmann::json& document, const Description& description);
+
+  void message(std::string_view text);  // a line; see the file comment for where it goes
+  void notice(std::string_view text);   // a line on stderr, unless quiet
+  void warning(std::string_view text);  // "warning: text" on stderr
+  void error(const Error& error);       // "error: message" and one line per detail, on stderr
+  void write(std::string_view bytes);   // raw bytes to stdout, flushed
+  void progress(std::string_view label, uint64_t done, uint64_t total);  // redrawn in place
+  void end_progress();  // ends a progress line, if one is drawn
+
+ private:
+  void print_table(const ResourceKind& kind, const nlohmann::json& items);
+  void print_names(const ResourceKind& kind, const nlohmann::json& items);
+  void print_human(const Description& description);
+  // Aligned rows under bold headers, each line starting with `indent`.
+  std::string render_table(const std::vector<std::string>& headers,
+                           const std::vector<std::vector<std::string>>& rows,
+                           const std::vector<CellStyle>& styles, std::string_view indent) const;
+  void print_serialized(const nlohmann::json& document);
+  std::string paint(std::string_view text, std::string_view ansi) const;
+
+  std::ostream& m_out;
+  std::ostream& m_err;
+  PrinterOptions m_options;
+  bool m_progress_drawn = false;
+};
+
+}  // namespace trainctl::cli

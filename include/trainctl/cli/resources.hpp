@@ -1,0 +1,11 @@
+#pragma once
+// The resource kinds the CLI prints: their table columns and -o name field.
+#include "trainctl/cli/printer.hpp"
+
+namespace trainctl::cli {
+
+const ResourceKind& run_kind();        // ID EXPERIMENT STATUS ... ; name: id
+const ResourceKind& workspace_kind();  // NAME RUNS CREATED ; name: name
+const ResourceKind& run_file_kind();   // PATH SIZE ; name: path
+
+}  // namespace trainctl::cli

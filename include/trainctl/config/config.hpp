@@ -1,0 +1,56 @@
+#pragma once
+// The CLI's configuration, layered in one place (DESIGN.md §7):
+//   defaults < /etc/trainctl/config.yaml < $XDG_CONFIG_HOME/trainctl/config.yaml (default
+//   ~/.config) < the nearest .trainctl.yaml walking up from the cwd < TRAINCTL_* environment <
+//   flags.
+// Every key is one row of one table (config.cpp); the environment and the file system roots are
+// injected so that the precedence is unit-tested.
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "trainctl/util/error.hpp"
+
+namespace trainctl::config {
+
+struct Config {
+  std::string endpoint;  // empty: the local service recorded in `home`
+  std::string token;     // empty with no endpoint: read from <home>/token
+  std::string workspace = "default";
+  std::string output = "table";         // table | wide | json | yaml | name
+  std::filesystem::path home;           // TRAINCTL_HOME; default $XDG_DATA_HOME/trainctl
+  std::filesystem::path server_binary;  // empty: trainctld next to this binary, else PATH
+  std::filesystem::path cache_dir;      // not a key: $XDG_CACHE_HOME/trainctl (default ~/.cache)
+};
+
+// Reads one environment variable; std::nullopt when unset.
+using EnvironmentLookup = std::function<std::optional<std::string>(std::string_view name)>;
+
+struct ConfigSources {
+  EnvironmentLookup getenv;
+  std::filesystem::path system_file = "/etc/trainctl/config.yaml";
+  std::filesystem::path cwd;  // where the walk up for .trainctl.yaml starts
+};
+
+// The real process environment, /etc/trainctl/config.yaml and the current directory.
+ConfigSources process_sources();
+
+// Values given as flags, by key name (e.g. {"workspace", "ws1"}); the highest layer.
+using FlagValues = std::map<std::string, std::string>;
+
+// The configuration the layers above produce. A config file that is not a mapping of known keys
+// to scalars fails with ErrorCode::usage naming the file (and "did you mean ..." for a near miss);
+// an invalid `output` fails naming the layer that set it.
+Result<Config> load_config(const ConfigSources& sources, const FlagValues& flags = {});
+
+// The config file layers in precedence order (lowest first) that exist for `sources`.
+std::vector<std::filesystem::path> config_files(const ConfigSources& sources);
+
+// Every key name, in table order (for help texts and did-you-mean).
+std::vector<std::string> key_names();
+
+}  // namespace trainctl::config

@@ -1,0 +1,160 @@
+#include "trainctl/cli/app.hpp"
+
+#include <array>
+#include <exception>
+#include <iostream>
+#include <string_view>
+
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "commands/command_table.hpp"
+#include "trainctl/cli/printer.hpp"
+#include "trainctl/cli/session.hpp"
+#include "trainctl/config/config.hpp"
+#include "trainctl/util/version.hpp"
+
+namespace trainctl::cli {
+
+namespace {
+
+// The command groups, one line each.
+constexpr std::array<AddCommands, 5> k_command_groups{
+    add_server_commands, add_workspace_commands, add_spec_commands,
+    add_logs_commands,   add_run_commands,
+};
+
+constexpr std::string_view k_description =
+    R"(trainctl submits and manages training runs on a trainctld service.
+
+With no endpoint configured, trainctl uses the local service of $TRAINCTL_HOME
+(default ~/.local/share/trainctl) and starts one when none is running.
+)";
+
+constexpr std::string_view k_examples = R"(
+Examples:
+  trainctl validate job.yaml                  check a job spec and show its launch plan
+  trainctl submit job.yaml --stream           submit, follow the logs, exit with the outcome
+  trainctl run list --status Running          the runs still going
+  trainctl logs run-k3x9q2m7ab -f             follow a run's logs
+  trainctl run show run-k3x9q2m7ab -o yaml    a run, for scripts
+
+Exit codes: 0 ok, 1 error, 2 usage, 3 run failed, 4 run canceled, 5 run timed out,
+6 invalid spec, 7 not found, 8 service unreachable, 9 conflict, 130 interrupted.)";
+
+struct GlobalFlags {
+  std::string workspace;
+  std::string output;
+  std::string endpoint;
+  std::string token;
+  bool verbose = false;
+  bool quiet = false;
+
+  config::FlagValues as_config() const {
+    config::FlagValues values;
+    for (const auto& [key, value] : {std::pair{"workspace", &workspace},
+                                     {"output", &output},
+                                     {"endpoint", &endpoint},
+                                     {"token", &token}}) {
+      if (!value->empty()) values.emplace(key, *value);
+    }
+    return values;
+  }
+};
+
+void add_global_flags(CLI::App& app, GlobalFlags& flags) {
+  const auto* group = "Global options";
+  app.add_option("-w,--workspace", flags.workspace, "Workspace (default: \"default\")")
+      ->group(group);
+  app.add_option("-o,--output", flags.output, "Output format: table|wide|json|yaml|name")
+      ->group(group);
+  app.add_option("--endpoint", flags.endpoint, "Service URL (default: the local service)")
+      ->group(group);
+  app.add_option("--token", flags.token, "Bearer token (default: the local service's)")
+      ->group(group);
+  app.add_flag("-v,--verbose", flags.verbose, "Debug logging on stderr")->group(group);
+  app.add_flag("-q,--quiet", flags.quiet, "No messages or progress, only results and errors")
+      ->group(group);
+  app.set_version_flag("--version", fmt::format("trainctl {}", k_version), "Print the version");
+}
+
+void configure_logging(bool verbose) {
+  auto logger = spdlog::stderr_logger_st("trainctl");
+  logger->set_pattern("debug: %v");
+  logger->set_level(verbose ? spdlog::level::debug : spdlog::level::off);
+  spdlog::set_default_logger(std::move(logger));
+}
+
+// Loads the configuration, applies it to the printer, and runs the selected command.
+Result<int> run_selected(const Action& selected, const GlobalFlags& flags, Printer& printer) {
+  const auto sources = config::process_sources();
+  for (const auto& file : config::config_files(sources))
+    spdlog::debug("config file {}", file.string());
+  auto config = config::load_config(sources, flags.as_config());
+  if (!config) return fail(config.error());
+  auto format = parse_output_format(config->output);
+  if (!format) return fail(format.error());
+  const auto terminal = detect_terminal();
+  printer.set_options(PrinterOptions{.format = *format,
+                                     .color = terminal.color,
+                                     .quiet = flags.quiet,
+                                     .progress = terminal.progress});
+  spdlog::debug("endpoint \"{}\", workspace \"{}\", home {}", config->endpoint, config->workspace,
+                config->home.string());
+  Session session(std::move(*config), printer);
+  return selected(session);
+}
+
+int run_app(int argc, char** argv, Printer& printer) {
+  CLI::App app{std::string(k_description), "trainctl"};
+  app.footer(std::string(k_examples));
+  app.require_subcommand(1);
+  app.fallthrough();
+  GlobalFlags flags;
+  add_global_flags(app, flags);
+  Action selected;
+  for (const auto add : k_command_groups) add(app, selected);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    printer.write(app.help());
+    return exit_code::k_success;
+  } catch (const CLI::CallForAllHelp&) {
+    printer.write(app.help("", CLI::AppFormatMode::All));
+    return exit_code::k_success;
+  } catch (const CLI::CallForVersion& version) {
+    printer.write(fmt::format("{}\n", version.what()));
+    return exit_code::k_success;
+  } catch (const CLI::ParseError& error) {
+    printer.error(Error{ErrorCode::usage, error.what()});
+    printer.notice("Run 'trainctl --help' for usage.");
+    return exit_code::k_usage;
+  }
+  configure_logging(flags.verbose);
+  auto result = run_selected(selected, flags, printer);
+  if (!result) {
+    printer.error(result.error());
+    return exit_code_of(result.error().code);
+  }
+  return *result;
+}
+
+}  // namespace
+
+int run_cli(int argc, char** argv) {
+  Printer printer(std::cout, std::cerr);
+  // The fast path: no CLI11 app, no configuration, no curl.
+  if (argc == 2 && std::string_view(argv[1]) == "--version") {
+    printer.write(fmt::format("trainctl {}\n", k_version));
+    return exit_code::k_success;
+  }
+  try {
+    return run_app(argc, argv, printer);
+  } catch (const std::exception& e) {
+    printer.error(Error{ErrorCode::internal, fmt::format("unexpected failure: {}", e.what())});
+    return exit_code::k_error;
+  }
+}
+
+}  // namespace trainctl::cli

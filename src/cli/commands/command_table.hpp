@@ -1,0 +1,43 @@
+#pragma once
+// How command groups plug into the CLI11 app (private to src/cli). Each group file defines one
+// add_<group>_commands; app.cpp lists them in one table.
+#include <functional>
+#include <memory>
+
+#include <CLI/CLI.hpp>
+
+#include "trainctl/cli/session.hpp"
+#include "trainctl/util/error.hpp"
+
+namespace trainctl::cli {
+
+// What the parsed command does; returns the process exit code.
+using Action = std::function<Result<int>(Session&)>;
+
+// Adds a group's commands to `app`; the command the user picked stores its action in `selected`.
+using AddCommands = void (*)(CLI::App& app, Action& selected);
+
+void add_server_commands(CLI::App& app, Action& selected);
+void add_workspace_commands(CLI::App& app, Action& selected);
+void add_spec_commands(CLI::App& app, Action& selected);  // validate, submit
+void add_logs_commands(CLI::App& app, Action& selected);
+void add_run_commands(CLI::App& app, Action& selected);
+
+// When `command` is parsed: validate(options) (usage errors), then run(session, options).
+template <typename Options>
+void on_parsed(CLI::App* command, Action& selected, std::shared_ptr<Options> options,
+               Result<int> (*run)(Session&, const Options&)) {
+  command->callback([&selected, options, run] {
+    selected = [options, run](Session& session) -> Result<int> {
+      if (auto valid = validate(*options); !valid) return fail(valid.error());
+      return run(session, *options);
+    };
+  });
+}
+
+// For commands without options.
+inline void on_parsed(CLI::App* command, Action& selected, Result<int> (*run)(Session&)) {
+  command->callback([&selected, run] { selected = run; });
+}
+
+}  // namespace trainctl::cli

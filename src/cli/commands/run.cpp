@@ -1,0 +1,327 @@
+// `trainctl run list|show|cancel|wait|files|download`.
+#include "trainctl/cli/commands/run.hpp"
+
+#include <algorithm>
+#include <chrono>
+
+#include <fmt/format.h>
+
+#include "command_table.hpp"
+#include "trainctl/api/names.hpp"
+#include "trainctl/api/run_status.hpp"
+#include "trainctl/cli/resources.hpp"
+#include "trainctl/util/fs.hpp"
+#include "trainctl/util/strings.hpp"
+#include "trainctl/util/time.hpp"
+
+namespace trainctl::cli {
+
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+constexpr int k_max_page = 1000;
+constexpr int64_t k_longest_server_wait_seconds = 60;
+
+std::optional<api::RunStatus> status_of(const json& run) {
+  return api::parse_run_status(run.value("status", ""));
+}
+
+std::string text_of(const json& object, const char* key) {
+  return format_cell(object.contains(key) ? object.at(key) : json());
+}
+
+std::string time_of(const json& object, const char* key) {
+  return format_time(object.contains(key) ? object.at(key) : json());
+}
+
+Description::Section tasks_section(const json& run) {
+  Description::Section section{
+      .title = "Tasks",
+      .headers = {"NAME", "STATE", "EXIT", "SIGNAL", "STARTED", "ENDED", "MESSAGE"},
+      .rows = {}};
+  for (const auto& task : run.value("tasks", json::array())) {
+    section.rows.push_back({text_of(task, "name"), text_of(task, "state"),
+                            text_of(task, "exit_code"), text_of(task, "signal"),
+                            time_of(task, "started_at"), time_of(task, "ended_at"),
+                            text_of(task, "message")});
+  }
+  return section;
+}
+
+std::optional<int64_t> time_of_field(const json& object, const char* key) {
+  const auto value = object.value(key, json());
+  return value.is_string() ? util::parse_rfc3339(value.get<std::string>()) : std::nullopt;
+}
+
+// When stage `i` of the timeline ended: when the next began; a final status takes no time; the
+// last stage of a run still going lasts until now.
+std::optional<int64_t> stage_end(const json& timeline, size_t i, int64_t now_ms) {
+  if (i + 1 < timeline.size()) return time_of_field(timeline[i + 1], "at");
+  const auto status = status_of(timeline[i]);
+  if (status && api::is_terminal(*status)) return std::nullopt;
+  return now_ms;
+}
+
+Description::Section timeline_section(const json& run, int64_t now_ms) {
+  Description::Section section{
+      .title = "Timeline", .headers = {"STATUS", "AT", "SPENT"}, .rows = {}};
+  const auto timeline = run.value("timeline", json::array());
+  for (size_t i = 0; i < timeline.size(); ++i) {
+    const auto begin = time_of_field(timeline[i], "at");
+    const auto end = stage_end(timeline, i, now_ms);
+    const auto spent = begin && end ? util::format_duration_ms(*end - *begin) : std::string("-");
+    section.rows.push_back({text_of(timeline[i], "status"), time_of(timeline[i], "at"), spent});
+  }
+  return section;
+}
+
+// Whether `path` is `prefix` or lies under the folder `prefix`.
+bool is_within(const std::string& path, const std::string& prefix) {
+  if (prefix.empty() || path == prefix) return true;
+  const auto folder = prefix.ends_with('/') ? prefix : prefix + "/";
+  return path.starts_with(folder);
+}
+
+}  // namespace
+
+Result<void> validate(const RunListOptions& options) {
+  if (options.limit < 1 || options.limit > k_max_page) {
+    return fail(ErrorCode::usage, "--limit must be within 1-{}", k_max_page);
+  }
+  if (options.status.empty()) return {};
+  for (const auto status : util::split(options.status, ',')) {
+    if (!api::parse_run_status(status)) {
+      return fail(
+          ErrorCode::usage,
+          "--status {}: not a run status (Queued, Preparing, Starting, Running, Finalizing, "
+          "CancelRequested, Completed, Failed, Canceled, TimedOut)",
+          status);
+    }
+  }
+  if (!options.experiment.empty()) return api::validate_name("experiment", options.experiment);
+  return {};
+}
+
+Result<void> validate(const RunOptions& options) {
+  if (options.run_id.empty()) return fail(ErrorCode::usage, "a run id is required");
+  return {};
+}
+
+Result<void> validate(const RunWaitOptions& options) {
+  if (auto valid = validate(RunOptions{options.run_id}); !valid) return valid;
+  if (options.timeout.empty()) return {};
+  if (auto timeout = util::parse_duration(options.timeout); !timeout) {
+    return fail(ErrorCode::usage, "--timeout {}: {}", options.timeout, timeout.error().message);
+  }
+  return {};
+}
+
+Result<void> validate(const RunDownloadOptions& options) {
+  if (auto valid = validate(RunOptions{options.run_id}); !valid) return valid;
+  if (options.dest.empty()) return fail(ErrorCode::usage, "--dest must not be empty");
+  if (options.path.empty()) return {};
+  if (auto parts = api::split_relative_path(options.path); !parts) {
+    return fail(ErrorCode::usage, "--path {}: {}", options.path, parts.error().message);
+  }
+  return {};
+}
+
+Description describe_run(const json& run, int64_t now_ms) {
+  Description description{
+      .fields = {{"ID", text_of(run, "id")},
+                 {"Workspace", text_of(run, "workspace")},
+                 {"Experiment", text_of(run, "experiment")},
+                 {"Name", text_of(run, "name")},
+                 {"Status", text_of(run, "status")},
+                 {"Compute", text_of(run, "compute")},
+                 {"Created", time_of(run, "created_at")},
+                 {"Started", time_of(run, "started_at")},
+                 {"Ended", time_of(run, "ended_at")},
+                 {"Duration", format_duration(run.value("duration_ms", json()))},
+                 {"Exit code", text_of(run, "exit_code")},
+                 {"Failure reason", text_of(run, "failure_reason")}},
+      .sections = {tasks_section(run), timeline_section(run, now_ms)}};
+  return description;
+}
+
+int exit_code_for_run(const json& run) {
+  const auto status = status_of(run);
+  return status ? api::exit_code_for_outcome(*status) : exit_code::k_error;
+}
+
+Result<int> run_run_list(Session& session, const RunListOptions& options) {
+  auto client = session.client();
+  if (!client) return fail(client.error());
+  client::RunListQuery query{.experiment = options.experiment,
+                             .status = options.status,
+                             .limit = options.limit,
+                             .page_token = {}};
+  json items = json::array();
+  json next_page;
+  do {
+    auto page = (*client)->list_runs(session.workspace(), query);
+    if (!page) return fail(page.error());
+    for (auto& item : page->value("items", json::array())) items.push_back(std::move(item));
+    next_page = page->value("next_page_token", json());
+    query.page_token = next_page.is_string() ? next_page.get<std::string>() : std::string();
+  } while (options.all && !query.page_token.empty());
+  session.printer().print_list(run_kind(), items);
+  if (!options.all && !query.page_token.empty()) {
+    session.printer().notice(
+        fmt::format("more runs exist: --all lists them, --limit N pages by N"));
+  }
+  return exit_code::k_success;
+}
+
+Result<int> run_run_show(Session& session, const RunOptions& options) {
+  auto client = session.client();
+  if (!client) return fail(client.error());
+  auto run = (*client)->get_run(session.workspace(), options.run_id);
+  if (!run) return fail(run.error());
+  session.printer().print_description(run_kind(), *run, describe_run(*run, util::now_unix_ms()));
+  return exit_code::k_success;
+}
+
+Result<int> run_run_cancel(Session& session, const RunOptions& options) {
+  auto client = session.client();
+  if (!client) return fail(client.error());
+  auto run = (*client)->cancel_run(session.workspace(), options.run_id);
+  if (!run) return fail(run.error());
+  const auto status = run->value("status", "");
+  const bool finished = status_of(*run) && api::is_terminal(*status_of(*run)) &&
+                        *status_of(*run) != api::RunStatus::Canceled;
+  auto& printer = session.printer();
+  if (printer.options().format == OutputFormat::table ||
+      printer.options().format == OutputFormat::wide) {
+    printer.message(finished ? fmt::format("run {} already ended ({})", options.run_id, status)
+                             : fmt::format("run {} {}", options.run_id,
+                                           status == "Canceled" ? "canceled" : "cancel requested"));
+  } else {
+    printer.print_resource(run_kind(), *run);
+  }
+  return exit_code::k_success;
+}
+
+Result<int> run_run_wait(Session& session, const RunWaitOptions& options) {
+  auto client = session.client();
+  if (!client) return fail(client.error());
+  using SteadyClock = std::chrono::steady_clock;
+  const auto deadline = options.timeout.empty()
+                            ? SteadyClock::time_point::max()
+                            : SteadyClock::now() + util::parse_duration(options.timeout).value();
+  InterruptScope interrupt_scope;
+  while (true) {
+    const auto left = deadline == SteadyClock::time_point::max()
+                          ? std::chrono::seconds(k_longest_server_wait_seconds)
+                          : std::chrono::ceil<std::chrono::seconds>(deadline - SteadyClock::now());
+    const auto wait = std::clamp<int64_t>(left.count(), 0, k_longest_server_wait_seconds);
+    auto run = (*client)->get_run(session.workspace(), options.run_id, static_cast<int>(wait));
+    if (!run) return fail(run.error());
+    const auto status = status_of(*run);
+    if (status && api::is_terminal(*status)) {
+      session.printer().print_description(
+          run_kind(), *run,
+          Description{.fields = {{"ID", text_of(*run, "id")},
+                                 {"Status", text_of(*run, "status")},
+                                 {"Exit code", text_of(*run, "exit_code")}},
+                      .sections = {}});
+      return api::exit_code_for_outcome(*status);
+    }
+    if (InterruptScope::interrupted()) return fail(ErrorCode::interrupted, "interrupted");
+    if (SteadyClock::now() >= deadline) {
+      return fail(ErrorCode::timeout, "run {} is still {} after {}", options.run_id,
+                  run->value("status", ""), options.timeout);
+    }
+  }
+}
+
+Result<int> run_run_files(Session& session, const RunOptions& options) {
+  auto client = session.client();
+  if (!client) return fail(client.error());
+  auto files = (*client)->list_run_files(session.workspace(), options.run_id);
+  if (!files) return fail(files.error());
+  session.printer().print_list(run_file_kind(), files->value("items", json::array()));
+  return exit_code::k_success;
+}
+
+Result<int> run_run_download(Session& session, const RunDownloadOptions& options) {
+  auto client = session.client();
+  if (!client) return fail(client.error());
+  auto files = (*client)->list_run_files(session.workspace(), options.run_id);
+  if (!files) return fail(files.error());
+  int downloaded = 0;
+  for (const auto& file : files->value("items", json::array())) {
+    const auto path = file.value("path", "");
+    if (!is_within(path, options.path)) continue;
+    if (auto parts = api::split_relative_path(path); !parts) {
+      session.printer().warning(fmt::format("skipped {}: {}", path, parts.error().message));
+      continue;
+    }
+    const auto dest = fs::path(options.dest) / path;
+    if (auto made = util::make_directories(dest.parent_path()); !made) return fail(made.error());
+    if (auto done = (*client)->download_run_file(session.workspace(), options.run_id, path, dest);
+        !done) {
+      return fail(done.error());
+    }
+    ++downloaded;
+  }
+  if (downloaded == 0 && !options.path.empty()) {
+    return fail(ErrorCode::not_found, "run {} has no file {}", options.run_id, options.path);
+  }
+  session.printer().message(fmt::format("downloaded {} file{} to {}", downloaded,
+                                        downloaded == 1 ? "" : "s", options.dest));
+  return exit_code::k_success;
+}
+
+void add_run_commands(CLI::App& app, Action& selected) {
+  auto* group = app.add_subcommand("run", "List, inspect, cancel, wait for and download runs");
+  group->require_subcommand(1);
+  group->footer(R"(
+Examples:
+  trainctl run list --experiment tf-mnist --status Failed,TimedOut
+  trainctl run show run-k3x9q2m7ab
+  trainctl run wait run-k3x9q2m7ab --timeout 30m && echo completed
+  trainctl run download run-k3x9q2m7ab --path outputs --dest ./results)");
+
+  auto list_options = std::make_shared<RunListOptions>();
+  auto* list = group->add_subcommand("list", "List runs, newest first");
+  list->alias("ls");
+  list->add_option("--experiment", list_options->experiment, "Only this experiment");
+  list->add_option("--status", list_options->status, "Only these statuses (comma list)");
+  list->add_option("--limit", list_options->limit, "At most N runs (per page with --all)")
+      ->capture_default_str();
+  list->add_flag("--all", list_options->all, "Every run, page after page");
+  on_parsed(list, selected, list_options, run_run_list);
+
+  auto show_options = std::make_shared<RunOptions>();
+  auto* show = group->add_subcommand("show", "Status, times, tasks and the timeline of a run");
+  show->add_option("RUN", show_options->run_id, "Run id")->required();
+  on_parsed(show, selected, show_options, run_run_show);
+
+  auto cancel_options = std::make_shared<RunOptions>();
+  auto* cancel = group->add_subcommand("cancel", "Cancel a run (a no-op when it has ended)");
+  cancel->add_option("RUN", cancel_options->run_id, "Run id")->required();
+  on_parsed(cancel, selected, cancel_options, run_run_cancel);
+
+  auto wait_options = std::make_shared<RunWaitOptions>();
+  auto* wait = group->add_subcommand("wait", "Wait for a run to end; exit with its outcome");
+  wait->add_option("RUN", wait_options->run_id, "Run id")->required();
+  wait->add_option("--timeout", wait_options->timeout, "Give up after this long (90s, 15m, 2h)");
+  on_parsed(wait, selected, wait_options, run_run_wait);
+
+  auto files_options = std::make_shared<RunOptions>();
+  auto* files = group->add_subcommand("files", "List a run's outputs and logs");
+  files->add_option("RUN", files_options->run_id, "Run id")->required();
+  on_parsed(files, selected, files_options, run_run_files);
+
+  auto download_options = std::make_shared<RunDownloadOptions>();
+  auto* download = group->add_subcommand("download", "Download a run's files");
+  download->add_option("RUN", download_options->run_id, "Run id")->required();
+  download->add_option("--path", download_options->path, "A file or folder (default: every file)");
+  download->add_option("--dest", download_options->dest, "Where to write (default: .)");
+  on_parsed(download, selected, download_options, run_run_download);
+}
+
+}  // namespace trainctl::cli

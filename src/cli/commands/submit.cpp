@@ -1,0 +1,283 @@
+// `trainctl validate FILE` and `trainctl submit FILE`.
+#include "trainctl/cli/commands/submit.hpp"
+
+#include <fmt/format.h>
+
+#include "command_table.hpp"
+#include "trainctl/api/names.hpp"
+#include "trainctl/cli/commands/logs.hpp"
+#include "trainctl/cli/resources.hpp"
+#include "trainctl/client/snapshot.hpp"
+#include "trainctl/util/fs.hpp"
+#include "trainctl/util/random.hpp"
+#include "trainctl/util/sha256.hpp"
+#include "trainctl/util/time.hpp"
+
+namespace trainctl::cli {
+
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+constexpr size_t k_max_idempotency_key = 255;
+
+Result<void> validate_overrides(const std::vector<std::string>& overrides) {
+  for (const auto& entry : overrides) {
+    if (entry.find('=') == std::string::npos || entry.front() == '=') {
+      return fail(ErrorCode::usage,
+                  "--set {}: expected key=value (e.g. --set estimator.node_count=2)", entry);
+    }
+  }
+  return {};
+}
+
+Error spec_error(const std::string& file, std::string path, std::string message) {
+  return Error{ErrorCode::invalid_spec,
+               fmt::format("{} is not valid", file),
+               {ErrorDetail{.path = std::move(path), .message = std::move(message), .file = file}}};
+}
+
+// An argument as a POSIX shell would need it quoted, for display.
+std::string shell_quote(const std::string& arg) {
+  if (!arg.empty() && arg.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                            "0123456789@%_-+=:,./<>") == std::string::npos) {
+    return arg;
+  }
+  std::string quoted = "'";
+  for (char c : arg) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return quoted + "'";
+}
+
+std::string command_line(const std::vector<std::string>& argv) {
+  std::string line;
+  for (const auto& arg : argv) {
+    if (!line.empty()) line += ' ';
+    line += shell_quote(arg);
+  }
+  return line;
+}
+
+Description describe_dry_run(const json& payload, const spec::LaunchPlan& plan) {
+  Description description = describe_launch_plan(plan);
+  Description::Section section{.title = "Payload", .headers = {}, .rows = {}};
+  std::istringstream lines(payload.dump(2));
+  for (std::string line; std::getline(lines, line);) section.rows.push_back({line});
+  description.sections.insert(description.sections.begin(), std::move(section));
+  return description;
+}
+
+// The hash cache of one source directory (the client keeps one file per directory).
+fs::path hash_cache_file(Session& session, const fs::path& source_directory) {
+  const auto dir = session.config().cache_dir / "hashes";
+  if (auto made = util::make_directories(dir, 0700); !made) {
+    session.printer().warning(fmt::format("no hash cache: {}", made.error().message));
+    return {};
+  }
+  return dir / util::sha256_hex(source_directory.string());
+}
+
+Result<client::UploadReport> upload_source(client::ApiClient& client, Session& session,
+                                           const fs::path& source_directory) {
+  auto scan = client::scan_source_directory(
+      source_directory,
+      client::ScanOptions{.limits = {},
+                          .hash_cache_file = hash_cache_file(session, source_directory)});
+  if (!scan) return fail(scan.error());
+  for (const auto& warning : scan->warnings) session.printer().warning(warning);
+  auto report = client::upload_snapshot(
+      client, session.workspace(), *scan,
+      [&](uint64_t done, uint64_t total) { session.printer().progress("uploading", done, total); });
+  session.printer().end_progress();
+  return report;
+}
+
+// Follows the run's logs to its end; Ctrl-C detaches, or cancels with --cancel-on-interrupt.
+Result<int> stream_run(client::ApiClient& client, Session& session, const SubmitOptions& options,
+                       const std::string& run_id) {
+  auto& printer = session.printer();
+  InterruptScope interrupt_scope;
+  auto status = print_logs(client, printer, session.workspace(),
+                           LogsOptions{.run_id = run_id, .task = {}, .follow = true});
+  if (status) return api::exit_code_for_outcome(*status);
+  if (status.error().code != ErrorCode::interrupted) return fail(status.error());
+  if (options.cancel_on_interrupt) {
+    if (auto canceled = client.cancel_run(session.workspace(), run_id); !canceled) {
+      return fail(canceled.error());
+    }
+    printer.notice(fmt::format("canceled run {}", run_id));
+  } else {
+    printer.notice(fmt::format("detached; the run goes on: trainctl logs {} -f", run_id));
+  }
+  return exit_code::k_interrupted;
+}
+
+}  // namespace
+
+Result<void> validate(const ValidateOptions& options) {
+  if (options.file.empty()) return fail(ErrorCode::usage, "a job spec file is required");
+  return validate_overrides(options.overrides);
+}
+
+Result<void> validate(const SubmitOptions& options) {
+  if (auto valid = validate(ValidateOptions{options.file, options.overrides}); !valid) return valid;
+  if (options.cancel_on_interrupt && !options.stream) {
+    return fail(ErrorCode::usage, "--cancel-on-interrupt needs --stream");
+  }
+  if (options.dry_run && options.stream) {
+    return fail(ErrorCode::usage, "--dry-run submits nothing, so it cannot --stream");
+  }
+  if (!options.name.empty()) {
+    if (auto valid = api::validate_name("run name", options.name); !valid) return valid;
+  }
+  const auto& key = options.idempotency_key;
+  const bool printable =
+      std::all_of(key.begin(), key.end(), [](char c) { return c > 0x20 && c < 0x7f; });
+  if (key.size() > k_max_idempotency_key || !printable) {
+    return fail(ErrorCode::usage,
+                "--idempotency-key must be 1-255 printable characters without spaces");
+  }
+  return {};
+}
+
+Result<LoadedSpec> load_spec(const std::string& file, const std::vector<std::string>& overrides) {
+  auto text = util::read_file(file);
+  if (!text) return fail(text.error());
+  auto spec =
+      spec::parse_job_spec(*text, spec::ParseOptions{.file_name = file, .overrides = overrides});
+  if (!spec) return fail(spec.error());
+
+  std::error_code ignored;
+  const fs::path spec_dir = fs::absolute(fs::path(file), ignored).parent_path();
+  const fs::path source = (spec_dir / spec->estimator.source_directory).lexically_normal();
+  if (!fs::is_directory(source, ignored)) {
+    return fail(spec_error(file, "estimator.source_directory",
+                           fmt::format("directory {} does not exist", source.string())));
+  }
+  if (!fs::is_regular_file(source / spec->estimator.entry_script, ignored)) {
+    return fail(spec_error(
+        file, "estimator.entry_script",
+        fmt::format("{} is not a file in {}", spec->estimator.entry_script, source.string())));
+  }
+  return LoadedSpec{std::move(*spec), source};
+}
+
+Result<spec::LaunchPlan> placeholder_launch_plan(const spec::JobSpec& spec) {
+  spec::RunLayout layout;  // the default interpreter and grace period
+  layout.run_id = "<run-id>";
+  layout.run_dir = "<run>";
+  layout.snapshot_dir = "<run>/snapshot";
+  layout.outputs_dir = "<run>/outputs";
+  layout.logs_dir = "<run>/logs";
+  return spec::build_launch_plan(spec, layout);
+}
+
+Description describe_launch_plan(const spec::LaunchPlan& plan) {
+  Description description;
+  if (plan.max_duration_seconds > 0) {
+    description.fields.emplace_back("Max duration",
+                                    util::format_duration_ms(plan.max_duration_seconds * 1000));
+  }
+  for (const auto& task : plan.tasks) {
+    Description::Section section{
+        .title = fmt::format("Task {} (node {})", task.name, task.node_rank),
+        .headers = {},
+        .rows = {{"command:", command_line(task.argv)},
+                 {"cwd:", task.cwd},
+                 {"log:", task.log_file},
+                 {"environment:"}}};
+    for (const auto& [name, value] : task.env) {
+      section.rows.push_back({fmt::format("  {}={}", name, value)});
+    }
+    description.sections.push_back(std::move(section));
+  }
+  return description;
+}
+
+Result<int> run_validate(Session& session, const ValidateOptions& options) {
+  auto loaded = load_spec(options.file, options.overrides);
+  if (!loaded) return fail(loaded.error());
+  auto plan = placeholder_launch_plan(loaded->spec);
+  if (!plan) return fail(plan.error());
+  session.printer().message(fmt::format("{} is valid", options.file));
+  session.printer().print_document(
+      json{{"file", options.file}, {"valid", true}, {"launch_plan", plan->to_json()}},
+      describe_launch_plan(*plan));
+  return exit_code::k_success;
+}
+
+Result<int> run_submit(Session& session, const SubmitOptions& options) {
+  auto loaded = load_spec(options.file, options.overrides);
+  if (!loaded) return fail(loaded.error());
+  if (!options.name.empty()) loaded->spec.name = options.name;
+  auto& printer = session.printer();
+
+  if (options.dry_run) {
+    auto plan = placeholder_launch_plan(loaded->spec);
+    if (!plan) return fail(plan.error());
+    const auto payload = spec::build_payload(loaded->spec, "<snapshot-id>");
+    printer.print_document(json{{"payload", payload}, {"launch_plan", plan->to_json()}},
+                           describe_dry_run(payload, *plan));
+    return exit_code::k_success;
+  }
+
+  auto client = session.client();
+  if (!client) return fail(client.error());
+  auto snapshot = upload_source(**client, session, loaded->source_directory);
+  if (!snapshot) return fail(snapshot.error());
+  const auto key = options.idempotency_key.empty() ? util::random_hex(16) : options.idempotency_key;
+  auto submitted = (*client)->create_run(
+      session.workspace(), spec::build_payload(loaded->spec, snapshot->snapshot_id), key);
+  if (!submitted) return fail(submitted.error());
+  const auto run_id = submitted->run.value("id", "");
+  if (submitted->replayed) {
+    printer.notice(fmt::format("run {} was already submitted with this idempotency key", run_id));
+  }
+  if (!options.stream) {
+    printer.print_resource(run_kind(), submitted->run);
+    return exit_code::k_success;
+  }
+  printer.notice(fmt::format("submitted run {}", run_id));
+  return stream_run(**client, session, options, run_id);
+}
+
+void add_spec_commands(CLI::App& app, Action& selected) {
+  auto validate_options = std::make_shared<ValidateOptions>();
+  auto* check = app.add_subcommand("validate", "Check a job spec and print its launch plan");
+  check->add_option("FILE", validate_options->file, "Job spec (YAML)")->required();
+  check
+      ->add_option("--set", validate_options->overrides, "Override a field: key=value (repeatable)")
+      ->allow_extra_args(false);
+  check->footer(R"(
+Every problem is reported at once as file:line:col: field: message (exit 6).
+
+Examples:
+  trainctl validate job.yaml
+  trainctl validate job.yaml --set estimator.node_count=2 -o json)");
+  on_parsed(check, selected, validate_options, run_validate);
+
+  auto options = std::make_shared<SubmitOptions>();
+  auto* submit = app.add_subcommand("submit", "Upload the source directory and start a run");
+  submit->add_option("FILE", options->file, "Job spec (YAML)")->required();
+  submit->add_option("--set", options->overrides, "Override a field: key=value (repeatable)")
+      ->allow_extra_args(false);
+  submit->add_option("--name", options->name, "Display name of the run");
+  submit->add_option("--idempotency-key", options->idempotency_key,
+                     "Submitting again with the same key returns the same run (default: random)");
+  submit->add_flag("--dry-run", options->dry_run,
+                   "Print the payload and launch plan; contact no service");
+  submit->add_flag("--stream", options->stream, "Follow the logs; exit with the run's outcome");
+  submit->add_flag("--cancel-on-interrupt", options->cancel_on_interrupt,
+                   "With --stream: Ctrl-C cancels the run instead of detaching");
+  submit->footer(R"(
+Only files the service lacks are uploaded (hashes are cached under $XDG_CACHE_HOME/trainctl).
+
+Examples:
+  trainctl submit job.yaml
+  trainctl submit job.yaml --stream --cancel-on-interrupt
+  RUN=$(trainctl submit job.yaml -o name --idempotency-key "$CI_JOB_ID")
+  trainctl submit job.yaml --dry-run -o yaml)");
+  on_parsed(submit, selected, options, run_submit);
+}
+
+}  // namespace trainctl::cli

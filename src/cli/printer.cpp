@@ -1,0 +1,361 @@
+#include "trainctl/cli/printer.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <cstdlib>
+#include <ostream>
+
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include "trainctl/util/time.hpp"
+
+namespace trainctl::cli {
+
+namespace {
+
+using nlohmann::json;
+
+constexpr std::string_view k_column_gap = "   ";
+constexpr std::string_view k_red = "31";
+constexpr std::string_view k_green = "32";
+constexpr std::string_view k_yellow = "33";
+constexpr std::string_view k_bold = "1";
+
+constexpr std::array<std::pair<std::string_view, OutputFormat>, 5> k_formats{{
+    {"table", OutputFormat::table},
+    {"wide", OutputFormat::wide},
+    {"json", OutputFormat::json},
+    {"yaml", OutputFormat::yaml},
+    {"name", OutputFormat::name},
+}};
+
+// Display width of UTF-8 text: one column per code point.
+size_t display_width(std::string_view text) {
+  return static_cast<size_t>(std::count_if(text.begin(), text.end(), [](char c) {
+    return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  }));
+}
+
+std::string_view status_colour(std::string_view status) {
+  if (status == "Completed") return k_green;
+  if (status == "Failed" || status == "TimedOut") return k_red;
+  if (status == "Canceled" || status == "CancelRequested") return k_yellow;
+  return {};
+}
+
+std::string cell_of(const Column& column, const json& resource) {
+  const json::json_pointer pointer(column.pointer);
+  const json value = resource.contains(pointer) ? resource.at(pointer) : json();
+  return column.format != nullptr ? column.format(value) : format_cell(value);
+}
+
+std::vector<const Column*> visible_columns(const ResourceKind& kind, OutputFormat format) {
+  std::vector<const Column*> columns;
+  for (const auto& column : kind.columns) {
+    if (!column.wide_only || format == OutputFormat::wide) columns.push_back(&column);
+  }
+  return columns;
+}
+
+// Whether a plain YAML scalar `text` would read back as a null, boolean or number.
+bool reads_as_other_type(const std::string& text) {
+  static constexpr std::array<std::string_view, 11> k_special{
+      "", "~", "null", "true", "false", "yes", "no", "on", "off", "y", "n"};
+  std::string lower(text);
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (std::find(k_special.begin(), k_special.end(), lower) != k_special.end()) return true;
+  char* end = nullptr;
+  std::strtod(text.c_str(), &end);
+  return end == text.c_str() + text.size();
+}
+
+void emit_yaml(YAML::Emitter& out, const json& value) {
+  switch (value.type()) {
+    case json::value_t::object:
+      out << YAML::BeginMap;
+      for (const auto& [key, item] : value.items()) {
+        out << YAML::Key << key << YAML::Value;
+        emit_yaml(out, item);
+      }
+      out << YAML::EndMap;
+      break;
+    case json::value_t::array:
+      out << YAML::BeginSeq;
+      for (const auto& item : value) emit_yaml(out, item);
+      out << YAML::EndSeq;
+      break;
+    case json::value_t::string: {
+      const auto& text = value.get_ref<const std::string&>();
+      if (reads_as_other_type(text)) out << YAML::DoubleQuoted;
+      out << text;
+      break;
+    }
+    case json::value_t::null:
+      out << YAML::Null;
+      break;
+    case json::value_t::boolean:
+      out << value.get<bool>();
+      break;
+    default:
+      out << value.dump();
+      break;
+  }
+}
+
+}  // namespace
+
+Result<OutputFormat> parse_output_format(std::string_view text) {
+  for (const auto& [name, format] : k_formats) {
+    if (name == text) return format;
+  }
+  return fail(ErrorCode::usage,
+              "invalid output format \"{}\" (expected table, wide, json, yaml or name)", text);
+}
+
+std::string format_cell(const json& value) {
+  if (value.is_null()) return "-";
+  if (value.is_string()) {
+    const auto& text = value.get_ref<const std::string&>();
+    return text.empty() ? "-" : text;
+  }
+  return value.dump();
+}
+
+std::string format_time(const json& value) {
+  if (!value.is_string()) return format_cell(value);
+  auto text = value.get<std::string>();
+  if (text.size() >= 19 && text[10] == 'T') return text.substr(0, 10) + " " + text.substr(11, 8);
+  return format_cell(value);
+}
+
+std::string format_duration(const json& value) {
+  if (!value.is_number()) return format_cell(value);
+  return util::format_duration_ms(value.get<int64_t>());
+}
+
+std::string format_bytes(const json& value) {
+  if (!value.is_number()) return format_cell(value);
+  constexpr std::array<std::string_view, 5> k_units{"B", "KiB", "MiB", "GiB", "TiB"};
+  auto size = value.get<double>();
+  size_t unit = 0;
+  while (size >= 1024 && unit + 1 < k_units.size()) {
+    size /= 1024;
+    ++unit;
+  }
+  return unit == 0 ? fmt::format("{} B", value.get<uint64_t>())
+                   : fmt::format("{:.1f} {}", size, k_units[unit]);
+}
+
+std::string to_yaml(const json& document) {
+  YAML::Emitter out;
+  emit_yaml(out, document);
+  return std::string(out.c_str()) + "\n";
+}
+
+TerminalInfo detect_terminal() {
+  const char* no_color_variable = std::getenv("NO_COLOR");  // no-color.org: set and not empty
+  const bool no_color = no_color_variable != nullptr && *no_color_variable != '\0';
+  return TerminalInfo{.color = ::isatty(STDOUT_FILENO) == 1 && !no_color,
+                      .progress = ::isatty(STDERR_FILENO) == 1};
+}
+
+Printer::Printer(std::ostream& out, std::ostream& err, PrinterOptions options)
+    : m_out(out), m_err(err), m_options(options) {}
+
+void Printer::print_list(const ResourceKind& kind, const json& items) {
+  switch (m_options.format) {
+    case OutputFormat::json:
+    case OutputFormat::yaml:
+      print_serialized(json{{"items", items}});
+      break;
+    case OutputFormat::name:
+      print_names(kind, items);
+      break;
+    default:
+      print_table(kind, items);
+      break;
+  }
+}
+
+void Printer::print_resource(const ResourceKind& kind, const json& resource) {
+  switch (m_options.format) {
+    case OutputFormat::json:
+    case OutputFormat::yaml:
+      print_serialized(resource);
+      break;
+    case OutputFormat::name:
+      print_names(kind, json::array({resource}));
+      break;
+    default:
+      print_table(kind, json::array({resource}));
+      break;
+  }
+}
+
+void Printer::print_description(const ResourceKind& kind, const json& resource,
+                                const Description& description) {
+  switch (m_options.format) {
+    case OutputFormat::json:
+    case OutputFormat::yaml:
+      print_serialized(resource);
+      break;
+    case OutputFormat::name:
+      print_names(kind, json::array({resource}));
+      break;
+    default:
+      print_human(description);
+      break;
+  }
+}
+
+void Printer::print_document(const json& document, const Description& description) {
+  if (m_options.format == OutputFormat::json || m_options.format == OutputFormat::yaml) {
+    print_serialized(document);
+  } else {
+    print_human(description);
+  }
+}
+
+void Printer::message(std::string_view text) {
+  if (m_options.quiet) return;
+  end_progress();
+  const bool for_people =
+      m_options.format == OutputFormat::table || m_options.format == OutputFormat::wide;
+  (for_people ? m_out : m_err) << text << '\n' << std::flush;
+}
+
+void Printer::notice(std::string_view text) {
+  if (m_options.quiet) return;
+  end_progress();
+  m_err << text << '\n' << std::flush;
+}
+
+void Printer::warning(std::string_view text) {
+  end_progress();
+  m_err << paint("warning:", k_yellow) << ' ' << text << '\n' << std::flush;
+}
+
+void Printer::error(const Error& error) {
+  end_progress();
+  m_err << paint("error:", k_red) << ' ' << error.message << '\n';
+  for (const auto& detail : error.details) m_err << "  " << detail.to_string() << '\n';
+  m_err << std::flush;
+}
+
+void Printer::write(std::string_view bytes) {
+  end_progress();
+  m_out << bytes << std::flush;
+}
+
+void Printer::progress(std::string_view label, uint64_t done, uint64_t total) {
+  if (!m_options.progress || m_options.quiet || total == 0) return;
+  constexpr size_t k_bar_width = 30;
+  const size_t filled = static_cast<size_t>(k_bar_width * std::min(done, total) / total);
+  m_err << fmt::format("\r{} [{}{}] {}/{}", label, std::string(filled, '#'),
+                       std::string(k_bar_width - filled, ' '), format_bytes(done),
+                       format_bytes(total))
+        << std::flush;
+  m_progress_drawn = true;
+}
+
+void Printer::end_progress() {
+  if (!m_progress_drawn) return;
+  m_err << '\n' << std::flush;
+  m_progress_drawn = false;
+}
+
+void Printer::print_table(const ResourceKind& kind, const json& items) {
+  const auto columns = visible_columns(kind, m_options.format);
+  std::vector<std::string> headers;
+  std::vector<CellStyle> styles;
+  for (const auto* column : columns) {
+    headers.push_back(column->header);
+    styles.push_back(column->style);
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& item : items) {
+    auto& row = rows.emplace_back();
+    for (const auto* column : columns) row.push_back(cell_of(*column, item));
+  }
+  m_out << render_table(headers, rows, styles, "") << std::flush;
+}
+
+std::string Printer::render_table(const std::vector<std::string>& headers,
+                                  const std::vector<std::vector<std::string>>& rows,
+                                  const std::vector<CellStyle>& styles,
+                                  std::string_view indent) const {
+  std::vector<size_t> widths;
+  for (const auto& header : headers) widths.push_back(display_width(header));
+  for (const auto& row : rows) {
+    for (size_t i = 0; i < row.size() && i < widths.size(); ++i) {
+      widths[i] = std::max(widths[i], display_width(row[i]));
+    }
+  }
+  auto render_row = [&](const std::vector<std::string>& cells, bool header) {
+    std::string line(indent);
+    for (size_t i = 0; i < cells.size() && i < widths.size(); ++i) {
+      const bool last = i + 1 == cells.size() || i + 1 == widths.size();
+      std::string_view colour = header ? k_bold : std::string_view{};
+      if (!header && i < styles.size() && styles[i] == CellStyle::status) {
+        colour = status_colour(cells[i]);
+      }
+      line += paint(cells[i], colour);
+      if (!last) {
+        line += std::string(widths[i] - display_width(cells[i]), ' ');
+        line += k_column_gap;
+      }
+    }
+    return line + '\n';
+  };
+  std::string text = render_row(headers, true);
+  for (const auto& row : rows) text += render_row(row, false);
+  return text;
+}
+
+void Printer::print_names(const ResourceKind& kind, const json& items) {
+  const json::json_pointer pointer(kind.name_pointer);
+  for (const auto& item : items) {
+    if (item.contains(pointer)) m_out << format_cell(item.at(pointer)) << '\n';
+  }
+  m_out << std::flush;
+}
+
+void Printer::print_human(const Description& description) {
+  size_t label_width = 0;
+  for (const auto& [label, value] : description.fields) {
+    label_width = std::max(label_width, display_width(label) + 1);
+  }
+  for (const auto& [label, value] : description.fields) {
+    m_out << fmt::format("{:<{}} {}\n", label + ":", label_width, value);
+  }
+  for (const auto& section : description.sections) {
+    if (!description.fields.empty() || &section != &description.sections.front()) m_out << '\n';
+    m_out << paint(section.title + ":", k_bold) << '\n';
+    if (section.headers.empty()) {
+      for (const auto& row : section.rows) m_out << fmt::format("  {}\n", fmt::join(row, " "));
+      continue;
+    }
+    m_out << render_table(section.headers, section.rows, {}, "  ");
+  }
+  m_out << std::flush;
+}
+
+void Printer::print_serialized(const json& document) {
+  if (m_options.format == OutputFormat::yaml) {
+    m_out << to_yaml(document) << std::flush;
+  } else {
+    m_out << document.dump(2) << '\n' << std::flush;
+  }
+}
+
+std::string Printer::paint(std::string_view text, std::string_view ansi) const {
+  if (!m_options.color || ansi.empty()) return std::string(text);
+  return fmt::format("\033[{}m{}\033[0m", ansi, text);
+}
+
+}  // namespace trainctl::cli

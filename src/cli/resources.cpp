@@ -1,0 +1,41 @@
+#include "trainctl/cli/resources.hpp"
+
+namespace trainctl::cli {
+
+const ResourceKind& run_kind() {
+  static const ResourceKind kind{
+      .name = "run",
+      .columns = {{.header = "ID", .pointer = "/id"},
+                  {.header = "EXPERIMENT", .pointer = "/experiment"},
+                  {.header = "NAME", .pointer = "/name", .wide_only = true},
+                  {.header = "STATUS", .pointer = "/status", .style = CellStyle::status},
+                  {.header = "CREATED", .pointer = "/created_at", .format = format_time},
+                  {.header = "DURATION", .pointer = "/duration_ms", .format = format_duration},
+                  {.header = "EXIT", .pointer = "/exit_code"},
+                  {.header = "COMPUTE", .pointer = "/compute", .wide_only = true},
+                  {.header = "FAILURE", .pointer = "/failure_reason", .wide_only = true}},
+      .name_pointer = "/id"};
+  return kind;
+}
+
+const ResourceKind& workspace_kind() {
+  static const ResourceKind kind{
+      .name = "workspace",
+      .columns = {{.header = "NAME", .pointer = "/name"},
+                  {.header = "RUNS", .pointer = "/run_count"},
+                  {.header = "CREATED", .pointer = "/created_at", .format = format_time},
+                  {.header = "DESCRIPTION", .pointer = "/description", .wide_only = true}},
+      .name_pointer = "/name"};
+  return kind;
+}
+
+const ResourceKind& run_file_kind() {
+  static const ResourceKind kind{
+      .name = "file",
+      .columns = {{.header = "PATH", .pointer = "/path"},
+                  {.header = "SIZE", .pointer = "/size", .format = format_bytes}},
+      .name_pointer = "/path"};
+  return kind;
+}
+
+}  // namespace trainctl::cli

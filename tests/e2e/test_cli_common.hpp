@@ -1,0 +1,59 @@
+#pragma once
+// Helpers of the CLI's end-to-end tests: a project folder with a job spec, and the real
+// `trainctl` binary run with an isolated environment.
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "support/service_fixture.hpp"
+
+namespace trainctl::testing {
+
+// A project folder: src/main.py with `script`, and job.yaml with `spec_extra` appended.
+class Project {
+ public:
+  Project(const std::string& script, const std::string& spec_extra = {}) {
+    std::filesystem::create_directories(m_dir.path() / "src");
+    std::ofstream(m_dir.path() / "src/main.py") << script;
+    std::ofstream(spec()) << "experiment: e2e\nestimator:\n  source_directory: src\n"
+                             "  entry_script: main.py\n"
+                          << spec_extra;
+  }
+  const std::filesystem::path& dir() const { return m_dir.path(); }
+  std::string spec() const { return (m_dir.path() / "job.yaml").string(); }
+
+ private:
+  TempDir m_dir;
+};
+
+using EnvironmentVariables = std::vector<std::pair<std::string, std::string>>;
+
+// The environment of a user with no configuration but `extra`: config, data and cache homes
+// in a temp folder, so no real user file is read.
+class CliEnvironment {
+ public:
+  explicit CliEnvironment(EnvironmentVariables extra = {}) : m_env(std::move(extra)) {
+    m_env.emplace_back("XDG_CONFIG_HOME", (m_root.path() / "config").string());
+    m_env.emplace_back("XDG_CACHE_HOME", (m_root.path() / "cache").string());
+    m_env.emplace_back("XDG_DATA_HOME", (m_root.path() / "data").string());
+    m_env.emplace_back("NO_COLOR", "1");
+  }
+  static CliEnvironment for_service(const ServiceFixture& service) {
+    return CliEnvironment(EnvironmentVariables{{"TRAINCTL_ENDPOINT", service.endpoint()},
+                                               {"TRAINCTL_TOKEN", service.token()}});
+  }
+
+  CommandResult run(std::vector<std::string> args, const std::filesystem::path& cwd = {},
+                    int timeout_seconds = 120) const {
+    args.insert(args.begin(), TRAINCTL_BINARY);
+    return run_command(args, m_env, cwd.empty() ? m_root.path() : cwd, {}, timeout_seconds);
+  }
+
+ private:
+  TempDir m_root;
+  EnvironmentVariables m_env;
+};
+
+}  // namespace trainctl::testing
