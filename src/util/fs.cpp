@@ -86,9 +86,12 @@ Result<std::string> read_file(const std::filesystem::path& path, size_t max_size
 
 Result<void> make_directories(const std::filesystem::path& dir, unsigned mode) {
   std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
+  const bool created = std::filesystem::create_directories(dir, ec);
   if (ec) return fail(ErrorCode::io, "cannot create directory {}: {}", dir.string(), ec.message());
-  ::chmod(dir.c_str(), mode);
+  // Only a directory made here gets `mode`: an existing one (say /tmp) keeps its own bits.
+  if (created && ::chmod(dir.c_str(), mode) != 0) {
+    return fail(ErrorCode::io, "cannot set the mode of {}: {}", dir.string(), errno_text());
+  }
   return {};
 }
 

@@ -15,7 +15,8 @@ Result<void> write_file_atomic(const std::filesystem::path& path, std::string_vi
                                unsigned mode = 0644);
 Result<std::string> read_file(const std::filesystem::path& path, size_t max_size = 64u << 20);
 Result<void> fsync_directory(const std::filesystem::path& dir);
-// Creates the directory and its parents with `mode`; fine when it exists.
+// Creates the directory and its parents; the directory itself gets `mode` when this call made
+// it. Fine when it exists (its mode is then left alone).
 Result<void> make_directories(const std::filesystem::path& dir, unsigned mode = 0755);
 
 }  // namespace trainctl::util
