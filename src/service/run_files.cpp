@@ -93,20 +93,6 @@ Result<void> place_file(const BlobStore& blobs, const std::string& sha256, const
 
 }  // namespace
 
-UniqueFd::~UniqueFd() {
-  if (m_fd >= 0) ::close(m_fd);
-}
-
-UniqueFd& UniqueFd::operator=(UniqueFd&& other) noexcept {
-  if (this != &other) {
-    if (m_fd >= 0) ::close(m_fd);
-    m_fd = other.release();
-  }
-  return *this;
-}
-
-int UniqueFd::release() { return std::exchange(m_fd, -1); }
-
 Result<std::vector<RunFileEntry>> list_run_files(const fs::path& run_dir) {
   auto root = open_component(AT_FDCWD, run_dir.string(), k_dir_flags);
   if (!root) return fail(ErrorCode::not_found, "the run has no files yet");

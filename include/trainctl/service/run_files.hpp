@@ -11,26 +11,11 @@
 
 #include "trainctl/service/blob_store.hpp"
 #include "trainctl/util/error.hpp"
+#include "trainctl/util/unique_fd.hpp"
 
 namespace trainctl::service {
 
-// An open file descriptor, closed on destruction.
-class UniqueFd {
- public:
-  UniqueFd() = default;
-  explicit UniqueFd(int fd) : m_fd(fd) {}
-  ~UniqueFd();
-  UniqueFd(UniqueFd&& other) noexcept : m_fd(other.release()) {}
-  UniqueFd& operator=(UniqueFd&& other) noexcept;
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-
-  int get() const { return m_fd; }
-  int release();
-
- private:
-  int m_fd = -1;
-};
+using util::UniqueFd;
 
 struct RunFileEntry {
   std::string path;  // "outputs/model.pkl"

@@ -9,11 +9,6 @@
 
 namespace trainctl::service::engines {
 
-void UniqueFd::reset() {
-  if (m_fd >= 0) ::close(m_fd);
-  m_fd = -1;
-}
-
 Result<UniqueFd> open_fd(const std::filesystem::path& path, int flags, mode_t mode) {
   const int fd = ::open(path.c_str(), flags | O_CLOEXEC, mode);
   if (fd < 0)

@@ -11,32 +11,11 @@
 #include <vector>
 
 #include "trainctl/util/error.hpp"
+#include "trainctl/util/unique_fd.hpp"
 
 namespace trainctl::service::engines {
 
-// An owned file descriptor, closed on destruction.
-class UniqueFd {
- public:
-  UniqueFd() = default;
-  explicit UniqueFd(int fd) : m_fd(fd) {}
-  ~UniqueFd() { reset(); }
-  UniqueFd(UniqueFd&& other) noexcept : m_fd(std::exchange(other.m_fd, -1)) {}
-  UniqueFd& operator=(UniqueFd&& other) noexcept {
-    if (this != &other) {
-      reset();
-      m_fd = std::exchange(other.m_fd, -1);
-    }
-    return *this;
-  }
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-
-  int get() const { return m_fd; }
-  void reset();
-
- private:
-  int m_fd = -1;
-};
+using util::UniqueFd;
 
 // Opens `path` close-on-exec; io error naming the path on failure.
 Result<UniqueFd> open_fd(const std::filesystem::path& path, int flags, mode_t mode = 0644);
