@@ -134,7 +134,8 @@ int run_app(int argc, char** argv, Printer& printer) {
   configure_logging(flags.verbose);
   auto result = run_selected(selected, flags, printer);
   if (!result) {
-    printer.error(result.error());
+    // Ctrl-C is the user's own doing (e.g. to stop `logs -f`): exit 130 without an error line.
+    if (result.error().code != ErrorCode::interrupted) printer.error(result.error());
     return exit_code_of(result.error().code);
   }
   return *result;

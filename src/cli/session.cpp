@@ -21,7 +21,9 @@ void on_interrupt(int) { g_interrupted.store(true); }
 }  // namespace
 
 Result<std::unique_ptr<client::ApiClient>> connect(const config::Config& config, Printer& printer) {
-  client::ClientOptions options{.endpoint = config.endpoint, .token = config.token};
+  client::ClientOptions options{.endpoint = config.endpoint,
+                                .token = config.token,
+                                .should_abort = &InterruptScope::interrupted};
   if (options.endpoint.empty()) {
     auto service = ensure_service(config);
     if (!service) return fail(service.error());
@@ -61,7 +63,10 @@ InterruptScope::InterruptScope() {
   ::sigaction(SIGINT, &action, &g_previous_handler);
 }
 
-InterruptScope::~InterruptScope() { ::sigaction(SIGINT, &g_previous_handler, nullptr); }
+InterruptScope::~InterruptScope() {
+  ::sigaction(SIGINT, &g_previous_handler, nullptr);
+  g_interrupted.store(false);
+}
 
 bool InterruptScope::interrupted() { return g_interrupted.load(); }
 

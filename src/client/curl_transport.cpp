@@ -1,14 +1,14 @@
 // The libcurl adapter behind Transport: one easy handle per transport, so consecutive requests
-// reuse the connection (keep-alive). Every libcurl status is turned into an Error here.
-#include <curl/curl.h>
+// reuse the connection (keep-alive). Every libcurl status is turned into an Error here. libcurl is
+// loaded by the first request (curl_library.hpp), not at program start.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
-#include <mutex>
 
+#include "curl_library.hpp"
 #include "trainctl/client/api_client.hpp"
 
 namespace trainctl::client {
@@ -21,13 +21,6 @@ constexpr size_t k_max_error_body = 1u << 20;
 // A stream that delivers nothing for this long is dead (log streams send a heartbeat every 5 s).
 constexpr long k_stall_seconds = 60;
 
-// libcurl's global state is set up on the first transport, not at program start, so commands
-// that never talk to the service (`trainctl --version`) do not pay for it.
-void init_curl_once() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
 bool is_loopback_endpoint(std::string_view endpoint) {
   for (std::string_view host : {"://127.0.0.1", "://localhost", "://[::1]"}) {
     const auto at = endpoint.find(host);
@@ -39,12 +32,13 @@ bool is_loopback_endpoint(std::string_view endpoint) {
 }
 
 struct CurlHeaders {
+  const CurlLibrary& curl;
   curl_slist* list = nullptr;
-  CurlHeaders() = default;
+  explicit CurlHeaders(const CurlLibrary& library) : curl(library) {}
   CurlHeaders(const CurlHeaders&) = delete;
   CurlHeaders& operator=(const CurlHeaders&) = delete;
-  ~CurlHeaders() { curl_slist_free_all(list); }
-  void add(const std::string& line) { list = curl_slist_append(list, line.c_str()); }
+  ~CurlHeaders() { curl.slist_free_all(list); }
+  void add(const std::string& line) { list = curl.slist_append(list, line.c_str()); }
 };
 
 // A file body, read by libcurl through read_body.
@@ -61,10 +55,13 @@ struct UploadFile {
 
 // The state of one transfer, shared with libcurl's callbacks.
 struct Transfer {
+  const CurlLibrary* curl = nullptr;
   CURL* handle = nullptr;
   HttpResponse response;
   const std::function<bool(std::string_view)>* on_data = nullptr;  // null: keep the body
+  const std::function<bool()>* should_abort = nullptr;             // null: never aborted
   bool stopped_by_receiver = false;
+  bool aborted = false;  // by should_abort
   UploadFile upload;
 };
 
@@ -89,7 +86,7 @@ size_t on_body(char* data, size_t size, size_t count, void* user) {
   auto& transfer = *static_cast<Transfer*>(user);
   const size_t bytes = size * count;
   long status = 0;
-  curl_easy_getinfo(transfer.handle, CURLINFO_RESPONSE_CODE, &status);
+  transfer.curl->easy_getinfo(transfer.handle, CURLINFO_RESPONSE_CODE, &status);
   if (transfer.on_data == nullptr || status >= 400) {
     if (transfer.on_data != nullptr && transfer.response.body.size() + bytes > k_max_error_body) {
       return bytes;  // the rest of an oversized error reply is dropped
@@ -115,15 +112,23 @@ size_t read_body(char* buffer, size_t size, size_t count, void* user) {
   }
 }
 
+// Polled by libcurl during the transfer (at least about once a second, even while no data moves);
+// returning non-zero aborts it with CURLE_ABORTED_BY_CALLBACK.
+int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  auto& transfer = *static_cast<Transfer*>(user);
+  transfer.aborted = (*transfer.should_abort)();
+  return transfer.aborted ? 1 : 0;
+}
+
 class CurlTransport final : public Transport {
  public:
   explicit CurlTransport(ClientOptions options)
       : m_options(std::move(options)), m_loopback(is_loopback_endpoint(m_options.endpoint)) {
     while (m_options.endpoint.ends_with('/')) m_options.endpoint.pop_back();
-    init_curl_once();
-    m_handle = curl_easy_init();
   }
-  ~CurlTransport() override { curl_easy_cleanup(m_handle); }
+  ~CurlTransport() override {
+    if (m_handle != nullptr) m_curl->easy_cleanup(m_handle);
+  }
   CurlTransport(const CurlTransport&) = delete;
   CurlTransport& operator=(const CurlTransport&) = delete;
 
@@ -139,22 +144,39 @@ class CurlTransport final : public Transport {
   std::string endpoint() const override { return m_options.endpoint; }
 
  private:
+  // Loads libcurl and makes the easy handle on the first request.
+  Result<void> open_handle() {
+    if (m_handle != nullptr) return {};
+    auto curl = curl_library();
+    if (!curl) return fail(curl.error());
+    m_curl = *curl;
+    m_handle = m_curl->easy_init();
+    if (m_handle == nullptr) return fail(ErrorCode::internal, "cannot initialise libcurl");
+    return {};
+  }
+
+  template <typename Value>
+  void set(CURLoption option, Value value) {
+    m_curl->easy_setopt(m_handle, option, value);
+  }
+
   Result<HttpResponse> perform(const HttpRequest& request,
                                const std::function<bool(std::string_view)>* on_data) {
-    if (m_handle == nullptr) return fail(ErrorCode::internal, "cannot initialise libcurl");
-    curl_easy_reset(m_handle);  // keeps the open connection
+    if (auto opened = open_handle(); !opened) return fail(opened.error());
+    m_curl->easy_reset(m_handle);  // keeps the open connection
     Transfer transfer;
+    transfer.curl = m_curl;
     transfer.handle = m_handle;
     transfer.on_data = on_data;
-    CurlHeaders headers;
+    CurlHeaders headers(*m_curl);
     const std::string url = m_options.endpoint + request.target;
     if (auto prepared = prepare(request, on_data != nullptr, transfer, headers, url); !prepared) {
       return std::unexpected(prepared.error());
     }
-    const CURLcode code = curl_easy_perform(m_handle);
+    const CURLcode code = m_curl->easy_perform(m_handle);
     if (code != CURLE_OK) return std::unexpected(error_of(code, request, transfer));
     long status = 0;
-    curl_easy_getinfo(m_handle, CURLINFO_RESPONSE_CODE, &status);
+    m_curl->easy_getinfo(m_handle, CURLINFO_RESPONSE_CODE, &status);
     transfer.response.status = static_cast<int>(status);
     return std::move(transfer.response);
   }
@@ -162,43 +184,47 @@ class CurlTransport final : public Transport {
   // Sets every option of one transfer; the handle was reset before.
   Result<void> prepare(const HttpRequest& request, bool streaming, Transfer& transfer,
                        CurlHeaders& headers, const std::string& url) {
-    curl_easy_setopt(m_handle, CURLOPT_URL, url.c_str());
-    curl_easy_setopt(m_handle, CURLOPT_PATH_AS_IS, 1L);  // the target is sent as built
-    curl_easy_setopt(m_handle, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(m_handle, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(m_handle, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
-    if (m_loopback) curl_easy_setopt(m_handle, CURLOPT_PROXY, "");  // never proxy a local service
-    curl_easy_setopt(m_handle, CURLOPT_CONNECTTIMEOUT_MS,
-                     static_cast<long>(m_options.connect_timeout_ms));
+    set(CURLOPT_URL, url.c_str());
+    set(CURLOPT_PATH_AS_IS, 1L);  // the target is sent as built
+    set(CURLOPT_NOSIGNAL, 1L);
+    set(CURLOPT_TCP_KEEPALIVE, 1L);
+    set(CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_1_1));
+    if (m_loopback) set(CURLOPT_PROXY, "");  // never proxy a local service
+    set(CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(m_options.connect_timeout_ms));
     if (streaming || request.body_file) {  // no total timeout: only a stall ends them
-      curl_easy_setopt(m_handle, CURLOPT_LOW_SPEED_LIMIT, 1L);
-      curl_easy_setopt(m_handle, CURLOPT_LOW_SPEED_TIME, k_stall_seconds);
+      set(CURLOPT_LOW_SPEED_LIMIT, 1L);
+      set(CURLOPT_LOW_SPEED_TIME, k_stall_seconds);
     } else {
       const int seconds =
           request.timeout_seconds > 0 ? request.timeout_seconds : m_options.timeout_seconds;
-      curl_easy_setopt(m_handle, CURLOPT_TIMEOUT, static_cast<long>(seconds));
+      set(CURLOPT_TIMEOUT, static_cast<long>(seconds));
     }
-    curl_easy_setopt(m_handle, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(m_handle, CURLOPT_HEADERDATA, &transfer);
-    curl_easy_setopt(m_handle, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(m_handle, CURLOPT_WRITEDATA, &transfer);
+    set(CURLOPT_HEADERFUNCTION, on_header);
+    set(CURLOPT_HEADERDATA, &transfer);
+    set(CURLOPT_WRITEFUNCTION, on_body);
+    set(CURLOPT_WRITEDATA, &transfer);
+    if (m_options.should_abort) {
+      transfer.should_abort = &m_options.should_abort;
+      set(CURLOPT_XFERINFOFUNCTION, on_progress);
+      set(CURLOPT_XFERINFODATA, &transfer);
+      set(CURLOPT_NOPROGRESS, 0L);
+    }
 
     for (const auto& [name, value] : request.headers) headers.add(name + ": " + value);
     headers.add("Expect:");  // no 100-continue round trip before a body
-    curl_easy_setopt(m_handle, CURLOPT_HTTPHEADER, headers.list);
+    set(CURLOPT_HTTPHEADER, headers.list);
 
     if (request.body_file) return prepare_file_body(request, transfer.upload);
     if (request.method == "GET") {
-      curl_easy_setopt(m_handle, CURLOPT_HTTPGET, 1L);
+      set(CURLOPT_HTTPGET, 1L);
     } else if (request.method == "POST") {
-      curl_easy_setopt(m_handle, CURLOPT_POST, 1L);
+      set(CURLOPT_POST, 1L);
     } else {
-      curl_easy_setopt(m_handle, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+      set(CURLOPT_CUSTOMREQUEST, request.method.c_str());
     }
     if (request.method != "GET" && (request.method != "DELETE" || !request.body.empty())) {
-      curl_easy_setopt(m_handle, CURLOPT_POSTFIELDSIZE_LARGE,
-                       static_cast<curl_off_t>(request.body.size()));
-      curl_easy_setopt(m_handle, CURLOPT_POSTFIELDS, request.body.data());
+      set(CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.body.size()));
+      set(CURLOPT_POSTFIELDS, request.body.data());
     }
     return {};
   }
@@ -214,19 +240,17 @@ class CurlTransport final : public Transport {
     if (!S_ISREG(info.st_mode)) {
       return fail(ErrorCode::io, "cannot upload {}: not a regular file", path.string());
     }
-    curl_easy_setopt(m_handle, CURLOPT_UPLOAD, 1L);
-    if (request.method != "PUT") {
-      curl_easy_setopt(m_handle, CURLOPT_CUSTOMREQUEST, request.method.c_str());
-    }
-    curl_easy_setopt(m_handle, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(info.st_size));
-    curl_easy_setopt(m_handle, CURLOPT_READFUNCTION, read_body);
-    curl_easy_setopt(m_handle, CURLOPT_READDATA, &upload);
+    set(CURLOPT_UPLOAD, 1L);
+    if (request.method != "PUT") set(CURLOPT_CUSTOMREQUEST, request.method.c_str());
+    set(CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(info.st_size));
+    set(CURLOPT_READFUNCTION, read_body);
+    set(CURLOPT_READDATA, &upload);
     return {};
   }
 
   bool connected() const {
     curl_off_t connect_time = 0;
-    curl_easy_getinfo(m_handle, CURLINFO_CONNECT_TIME_T, &connect_time);
+    m_curl->easy_getinfo(m_handle, CURLINFO_CONNECT_TIME_T, &connect_time);
     return connect_time > 0;
   }
 
@@ -239,9 +263,9 @@ class CurlTransport final : public Transport {
 
   Error error_of(CURLcode code, const HttpRequest& request, const Transfer& transfer) const {
     long os_errno = 0;
-    curl_easy_getinfo(m_handle, CURLINFO_OS_ERRNO, &os_errno);
+    m_curl->easy_getinfo(m_handle, CURLINFO_OS_ERRNO, &os_errno);
     const std::string reason =
-        os_errno != 0 ? std::strerror(static_cast<int>(os_errno)) : curl_easy_strerror(code);
+        os_errno != 0 ? std::strerror(static_cast<int>(os_errno)) : m_curl->easy_strerror(code);
     switch (code) {
       case CURLE_COULDNT_CONNECT:
       case CURLE_COULDNT_RESOLVE_HOST:
@@ -261,6 +285,10 @@ class CurlTransport final : public Transport {
         break;
       case CURLE_ABORTED_BY_CALLBACK:
       case CURLE_READ_ERROR:
+        if (transfer.aborted) {
+          return Error(ErrorCode::interrupted,
+                       fmt::format("{} {} interrupted", request.method, request.target));
+        }
         if (transfer.upload.read_errno != 0) {
           return Error(ErrorCode::io, fmt::format("cannot read {}: {}", request.body_file->string(),
                                                   std::strerror(transfer.upload.read_errno)));
@@ -276,11 +304,12 @@ class CurlTransport final : public Transport {
       default: break;
     }
     return Error(ErrorCode::internal, fmt::format("{} {} failed: {}", request.method,
-                                                  request.target, curl_easy_strerror(code)));
+                                                  request.target, m_curl->easy_strerror(code)));
   }
 
   ClientOptions m_options;
   bool m_loopback = false;
+  const CurlLibrary* m_curl = nullptr;  // set with m_handle, by the first request
   CURL* m_handle = nullptr;
 };
 

@@ -233,3 +233,38 @@ TEST_CASE("a service that is not running is unavailable, with what to do", "[cli
              Catch::Contains("cannot reach trainctld at " + endpoint + ": Connection refused") &&
                  Catch::Contains("trainctl server start"));
 }
+
+TEST_CASE("a request is aborted soon after should_abort turns true", "[client][transport]") {
+  TestServer server;
+  std::atomic<bool> released{false};
+  server.routes().Get("/silent", [&](const httplib::Request&, httplib::Response& reply) {
+    for (int i = 0; i < 500 && !released; ++i) {  // silent for 10 s at most
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    reply.set_content("late", "text/plain");
+  });
+  std::atomic<bool> abort_requested{false};
+  const auto transport =
+      make_curl_transport({.endpoint = server.endpoint(),
+                           .token = "",
+                           .should_abort = [&] { return abort_requested.load(); }});
+  std::thread interrupter([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    abort_requested = true;
+  });
+
+  SECTION("a stream that receives nothing") {
+    const auto response = transport->stream(get("/silent"), [](std::string_view) { return true; });
+    interrupter.join();
+    released = true;
+    REQUIRE_FALSE(response.has_value());
+    CHECK(response.error().code == ErrorCode::interrupted);
+  }
+  SECTION("a request waiting for its reply") {
+    const auto response = transport->send(get("/silent"));
+    interrupter.join();
+    released = true;
+    REQUIRE_FALSE(response.has_value());
+    CHECK(response.error().code == ErrorCode::interrupted);
+  }
+}

@@ -38,8 +38,9 @@ class Session {
 };
 
 // Ctrl-C while a scope is alive sets a flag instead of killing the process; the flag is cleared
-// when a scope begins and the previous handler is restored when it ends. Long waits poll
-// interrupted().
+// when a scope begins and when it ends, and the previous handler is restored when it ends. Long
+// waits poll interrupted(), and so does every request of the client that connect() makes: Ctrl-C
+// aborts a request in flight with ErrorCode::interrupted within about a second.
 class InterruptScope {
  public:
   InterruptScope();

@@ -54,10 +54,14 @@ struct ClientOptions {
   std::string token;
   int connect_timeout_ms = 2000;
   int timeout_seconds = 60;
+  // Polled during every transfer, at least about once a second while no data moves; true aborts
+  // the transfer with ErrorCode::interrupted (how Ctrl-C reaches a request). Empty: never aborts.
+  std::function<bool()> should_abort = {};
 };
 
-// libcurl-backed transport (keep-alive on one handle; not for concurrent use). libcurl is
-// initialised on the first call, not at program start.
+// libcurl-backed transport (keep-alive on one handle; not for concurrent use). libcurl is loaded
+// (dlopen) and initialised by the first request, not at program start; without libcurl.so.4 every
+// request fails with ErrorCode::unavailable ("libcurl is not installed: apt-get install libcurl4").
 std::unique_ptr<Transport> make_curl_transport(const ClientOptions& options);
 
 struct RunListQuery {

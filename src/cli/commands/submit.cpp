@@ -96,9 +96,11 @@ Result<client::UploadReport> upload_source(client::ApiClient& client, Session& s
 Result<int> stream_run(client::ApiClient& client, Session& session, const SubmitOptions& options,
                        const std::string& run_id) {
   auto& printer = session.printer();
-  InterruptScope interrupt_scope;
-  auto status = print_logs(client, printer, session.workspace(),
-                           LogsOptions{.run_id = run_id, .task = {}, .follow = true});
+  const auto status = [&] {
+    InterruptScope interrupt_scope;  // ends before the cancel, which must not be aborted
+    return print_logs(client, printer, session.workspace(),
+                      LogsOptions{.run_id = run_id, .task = {}, .follow = true});
+  }();
   if (status) return api::exit_code_for_outcome(*status);
   if (status.error().code != ErrorCode::interrupted) return fail(status.error());
   if (options.cancel_on_interrupt) {
