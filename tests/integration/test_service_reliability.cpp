@@ -1,0 +1,362 @@
+// Faults and abuse against the real trainctld (RELIABILITY 21, 24, 29, 30): the token stays in
+// its file, concurrent submits lose nothing, a killed upload leaves nothing behind, and a slow
+// reader misses nothing.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <latch>
+#include <thread>
+
+#include <catch2/catch.hpp>
+#include <httplib.h>
+
+#include "test_service_helpers.hpp"
+
+using namespace trainctl::testing;
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string k_runs = "/v1/workspaces/default/runs";
+
+std::string slurp(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// Sets an environment variable of this process (and so of services it starts) for a scope.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const std::string& value) : m_name(name) {
+    ::setenv(name, value.c_str(), 1);
+  }
+  ~ScopedEnv() { ::unsetenv(m_name); }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  const char* m_name;
+};
+
+// The regular files under `root` (relative paths) holding `needle`, and every file read.
+struct Scan {
+  std::vector<std::string> containing;
+  std::set<std::string> read;
+};
+Scan scan_for(const fs::path& root, const std::string& needle) {
+  Scan scan;
+  for (const auto& entry : fs::recursive_directory_iterator(root)) {
+    if (!entry.is_regular_file() || entry.is_symlink()) continue;
+    const auto relative = fs::relative(entry.path(), root).string();
+    scan.read.insert(relative);
+    if (slurp(entry.path()).find(needle) != std::string::npos) scan.containing.push_back(relative);
+  }
+  return scan;
+}
+
+bool retry_later(const RawResponse& response) {
+  return (response.status == 429 || response.status == 503) &&
+         !header_of(response, "Retry-After").empty();
+}
+
+// Sends `count` submits of `payload` at once, each from its own thread and connection; the
+// key of submit i is key_of(i).
+template <typename KeyOf>
+std::vector<RawResponse> submit_concurrently(const ServiceFixture& service,
+                                             const nlohmann::json& payload, int count,
+                                             KeyOf key_of) {
+  std::vector<RawResponse> responses(static_cast<size_t>(count));
+  std::vector<std::thread> threads;
+  std::latch start(1);
+  const std::string body = payload.dump();
+  for (int i = 0; i < count; ++i) {
+    threads.emplace_back([&, i] {
+      start.wait();
+      responses[static_cast<size_t>(i)] =
+          http_request(service, "POST", k_runs, body, {{"Idempotency-Key", key_of(i)}});
+    });
+  }
+  start.count_down();
+  for (auto& thread : threads) thread.join();
+  return responses;
+}
+
+std::set<std::string> listed_run_ids(const ServiceFixture& service) {
+  std::set<std::string> ids;
+  const auto page = body_json(http_request(service, "GET", k_runs + "?limit=1000"));
+  for (const auto& run : page["items"]) {
+    ids.insert(run["id"].get<std::string>());
+  }
+  return ids;
+}
+
+void cancel_runs(const ServiceFixture& service, const std::set<std::string>& ids) {
+  for (const auto& id : ids) http_request(service, "POST", k_runs + "/" + id + "/cancel", "{}");
+}
+
+// A TCP connection to the service on loopback, closed on destruction.
+class RawConnection {
+ public:
+  explicit RawConnection(int port) : m_fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(static_cast<uint16_t>(port));
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    m_connected = ::connect(m_fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+  }
+  ~RawConnection() { ::close(m_fd); }
+  RawConnection(const RawConnection&) = delete;
+  RawConnection& operator=(const RawConnection&) = delete;
+
+  // Sends all of `bytes`; false if the connection failed.
+  bool send_all(std::string_view bytes) {
+    while (m_connected && !bytes.empty()) {
+      const ssize_t sent = ::send(m_fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+      if (sent <= 0) return false;
+      bytes.remove_prefix(static_cast<size_t>(sent));
+    }
+    return m_connected;
+  }
+
+ private:
+  int m_fd;
+  bool m_connected = false;
+};
+
+bool has_nonempty_file(const fs::path& dir) {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    if (entry.is_regular_file(ec) && entry.file_size(ec) > 0) return true;
+  }
+  return false;
+}
+
+bool is_empty_dir(const fs::path& dir) {
+  std::error_code ec;
+  return fs::is_empty(dir, ec) && !ec;
+}
+
+nlohmann::json missing_blobs(const ServiceFixture& service, const std::string& hash) {
+  return body_json(http_request(service, "POST", "/v1/workspaces/default/blobs/missing",
+                                nlohmann::json{{"hashes", {hash}}}.dump()))["missing"];
+}
+
+struct SlowStream {
+  std::string data;  // the log bytes, in order
+  std::vector<nlohmann::json> log_events;
+  nlohmann::json end;
+};
+
+// Follows the run's logs to the end as a slow client does: a small receive buffer, and a pause
+// after every piece read, so the service's writes block on the client.
+SlowStream follow_slowly(const ServiceFixture& service, const std::string& run_id) {
+  httplib::Client client("127.0.0.1", service.port());
+  client.set_read_timeout(std::chrono::seconds(60));
+  client.set_socket_options([](socket_t sock) {
+    const int size = 4096;
+    ::setsockopt(sock, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+  });
+  SlowStream stream;
+  std::string pending;
+  client.Get((k_runs + "/" + run_id + "/logs?follow=true").c_str(),
+             {{"Authorization", "Bearer " + service.token()}}, [&](const char* data, size_t size) {
+               pending.append(data, size);
+               for (size_t newline; (newline = pending.find('\n')) != std::string::npos;) {
+                 auto event = nlohmann::json::parse(pending.substr(0, newline));
+                 pending.erase(0, newline + 1);
+                 if (event["type"] == "log") {
+                   stream.data += event["data"].get<std::string>();
+                   stream.log_events.push_back(std::move(event));
+                 } else if (event["type"] == "end") {
+                   stream.end = std::move(event);
+                 }
+               }
+               std::this_thread::sleep_for(std::chrono::milliseconds(2));
+               return true;
+             });
+  return stream;
+}
+
+}  // namespace
+
+TEST_CASE("the token is in no file but <home>/token, nor in a run's environment",
+          "[service][auth]") {
+  ServiceFixture service;
+  const std::string token = service.token();
+  REQUIRE(token.size() >= 32);
+
+  GIVEN("a service with its own token in TRAINCTL_TOKEN and a run dumping its environment") {
+    service.stop();
+    const ScopedEnv token_env("TRAINCTL_TOKEN", token);
+    service.start();
+    REQUIRE(service.token() == token);
+    REQUIRE(slurp(fmt::format("/proc/{}/environ", service.pid())).find("TRAINCTL_TOKEN=" + token) !=
+            std::string::npos);
+    const auto run = submit_script(
+        service,
+        "import json, os, subprocess\n"
+        "subprocess.run(['env'], check=True)\n"
+        "print(dict(os.environ), flush=True)\n"
+        "with open(os.path.join(os.environ['TRAINCTL_OUTPUTS_DIR'], 'environ.json'), 'w') as f:\n"
+        "    json.dump(dict(os.environ), f)\n");
+    const std::string id = run["id"];
+    REQUIRE(wait_for_run(service, id)["status"] == "Completed");
+
+    WHEN("error replies are forced too") {
+      const auto not_found = http_request(service, "GET", k_runs + "/run-0000000000");
+      const auto invalid = http_request(service, "POST", k_runs, R"({"experiment": "e"})");
+      const auto unauthorized = http_request(service, "GET", k_runs, {},
+                                             {{"Authorization", "Bearer " + token + "x"}}, false);
+      REQUIRE(not_found.status == 404);
+      REQUIRE(invalid.status == 422);
+      REQUIRE(unauthorized.status == 401);
+      const auto environ_json =
+          http_request(service, "GET", k_runs + "/" + id + "/files/outputs/environ.json");
+      REQUIRE(environ_json.status == 200);
+      const auto while_running = scan_for(service.home(), token);
+      service.stop();  // flushes its logs and checkpoints its database
+      const auto after_stop = scan_for(service.home(), token);
+
+      THEN("the run's environment has no TRAINCTL_TOKEN and no value holding the token") {
+        const auto environment = body_json(environ_json);
+        REQUIRE(environment.contains("PATH"));
+        CHECK_FALSE(environment.contains("TRAINCTL_TOKEN"));
+        CHECK(environ_json.body.find(token) == std::string::npos);
+        AND_THEN("no reply and no file under the home but the token file holds the token") {
+          for (const auto* reply : {&not_found, &invalid, &unauthorized}) {
+            CHECK(reply->body.find(token) == std::string::npos);
+          }
+          CHECK(while_running.containing == std::vector<std::string>{"token"});
+          CHECK(after_stop.containing == std::vector<std::string>{"token"});
+          CHECK(while_running.read.contains("trainctl.db-wal"));
+          CHECK(while_running.read.contains("server.json"));
+          const fs::path run_dir = fs::path("runs") / id;
+          for (const auto& expected :
+               {fs::path("trainctl.db"), fs::path("trainctld.log"), run_dir / "launch.json",
+                run_dir / "state.json", run_dir / "supervisor.log", run_dir / "logs" / "main.log",
+                run_dir / "outputs" / "environ.json"}) {
+            INFO(expected.string());
+            CHECK(after_stop.read.contains(expected.string()));
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("concurrent submits each get their run or a retry later, and none is lost",
+          "[service][runs]") {
+  ServiceFixture service;
+  const auto payload = script_payload(upload_snapshot(service, {{"train.py", "pass\n"}}));
+
+  WHEN("200 clients submit the same body with the same idempotency key at once") {
+    const auto responses =
+        submit_concurrently(service, payload, 200, [](int) { return "same-key"; });
+    const auto listed = listed_run_ids(service);
+    THEN("every answer is that one run (created once) or a retry later, and one run exists") {
+      REQUIRE(listed.size() == 1);
+      const std::string id = *listed.begin();
+      int created = 0;
+      for (const auto& response : responses) {
+        INFO(response.status << " " << response.body);
+        if (retry_later(response)) continue;
+        CHECK((response.status == 201 || response.status == 200));
+        CHECK(body_json(response).value("id", "") == id);
+        created += response.status == 201 ? 1 : 0;
+      }
+      CHECK(created == 1);
+    }
+    cancel_runs(service, listed);
+  }
+  WHEN("100 clients submit with distinct keys at once") {
+    const auto responses =
+        submit_concurrently(service, payload, 100, [](int i) { return fmt::format("key-{}", i); });
+    const auto listed = listed_run_ids(service);
+    THEN("every created run is distinct and listed, and the others were told to retry") {
+      std::set<std::string> created;
+      size_t retried = 0;
+      for (const auto& response : responses) {
+        INFO(response.status << " " << response.body);
+        if (retry_later(response)) {
+          ++retried;
+          continue;
+        }
+        REQUIRE(response.status == 201);
+        created.insert(body_json(response).value("id", ""));
+      }
+      CHECK(created.size() + retried == 100);
+      CHECK(listed == created);
+    }
+    cancel_runs(service, listed);
+  }
+}
+
+TEST_CASE("kill -9 during a blob upload leaves no temp file and no blob", "[service][faults]") {
+  ServiceFixture service;
+  std::string content(8 << 20, '\0');
+  for (size_t i = 0; i < content.size(); ++i) content[i] = static_cast<char>('a' + (i * 7919 % 26));
+  const std::string hash = trainctl::util::sha256_hex(content);
+  const fs::path tmp = service.home() / "tmp";
+
+  GIVEN("an upload killed with the service after half of its body") {
+    {
+      RawConnection connection(service.port());
+      const std::string head = fmt::format(
+          "PUT /v1/workspaces/default/blobs/{} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n"
+          "Authorization: Bearer {}\r\nContent-Type: application/octet-stream\r\n"
+          "Content-Length: {}\r\n\r\n",
+          hash, service.port(), service.token(), content.size());
+      REQUIRE(connection.send_all(head));
+      REQUIRE(connection.send_all(std::string_view(content).substr(0, content.size() / 2)));
+      REQUIRE(eventually([&] { return has_nonempty_file(tmp); }));
+      service.kill9();
+    }
+    WHEN("the service starts again") {
+      service.start();
+      THEN("its temp folder is empty and the blob is still missing") {
+        CHECK(is_empty_dir(tmp));
+        CHECK(missing_blobs(service, hash) == nlohmann::json::array({hash}));
+      }
+      THEN("the same upload then succeeds") {
+        const auto put = http_request(service, "PUT", "/v1/workspaces/default/blobs/" + hash,
+                                      content, {}, true, "application/octet-stream");
+        CHECK(put.status == 201);
+        CHECK(body_json(put)["size"] == content.size());
+        CHECK(missing_blobs(service, hash).empty());
+        CHECK(is_empty_dir(tmp));
+      }
+    }
+  }
+}
+
+TEST_CASE("a slow follower of a 2 MB log gets every byte once, in order", "[service][logs]") {
+  ServiceFixture service;
+  const auto run = submit_script(service,
+                                 "import sys, time\n"
+                                 "for i in range(20000):\n"
+                                 "    sys.stdout.write('%08d %s\\n' % (i, 'x' * 91))\n"
+                                 "    if i % 1000 == 999:\n"
+                                 "        sys.stdout.flush()\n"
+                                 "        time.sleep(0.05)\n");
+  const std::string id = run["id"];
+  std::string expected;
+  for (int i = 0; i < 20000; ++i) expected += fmt::format("{:08d} {}\n", i, std::string(91, 'x'));
+
+  const auto stream = follow_slowly(service, id);
+
+  CHECK(stream.end.value("status", "") == "Completed");
+  CHECK(stream.data.size() == expected.size());
+  CHECK(stream.data == expected);
+  const auto log = http_request(service, "GET", k_runs + "/" + id + "/files/logs/main.log");
+  CHECK(log.body == stream.data);
+  uint64_t offset = 0;
+  for (const auto& event : stream.log_events) {
+    REQUIRE(event["offset"] == offset);
+    offset = event["next_offset"];
+  }
+  CHECK(offset == expected.size());
+}
