@@ -52,6 +52,14 @@ bool is_env_allowlisted(std::string_view name) {
   return name.starts_with("LC_");
 }
 
+// Asks the engine to stop the run in `run_dir`; a failure is logged (the run's status already
+// says CancelRequested, and observe() reports the outcome).
+void ask_engine_to_cancel(Engine& engine, const fs::path& run_dir, const std::string& run_id) {
+  if (auto asked = engine.cancel(run_dir); !asked) {
+    spdlog::error("run {}: cancel failed: {}", run_id, asked.error().message);
+  }
+}
+
 }  // namespace
 
 std::vector<std::pair<std::string, std::string>> allowlisted_environment() {
@@ -141,15 +149,19 @@ Result<CancelOutcome> RunManager::cancel(const std::string& workspace, const std
     change.message = "canceled before it started";
   }
   auto updated = m_store.update_run(run_id, change);
+  if (!updated && updated.error().code == ErrorCode::conflict) {
+    // It finished since it was read: canceling a finished run is a no-op.
+    auto finished = m_store.get_run(workspace, run_id);
+    if (!finished) return fail(finished.error());
+    return CancelOutcome{std::move(*finished), false};
+  }
   if (!updated) return fail(updated.error());
   if (engine_owns_it) {
     {
       std::lock_guard lock(m_mutex);
       if (auto it = m_active.find(run_id); it != m_active.end()) it->second.status = updated->status;
     }
-    if (auto asked = m_engine.cancel(run_dir(run_id)); !asked) {
-      spdlog::error("run {}: cancel failed: {}", run_id, asked.error().message);
-    }
+    ask_engine_to_cancel(m_engine, run_dir(run_id), run_id);
   }
   notify_change();
   return CancelOutcome{std::move(*updated), true};
@@ -234,17 +246,22 @@ void RunManager::recover(const RunRecord& run) {
   const fs::path dir = run_dir(run.id);
   if (fs::exists(dir / engines::k_launch_file)) {
     auto observation = m_engine.recover(dir);
-    if (!observation) {
+    if (observation) {
+      ActiveRun active{run.workspace, run.status, run.tasks};
+      if (record_observation(run.id, active, *observation)) {
+        // The service may have stopped between recording the cancel and asking the engine.
+        if (run.status == RunStatus::CancelRequested) ask_engine_to_cancel(m_engine, dir, run.id);
+        std::lock_guard lock(m_mutex);
+        m_active[run.id] = std::move(active);
+      }
+      spdlog::info("run {}: re-attached", run.id);
+      return;
+    }
+    if (observation.error().code != ErrorCode::not_found) {
       fail_run(run.id, fmt::format("lost after a service restart: {}", observation.error().message));
       return;
     }
-    ActiveRun active{run.workspace, run.status, run.tasks};
-    if (record_observation(run.id, active, *observation)) {
-      std::lock_guard lock(m_mutex);
-      m_active[run.id] = std::move(active);
-    }
-    spdlog::info("run {}: re-attached", run.id);
-    return;
+    // The service stopped inside engine.start, before a supervisor took the run: it never ran.
   }
   if (run.status == RunStatus::CancelRequested) {
     RunUpdate canceled;
@@ -333,7 +350,21 @@ bool RunManager::record_observation(const std::string& run_id, ActiveRun& active
       return false;
     }
   }
-  if (change.status || change.tasks) update(run_id, change);
+  if (change.status == RunStatus::Running) {
+    // cancel() records CancelRequested holding m_start_mutex: holding it too, a run that a
+    // cancel reached since `active` was copied is not set back to Running.
+    std::lock_guard start_lock(m_start_mutex);
+    bool cancel_requested = false;
+    {
+      std::lock_guard lock(m_mutex);
+      const auto it = m_active.find(run_id);
+      cancel_requested = it != m_active.end() && it->second.status == RunStatus::CancelRequested;
+    }
+    if (cancel_requested) change.status = std::nullopt;
+    update(run_id, change);
+  } else if (change.status || change.tasks) {
+    update(run_id, change);
+  }
   if (change.status) active.status = *change.status;
   active.tasks = std::move(tasks);
   return true;

@@ -195,3 +195,32 @@ TEST_CASE("deleting a workspace removes its runs and their directories", "[servi
   CHECK_FALSE(std::filesystem::exists(service.home() / "runs" / id));
   CHECK(http_request(service, "GET", "/v1/workspaces/temp").status == 404);
 }
+
+TEST_CASE("a run canceled while it starts is never shown Running again", "[service][runs]") {
+  ServiceFixture service({"--grace-seconds", "1"});
+  // Ignores SIGTERM, so CancelRequested lasts the grace period.
+  const auto snapshot = upload_snapshot(
+      service, {{"train.py", "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+                             "time.sleep(1000)\n"}});
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    const std::string id = body_json(submit_raw(service, script_payload(snapshot)))["id"];
+    const std::string base = "/v1/workspaces/default/runs/" + id;
+    REQUIRE(eventually([&] { return body_json(http_request(service, "GET", base))["status"] != "Queued"; }));
+    const auto canceled = body_json(http_request(service, "POST", base + "/cancel", "{}"));
+    INFO(id);
+    std::vector<std::string> seen{canceled["status"]};
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (seen.back() != "Canceled" && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      seen.push_back(body_json(http_request(service, "GET", base))["status"]);
+    }
+    CHECK(seen.back() == "Canceled");
+    CHECK(std::find(seen.begin(), seen.end(), "Running") == seen.end());
+    const auto timeline = body_json(http_request(service, "GET", base))["timeline"];
+    bool cancel_recorded = false;
+    for (const auto& event : timeline) {
+      if (event["status"] == "CancelRequested") cancel_recorded = true;
+      if (cancel_recorded) CHECK(event["status"] != "Running");
+    }
+  }
+}

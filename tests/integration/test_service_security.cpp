@@ -1,4 +1,11 @@
 // trainctld's security rules (RELIABILITY 9, 10, 16, 17, 19, 20) against the real binary.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sqlite3.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
 #include <fstream>
 
 #include <catch2/catch.hpp>
@@ -39,6 +46,42 @@ std::string error_code_of(const RawResponse& response) {
 std::string slurp(const std::filesystem::path& path) {
   std::ifstream in(path);
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// Whether `reply` holds a whole HTTP response: its head and Content-Length bytes of body.
+bool is_whole_reply(const std::string& reply) {
+  const auto head_end = reply.find("\r\n\r\n");
+  if (head_end == std::string::npos) return false;
+  const auto length_at = reply.find("Content-Length: ");
+  if (length_at == std::string::npos || length_at > head_end) return true;
+  return reply.size() >= head_end + 4 + std::stoul(reply.substr(length_at + 16));
+}
+
+// Sends a request head announcing a large body, sends no body, and returns the service's reply
+// (what arrived within 20 s).
+std::string reply_to_head_without_body(const ServiceFixture& service, const std::string& method,
+                                       const std::string& target) {
+  const int sock = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(sock >= 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(service.port()));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::connect(sock, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0);
+  timeval timeout{20, 0};
+  ::setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  const std::string head = fmt::format(
+      "{} {} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAuthorization: Bearer {}\r\n"
+      "Content-Type: application/json\r\nContent-Length: 1000000000\r\n\r\n",
+      method, target, service.port(), service.token());
+  REQUIRE(::send(sock, head.data(), head.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(head.size()));
+  std::string reply;
+  char buffer[4096];
+  for (ssize_t n; !is_whole_reply(reply) && (n = ::recv(sock, buffer, sizeof buffer, 0)) > 0;) {
+    reply.append(buffer, static_cast<size_t>(n));
+  }
+  ::close(sock);
+  return reply;
 }
 
 }  // namespace
@@ -179,4 +222,66 @@ TEST_CASE("the OpenAPI document is served to authenticated clients", "[service]"
   const auto document = body_json(response);
   CHECK(document["openapi"] == "3.1.0");
   CHECK(document["paths"].contains("/v1/workspaces/{ws}/runs/{id}/logs"));
+}
+
+TEST_CASE("a body no route reads is refused without being buffered", "[service]") {
+  ServiceFixture service;
+  WHEN("a POST to no route announces a 1 GB body") {
+    const auto reply = reply_to_head_without_body(service, "POST", "/v1/no-such-route");
+    THEN("it is answered 404 at once, not after reading the body") {
+      CHECK(reply.starts_with("HTTP/1.1 404"));
+      CHECK(reply.find("\"not_found\"") != std::string::npos);
+    }
+  }
+  WHEN("a PUT to a route that only takes POST announces a 1 GB body") {
+    const auto reply = reply_to_head_without_body(service, "PUT", "/v1/workspaces");
+    THEN("it is answered 404 at once") { CHECK(reply.starts_with("HTTP/1.1 404")); }
+  }
+  WHEN("a DELETE announces a 1 GB body") {
+    const auto reply = reply_to_head_without_body(service, "DELETE", "/v1/workspaces/w");
+    THEN("it is refused with 413 at once") {
+      CHECK(reply.starts_with("HTTP/1.1 413"));
+      CHECK(reply.find("\"payload_too_large\"") != std::string::npos);
+    }
+  }
+  THEN("the service still answers") { CHECK(http_request(service, "GET", "/v1/health").status == 200); }
+}
+
+TEST_CASE("a write that finds the database locked answers 503 with Retry-After", "[service]") {
+  ServiceFixture service;
+  GIVEN("another process holds the database's write lock") {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open((service.home() / "trainctl.db").c_str(), &db) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK);
+    WHEN("a workspace is created") {
+      const auto response = http_request(service, "POST", "/v1/workspaces", R"({"name":"busy"})");
+      THEN("the client is told to retry later") {
+        CHECK(response.status == 503);
+        CHECK(error_code_of(response) == "unavailable");
+        CHECK(header_of(response, "Retry-After") == "1");
+      }
+    }
+    sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+    sqlite3_close(db);
+  }
+}
+
+TEST_CASE("a server-side failure is answered without server paths", "[service]") {
+  ServiceFixture service;
+  GIVEN("the service's temp directory was replaced by a dangling symlink") {
+    const auto tmp = service.home() / "tmp";
+    std::filesystem::remove_all(tmp);
+    std::filesystem::create_directory_symlink(service.home() / "gone" / "tmp", tmp);
+    WHEN("a blob is uploaded") {
+      const std::string content = "data";
+      const auto response =
+          http_request(service, "PUT", "/v1/workspaces/default/blobs/" + trainctl::util::sha256_hex(content),
+                       content, {}, true, "application/octet-stream");
+      THEN("it fails with a JSON error that names no server path") {
+        CHECK(response.status == 500);
+        CHECK(body_json(response)["error"].contains("message"));
+        CHECK(response.body.find(service.home().string()) == std::string::npos);
+      }
+    }
+  }
 }

@@ -57,6 +57,7 @@ class Engine {
   virtual Result<void> cancel(const std::filesystem::path& run_dir) = 0;
   // After a service restart: re-attaches to a run this engine started. A run whose supervisor
   // is gone without a final state is reported finished/Failed, and what is left of it is killed.
+  // not_found when start() was cut short before any supervisor took the run: it never ran.
   virtual Result<RunObservation> recover(const std::filesystem::path& run_dir) = 0;
 };
 

@@ -104,7 +104,8 @@ class RunManager {
   uint64_t m_generation = 0;
   std::deque<RunRef> m_queue;                  // runs to prepare
   std::map<std::string, ActiveRun> m_active;  // runs the engine owns, by id
-  // Serializes "Starting + engine.start" against cancel, so a cancel never misses a start.
+  // Serializes "Starting + engine.start" and the watcher's "Running" against cancel, so a cancel
+  // never misses a start and CancelRequested is never set back to Running.
   std::mutex m_start_mutex;
   std::thread m_preparer;
   std::thread m_watcher;

@@ -110,6 +110,20 @@ Result<void> wait_for_first_state(const std::filesystem::path& run_dir, pid_t pi
   }
 }
 
+// After a service restart: waits until a supervisor spawned just before the stop has written
+// the run's first state; not_found when none did within the start timeout (none runs it).
+Result<void> wait_for_state_after_restart(const std::filesystem::path& run_dir) {
+  const auto state_file = run_dir / k_state_file;
+  const int64_t deadline_ms = util::now_unix_ms() + k_supervisor_start_timeout_ms;
+  while (::access(state_file.c_str(), F_OK) != 0) {
+    if (util::now_unix_ms() >= deadline_ms) {
+      return fail(ErrorCode::not_found, "no supervisor started the run");
+    }
+    std::this_thread::sleep_for(k_start_poll_interval);
+  }
+  return {};
+}
+
 class LocalEngine final : public Engine {
  public:
   explicit LocalEngine(LocalEngineOptions options)
@@ -158,6 +172,7 @@ class LocalEngine final : public Engine {
   }
 
   Result<RunObservation> recover(const std::filesystem::path& run_dir) override {
+    if (auto started = wait_for_state_after_restart(run_dir); !started) return fail(started.error());
     return observe(run_dir);
   }
 

@@ -32,7 +32,20 @@ void send_json(httplib::Response& response, int status, const nlohmann::json& bo
                        "application/json");
 }
 
-void send_error(httplib::Response& response, const Error& error) {
+namespace {
+
+// What the client is told of an error. A server-side failure (internal, io) is logged and
+// answered without its message, which may name server paths or quote a library.
+Error client_view(const Error& error) {
+  if (error.code != ErrorCode::internal && error.code != ErrorCode::io) return error;
+  spdlog::error("request failed: {}", error.message);
+  return Error{error.code, "internal error; the service log has the details"};
+}
+
+}  // namespace
+
+void send_error(httplib::Response& response, const Error& server_error) {
+  const Error error = client_view(server_error);
   auto details = nlohmann::json::array();
   for (const auto& detail : error.details) {
     details.push_back({{"path", detail.path}, {"message", detail.message}});
@@ -42,6 +55,9 @@ void send_error(httplib::Response& response, const Error& error) {
               {{"code", error_code_name(error.code)},
                {"message", error.message},
                {"details", details}}}});
+  if (error.code == ErrorCode::unavailable || error.code == ErrorCode::too_many_requests) {
+    response.set_header("Retry-After", "1");  // busy: the request may be sent again
+  }
 }
 
 namespace {

@@ -58,6 +58,8 @@ void install_blob_routes(httplib::Server& server, const ServiceContext& context)
 void install_run_routes(httplib::Server& server, const ServiceContext& context);
 void install_log_routes(httplib::Server& server, const ServiceContext& context);
 void install_file_routes(httplib::Server& server, const ServiceContext& context);
+// 404 for a POST or PUT to no route, without reading its body; installed after every route.
+void install_fallback_routes(httplib::Server& server);
 
 // The route pattern of a workspace's sub-resource: "/v1/workspaces/([^/]+)" + suffix.
 std::string workspace_route(std::string_view suffix);

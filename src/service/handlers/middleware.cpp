@@ -84,8 +84,19 @@ bool media_type_is(const httplib::Request& request, std::string_view expected) {
   return value.substr(0, value.find(';')) == expected;
 }
 
+bool has_body(const httplib::Request& request) {
+  return request.get_header_value<uint64_t>("Content-Length") > 0 ||
+         request.has_header("Transfer-Encoding");
+}
+
 Result<void> check_body(const ApiConfig& config, const httplib::Request& request) {
-  if (request.method != "POST" && request.method != "PUT") return {};
+  if (request.method != "POST" && request.method != "PUT") {
+    // No other route takes a body, and cpp-httplib would read one whole into memory.
+    if (has_body(request)) {
+      return fail(ErrorCode::payload_too_large, "a {} request takes no body", request.method);
+    }
+    return {};
+  }
   const bool blob = is_blob_upload(request);
   const std::string_view expected = blob ? "application/octet-stream" : "application/json";
   if (!media_type_is(request, expected)) {
@@ -124,9 +135,7 @@ void install_middleware(httplib::Server& server, const ServiceContext& context) 
         if (checked) return HandlerResponse::Unhandled;
         send_error(response, checked.error());
         // The body (if any) is left unread: the connection cannot be reused.
-        if (request.method == "POST" || request.method == "PUT") {
-          response.set_header("Connection", "close");
-        }
+        if (has_body(request)) response.set_header("Connection", "close");
         return HandlerResponse::Handled;
       });
   server.set_error_handler([](const httplib::Request&, httplib::Response& response) {
@@ -149,6 +158,18 @@ void install_middleware(httplib::Server& server, const ServiceContext& context) 
         }
         send_error(response, Error{ErrorCode::internal, "internal error"});
       });
+}
+
+void install_fallback_routes(httplib::Server& server) {
+  // Registered last: cpp-httplib reads the whole body of a POST or PUT that no content-reading
+  // route matches into memory before it answers 404; these answer without reading it.
+  const auto no_such_route = [](const httplib::Request&, httplib::Response& response,
+                                const httplib::ContentReader&) {
+    send_error(response, Error{ErrorCode::not_found, "no such route"});
+    response.set_header("Connection", "close");  // the body is left unread
+  };
+  server.Post(".*", no_such_route);
+  server.Put(".*", no_such_route);
 }
 
 }  // namespace trainctl::service::handlers
