@@ -43,15 +43,6 @@ nlohmann::json tasks_json(const RunObservation& observation) {
   return tasks;
 }
 
-bool is_env_allowlisted(std::string_view name) {
-  static constexpr std::string_view k_names[] = {"PATH", "HOME",   "USER", "LOGNAME", "LANG",
-                                                 "TZ",   "TMPDIR", "TERM"};
-  for (auto allowed : k_names) {
-    if (name == allowed) return true;
-  }
-  return name.starts_with("LC_");
-}
-
 // Asks the engine to stop the run in `run_dir`; a failure is logged (the run's status already
 // says CancelRequested, and observe() reports the outcome).
 void ask_engine_to_cancel(Engine& engine, const fs::path& run_dir, const std::string& run_id) {
@@ -67,7 +58,7 @@ std::vector<std::pair<std::string, std::string>> allowlisted_environment() {
   for (char** entry = environ; *entry != nullptr; ++entry) {
     const std::string_view text = *entry;
     const auto eq = text.find('=');
-    if (eq == std::string_view::npos || !is_env_allowlisted(text.substr(0, eq))) continue;
+    if (eq == std::string_view::npos || !spec::is_inherited_variable(text.substr(0, eq))) continue;
     env.emplace_back(std::string(text.substr(0, eq)), std::string(text.substr(eq + 1)));
   }
   std::sort(env.begin(), env.end());

@@ -7,6 +7,15 @@
 
 namespace trainctl::spec {
 
+bool is_inherited_variable(std::string_view name) {
+  static constexpr std::string_view k_names[] = {"PATH", "HOME",   "USER", "LOGNAME", "LANG",
+                                                 "TZ",   "TMPDIR", "TERM"};
+  for (const auto allowed : k_names) {
+    if (name == allowed) return true;
+  }
+  return name.starts_with("LC_");
+}
+
 namespace {
 
 constexpr std::string_view k_token_variable = "TRAINCTL_TOKEN";

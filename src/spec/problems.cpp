@@ -23,8 +23,10 @@ std::unexpected<Error> invalid_spec(std::vector<ErrorDetail> details) {
   std::stable_sort(details.begin(), details.end(), [](const auto& a, const auto& b) {
     return std::tie(a.line, a.column) < std::tie(b.line, b.column);
   });
+  // The problems themselves are the details; the message only counts them, so a printer that
+  // shows both never says the same thing twice.
   std::string message = details.size() == 1
-                            ? details.front().to_string()
+                            ? std::string("the job spec has a problem")
                             : fmt::format("the job spec has {} problems", details.size());
   if (details.size() > k_max_details) {
     message += fmt::format("; the first {} are listed", k_max_details);

@@ -111,8 +111,7 @@ class RunManager {
   std::thread m_watcher;
 };
 
-// The variables a run inherits from the service's environment: PATH, HOME, USER, LOGNAME, LANG,
-// LC_*, TZ, TMPDIR, TERM; nothing else (never a token).
+// The service's own values of the variables a run inherits (spec::is_inherited_variable).
 std::vector<std::pair<std::string, std::string>> allowlisted_environment();
 
 }  // namespace trainctl::service

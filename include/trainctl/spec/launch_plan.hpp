@@ -4,6 +4,7 @@
 // `trainctl validate` / `submit --dry-run`, so the plan printed is the plan run.
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -47,6 +48,13 @@ struct RunLayout {
   std::vector<std::pair<std::string, std::string>> base_env;
   int64_t grace_seconds = 10;
 };
+
+// The variables a run inherits from the service's own environment (RunLayout::base_env):
+// PATH, HOME, USER, LOGNAME, LANG, TZ, TMPDIR, TERM and LC_*; nothing else, never a token.
+bool is_inherited_variable(std::string_view name);
+// The same rule in words, for `submit --dry-run`, which cannot know the service's values.
+inline constexpr std::string_view k_inherited_variables_text =
+    "PATH HOME USER LOGNAME LANG TZ TMPDIR TERM LC_*";
 
 // Builds the plan for a validated spec. The environment is base_env, then TRAINCTL_RUN_ID,
 // TRAINCTL_OUTPUTS_DIR, TRAINCTL_TASK, TRAINCTL_NODE_RANK, PYTHONUNBUFFERED=1, then the spec's

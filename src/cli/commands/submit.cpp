@@ -92,6 +92,21 @@ Result<client::UploadReport> upload_source(client::ApiClient& client, Session& s
   return report;
 }
 
+// "run run-x Failed in 1.2s (exit code 3): task main exited with code 3": how a streamed run
+// ended, for stderr, since the log alone does not say.
+std::string describe_outcome(const json& run) {
+  std::string line = fmt::format("run {} {}", run.value("id", ""), run.value("status", ""));
+  if (const auto duration = run.find("duration_ms"); duration != run.end() && duration->is_number()) {
+    line += " in " + util::format_duration_ms(duration->get<int64_t>());
+  }
+  if (run.value("status", "") == "Completed") return line;
+  if (const auto code = run.find("exit_code"); code != run.end() && code->is_number()) {
+    line += fmt::format(" (exit code {})", code->get<int>());
+  }
+  if (const auto reason = run.value("failure_reason", ""); !reason.empty()) line += ": " + reason;
+  return line;
+}
+
 // Follows the run's logs to its end; Ctrl-C detaches, or cancels with --cancel-on-interrupt.
 Result<int> stream_run(client::ApiClient& client, Session& session, const SubmitOptions& options,
                        const std::string& run_id) {
@@ -101,7 +116,10 @@ Result<int> stream_run(client::ApiClient& client, Session& session, const Submit
     return print_logs(client, printer, session.workspace(),
                       LogsOptions{.run_id = run_id, .task = {}, .follow = true});
   }();
-  if (status) return api::exit_code_for_outcome(*status);
+  if (status) {
+    if (auto run = client.get_run(session.workspace(), run_id)) printer.notice(describe_outcome(*run));
+    return api::exit_code_for_outcome(*status);
+  }
   if (status.error().code != ErrorCode::interrupted) return fail(status.error());
   if (options.cancel_on_interrupt) {
     if (auto canceled = client.cancel_run(session.workspace(), run_id); !canceled) {
@@ -191,6 +209,8 @@ Description describe_launch_plan(const spec::LaunchPlan& plan) {
     for (const auto& [name, value] : task.env) {
       section.rows.push_back({fmt::format("  {}={}", name, value)});
     }
+    section.rows.push_back({fmt::format("  (and trainctld's own {}, when set)",
+                                        spec::k_inherited_variables_text)});
     description.sections.push_back(std::move(section));
   }
   return description;
