@@ -182,35 +182,27 @@ void Printer::print_list(const ResourceKind& kind, const json& items) {
   }
 }
 
-void Printer::print_resource(const ResourceKind& kind, const json& resource) {
+bool Printer::print_for_scripts(const ResourceKind& kind, const json& resource) {
   switch (m_options.format) {
     case OutputFormat::json:
     case OutputFormat::yaml:
       print_serialized(resource);
-      break;
+      return true;
     case OutputFormat::name:
       print_names(kind, json::array({resource}));
-      break;
+      return true;
     default:
-      print_table(kind, json::array({resource}));
-      break;
+      return false;
   }
+}
+
+void Printer::print_resource(const ResourceKind& kind, const json& resource) {
+  if (!print_for_scripts(kind, resource)) print_table(kind, json::array({resource}));
 }
 
 void Printer::print_description(const ResourceKind& kind, const json& resource,
                                 const Description& description) {
-  switch (m_options.format) {
-    case OutputFormat::json:
-    case OutputFormat::yaml:
-      print_serialized(resource);
-      break;
-    case OutputFormat::name:
-      print_names(kind, json::array({resource}));
-      break;
-    default:
-      print_human(description);
-      break;
-  }
+  if (!print_for_scripts(kind, resource)) print_human(description);
 }
 
 void Printer::print_document(const json& document, const Description& description) {

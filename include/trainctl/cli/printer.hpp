@@ -109,6 +109,9 @@ class Printer {
                            const std::vector<std::vector<std::string>>& rows,
                            const std::vector<CellStyle>& styles, std::string_view indent) const;
   void print_serialized(const nlohmann::json& document);
+  // Prints one resource as json, yaml or its name and returns true; false for the formats
+  // meant for people (table, wide), which the caller prints its own way.
+  bool print_for_scripts(const ResourceKind& kind, const nlohmann::json& resource);
   std::string paint(std::string_view text, std::string_view ansi) const;
 
   std::ostream& m_out;
