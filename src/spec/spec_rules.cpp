@@ -208,6 +208,10 @@ std::vector<ErrorDetail> unsupported_features(const JobSpec& spec) {
   }
   if (estimator.use_gpu) problems.add("estimator.use_gpu", not_supported("use_gpu: true"));
   if (!spec.inputs.empty()) problems.add("inputs", not_supported("inputs (datasets)"));
+  if (spec.limits.max_retries > 0) {
+    problems.add("limits.max_retries",
+                 not_supported(fmt::format("retries (max_retries: {})", spec.limits.max_retries)));
+  }
   return problems.take();
 }
 

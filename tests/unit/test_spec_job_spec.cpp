@@ -71,7 +71,7 @@ TEST_CASE("A complete spec reads into every field", "[spec]") {
       CHECK(spec.environment_variables == std::vector<std::pair<std::string, std::string>>{
                                               {"OMP_NUM_THREADS", "2"}, {"MODE", "fast"}});
       CHECK(spec.limits.max_run_duration_seconds == 7200);
-      CHECK(spec.limits.max_retries == 1);
+      CHECK(spec.limits.max_retries == 0);
       CHECK(spec.tags == std::map<std::string, std::string>{{"purpose", "smoke"}, {"team", "ml"}});
     }
   }
@@ -216,6 +216,7 @@ TEST_CASE("Features not implemented yet are refused, each with its path", "[spec
   CHECK(message_for("  pip_packages: [numpy]\n").path == "estimator.pip_packages");
   CHECK(message_for("  conda_packages: [numpy]\n").path == "estimator.conda_packages");
   CHECK(message_for("  use_gpu: true\n").path == "estimator.use_gpu");
+  CHECK(problem_of(k_minimal + "limits: {max_retries: 2}\n").path == "limits.max_retries");
   const auto inputs =
       problem_of(k_minimal + "inputs:\n  mnist: {dataset: mnist, version: latest, mode: mount}\n");
   CHECK(inputs.path == "inputs");

@@ -22,7 +22,7 @@ JobSpec example_spec() {
   spec.estimator.entry_script = "src/train.py";
   spec.estimator.script_params = {"--lr", "0.1", "--verbose"};
   spec.environment_variables = {{"A_FIRST", "1"}, {"B_SECOND", "two words"}};
-  spec.limits = {.max_run_duration_seconds = 7200, .max_retries = 2};
+  spec.limits = {.max_run_duration_seconds = 7200, .max_retries = 0};
   spec.tags = {{"team", "ml"}};
   return spec;
 }
@@ -46,7 +46,7 @@ TEST_CASE("A payload round-trips to the same spec", "[spec][payload]") {
         CHECK(back->estimator.script_params == spec.estimator.script_params);
         CHECK(back->environment_variables == spec.environment_variables);
         CHECK(back->limits.max_run_duration_seconds == 7200);
-        CHECK(back->limits.max_retries == 2);
+        CHECK(back->limits.max_retries == 0);
         CHECK(back->tags == spec.tags);
         CHECK(build_payload(*back, k_snapshot) == payload);
       }
