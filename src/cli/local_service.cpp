@@ -104,7 +104,7 @@ bool answers_health(const std::string& endpoint) {
 
 Result<ServerRecord> running_service(const fs::path& home) {
   auto record = read_server_record(home);
-  if (record && answers_health(record->endpoint)) return record;
+  if (record && is_trainctld(record->pid)) return record;
   return fail(ErrorCode::unavailable, "trainctld is not running (home {})", home.string());
 }
 

@@ -26,7 +26,9 @@ Result<ServerRecord> read_server_record(const std::filesystem::path& home);
 // Whether `endpoint` answers GET /v1/health within about a second.
 bool answers_health(const std::string& endpoint);
 
-// The recorded service when it answers; ErrorCode::unavailable naming the home otherwise.
+// The recorded service when its process is alive and is a trainctld (checked in /proc, without
+// a network round trip: every command calls this); ErrorCode::unavailable naming the home
+// otherwise. A live but hung service shows up as the command's own request failing.
 Result<ServerRecord> running_service(const std::filesystem::path& home);
 
 // <home>/token, without surrounding white space; empty when the file does not exist.

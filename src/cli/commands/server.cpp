@@ -53,6 +53,10 @@ Result<int> run_server_stop(Session& session) {
 Result<int> run_server_status(Session& session) {
   auto record = running_service(session.config().home);
   if (!record) return fail(record.error());
+  if (!answers_health(record->endpoint)) {
+    return fail(ErrorCode::unavailable, "trainctld (pid {}) is running but does not answer at {}",
+                record->pid, record->endpoint);
+  }
   const Description description{.fields = {{"Endpoint", record->endpoint},
                                            {"PID", std::to_string(record->pid)},
                                            {"Version", record->version},
