@@ -82,4 +82,24 @@ bool eventually(Condition condition, int seconds = 20) {
   return condition();
 }
 
+// Splits a chunked NDJSON body (the log stream) into events, whatever the chunk boundaries.
+class NdjsonLines {
+ public:
+  // Appends a chunk and calls on_event(json) for every complete line; stops early, returning
+  // false, when on_event does.
+  template <typename OnEvent>
+  bool feed(const char* data, size_t size, OnEvent&& on_event) {
+    m_pending.append(data, size);
+    for (size_t newline; (newline = m_pending.find('\n')) != std::string::npos;) {
+      auto event = nlohmann::json::parse(m_pending.substr(0, newline));
+      m_pending.erase(0, newline + 1);
+      if (!on_event(std::move(event))) return false;
+    }
+    return true;
+  }
+
+ private:
+  std::string m_pending;
+};
+
 }  // namespace trainctl::testing

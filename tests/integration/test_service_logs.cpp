@@ -27,23 +27,19 @@ Stream follow_logs(const ServiceFixture& service, const std::string& run_id, con
   httplib::Client client("127.0.0.1", service.port());
   client.set_read_timeout(std::chrono::seconds(60));
   Stream stream;
-  std::string pending;
+  NdjsonLines lines;
   size_t log_events = 0;
   client.Get(("/v1/workspaces/default/runs/" + run_id + "/logs?follow=true&offset=" + offset).c_str(),
              {{"Authorization", "Bearer " + service.token()}},
              [&](const char* data, size_t size) {
-               pending.append(data, size);
-               for (size_t newline; (newline = pending.find('\n')) != std::string::npos;) {
-                 auto event = nlohmann::json::parse(pending.substr(0, newline));
-                 pending.erase(0, newline + 1);
+               return lines.feed(data, size, [&](nlohmann::json event) {
                  if (event["type"] == "log") {
                    stream.data += event["data"].get<std::string>();
                    ++log_events;
                  }
                  stream.events.push_back(std::move(event));
-                 if (max_log_events > 0 && log_events == max_log_events) return false;
-               }
-               return true;
+                 return max_log_events == 0 || log_events < max_log_events;
+               });
              });
   return stream;
 }

@@ -161,20 +161,18 @@ SlowStream follow_slowly(const ServiceFixture& service, const std::string& run_i
     ::setsockopt(sock, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
   });
   SlowStream stream;
-  std::string pending;
+  NdjsonLines lines;
   client.Get((k_runs + "/" + run_id + "/logs?follow=true").c_str(),
              {{"Authorization", "Bearer " + service.token()}}, [&](const char* data, size_t size) {
-               pending.append(data, size);
-               for (size_t newline; (newline = pending.find('\n')) != std::string::npos;) {
-                 auto event = nlohmann::json::parse(pending.substr(0, newline));
-                 pending.erase(0, newline + 1);
+               lines.feed(data, size, [&](nlohmann::json event) {
                  if (event["type"] == "log") {
                    stream.data += event["data"].get<std::string>();
                    stream.log_events.push_back(std::move(event));
                  } else if (event["type"] == "end") {
                    stream.end = std::move(event);
                  }
-               }
+                 return true;
+               });
                std::this_thread::sleep_for(std::chrono::milliseconds(2));
                return true;
              });
