@@ -1,11 +1,12 @@
 #include "trainctl/spec/job_spec.hpp"
 
-#include <algorithm>
+#include <iterator>
 
 #include "overrides.hpp"
 #include "problems.hpp"
 #include "spec_reader.hpp"
 #include "spec_rules.hpp"
+#include "task_slots.hpp"
 #include "trainctl/spec/yaml_document.hpp"
 
 namespace trainctl::spec {
@@ -45,9 +46,24 @@ std::string_view to_string(Backend backend) {
 }
 
 std::optional<Backend> parse_backend(std::string_view text) {
-  const auto found = std::find(k_backend_names.begin(), k_backend_names.end(), text);
-  if (found == k_backend_names.end()) return std::nullopt;
-  return static_cast<Backend>(found - k_backend_names.begin());
+  return enum_from_name<Backend>(text, k_backend_names);
+}
+
+std::string_view to_string(SuccessPolicy policy) {
+  return k_success_policy_names[static_cast<size_t>(policy)];
+}
+
+std::optional<SuccessPolicy> parse_success_policy(std::string_view text) {
+  return enum_from_name<SuccessPolicy>(text, k_success_policy_names);
+}
+
+std::vector<std::string> task_names(const JobSpec& spec) {
+  std::vector<std::string> names;
+  for (const TaskSlot& slot : task_slots(spec)) names.push_back(slot.name());
+  if (spec.estimator.distributed.backend == Backend::mpi && !names.empty()) {
+    names.emplace_back(k_launcher_task);
+  }
+  return names;
 }
 
 Result<JobSpec> parse_job_spec(std::string_view yaml_text, const ParseOptions& options) {
@@ -86,7 +102,8 @@ nlohmann::json build_payload(const JobSpec& spec, const std::string& snapshot_id
           {"worker_count", distributed.worker_count},
           {"parameter_server_count", distributed.parameter_server_count},
           {"chief", distributed.chief},
-          {"evaluator", distributed.evaluator}}}}},
+          {"evaluator", distributed.evaluator},
+          {"success_policy", to_string(distributed.success_policy)}}}}},
       {"environment_variables", pairs_to_object(spec.environment_variables)},
       {"limits",
        {{"max_run_duration_seconds", spec.limits.max_run_duration_seconds},

@@ -1,15 +1,22 @@
 #include "trainctl/spec/launch_plan.hpp"
 
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <iterator>
 #include <map>
 
 #include "problems.hpp"
 #include "spec_rules.hpp"
+#include "task_slots.hpp"
+#include "trainctl/util/ports.hpp"
 
 namespace trainctl::spec {
 
 bool is_inherited_variable(std::string_view name) {
-  static constexpr std::string_view k_names[] = {"PATH", "HOME",   "USER", "LOGNAME", "LANG",
-                                                 "TZ",   "TMPDIR", "TERM"};
+  static constexpr std::string_view k_names[] = {"PATH", "HOME", "USER",   "LOGNAME",
+                                                 "LANG", "TZ",   "TMPDIR", "TERM"};
   for (const auto allowed : k_names) {
     if (name == allowed) return true;
   }
@@ -18,32 +25,41 @@ bool is_inherited_variable(std::string_view name) {
 
 namespace {
 
-constexpr std::string_view k_token_variable = "TRAINCTL_TOKEN";
-constexpr std::string_view k_main_task = "main";
-
+using Variables = std::vector<std::pair<std::string, std::string>>;
 using Environment = std::map<std::string, std::string, std::less<>>;
 
-// base_env, then the run's own variables, then the spec's (which win); never the token.
-std::vector<std::pair<std::string, std::string>> task_environment(const JobSpec& spec,
-                                                                  const RunLayout& layout,
-                                                                  std::string_view task,
-                                                                  int node_rank) {
-  const std::vector<std::pair<std::string, std::string>> run_variables{
+constexpr std::string_view k_token_variable = "TRAINCTL_TOKEN";
+constexpr std::string_view k_loopback_address = "127.0.0.1";
+// Passed to the ranks by mpirun even when the service's environment set them, so that the
+// ranks find the same programs and modules as the run's other processes.
+constexpr std::array<std::string_view, 2> k_search_path_variables{"PATH", "PYTHONPATH"};
+
+// What every process of the run is told about itself (LAUNCH.md, Every process).
+Variables run_variables(const RunLayout& layout, std::string_view task, int node_rank) {
+  return {
       {"TRAINCTL_RUN_ID", layout.run_id},
       {"TRAINCTL_OUTPUTS_DIR", layout.outputs_dir},
       {"TRAINCTL_TASK", std::string(task)},
       {"TRAINCTL_NODE_RANK", std::to_string(node_rank)},
       {"PYTHONUNBUFFERED", "1"},
   };
+}
+
+// base_env, then the run's variables, then the backend's, then the spec's (which win); sorted,
+// and never the token.
+Variables layered_environment(const RunLayout& layout, const Variables& run,
+                              const Variables& backend, const Variables& spec_variables) {
   Environment env(layout.base_env.begin(), layout.base_env.end());
-  for (const auto* layer : {&run_variables, &spec.environment_variables}) {
+  for (const Variables* layer : {&run, &backend, &spec_variables}) {
     for (const auto& [name, value] : *layer) env.insert_or_assign(name, value);
   }
   env.erase(std::string(k_token_variable));
   return {env.begin(), env.end()};
 }
 
-std::vector<std::string> task_argv(const Estimator& estimator, const RunLayout& layout) {
+// The user's command: the interpreter and the entry script for a .py script, else the script
+// itself, then script_params.
+std::vector<std::string> user_argv(const Estimator& estimator, const RunLayout& layout) {
   std::vector<std::string> argv;
   if (estimator.entry_script.ends_with(".py")) {
     argv = {layout.interpreter, estimator.entry_script};
@@ -54,42 +70,280 @@ std::vector<std::string> task_argv(const Estimator& estimator, const RunLayout& 
   return argv;
 }
 
+// The ports a run listens on: one per training task of a parameter-server cluster (the
+// evaluator is outside it), MASTER_PORT for pytorch, none otherwise.
+size_t ports_needed(Backend backend, const std::vector<TaskSlot>& slots) {
+  switch (backend) {
+    case Backend::parameter_server:
+      return static_cast<size_t>(std::count_if(slots.begin(), slots.end(), [](const auto& slot) {
+        return slot.role != task_role::k_evaluator;
+      }));
+    case Backend::pytorch: return 1;
+    case Backend::none:
+    case Backend::mpi: return 0;
+  }
+  return 0;
+}
+
+// All the ports the run needs, in one call to the layout's allocator.
+Result<std::vector<int>> take_ports(const RunLayout& layout, size_t count) {
+  if (count == 0) return std::vector<int>{};
+  auto ports =
+      layout.allocate_ports ? layout.allocate_ports(count) : util::free_loopback_ports(count);
+  if (ports && ports->size() != count) {
+    return fail(ErrorCode::internal, "asked for {} free ports, got {}", count, ports->size());
+  }
+  return ports;
+}
+
+std::string loopback_address(int port) {
+  return fmt::format("{}:{}", k_loopback_address, port);
+}
+
+// TF_CONFIG's "cluster": each training task's address by type, in the order chief, ps, worker
+// (the order of the slots), the evaluator left out.
+nlohmann::ordered_json tf_cluster(const std::vector<TaskSlot>& slots,
+                                  const std::vector<int>& ports) {
+  nlohmann::ordered_json cluster = nlohmann::ordered_json::object();
+  auto port = ports.begin();
+  for (const TaskSlot& slot : slots) {
+    if (slot.role == task_role::k_evaluator) continue;
+    cluster[std::string(slot.role)].push_back(loopback_address(*port++));
+  }
+  return cluster;
+}
+
+// {"cluster":{...},"task":{"type":"worker","index":1},"environment":"cloud"}, compact.
+std::string tf_config(const nlohmann::ordered_json& cluster, const TaskSlot& slot) {
+  nlohmann::ordered_json config;
+  config["cluster"] = cluster;
+  config["task"]["type"] = slot.role;
+  config["task"]["index"] = slot.index;
+  config["environment"] = "cloud";
+  return config.dump();
+}
+
+// The tasks of one plan: every task shares the spec, the layout, the user's command and the
+// cluster's ports.
+class PlanBuilder {
+ public:
+  PlanBuilder(const JobSpec& spec, const RunLayout& layout, std::vector<TaskSlot> slots,
+              std::vector<int> ports)
+      : m_spec(spec),
+        m_layout(layout),
+        m_slots(std::move(slots)),
+        m_ports(std::move(ports)),
+        m_user_argv(user_argv(spec.estimator, layout)),
+        m_ranks(static_cast<int>(task_count(spec))),
+        m_ranks_per_node(spec.estimator.process_count_per_node) {
+    if (m_spec.estimator.distributed.backend == Backend::parameter_server) {
+      m_cluster = tf_cluster(m_slots, m_ports);
+    }
+  }
+
+  std::vector<TaskLaunch> tasks() const {
+    std::vector<TaskLaunch> tasks;
+    for (const TaskSlot& slot : m_slots) tasks.push_back(task(slot));
+    return tasks;
+  }
+
+  // mpirun (LAUNCH.md, MPI), starting every rank through `<rank_wrapper> rank`.
+  TaskLaunch launcher() const {
+    const std::string name(k_launcher_task);
+    const Variables run = run_variables(m_layout, name, 0);
+    Variables env = layered_environment(m_layout, run, {}, m_spec.environment_variables);
+    std::vector<std::string> argv = mpirun_options();
+    for (const std::string& variable : exported_variables(env, run)) {
+      argv.insert(argv.end(), {"-x", variable});
+    }
+    argv.insert(argv.end(),
+                {m_layout.rank_wrapper, "rank", "--status-dir", status_dir(), "--logs-dir",
+                 m_layout.logs_dir, "--ranks-per-node", std::to_string(m_ranks_per_node), "--"});
+    argv.insert(argv.end(), m_user_argv.begin(), m_user_argv.end());
+    return {.name = name,
+            .role = std::string(task_role::k_launcher),
+            .index = 0,
+            .node_rank = 0,
+            .argv = std::move(argv),
+            .env = std::move(env),
+            .cwd = m_layout.snapshot_dir,
+            .log_file = log_file(name)};
+  }
+
+  std::string status_dir() const { return fmt::format("{}/tasks", m_layout.run_dir); }
+
+ private:
+  TaskLaunch task(const TaskSlot& slot) const {
+    const std::string name = slot.name();
+    return {.name = name,
+            .role = std::string(slot.role),
+            .index = slot.index,
+            .node_rank = slot.node_rank,
+            .argv = m_user_argv,
+            .env = layered_environment(m_layout, run_variables(m_layout, name, slot.node_rank),
+                                       backend_variables(slot), m_spec.environment_variables),
+            .cwd = m_layout.snapshot_dir,
+            .log_file = log_file(name),
+            .started_by_launcher = m_spec.estimator.distributed.backend == Backend::mpi};
+  }
+
+  // How the backend wires a task to its peers (LAUNCH.md).
+  Variables backend_variables(const TaskSlot& slot) const {
+    switch (m_spec.estimator.distributed.backend) {
+      case Backend::none: return {};
+      case Backend::parameter_server: return {{"TF_CONFIG", tf_config(m_cluster, slot)}};
+      case Backend::pytorch:
+        return {{"MASTER_ADDR", std::string(k_loopback_address)},
+                {"MASTER_PORT", std::to_string(m_ports.front())},
+                {"WORLD_SIZE", std::to_string(m_ranks)},
+                {"RANK", std::to_string(slot.index)},
+                {"LOCAL_RANK", std::to_string(slot.index % m_ranks_per_node)},
+                {"NODE_RANK", std::to_string(slot.node_rank)},
+                {"LOCAL_WORLD_SIZE", std::to_string(m_ranks_per_node)}};
+      case Backend::mpi:  // what Open MPI sets on one host, where every rank is local
+        return {{"OMPI_COMM_WORLD_RANK", std::to_string(slot.index)},
+                {"OMPI_COMM_WORLD_SIZE", std::to_string(m_ranks)},
+                {"OMPI_COMM_WORLD_LOCAL_RANK", std::to_string(slot.index)},
+                {"OMPI_COMM_WORLD_LOCAL_SIZE", std::to_string(m_ranks)}};
+    }
+    return {};
+  }
+
+  // mpirun and its options up to the variables it passes on: as root, in a sandbox, one host.
+  std::vector<std::string> mpirun_options() const {
+    const std::string ranks = std::to_string(m_ranks);
+    return {m_layout.mpirun,
+            "--allow-run-as-root",
+            "--oversubscribe",
+            "-np",
+            ranks,
+            "-H",
+            fmt::format("localhost:{}", ranks),
+            "--bind-to",
+            "none",
+            "--map-by",
+            "slot",
+            "--mca",
+            "btl",
+            "self,tcp",
+            "--mca",
+            "btl_vader_single_copy_mechanism",
+            "none",
+            // The virtual nodes share this machine's cores: ranks waiting in a collective yield
+            // the CPU instead of spinning on it (Open MPI yields by itself only when it knows a
+            // node is oversubscribed, and -H localhost:N tells it there is a slot per rank).
+            "--mca",
+            "mpi_yield_when_idle",
+            "1",
+            "-wdir",
+            m_layout.snapshot_dir};
+  }
+
+  // The names of `env` mpirun passes on with -x, sorted: every variable the run or the spec sets,
+  // and the search paths.
+  std::vector<std::string> exported_variables(const Variables& env, const Variables& run) const {
+    const auto set_in = [](const Variables& layer, std::string_view name) {
+      return std::any_of(layer.begin(), layer.end(),
+                         [&](const auto& variable) { return variable.first == name; });
+    };
+    std::vector<std::string> names;
+    for (const auto& [name, value] : env) {
+      if (set_in(run, name) || set_in(m_spec.environment_variables, name) ||
+          std::find(k_search_path_variables.begin(), k_search_path_variables.end(), name) !=
+              k_search_path_variables.end()) {
+        names.push_back(name);
+      }
+    }
+    return names;
+  }
+
+  std::string log_file(std::string_view name) const {
+    return fmt::format("{}/{}.log", m_layout.logs_dir, name);
+  }
+
+  const JobSpec& m_spec;
+  const RunLayout& m_layout;
+  std::vector<TaskSlot> m_slots;
+  std::vector<int> m_ports;
+  std::vector<std::string> m_user_argv;
+  int m_ranks;  // the number of tasks, for the backends whose tasks are ranks
+  int m_ranks_per_node;
+  nlohmann::ordered_json m_cluster;  // parameter_server: the TF_CONFIG cluster
+};
+
+// The success_rule a run of `spec` follows.
+std::string_view success_rule_of(const DistributedTraining& distributed) {
+  if (distributed.backend != Backend::parameter_server) return success_rule::k_all_tasks;
+  switch (distributed.success_policy) {
+    case SuccessPolicy::chief: return success_rule::k_chief;
+    case SuccessPolicy::all_workers: return success_rule::k_all_workers;
+  }
+  return success_rule::k_chief;
+}
+
+nlohmann::json task_to_json(const TaskLaunch& task) {
+  nlohmann::json env = nlohmann::json::array();
+  for (const auto& [name, value] : task.env) env.push_back({name, value});
+  return {{"name", task.name},
+          {"role", task.role},
+          {"index", task.index},
+          {"node_rank", task.node_rank},
+          {"argv", task.argv},
+          {"env", std::move(env)},
+          {"cwd", task.cwd},
+          {"log_file", task.log_file},
+          {"started_by_launcher", task.started_by_launcher}};
+}
+
+// Throws nlohmann::json::exception on a missing field or a wrong type.
+TaskLaunch task_from_json(const nlohmann::json& json) {
+  TaskLaunch task;
+  json.at("name").get_to(task.name);
+  // role, index and started_by_launcher came with distributed runs; a launch.json written
+  // before them describes a single "main" task.
+  task.role = json.value("role", std::string(task_role::k_main));
+  task.index = json.value("index", 0);
+  json.at("node_rank").get_to(task.node_rank);
+  json.at("argv").get_to(task.argv);
+  json.at("env").get_to(task.env);
+  json.at("cwd").get_to(task.cwd);
+  json.at("log_file").get_to(task.log_file);
+  task.started_by_launcher = json.value("started_by_launcher", false);
+  return task;
+}
+
 }  // namespace
 
 nlohmann::json LaunchPlan::to_json() const {
   nlohmann::json json_tasks = nlohmann::json::array();
-  for (const TaskLaunch& task : tasks) {
-    nlohmann::json env = nlohmann::json::array();
-    for (const auto& [name, value] : task.env) env.push_back({name, value});
-    json_tasks.push_back({{"name", task.name},
-                          {"node_rank", task.node_rank},
-                          {"argv", task.argv},
-                          {"env", std::move(env)},
-                          {"cwd", task.cwd},
-                          {"log_file", task.log_file}});
-  }
-  return {{"run_id", run_id},
-          {"tasks", std::move(json_tasks)},
-          {"max_duration_seconds", max_duration_seconds},
-          {"grace_seconds", grace_seconds}};
+  for (const TaskLaunch& task : tasks) json_tasks.push_back(task_to_json(task));
+  nlohmann::json json = {{"run_id", run_id},
+                         {"backend", backend},
+                         {"success", success},
+                         {"tasks", std::move(json_tasks)},
+                         {"status_dir", status_dir},
+                         {"max_duration_seconds", max_duration_seconds},
+                         {"grace_seconds", grace_seconds},
+                         {"start_timeout_seconds", start_timeout_seconds}};
+  if (launcher) json["launcher"] = task_to_json(*launcher);
+  return json;
 }
 
 Result<LaunchPlan> LaunchPlan::from_json(const nlohmann::json& json) {
   try {
     LaunchPlan plan;
     json.at("run_id").get_to(plan.run_id);
+    // Fields from before distributed runs keep their defaults when absent.
+    plan.backend = json.value("backend", plan.backend);
+    plan.success = json.value("success", plan.success);
+    for (const auto& task : json.at("tasks")) plan.tasks.push_back(task_from_json(task));
+    if (const auto found = json.find("launcher"); found != json.end() && !found->is_null()) {
+      plan.launcher = task_from_json(*found);
+    }
+    plan.status_dir = json.value("status_dir", plan.status_dir);
     json.at("max_duration_seconds").get_to(plan.max_duration_seconds);
     json.at("grace_seconds").get_to(plan.grace_seconds);
-    for (const auto& json_task : json.at("tasks")) {
-      TaskLaunch task;
-      json_task.at("name").get_to(task.name);
-      json_task.at("node_rank").get_to(task.node_rank);
-      json_task.at("argv").get_to(task.argv);
-      json_task.at("env").get_to(task.env);
-      json_task.at("cwd").get_to(task.cwd);
-      json_task.at("log_file").get_to(task.log_file);
-      plan.tasks.push_back(std::move(task));
-    }
+    plan.start_timeout_seconds = json.value("start_timeout_seconds", plan.start_timeout_seconds);
     return plan;
   } catch (const nlohmann::json::exception& error) {
     return fail(ErrorCode::invalid_argument, "invalid launch plan: {}", error.what());
@@ -97,21 +351,27 @@ Result<LaunchPlan> LaunchPlan::from_json(const nlohmann::json& json) {
 }
 
 Result<LaunchPlan> build_launch_plan(const JobSpec& spec, const RunLayout& layout) {
-  if (auto unsupported = unsupported_features(spec); !unsupported.empty()) {
-    return invalid_spec(std::move(unsupported));
-  }
-  TaskLaunch task{
-      .name = std::string(k_main_task),
-      .node_rank = 0,
-      .argv = task_argv(spec.estimator, layout),
-      .env = task_environment(spec, layout, k_main_task, 0),
-      .cwd = layout.snapshot_dir,
-      .log_file = fmt::format("{}/{}.log", layout.logs_dir, k_main_task),
-  };
-  return LaunchPlan{.run_id = layout.run_id,
-                    .tasks = {std::move(task)},
-                    .max_duration_seconds = spec.limits.max_run_duration_seconds,
-                    .grace_seconds = layout.grace_seconds};
+  std::vector<ErrorDetail> problems = check_spec_rules(spec);
+  std::vector<ErrorDetail> unsupported = unsupported_features(spec);
+  problems.insert(problems.end(), std::make_move_iterator(unsupported.begin()),
+                  std::make_move_iterator(unsupported.end()));
+  if (!problems.empty()) return invalid_spec(std::move(problems));
+
+  const Backend backend = spec.estimator.distributed.backend;
+  std::vector<TaskSlot> slots = task_slots(spec);
+  auto ports = take_ports(layout, ports_needed(backend, slots));
+  if (!ports) return fail(std::move(ports.error()));
+  const PlanBuilder builder(spec, layout, std::move(slots), std::move(*ports));
+
+  return LaunchPlan{
+      .run_id = layout.run_id,
+      .backend = std::string(to_string(backend)),
+      .success = std::string(success_rule_of(spec.estimator.distributed)),
+      .tasks = builder.tasks(),
+      .launcher = backend == Backend::mpi ? std::optional(builder.launcher()) : std::nullopt,
+      .status_dir = builder.status_dir(),
+      .max_duration_seconds = spec.limits.max_run_duration_seconds,
+      .grace_seconds = layout.grace_seconds};
 }
 
 }  // namespace trainctl::spec

@@ -50,7 +50,7 @@ constexpr std::array k_payload_estimator_keys{"framework"sv,
                                               "process_count_per_node"sv,
                                               "distributed_training"sv};
 constexpr std::array k_distributed_keys{"backend"sv, "worker_count"sv, "parameter_server_count"sv,
-                                        "chief"sv, "evaluator"sv};
+                                        "chief"sv,   "evaluator"sv,    "success_policy"sv};
 constexpr std::array k_yaml_limits_keys{"max_run_duration"sv, "max_retries"sv};
 constexpr std::array k_payload_limits_keys{"max_run_duration_seconds"sv, "max_retries"sv};
 constexpr std::array k_input_keys{"dataset"sv, "version"sv, "mode"sv};
@@ -155,6 +155,8 @@ class SpecReader {
                &SpecReader::read_int);
     read_field(fields, "chief", distributed.chief, &SpecReader::read_bool);
     read_field(fields, "evaluator", distributed.evaluator, &SpecReader::read_bool);
+    read_field(fields, "success_policy", distributed.success_policy,
+               &SpecReader::read_success_policy);
   }
 
   void read_limits(const DocumentNode& node, Limits& limits) {
@@ -277,10 +279,22 @@ class SpecReader {
   }
 
   std::optional<Backend> read_backend(const DocumentNode& node, const std::string& path) {
+    return read_named<Backend>(node, path, k_backend_names);
+  }
+
+  std::optional<SuccessPolicy> read_success_policy(const DocumentNode& node,
+                                                   const std::string& path) {
+    return read_named<SuccessPolicy>(node, path, k_success_policy_names);
+  }
+
+  // A value of `Enum` written by its name, one of `names`; else the names, with a suggestion.
+  template <typename Enum, size_t N>
+  std::optional<Enum> read_named(const DocumentNode& node, const std::string& path,
+                                 const std::array<std::string_view, N>& names) {
     const auto text = read_string(node, path);
     if (!text) return std::nullopt;
-    if (const auto backend = parse_backend(*text)) return backend;
-    problem(node.mark, path, not_one_of(*text, k_backend_names));
+    if (const auto value = enum_from_name<Enum>(*text, names)) return value;
+    problem(node.mark, path, not_one_of(*text, names));
     return std::nullopt;
   }
 

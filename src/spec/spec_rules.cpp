@@ -6,6 +6,7 @@
 #include <array>
 #include <string_view>
 
+#include "task_slots.hpp"
 #include "trainctl/api/names.hpp"
 #include "trainctl/util/strings.hpp"
 
@@ -111,21 +112,94 @@ void check_estimator(const Estimator& estimator, Problems& problems) {
   problems.at_least("estimator.process_count_per_node", estimator.process_count_per_node, 1);
 }
 
-void check_distributed(const DistributedTraining& distributed, Problems& problems) {
-  const std::string prefix = "estimator.distributed_training.";
-  const bool parameter_server = distributed.backend == Backend::parameter_server;
-  const int minimum = parameter_server ? 1 : 0;  // TensorFlow needs a worker and a ps
-  problems.at_least(prefix + "worker_count", distributed.worker_count, minimum);
-  problems.at_least(prefix + "parameter_server_count", distributed.parameter_server_count, minimum);
-  if (parameter_server) return;
+// "estimator.distributed_training.<field>".
+std::string distributed_path(std::string_view field) {
+  return fmt::format("estimator.distributed_training.{}", field);
+}
+
+// Without a backend a run is one process.
+void check_single_process(const Estimator& estimator, Problems& problems) {
+  const auto one_process_only = [&](std::string_view field, int value) {
+    if (value <= 1) return;
+    problems.add(fmt::format("estimator.{}", field),
+                 fmt::format("is {}, but a run without a distributed_training backend is one "
+                             "process: pick backend mpi, parameter_server or pytorch",
+                             value));
+  };
+  one_process_only("node_count", estimator.node_count);
+  one_process_only("process_count_per_node", estimator.process_count_per_node);
+}
+
+// TensorFlow needs at least one worker and one ps (RELIABILITY 5); each task is one process.
+void check_parameter_server(const Estimator& estimator, Problems& problems) {
+  const DistributedTraining& distributed = estimator.distributed;
+  problems.at_least(distributed_path("worker_count"), distributed.worker_count, 1);
+  problems.at_least(distributed_path("parameter_server_count"), distributed.parameter_server_count,
+                    1);
+  if (estimator.process_count_per_node > 1) {
+    problems.add("estimator.process_count_per_node",
+                 fmt::format("must be 1 with backend parameter_server, not {}: it is for mpi and "
+                             "pytorch; use worker_count and parameter_server_count",
+                             estimator.process_count_per_node));
+  }
+}
+
+// The parameter_server fields other backends refuse when set to anything but their defaults.
+void check_parameter_server_fields_unused(const DistributedTraining& distributed,
+                                          Problems& problems) {
   const auto only_for_parameter_server = [&](std::string_view field) {
-    problems.add(prefix + std::string(field),
+    problems.add(distributed_path(field),
                  fmt::format("is only used with backend parameter_server, not {}",
                              to_string(distributed.backend)));
   };
+  problems.at_least(distributed_path("worker_count"), distributed.worker_count, 0);
+  problems.at_least(distributed_path("parameter_server_count"), distributed.parameter_server_count,
+                    0);
   if (distributed.worker_count > 0) only_for_parameter_server("worker_count");
   if (distributed.parameter_server_count > 0) only_for_parameter_server("parameter_server_count");
+  if (!distributed.chief) only_for_parameter_server("chief");
   if (distributed.evaluator) only_for_parameter_server("evaluator");
+  if (distributed.success_policy != SuccessPolicy::chief) {
+    only_for_parameter_server("success_policy");
+  }
+}
+
+// A run has at most k_max_tasks_per_run tasks; the problem is reported at the larger count.
+void check_task_count(const JobSpec& spec, Problems& problems) {
+  const int64_t count = task_count(spec);
+  if (count <= k_max_tasks_per_run) return;
+  const Estimator& estimator = spec.estimator;
+  const DistributedTraining& distributed = estimator.distributed;
+  if (distributed.backend == Backend::parameter_server) {
+    problems.add(
+        distributed.worker_count >= distributed.parameter_server_count
+            ? distributed_path("worker_count")
+            : distributed_path("parameter_server_count"),
+        fmt::format("makes {} tasks with the chief, ps and evaluator; a run has at most {}", count,
+                    k_max_tasks_per_run));
+    return;
+  }
+  if (estimator.node_count < 1 || estimator.process_count_per_node < 1) return;  // reported
+  problems.add(estimator.node_count >= estimator.process_count_per_node
+                   ? "estimator.node_count"
+                   : "estimator.process_count_per_node",
+               fmt::format("node_count x process_count_per_node makes {} ranks; a run has at "
+                           "most {} tasks",
+                           count, k_max_tasks_per_run));
+}
+
+void check_distributed(const JobSpec& spec, Problems& problems) {
+  const Estimator& estimator = spec.estimator;
+  switch (estimator.distributed.backend) {
+    case Backend::none: check_single_process(estimator, problems); break;
+    case Backend::parameter_server: check_parameter_server(estimator, problems); break;
+    case Backend::mpi:
+    case Backend::pytorch: break;  // node_count and process_count_per_node are at least 1
+  }
+  if (estimator.distributed.backend != Backend::parameter_server) {
+    check_parameter_server_fields_unused(estimator.distributed, problems);
+  }
+  check_task_count(spec, problems);
 }
 
 void check_inputs(const std::vector<Input>& inputs, Problems& problems) {
@@ -174,7 +248,7 @@ std::vector<ErrorDetail> check_spec_rules(const JobSpec& spec) {
   Problems problems;
   check_names(spec, problems);
   check_estimator(spec.estimator, problems);
-  check_distributed(spec.estimator.distributed, problems);
+  check_distributed(spec, problems);
   check_inputs(spec.inputs, problems);
   check_environment(spec, problems);
   problems.at_least("limits.max_retries", spec.limits.max_retries, 0);
@@ -184,22 +258,6 @@ std::vector<ErrorDetail> check_spec_rules(const JobSpec& spec) {
 std::vector<ErrorDetail> unsupported_features(const JobSpec& spec) {
   Problems problems;
   const Estimator& estimator = spec.estimator;
-  if (estimator.distributed.backend != Backend::none) {
-    problems.add("estimator.distributed_training.backend",
-                 not_supported(fmt::format("distributed training (backend: {})",
-                                           to_string(estimator.distributed.backend))));
-  }
-  if (estimator.node_count > 1) {
-    problems.add(
-        "estimator.node_count",
-        not_supported(fmt::format("more than one node (node_count: {})", estimator.node_count)));
-  }
-  if (estimator.process_count_per_node > 1) {
-    problems.add(
-        "estimator.process_count_per_node",
-        not_supported(fmt::format("more than one process per node (process_count_per_node: {})",
-                                  estimator.process_count_per_node)));
-  }
   if (!estimator.pip_packages.empty()) {
     problems.add("estimator.pip_packages", not_supported("installing pip packages"));
   }

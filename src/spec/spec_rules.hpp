@@ -1,6 +1,8 @@
 #pragma once
 // The rules of a job spec beyond types (internal): the same for a YAML spec and for a payload.
+#include <algorithm>
 #include <array>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -14,6 +16,17 @@ namespace trainctl::spec {
 // The names of Backend's values, in the enum's order.
 inline constexpr std::array<std::string_view, 4> k_backend_names{"none", "mpi", "parameter_server",
                                                                  "pytorch"};
+// The names of SuccessPolicy's values, in the enum's order.
+inline constexpr std::array<std::string_view, 2> k_success_policy_names{"chief", "all_workers"};
+
+// The value of `Enum` whose name in `names` (the enum's order) is exactly `text`.
+template <typename Enum, size_t N>
+std::optional<Enum> enum_from_name(std::string_view text,
+                                   const std::array<std::string_view, N>& names) {
+  const auto found = std::find(names.begin(), names.end(), text);
+  if (found == names.end()) return std::nullopt;
+  return static_cast<Enum>(found - names.begin());
+}
 
 // "'x' is not one of a, b, c", with " (did you mean 'b'?)" when one is close.
 std::string not_one_of(std::string_view value, std::span<const std::string_view> choices);

@@ -1,10 +1,13 @@
-// Reading a job spec from YAML: fields, types, rules, what is not supported yet, and --set.
+// Reading a job spec from YAML: fields, types, rules, distributed training, what is not supported
+// yet, and --set.
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <filesystem>
 #include <string>
 
 #include "trainctl/spec/job_spec.hpp"
 #include "trainctl/util/fs.hpp"
+#include "trainctl/util/strings.hpp"
 
 using trainctl::ErrorCode;
 using trainctl::ErrorDetail;
@@ -12,6 +15,8 @@ using trainctl::spec::Backend;
 using trainctl::spec::JobSpec;
 using trainctl::spec::parse_job_spec;
 using trainctl::spec::ParseOptions;
+using trainctl::spec::SuccessPolicy;
+using trainctl::spec::task_names;
 
 namespace {
 
@@ -156,17 +161,13 @@ TEST_CASE("Counts are checked, never clamped (RELIABILITY 4, 5)", "[spec]") {
       CHECK(detail.path == "estimator.process_count_per_node");
     }
   }
-  GIVEN("parameter_server with 0 workers") {
-    const auto details = problems_of(fixture("distributed_parameter_server.yaml"));
-    THEN("the missing workers are reported besides what is not supported yet") {
-      const auto has = [&](const std::string& path, const std::string& text) {
-        return std::any_of(details.begin(), details.end(), [&](const ErrorDetail& d) {
-          return d.path == path && d.message.find(text) != std::string::npos;
-        });
-      };
-      CHECK(has("estimator.distributed_training.worker_count", "at least 1"));
-      CHECK(has("estimator.distributed_training.backend", "not supported"));
-      CHECK(has("estimator.node_count", "not supported"));
+  GIVEN("parameter_server with 0 workers on two nodes") {
+    const auto detail = problem_of(fixture("distributed_parameter_server.yaml"));
+    THEN("the missing workers are the one problem, at their position") {
+      CHECK(detail.path == "estimator.distributed_training.worker_count");
+      CHECK(detail.line == 8);
+      CHECK(detail.column == 19);
+      CHECK(detail.message == "must be at least 1, not 0");
     }
   }
   GIVEN("worker_count without the parameter_server backend") {
@@ -209,10 +210,8 @@ TEST_CASE("A spec with very many problems lists the first hundred", "[spec]") {
 
 TEST_CASE("Features not implemented yet are refused, each with its path", "[spec]") {
   const auto message_for = [](const std::string& extra) { return problem_of(k_minimal + extra); };
-  CHECK(message_for("  distributed_training: {backend: mpi}\n").message ==
-        "distributed training (backend: mpi) is not supported by this version of trainctl yet");
-  CHECK(message_for("  node_count: 2\n").path == "estimator.node_count");
-  CHECK(message_for("  process_count_per_node: 4\n").path == "estimator.process_count_per_node");
+  CHECK(message_for("  use_gpu: true\n").message ==
+        "use_gpu: true is not supported by this version of trainctl yet");
   CHECK(message_for("  pip_packages: [numpy]\n").path == "estimator.pip_packages");
   CHECK(message_for("  conda_packages: [numpy]\n").path == "estimator.conda_packages");
   CHECK(message_for("  use_gpu: true\n").path == "estimator.use_gpu");
@@ -340,6 +339,282 @@ TEST_CASE("Overrides (--set) apply before validation", "[spec][overrides]") {
     const auto detail = problem_of(k_minimal, {"estimator.entry_script.x=1"});
     THEN("it is refused") {
       CHECK_THAT(detail.message, Catch::Contains("'estimator.entry_script' is not a mapping"));
+    }
+  }
+}
+
+namespace {
+
+// k_minimal with an estimator.distributed_training section of `fields` ("backend: mpi\n...").
+std::string distributed(const std::string& estimator_fields, const std::string& fields) {
+  std::string text = k_minimal + estimator_fields + "  distributed_training:\n";
+  for (const auto part : trainctl::util::split(fields, '\n')) {
+    if (!part.empty()) text += "    " + std::string(part) + "\n";
+  }
+  return text;
+}
+
+}  // namespace
+
+TEST_CASE("Distributed specs read for every backend", "[spec][distributed]") {
+  GIVEN("an MPI run of two nodes with four processes each") {
+    const JobSpec spec =
+        valid(distributed("  node_count: 2\n  process_count_per_node: 4\n", "backend: mpi\n"));
+    THEN("the counts and the backend are read, the parameter-server fields keep their defaults") {
+      CHECK(spec.estimator.node_count == 2);
+      CHECK(spec.estimator.process_count_per_node == 4);
+      CHECK(spec.estimator.distributed.backend == Backend::mpi);
+      CHECK(spec.estimator.distributed.chief);
+      CHECK(spec.estimator.distributed.success_policy == SuccessPolicy::chief);
+    }
+  }
+  GIVEN("a parameter-server run with every field written") {
+    const JobSpec spec = valid(distributed("  node_count: 2\n",
+                                           "backend: parameter_server\n"
+                                           "worker_count: 3\n"
+                                           "parameter_server_count: 2\n"
+                                           "chief: false\n"
+                                           "evaluator: true\n"
+                                           "success_policy: all_workers\n"));
+    THEN("each field holds what the file says") {
+      const auto& training = spec.estimator.distributed;
+      CHECK(training.backend == Backend::parameter_server);
+      CHECK(training.worker_count == 3);
+      CHECK(training.parameter_server_count == 2);
+      CHECK_FALSE(training.chief);
+      CHECK(training.evaluator);
+      CHECK(training.success_policy == SuccessPolicy::all_workers);
+    }
+  }
+  GIVEN("a PyTorch run, and an MPI run that writes chief: true, the default") {
+    THEN("both are valid") {
+      CHECK(valid(distributed("  process_count_per_node: 2\n", "backend: pytorch\n"))
+                .estimator.distributed.backend == Backend::pytorch);
+      CHECK(valid(distributed("", "backend: mpi\nchief: true\n")).estimator.distributed.chief);
+    }
+  }
+}
+
+TEST_CASE("success_policy is chief or all_workers", "[spec][distributed]") {
+  GIVEN("the names") {
+    THEN("they parse exactly and print back") {
+      CHECK(trainctl::spec::parse_success_policy("chief") == SuccessPolicy::chief);
+      CHECK(trainctl::spec::parse_success_policy("all_workers") == SuccessPolicy::all_workers);
+      CHECK_FALSE(trainctl::spec::parse_success_policy("All_Workers").has_value());
+      CHECK(trainctl::spec::to_string(SuccessPolicy::all_workers) == "all_workers");
+    }
+  }
+  GIVEN("a misspelt policy") {
+    const auto detail = problem_of(
+        distributed("",
+                    "backend: parameter_server\nworker_count: 1\nparameter_server_count: 1\n"
+                    "success_policy: all_worker\n"));
+    THEN("the choices are listed with the nearest one, at the value's position") {
+      CHECK(detail.path == "estimator.distributed_training.success_policy");
+      CHECK(detail.line == 7);
+      CHECK(detail.column == 21);
+      CHECK(detail.message ==
+            "'all_worker' is not one of chief, all_workers (did you mean 'all_workers'?)");
+    }
+  }
+  GIVEN("a misspelt policy given with --set") {
+    const auto detail = problem_of(distributed("",
+                                               "backend: parameter_server\nworker_count: 1\n"
+                                               "parameter_server_count: 1\n"),
+                                   {"estimator.distributed_training.success_policy=chif"});
+    THEN("it is reported against --set with a suggestion") {
+      CHECK(detail.file == "--set");
+      CHECK_THAT(detail.message, Catch::Contains("did you mean 'chief'?"));
+    }
+  }
+}
+
+TEST_CASE("Each backend's rules are checked (RELIABILITY 4, 5)", "[spec][distributed]") {
+  GIVEN("parameter_server with no workers and no ps") {
+    const auto details = problems_of(
+        distributed("", "backend: parameter_server\nworker_count: 0\nparameter_server_count: 0\n"));
+    THEN("both are reported") {
+      REQUIRE(details.size() == 2);
+      CHECK(details[0].path == "estimator.distributed_training.worker_count");
+      CHECK(details[1].path == "estimator.distributed_training.parameter_server_count");
+      CHECK(details[1].message == "must be at least 1, not 0");
+    }
+  }
+  GIVEN("parameter_server with two processes per node") {
+    const auto detail = problem_of(
+        distributed("  process_count_per_node: 2\n",
+                    "backend: parameter_server\nworker_count: 1\nparameter_server_count: 1\n"));
+    THEN("it is refused: that count is for mpi and pytorch") {
+      CHECK(detail.path == "estimator.process_count_per_node");
+      CHECK(detail.line == 3);
+      CHECK_THAT(detail.message,
+                 Catch::StartsWith("must be 1 with backend parameter_server, not 2"));
+      CHECK_THAT(detail.message, Catch::Contains("is for mpi and pytorch"));
+    }
+  }
+  GIVEN("an MPI run with no processes") {
+    const auto detail = problem_of(distributed("  process_count_per_node: 0\n", "backend: mpi\n"));
+    THEN("it is refused") {
+      CHECK(detail.path == "estimator.process_count_per_node");
+      CHECK(detail.message == "must be at least 1, not 0");
+    }
+  }
+  GIVEN("two nodes, or two processes, without a backend") {
+    const auto nodes = problem_of(k_minimal + "  node_count: 2\n");
+    const auto processes = problem_of(k_minimal + "  process_count_per_node: 2\n");
+    THEN("the user is told to pick a distributed_training backend") {
+      CHECK(nodes.path == "estimator.node_count");
+      CHECK(nodes.line == 3);
+      CHECK(nodes.message ==
+            "is 2, but a run without a distributed_training backend is one process: pick "
+            "backend mpi, parameter_server or pytorch");
+      CHECK(processes.path == "estimator.process_count_per_node");
+      CHECK_THAT(processes.message,
+                 Catch::Contains("pick backend mpi, parameter_server or pytorch"));
+    }
+  }
+  GIVEN("parameter-server fields set away from their defaults with other backends") {
+    const auto policy = problem_of(distributed("", "backend: mpi\nsuccess_policy: all_workers\n"));
+    const auto chief = problem_of(distributed("", "backend: pytorch\nchief: false\n"));
+    const auto evaluator = problem_of(k_minimal + "  distributed_training: {evaluator: true}\n");
+    THEN("each is refused rather than ignored") {
+      CHECK(policy.path == "estimator.distributed_training.success_policy");
+      CHECK(policy.line == 5);
+      CHECK(policy.message == "is only used with backend parameter_server, not mpi");
+      CHECK(chief.path == "estimator.distributed_training.chief");
+      CHECK(chief.message == "is only used with backend parameter_server, not pytorch");
+      CHECK(evaluator.path == "estimator.distributed_training.evaluator");
+      CHECK(evaluator.message == "is only used with backend parameter_server, not none");
+    }
+  }
+}
+
+TEST_CASE("A run has at most 1024 tasks: larger counts are refused, never clamped",
+          "[spec][distributed]") {
+  GIVEN("an MPI run of a billion nodes") {
+    const auto detail = problem_of(distributed("  node_count: 1000000000\n", "backend: mpi\n"));
+    THEN("it is refused at node_count, with the number of ranks it would make") {
+      CHECK(detail.path == "estimator.node_count");
+      CHECK(detail.line == 3);
+      CHECK(detail.message ==
+            "node_count x process_count_per_node makes 1000000000 ranks; a run has at most "
+            "1024 tasks");
+    }
+  }
+  GIVEN("PyTorch with 32 nodes of 32 processes, and of 33") {
+    THEN("1024 ranks are allowed, 1056 are not, reported at the larger count") {
+      CHECK(valid(distributed("  node_count: 32\n  process_count_per_node: 32\n",
+                              "backend: pytorch\n"))
+                .estimator.process_count_per_node == 32);
+      CHECK(problem_of(distributed("  node_count: 32\n  process_count_per_node: 33\n",
+                                   "backend: pytorch\n"))
+                .path == "estimator.process_count_per_node");
+    }
+  }
+  GIVEN("the largest counts YAML can give, whose total does not fit an int") {
+    const auto detail = problem_of(distributed("",
+                                               "backend: parameter_server\n"
+                                               "worker_count: 2147483647\n"
+                                               "parameter_server_count: 2147483647\n"));
+    THEN("the total is counted without overflowing") {
+      CHECK(detail.path == "estimator.distributed_training.worker_count");
+      CHECK(detail.message ==
+            "makes 4294967295 tasks with the chief, ps and evaluator; a run has at most 1024");
+    }
+  }
+  GIVEN("1023 workers and a ps, with and without a chief") {
+    const std::string fields =
+        "backend: parameter_server\nworker_count: 1023\n"
+        "parameter_server_count: 1\n";
+    THEN("the chief is the task too many") {
+      CHECK(problems_of(distributed("", fields)).size() == 1);
+      CHECK_FALSE(valid(distributed("", fields + "chief: false\n")).estimator.distributed.chief);
+    }
+  }
+}
+
+TEST_CASE("Every distributed problem is reported at once, at its position", "[spec][distributed]") {
+  GIVEN("a parameter-server spec with four problems") {
+    const auto details = problems_of(fixture("distributed_problems.yaml"));
+    THEN("each is listed in file order with its line and column") {
+      REQUIRE(details.size() == 4);
+      CHECK(details[0].to_string() ==
+            "job.yaml:4:27: estimator.process_count_per_node: must be 1 with backend "
+            "parameter_server, not 2: it is for mpi and pytorch; use worker_count and "
+            "parameter_server_count");
+      CHECK(
+          details[1].to_string() ==
+          "job.yaml:7:19: estimator.distributed_training.worker_count: must be at least 1, not 0");
+      CHECK(details[2].to_string() ==
+            "job.yaml:8:29: estimator.distributed_training.parameter_server_count: must be at "
+            "least 1, not 0");
+      CHECK(details[3].to_string() ==
+            "job.yaml:9:21: estimator.distributed_training.success_policy: 'first_worker' is not "
+            "one of chief, all_workers");
+    }
+  }
+}
+
+TEST_CASE("task_names lists a run's tasks in launch-plan order", "[spec][distributed]") {
+  using Names = std::vector<std::string>;
+  GIVEN("a run without a backend") {
+    THEN("it has one task, main") {
+      CHECK(task_names(valid(k_minimal)) == Names{"main"});
+    }
+  }
+  GIVEN("a parameter-server run with every task type") {
+    const JobSpec spec = valid(distributed("",
+                                           "backend: parameter_server\n"
+                                           "worker_count: 2\n"
+                                           "parameter_server_count: 2\n"
+                                           "evaluator: true\n"));
+    THEN("chief, ps, workers, then the evaluator") {
+      CHECK(task_names(spec) ==
+            Names{"chief-0", "ps-0", "ps-1", "worker-0", "worker-1", "evaluator-0"});
+    }
+    WHEN("the chief is left out") {
+      JobSpec without_chief = spec;
+      without_chief.estimator.distributed.chief = false;
+      THEN("the list starts with the ps") {
+        CHECK(task_names(without_chief).front() == "ps-0");
+        CHECK(task_names(without_chief).size() == 5);
+      }
+    }
+  }
+  GIVEN("an MPI run of two nodes of two processes") {
+    const JobSpec spec =
+        valid(distributed("  node_count: 2\n  process_count_per_node: 2\n", "backend: mpi\n"));
+    THEN("the ranks, then the launcher's log") {
+      CHECK(task_names(spec) == Names{"rank-0", "rank-1", "rank-2", "rank-3", "mpirun"});
+    }
+  }
+  GIVEN("a PyTorch run of three processes") {
+    const JobSpec spec = valid(distributed("  process_count_per_node: 3\n", "backend: pytorch\n"));
+    THEN("the ranks alone") {
+      CHECK(task_names(spec) == Names{"rank-0", "rank-1", "rank-2"});
+    }
+  }
+  GIVEN("a spec that does not validate, with a billion ranks") {
+    JobSpec spec = valid(distributed("", "backend: mpi\n"));
+    spec.estimator.node_count = 1'000'000'000;
+    THEN("it has no task names, and nothing was allocated for them") {
+      CHECK(task_names(spec).empty());
+    }
+  }
+}
+
+TEST_CASE("The example specs shipped in configs/examples validate", "[spec][distributed]") {
+  GIVEN("every configs/examples/*/job.yaml") {
+    const std::filesystem::path examples =
+        std::filesystem::path(TRAINCTL_SOURCE_DIR) / "configs" / "examples";
+    THEN("each parses without a problem") {
+      for (const auto& entry : std::filesystem::directory_iterator(examples)) {
+        const auto spec_file = entry.path() / "job.yaml";
+        if (!std::filesystem::exists(spec_file)) continue;
+        INFO(spec_file.string());
+        const auto spec = parse_job_spec(trainctl::util::read_file(spec_file).value());
+        CHECK((spec ? std::string() : spec.error().details.front().to_string()) == "");
+      }
     }
   }
 }

@@ -8,6 +8,7 @@ using trainctl::ErrorCode;
 using trainctl::spec::build_payload;
 using trainctl::spec::job_spec_from_payload;
 using trainctl::spec::JobSpec;
+using trainctl::spec::SuccessPolicy;
 
 namespace {
 
@@ -86,13 +87,13 @@ TEST_CASE("The service refuses a bad payload with every problem and its JSON pat
   }
   GIVEN("a payload asking for what this version does not support") {
     nlohmann::json payload = build_payload(example_spec(), k_snapshot);
-    payload["estimator"]["distributed_training"]["backend"] = "mpi";
+    payload["estimator"]["use_gpu"] = true;
     const auto result = job_spec_from_payload(payload);
     THEN("the same message as for a YAML spec is given") {
       REQUIRE_FALSE(result.has_value());
       REQUIRE(result.error().details.size() == 1);
       CHECK(result.error().details[0].message ==
-            "distributed training (backend: mpi) is not supported by this version of trainctl yet");
+            "use_gpu: true is not supported by this version of trainctl yet");
     }
   }
   GIVEN("a payload that is not an object, or has a negative time limit") {
@@ -103,6 +104,108 @@ TEST_CASE("The service refuses a bad payload with every problem and its JSON pat
       const auto result = job_spec_from_payload(negative);
       REQUIRE_FALSE(result.has_value());
       CHECK(result.error().details[0].path == "limits.max_run_duration_seconds");
+    }
+  }
+}
+
+namespace {
+
+JobSpec parameter_server_spec() {
+  JobSpec spec = example_spec();
+  spec.estimator.node_count = 2;
+  auto& training = spec.estimator.distributed;
+  training.backend = trainctl::spec::Backend::parameter_server;
+  training.worker_count = 3;
+  training.parameter_server_count = 2;
+  training.chief = false;
+  training.evaluator = true;
+  training.success_policy = SuccessPolicy::all_workers;
+  return spec;
+}
+
+}  // namespace
+
+TEST_CASE("A distributed payload round-trips to the same spec", "[spec][payload][distributed]") {
+  GIVEN("a parameter-server spec with every field away from its default") {
+    const JobSpec spec = parameter_server_spec();
+    const nlohmann::json payload = build_payload(spec, k_snapshot);
+    THEN("the payload carries each field under estimator.distributed_training") {
+      CHECK(payload["estimator"]["node_count"] == 2);
+      CHECK(payload["estimator"]["distributed_training"] ==
+            nlohmann::json{{"backend", "parameter_server"},
+                           {"worker_count", 3},
+                           {"parameter_server_count", 2},
+                           {"chief", false},
+                           {"evaluator", true},
+                           {"success_policy", "all_workers"}});
+    }
+    WHEN("the service reads it back") {
+      const auto back = job_spec_from_payload(payload);
+      THEN("every field survives") {
+        REQUIRE(back.has_value());
+        const auto& training = back->estimator.distributed;
+        CHECK(back->estimator.node_count == 2);
+        CHECK(training.worker_count == 3);
+        CHECK(training.parameter_server_count == 2);
+        CHECK_FALSE(training.chief);
+        CHECK(training.evaluator);
+        CHECK(training.success_policy == SuccessPolicy::all_workers);
+        CHECK(build_payload(*back, k_snapshot) == payload);
+      }
+    }
+  }
+  GIVEN("an MPI spec of two nodes with four processes each") {
+    JobSpec spec = example_spec();
+    spec.estimator.distributed.backend = trainctl::spec::Backend::mpi;
+    spec.estimator.node_count = 2;
+    spec.estimator.process_count_per_node = 4;
+    const auto back = job_spec_from_payload(build_payload(spec, k_snapshot));
+    THEN("the service accepts it as it is") {
+      REQUIRE(back.has_value());
+      CHECK(back->estimator.distributed.backend == trainctl::spec::Backend::mpi);
+      CHECK(back->estimator.process_count_per_node == 4);
+    }
+  }
+  GIVEN("a payload from a client that does not send success_policy") {
+    nlohmann::json payload = build_payload(parameter_server_spec(), k_snapshot);
+    payload["estimator"]["distributed_training"].erase("success_policy");
+    const auto back = job_spec_from_payload(payload);
+    THEN("the policy is the default, chief") {
+      REQUIRE(back.has_value());
+      CHECK(back->estimator.distributed.success_policy == SuccessPolicy::chief);
+    }
+  }
+}
+
+TEST_CASE("The service applies the distributed rules to a payload",
+          "[spec][payload][distributed]") {
+  GIVEN("an unknown success_policy") {
+    nlohmann::json payload = build_payload(parameter_server_spec(), k_snapshot);
+    payload["estimator"]["distributed_training"]["success_policy"] = "all-workers";
+    const auto result = job_spec_from_payload(payload);
+    THEN("it is refused with the nearest name and its JSON path, without a position") {
+      REQUIRE_FALSE(result.has_value());
+      REQUIRE(result.error().details.size() == 1);
+      const auto& detail = result.error().details[0];
+      CHECK(detail.path == "estimator.distributed_training.success_policy");
+      CHECK(detail.line == 0);
+      CHECK(detail.message ==
+            "'all-workers' is not one of chief, all_workers (did you mean 'all_workers'?)");
+    }
+  }
+  GIVEN("a parameter-server payload without workers, and too many ps") {
+    nlohmann::json payload = build_payload(parameter_server_spec(), k_snapshot);
+    payload["estimator"]["distributed_training"]["worker_count"] = 0;
+    payload["estimator"]["distributed_training"]["parameter_server_count"] = 5000;
+    const auto result = job_spec_from_payload(payload);
+    THEN("both are reported as for a YAML spec") {
+      REQUIRE_FALSE(result.has_value());
+      REQUIRE(result.error().details.size() == 2);
+      CHECK(result.error().details[0].path == "estimator.distributed_training.worker_count");
+      CHECK(result.error().details[0].message == "must be at least 1, not 0");
+      CHECK(result.error().details[1].path ==
+            "estimator.distributed_training.parameter_server_count");
+      CHECK_THAT(result.error().details[1].message, Catch::Contains("a run has at most 1024"));
     }
   }
 }

@@ -21,12 +21,27 @@ enum class Backend { none, mpi, parameter_server, pytorch };
 std::string_view to_string(Backend backend);                  // "none", "mpi", ...
 std::optional<Backend> parse_backend(std::string_view text);  // exact names only
 
+// When a parameter-server run has succeeded (../shared/LAUNCH.md): `chief` once the chief (or
+// worker 0 without a chief) exits 0; `all_workers` once every worker (and the chief) exited 0.
+// Either way the tasks still running (ps, evaluator, ...) are then stopped by policy.
+enum class SuccessPolicy { chief, all_workers };
+
+std::string_view to_string(SuccessPolicy policy);                        // "chief", "all_workers"
+std::optional<SuccessPolicy> parse_success_policy(std::string_view text);  // exact names only
+
+// The most tasks one run may have (workers + ps + chief + evaluator, or ranks): a count beyond
+// it is a validation error, never clamped.
+inline constexpr int k_max_tasks_per_run = 1024;
+
+// YAML `estimator.distributed_training`; payload `estimator.distributed_training` with the same
+// keys (docs/job-spec.md).
 struct DistributedTraining {
   Backend backend = Backend::none;
-  int worker_count = 0;
-  int parameter_server_count = 0;
-  bool chief = true;
-  bool evaluator = false;
+  int worker_count = 0;            // parameter_server only; at least 1 there
+  int parameter_server_count = 0;  // parameter_server only; at least 1 there
+  bool chief = true;               // parameter_server only: a chief task (coordinator)
+  bool evaluator = false;          // parameter_server only: an evaluator outside the cluster
+  SuccessPolicy success_policy = SuccessPolicy::chief;  // parameter_server only
 };
 
 struct Estimator {
@@ -74,6 +89,15 @@ struct ParseOptions {
   std::vector<std::string> overrides;       // --set key=value, applied before validation
   size_t max_spec_bytes = 1u << 20;         // RELIABILITY 7
 };
+
+// The tasks a run of `spec` has, in launch-plan order, without building the plan (no ports are
+// taken): "main"; or "chief-0", "ps-0".., "worker-0".., "evaluator-0"; or "rank-0"..; followed by
+// "mpirun" for backend mpi (the launcher, whose log is logs/mpirun.log). These are the names
+// `logs --task` accepts.
+std::vector<std::string> task_names(const JobSpec& spec);
+
+// The virtual nodes a run of `spec` occupies: estimator.node_count.
+inline int node_count(const JobSpec& spec) { return spec.estimator.node_count; }
 
 // Parses and validates a YAML job spec. On failure: ErrorCode::invalid_spec with one ErrorDetail
 // per problem (file, line, column, field path, message), all of them, never only the first.

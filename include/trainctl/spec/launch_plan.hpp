@@ -3,6 +3,8 @@
 // (../shared/LAUNCH.md). Built by one function, used both by the engine and by
 // `trainctl validate` / `submit --dry-run`, so the plan printed is the plan run.
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -15,24 +17,59 @@
 
 namespace trainctl::spec {
 
+// What a task is in its run (LAUNCH.md): the single process of a run without a backend, a
+// parameter-server task type, or an MPI / PyTorch rank.
+namespace task_role {
+inline constexpr std::string_view k_main = "main";
+inline constexpr std::string_view k_chief = "chief";
+inline constexpr std::string_view k_worker = "worker";
+inline constexpr std::string_view k_ps = "ps";
+inline constexpr std::string_view k_evaluator = "evaluator";
+inline constexpr std::string_view k_rank = "rank";
+inline constexpr std::string_view k_launcher = "launcher";  // mpirun
+}  // namespace task_role
+
 struct TaskLaunch {
-  std::string name;               // "main" for a single-process run; "worker-1", "rank-3", ...
-  int node_rank = 0;              // the virtual node the task runs on
+  std::string name;               // "main", "chief-0", "worker-1", "ps-0", "evaluator-0", "rank-3"
+  std::string role;               // a task_role value
+  int index = 0;                  // within its role: worker-1 has index 1; rank-3 has index 3
+  int node_rank = 0;              // the virtual node the task runs on (0..node_count-1)
   std::vector<std::string> argv;  // argv[0] is absolute, or a name looked up on the env's PATH
   std::vector<std::pair<std::string, std::string>> env;  // the complete environment, sorted
   std::string cwd;                // absolute working directory
   std::string log_file;           // absolute path: <run>/logs/<name>.log
+  // MPI ranks: started by the plan's launcher (mpirun, through `trainctld rank`), not by the
+  // supervisor. `argv` is then the user command the rank runs and `env` what the rank sees,
+  // including the OMPI_COMM_WORLD_* variables Open MPI sets on a single host; the rank reports
+  // its state in <status_dir>/<name>.json.
+  bool started_by_launcher = false;
 };
+
+// How the run's outcome follows from its tasks' (service/engines/outcome_policy.hpp).
+namespace success_rule {
+inline constexpr std::string_view k_all_tasks = "all_tasks";      // none, mpi, pytorch
+inline constexpr std::string_view k_chief = "chief";              // parameter_server (default)
+inline constexpr std::string_view k_all_workers = "all_workers";  // parameter_server
+}  // namespace success_rule
 
 struct LaunchPlan {
   std::string run_id;
-  std::vector<TaskLaunch> tasks;
-  int64_t max_duration_seconds = 0;  // 0: no limit
-  int64_t grace_seconds = 10;        // SIGTERM -> SIGKILL on cancel and timeout
+  std::string backend = "none";           // spec::to_string(Backend)
+  std::string success = "all_tasks";      // a success_rule value
+  std::vector<TaskLaunch> tasks;          // in task_names() order, the launcher excluded
+  std::optional<TaskLaunch> launcher;     // mpi: the mpirun process (name "mpirun")
+  std::string status_dir;                 // <run>/tasks: where launcher-started tasks report
+  int64_t max_duration_seconds = 0;       // 0: no limit
+  int64_t grace_seconds = 10;             // SIGTERM -> SIGKILL on cancel, timeout and policy stop
+  int64_t start_timeout_seconds = 60;     // every task must have started by then (start barrier)
 
   nlohmann::json to_json() const;
   static Result<LaunchPlan> from_json(const nlohmann::json& json);
 };
+
+// Gives `count` distinct TCP ports of 127.0.0.1 that were free when asked (TF_CONFIG addresses,
+// MASTER_PORT). util::free_loopback_ports is the real one; tests may pass their own.
+using PortAllocator = std::function<Result<std::vector<int>>(size_t count)>;
 
 // Where a run lives and what it inherits. The CLI's dry run fills it with placeholders
 // ("<run>/snapshot") since it has no run directory.
@@ -47,6 +84,12 @@ struct RunLayout {
   // never the service token (LAUNCH.md, Every process).
   std::vector<std::pair<std::string, std::string>> base_env;
   int64_t grace_seconds = 10;
+  // MPI: the mpirun to start (a name looked up on PATH, or absolute) and the program that wraps
+  // each rank (`<rank_wrapper> rank ...`: trainctld itself; "<trainctld>" in a dry run).
+  std::string mpirun = "mpirun";
+  std::string rank_wrapper = "<trainctld>";
+  // Ports for TF_CONFIG and MASTER_PORT; empty means util::free_loopback_ports.
+  PortAllocator allocate_ports;
 };
 
 // The variables a run inherits from the service's own environment (RunLayout::base_env):
@@ -56,9 +99,23 @@ bool is_inherited_variable(std::string_view name);
 inline constexpr std::string_view k_inherited_variables_text =
     "PATH HOME USER LOGNAME LANG TZ TMPDIR TERM LC_*";
 
-// Builds the plan for a validated spec. The environment is base_env, then TRAINCTL_RUN_ID,
-// TRAINCTL_OUTPUTS_DIR, TRAINCTL_TASK, TRAINCTL_NODE_RANK, PYTHONUNBUFFERED=1, then the spec's
-// environment_variables (which win), and never any TRAINCTL_TOKEN.
+// Builds the plan for a validated spec (docs/job-spec.md, Distributed training, has the shapes). Each task's
+// environment is base_env, then TRAINCTL_RUN_ID, TRAINCTL_OUTPUTS_DIR, TRAINCTL_TASK,
+// TRAINCTL_NODE_RANK, PYTHONUNBUFFERED=1, then the backend's (TF_CONFIG; MASTER_ADDR,
+// MASTER_PORT, WORLD_SIZE, RANK, LOCAL_RANK, NODE_RANK, LOCAL_WORLD_SIZE; OMPI_COMM_WORLD_*),
+// then the spec's environment_variables (which win), and never any TRAINCTL_TOKEN.
+//  - none: one task "main" on node 0.
+//  - parameter_server: chief-0 (unless chief: false), ps-0.., worker-0.., evaluator-0 (if asked),
+//    placed round-robin over node_count nodes in that order; every training task gets the same
+//    cluster with a distinct free loopback port each; the evaluator gets that cluster and
+//    {"type":"evaluator","index":0}. TF_CONFIG is compact JSON with "environment":"cloud".
+//  - pytorch: rank-0..N-1, N = node_count x process_count_per_node, rank r on node
+//    r / process_count_per_node; MASTER_ADDR=127.0.0.1 and one free MASTER_PORT.
+//  - mpi: the same ranks (started_by_launcher) and a launcher running mpirun with the
+//    LAUNCH.md command line, every variable the run sets passed with -x, and
+//    `<rank_wrapper> rank --status-dir <run>/tasks --logs-dir <run>/logs --ranks-per-node P --`
+//    `<user argv>` as the
+//    program; mpirun's own output goes to logs/mpirun.log.
 Result<LaunchPlan> build_launch_plan(const JobSpec& spec, const RunLayout& layout);
 
 }  // namespace trainctl::spec
