@@ -3,12 +3,15 @@
 #include <string_view>
 
 #include "trainctl/service/engine.hpp"
+#include "trainctl/service/engines/run_state.hpp"
 #include "trainctl/service/server.hpp"
 
 namespace trainctl::service {
 
 int run_daemon(int argc, char** argv) {
-  if (argc == 3 && std::string_view(argv[1]) == "supervise") return run_supervisor(argv[2]);
+  const std::string_view command = argc >= 2 ? argv[1] : "";
+  if (argc == 3 && command == "supervise") return run_supervisor(argv[2]);
+  if (command == "rank") return engines::run_rank_wrapper(argc, argv);
   return run_server_main(argc, argv);
 }
 

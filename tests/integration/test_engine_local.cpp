@@ -4,135 +4,15 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <catch2/catch.hpp>
-#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <set>
-#include <sstream>
-#include <thread>
 
-#include "support/service_fixture.hpp"
-#include "trainctl/service/engine.hpp"
-#include "trainctl/service/engines/run_state.hpp"
-#include "trainctl/service/process_tree.hpp"
+#include "test_engine_support.hpp"
 
-namespace fs = std::filesystem;
 using trainctl::api::RunStatus;
-using trainctl::service::Engine;
-using trainctl::service::RunObservation;
-using Phase = trainctl::service::RunObservation::Phase;
-
-namespace {
-
-constexpr auto k_generous_deadline = std::chrono::seconds(60);
-constexpr auto k_poll_interval = std::chrono::milliseconds(20);
-constexpr const char* k_python = "/usr/bin/python3";
-
-std::unique_ptr<Engine> make_engine() {
-  return trainctl::service::make_local_engine({.supervisor_program = TRAINCTLD_BINARY});
-}
-
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
-
-// Polls `condition` until it holds or the generous deadline passes.
-template <typename Condition>
-bool eventually(Condition condition) {
-  const auto deadline = std::chrono::steady_clock::now() + k_generous_deadline;
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(k_poll_interval);
-  }
-  return true;
-}
-
-// Gone, or dead and waiting for its parent to collect it.
-bool process_gone(pid_t pid) {
-  const auto info = trainctl::service::read_process_info(pid);
-  return !info || info->is_zombie();
-}
-
-// A run directory as the service prepares it, and a plan for its tasks.
-class RunDirectory {
- public:
-  RunDirectory() {
-    for (const char* sub : {"snapshot", "outputs", "logs"}) fs::create_directories(m_dir / sub);
-  }
-
-  const fs::path& path() const { return m_dir; }
-  fs::path snapshot() const { return m_dir / "snapshot"; }
-  fs::path log_of(const std::string& task) const { return m_dir / "logs" / (task + ".log"); }
-
-  trainctl::spec::TaskLaunch task(std::string name, std::vector<std::string> argv) const {
-    trainctl::spec::TaskLaunch task;
-    task.name = name;
-    task.argv = std::move(argv);
-    task.env = {{"PATH", "/usr/bin:/bin"}, {"TRAINCTL_RUN_ID", "run-engine-test"}};
-    task.cwd = snapshot().string();
-    task.log_file = log_of(name).string();
-    return task;
-  }
-
-  trainctl::spec::LaunchPlan plan(std::vector<trainctl::spec::TaskLaunch> tasks) const {
-    trainctl::spec::LaunchPlan plan;
-    plan.run_id = "run-engine-test";
-    plan.tasks = std::move(tasks);
-    plan.grace_seconds = 1;
-    return plan;
-  }
-
-  trainctl::spec::LaunchPlan single(std::vector<std::string> argv) const {
-    return plan({task("main", std::move(argv))});
-  }
-
-  fs::path write_script(const std::string& name, const std::string& text) const {
-    const auto path = snapshot() / name;
-    std::ofstream(path) << text;
-    return path;
-  }
-
- private:
-  trainctl::testing::TempDir m_temp;
-  fs::path m_dir = m_temp.path() / "run";
-};
-
-RunObservation observe_until(Engine& engine, const fs::path& run_dir,
-                             const std::function<bool(const RunObservation&)>& done) {
-  RunObservation last;
-  const bool reached = eventually([&] {
-    const auto observation = engine.observe(run_dir);
-    REQUIRE(observation.has_value());
-    last = *observation;
-    return done(last);
-  });
-  REQUIRE(reached);
-  return last;
-}
-
-RunObservation wait_until_finished(Engine& engine, const fs::path& run_dir) {
-  return observe_until(engine, run_dir,
-                       [](const auto& run) { return run.phase == Phase::finished; });
-}
-
-RunObservation wait_until_running(Engine& engine, const fs::path& run_dir) {
-  return observe_until(engine, run_dir,
-                       [](const auto& run) { return run.phase != Phase::starting; });
-}
-
-trainctl::service::engines::RunState state_of(const fs::path& run_dir) {
-  auto state = trainctl::service::engines::read_run_state(run_dir);
-  REQUIRE(state.has_value());
-  return *state;
-}
-
-}  // namespace
+using namespace trainctl::testing::engine;
 
 TEST_CASE("a task that exits 0 completes the run with its whole log", "[engine]") {
   GIVEN("a script that prints to stdout and stderr, then exits 0") {
@@ -202,8 +82,9 @@ TEST_CASE("one failing task of several fails the run and stops the others", "[en
   CHECK(run_end.outcome == RunStatus::Failed);
   CHECK(run_end.exit_code == 2);
   CHECK(run_end.reason == "task 'worker-1' exited with code 2");
+  CHECK(run_end.first_failed_task == "worker-1");
   REQUIRE(run_end.tasks.size() == 2);
-  CHECK(run_end.tasks[0].state == "killed");
+  CHECK(run_end.tasks[0].state == "stopped");
   CHECK(run_end.tasks[0].signal == SIGTERM);
   CHECK(process_gone(static_cast<pid_t>(run_end.tasks[0].pid)));
 }
@@ -241,7 +122,8 @@ time.sleep(300)
 
       THEN("the run is Canceled and the daemon is gone") {
         CHECK(run_end.outcome == RunStatus::Canceled);
-        CHECK(run_end.tasks[0].state == "killed");
+        CHECK(run_end.first_failed_task.empty());
+        CHECK(run_end.tasks[0].state == "stopped");
         CHECK(::kill(daemon_pid, 0) != 0);
         CHECK(read_text(run.log_of("main")) == "daemon started\n");
       }
@@ -267,6 +149,7 @@ TEST_CASE("a run over its maximum duration times out", "[engine]") {
 
   CHECK(run_end.outcome == RunStatus::TimedOut);
   CHECK(run_end.reason == "the run exceeded its maximum duration of 1.0s");
+  CHECK(run_end.tasks[0].state == "stopped");
   CHECK(run_end.tasks[0].signal == SIGTERM);
 }
 

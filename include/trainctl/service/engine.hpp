@@ -20,7 +20,13 @@ namespace trainctl::service {
 
 struct TaskObservation {
   std::string name;
-  std::string state;  // "pending" | "running" | "exited" | "killed" | "failed_to_start"
+  std::string role;    // spec::task_role: main | chief | worker | ps | evaluator | rank
+  int index = 0;       // within its role
+  int node_rank = 0;   // the virtual node it runs on
+  // "pending" | "running" | "exited" | "killed" | "failed_to_start" | "stopped" (ended because
+  // the run was being stopped: by its success policy, by another task's failure, by a cancel or
+  // by the time limit; exit_code / signal say how it ended). engines::task_state has the names.
+  std::string state;
   std::optional<int> exit_code;
   std::optional<int> signal;  // the signal that ended it, if any
   int64_t pid = 0;
@@ -36,7 +42,8 @@ struct RunObservation {
   api::RunStatus outcome = api::RunStatus::Failed;
   std::optional<int> exit_code;  // of the run as a whole (the failing task's, or 0)
   std::string reason;            // for the user, when not Completed
-  std::vector<TaskObservation> tasks;
+  std::string first_failed_task;  // the task whose end failed the run; empty when none did
+  std::vector<TaskObservation> tasks;  // in plan order; the launcher (mpirun) is not a task
   int64_t started_at_ms = 0;     // all tasks started (the start barrier passed)
   int64_t ended_at_ms = 0;
 };

@@ -172,7 +172,8 @@ class LocalEngine final : public Engine {
   }
 
   Result<RunObservation> recover(const std::filesystem::path& run_dir) override {
-    if (auto started = wait_for_state_after_restart(run_dir); !started) return fail(started.error());
+    if (auto started = wait_for_state_after_restart(run_dir); !started)
+      return fail(started.error());
     return observe(run_dir);
   }
 
@@ -187,20 +188,21 @@ class LocalEngine final : public Engine {
     return state.boot_id == m_boot_id && is_running(state.supervisor);
   }
 
-  // A run whose supervisor died before the end: Failed, with what is left of its tasks killed
-  // (each task's process group; daemons that left their group cannot be found without the
-  // supervisor). Saving the result is best effort: a later call reaches the same result.
+  // A run whose supervisor died before the end: Failed, with what is left of its tasks and its
+  // launcher killed (each one's process group; daemons that left their group cannot be found
+  // without the supervisor). Saving the result is best effort: a later call reaches the same
+  // result.
   RunObservation settle_abandoned_run(const std::filesystem::path& run_dir, RunState state) const {
     const int64_t now_ms = util::now_unix_ms();
     for (size_t i = 0; i < state.observation.tasks.size(); ++i) {
       auto& task = state.observation.tasks[i];
       if (task.state != task_state::k_running) continue;
       if (i < state.task_processes.size()) kill_task_group(state, state.task_processes[i]);
-      task.state = task_state::k_killed;
-      task.signal = SIGKILL;
-      task.exit_code = 128 + SIGKILL;
-      task.ended_at_ms = now_ms;
-      task.message = "stopped because the run's supervisor died";
+      record_killed_with_supervisor(task, now_ms);
+    }
+    if (state.launcher && state.launcher->state == task_state::k_running) {
+      kill_task_group(state, state.launcher_process);
+      record_killed_with_supervisor(*state.launcher, now_ms);
     }
     auto& observation = state.observation;
     observation.phase = RunObservation::Phase::finished;
@@ -210,6 +212,14 @@ class LocalEngine final : public Engine {
     observation.ended_at_ms = now_ms;
     (void)write_run_state(run_dir, state);
     return std::move(state.observation);
+  }
+
+  static void record_killed_with_supervisor(TaskObservation& task, int64_t now_ms) {
+    task.state = task_state::k_killed;
+    task.signal = SIGKILL;
+    task.exit_code = 128 + SIGKILL;
+    task.ended_at_ms = now_ms;
+    task.message = "stopped because the run's supervisor died";
   }
 
   // SIGKILLs the process group the task led, unless its pid now names another process. (A

@@ -1,6 +1,11 @@
 #include "trainctl/service/engines/run_state.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <array>
+#include <cerrno>
+#include <cstring>
 #include <utility>
 
 #include "trainctl/util/fs.hpp"
@@ -42,8 +47,11 @@ std::optional<int> optional_int(const nlohmann::json& json, const char* key) {
   return it->get<int>();
 }
 
-nlohmann::json to_json(const TaskObservation& task) {
+nlohmann::json task_to_json(const TaskObservation& task) {
   return {{"name", task.name},
+          {"role", task.role},
+          {"index", task.index},
+          {"node_rank", task.node_rank},
           {"state", task.state},
           {"exit_code", optional_to_json(task.exit_code)},
           {"signal", optional_to_json(task.signal)},
@@ -53,10 +61,14 @@ nlohmann::json to_json(const TaskObservation& task) {
           {"message", task.message}};
 }
 
-// Throws nlohmann::json::exception on a malformed document; the callers below catch it.
+// Throws nlohmann::json::exception on a malformed document; the callers below catch it. Keys
+// added after the first version default (role "", index 0, node 0).
 TaskObservation task_from_json(const nlohmann::json& json) {
   TaskObservation task;
   task.name = json.at("name").get<std::string>();
+  task.role = json.value("role", std::string());
+  task.index = json.value("index", 0);
+  task.node_rank = json.value("node_rank", 0);
   task.state = json.at("state").get<std::string>();
   task.exit_code = optional_int(json, "exit_code");
   task.signal = optional_int(json, "signal");
@@ -79,6 +91,7 @@ Result<RunObservation> observation_from_json(const nlohmann::json& json) {
   }
   observation.exit_code = optional_int(json, "exit_code");
   observation.reason = json.at("reason").get<std::string>();
+  observation.first_failed_task = json.value("first_failed_task", std::string());
   observation.started_at_ms = json.at("started_at_ms").get<int64_t>();
   observation.ended_at_ms = json.at("ended_at_ms").get<int64_t>();
   for (const auto& task : json.at("tasks")) observation.tasks.push_back(task_from_json(task));
@@ -90,11 +103,12 @@ Result<RunObservation> observation_from_json(const nlohmann::json& json) {
 nlohmann::json to_json(const RunObservation& observation) {
   const bool finished = observation.phase == Phase::finished;
   nlohmann::json tasks = nlohmann::json::array();
-  for (const auto& task : observation.tasks) tasks.push_back(to_json(task));
+  for (const auto& task : observation.tasks) tasks.push_back(task_to_json(task));
   return {{"phase", phase_name(observation.phase)},
           {"outcome", finished ? nlohmann::json(api::to_string(observation.outcome)) : nullptr},
           {"exit_code", optional_to_json(observation.exit_code)},
           {"reason", observation.reason},
+          {"first_failed_task", observation.first_failed_task},
           {"started_at_ms", observation.started_at_ms},
           {"ended_at_ms", observation.ended_at_ms},
           {"tasks", std::move(tasks)}};
@@ -105,6 +119,38 @@ namespace engines {
 namespace {
 constexpr int k_state_version = 1;
 constexpr size_t k_state_max_size = 16u << 20;
+constexpr size_t k_report_max_size = 64u << 10;
+
+nlohmann::json process_to_json(const ProcessIdentity& process) {
+  return {{"pgid", process.pid}, {"start_time", process.start_time}};
+}
+
+ProcessIdentity process_from_json(const nlohmann::json& json) {
+  return {json.value("pgid", pid_t{0}), json.value("start_time", uint64_t{0})};
+}
+
+std::filesystem::path report_path(const std::filesystem::path& status_dir, std::string_view name) {
+  return status_dir / fmt::format("{}.json", name);
+}
+
+// Replaces `path` by `content` through a rename, so readers never see a partial file. No fsync:
+// it is on the start path of every rank, and a report only matters while its run goes on.
+Result<void> replace_file(const std::filesystem::path& path, std::string_view content) {
+  const auto temp =
+      path.parent_path() / fmt::format(".{}.tmp-{}", path.filename().string(), ::getpid());
+  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return fail(ErrorCode::io, "cannot create {}: {}", temp.string(), std::strerror(errno));
+  const bool written =
+      ::write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size());
+  const int write_error = errno;
+  const bool replaced = ::close(fd) == 0 && written && ::rename(temp.c_str(), path.c_str()) == 0;
+  if (replaced) return {};
+  const int error = written ? errno : write_error;
+  ::unlink(temp.c_str());
+  return fail(ErrorCode::io, "cannot write {}: {}", path.string(), std::strerror(error));
+}
+
 }  // namespace
 
 nlohmann::json to_json(const RunState& state) {
@@ -113,8 +159,12 @@ nlohmann::json to_json(const RunState& state) {
   json["boot_id"] = state.boot_id;
   json["supervisor"] = {{"pid", state.supervisor.pid}, {"start_time", state.supervisor.start_time}};
   for (size_t i = 0; i < state.task_processes.size() && i < state.observation.tasks.size(); ++i) {
-    json["tasks"][i]["pgid"] = state.task_processes[i].pid;
-    json["tasks"][i]["start_time"] = state.task_processes[i].start_time;
+    json["tasks"][i].update(process_to_json(state.task_processes[i]));
+  }
+  json["launcher"] = nullptr;
+  if (state.launcher) {
+    json["launcher"] = task_to_json(*state.launcher);
+    json["launcher"].update(process_to_json(state.launcher_process));
   }
   return json;
 }
@@ -131,9 +181,12 @@ Result<RunState> run_state_from_json(const nlohmann::json& json) {
     state.boot_id = json.at("boot_id").get<std::string>();
     state.supervisor.pid = json.at("supervisor").at("pid").get<pid_t>();
     state.supervisor.start_time = json.at("supervisor").at("start_time").get<uint64_t>();
-    for (const auto& task : json.at("tasks")) {
-      state.task_processes.push_back(
-          {task.value("pgid", pid_t{0}), task.value("start_time", uint64_t{0})});
+    for (const auto& task : json.at("tasks"))
+      state.task_processes.push_back(process_from_json(task));
+    if (const auto launcher = json.find("launcher");
+        launcher != json.end() && !launcher->is_null()) {
+      state.launcher = task_from_json(*launcher);
+      state.launcher_process = process_from_json(*launcher);
     }
     state.observation = std::move(*observation);
     return state;
@@ -153,6 +206,25 @@ Result<RunState> read_run_state(const std::filesystem::path& run_dir) {
 
 Result<void> write_run_state(const std::filesystem::path& run_dir, const RunState& state) {
   return util::write_file_atomic(run_dir / k_state_file, to_json(state).dump() + "\n");
+}
+
+Result<void> write_task_report(const std::filesystem::path& status_dir,
+                               const TaskObservation& task) {
+  return replace_file(report_path(status_dir, task.name), task_to_json(task).dump() + "\n");
+}
+
+Result<TaskObservation> read_task_report(const std::filesystem::path& status_dir,
+                                         std::string_view name) {
+  const auto path = report_path(status_dir, name);
+  const auto text = util::read_file(path, k_report_max_size);
+  if (!text) return fail(text.error());
+  const auto json = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
+  if (json.is_discarded()) return fail(ErrorCode::internal, "{} is not valid JSON", path.string());
+  try {
+    return task_from_json(json);
+  } catch (const nlohmann::json::exception& error) {
+    return fail(ErrorCode::internal, "malformed task report {}: {}", path.string(), error.what());
+  }
 }
 
 }  // namespace engines

@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "trainctl/service/engines/child_process.hpp"
+#include "trainctl/service/engines/run_state.hpp"
 
 namespace trainctl::service::engines {
 
@@ -71,7 +72,7 @@ Result<std::string> resolve_program(const spec::TaskLaunch& task) {
               std::strerror(ENOENT), search_path);
 }
 
-Result<ProcessIdentity> start_task(const spec::TaskLaunch& task) {
+Result<ProcessIdentity> start_task(const spec::TaskLaunch& task, ProcessGroup group) {
   const auto program = resolve_program(task);
   if (!program) return fail(program.error());
   const auto log = open_fd(task.log_file, O_WRONLY | O_CREAT | O_APPEND);
@@ -92,8 +93,9 @@ Result<ProcessIdentity> start_task(const spec::TaskLaunch& task) {
   if (pid < 0)
     return fail(ErrorCode::internal, "cannot start '{}': fork: {}", task.argv.front(),
                 std::strerror(errno));
+  const bool own_group = group == ProcessGroup::own;
   if (pid == 0) {
-    ::setpgid(0, 0);
+    if (own_group) ::setpgid(0, 0);
     prepare_child_for_exec(null_input->get(), log->get());
     if (::chdir(task.cwd.c_str()) != 0) {
       send_report(pipe->write_end.get(), {k_chdir_failed, errno});
@@ -103,7 +105,7 @@ Result<ProcessIdentity> start_task(const spec::TaskLaunch& task) {
     send_report(pipe->write_end.get(), {k_exec_failed, errno});
     ::_exit(127);
   }
-  ::setpgid(pid, pid);  // also here, so the group exists before anyone signals it
+  if (own_group) ::setpgid(pid, pid);  // also here, so the group exists before anyone signals it
   pipe->write_end.reset();
   const auto reports = receive_reports(pipe->read_end.get());
   if (!reports.empty()) {
@@ -111,6 +113,18 @@ Result<ProcessIdentity> start_task(const spec::TaskLaunch& task) {
     return fail(ErrorCode::not_found, "{}", failure_message(task, reports.front()));
   }
   return identify_process(pid).value_or(ProcessIdentity{pid, 0});
+}
+
+void record_end(TaskObservation& task, int wait_status, int64_t at_ms) {
+  task.ended_at_ms = at_ms;
+  if (WIFSIGNALED(wait_status)) {
+    task.state = task_state::k_killed;
+    task.signal = WTERMSIG(wait_status);
+    task.exit_code = 128 + WTERMSIG(wait_status);
+  } else {
+    task.state = task_state::k_exited;
+    task.exit_code = WEXITSTATUS(wait_status);
+  }
 }
 
 }  // namespace trainctl::service::engines

@@ -5,6 +5,7 @@
 // run that another one started (docs/engines.md).
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -27,6 +28,7 @@ inline constexpr std::string_view k_running = "running";
 inline constexpr std::string_view k_exited = "exited";  // exit_code set
 inline constexpr std::string_view k_killed = "killed";  // signal set, exit_code 128 + signal
 inline constexpr std::string_view k_failed_to_start = "failed_to_start";  // message says why
+inline constexpr std::string_view k_stopped = "stopped";  // ended while the run was being stopped
 }  // namespace task_state
 
 // What the supervisor records about a run.
@@ -34,9 +36,13 @@ struct RunState {
   std::string boot_id;         // the machine boot the pids below belong to
   ProcessIdentity supervisor;  // the process driving the run
   RunObservation observation;
-  // The process of each task, index-aligned with observation.tasks ({} until started). Each
-  // task leads its own process group, whose id is the task's pid.
+  // The process group of each task, index-aligned with observation.tasks ({} until started). A
+  // task the supervisor starts leads its own, whose id is the task's pid; an MPI rank runs in
+  // its `trainctld rank` wrapper's (the wrapper's pid).
   std::vector<ProcessIdentity> task_processes;
+  // backend mpi: mpirun's process and how it ended ({} / nullopt until then).
+  ProcessIdentity launcher_process;
+  std::optional<TaskObservation> launcher;
 };
 
 nlohmann::json to_json(const RunState& state);
@@ -46,5 +52,22 @@ Result<RunState> run_state_from_json(const nlohmann::json& json);
 Result<RunState> read_run_state(const std::filesystem::path& run_dir);
 // Replaces <run_dir>/state.json atomically.
 Result<void> write_run_state(const std::filesystem::path& run_dir, const RunState& state);
+
+// What `trainctld rank` writes for the rank it wraps, replaced atomically at its start and its
+// end: <status_dir>/<name>.json with name, state (running | exited | killed | failed_to_start |
+// stopped), pid, exit_code, signal, started_at_ms, ended_at_ms and message, the same keys as
+// TaskObservation. `stopped` means the wrapper had been asked to stop (SIGTERM/SIGINT/SIGHUP
+// from mpirun or the supervisor) before its rank ended.
+Result<void> write_task_report(const std::filesystem::path& status_dir, const TaskObservation& task);
+// not_found until the rank has written one.
+Result<TaskObservation> read_task_report(const std::filesystem::path& status_dir,
+                                         std::string_view name);
+
+// The body of `trainctld rank --status-dir D --logs-dir L --ranks-per-node P -- ARGV...`, run by
+// mpirun for every rank of an MPI run: names the rank rank-<OMPI_COMM_WORLD_RANK>, sets
+// TRAINCTL_TASK and TRAINCTL_NODE_RANK (rank / P), sends the rank's output to L/<name>.log,
+// reports in D, forwards SIGTERM/SIGINT/SIGHUP to it, and ends as it ended (same exit code, or
+// the same signal) so mpirun sees the rank's real outcome. Returns the process exit code.
+int run_rank_wrapper(int argc, char** argv);
 
 }  // namespace trainctl::service::engines
