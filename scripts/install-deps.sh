@@ -8,6 +8,7 @@ packages=(
   libcli11-dev libcurl4-openssl-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libyaml-cpp-dev
   catch2 libsqlite3-dev libcpp-httplib-dev libssl-dev zlib1g-dev libbrotli-dev
   python3 python3-numpy python3-sklearn procps curl
+  openmpi-bin python3-mpi4py python3-torch
 )
 
 missing=()
