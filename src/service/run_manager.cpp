@@ -33,7 +33,11 @@ nlohmann::json tasks_json(const RunObservation& observation) {
   auto tasks = nlohmann::json::array();
   for (const auto& task : observation.tasks) {
     tasks.push_back({{"name", task.name},
+                     {"role", task.role},
+                     {"index", task.index},
+                     {"node", task.node_rank},
                      {"state", task.state},
+                     {"failed_first", task.name == observation.first_failed_task},
                      {"exit_code", optional_value(task.exit_code)},
                      {"signal", optional_value(task.signal)},
                      {"started_at", optional_time(task.started_at_ms)},
@@ -210,8 +214,13 @@ Result<void> RunManager::prepare_and_start(const RunRecord& run) {
   layout.interpreter = m_options.interpreter;
   layout.base_env = m_options.base_env;
   layout.grace_seconds = m_options.grace_seconds;
-  auto plan = spec::build_launch_plan(*spec, layout);
+  layout.mpirun = m_options.mpirun;
+  layout.rank_wrapper = m_options.rank_wrapper.string();
+  auto plan = spec::build_launch_plan(*spec, layout);  // ports: free ones, taken now
   if (!plan) return fail(plan.error());
+  if (!plan->status_dir.empty()) {
+    if (auto made = util::make_directories(plan->status_dir, 0755); !made) return made;
+  }
   return start_on_engine(run, *plan);
 }
 

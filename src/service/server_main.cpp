@@ -21,6 +21,7 @@
 #include "trainctl/service/server.hpp"
 #include "trainctl/service/store.hpp"
 #include "trainctl/service/task_queue.hpp"
+#include "trainctl/spec/job_spec.hpp"
 #include "trainctl/util/fs.hpp"
 #include "trainctl/util/random.hpp"
 #include "trainctl/util/time.hpp"
@@ -43,6 +44,7 @@ struct ServerOptions {
   std::string python;
   std::string log_level = "info";
   int64_t grace_seconds = 10;
+  int local_max_nodes = 8;
 };
 
 fs::path default_home() {
@@ -71,6 +73,10 @@ std::optional<ServerOptions> parse_options(int argc, char** argv, int& exit_code
   app.add_flag("--no-auth", options.no_auth, "Serve without a token (loopback binds only)");
   app.add_option("--python", options.python, "Interpreter for .py entry scripts")->capture_default_str();
   app.add_option("--log-level", options.log_level, "trace|debug|info|warn|error")->capture_default_str();
+  app.add_option("--local-max-nodes", options.local_max_nodes,
+                 "Virtual nodes of the local compute target; a run asking for more is refused")
+      ->check(CLI::Range(1, spec::k_max_tasks_per_run))
+      ->capture_default_str();
   app.add_option("--grace-seconds", options.grace_seconds, "SIGTERM to SIGKILL delay on cancel")
       ->group("");  // hidden: tests shorten it
   app.set_version_flag("--version", std::string(k_version));
@@ -200,9 +206,17 @@ int serve(const ServerOptions& options) {
   if (auto cleaned = blobs.remove_stale_temp_files(); !cleaned) {
     spdlog::warn("{}", cleaned.error().message);
   }
-  auto engine = make_local_engine({fs::read_symlink("/proc/self/exe")});
-  RunManager runs(**store, blobs, *engine,
-                  {home / "runs", options.python, allowlisted_environment(), options.grace_seconds});
+  // trainctld itself supervises each run (`supervise`) and wraps each MPI rank (`rank`).
+  const fs::path self = fs::read_symlink("/proc/self/exe");
+  auto engine = make_local_engine({self});
+  RunManagerOptions run_options;
+  run_options.runs_dir = home / "runs";
+  run_options.interpreter = options.python;
+  run_options.base_env = allowlisted_environment();
+  run_options.grace_seconds = options.grace_seconds;
+  run_options.rank_wrapper = self;
+  run_options.local_max_nodes = options.local_max_nodes;
+  RunManager runs(**store, blobs, *engine, std::move(run_options));
 
   httplib::Server server;
   server.new_task_queue = [] { return new GrowingTaskQueue(); };

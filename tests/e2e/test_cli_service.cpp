@@ -124,3 +124,37 @@ TEST_CASE("e2e: cancel", "[e2e][cli]") {
     CHECK(cli.run({"run", "cancel", run_id}).exit_code == 0);
   }
 }
+
+TEST_CASE("e2e: a distributed run's logs, tasks and placement", "[e2e][cli][distributed]") {
+  ServiceFixture service;
+  const auto cli = CliEnvironment::for_service(service);
+  Project project("import os\nprint('hello from rank', os.environ['RANK'], flush=True)\n",
+                  "  node_count: 2\n  distributed_training:\n    backend: pytorch\n");
+
+  const auto streamed = cli.run({"submit", project.spec(), "--stream"});
+  INFO(streamed.err);
+  REQUIRE(streamed.exit_code == 0);
+  SECTION("given --stream, every line is prefixed with its rank") {
+    CHECK_THAT(streamed.out, Catch::Contains("[rank-0] hello from rank 0\n") &&
+                                 Catch::Contains("[rank-1] hello from rank 1\n"));
+  }
+  const auto run_id = trimmed(cli.run({"run", "list", "-o", "name"}).out);
+  REQUIRE_THAT(run_id, Catch::StartsWith("run-"));
+  SECTION("given --rank or --task, one task's log prints as written") {
+    CHECK(cli.run({"logs", run_id, "--rank", "1"}).out == "hello from rank 1\n");
+    CHECK(cli.run({"logs", run_id, "--task", "rank-0"}).out == "hello from rank 0\n");
+  }
+  SECTION("given both --task and --rank, a usage error") {
+    CHECK(cli.run({"logs", run_id, "--task", "rank-0", "--rank", "1"}).exit_code == 2);
+  }
+  SECTION("given a task the run does not have, exit 7 and the run's tasks") {
+    const auto unknown = cli.run({"logs", run_id, "--task", "worker-9"});
+    CHECK(unknown.exit_code == 7);
+    CHECK_THAT(unknown.err, Catch::Contains("its tasks are rank-0, rank-1"));
+  }
+  SECTION("given run show, the tasks with role and node, and each node's tasks") {
+    const auto shown = cli.run({"run", "show", run_id});
+    CHECK_THAT(shown.out, Catch::Contains("NAME     ROLE   NODE   STATE") &&
+                              Catch::Contains("Placement:\n  node 0: rank-0\n  node 1: rank-1\n"));
+  }
+}

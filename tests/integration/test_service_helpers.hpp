@@ -6,10 +6,12 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "support/service_fixture.hpp"
+#include "trainctl/util/fs.hpp"
 #include "trainctl/util/sha256.hpp"
 
 namespace trainctl::testing {
@@ -101,5 +103,97 @@ class NdjsonLines {
  private:
   std::string m_pending;
 };
+
+// Distributed runs of tests/data/distributed/task.py (its docstring lists the arguments).
+
+inline std::string distributed_task_script() {
+  auto script = util::read_file(std::filesystem::path(TRAINCTL_SOURCE_DIR) /
+                                "tests/data/distributed/task.py");
+  return script ? *script : std::string();
+}
+
+// Submits task.py with `estimator` merged into the payload's estimator (node_count,
+// distributed_training, ...) and `arguments` as its script_params; returns the created run.
+inline nlohmann::json submit_distributed(const ServiceFixture& service,
+                                         const nlohmann::json& estimator,
+                                         const std::vector<std::string>& arguments) {
+  auto payload =
+      script_payload(upload_snapshot(service, {{"train.py", distributed_task_script()}}));
+  payload["estimator"].update(estimator);
+  payload["estimator"]["script_params"] = arguments;
+  return body_json(http_request(service, "POST", "/v1/workspaces/default/runs", payload.dump()));
+}
+
+// What `task` of the run recorded it saw (outputs/<task>.json), or null until it has.
+inline nlohmann::json task_record(const ServiceFixture& service, const std::string& run_id,
+                                  const std::string& task) {
+  const auto response = http_request(
+      service, "GET", "/v1/workspaces/default/runs/" + run_id + "/files/outputs/" + task + ".json");
+  return response.status == 200 ? body_json(response) : nlohmann::json();
+}
+
+// Waits until every one of `tasks` recorded what it saw; the records by task (null if missing).
+inline std::map<std::string, nlohmann::json> wait_for_task_records(
+    const ServiceFixture& service, const std::string& run_id, const std::vector<std::string>& tasks,
+    int seconds = 60) {
+  std::map<std::string, nlohmann::json> records;
+  eventually(
+      [&] {
+        for (const auto& task : tasks) {
+          if (records[task].is_null()) records[task] = task_record(service, run_id, task);
+          if (records[task].is_null()) return false;
+        }
+        return true;
+      },
+      seconds);
+  return records;
+}
+
+// The run's tasks[] entry named `name`, or null.
+inline nlohmann::json task_named(const nlohmann::json& run, const std::string& name) {
+  if (!run.is_object()) return nullptr;
+  for (const auto& task : run.value("tasks", nlohmann::json::array())) {
+    if (task.value("name", "") == name) return task;
+  }
+  return nullptr;
+}
+
+// The names in the run's tasks[], in order.
+inline std::vector<std::string> task_names_of(const nlohmann::json& run) {
+  std::vector<std::string> names;
+  if (!run.is_object()) return names;
+  for (const auto& task : run.value("tasks", nlohmann::json::array())) {
+    names.push_back(task.value("name", ""));
+  }
+  return names;
+}
+
+// The processes of the run still alive: every process with its TRAINCTL_RUN_ID.
+inline std::vector<pid_t> processes_of_run(const std::string& run_id) {
+  return processes_with_environment("TRAINCTL_RUN_ID=" + run_id);
+}
+
+// The log bytes of a run by task, from GET .../logs (without follow): every task merged, or
+// only `task`. `status` is the HTTP status.
+struct RunLogs {
+  int status = 0;
+  std::map<std::string, std::string> by_task;
+};
+inline RunLogs read_run_logs(const ServiceFixture& service, const std::string& run_id,
+                             const std::string& task = {}) {
+  const auto response = http_request(
+      service, "GET",
+      "/v1/workspaces/default/runs/" + run_id + "/logs" + (task.empty() ? "" : "?task=" + task));
+  RunLogs logs{.status = response.status, .by_task = {}};
+  if (response.status != 200) return logs;
+  NdjsonLines lines;
+  lines.feed(response.body.data(), response.body.size(), [&](nlohmann::json event) {
+    if (event.value("type", "") == "log") {
+      logs.by_task[event.value("task", "")] += event.value("data", "");
+    }
+    return true;
+  });
+  return logs;
+}
 
 }  // namespace trainctl::testing

@@ -152,3 +152,56 @@ TEST_CASE("200 followers that connect and drop leave the service answering", "[s
   CHECK(eventually([&] { return open_sockets(service.pid()) <= sockets_before; }, 15));
   http_request(service, "POST", "/v1/workspaces/default/runs/" + id + "/cancel", "{}");
 }
+
+namespace {
+
+// Submits train.py as a run of `backend` with two ranks on one node; returns the run id.
+std::string submit_two_ranks(const ServiceFixture& service, const std::string& backend,
+                             const std::string& script) {
+  auto payload = script_payload(upload_snapshot(service, {{"train.py", script}}));
+  payload["estimator"]["process_count_per_node"] = 2;
+  payload["estimator"]["distributed_training"] = {{"backend", backend}};
+  return body_json(http_request(service, "POST", "/v1/workspaces/default/runs", payload.dump()))
+      .value("id", "");
+}
+
+}  // namespace
+
+TEST_CASE("an unknown task is 404 naming the run's tasks, mpirun included", "[service][logs]") {
+  ServiceFixture service;
+  const auto id = submit_two_ranks(service, "mpi", "print('hi from a rank')\n");
+  REQUIRE_FALSE(id.empty());
+  const std::string base = "/v1/workspaces/default/runs/" + id + "/logs";
+
+  const auto unknown = http_request(service, "GET", base + "?task=worker-9");
+  CHECK(unknown.status == 404);
+  CHECK(body_json(unknown)["error"]["message"] ==
+        "run " + id + " has no task 'worker-9'; its tasks are rank-0, rank-1, mpirun");
+  CHECK(http_request(service, "GET", base + "?offset=rank-7:0").status == 404);
+  CHECK(http_request(service, "GET", base + "?task=rank-0&offset=rank-1:0").status == 400);
+
+  wait_for_run(service, id);
+  const auto launcher = http_request(service, "GET", base + "?task=mpirun");
+  CHECK(launcher.status == 200);
+  CHECK(launcher.body.find(R"("type":"end")") != std::string::npos);
+  const auto rank = http_request(service, "GET", base + "?task=rank-1");
+  CHECK(rank.body.find(R"("data":"hi from a rank\n")") != std::string::npos);
+}
+
+TEST_CASE("the merged log of a run ends even when a task's log never appeared",
+          "[service][logs]") {
+  ServiceFixture service;
+  const auto id =
+      submit_two_ranks(service, "pytorch", "import os\nprint('rank', os.environ['RANK'])\n");
+  REQUIRE(wait_for_run(service, id)["status"] == "Completed");
+  std::filesystem::remove(service.home() / "runs" / id / "logs" / "rank-0.log");
+
+  const auto followed = follow_logs(service, id, "");
+  REQUIRE_FALSE(followed.events.empty());
+  CHECK(followed.events.back()["type"] == "end");
+  CHECK(followed.events.back()["status"] == "Completed");
+  CHECK(followed.data == "rank 1\n");
+  for (const auto& event : followed.events) {
+    if (event["type"] == "log") CHECK(event["task"] == "rank-1");
+  }
+}

@@ -1,4 +1,5 @@
-// Runs through the real trainctld: submit (idempotent), validation, listing, long-poll, cancel.
+// Runs through the real trainctld: submit (idempotent), validation, listing, long-poll, cancel,
+// the tasks of a distributed run, and the dry-run plan against the plan the engine ran.
 #include <signal.h>
 
 #include <fstream>
@@ -7,18 +8,68 @@
 #include <catch2/catch.hpp>
 
 #include "test_service_helpers.hpp"
+#include "trainctl/cli/commands/submit.hpp"
+#include "trainctl/spec/launch_plan.hpp"
+#include "trainctl/util/fs.hpp"
 
 using namespace trainctl::testing;
 
 namespace {
 
+using nlohmann::json;
+
 const std::string k_quick_script = "print('hello from the run')\n";
+
+// Each rank says who it is; rank 1 exits with `rank_1_exit`.
+std::string rank_script(int rank_1_exit = 0) {
+  return fmt::format(
+      "import os, sys\n"
+      "print('rank', os.environ['RANK'], 'of', os.environ['WORLD_SIZE'], flush=True)\n"
+      "sys.exit({} if os.environ['RANK'] == '1' else 0)\n",
+      rank_1_exit);
+}
+
+// A PyTorch-backend run of two ranks on two nodes running train.py of `snapshot`.
+json two_rank_payload(const std::string& snapshot) {
+  auto payload = script_payload(snapshot);
+  payload["estimator"]["node_count"] = 2;
+  payload["estimator"]["distributed_training"] = {{"backend", "pytorch"}};
+  return payload;
+}
 
 RawResponse submit_raw(const ServiceFixture& service, const nlohmann::json& payload,
                        const std::string& key = {}) {
   std::vector<std::pair<std::string, std::string>> headers;
   if (!key.empty()) headers.emplace_back("Idempotency-Key", key);
   return http_request(service, "POST", "/v1/workspaces/default/runs", payload.dump(), headers);
+}
+
+// `text` with every `from` replaced by `to`.
+std::string replaced(std::string text, const std::string& from, const std::string& to) {
+  for (size_t at = 0; (at = text.find(from, at)) != std::string::npos; at += to.size()) {
+    text.replace(at, from.size(), to);
+  }
+  return text;
+}
+
+// What a dry run and the engine's launch.json must agree on: each process's name, role, node,
+// argv, cwd, log and environment, with the run's directory and id as the dry run's
+// placeholders, the port MASTER_PORT masked (picked when the run starts) and the variables the
+// service passes on from its own environment left out.
+json comparable_processes(const trainctl::spec::LaunchPlan& plan, const std::string& run_dir,
+                          const std::string& run_id) {
+  auto processes = plan.to_json()["tasks"];
+  for (auto& process : processes) {
+    auto env = json::array();
+    for (const auto& entry : process["env"]) {
+      const std::string name = entry[0];
+      if (trainctl::spec::is_inherited_variable(name)) continue;
+      const std::string value = entry[1];
+      env.push_back({name, name == "MASTER_PORT" ? "<port>" : value});
+    }
+    process["env"] = std::move(env);
+  }
+  return json::parse(replaced(replaced(processes.dump(), run_dir, "<run>"), run_id, "<run-id>"));
 }
 
 }  // namespace
@@ -223,4 +274,106 @@ TEST_CASE("a run canceled while it starts is never shown Running again", "[servi
       if (cancel_recorded) CHECK(event["status"] != "Running");
     }
   }
+}
+
+TEST_CASE("a run asking for more nodes than the local compute target has is refused",
+          "[service][runs][distributed]") {
+  ServiceFixture service({"--local-max-nodes", "2"});
+  const auto snapshot = upload_snapshot(service, {{"train.py", k_quick_script}});
+  auto payload = two_rank_payload(snapshot);
+
+  WHEN("node_count is 3 on a target of 2 nodes") {
+    payload["estimator"]["node_count"] = 3;
+    const auto response = submit_raw(service, payload);
+    THEN("422 invalid_spec names estimator.node_count and both numbers, and no run exists") {
+      CHECK(response.status == 422);
+      const auto error = body_json(response)["error"];
+      CHECK(error["code"] == "invalid_spec");
+      REQUIRE(error["details"].size() == 1);
+      CHECK(error["details"][0]["path"] == "estimator.node_count");
+      CHECK(error["details"][0]["message"] ==
+            "the compute target 'local' has 2 nodes; node_count is 3");
+      CHECK(body_json(http_request(service, "GET", "/v1/workspaces/default/runs"))["items"].empty());
+    }
+  }
+  WHEN("the payload has another problem as well") {
+    payload["estimator"]["node_count"] = 5;
+    payload["estimator"]["process_count_per_node"] = 0;
+    const auto details = body_json(submit_raw(service, payload))["error"]["details"];
+    THEN("both are reported at once") {
+      std::set<std::string> paths;
+      for (const auto& detail : details) paths.insert(detail["path"].get<std::string>());
+      CHECK(paths.contains("estimator.node_count"));
+      CHECK(paths.contains("estimator.process_count_per_node"));
+    }
+  }
+  WHEN("node_count is what the target has") {
+    THEN("the run is created") { CHECK(submit_raw(service, payload).status == 201); }
+  }
+}
+
+TEST_CASE("a PyTorch run of two ranks shows each rank as a task with its role and node",
+          "[service][runs][distributed]") {
+  ServiceFixture service;
+  const auto snapshot = upload_snapshot(service, {{"train.py", rank_script()}});
+  const std::string id = body_json(submit_raw(service, two_rank_payload(snapshot)))["id"];
+  const auto done = wait_for_run(service, id);
+  REQUIRE(done["status"] == "Completed");
+
+  REQUIRE(done["tasks"].size() == 2);
+  for (int rank = 0; rank < 2; ++rank) {
+    const auto& task = done["tasks"][rank];
+    CHECK(task["name"] == fmt::format("rank-{}", rank));
+    CHECK(task["role"] == "rank");
+    CHECK(task["index"] == rank);
+    CHECK(task["node"] == rank);
+    CHECK(task["state"] == "exited");
+    CHECK(task["exit_code"] == 0);
+    CHECK(task["failed_first"] == false);
+  }
+  const auto one = read_run_logs(service, id, "rank-1");
+  CHECK(one.status == 200);
+  CHECK(one.by_task == std::map<std::string, std::string>{{"rank-1", "rank 1 of 2\n"}});
+  const auto merged = read_run_logs(service, id);
+  CHECK(merged.by_task == std::map<std::string, std::string>{{"rank-0", "rank 0 of 2\n"},
+                                                             {"rank-1", "rank 1 of 2\n"}});
+}
+
+TEST_CASE("the rank whose end failed the run is marked as the first failure",
+          "[service][runs][distributed]") {
+  ServiceFixture service;
+  const auto snapshot = upload_snapshot(service, {{"train.py", rank_script(3)}});
+  const std::string id = body_json(submit_raw(service, two_rank_payload(snapshot)))["id"];
+  const auto done = wait_for_run(service, id);
+  CHECK(done["status"] == "Failed");
+  CHECK(done["exit_code"] == 3);
+  const auto failed = task_named(done, "rank-1");
+  REQUIRE(failed.is_object());
+  CHECK(failed["failed_first"] == true);
+  CHECK(failed["exit_code"] == 3);
+  CHECK(task_named(done, "rank-0")["failed_first"] == false);
+}
+
+TEST_CASE("the dry-run plan is the plan the engine ran, but for paths, the run id and ports",
+          "[service][runs][distributed]") {
+  ServiceFixture service;
+  const auto snapshot = upload_snapshot(service, {{"train.py", rank_script()}});
+  const auto payload = two_rank_payload(snapshot);
+  auto spec = trainctl::spec::job_spec_from_payload(payload);
+  REQUIRE(spec);
+  const auto dry_run = trainctl::cli::placeholder_launch_plan(*spec);
+  REQUIRE(dry_run);
+
+  const std::string id = body_json(submit_raw(service, payload))["id"];
+  REQUIRE(wait_for_run(service, id)["status"] == "Completed");
+  const auto run_dir = service.home() / "runs" / id;
+  const auto launched = trainctl::util::read_file(run_dir / "launch.json");
+  REQUIRE(launched);
+  const auto real = trainctl::spec::LaunchPlan::from_json(json::parse(*launched));
+  REQUIRE(real);
+
+  CHECK(real->backend == dry_run->backend);
+  CHECK(real->success == dry_run->success);
+  CHECK(comparable_processes(*real, run_dir.string(), id) ==
+        comparable_processes(*dry_run, "<run>", "<run-id>"));
 }

@@ -312,4 +312,29 @@ RawResponse http_request(const ServiceFixture& service, const std::string& metho
   return out;
 }
 
+bool process_is_alive(pid_t pid) {
+  const std::string stat = slurp(fs::path("/proc") / std::to_string(pid) / "stat");
+  const auto end_of_name = stat.rfind(')');
+  if (end_of_name == std::string::npos || end_of_name + 2 >= stat.size()) return false;
+  const char state = stat[end_of_name + 2];
+  return state != 'Z' && state != 'X';
+}
+
+std::vector<pid_t> processes_with_environment(const std::string& entry) {
+  std::vector<pid_t> found;
+  std::error_code ec;
+  for (const auto& process : fs::directory_iterator("/proc", ec)) {
+    const std::string name = process.path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::istringstream environment(slurp(process.path() / "environ"));
+    for (std::string variable; std::getline(environment, variable, '\0');) {
+      if (variable != entry) continue;
+      const auto pid = static_cast<pid_t>(std::stol(name));
+      if (process_is_alive(pid)) found.push_back(pid);
+      break;
+    }
+  }
+  return found;
+}
+
 }  // namespace trainctl::testing

@@ -76,4 +76,11 @@ RawResponse http_request(const ServiceFixture& service, const std::string& metho
                          const std::vector<std::pair<std::string, std::string>>& headers = {},
                          bool with_token = true, const std::string& content_type = "application/json");
 
+// Whether `pid` is a live process: /proc has it and it is not a zombie.
+bool process_is_alive(pid_t pid);
+
+// The live processes whose environment holds `entry` ("NAME=value") exactly: e.g. every process
+// a run started, found by its TRAINCTL_RUN_ID, however far it strayed from its process group.
+std::vector<pid_t> processes_with_environment(const std::string& entry);
+
 }  // namespace trainctl::testing

@@ -63,9 +63,9 @@ Options make(Setter set) {
 
 std::string event(const json& value) { return value.dump() + "\n"; }
 
-json log_event(const std::string& data, int offset) {
+json log_event(const std::string& data, int offset, const std::string& task = "main") {
   return {{"type", "log"},
-          {"task", "main"},
+          {"task", task},
           {"offset", offset},
           {"next_offset", offset + static_cast<int>(data.size())},
           {"data", data}};
@@ -141,6 +141,30 @@ TEST_CASE("commands: options are validated before anything runs", "[cli][command
             o.path = "outputs/model";
           }))) == std::nullopt);
   }
+  SECTION("given logs with both --task and --rank, a usage error; either alone selects a task") {
+    const auto both = make<LogsOptions>([&](auto& o) {
+      o.run_id = "run-a";
+      o.task = "worker-1";
+      o.rank = 3;
+    });
+    CHECK(code_of(validate(both)) == ErrorCode::usage);
+    const auto rank = make<LogsOptions>([&](auto& o) {
+      o.run_id = "run-a";
+      o.rank = 3;
+    });
+    CHECK(code_of(validate(rank)) == std::nullopt);
+    CHECK(selected_task(rank) == "rank-3");
+    const auto task = make<LogsOptions>([&](auto& o) {
+      o.run_id = "run-a";
+      o.task = "mpirun";
+    });
+    CHECK(selected_task(task) == "mpirun");
+    CHECK(selected_task(make<LogsOptions>([&](auto& o) { o.run_id = "run-a"; })).empty());
+    CHECK(code_of(validate(make<LogsOptions>([&](auto& o) {
+            o.run_id = "run-a";
+            o.rank = -1;
+          }))) == ErrorCode::usage);
+  }
   SECTION("given an invalid workspace name, an invalid argument") {
     CHECK(code_of(validate(make<WorkspaceOptions>([&](auto& o) { o.name = "../x"; }))) ==
           ErrorCode::invalid_argument);
@@ -201,6 +225,46 @@ TEST_CASE("commands: logs over a connection that drops", "[cli][commands][logs]"
                          }));
     REQUIRE_FALSE(code);
     CHECK(code.error().code == ErrorCode::not_found);
+  }
+}
+
+TEST_CASE("commands: logs of a distributed run", "[cli][commands][logs]") {
+  FakeSession fake;
+  const auto logs = k_runs + "/run-a/logs";
+  const std::string end = event({{"type", "end"}, {"status", "Completed"}, {"exit_code", 0}});
+  SECTION("given the merged view, each line carries its task, also across events") {
+    fake.transport.add_stream("GET", logs, 200,
+                              {event(log_event("step 1\nst", 0, "worker-0")),
+                               event(log_event("serving\n", 0, "ps-0")),
+                               event(log_event("ep 2\n", 10, "worker-0")), end});
+    REQUIRE(run_logs(fake.session, make<LogsOptions>([&](auto& o) { o.run_id = "run-a"; })));
+    CHECK(fake.out.str() == "[worker-0] step 1\n[worker-0] st[ps-0] serving\nep 2\n");
+  }
+  SECTION("given --rank, only that rank's log is asked for and printed as written") {
+    fake.transport.add_stream("GET", logs, 200, {event(log_event("rank one\n", 0, "rank-1")), end});
+    REQUIRE(run_logs(fake.session, make<LogsOptions>([&](auto& o) {
+      o.run_id = "run-a";
+      o.rank = 1;
+    })));
+    CHECK(fake.out.str() == "rank one\n");
+    const auto requests = fake.transport.requests_to("GET", logs);
+    REQUIRE(requests.size() == 1);
+    CHECK_THAT(requests[0].target, Catch::Contains("task=rank-1"));
+  }
+  SECTION("given an unknown task, the service's list of tasks reaches the user") {
+    fake.transport.add_json(
+        "GET", logs, 404,
+        {{"error",
+          {{"code", "not_found"},
+           {"message",
+            "run run-a has no task 'worker-9'; its tasks are chief-0, ps-0, worker-0"}}}});
+    auto code = run_logs(fake.session, make<LogsOptions>([&](auto& o) {
+      o.run_id = "run-a";
+      o.task = "worker-9";
+    }));
+    REQUIRE_FALSE(code);
+    CHECK(code.error().code == ErrorCode::not_found);
+    CHECK_THAT(code.error().message, Catch::Contains("its tasks are chief-0, ps-0, worker-0"));
   }
 }
 
@@ -273,6 +337,47 @@ TEST_CASE("commands: run show describes stages and the time spent in each",
   CHECK(description.sections[0].rows.at(0).at(0) == "main");
 }
 
+TEST_CASE("commands: run show of a distributed run", "[cli][commands][run]") {
+  auto task = [](std::string name, std::string role, int node, std::string state, json exit_code,
+                 bool failed_first) {
+    return json{{"name", name},         {"role", role},         {"index", 0},
+                {"node", node},         {"state", state},       {"exit_code", exit_code},
+                {"signal", nullptr},    {"message", ""},        {"failed_first", failed_first}};
+  };
+  const json run{{"id", "run-a"},
+                 {"status", "Failed"},
+                 {"exit_code", 3},
+                 {"failure_reason", "task 'worker-1' exited with code 3"},
+                 {"tasks",
+                  {task("chief-0", "chief", 0, "stopped", 143, false),
+                   task("ps-0", "ps", 1, "stopped", 143, false),
+                   task("worker-0", "worker", 0, "stopped", 143, false),
+                   task("worker-1", "worker", 1, "exited", 3, true)}},
+                 {"timeline", json::array()}};
+  const auto description = describe_run(run, 0);
+  SECTION("the tasks show role, node and state, the first failure marked") {
+    const auto& tasks = description.sections.at(0);
+    CHECK(tasks.headers == std::vector<std::string>{"NAME", "ROLE", "NODE", "STATE", "EXIT",
+                                                    "SIGNAL", "STARTED", "ENDED", "MESSAGE"});
+    CHECK(tasks.rows.at(3).at(0) == "worker-1");
+    CHECK(tasks.rows.at(3).at(2) == "1");
+    CHECK(tasks.rows.at(3).at(3) == "exited (first failure)");
+    CHECK(tasks.rows.at(1).at(3) == "stopped");
+  }
+  SECTION("a field names the task that failed first and how") {
+    const auto field = std::find_if(description.fields.begin(), description.fields.end(),
+                                    [](const auto& f) { return f.first == "First failure"; });
+    REQUIRE(field != description.fields.end());
+    CHECK(field->second == "worker-1: task 'worker-1' exited with code 3");
+  }
+  SECTION("the placement lists each node's tasks") {
+    const auto& placement = description.sections.at(1);
+    CHECK(placement.title == "Placement");
+    CHECK(placement.rows == std::vector<std::vector<std::string>>{
+                                {"node 0:", "chief-0, worker-0"}, {"node 1:", "ps-0, worker-1"}});
+  }
+}
+
 TEST_CASE("commands: submit --dry-run contacts no service", "[cli][commands][submit]") {
   trainctl::testing::TempDir project;
   std::filesystem::create_directories(project.path() / "src");
@@ -296,6 +401,21 @@ TEST_CASE("commands: submit --dry-run contacts no service", "[cli][commands][sub
     const auto& task = document["launch_plan"]["tasks"][0];
     CHECK(task["argv"].dump().find("train.py") != std::string::npos);
     CHECK(task["argv"].dump().find("--lr") != std::string::npos);
+  }
+  SECTION("given an mpi spec, the plan has the mpirun launcher wrapping ranks in <trainctld>") {
+    FakeSession fake(OutputFormat::json);
+    auto code = run_submit(fake.session, make<SubmitOptions>([&](auto& o) {
+                             o.file = spec_file;
+                             o.dry_run = true;
+                             o.overrides = {"estimator.distributed_training.backend=mpi",
+                                            "estimator.process_count_per_node=2"};
+                           }));
+    REQUIRE(code);
+    CHECK(fake.clients_made == 0);
+    const auto plan = json::parse(fake.out.str())["launch_plan"];
+    CHECK(plan["tasks"].size() == 2);
+    const auto launcher = plan["launcher"]["argv"].dump();
+    CHECK_THAT(launcher, Catch::Contains(R"("<trainctld>","rank")"));
   }
   SECTION("given an entry script missing from the source directory, invalid_spec naming the file") {
     FakeSession fake;

@@ -30,6 +30,13 @@ struct RunManagerOptions {
   std::vector<std::pair<std::string, std::string>> base_env;  // the allowlisted service env
   int64_t grace_seconds = 10;
   std::chrono::milliseconds watch_interval{50};
+  // MPI runs: the mpirun to start (a name looked up on PATH, or absolute), and the absolute path
+  // of the program that wraps each rank (`<rank_wrapper> rank ...`: trainctld itself).
+  std::string mpirun = "mpirun";
+  std::filesystem::path rank_wrapper;
+  // The virtual nodes of the local compute target (DESIGN.md §6): a run asking for more is
+  // refused at submit (`trainctld --local-max-nodes`).
+  int local_max_nodes = 8;
 };
 
 struct CancelOutcome {
@@ -57,6 +64,7 @@ class RunManager {
   Result<CancelOutcome> cancel(const std::string& workspace, const std::string& run_id);
 
   std::filesystem::path run_dir(const std::string& run_id) const;
+  int local_max_nodes() const { return m_options.local_max_nodes; }
 
   // A counter that moves on every recorded change and on every watcher tick with active runs
   // (new log bytes may have been written). wait_for_change returns once it differs from `seen`,

@@ -1,4 +1,4 @@
-// `trainctl logs RUN [-f] [--task T]` and the follower that `submit --stream` shares.
+// `trainctl logs RUN [-f] [--task T | --rank N]` and the follower that `submit --stream` shares.
 #include "trainctl/cli/commands/logs.hpp"
 
 #include <chrono>
@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "command_table.hpp"
+#include "trainctl/cli/log_prefixer.hpp"
 
 namespace trainctl::cli {
 
@@ -54,22 +55,35 @@ Result<api::RunStatus> status_of(const json& end_event) {
 
 Result<void> validate(const LogsOptions& options) {
   if (options.run_id.empty()) return fail(ErrorCode::usage, "a run id is required");
+  if (options.rank && !options.task.empty()) {
+    return fail(ErrorCode::usage, "--task and --rank both pick a task; give one of them");
+  }
+  if (options.rank && *options.rank < 0) {
+    return fail(ErrorCode::usage, "--rank {}: ranks count from 0", *options.rank);
+  }
   return {};
+}
+
+std::string selected_task(const LogsOptions& options) {
+  return options.rank ? fmt::format("rank-{}", *options.rank) : options.task;
 }
 
 Result<api::RunStatus> print_logs(client::ApiClient& client, Printer& printer,
                                   const std::string& workspace, const LogsOptions& options) {
-  LogCursor cursor(options.task);
+  const std::string task = selected_task(options);
+  LogCursor cursor(task);
+  LogPrefixer prefixer;
   std::optional<json> end_event;
   int failures = 0;
   while (true) {
     const client::LogQuery query{
-        .task = options.task, .offset = cursor.offset_query(), .follow = options.follow};
+        .task = task, .offset = cursor.offset_query(), .follow = options.follow};
     bool progressed = false;
     auto streamed = client.stream_logs(workspace, options.run_id, query, [&](const json& event) {
       const auto type = event.value("type", "");
       if (type == "log") {
-        printer.write(event.value("data", ""));
+        const auto data = event.value("data", "");
+        printer.write(task.empty() ? prefixer.apply(event.value("task", ""), data) : data);
         cursor.advance(event);
         progressed = true;
       } else if (type == "end") {
@@ -111,14 +125,22 @@ void add_logs_commands(CLI::App& app, Action& selected) {
   logs->add_option("RUN", options->run_id, "Run id")->required();
   logs->add_flag("-f,--follow", options->follow,
                  "Follow until the run ends; exit with its outcome");
-  logs->add_option("--task", options->task, "Only this task (e.g. worker-1); default: every task");
+  logs->add_option("--task", options->task,
+                   "Only this task: main, chief-0, ps-N, worker-N, evaluator-0, rank-N or mpirun");
+  logs->add_option("--rank", options->rank, "Only rank N of an MPI or PyTorch run (task rank-N)");
   logs->footer(R"(
+Without --task or --rank, every task's log is printed merged in the order written, each line of
+a distributed run prefixed with its task: "[worker-1] step 10 loss 0.31". An unknown task is an
+error that lists the run's tasks (exit 7).
+
 Following survives a dropped connection: it resumes where it stopped, without losing or
 repeating bytes. Ctrl-C stops following; the run goes on.
 
 Examples:
   trainctl logs run-k3x9q2m7ab
-  trainctl logs run-k3x9q2m7ab -f --task worker-0)");
+  trainctl logs run-k3x9q2m7ab -f --task worker-0
+  trainctl logs run-k3x9q2m7ab --rank 3
+  trainctl logs run-k3x9q2m7ab --task mpirun)");
   on_parsed(logs, selected, options, run_logs);
 }
 

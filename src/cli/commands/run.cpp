@@ -3,8 +3,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "command_table.hpp"
 #include "trainctl/api/names.hpp"
@@ -36,18 +38,52 @@ std::string time_of(const json& object, const char* key) {
   return format_time(object.contains(key) ? object.at(key) : json());
 }
 
-Description::Section tasks_section(const json& run) {
-  Description::Section section{
-      .title = "Tasks",
-      .headers = {"NAME", "STATE", "EXIT", "SIGNAL", "STARTED", "ENDED", "MESSAGE"},
-      .rows = {}};
-  for (const auto& task : run.value("tasks", json::array())) {
-    section.rows.push_back({text_of(task, "name"), text_of(task, "state"),
-                            text_of(task, "exit_code"), text_of(task, "signal"),
+// The task whose end failed the run ("failed_first"), or null when none did.
+const json* first_failed_task(const json& tasks) {
+  for (const auto& task : tasks) {
+    if (task.value("failed_first", false)) return &task;
+  }
+  return nullptr;
+}
+
+// The STATE cell: the task's state, marked on the task that failed the run.
+std::string state_of(const json& task) {
+  const auto state = text_of(task, "state");
+  return task.value("failed_first", false) ? state + " (first failure)" : state;
+}
+
+Description::Section tasks_section(const json& tasks) {
+  Description::Section section{.title = "Tasks",
+                               .headers = {"NAME", "ROLE", "NODE", "STATE", "EXIT", "SIGNAL",
+                                           "STARTED", "ENDED", "MESSAGE"},
+                               .rows = {}};
+  for (const auto& task : tasks) {
+    section.rows.push_back({text_of(task, "name"), text_of(task, "role"), text_of(task, "node"),
+                            state_of(task), text_of(task, "exit_code"), text_of(task, "signal"),
                             time_of(task, "started_at"), time_of(task, "ended_at"),
                             text_of(task, "message")});
   }
   return section;
+}
+
+// "node 0: chief-0, worker-1": the tasks on each virtual node, one line per node.
+Description::Section placement_section(const json& tasks) {
+  std::map<int64_t, std::vector<std::string>> by_node;
+  for (const auto& task : tasks) {
+    by_node[task.value("node", int64_t{0})].push_back(task.value("name", ""));
+  }
+  Description::Section section{.title = "Placement", .headers = {}, .rows = {}};
+  for (const auto& [node, names] : by_node) {
+    section.rows.push_back(
+        {fmt::format("node {}:", node), fmt::format("{}", fmt::join(names, ", "))});
+  }
+  return section;
+}
+
+// "worker-1: task 'worker-1' exited with code 3": which task failed the run, and how (the run's
+// failure reason describes that task's end).
+std::string first_failure_of(const json& run, const json& task) {
+  return fmt::format("{}: {}", text_of(task, "name"), text_of(run, "failure_reason"));
 }
 
 std::optional<int64_t> time_of_field(const json& object, const char* key) {
@@ -129,6 +165,7 @@ Result<void> validate(const RunDownloadOptions& options) {
 }
 
 Description describe_run(const json& run, int64_t now_ms) {
+  const auto tasks = run.value("tasks", json::array());
   Description description{
       .fields = {{"ID", text_of(run, "id")},
                  {"Workspace", text_of(run, "workspace")},
@@ -142,7 +179,12 @@ Description describe_run(const json& run, int64_t now_ms) {
                  {"Duration", format_duration(run.value("duration_ms", json()))},
                  {"Exit code", text_of(run, "exit_code")},
                  {"Failure reason", text_of(run, "failure_reason")}},
-      .sections = {tasks_section(run), timeline_section(run, now_ms)}};
+      .sections = {tasks_section(tasks)}};
+  if (const auto* failed = first_failed_task(tasks)) {
+    description.fields.emplace_back("First failure", first_failure_of(run, *failed));
+  }
+  if (tasks.size() > 1) description.sections.push_back(placement_section(tasks));
+  description.sections.push_back(timeline_section(run, now_ms));
   return description;
 }
 
@@ -296,7 +338,8 @@ Examples:
   on_parsed(list, selected, list_options, run_run_list);
 
   auto show_options = std::make_shared<RunOptions>();
-  auto* show = group->add_subcommand("show", "Status, times, tasks and the timeline of a run");
+  auto* show = group->add_subcommand(
+      "show", "Status, times, tasks (role, node, state), placement and timeline of a run");
   show->add_option("RUN", show_options->run_id, "Run id")->required();
   on_parsed(show, selected, show_options, run_run_show);
 

@@ -58,6 +58,49 @@ std::string command_line(const std::vector<std::string>& argv) {
   return line;
 }
 
+// When a run of the plan has succeeded, in words, for a LaunchPlan::success value.
+std::string success_text(std::string_view rule) {
+  if (rule == spec::success_rule::k_chief) {
+    return "the chief (worker 0 without a chief) exits 0; the other tasks are then stopped";
+  }
+  if (rule == spec::success_rule::k_all_workers) {
+    return "the chief and every worker exit 0; the other tasks are then stopped";
+  }
+  return "every task exits 0";
+}
+
+// Whether the plan's environments hold loopback ports (TF_CONFIG, MASTER_PORT), which the
+// service picks again when the run starts.
+bool uses_ports(const spec::LaunchPlan& plan) {
+  return plan.backend == spec::to_string(spec::Backend::parameter_server) ||
+         plan.backend == spec::to_string(spec::Backend::pytorch);
+}
+
+// How a task is started when the supervisor does not start it itself: "by mpirun through
+// trainctld rank"; empty otherwise.
+std::string started_by(const spec::LaunchPlan& plan, const spec::TaskLaunch& task) {
+  if (!task.started_by_launcher || !plan.launcher) return {};
+  return fmt::format("by {} through trainctld rank", plan.launcher->name);
+}
+
+// One process of the plan: how it is started (when not by the supervisor), its command line,
+// directory, log and environment.
+Description::Section process_section(std::string title, const spec::TaskLaunch& process,
+                                     const std::string& started) {
+  Description::Section section{.title = std::move(title), .headers = {}, .rows = {}};
+  if (!started.empty()) section.rows.push_back({"started:", started});
+  section.rows.push_back({"command:", command_line(process.argv)});
+  section.rows.push_back({"cwd:", process.cwd});
+  section.rows.push_back({"log:", process.log_file});
+  section.rows.push_back({"environment:"});
+  for (const auto& [name, value] : process.env) {
+    section.rows.push_back({fmt::format("  {}={}", name, value)});
+  }
+  section.rows.push_back(
+      {fmt::format("  (and trainctld's own {}, when set)", spec::k_inherited_variables_text)});
+  return section;
+}
+
 Description describe_dry_run(const json& payload, const spec::LaunchPlan& plan) {
   Description description = describe_launch_plan(plan);
   Description::Section section{.title = "Payload", .headers = {}, .rows = {}};
@@ -114,7 +157,7 @@ Result<int> stream_run(client::ApiClient& client, Session& session, const Submit
   const auto status = [&] {
     InterruptScope interrupt_scope;  // ends before the cancel, which must not be aborted
     return print_logs(client, printer, session.workspace(),
-                      LogsOptions{.run_id = run_id, .task = {}, .follow = true});
+                      LogsOptions{.run_id = run_id, .task = {}, .rank = {}, .follow = true});
   }();
   if (status) {
     if (auto run = client.get_run(session.workspace(), run_id)) printer.notice(describe_outcome(*run));
@@ -194,24 +237,27 @@ Result<spec::LaunchPlan> placeholder_launch_plan(const spec::JobSpec& spec) {
 
 Description describe_launch_plan(const spec::LaunchPlan& plan) {
   Description description;
+  description.fields.emplace_back("Backend", plan.backend);
+  if (plan.success != spec::success_rule::k_all_tasks) {
+    description.fields.emplace_back("Succeeds when", success_text(plan.success));
+  }
   if (plan.max_duration_seconds > 0) {
     description.fields.emplace_back("Max duration",
                                     util::format_duration_ms(plan.max_duration_seconds * 1000));
   }
+  if (uses_ports(plan)) {
+    description.fields.emplace_back(
+        "Ports", "chosen when the run starts; these were free when this plan was printed");
+  }
+  if (plan.launcher) {
+    description.sections.push_back(process_section(
+        fmt::format("Launcher {} (node {})", plan.launcher->name, plan.launcher->node_rank),
+        *plan.launcher, {}));
+  }
   for (const auto& task : plan.tasks) {
-    Description::Section section{
-        .title = fmt::format("Task {} (node {})", task.name, task.node_rank),
-        .headers = {},
-        .rows = {{"command:", command_line(task.argv)},
-                 {"cwd:", task.cwd},
-                 {"log:", task.log_file},
-                 {"environment:"}}};
-    for (const auto& [name, value] : task.env) {
-      section.rows.push_back({fmt::format("  {}={}", name, value)});
-    }
-    section.rows.push_back({fmt::format("  (and trainctld's own {}, when set)",
-                                        spec::k_inherited_variables_text)});
-    description.sections.push_back(std::move(section));
+    description.sections.push_back(process_section(
+        fmt::format("Task {} ({}, node {})", task.name, task.role, task.node_rank), task,
+        started_by(plan, task)));
   }
   return description;
 }

@@ -6,9 +6,11 @@
 #include <charconv>
 #include <memory>
 
+#include <fmt/ranges.h>
+
 #include "handlers.hpp"
 #include "trainctl/service/run_files.hpp"
-#include "trainctl/spec/launch_plan.hpp"
+#include "trainctl/spec/job_spec.hpp"
 
 namespace trainctl::service::handlers {
 
@@ -25,20 +27,21 @@ struct LogCursor {
   UniqueFd fd;  // opened once the file exists
 };
 
-// The tasks of a run, in plan order: a function of its validated payload.
+// The tasks whose logs a run has, in plan order, the MPI launcher ("mpirun") included: a
+// function of its validated payload (spec::task_names; no plan is built, so no port is taken).
+// A payload that no longer validates falls back to the tasks the engine reported.
 std::vector<std::string> task_names(const RunRecord& run) {
+  if (auto spec = spec::job_spec_from_payload(run.payload)) return spec::task_names(*spec);
   std::vector<std::string> names;
-  if (auto spec = spec::job_spec_from_payload(run.payload)) {
-    spec::RunLayout layout;
-    layout.run_id = run.id;
-    if (auto plan = spec::build_launch_plan(*spec, layout)) {
-      for (const auto& task : plan->tasks) names.push_back(task.name);
-    }
-  }
-  if (names.empty()) {
-    for (const auto& task : run.tasks) names.push_back(task.value("name", ""));
-  }
+  for (const auto& task : run.tasks) names.push_back(task.value("name", ""));
   return names;
+}
+
+// not_found naming the run's tasks: "run X has no task 'worker-9'; its tasks are chief-0, ...".
+Error no_such_task(const RunRecord& run, const std::string& task,
+                   const std::vector<std::string>& tasks) {
+  return Error{ErrorCode::not_found, fmt::format("run {} has no task '{}'; its tasks are {}",
+                                                 run.id, task, fmt::join(tasks, ", "))};
 }
 
 Result<uint64_t> parse_offset(std::string_view text) {
@@ -168,6 +171,38 @@ class LogStream {
   bool m_follow;
 };
 
+bool contains(const std::vector<std::string>& names, const std::string& name) {
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+// The cursors a request asks for: one task (task=) or every task of the run, each from its
+// offset. not_found for a task the run does not have.
+Result<std::vector<LogCursor>> log_cursors(const ServiceContext& context, const RunRecord& run,
+                                           const httplib::Request& request) {
+  const std::vector<std::string> run_tasks = task_names(run);
+  std::vector<std::string> tasks = run_tasks;
+  if (const auto task = request.get_param_value("task"); !task.empty()) {
+    if (!contains(run_tasks, task)) return fail(no_such_task(run, task, run_tasks));
+    tasks = {task};
+  }
+  auto offsets = parse_offsets(request.get_param_value("offset"), tasks);
+  if (!offsets) return fail(offsets.error());
+  for (const auto& [task, offset] : *offsets) {
+    if (!contains(run_tasks, task)) return fail(no_such_task(run, task, run_tasks));
+    if (!contains(tasks, task)) {
+      return fail(ErrorCode::invalid_argument, "offset names task '{}', which task= leaves out", task);
+    }
+  }
+  std::vector<LogCursor> cursors;
+  const auto logs_dir = context.runs.run_dir(run.id) / "logs";
+  for (const auto& task : tasks) {
+    const auto offset = offsets->find(task);
+    cursors.push_back({task, logs_dir / (task + ".log"),
+                       offset == offsets->end() ? 0 : offset->second, UniqueFd()});
+  }
+  return cursors;
+}
+
 void stream_logs(const ServiceContext& context, const httplib::Request& request,
                  httplib::Response& response) {
   auto workspace = name_param(request, 1, "workspace");
@@ -176,29 +211,9 @@ void stream_logs(const ServiceContext& context, const httplib::Request& request,
   if (!id) return send_error(response, id.error());
   auto run = context.store.get_run(*workspace, *id);
   if (!run) return send_error(response, run.error());
-
-  std::vector<std::string> tasks = task_names(*run);
-  if (const auto task = request.get_param_value("task"); !task.empty()) {
-    if (std::find(tasks.begin(), tasks.end(), task) == tasks.end()) {
-      return send_error(response, Error{ErrorCode::not_found, fmt::format("the run has no task '{}'", task)});
-    }
-    tasks = {task};
-  }
-  auto offsets = parse_offsets(request.get_param_value("offset"), tasks);
-  if (!offsets) return send_error(response, offsets.error());
-  std::vector<LogCursor> cursors;
-  const auto logs_dir = context.runs.run_dir(run->id) / "logs";
-  for (const auto& task : tasks) {
-    const auto offset = offsets->find(task);
-    cursors.push_back({task, logs_dir / (task + ".log"),
-                       offset == offsets->end() ? 0 : offset->second, UniqueFd()});
-    if (offset != offsets->end()) offsets->erase(offset);
-  }
-  if (!offsets->empty()) {
-    return send_error(response, Error{ErrorCode::not_found,
-                                      fmt::format("the run has no task '{}'", offsets->begin()->first)});
-  }
-  auto stream = std::make_shared<LogStream>(context, std::move(*run), std::move(cursors),
+  auto cursors = log_cursors(context, *run, request);
+  if (!cursors) return send_error(response, cursors.error());
+  auto stream = std::make_shared<LogStream>(context, std::move(*run), std::move(*cursors),
                                             request.get_param_value("follow") == "true");
   response.set_chunked_content_provider(
       "application/x-ndjson",

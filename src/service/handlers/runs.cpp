@@ -42,6 +42,31 @@ Result<void> check_snapshot(const ServiceContext& context, const nlohmann::json&
                     {field_problem("snapshot_id", "no such snapshot; upload it first")}});
 }
 
+// The node_count a payload asks for, when it is an integer (job_spec_from_payload judges the rest).
+std::optional<int64_t> requested_node_count(const nlohmann::json& payload) {
+  const auto estimator = payload.find("estimator");
+  if (estimator == payload.end() || !estimator->is_object()) return std::nullopt;
+  const auto count = estimator->find("node_count");
+  if (count == estimator->end() || !count->is_number_integer()) return std::nullopt;
+  return count->get<int64_t>();
+}
+
+// The payload as a validated spec. Every problem at once: the spec's rules, and a node_count
+// beyond what the local compute target has (the service runs every run there).
+Result<spec::JobSpec> validated_spec(const ServiceContext& context, const nlohmann::json& payload) {
+  auto spec = spec::job_spec_from_payload(payload);
+  const int max_nodes = context.runs.local_max_nodes();
+  const auto nodes = requested_node_count(payload);
+  if (!nodes || *nodes <= max_nodes) return spec;
+  if (!spec && spec.error().code != ErrorCode::invalid_spec) return spec;
+  std::vector<ErrorDetail> problems = spec ? std::vector<ErrorDetail>{} : spec.error().details;
+  problems.push_back(field_problem(
+      "estimator.node_count",
+      fmt::format("the compute target 'local' has {} node{}; node_count is {}", max_nodes,
+                  max_nodes == 1 ? "" : "s", *nodes)));
+  return fail(Error{ErrorCode::invalid_spec, "the payload does not validate", std::move(problems)});
+}
+
 Result<Reply> create_run(const ServiceContext& context, const httplib::Request& request,
                     const std::string& text) {
   auto workspace = existing_workspace(context, request);
@@ -52,7 +77,7 @@ Result<Reply> create_run(const ServiceContext& context, const httplib::Request& 
   }
   auto payload = parse_json_object(text);
   if (!payload) return fail(payload.error());
-  auto spec = spec::job_spec_from_payload(*payload);
+  auto spec = validated_spec(context, *payload);
   if (!spec) return fail(spec.error());
   if (auto snapshot = check_snapshot(context, *payload); !snapshot) return fail(snapshot.error());
 

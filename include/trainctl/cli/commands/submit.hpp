@@ -45,11 +45,13 @@ struct LoadedSpec {
 // problem.
 Result<LoadedSpec> load_spec(const std::string& file, const std::vector<std::string>& overrides);
 
-// The plan `validate` and `submit --dry-run` print: run directory "<run>", snapshot
-// "<run>/snapshot", the default interpreter.
+// The plan `validate` and `submit --dry-run` print, made offline: run directory "<run>",
+// snapshot "<run>/snapshot", the default interpreter, mpirun and rank wrapper ("<trainctld>"),
+// and loopback ports that are free now (the service picks its own when the run starts).
 Result<spec::LaunchPlan> placeholder_launch_plan(const spec::JobSpec& spec);
 
-// Per task: the command line, working directory and environment.
+// The backend, the success rule, then the MPI launcher (if any) and every task: its role, node,
+// how it is started, command line, working directory, log and environment (TF_CONFIG included).
 Description describe_launch_plan(const spec::LaunchPlan& plan);
 
 Result<int> run_validate(Session& session, const ValidateOptions& options);
