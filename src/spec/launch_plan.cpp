@@ -58,11 +58,15 @@ Variables layered_environment(const RunLayout& layout, const Variables& run,
 }
 
 // The user's command: the interpreter and the entry script for a .py script, else the script
-// itself, then script_params.
+// itself, then script_params. An MPI rank's Python runs under `-m mpi4py`, so that an exception
+// or a non-zero sys.exit in one rank calls MPI_Abort and ends the whole job at once; otherwise
+// that rank would wait in MPI_Finalize (called at exit) for ranks that wait for it.
 std::vector<std::string> user_argv(const Estimator& estimator, const RunLayout& layout) {
   std::vector<std::string> argv;
   if (estimator.entry_script.ends_with(".py")) {
-    argv = {layout.interpreter, estimator.entry_script};
+    argv = {layout.interpreter};
+    if (estimator.distributed.backend == Backend::mpi) argv.insert(argv.end(), {"-m", "mpi4py"});
+    argv.push_back(estimator.entry_script);
   } else {
     argv = {fmt::format("{}/{}", layout.snapshot_dir, estimator.entry_script)};
   }

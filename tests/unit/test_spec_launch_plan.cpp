@@ -207,6 +207,9 @@ std::vector<std::string> shape_of(const LaunchPlan& plan) {
 }
 
 const std::vector<std::string> k_user_argv{"/usr/bin/python3", "train.py", "--lr", "0.1"};
+// Under mpi, Python runs the script through mpi4py, which aborts the job when a rank fails.
+const std::vector<std::string> k_mpi_rank_argv{"/usr/bin/python3", "-m",   "mpi4py",
+                                               "train.py",         "--lr", "0.1"};
 
 }  // namespace
 
@@ -354,7 +357,7 @@ TEST_CASE("An MPI run is started by mpirun, one wrapped process per rank", "[spe
       CHECK(ports.requests.empty());
       for (const TaskLaunch& task : plan->tasks) {
         CHECK(task.started_by_launcher);
-        CHECK(task.argv == k_user_argv);
+        CHECK(task.argv == k_mpi_rank_argv);
         CHECK(task.log_file == "/runs/run-abc/logs/" + task.name + ".log");
       }
     }
@@ -433,6 +436,8 @@ TEST_CASE("An MPI run is started by mpirun, one wrapped process per rank", "[spe
                                               "2",
                                               "--",
                                               "/usr/bin/python3",
+                                              "-m",
+                                              "mpi4py",
                                               "train.py",
                                               "--lr",
                                               "0.1"};
