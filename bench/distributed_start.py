@@ -101,7 +101,7 @@ def measure(build: Path, work: Path, ranks_list, probes, repetitions):
                 submit = trainctl(build, "submit", str(spec), "--stream", "-q")
                 hand = [*MPIRUN, "-np", str(ranks), "-H", f"localhost:{ranks}",
                         "--output-filename", str(work / f"hand-logs-{probe}-{ranks}"),
-                        "-x", "PATH", PYTHON, str(project / "probe.py"),
+                        "-x", "PATH", PYTHON, "-m", "mpi4py", str(project / "probe.py"),
                         str(starts)]
                 ours, by_hand = median_overheads_ms(
                     [(submit, service.env()), (hand, dict(os.environ))], starts, ranks, repetitions)
