@@ -94,6 +94,28 @@ TEST_CASE("a script run goes to Completed with its log and timeline", "[service]
   CHECK(log.body == "line 0\nline 1\nline 2\n");
 }
 
+TEST_CASE("a run file resumes from a byte range, and a range past its end is 416",
+          "[service][runs]") {
+  ServiceFixture service;
+  const auto run = submit_script(service, "for i in range(1000):\n    print('line', i)\n");
+  const auto done = wait_for_run(service, run["id"]);
+  REQUIRE(done["status"] == "Completed");
+  const std::string file =
+      "/v1/workspaces/default/runs/" + done["id"].get<std::string>() + "/files/logs/main.log";
+  const std::string whole = http_request(service, "GET", file).body;
+  REQUIRE(whole.size() > 100);
+
+  const auto rest = http_request(service, "GET", file, {}, {{"Range", "bytes=100-"}});
+  CHECK(rest.status == 206);
+  CHECK(whole.substr(0, 100) + rest.body == whole);
+  const auto beyond = http_request(service, "GET", file, {},
+                                   {{"Range", fmt::format("bytes={}-", whole.size() + 10)}});
+  CHECK(beyond.status == 416);
+  const auto missing = http_request(service, "GET", file + ".nope", {}, {{"Range", "bytes=2-4"}});
+  CHECK(missing.status == 404);
+  CHECK(body_json(missing)["error"]["code"] == "not_found");
+}
+
 TEST_CASE("a failing script ends Failed with its exit code", "[service][runs]") {
   ServiceFixture service;
   const auto run = submit_script(service, "import sys\nsys.exit(3)\n");

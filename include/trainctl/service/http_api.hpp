@@ -11,6 +11,7 @@
 #include "trainctl/service/blob_store.hpp"
 #include "trainctl/service/run_manager.hpp"
 #include "trainctl/service/store.hpp"
+#include "trainctl/service/url_fetcher.hpp"
 
 namespace trainctl::service {
 
@@ -30,6 +31,8 @@ struct ServiceContext {
   Store& store;
   BlobStore& blobs;
   RunManager& runs;
+  // What dataset URLs may reach and how large they may be (--allow-url-network, --max-url-bytes).
+  UrlPolicy url_policy{};
 };
 
 // Installs the middleware and every route. `context` must outlive `server`.

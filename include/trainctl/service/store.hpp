@@ -32,6 +32,40 @@ struct SnapshotRecord {
   int64_t created_at_ms = 0;
 };
 
+// One version of a dataset (docs/datasets.md). Versions count 1, 2, ... per (workspace, name)
+// and are never reused, not even after a delete.
+struct DatasetVersionRecord {
+  std::string workspace;
+  std::string name;
+  int64_t version = 0;  // assigned by the store
+  std::string description;
+  nlohmann::json tags = nlohmann::json::object();
+  // [{"path","sha256","size","mode"}] sorted by path, as a snapshot manifest; for a dataset made
+  // from URLs each entry also has "url" (where the service downloaded it from).
+  nlohmann::json files = nlohmann::json::array();
+  std::string content_hash;  // sha256 of the canonical manifest (path, sha256, mode of each file)
+  std::string source = "files";  // "files" (uploaded blobs) or "urls" (downloaded by the service)
+  int64_t file_count = 0;
+  int64_t total_size = 0;
+  int64_t created_at_ms = 0;
+};
+
+struct DatasetSummary {
+  std::string name;
+  std::string description;  // the latest version's
+  int64_t latest_version = 0;
+  int64_t version_count = 0;  // versions not deleted
+  int64_t updated_at_ms = 0;  // when the latest version was made
+};
+
+// A run's input, resolved at submit time to a fixed dataset version (recorded on the run).
+struct ResolvedInput {
+  std::string name;     // the spec's inputs key
+  std::string dataset;
+  int64_t version = 0;
+  std::string mode;     // mount | download
+};
+
 struct RunRecord {
   std::string id;  // "run-" + 10 random [a-z0-9]
   std::string workspace;
@@ -50,6 +84,7 @@ struct RunRecord {
   int64_t ended_at_ms = 0;    // 0: not yet
   std::optional<int> exit_code;
   std::string failure_reason;
+  std::vector<ResolvedInput> inputs;  // in spec order; empty when the run has none
   int64_t seq = 0;  // insertion order, assigned by the store
 };
 
@@ -131,6 +166,26 @@ class Store {
   // terminal run fails with conflict and changes nothing.
   virtual Result<RunRecord> update_run(const std::string& id, const RunUpdate& update) = 0;
   virtual Result<std::vector<RunEvent>> run_events(const std::string& id) = 0;
+
+  // Datasets. A new version is made unless `create_new_version` is false and the latest version
+  // has the same content_hash: then that version is returned with `false` (not new). The
+  // workspace must exist (not_found).
+  virtual Result<std::pair<DatasetVersionRecord, bool>> create_dataset_version(
+      const DatasetVersionRecord& draft, bool create_new_version) = 0;
+  virtual Result<std::vector<DatasetSummary>> list_datasets(const std::string& workspace) = 0;
+  // Every version not deleted, oldest first, without their files (get_dataset_version has
+  // them); not_found when there is none.
+  virtual Result<std::vector<DatasetVersionRecord>> list_dataset_versions(
+      const std::string& workspace, const std::string& name) = 0;
+  // version 0 means the latest; not_found when absent or deleted.
+  virtual Result<DatasetVersionRecord> get_dataset_version(const std::string& workspace,
+                                                           const std::string& name,
+                                                           int64_t version) = 0;
+  // Deletes one version (version > 0) or every version (version 0). Refused with conflict, and
+  // nothing deleted, while a run that has not finished uses a version it would delete; the
+  // message names those runs. Blobs stay: finished runs keep what they had.
+  virtual Result<void> delete_dataset(const std::string& workspace, const std::string& name,
+                                      int64_t version) = 0;
 };
 
 }  // namespace trainctl::service

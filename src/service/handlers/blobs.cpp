@@ -1,9 +1,7 @@
 // Blobs (content-addressed uploads) and snapshots (manifests of blobs).
-#include <set>
-
 #include "handlers.hpp"
+#include "manifest.hpp"
 #include "trainctl/api/names.hpp"
-#include "trainctl/util/sha256.hpp"
 #include "trainctl/util/time.hpp"
 
 namespace trainctl::service::handlers {
@@ -67,64 +65,6 @@ Result<Reply> put_blob(const ServiceContext& context, const httplib::Request& re
   return Reply{*known ? 200 : 201, {{"sha256", sha256}, {"size", *size}}, {}};
 }
 
-// One manifest entry, checked; its path is returned in canonical form.
-Result<nlohmann::json> checked_entry(const nlohmann::json& entry, size_t index) {
-  const std::string where = fmt::format("files[{}]", index);
-  auto invalid = [&](std::string_view field, std::string message) {
-    const std::string path = field.empty() ? where : fmt::format("{}.{}", where, field);
-    return fail(Error{ErrorCode::invalid_argument, "the snapshot manifest is invalid",
-                      {field_problem(path, std::move(message))}});
-  };
-  if (!entry.is_object()) return invalid("", "must be an object");
-  const auto path = entry.find("path");
-  if (path == entry.end() || !path->is_string()) return invalid("path", "a string is required");
-  auto parts = api::split_relative_path(path->get<std::string>());
-  if (!parts) return invalid("path", parts.error().message);
-  const auto sha256 = entry.find("sha256");
-  if (sha256 == entry.end() || !sha256->is_string() || !api::is_sha256_hex(sha256->get<std::string>())) {
-    return invalid("sha256", "64 lower-case hex digits are required");
-  }
-  const auto size = entry.find("size");
-  if (size == entry.end() || !size->is_number_unsigned()) {
-    return invalid("size", "a non-negative integer is required");
-  }
-  const auto mode = entry.find("mode");
-  if (mode == entry.end() || !mode->is_number_unsigned() || mode->get<uint64_t>() > 0777) {
-    return invalid("mode", "permission bits (0 to 0777) are required");
-  }
-  return nlohmann::json{{"path", path->get<std::string>()},
-                        {"sha256", *sha256},
-                        {"size", size->get<uint64_t>()},
-                        {"mode", mode->get<uint64_t>()}};
-}
-
-// The manifest's files, checked and sorted by path: no duplicates, and no file that is also
-// another file's directory.
-Result<nlohmann::json> checked_manifest(const nlohmann::json& body) {
-  const auto files = body.find("files");
-  if (files == body.end() || !files->is_array()) {
-    return fail(ErrorCode::invalid_argument, "\"files\" (an array) is required");
-  }
-  std::map<std::string, nlohmann::json> by_path;
-  for (size_t i = 0; i < files->size(); ++i) {
-    auto entry = checked_entry((*files)[i], i);
-    if (!entry) return fail(entry.error());
-    const std::string path = entry->at("path");
-    if (!by_path.emplace(path, std::move(*entry)).second) {
-      return fail(ErrorCode::invalid_argument, "the snapshot lists {} twice", path);
-    }
-  }
-  for (auto it = by_path.begin(); it != by_path.end(); ++it) {
-    const auto next = std::next(it);
-    if (next != by_path.end() && next->first.starts_with(it->first + "/")) {
-      return fail(ErrorCode::invalid_argument, "{} is both a file and a directory", it->first);
-    }
-  }
-  auto sorted = nlohmann::json::array();
-  for (auto& [path, entry] : by_path) sorted.push_back(std::move(entry));
-  return sorted;
-}
-
 Result<Reply> create_snapshot(const ServiceContext& context, const httplib::Request& request,
                     const std::string& text) {
   if (auto workspace = existing_workspace(context, request); !workspace) {
@@ -132,29 +72,21 @@ Result<Reply> create_snapshot(const ServiceContext& context, const httplib::Requ
   }
   auto body = parse_json_object(text);
   if (!body) return fail(body.error());
-  auto files = checked_manifest(*body);
-  if (!files) return fail(files.error());
-
-  std::set<std::string> hashes;
-  int64_t total_size = 0;
-  for (const auto& file : *files) {
-    hashes.insert(file.at("sha256").get<std::string>());
-    total_size += file.at("size").get<int64_t>();
+  const auto listed = body->find("files");
+  if (listed == body->end() || !listed->is_array()) {
+    return fail(ErrorCode::invalid_argument, "\"files\" (an array) is required");
   }
-  auto missing = context.store.missing_blobs({hashes.begin(), hashes.end()});
-  if (!missing) return fail(missing.error());
-  if (!missing->empty()) {
-    Error error{ErrorCode::invalid_argument,
-                fmt::format("{} blob(s) of the snapshot are not uploaded", missing->size())};
-    for (const auto& hash : *missing) error.details.push_back(field_problem(hash, "blob is missing"));
-    return fail(std::move(error));
+  auto files = checked_manifest(*listed, "snapshot");
+  if (!files) return fail(files.error());
+  if (auto uploaded = require_uploaded_blobs(context.store, *files); !uploaded) {
+    return fail(uploaded.error());
   }
 
   SnapshotRecord snapshot;
-  snapshot.id = util::sha256_hex(files->dump());
+  snapshot.id = manifest_hash(*files);
   snapshot.files = *files;
   snapshot.file_count = static_cast<int64_t>(files->size());
-  snapshot.total_size = total_size;
+  snapshot.total_size = manifest_total_size(*files);
   snapshot.created_at_ms = util::now_unix_ms();
   auto stored = context.store.put_snapshot(snapshot);
   if (!stored) return fail(stored.error());

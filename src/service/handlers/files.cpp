@@ -1,8 +1,4 @@
 // Run files: outputs/ and logs/, listed and downloaded without following symlinks.
-#include <unistd.h>
-
-#include <memory>
-
 #include "handlers.hpp"
 #include "trainctl/service/run_files.hpp"
 
@@ -19,21 +15,14 @@ Result<RunRecord> routed_run(const ServiceContext& context, const httplib::Reque
   return context.store.get_run(*workspace, *id);
 }
 
-void download(const ServiceContext& context, const httplib::Request& request,
-              httplib::Response& response) {
+// The run file the route names (match 3), opened without following symlinks.
+Result<FileReply> open_routed_run_file(const ServiceContext& context,
+                                       const httplib::Request& request) {
   auto run = routed_run(context, request);
-  if (!run) return send_error(response, run.error());
+  if (!run) return fail(run.error());
   auto opened = open_run_file(context.runs.run_dir(run->id), request.matches[3]);
-  if (!opened) return send_error(response, opened.error());
-  auto fd = std::make_shared<UniqueFd>(std::move(opened->fd));
-  response.set_content_provider(
-      opened->size, "application/octet-stream",
-      [fd](size_t offset, size_t length, httplib::DataSink& sink) {
-        char buffer[65536];
-        const ssize_t n = ::pread(fd->get(), buffer, std::min(length, sizeof buffer),
-                                  static_cast<off_t>(offset));
-        return n > 0 && sink.write(buffer, static_cast<size_t>(n));
-      });
+  if (!opened) return fail(opened.error());
+  return FileReply{std::move(opened->fd), opened->size};
 }
 
 }  // namespace
@@ -51,9 +40,9 @@ void install_file_routes(httplib::Server& server, const ServiceContext& context)
                return Reply{200, {{"items", std::move(items)}}, {}};
              }));
   server.Get(workspace_route("/runs/([^/]+)/files/(.+)"),
-             [&context](const httplib::Request& request, httplib::Response& response) {
-               download(context, request, response);
-             });
+             file_route([&context](const httplib::Request& request) {
+               return open_routed_run_file(context, request);
+             }));
 }
 
 }  // namespace trainctl::service::handlers

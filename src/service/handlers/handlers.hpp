@@ -1,5 +1,6 @@
 #pragma once
 // Shared by the route files: replies, JSON bodies, path parameters and the per-group installers.
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -11,6 +12,7 @@
 
 #include "trainctl/service/http_api.hpp"
 #include "trainctl/util/error.hpp"
+#include "trainctl/util/unique_fd.hpp"
 
 namespace trainctl::service::handlers {
 
@@ -38,6 +40,19 @@ using JsonBodyHandler = std::function<Result<Reply>(const httplib::Request&, con
 httplib::Server::HandlerWithContentReader json_body_route(const ServiceContext& context,
                                                           JsonBodyHandler handler);
 
+// A file a route answers with: an open descriptor and the file's size.
+struct FileReply {
+  util::UniqueFd fd;
+  uint64_t size = 0;
+};
+// A GET route that answers with a file's bytes (application/octet-stream, Content-Length,
+// Accept-Ranges: bytes) or an Error. The route owns Range handling (cpp-httplib 0.11 would slice
+// error bodies and overrun the file on an end past its size): one satisfiable range is answered
+// 206 with Content-Range, an unsatisfiable one 416 with "Content-Range: bytes */<size>", several
+// ranges with the whole file (200).
+using FileHandler = std::function<Result<FileReply>(const httplib::Request&)>;
+httplib::Server::Handler file_route(FileHandler handler);
+
 // The request body as a JSON object (invalid_argument otherwise).
 Result<nlohmann::json> parse_json_object(const std::string& body);
 // Path parameter `index` of the route, validated as a resource name of `kind`.
@@ -58,6 +73,7 @@ void install_blob_routes(httplib::Server& server, const ServiceContext& context)
 void install_run_routes(httplib::Server& server, const ServiceContext& context);
 void install_log_routes(httplib::Server& server, const ServiceContext& context);
 void install_file_routes(httplib::Server& server, const ServiceContext& context);
+void install_dataset_routes(httplib::Server& server, const ServiceContext& context);
 // 404 for a POST or PUT to no route, without reading its body; installed after every route.
 void install_fallback_routes(httplib::Server& server);
 

@@ -79,8 +79,45 @@ CREATE TABLE run_events (
 CREATE INDEX run_events_by_run ON run_events (run_id, id);
 )sql";
 
+// Version 2: dataset versions and run inputs (docs/datasets.md). A deleted version keeps its row
+// (deleted = 1), so the next version number is max + 1 over every row and never reused; the
+// partial index serves "the latest version" and the live listings. A run's resolved inputs are
+// kept as JSON on the run (what the API shows) and as rows of run_inputs, which the delete of a
+// dataset joins with the runs that have not finished.
+constexpr std::string_view k_datasets_schema = R"sql(
+CREATE TABLE dataset_versions (
+  workspace     TEXT NOT NULL REFERENCES workspaces (name) ON DELETE CASCADE,
+  name          TEXT NOT NULL,
+  version       INTEGER NOT NULL,
+  description   TEXT NOT NULL,
+  tags          TEXT NOT NULL,     -- JSON object
+  files         TEXT NOT NULL,     -- JSON manifest, sorted by path
+  content_hash  TEXT NOT NULL,
+  source        TEXT NOT NULL,     -- files | urls
+  file_count    INTEGER NOT NULL,
+  total_size    INTEGER NOT NULL,
+  created_at_ms INTEGER NOT NULL,
+  deleted       INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (workspace, name, version)
+);
+CREATE INDEX dataset_versions_live ON dataset_versions (workspace, name, version)
+  WHERE deleted = 0;
+
+ALTER TABLE runs ADD COLUMN inputs TEXT NOT NULL DEFAULT '[]';
+CREATE TABLE run_inputs (
+  run_id    TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+  input     TEXT NOT NULL,
+  workspace TEXT NOT NULL,
+  dataset   TEXT NOT NULL,
+  version   INTEGER NOT NULL,
+  PRIMARY KEY (run_id, input)
+) WITHOUT ROWID;
+CREATE INDEX run_inputs_by_dataset ON run_inputs (workspace, dataset, version);
+)sql";
+
 constexpr std::array k_migrations{
     Migration{1, "workspaces, blobs, snapshots, runs and run events", k_initial_schema},
+    Migration{2, "dataset versions and run inputs", k_datasets_schema},
 };
 
 Result<void> apply(Connection& connection, const Migration& migration) {

@@ -1,8 +1,11 @@
 #include "sqlite_store.hpp"
 
 #include <algorithm>
+#include <map>
 #include <unordered_set>
 #include <utility>
+
+#include <fmt/ranges.h>
 
 #include "migrations.hpp"
 #include "trainctl/util/random.hpp"
@@ -70,7 +73,7 @@ std::unexpected<Error> workspace_not_found(const std::string& name) {
 constexpr std::string_view k_run_columns =
     "seq, id, workspace, experiment, name, compute, status, snapshot_id, payload, tasks,"
     " idempotency_key, request_hash, created_at_ms, updated_at_ms, started_at_ms, ended_at_ms,"
-    " exit_code, failure_reason";
+    " exit_code, failure_reason, inputs";
 
 // Mirrors the partial index runs_active (migration 1): the query must say exactly this for
 // SQLite to use it.
@@ -79,6 +82,76 @@ constexpr std::string_view k_active_condition =
 
 std::string select_runs(std::string_view rest) {
   return fmt::format("SELECT {} FROM runs {}", k_run_columns, rest);
+}
+
+// ---- run inputs ---------------------------------------------------------------------------
+
+nlohmann::json inputs_json(const std::vector<ResolvedInput>& inputs) {
+  auto list = nlohmann::json::array();
+  for (const auto& input : inputs) {
+    list.push_back({{"name", input.name},
+                    {"dataset", input.dataset},
+                    {"version", input.version},
+                    {"mode", input.mode}});
+  }
+  return list;
+}
+
+Result<std::vector<ResolvedInput>> parse_stored_inputs(const std::string& text) {
+  auto list = parse_stored_json(text, "run inputs");
+  if (!list) return std::unexpected(list.error());
+  std::vector<ResolvedInput> inputs;
+  try {
+    for (const auto& input : *list) {
+      inputs.push_back(ResolvedInput{.name = input.at("name").get<std::string>(),
+                                     .dataset = input.at("dataset").get<std::string>(),
+                                     .version = input.at("version").get<int64_t>(),
+                                     .mode = input.at("mode").get<std::string>()});
+    }
+  } catch (const nlohmann::json::exception&) {
+    return fail(ErrorCode::internal, "the stored run inputs are malformed");
+  }
+  return inputs;
+}
+
+Result<bool> dataset_version_is_live(Connection& connection, const std::string& workspace,
+                                     const std::string& name, int64_t version) {
+  auto statement = connection.prepare(
+      "SELECT 1 FROM dataset_versions"
+      " WHERE workspace = ?1 AND name = ?2 AND version = ?3 AND deleted = 0");
+  if (!statement) return std::unexpected(statement.error());
+  return statement->bind(workspace, name, version).step();
+}
+
+// Every input of `run` names a version that exists: checked in the transaction that inserts the
+// run, so a version deleted after POST /runs resolved it cannot end up used by a run.
+Result<void> check_inputs_exist(Connection& connection, const RunRecord& run) {
+  std::vector<ErrorDetail> problems;
+  for (const auto& input : run.inputs) {
+    auto live = dataset_version_is_live(connection, run.workspace, input.dataset, input.version);
+    if (!live) return std::unexpected(live.error());
+    if (*live) continue;
+    ErrorDetail problem;
+    problem.path = fmt::format("inputs.{}.version", input.name);
+    problem.message = fmt::format("dataset {}:{} does not exist (it may just have been deleted)",
+                                  input.dataset, input.version);
+    problems.push_back(std::move(problem));
+  }
+  if (problems.empty()) return {};
+  return fail(Error{ErrorCode::invalid_spec, "the payload does not validate", std::move(problems)});
+}
+
+// The rows of run_inputs that delete_dataset checks.
+Result<void> insert_run_inputs(Connection& connection, const RunRecord& run) {
+  for (const auto& input : run.inputs) {
+    auto statement = connection.prepare(
+        "INSERT INTO run_inputs (run_id, input, workspace, dataset, version)"
+        " VALUES (?1, ?2, ?3, ?4, ?5)");
+    if (!statement) return std::unexpected(statement.error());
+    statement->bind(run.id, input.name, run.workspace, input.dataset, input.version);
+    if (auto done = statement->execute(); !done) return done;
+  }
+  return {};
 }
 
 Result<api::RunStatus> parse_stored_status(const std::string& text) {
@@ -114,6 +187,9 @@ Result<RunRecord> read_run(const Statement& row) {
   run.exit_code =
       row.column_optional_int64(16).transform([](int64_t code) { return static_cast<int>(code); });
   run.failure_reason = row.column_text(17);
+  auto inputs = parse_stored_inputs(row.column_text(18));
+  if (!inputs) return std::unexpected(inputs.error());
+  run.inputs = std::move(*inputs);
   return run;
 }
 
@@ -194,17 +270,17 @@ Result<void> insert_run(Connection& connection, RunRecord& run) {
   auto statement = connection.prepare(
       "INSERT INTO runs (id, workspace, experiment, name, compute, status, snapshot_id, payload,"
       " tasks, idempotency_key, request_hash, created_at_ms, updated_at_ms, started_at_ms,"
-      " ended_at_ms, exit_code, failure_reason)"
-      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)");
+      " ended_at_ms, exit_code, failure_reason, inputs)"
+      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)");
   if (!statement) return std::unexpected(statement.error());
   statement->bind(run.id, run.workspace, run.experiment, run.name, run.compute,
                   api::to_string(run.status), run.snapshot_id, dump_json(run.payload),
                   dump_json(run.tasks), run.idempotency_key, run.request_hash);
   statement->bind(run.created_at_ms, run.updated_at_ms, run.started_at_ms, run.ended_at_ms,
-                  run.exit_code, run.failure_reason);
+                  run.exit_code, run.failure_reason, dump_json(inputs_json(run.inputs)));
   if (auto done = statement->execute(); !done) return done;
   run.seq = connection.last_insert_rowid();
-  return {};
+  return insert_run_inputs(connection, run);
 }
 
 // Applies `update` to `run` in memory; returns whether the status changed.
@@ -269,6 +345,147 @@ Result<std::optional<SnapshotRecord>> find_snapshot(Connection& connection, cons
                         .file_count = statement->column_int64(2),
                         .total_size = statement->column_int64(3),
                         .created_at_ms = statement->column_int64(4)};
+}
+
+// ---- datasets -----------------------------------------------------------------------------
+
+constexpr std::string_view k_dataset_columns =
+    "workspace, name, version, description, tags, content_hash, source, file_count, total_size,"
+    " created_at_ms";
+
+// "SELECT <columns>[, files] FROM dataset_versions <rest>": read_dataset_version reads its rows.
+std::string select_dataset_versions(bool with_files, std::string_view rest) {
+  return fmt::format("SELECT {}{} FROM dataset_versions {}", k_dataset_columns,
+                     with_files ? ", files" : "", rest);
+}
+
+Result<DatasetVersionRecord> read_dataset_version(const Statement& row, bool with_files) {
+  DatasetVersionRecord record;
+  record.workspace = row.column_text(0);
+  record.name = row.column_text(1);
+  record.version = row.column_int64(2);
+  record.description = row.column_text(3);
+  auto tags = parse_stored_json(row.column_text(4), "dataset tags");
+  if (!tags) return std::unexpected(tags.error());
+  record.tags = std::move(*tags);
+  record.content_hash = row.column_text(5);
+  record.source = row.column_text(6);
+  record.file_count = row.column_int64(7);
+  record.total_size = row.column_int64(8);
+  record.created_at_ms = row.column_int64(9);
+  if (with_files) {
+    auto files = parse_stored_json(row.column_text(10), "dataset manifest");
+    if (!files) return std::unexpected(files.error());
+    record.files = std::move(*files);
+  }
+  return record;
+}
+
+// The version (0: the latest) with its files, unless it is deleted or never was.
+Result<std::optional<DatasetVersionRecord>> find_dataset_version(Connection& connection,
+                                                                 const std::string& workspace,
+                                                                 const std::string& name,
+                                                                 int64_t version) {
+  static const std::string k_latest = select_dataset_versions(
+      true, "WHERE workspace = ?1 AND name = ?2 AND deleted = 0 ORDER BY version DESC LIMIT 1");
+  static const std::string k_numbered = select_dataset_versions(
+      true, "WHERE workspace = ?1 AND name = ?2 AND deleted = 0 AND version = ?3");
+  auto statement = connection.prepare(version == 0 ? k_latest : k_numbered);
+  if (!statement) return std::unexpected(statement.error());
+  statement->bind(workspace, name);
+  if (version != 0) statement->bind(version);
+  auto row = statement->step();
+  if (!row) return std::unexpected(row.error());
+  if (!*row) return std::nullopt;
+  return read_dataset_version(*statement, true);
+}
+
+// The content hash of the latest version, if the dataset has one.
+Result<std::optional<std::string>> latest_content_hash(Connection& connection,
+                                                       const std::string& workspace,
+                                                       const std::string& name) {
+  auto statement = connection.prepare(
+      "SELECT content_hash FROM dataset_versions"
+      " WHERE workspace = ?1 AND name = ?2 AND deleted = 0 ORDER BY version DESC LIMIT 1");
+  if (!statement) return std::unexpected(statement.error());
+  auto row = statement->bind(workspace, name).step();
+  if (!row) return std::unexpected(row.error());
+  if (!*row) return std::nullopt;
+  return statement->column_text(0);
+}
+
+// max + 1 over every version ever made, deleted ones included: numbers are never reused.
+Result<int64_t> next_dataset_version(Connection& connection, const std::string& workspace,
+                                     const std::string& name) {
+  auto statement = connection.prepare(
+      "SELECT COALESCE(MAX(version), 0) + 1 FROM dataset_versions"
+      " WHERE workspace = ?1 AND name = ?2");
+  if (!statement) return std::unexpected(statement.error());
+  auto row = statement->bind(workspace, name).step();
+  if (!row) return std::unexpected(row.error());
+  return statement->column_int64(0);
+}
+
+Result<void> insert_dataset_version(Connection& connection, const DatasetVersionRecord& record) {
+  auto statement = connection.prepare(
+      "INSERT INTO dataset_versions (workspace, name, version, description, tags, files,"
+      " content_hash, source, file_count, total_size, created_at_ms)"
+      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
+  if (!statement) return std::unexpected(statement.error());
+  statement->bind(record.workspace, record.name, record.version, record.description,
+                  dump_json(record.tags), dump_json(record.files), record.content_hash,
+                  record.source, record.file_count, record.total_size, record.created_at_ms);
+  return statement->execute();
+}
+
+// "mnist:2" (one version) or "mnist" (every version), as messages name what a delete targets.
+std::string dataset_label(const std::string& name, int64_t version) {
+  return version == 0 ? name : fmt::format("{}:{}", name, version);
+}
+
+std::unexpected<Error> dataset_not_found(const std::string& workspace, const std::string& name,
+                                         int64_t version) {
+  return fail(ErrorCode::not_found, "dataset {} not found in workspace '{}'",
+              dataset_label(name, version), workspace);
+}
+
+// Which versions a delete would remove are in use by runs that have not finished, by version:
+// "dataset mnist:2 is used by run run-abc (Running); cancel it or wait for it to finish".
+constexpr int64_t k_max_users_named = 10;
+
+Result<std::optional<std::string>> dataset_in_use(Connection& connection,
+                                                  const std::string& workspace,
+                                                  const std::string& name, int64_t version) {
+  static const std::string k_sql = fmt::format(
+      "SELECT run_inputs.version, runs.id, runs.status FROM run_inputs"
+      " JOIN runs ON runs.id = run_inputs.run_id"
+      " WHERE run_inputs.workspace = ?1 AND run_inputs.dataset = ?2"
+      " AND (?3 = 0 OR run_inputs.version = ?3) AND runs.{}"
+      " ORDER BY run_inputs.version, runs.seq LIMIT ?4",
+      k_active_condition);
+  auto statement = connection.prepare(k_sql);
+  if (!statement) return std::unexpected(statement.error());
+  statement->bind(workspace, name, version, k_max_users_named + 1);
+  std::map<int64_t, std::vector<std::string>> users;  // by version
+  int64_t count = 0;
+  while (true) {
+    auto row = statement->step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) break;
+    if (++count > k_max_users_named) break;
+    users[statement->column_int64(0)].push_back(
+        fmt::format("{} ({})", statement->column_text(1), statement->column_text(2)));
+  }
+  if (users.empty()) return std::nullopt;
+  std::vector<std::string> parts;
+  for (const auto& [used_version, runs] : users) {
+    parts.push_back(fmt::format("dataset {}:{} is used by run{} {}", name, used_version,
+                                runs.size() == 1 ? "" : "s", fmt::join(runs, ", ")));
+  }
+  const bool several = count > 1;
+  return fmt::format("{}{}; cancel {} or wait for {} to finish", fmt::join(parts, "; "),
+                     count > k_max_users_named ? " and more" : "", several ? "them" : "it",
+                     several ? "them" : "it");
 }
 
 // WAL is a property of the database file: set once here, every later connection uses it.
@@ -497,6 +714,9 @@ Result<CreateRunOutcome> SqliteStore::create_run(const RunRecord& draft) {
     auto exists = workspace_exists(connection, draft.workspace);
     if (!exists) return std::unexpected(exists.error());
     if (!*exists) return workspace_not_found(draft.workspace);
+    if (auto inputs = check_inputs_exist(connection, draft); !inputs) {
+      return std::unexpected(inputs.error());
+    }
 
     RunRecord run = draft;
     if (run.id.empty()) {
@@ -610,6 +830,116 @@ Result<std::vector<RunEvent>> SqliteStore::run_events(const std::string& id) {
     // Every run has at least its first event: none means no such run.
     if (events.empty()) return fail(ErrorCode::not_found, "run '{}' not found", id);
     return events;
+  });
+}
+
+// ---- datasets -----------------------------------------------------------------------------
+
+Result<std::pair<DatasetVersionRecord, bool>> SqliteStore::create_dataset_version(
+    const DatasetVersionRecord& draft, bool create_new_version) {
+  DatasetVersionRecord record = draft;
+  record.created_at_ms = util::now_unix_ms();
+  return write([&](Connection& connection) -> Result<std::pair<DatasetVersionRecord, bool>> {
+    auto exists = workspace_exists(connection, record.workspace);
+    if (!exists) return std::unexpected(exists.error());
+    if (!*exists) return workspace_not_found(record.workspace);
+    if (!create_new_version) {
+      auto latest_hash = latest_content_hash(connection, record.workspace, record.name);
+      if (!latest_hash) return std::unexpected(latest_hash.error());
+      if (*latest_hash == record.content_hash) {
+        auto latest = find_dataset_version(connection, record.workspace, record.name, 0);
+        if (!latest) return std::unexpected(latest.error());
+        if (!*latest) return fail(ErrorCode::internal, "dataset {} vanished", record.name);
+        return std::pair{std::move(**latest), false};
+      }
+    }
+    auto version = next_dataset_version(connection, record.workspace, record.name);
+    if (!version) return std::unexpected(version.error());
+    record.version = *version;
+    if (auto inserted = insert_dataset_version(connection, record); !inserted) {
+      return std::unexpected(inserted.error());
+    }
+    return std::pair{std::move(record), true};
+  });
+}
+
+Result<std::vector<DatasetSummary>> SqliteStore::list_datasets(const std::string& workspace) {
+  return read([&](Connection& connection) -> Result<std::vector<DatasetSummary>> {
+    auto statement = connection.prepare(
+        "SELECT d.name, d.description, d.version, live.count, d.created_at_ms"
+        " FROM (SELECT name, MAX(version) AS latest, COUNT(*) AS count FROM dataset_versions"
+        "       WHERE workspace = ?1 AND deleted = 0 GROUP BY name) AS live"
+        " JOIN dataset_versions AS d"
+        "   ON d.workspace = ?1 AND d.name = live.name AND d.version = live.latest"
+        " ORDER BY d.name");
+    if (!statement) return std::unexpected(statement.error());
+    statement->bind(workspace);
+    std::vector<DatasetSummary> datasets;
+    while (true) {
+      auto row = statement->step();
+      if (!row) return std::unexpected(row.error());
+      if (!*row) break;
+      datasets.push_back(DatasetSummary{.name = statement->column_text(0),
+                                        .description = statement->column_text(1),
+                                        .latest_version = statement->column_int64(2),
+                                        .version_count = statement->column_int64(3),
+                                        .updated_at_ms = statement->column_int64(4)});
+    }
+    if (datasets.empty()) {  // none in a workspace that does not exist is a 404
+      auto exists = workspace_exists(connection, workspace);
+      if (!exists) return std::unexpected(exists.error());
+      if (!*exists) return workspace_not_found(workspace);
+    }
+    return datasets;
+  });
+}
+
+Result<std::vector<DatasetVersionRecord>> SqliteStore::list_dataset_versions(
+    const std::string& workspace, const std::string& name) {
+  return read([&](Connection& connection) -> Result<std::vector<DatasetVersionRecord>> {
+    static const std::string k_sql = select_dataset_versions(
+        false, "WHERE workspace = ?1 AND name = ?2 AND deleted = 0 ORDER BY version");
+    auto statement = connection.prepare(k_sql);
+    if (!statement) return std::unexpected(statement.error());
+    statement->bind(workspace, name);
+    std::vector<DatasetVersionRecord> versions;
+    while (true) {
+      auto row = statement->step();
+      if (!row) return std::unexpected(row.error());
+      if (!*row) break;
+      auto version = read_dataset_version(*statement, false);
+      if (!version) return std::unexpected(version.error());
+      versions.push_back(std::move(*version));
+    }
+    if (versions.empty()) return dataset_not_found(workspace, name, 0);
+    return versions;
+  });
+}
+
+Result<DatasetVersionRecord> SqliteStore::get_dataset_version(const std::string& workspace,
+                                                              const std::string& name,
+                                                              int64_t version) {
+  return read([&](Connection& connection) -> Result<DatasetVersionRecord> {
+    auto found = find_dataset_version(connection, workspace, name, version);
+    if (!found) return std::unexpected(found.error());
+    if (!*found) return dataset_not_found(workspace, name, version);
+    return std::move(**found);
+  });
+}
+
+Result<void> SqliteStore::delete_dataset(const std::string& workspace, const std::string& name,
+                                         int64_t version) {
+  return write([&](Connection& connection) -> Result<void> {
+    auto in_use = dataset_in_use(connection, workspace, name, version);
+    if (!in_use) return std::unexpected(in_use.error());
+    if (*in_use) return fail(ErrorCode::conflict, "{}", **in_use);
+    auto statement = connection.prepare(
+        "UPDATE dataset_versions SET deleted = 1"
+        " WHERE workspace = ?1 AND name = ?2 AND deleted = 0 AND (?3 = 0 OR version = ?3)");
+    if (!statement) return std::unexpected(statement.error());
+    if (auto done = statement->bind(workspace, name, version).execute(); !done) return done;
+    if (connection.changes() == 0) return dataset_not_found(workspace, name, version);
+    return {};
   });
 }
 

@@ -43,6 +43,17 @@ class SqliteStore final : public Store {
   Result<RunRecord> update_run(const std::string& id, const RunUpdate& update) override;
   Result<std::vector<RunEvent>> run_events(const std::string& id) override;
 
+  Result<std::pair<DatasetVersionRecord, bool>> create_dataset_version(
+      const DatasetVersionRecord& draft, bool create_new_version) override;
+  Result<std::vector<DatasetSummary>> list_datasets(const std::string& workspace) override;
+  Result<std::vector<DatasetVersionRecord>> list_dataset_versions(
+      const std::string& workspace, const std::string& name) override;
+  Result<DatasetVersionRecord> get_dataset_version(const std::string& workspace,
+                                                   const std::string& name,
+                                                   int64_t version) override;
+  Result<void> delete_dataset(const std::string& workspace, const std::string& name,
+                              int64_t version) override;
+
  private:
   SqliteStore(const std::filesystem::path& db_path, StoreOptions options,
               std::unique_ptr<Connection> writer, int schema_version);

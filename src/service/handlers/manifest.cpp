@@ -1,0 +1,105 @@
+#include "manifest.hpp"
+
+#include <map>
+#include <set>
+
+#include "handlers.hpp"
+#include "trainctl/api/names.hpp"
+#include "trainctl/util/sha256.hpp"
+
+namespace trainctl::service::handlers {
+
+namespace {
+
+constexpr size_t k_max_missing_named = 20;
+
+// One manifest entry, checked; returned with exactly the canonical fields.
+Result<nlohmann::json> checked_entry(const nlohmann::json& entry, size_t index,
+                                     std::string_view what) {
+  const std::string where = fmt::format("files[{}]", index);
+  auto invalid = [&](std::string_view field, std::string message) {
+    const std::string path = field.empty() ? where : fmt::format("{}.{}", where, field);
+    return fail(Error{ErrorCode::invalid_argument,
+                      fmt::format("the {} manifest is invalid", what),
+                      {field_problem(path, std::move(message))}});
+  };
+  if (!entry.is_object()) return invalid("", "must be an object");
+  const auto path = entry.find("path");
+  if (path == entry.end() || !path->is_string()) return invalid("path", "a string is required");
+  auto parts = api::split_relative_path(path->get<std::string>());
+  if (!parts) return invalid("path", parts.error().message);
+  const auto sha256 = entry.find("sha256");
+  if (sha256 == entry.end() || !sha256->is_string() ||
+      !api::is_sha256_hex(sha256->get<std::string>())) {
+    return invalid("sha256", "64 lower-case hex digits are required");
+  }
+  const auto size = entry.find("size");
+  if (size == entry.end() || !size->is_number_unsigned()) {
+    return invalid("size", "a non-negative integer is required");
+  }
+  const auto mode = entry.find("mode");
+  if (mode == entry.end() || !mode->is_number_unsigned() || mode->get<uint64_t>() > 0777) {
+    return invalid("mode", "permission bits (0 to 0777) are required");
+  }
+  return nlohmann::json{{"path", path->get<std::string>()},
+                        {"sha256", *sha256},
+                        {"size", size->get<uint64_t>()},
+                        {"mode", mode->get<uint64_t>()}};
+}
+
+}  // namespace
+
+Result<nlohmann::json> checked_manifest(const nlohmann::json& files, std::string_view what) {
+  std::map<std::string, nlohmann::json> by_path;
+  for (size_t i = 0; i < files.size(); ++i) {
+    auto entry = checked_entry(files[i], i, what);
+    if (!entry) return fail(entry.error());
+    const std::string path = entry->at("path");
+    if (!by_path.emplace(path, std::move(*entry)).second) {
+      return fail(ErrorCode::invalid_argument, "the {} lists {} twice", what, path);
+    }
+  }
+  for (auto it = by_path.begin(); it != by_path.end(); ++it) {
+    const auto next = std::next(it);
+    if (next != by_path.end() && next->first.starts_with(it->first + "/")) {
+      return fail(ErrorCode::invalid_argument, "{} is both a file and a directory", it->first);
+    }
+  }
+  auto sorted = nlohmann::json::array();
+  for (auto& [path, entry] : by_path) sorted.push_back(std::move(entry));
+  return sorted;
+}
+
+std::string manifest_hash(const nlohmann::json& files) {
+  auto canonical = nlohmann::json::array();
+  for (const auto& file : files) {
+    canonical.push_back({{"path", file.at("path")},
+                         {"sha256", file.at("sha256")},
+                         {"size", file.at("size")},
+                         {"mode", file.at("mode")}});
+  }
+  return util::sha256_hex(canonical.dump());
+}
+
+int64_t manifest_total_size(const nlohmann::json& files) {
+  int64_t total = 0;
+  for (const auto& file : files) total += file.at("size").get<int64_t>();
+  return total;
+}
+
+Result<void> require_uploaded_blobs(Store& store, const nlohmann::json& files) {
+  std::set<std::string> hashes;
+  for (const auto& file : files) hashes.insert(file.at("sha256").get<std::string>());
+  auto missing = store.missing_blobs({hashes.begin(), hashes.end()});
+  if (!missing) return fail(missing.error());
+  if (missing->empty()) return {};
+  Error error{
+      ErrorCode::invalid_argument,
+      fmt::format("{} blob(s) are not uploaded; upload the missing blobs first", missing->size())};
+  for (size_t i = 0; i < std::min(missing->size(), k_max_missing_named); ++i) {
+    error.details.push_back(field_problem((*missing)[i], "blob is missing"));
+  }
+  return fail(std::move(error));
+}
+
+}  // namespace trainctl::service::handlers
