@@ -21,6 +21,7 @@
 #include "trainctl/service/server.hpp"
 #include "trainctl/service/store.hpp"
 #include "trainctl/service/task_queue.hpp"
+#include "trainctl/service/url_fetcher.hpp"
 #include "trainctl/spec/job_spec.hpp"
 #include "trainctl/util/fs.hpp"
 #include "trainctl/util/random.hpp"
@@ -45,6 +46,7 @@ struct ServerOptions {
   std::string log_level = "info";
   int64_t grace_seconds = 10;
   int local_max_nodes = 8;
+  UrlPolicy url_policy;
 };
 
 fs::path default_home() {
@@ -77,18 +79,31 @@ std::optional<ServerOptions> parse_options(int argc, char** argv, int& exit_code
                  "Virtual nodes of the local compute target; a run asking for more is refused")
       ->check(CLI::Range(1, spec::k_max_tasks_per_run))
       ->capture_default_str();
+  app.add_option("--allow-url-network", options.url_policy.allowed_networks,
+                 "A network (CIDR) dataset URLs may reach although refused by default, e.g. "
+                 "127.0.0.0/8 (repeatable)");
+  app.add_option("--max-url-bytes", options.url_policy.max_file_bytes,
+                 "The largest file a dataset URL may download")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   app.add_option("--grace-seconds", options.grace_seconds, "SIGTERM to SIGKILL delay on cancel")
       ->group("");  // hidden: tests shorten it
   app.set_version_flag("--version", std::string(k_version));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
-    exit_code = app.exit(error);
+    // CLI11's own codes (105 for a failed check, ...) become the documented usage exit code.
+    exit_code = app.exit(error) == 0 ? exit_code::k_success : exit_code::k_usage;
     return std::nullopt;
   }
   if (options.no_auth && !is_loopback(options.bind)) {
     spdlog::error("refusing to serve {} without auth: --no-auth is allowed on a loopback address only",
                   options.bind);
+    exit_code = exit_code::k_usage;
+    return std::nullopt;
+  }
+  if (auto valid = validate_url_policy(options.url_policy); !valid) {
+    spdlog::error("{}", valid.error().message);
     exit_code = exit_code::k_usage;
     return std::nullopt;
   }
@@ -244,7 +259,7 @@ int serve(const ServerOptions& options) {
   }
   // cpp-httplib listens with a backlog of 5; a burst of clients (followers reconnecting) needs more.
   ::listen(listening_socket, SOMAXCONN);
-  ServiceContext context{config, **store, blobs, runs};
+  ServiceContext context{config, **store, blobs, runs, options.url_policy};
   install_api(server, context);
   install_signal_handlers();
   if (auto written = write_server_file(home, options.bind, config.port); !written) {

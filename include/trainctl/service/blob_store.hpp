@@ -20,6 +20,9 @@ class BlobStore {
     virtual Result<void> write(const char* data, size_t size) = 0;
     // Verifies the hash (invalid_argument when it differs), then makes the blob durable.
     virtual Result<uint64_t> commit(const std::string& expected_sha256) = 0;
+    // Makes the blob durable under the hash of what was written, for content whose hash is not
+    // known beforehand (a download). Returns that SHA-256.
+    virtual Result<std::string> commit_as_written() = 0;
   };
 
   BlobStore(std::filesystem::path blobs_dir, std::filesystem::path tmp_dir);

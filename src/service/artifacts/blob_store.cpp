@@ -69,6 +69,7 @@ class TempFileWriter final : public BlobStore::Writer {
 
   Result<void> write(const char* data, size_t size) override;
   Result<uint64_t> commit(const std::string& expected_sha256) override;
+  Result<std::string> commit_as_written() override;
 
  private:
   // Closes and removes the temp file: the upload is abandoned. Idempotent.
@@ -77,6 +78,8 @@ class TempFileWriter final : public BlobStore::Writer {
   Result<void> write_all(const char* data, size_t size);
   // fchmod 0444, fsync and close the temp file.
   Result<void> seal();
+  // Seals the temp file and renames it to the blob `sha256`, durably; discarded on failure.
+  Result<void> move_into_place(const std::string& sha256);
 
   int m_fd;
   std::filesystem::path m_temp_path;  // empty once committed or discarded
@@ -133,16 +136,9 @@ Result<void> TempFileWriter::seal() {
   return {};
 }
 
-Result<uint64_t> TempFileWriter::commit(const std::string& expected_sha256) {
-  if (m_temp_path.empty()) return fail(ErrorCode::internal, "the upload is already finished");
-  const auto actual = m_hasher.hex_digest();
-  if (actual != expected_sha256) {
-    return discard_with(Error{ErrorCode::invalid_argument,
-                              fmt::format("the content's SHA-256 is {}, not {}; nothing was kept",
-                                          actual, expected_sha256)});
-  }
+Result<void> TempFileWriter::move_into_place(const std::string& sha256) {
   if (auto sealed = seal(); !sealed) return discard_with(sealed.error());
-  const auto target = blob_path(m_blobs_dir, actual);
+  const auto target = blob_path(m_blobs_dir, sha256);
   if (auto shard = ensure_shard_directory(m_blobs_dir, target.parent_path()); !shard) {
     return discard_with(shard.error());
   }
@@ -151,10 +147,26 @@ Result<uint64_t> TempFileWriter::commit(const std::string& expected_sha256) {
     return discard_with(write_error(errno, "move the upload into place"));
   }
   m_temp_path.clear();
-  if (auto synced = util::fsync_directory(target.parent_path()); !synced) {
-    return std::unexpected(synced.error());
+  return util::fsync_directory(target.parent_path());
+}
+
+Result<uint64_t> TempFileWriter::commit(const std::string& expected_sha256) {
+  if (m_temp_path.empty()) return fail(ErrorCode::internal, "the upload is already finished");
+  const auto actual = m_hasher.hex_digest();
+  if (actual != expected_sha256) {
+    return discard_with(Error{ErrorCode::invalid_argument,
+                              fmt::format("the content's SHA-256 is {}, not {}; nothing was kept",
+                                          actual, expected_sha256)});
   }
+  if (auto moved = move_into_place(actual); !moved) return fail(moved.error());
   return m_size;
+}
+
+Result<std::string> TempFileWriter::commit_as_written() {
+  if (m_temp_path.empty()) return fail(ErrorCode::internal, "the upload is already finished");
+  auto actual = m_hasher.hex_digest();
+  if (auto moved = move_into_place(actual); !moved) return fail(moved.error());
+  return actual;
 }
 
 }  // namespace
