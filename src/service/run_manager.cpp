@@ -7,6 +7,7 @@
 
 #include "trainctl/service/engines/run_state.hpp"
 #include "trainctl/service/run_files.hpp"
+#include "trainctl/service/run_inputs.hpp"
 #include "trainctl/spec/job_spec.hpp"
 #include "trainctl/spec/launch_plan.hpp"
 #include "trainctl/util/fs.hpp"
@@ -199,6 +200,9 @@ Result<void> RunManager::prepare_and_start(const RunRecord& run) {
   if (auto filled = materialize_snapshot(m_blobs, snapshot->files, dir / "snapshot"); !filled) {
     return filled;
   }
+  if (auto filled = materialize_inputs(m_store, m_blobs, run, dir / "inputs"); !filled) {
+    return filled;
+  }
   for (const char* sub : {"outputs", "logs"}) {
     if (auto made = util::make_directories(dir / sub, 0755); !made) return made;
   }
@@ -211,6 +215,7 @@ Result<void> RunManager::prepare_and_start(const RunRecord& run) {
   layout.snapshot_dir = (dir / "snapshot").string();
   layout.outputs_dir = (dir / "outputs").string();
   layout.logs_dir = (dir / "logs").string();
+  layout.inputs_dir = (dir / "inputs").string();
   layout.interpreter = m_options.interpreter;
   layout.base_env = m_options.base_env;
   layout.grace_seconds = m_options.grace_seconds;

@@ -7,6 +7,7 @@
 #include <iterator>
 #include <map>
 
+#include "input_references.hpp"
 #include "problems.hpp"
 #include "spec_rules.hpp"
 #include "task_slots.hpp"
@@ -34,15 +35,40 @@ constexpr std::string_view k_loopback_address = "127.0.0.1";
 // ranks find the same programs and modules as the run's other processes.
 constexpr std::array<std::string_view, 2> k_search_path_variables{"PATH", "PYTHONPATH"};
 
-// What every process of the run is told about itself (LAUNCH.md, Every process).
-Variables run_variables(const RunLayout& layout, std::string_view task, int node_rank) {
-  return {
+// Where the run's inputs are: the layout's inputs_dir, or <run>/inputs when it has none.
+std::string inputs_dir_of(const RunLayout& layout) {
+  return layout.inputs_dir.empty() ? fmt::format("{}/inputs", layout.run_dir) : layout.inputs_dir;
+}
+
+// `spec` with every `${{inputs.NAME}}` of its script_params and environment_variables values
+// replaced by the input's path in the run.
+JobSpec with_input_paths(JobSpec spec, std::string_view inputs_dir) {
+  for (std::string& param : spec.estimator.script_params) {
+    param = substitute_input_paths(param, inputs_dir);
+  }
+  for (auto& [name, value] : spec.environment_variables) {
+    value = substitute_input_paths(value, inputs_dir);
+  }
+  return spec;
+}
+
+// What every process of the run is told about itself (LAUNCH.md, Every process), and where each
+// of its inputs is.
+Variables run_variables(const JobSpec& spec, const RunLayout& layout, std::string_view task,
+                        int node_rank) {
+  Variables variables{
       {"TRAINCTL_RUN_ID", layout.run_id},
       {"TRAINCTL_OUTPUTS_DIR", layout.outputs_dir},
       {"TRAINCTL_TASK", std::string(task)},
       {"TRAINCTL_NODE_RANK", std::to_string(node_rank)},
       {"PYTHONUNBUFFERED", "1"},
   };
+  const std::string inputs_dir = inputs_dir_of(layout);
+  for (const Input& input : spec.inputs) {
+    variables.emplace_back(input_variable_name(input.name),
+                           fmt::format("{}/{}", inputs_dir, input.name));
+  }
+  return variables;
 }
 
 // base_env, then the run's variables, then the backend's, then the spec's (which win); sorted,
@@ -154,7 +180,7 @@ class PlanBuilder {
   // mpirun (LAUNCH.md, MPI), starting every rank through `<rank_wrapper> rank`.
   TaskLaunch launcher() const {
     const std::string name(k_launcher_task);
-    const Variables run = run_variables(m_layout, name, 0);
+    const Variables run = run_variables(m_spec, m_layout, name, 0);
     Variables env = layered_environment(m_layout, run, {}, m_spec.environment_variables);
     std::vector<std::string> argv = mpirun_options();
     for (const std::string& variable : exported_variables(env, run)) {
@@ -184,7 +210,8 @@ class PlanBuilder {
             .index = slot.index,
             .node_rank = slot.node_rank,
             .argv = m_user_argv,
-            .env = layered_environment(m_layout, run_variables(m_layout, name, slot.node_rank),
+            .env = layered_environment(m_layout,
+                                       run_variables(m_spec, m_layout, name, slot.node_rank),
                                        backend_variables(slot), m_spec.environment_variables),
             .cwd = m_layout.snapshot_dir,
             .log_file = log_file(name),
@@ -330,6 +357,7 @@ nlohmann::json LaunchPlan::to_json() const {
                          {"grace_seconds", grace_seconds},
                          {"start_timeout_seconds", start_timeout_seconds}};
   if (launcher) json["launcher"] = task_to_json(*launcher);
+  json["read_only_dirs"] = read_only_dirs;
   return json;
 }
 
@@ -348,11 +376,25 @@ Result<LaunchPlan> LaunchPlan::from_json(const nlohmann::json& json) {
     json.at("max_duration_seconds").get_to(plan.max_duration_seconds);
     json.at("grace_seconds").get_to(plan.grace_seconds);
     plan.start_timeout_seconds = json.value("start_timeout_seconds", plan.start_timeout_seconds);
+    plan.read_only_dirs = json.value("read_only_dirs", plan.read_only_dirs);
     return plan;
   } catch (const nlohmann::json::exception& error) {
     return fail(ErrorCode::invalid_argument, "invalid launch plan: {}", error.what());
   }
 }
+
+namespace {
+
+// The snapshot and the inputs mounted from the blob store (LaunchPlan::read_only_dirs).
+std::vector<std::string> read_only_dirs(const JobSpec& spec, const RunLayout& layout) {
+  std::vector<std::string> dirs{layout.snapshot_dir};
+  for (const Input& input : spec.inputs) {
+    if (input.mode == "mount") dirs.push_back(fmt::format("{}/{}", inputs_dir_of(layout), input.name));
+  }
+  return dirs;
+}
+
+}  // namespace
 
 Result<LaunchPlan> build_launch_plan(const JobSpec& spec, const RunLayout& layout) {
   std::vector<ErrorDetail> problems = check_spec_rules(spec);
@@ -365,7 +407,8 @@ Result<LaunchPlan> build_launch_plan(const JobSpec& spec, const RunLayout& layou
   std::vector<TaskSlot> slots = task_slots(spec);
   auto ports = take_ports(layout, ports_needed(backend, slots));
   if (!ports) return fail(std::move(ports.error()));
-  const PlanBuilder builder(spec, layout, std::move(slots), std::move(*ports));
+  const JobSpec resolved = with_input_paths(spec, inputs_dir_of(layout));
+  const PlanBuilder builder(resolved, layout, std::move(slots), std::move(*ports));
 
   return LaunchPlan{
       .run_id = layout.run_id,
@@ -375,7 +418,8 @@ Result<LaunchPlan> build_launch_plan(const JobSpec& spec, const RunLayout& layou
       .launcher = backend == Backend::mpi ? std::optional(builder.launcher()) : std::nullopt,
       .status_dir = builder.status_dir(),
       .max_duration_seconds = spec.limits.max_run_duration_seconds,
-      .grace_seconds = layout.grace_seconds};
+      .grace_seconds = layout.grace_seconds,
+      .read_only_dirs = read_only_dirs(spec, layout)};
 }
 
 }  // namespace trainctl::spec

@@ -304,7 +304,9 @@ class SpecReader {
     std::vector<std::string> values;
     bool ok = true;
     for (size_t i = 0; i < node.items.size(); ++i) {
-      const auto value = read_string(node.items[i], fmt::format("{}[{}]", path, i));
+      const std::string item_path = fmt::format("{}[{}]", path, i);
+      m_marks[item_path] = node.items[i].mark;
+      const auto value = read_string(node.items[i], item_path);
       if (value) values.push_back(*value);
       ok = ok && value;
     }
@@ -313,17 +315,22 @@ class SpecReader {
   }
 
   // script_params as a list of arguments, or as a mapping `--flag: value` kept in order, where
-  // an empty value stands for the flag alone.
+  // an empty value stands for the flag alone. Each argument's position is recorded under its
+  // index in the argv ("estimator.script_params[1]"), where the rules report it.
   std::optional<std::vector<std::string>> read_script_params(const DocumentNode& node,
                                                              const std::string& path) {
     if (!node.is_mapping()) return read_string_list(node, path);
     std::vector<std::string> argv;
     bool ok = true;
+    const auto add_argument = [&](const DocumentNode& argument) {
+      m_marks[fmt::format("{}[{}]", path, argv.size())] = argument.mark;
+      argv.push_back(argument.text);
+    };
     for (const auto& [flag, value] : node.entries) {
-      argv.push_back(flag.text);
+      add_argument(flag);
       if (value.is_null()) continue;
       const auto text = read_string(value, join_path(path, flag.text));
-      if (text) argv.push_back(*text);
+      if (text) add_argument(value);
       ok = ok && text;
     }
     if (!ok) return std::nullopt;

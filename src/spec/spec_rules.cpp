@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <array>
+#include <map>
 #include <string_view>
 
+#include "input_references.hpp"
 #include "task_slots.hpp"
 #include "trainctl/api/names.hpp"
 #include "trainctl/util/strings.hpp"
@@ -203,9 +205,15 @@ void check_distributed(const JobSpec& spec, Problems& problems) {
 }
 
 void check_inputs(const std::vector<Input>& inputs, Problems& problems) {
+  std::map<std::string, std::string_view> variables;  // TRAINCTL_INPUT_<NAME> -> input name
   for (const Input& input : inputs) {
     const std::string path = "inputs." + input.name;
     problems.add_if_failed(path, api::validate_name("input", input.name));
+    const auto [taken, fresh] = variables.emplace(input_variable_name(input.name), input.name);
+    if (!fresh) {
+      problems.add(path, fmt::format("gets the same variable {} as input '{}': rename one of them",
+                                     taken->first, taken->second));
+    }
     problems.add_if_failed(path + ".dataset", api::validate_name("dataset", input.dataset));
     if (!is_version(input.version)) {
       problems.add(path + ".version",
@@ -214,6 +222,22 @@ void check_inputs(const std::vector<Input>& inputs, Problems& problems) {
     if (std::find(k_input_modes.begin(), k_input_modes.end(), input.mode) == k_input_modes.end()) {
       problems.add(path + ".mode", not_one_of(input.mode, k_input_modes));
     }
+  }
+}
+
+// Every `${{...}}` in script_params and environment_variables values names an input.
+void check_input_references(const JobSpec& spec, Problems& problems) {
+  const auto check = [&](const std::string& path, std::string_view value) {
+    for (std::string& message : input_reference_problems(value, spec.inputs)) {
+      problems.add(path, std::move(message));
+    }
+  };
+  const auto& params = spec.estimator.script_params;
+  for (size_t i = 0; i < params.size(); ++i) {
+    check(fmt::format("estimator.script_params[{}]", i), params[i]);
+  }
+  for (const auto& [name, value] : spec.environment_variables) {
+    check("environment_variables." + name, value);
   }
 }
 
@@ -250,6 +274,7 @@ std::vector<ErrorDetail> check_spec_rules(const JobSpec& spec) {
   check_estimator(spec.estimator, problems);
   check_distributed(spec, problems);
   check_inputs(spec.inputs, problems);
+  check_input_references(spec, problems);
   check_environment(spec, problems);
   problems.at_least("limits.max_retries", spec.limits.max_retries, 0);
   return problems.take();
@@ -265,7 +290,6 @@ std::vector<ErrorDetail> unsupported_features(const JobSpec& spec) {
     problems.add("estimator.conda_packages", not_supported("installing conda packages"));
   }
   if (estimator.use_gpu) problems.add("estimator.use_gpu", not_supported("use_gpu: true"));
-  if (!spec.inputs.empty()) problems.add("inputs", not_supported("inputs (datasets)"));
   if (spec.limits.max_retries > 0) {
     problems.add("limits.max_retries",
                  not_supported(fmt::format("retries (max_retries: {})", spec.limits.max_retries)));

@@ -32,7 +32,8 @@ std::optional<Enum> enum_from_name(std::string_view text,
 std::string not_one_of(std::string_view value, std::span<const std::string_view> choices);
 
 // Every rule `spec` breaks: names, counts, paths, environment variable names, backend
-// requirements. Each detail has its field path and no position.
+// requirements, `${{inputs.NAME}}` naming an input the spec has. Each detail has its field path
+// and no position.
 std::vector<ErrorDetail> check_spec_rules(const JobSpec& spec);
 
 // What this version of trainctl cannot run yet, one detail per feature used, each with its field

@@ -216,11 +216,6 @@ TEST_CASE("Features not implemented yet are refused, each with its path", "[spec
   CHECK(message_for("  conda_packages: [numpy]\n").path == "estimator.conda_packages");
   CHECK(message_for("  use_gpu: true\n").path == "estimator.use_gpu");
   CHECK(problem_of(k_minimal + "limits: {max_retries: 2}\n").path == "limits.max_retries");
-  const auto inputs =
-      problem_of(k_minimal + "inputs:\n  mnist: {dataset: mnist, version: latest, mode: mount}\n");
-  CHECK(inputs.path == "inputs");
-  CHECK(inputs.line == 4);
-  CHECK_THAT(inputs.message, Catch::Contains("not supported by this version"));
 }
 
 TEST_CASE("Names, paths and environment variables follow the rules", "[spec]") {

@@ -59,8 +59,10 @@ struct Estimator {
   DistributedTraining distributed;
 };
 
-// A dataset made available to the run under inputs/<name>. Not supported by this version yet:
-// a spec with inputs is rejected, with a message saying so.
+// A dataset made available to the run under <run>/inputs/<name> (docs/job-spec.md, Inputs): the
+// service resolves `version` to a fixed number at submit; `mount` exposes the version's files
+// read-only without copying them, `download` gives the run its own writable copy.
+// `${{inputs.<name>}}` in a script_params or environment_variables value is that folder's path.
 struct Input {
   std::string name;
   std::string dataset;

@@ -62,6 +62,11 @@ struct LaunchPlan {
   int64_t max_duration_seconds = 0;       // 0: no limit
   int64_t grace_seconds = 10;             // SIGTERM -> SIGKILL on cancel, timeout and policy stop
   int64_t start_timeout_seconds = 60;     // every task must have started by then (start barrier)
+  // Directories the run's processes must not change: the snapshot and every input mounted
+  // (mode: mount), whose files are hard links into the blob store. Their permission bits say
+  // read-only; a supervisor running as root also bind-mounts them read-only in a mount
+  // namespace of the run's own, since root ignores permission bits.
+  std::vector<std::string> read_only_dirs;
 
   nlohmann::json to_json() const;
   static Result<LaunchPlan> from_json(const nlohmann::json& json);
@@ -79,6 +84,7 @@ struct RunLayout {
   std::string snapshot_dir;  // <run>/snapshot
   std::string outputs_dir;   // <run>/outputs
   std::string logs_dir;      // <run>/logs
+  std::string inputs_dir;    // <run>/inputs, a folder per input; empty: run_dir + "/inputs"
   std::string interpreter = "/usr/bin/python3";  // for .py entry scripts (LAUNCH.md, Python)
   // The variables passed through from the service's own environment (PATH, HOME, LANG, ...);
   // never the service token (LAUNCH.md, Every process).
@@ -99,9 +105,12 @@ bool is_inherited_variable(std::string_view name);
 inline constexpr std::string_view k_inherited_variables_text =
     "PATH HOME USER LOGNAME LANG TZ TMPDIR TERM LC_*";
 
-// Builds the plan for a validated spec (docs/job-spec.md, Distributed training, has the shapes). Each task's
-// environment is base_env, then TRAINCTL_RUN_ID, TRAINCTL_OUTPUTS_DIR, TRAINCTL_TASK,
-// TRAINCTL_NODE_RANK, PYTHONUNBUFFERED=1, then the backend's (TF_CONFIG; MASTER_ADDR,
+// Builds the plan for a validated spec (docs/job-spec.md, Distributed training, has the shapes).
+// Every `${{inputs.NAME}}` in script_params and environment_variables values becomes
+// `<inputs_dir>/NAME`. Each task's environment is base_env, then TRAINCTL_RUN_ID,
+// TRAINCTL_OUTPUTS_DIR, TRAINCTL_TASK, TRAINCTL_NODE_RANK, PYTHONUNBUFFERED=1, one
+// TRAINCTL_INPUT_<NAME> = <inputs_dir>/NAME per input (NAME upper-cased, every character but
+// letters and digits made '_'), then the backend's (TF_CONFIG; MASTER_ADDR,
 // MASTER_PORT, WORLD_SIZE, RANK, LOCAL_RANK, NODE_RANK, LOCAL_WORLD_SIZE; OMPI_COMM_WORLD_*),
 // then the spec's environment_variables (which win), and never any TRAINCTL_TOKEN.
 //  - none: one task "main" on node 0.

@@ -21,6 +21,7 @@
 #include "trainctl/service/engine.hpp"
 #include "trainctl/service/engines/child_process.hpp"
 #include "trainctl/service/engines/outcome_policy.hpp"
+#include "trainctl/service/engines/read_only_mounts.hpp"
 #include "trainctl/service/engines/run_state.hpp"
 #include "trainctl/service/engines/task_launcher.hpp"
 #include "trainctl/util/fs.hpp"
@@ -189,6 +190,7 @@ class Supervisor {
     }
     save();  // the engine's start() waits for this first state
     if (!m_verdict && cancel_requested()) decide(canceled());
+    if (!m_verdict) protect_shared_files();
     if (!m_verdict) start_tasks();
     if (!m_verdict) watch();
     stop_everything();
@@ -230,6 +232,15 @@ class Supervisor {
     if (m_verdict) return;
     m_verdict = std::move(verdict);
     m_verdict_at_ms = util::now_unix_ms();
+  }
+
+  // The snapshot and mounted inputs are blobs: bind them read-only for root's tasks too. Where
+  // that is not allowed, the permission bits remain; the run goes on.
+  void protect_shared_files() {
+    if (auto made = make_directories_read_only(m_plan.read_only_dirs); !made) {
+      spdlog::warn("{}; the run's snapshot and inputs are protected by permission bits only",
+                   made.error().message);
+    }
   }
 
   // Starts the tasks the supervisor starts itself, in order, then the launcher; the first that

@@ -16,6 +16,18 @@ nlohmann::json payload_field(const RunRecord& run, const char* name) {
   return run.payload.contains(name) ? run.payload.at(name) : nlohmann::json::object();
 }
 
+// A run's resolved inputs as the API shows them: [{"name","dataset","version","mode"}].
+nlohmann::json inputs_json(const std::vector<ResolvedInput>& inputs) {
+  auto out = nlohmann::json::array();
+  for (const auto& input : inputs) {
+    out.push_back({{"name", input.name},
+                   {"dataset", input.dataset},
+                   {"version", input.version},
+                   {"mode", input.mode}});
+  }
+  return out;
+}
+
 }  // namespace
 
 ErrorDetail field_problem(std::string path, std::string message) {
@@ -151,7 +163,8 @@ nlohmann::json run_json(const RunRecord& run, const std::vector<RunEvent>* event
                      {"environment_variables", payload_field(run, "environment_variables")},
                      {"limits", payload_field(run, "limits")},
                      {"tags", payload_field(run, "tags")},
-                     {"tasks", run.tasks.is_array() ? run.tasks : nlohmann::json::array()}};
+                     {"tasks", run.tasks.is_array() ? run.tasks : nlohmann::json::array()},
+                     {"inputs", inputs_json(run.inputs)}};
   if (events != nullptr) {
     auto timeline = nlohmann::json::array();
     for (const auto& event : *events) {

@@ -67,6 +67,58 @@ Result<spec::JobSpec> validated_spec(const ServiceContext& context, const nlohma
   return fail(Error{ErrorCode::invalid_spec, "the payload does not validate", std::move(problems)});
 }
 
+// The store's number for an input's `version`: 0 for latest, else N; none when it can name no
+// version (0, or beyond int64).
+std::optional<int64_t> requested_version(const spec::Input& input) {
+  if (input.version == "latest") return 0;
+  auto number = parse_integer(input.version, "version", 1, INT64_MAX);
+  return number ? std::optional(*number) : std::nullopt;
+}
+
+// Why `input` names nothing: no such dataset (inputs.<name>.dataset), or no such version of it
+// (inputs.<name>.version); other store errors are returned as they are.
+Result<ErrorDetail> unknown_input(const ServiceContext& context, const std::string& workspace,
+                                  const spec::Input& input) {
+  const std::string path = "inputs." + input.name;
+  auto latest = context.store.get_dataset_version(workspace, input.dataset, 0);
+  if (!latest && latest.error().code != ErrorCode::not_found) return fail(latest.error());
+  if (!latest) {
+    return field_problem(path + ".dataset",
+                         fmt::format("no dataset '{}' in workspace {}; create it with trainctl "
+                                     "dataset create",
+                                     input.dataset, workspace));
+  }
+  return field_problem(path + ".version",
+                       fmt::format("dataset '{}' has no version {}; the latest is {}",
+                                   input.dataset, input.version, latest->version));
+}
+
+// Each input of `spec` at a fixed version, in spec order: `latest` is the latest version now.
+// Every input that names no dataset version is reported at once (invalid_spec).
+Result<std::vector<ResolvedInput>> resolve_inputs(const ServiceContext& context,
+                                                  const std::string& workspace,
+                                                  const spec::JobSpec& spec) {
+  std::vector<ResolvedInput> resolved;
+  std::vector<ErrorDetail> problems;
+  for (const spec::Input& input : spec.inputs) {
+    if (const auto number = requested_version(input)) {
+      auto version = context.store.get_dataset_version(workspace, input.dataset, *number);
+      if (version) {
+        resolved.push_back({input.name, input.dataset, version->version, input.mode});
+        continue;
+      }
+      if (version.error().code != ErrorCode::not_found) return fail(version.error());
+    }
+    auto problem = unknown_input(context, workspace, input);
+    if (!problem) return fail(problem.error());
+    problems.push_back(std::move(*problem));
+  }
+  if (!problems.empty()) {
+    return fail(Error{ErrorCode::invalid_spec, "the payload does not validate", std::move(problems)});
+  }
+  return resolved;
+}
+
 Result<Reply> create_run(const ServiceContext& context, const httplib::Request& request,
                     const std::string& text) {
   auto workspace = existing_workspace(context, request);
@@ -80,6 +132,8 @@ Result<Reply> create_run(const ServiceContext& context, const httplib::Request& 
   auto spec = validated_spec(context, *payload);
   if (!spec) return fail(spec.error());
   if (auto snapshot = check_snapshot(context, *payload); !snapshot) return fail(snapshot.error());
+  auto inputs = resolve_inputs(context, *workspace, *spec);
+  if (!inputs) return fail(inputs.error());
 
   RunRecord draft;
   draft.workspace = *workspace;
@@ -91,6 +145,7 @@ Result<Reply> create_run(const ServiceContext& context, const httplib::Request& 
   draft.idempotency_key = key;
   draft.request_hash = util::sha256_hex(payload->dump());
   draft.created_at_ms = util::now_unix_ms();
+  draft.inputs = std::move(*inputs);
   auto outcome = context.store.create_run(draft);
   if (!outcome) return fail(outcome.error());
   if (!outcome->replayed) context.runs.submit(outcome->run);
