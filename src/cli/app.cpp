@@ -19,9 +19,9 @@ namespace trainctl::cli {
 namespace {
 
 // The command groups, one line each.
-constexpr std::array<AddCommands, 5> k_command_groups{
+constexpr std::array<AddCommands, 6> k_command_groups{
     add_server_commands, add_workspace_commands, add_spec_commands,
-    add_logs_commands,   add_run_commands,
+    add_logs_commands,   add_run_commands,       add_dataset_commands,
 };
 
 constexpr std::string_view k_description =

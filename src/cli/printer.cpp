@@ -165,7 +165,14 @@ TerminalInfo detect_terminal() {
 }
 
 Printer::Printer(std::ostream& out, std::ostream& err, PrinterOptions options)
-    : m_out(out), m_err(err), m_options(options) {}
+    : m_out(out), m_err(err), m_options(options), m_progress(err, false) {
+  set_options(options);
+}
+
+void Printer::set_options(const PrinterOptions& options) {
+  m_options = options;
+  m_progress.set_enabled(options.progress && !options.quiet);
+}
 
 void Printer::print_list(const ResourceKind& kind, const json& items) {
   switch (m_options.format) {
@@ -215,7 +222,7 @@ void Printer::print_document(const json& document, const Description& descriptio
 
 void Printer::message(std::string_view text) {
   if (m_options.quiet) return;
-  end_progress();
+  m_progress.erase();
   const bool for_people =
       m_options.format == OutputFormat::table || m_options.format == OutputFormat::wide;
   (for_people ? m_out : m_err) << text << '\n' << std::flush;
@@ -223,43 +230,37 @@ void Printer::message(std::string_view text) {
 
 void Printer::notice(std::string_view text) {
   if (m_options.quiet) return;
-  end_progress();
+  m_progress.erase();
   m_err << text << '\n' << std::flush;
 }
 
 void Printer::warning(std::string_view text) {
-  end_progress();
+  m_progress.erase();
   m_err << paint("warning:", k_yellow) << ' ' << text << '\n' << std::flush;
 }
 
 void Printer::error(const Error& error) {
-  end_progress();
+  m_progress.erase();
   m_err << paint("error:", k_red) << ' ' << error.message << '\n';
   for (const auto& detail : error.details) m_err << "  " << detail.to_string() << '\n';
   m_err << std::flush;
 }
 
 void Printer::write(std::string_view bytes) {
-  end_progress();
+  m_progress.erase();
   m_out << bytes << std::flush;
 }
 
-void Printer::progress(std::string_view label, uint64_t done, uint64_t total) {
-  if (!m_options.progress || m_options.quiet || total == 0) return;
-  constexpr size_t k_bar_width = 30;
-  const size_t filled = static_cast<size_t>(k_bar_width * std::min(done, total) / total);
-  m_err << fmt::format("\r{} [{}{}] {}/{}", label, std::string(filled, '#'),
-                       std::string(k_bar_width - filled, ' '), format_bytes(done),
-                       format_bytes(total))
-        << std::flush;
-  m_progress_drawn = true;
+void Printer::prompt(std::string_view question) {
+  m_progress.erase();
+  m_err << question << std::flush;
 }
 
-void Printer::end_progress() {
-  if (!m_progress_drawn) return;
-  m_err << '\n' << std::flush;
-  m_progress_drawn = false;
+void Printer::progress(std::string_view label, uint64_t done, uint64_t total) {
+  m_progress.update(label, done, total);
 }
+
+void Printer::end_progress() { m_progress.finish(); }
 
 void Printer::print_table(const ResourceKind& kind, const json& items) {
   const auto columns = visible_columns(kind, m_options.format);

@@ -38,4 +38,30 @@ const ResourceKind& run_file_kind() {
   return kind;
 }
 
+const ResourceKind& dataset_kind() {
+  static const ResourceKind kind{
+      .name = "dataset",
+      .columns = {{.header = "NAME", .pointer = "/name"},
+                  {.header = "LATEST", .pointer = "/latest_version"},
+                  {.header = "VERSIONS", .pointer = "/version_count"},
+                  {.header = "UPDATED", .pointer = "/updated_at", .format = format_time},
+                  {.header = "DESCRIPTION", .pointer = "/description", .wide_only = true}},
+      .name_pointer = "/name"};
+  return kind;
+}
+
+const ResourceKind& dataset_version_kind() {
+  static const ResourceKind kind{
+      .name = "dataset version",
+      .columns = {{.header = "VERSION", .pointer = "/version"},
+                  {.header = "FILES", .pointer = "/file_count"},
+                  {.header = "SIZE", .pointer = "/total_size", .format = format_bytes},
+                  {.header = "SOURCE", .pointer = "/source"},
+                  {.header = "CREATED", .pointer = "/created_at", .format = format_time},
+                  {.header = "DESCRIPTION", .pointer = "/description", .wide_only = true},
+                  {.header = "CONTENT HASH", .pointer = "/content_hash", .wide_only = true}},
+      .name_pointer = "/name"};
+  return kind;
+}
+
 }  // namespace trainctl::cli

@@ -5,11 +5,12 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <cerrno>
 #include <cstring>
 
 #include "trainctl/util/fs.hpp"
-#include "trainctl/util/random.hpp"
+#include "trainctl/util/sha256.hpp"
 
 namespace trainctl::client {
 
@@ -84,6 +85,15 @@ std::string workspace_path(const std::string& workspace) {
 
 std::string run_path(const std::string& workspace, const std::string& run_id) {
   return workspace_path(workspace) + "/runs/" + percent_encode(run_id);
+}
+
+std::string dataset_path(const std::string& workspace, const std::string& name) {
+  return workspace_path(workspace) + "/datasets/" + percent_encode(name);
+}
+
+std::string dataset_version_path(const std::string& workspace, const std::string& name,
+                                 const std::string& version) {
+  return dataset_path(workspace, name) + "/versions/" + percent_encode(version);
 }
 
 std::string_view reason_phrase(int status) {
@@ -171,57 +181,136 @@ class LineSplitter {
   std::string m_pending;
 };
 
-// A file written next to its destination and renamed onto it only when complete.
-class PartialFile {
+// `<dest>.partial`: the bytes of a download so far. It outlives a failed attempt so the next one
+// resumes where this one stopped, and is renamed onto `dest` only once complete and verified.
+class PartialDownload {
  public:
-  explicit PartialFile(std::filesystem::path dest)
-      : m_dest(std::move(dest)),
-        m_temp(m_dest.parent_path() /
-               fmt::format(".{}.part-{}", m_dest.filename().string(), util::random_hex(4))) {}
-  ~PartialFile() {
+  explicit PartialDownload(const std::filesystem::path& dest)
+      : m_dest(dest), m_partial(dest.string() + ".partial") {}
+  ~PartialDownload() {
     if (m_fd >= 0) ::close(m_fd);
-    if (!m_committed) ::unlink(m_temp.c_str());
   }
-  PartialFile(const PartialFile&) = delete;
-  PartialFile& operator=(const PartialFile&) = delete;
+  PartialDownload(const PartialDownload&) = delete;
+  PartialDownload& operator=(const PartialDownload&) = delete;
 
+  // Opens the partial file, creating it when absent; size() is then the bytes kept from before.
   Result<void> open() {
-    m_fd = ::open(m_temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (m_fd < 0) {
-      return fail(ErrorCode::io, "cannot create {}: {}", m_temp.string(), std::strerror(errno));
-    }
+    m_fd = ::open(m_partial.c_str(), O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+    const off_t end = m_fd < 0 ? -1 : ::lseek(m_fd, 0, SEEK_END);
+    if (end < 0) return io_error("cannot open");
+    m_size = static_cast<uint64_t>(end);
     return {};
   }
 
-  Result<void> write(std::string_view data) {
+  uint64_t size() const { return m_size; }
+
+  // Drops the bytes kept so far: the next write starts the file.
+  Result<void> restart() {
+    if (::ftruncate(m_fd, 0) != 0 || ::lseek(m_fd, 0, SEEK_SET) != 0) {
+      return io_error("cannot truncate");
+    }
+    m_size = 0;
+    return {};
+  }
+
+  Result<void> append(std::string_view data) {
     while (!data.empty()) {
       const ssize_t n = ::write(m_fd, data.data(), data.size());
       if (n < 0) {
         if (errno == EINTR) continue;
         const auto code = errno == ENOSPC ? ErrorCode::insufficient_storage : ErrorCode::io;
-        return fail(code, "cannot write {}: {}", m_dest.string(), std::strerror(errno));
+        return fail(code, "cannot write {}: {}", m_partial.string(), std::strerror(errno));
       }
       data.remove_prefix(static_cast<size_t>(n));
+      m_size += static_cast<uint64_t>(n);
     }
     return {};
   }
 
-  // fsync, close and rename onto the destination.
-  Result<void> commit() {
-    if (::fsync(m_fd) != 0 || ::close(std::exchange(m_fd, -1)) != 0 ||
-        ::rename(m_temp.c_str(), m_dest.c_str()) != 0) {
-      return fail(ErrorCode::io, "cannot write {}: {}", m_dest.string(), std::strerror(errno));
+  // Removes the partial file (its bytes cannot be resumed).
+  void discard() { ::unlink(m_partial.c_str()); }
+
+  // Checks the size (`expected_size`, when known) and `sha256` (when given), then fsyncs and
+  // renames onto the destination. A mismatch discards the partial file and leaves `dest` as it was.
+  Result<void> commit(std::optional<uint64_t> expected_size, const std::string& sha256) {
+    if (expected_size && m_size != *expected_size) {
+      discard();
+      return fail(ErrorCode::io, "{}: received {} bytes, expected {}; download it again",
+                  m_dest.string(), m_size, *expected_size);
     }
-    m_committed = true;
+    if (::fsync(m_fd) != 0 || ::close(std::exchange(m_fd, -1)) != 0) return io_error("cannot write");
+    if (!sha256.empty()) {
+      auto actual = util::sha256_file(m_partial);
+      if (!actual) return std::unexpected(std::move(actual.error()));
+      if (*actual != sha256) {
+        discard();
+        return fail(ErrorCode::io, "{}: received content with sha256 {}, expected {}; download "
+                    "it again", m_dest.string(), *actual, sha256);
+      }
+    }
+    if (::rename(m_partial.c_str(), m_dest.c_str()) != 0) return io_error("cannot rename");
     return util::fsync_directory(m_dest.parent_path().empty() ? "." : m_dest.parent_path());
   }
 
  private:
+  std::unexpected<Error> io_error(std::string_view what) const {
+    return fail(ErrorCode::io, "{} {}: {}", what, m_partial.string(), std::strerror(errno));
+  }
+
   std::filesystem::path m_dest;
-  std::filesystem::path m_temp;
+  std::filesystem::path m_partial;
   int m_fd = -1;
-  bool m_committed = false;
+  uint64_t m_size = 0;
 };
+
+std::optional<uint64_t> parse_uint(std::string_view text) {
+  uint64_t value = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc() || end != text.data() + text.size() || text.empty()) return std::nullopt;
+  return value;
+}
+
+// The first byte and the complete length of a "Content-Range: bytes FIRST-LAST/LENGTH" header
+// (LENGTH may be "*": unknown); nullopt when the header has another shape.
+struct ContentRange {
+  uint64_t first = 0;
+  std::optional<uint64_t> length;
+};
+std::optional<ContentRange> parse_content_range(std::string_view header) {
+  constexpr std::string_view k_unit = "bytes ";
+  if (!header.starts_with(k_unit)) return std::nullopt;
+  header.remove_prefix(k_unit.size());
+  const auto dash = header.find('-');
+  const auto slash = header.find('/');
+  if (dash == std::string_view::npos || slash == std::string_view::npos || slash < dash) {
+    return std::nullopt;
+  }
+  const auto first = parse_uint(header.substr(0, dash));
+  if (!first || !parse_uint(header.substr(dash + 1, slash - dash - 1))) return std::nullopt;
+  const auto length = header.substr(slash + 1);
+  if (length == "*") return ContentRange{.first = *first, .length = std::nullopt};
+  const auto total = parse_uint(length);
+  if (!total) return std::nullopt;
+  return ContentRange{.first = *first, .length = total};
+}
+
+// Where the body of a download reply goes: after the kept bytes for a 206 that continues them,
+// at the start of the file otherwise. Returns the complete size the reply announces, if any.
+Result<std::optional<uint64_t>> place_body(const HttpRequest& request, const HttpResponse& head,
+                                           PartialDownload& file) {
+  if (head.status == 206) {
+    const auto range = parse_content_range(head.header("Content-Range"));
+    if (!range || range->first != file.size()) {
+      file.discard();  // asking again would get the same answer
+      return fail(ErrorCode::internal,
+                  "trainctld answered {} {} with a range that does not start at byte {} ({})",
+                  request.method, request.target, file.size(), head.header("Content-Range"));
+    }
+    return range->length;
+  }
+  if (auto restarted = file.restart(); !restarted) return std::unexpected(restarted.error());
+  return parse_uint(head.header("Content-Length"));
+}
 
 }  // namespace
 
@@ -403,22 +492,93 @@ Result<nlohmann::json> ApiClient::list_run_files(const std::string& workspace,
 
 Result<void> ApiClient::download_run_file(const std::string& workspace, const std::string& run_id,
                                           const std::string& path,
-                                          const std::filesystem::path& dest) {
-  const auto download =
-      make_request("GET", run_path(workspace, run_id) + "/files/" + encode_path(path),
-                   "application/octet-stream");
-  PartialFile file(dest);
-  if (auto opened = file.open(); !opened) return opened;
-  std::optional<Error> write_error;
-  auto response = m_transport->stream(download, [&](std::string_view chunk) {
-    auto written = file.write(chunk);
-    if (!written) write_error = std::move(written.error());
-    return written.has_value();
-  });
-  if (write_error) return fail(std::move(*write_error));
+                                          const std::filesystem::path& dest,
+                                          const DownloadOptions& options) {
+  return download(make_request("GET", run_path(workspace, run_id) + "/files/" + encode_path(path),
+                               "application/octet-stream"),
+                  dest, options);
+}
+
+Result<nlohmann::json> ApiClient::create_dataset(const std::string& workspace,
+                                                 const nlohmann::json& body) {
+  return exchange_json(make_json_request("POST", workspace_path(workspace) + "/datasets", body));
+}
+
+Result<nlohmann::json> ApiClient::list_datasets(const std::string& workspace) {
+  return exchange_json(make_request("GET", workspace_path(workspace) + "/datasets"));
+}
+
+Result<nlohmann::json> ApiClient::get_dataset(const std::string& workspace,
+                                              const std::string& name) {
+  return exchange_json(make_request("GET", dataset_path(workspace, name)));
+}
+
+Result<nlohmann::json> ApiClient::get_dataset_version(const std::string& workspace,
+                                                      const std::string& name,
+                                                      const std::string& version) {
+  return exchange_json(make_request("GET", dataset_version_path(workspace, name, version)));
+}
+
+Result<void> ApiClient::delete_dataset(const std::string& workspace, const std::string& name,
+                                       const std::string& version) {
+  const auto target = version.empty() ? dataset_path(workspace, name)
+                                      : dataset_version_path(workspace, name, version);
+  auto response = exchange(make_request("DELETE", target));
   if (!response) return std::unexpected(std::move(response.error()));
-  if (response->status >= 400) return fail(error_of_reply(download, *response));
-  return file.commit();
+  return {};
+}
+
+Result<void> ApiClient::download_dataset_file(const std::string& workspace,
+                                              const std::string& name, const std::string& version,
+                                              const std::string& path,
+                                              const std::filesystem::path& dest,
+                                              const DownloadOptions& options) {
+  return download(make_request("GET",
+                               dataset_version_path(workspace, name, version) + "/files/" +
+                                   encode_path(path),
+                               "application/octet-stream"),
+                  dest, options);
+}
+
+Result<void> ApiClient::download(const HttpRequest& request, const std::filesystem::path& dest,
+                                 const DownloadOptions& options) {
+  PartialDownload file(dest);
+  if (auto opened = file.open(); !opened) return opened;
+  // Kept bytes beyond the expected size cannot be the start of this file.
+  if (options.size && file.size() > *options.size) {
+    if (auto restarted = file.restart(); !restarted) return restarted;
+  }
+  while (true) {
+    auto attempt = request;
+    if (file.size() > 0) attempt.headers.emplace_back("Range", fmt::format("bytes={}-", file.size()));
+    std::optional<Error> error;
+    std::optional<uint64_t> announced_size;
+    attempt.on_head = [&](const HttpResponse& head) {
+      auto placed = place_body(attempt, head, file);
+      if (!placed) error = std::move(placed.error());
+      announced_size = placed.value_or(std::nullopt);
+      if (placed && options.on_progress) options.on_progress(file.size());
+      return placed.has_value();
+    };
+    const auto on_data = [&](std::string_view chunk) {
+      auto written = file.append(chunk);
+      if (!written) error = std::move(written.error());
+      if (written && options.on_progress) options.on_progress(file.size());
+      return written.has_value();
+    };
+    auto response = m_transport->stream(attempt, on_data);
+    if (error) return fail(std::move(*error));
+    if (!response) return std::unexpected(std::move(response.error()));  // resumable: kept
+    if (response->status == 416 && file.size() > 0) {  // the kept bytes no longer fit: restart
+      if (auto restarted = file.restart(); !restarted) return restarted;
+      continue;
+    }
+    if (response->status >= 400) {
+      file.discard();
+      return fail(error_of_reply(attempt, *response));
+    }
+    return file.commit(options.size ? options.size : announced_size, options.sha256);
+  }
 }
 
 }  // namespace trainctl::client

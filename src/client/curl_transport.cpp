@@ -59,6 +59,8 @@ struct Transfer {
   CURL* handle = nullptr;
   HttpResponse response;
   const std::function<bool(std::string_view)>* on_data = nullptr;  // null: keep the body
+  const std::function<bool(const HttpResponse&)>* on_head = nullptr;  // null: none
+  bool head_delivered = false;
   const std::function<bool()>* should_abort = nullptr;             // null: never aborted
   bool stopped_by_receiver = false;
   bool aborted = false;  // by should_abort
@@ -82,6 +84,16 @@ size_t on_header(char* data, size_t size, size_t count, void* user) {
   return bytes;
 }
 
+// Gives the head of a success reply to on_head, once; false when on_head stops the transfer.
+bool deliver_head(Transfer& transfer, long status) {
+  if (transfer.on_head == nullptr || transfer.head_delivered) return true;
+  transfer.head_delivered = true;
+  transfer.response.status = static_cast<int>(status);
+  if ((*transfer.on_head)(transfer.response)) return true;
+  transfer.stopped_by_receiver = true;
+  return false;
+}
+
 size_t on_body(char* data, size_t size, size_t count, void* user) {
   auto& transfer = *static_cast<Transfer*>(user);
   const size_t bytes = size * count;
@@ -94,6 +106,7 @@ size_t on_body(char* data, size_t size, size_t count, void* user) {
     transfer.response.body.append(data, bytes);
     return bytes;
   }
+  if (!deliver_head(transfer, status)) return 0;  // libcurl aborts with CURLE_WRITE_ERROR
   if (!(*transfer.on_data)(std::string_view(data, bytes))) {
     transfer.stopped_by_receiver = true;
     return 0;  // libcurl aborts with CURLE_WRITE_ERROR
@@ -168,6 +181,7 @@ class CurlTransport final : public Transport {
     transfer.curl = m_curl;
     transfer.handle = m_handle;
     transfer.on_data = on_data;
+    if (on_data != nullptr && request.on_head) transfer.on_head = &request.on_head;
     CurlHeaders headers(*m_curl);
     const std::string url = m_options.endpoint + request.target;
     if (auto prepared = prepare(request, on_data != nullptr, transfer, headers, url); !prepared) {
@@ -178,6 +192,10 @@ class CurlTransport final : public Transport {
     long status = 0;
     m_curl->easy_getinfo(m_handle, CURLINFO_RESPONSE_CODE, &status);
     transfer.response.status = static_cast<int>(status);
+    if (status < 400 && !deliver_head(transfer, status)) {  // a reply without a body
+      return fail(ErrorCode::interrupted, "{} {} stopped by the receiver", request.method,
+                  request.target);
+    }
     return std::move(transfer.response);
   }
 

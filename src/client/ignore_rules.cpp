@@ -1,12 +1,24 @@
 #include "trainctl/client/ignore_rules.hpp"
 
+#include <fcntl.h>
 #include <fnmatch.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
+#include <optional>
 #include <span>
+
+#include <fmt/format.h>
+
+#include "trainctl/util/unique_fd.hpp"
 
 namespace trainctl::client {
 
 namespace {
+
+constexpr size_t k_max_ignore_file_size = 1u << 20;
 
 std::vector<std::string> split_components(std::string_view path) {
   std::vector<std::string> out;
@@ -47,6 +59,60 @@ std::string_view trim_line_end(std::string_view line) {
   return line;
 }
 
+// `path` relative to `directory` ("" for the root), or nothing when it is not below it.
+std::optional<std::string_view> path_below(std::string_view path, std::string_view directory) {
+  if (directory.empty()) return path;
+  if (path.size() <= directory.size() || !path.starts_with(directory) ||
+      path[directory.size()] != '/') {
+    return std::nullopt;
+  }
+  return path.substr(directory.size() + 1);
+}
+
+// Reads a whole file already open, whose size fstat reported as `size`.
+Result<std::string> read_open_file(int fd, const std::string& name, size_t size) {
+  std::string text(size, '\0');
+  size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t got = ::read(fd, text.data() + done, text.size() - done);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) return fail(ErrorCode::io, "cannot read {}: {}", name, std::strerror(errno));
+    if (got == 0) break;
+    done += static_cast<size_t>(got);
+  }
+  text.resize(done);
+  return text;
+}
+
+// The text of the ignore file in the directory open as `dir_fd`, `name` being its path relative
+// to the root (for messages); nothing when there is none, or when it is not a regular file (with
+// a warning).
+Result<std::optional<std::string>> read_ignore_file(int dir_fd, const std::string& name,
+                                                    std::vector<std::string>& warnings) {
+  const std::string file_name(k_ignore_file_name);
+  const util::UniqueFd fd(
+      ::openat(dir_fd, file_name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  if (!fd && errno == ENOENT) return std::nullopt;
+  if (!fd && errno == ELOOP) {
+    warnings.push_back(
+        fmt::format("{} is not applied: it is a symbolic link (links are not followed)", name));
+    return std::nullopt;
+  }
+  struct stat info {};
+  if (!fd || ::fstat(fd.get(), &info) != 0) {
+    return fail(ErrorCode::io, "cannot read {}: {}", name, std::strerror(errno));
+  }
+  if (!S_ISREG(info.st_mode)) {
+    warnings.push_back(fmt::format("{} is not applied: it is not a regular file", name));
+    return std::nullopt;
+  }
+  if (static_cast<uint64_t>(info.st_size) > k_max_ignore_file_size) {
+    return fail(ErrorCode::invalid_argument, "{} is over the limit of {} bytes", name,
+                k_max_ignore_file_size);
+  }
+  return read_open_file(fd.get(), name, static_cast<size_t>(info.st_size));
+}
+
 }  // namespace
 
 IgnoreRules IgnoreRules::parse(std::string_view text) {
@@ -81,12 +147,40 @@ bool IgnoreRules::matches(const Pattern& pattern, const std::vector<std::string>
   return component_matches(pattern.glob, components.back());
 }
 
-bool IgnoreRules::is_ignored(std::string_view relative_path, bool is_directory) const {
-  if (m_patterns.empty()) return false;
+IgnoreVerdict IgnoreRules::verdict(std::string_view relative_path, bool is_directory) const {
+  if (m_patterns.empty()) return IgnoreVerdict::unmatched;
   const auto components = split_components(relative_path);
   for (auto it = m_patterns.rbegin(); it != m_patterns.rend(); ++it) {
     if (it->directory_only && !is_directory) continue;
-    if (matches(*it, components)) return !it->negated;
+    if (matches(*it, components)) {
+      return it->negated ? IgnoreVerdict::included : IgnoreVerdict::ignored;
+    }
+  }
+  return IgnoreVerdict::unmatched;
+}
+
+Result<void> IgnoreTree::enter(int dir_fd, std::string directory,
+                               std::vector<std::string>& warnings) {
+  const auto name = directory.empty() ? std::string(k_ignore_file_name)
+                                      : fmt::format("{}/{}", directory, k_ignore_file_name);
+  auto text = read_ignore_file(dir_fd, name, warnings);
+  if (!text) return std::unexpected(std::move(text.error()));
+  m_levels.push_back(
+      Level{.directory = std::move(directory), .rules = IgnoreRules::parse(text->value_or(""))});
+  return {};
+}
+
+void IgnoreTree::leave() { m_levels.pop_back(); }
+
+bool IgnoreTree::is_ignored(std::string_view relative_path, bool is_directory) const {
+  for (auto level = m_levels.rbegin(); level != m_levels.rend(); ++level) {
+    const auto below = path_below(relative_path, level->directory);
+    if (!below) continue;
+    switch (level->rules.verdict(*below, is_directory)) {
+      case IgnoreVerdict::ignored: return true;
+      case IgnoreVerdict::included: return false;
+      case IgnoreVerdict::unmatched: break;
+    }
   }
   return false;
 }

@@ -23,9 +23,7 @@ namespace trainctl::client {
 
 namespace {
 
-constexpr std::string_view k_ignore_file_name = ".trainctlignore";
-constexpr size_t k_max_ignore_file_size = 1u << 20;
-constexpr size_t k_largest_files_named = 5;
+constexpr size_t k_largest_files_named = 10;
 constexpr size_t k_missing_blobs_batch = 10'000;
 
 // A regular file found by the walk, not hashed yet.
@@ -35,6 +33,16 @@ struct FoundFile {
   FileStamp stamp;
   unsigned mode = 0644;
 };
+
+FoundFile found_file(std::string path, std::filesystem::path source, const struct stat& info) {
+  return FoundFile{
+      .path = std::move(path),
+      .source = std::move(source),
+      .stamp = {.size = static_cast<uint64_t>(info.st_size),
+                .mtime_ns = int64_t{info.st_mtim.tv_sec} * 1'000'000'000 + info.st_mtim.tv_nsec,
+                .inode = info.st_ino},
+      .mode = (info.st_mode & 0111) != 0 ? 0755u : 0644u};
+}
 
 std::string human_size(uint64_t bytes) {
   static constexpr std::array k_units{"B", "KiB", "MiB", "GiB", "TiB"};
@@ -78,30 +86,17 @@ Result<std::filesystem::path> source_root(const std::filesystem::path& source_di
   return root;
 }
 
-Result<IgnoreRules> load_ignore_rules(const std::filesystem::path& root,
-                                      std::vector<std::string>& warnings) {
-  const auto file = root / k_ignore_file_name;
-  struct stat info {};
-  if (::lstat(file.c_str(), &info) != 0) return IgnoreRules{};
-  if (!S_ISREG(info.st_mode)) {
-    warnings.push_back(fmt::format("ignored {}: {}", k_ignore_file_name,
-                                   special_file_reason(AT_FDCWD, file.c_str(), info.st_mode)));
-    return IgnoreRules{};
-  }
-  auto text = util::read_file(file, k_max_ignore_file_size);
-  if (!text) return std::unexpected(std::move(text.error()));
-  return IgnoreRules::parse(*text);
-}
-
 // Walks the tree under a root without following symlinks: every directory is opened relative to
 // its parent with O_NOFOLLOW and every entry examined with fstatat, so a symlink swapped in
-// during the walk is not followed either. Regular files are collected; `.git` and ignored entries
-// are left out silently, other special files and unreadable directories with a warning each.
+// during the walk is not followed either. Regular files are collected; `.git` and what the
+// .trainctlignore files ignore are left out silently, other special files and unreadable
+// directories with a warning each. An unreadable .trainctlignore fails the walk.
 class TreeWalker {
  public:
-  TreeWalker(const std::filesystem::path& root, const IgnoreRules& rules,
+  // `apply_ignore_rules` false: `.git` and .trainctlignore files are ordinary entries.
+  TreeWalker(const std::filesystem::path& root, bool apply_ignore_rules,
              std::vector<std::string>& warnings)
-      : m_root(root), m_rules(rules), m_warnings(warnings) {}
+      : m_root(root), m_apply_ignore_rules(apply_ignore_rules), m_warnings(warnings) {}
 
   Result<std::vector<FoundFile>> walk() {
     const int fd = ::open(m_root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -109,63 +104,71 @@ class TreeWalker {
       return fail(ErrorCode::io, "cannot read the source directory {}: {}", m_root.string(),
                   std::strerror(errno));
     }
-    walk_directory(fd, "");
+    if (auto walked = walk_directory(fd, ""); !walked) return std::unexpected(walked.error());
     return std::move(m_files);
   }
 
  private:
   // Walks the directory open as `fd` (taken over), whose path relative to the root is `dir`.
-  void walk_directory(int fd, const std::string& dir) {
+  Result<void> walk_directory(int fd, const std::string& dir) {
     const std::unique_ptr<DIR, int (*)(DIR*)> stream(::fdopendir(fd), ::closedir);
     if (!stream) {
       m_warnings.push_back(fmt::format("skipped {}/: {}", dir, std::strerror(errno)));
       ::close(fd);
-      return;
+      return {};
+    }
+    if (m_apply_ignore_rules) {
+      if (auto entered = m_ignore.enter(::dirfd(stream.get()), dir, m_warnings); !entered) {
+        return entered;
+      }
     }
     while (const dirent* entry = ::readdir(stream.get())) {
       const std::string_view name = entry->d_name;
-      if (name == "." || name == ".." || name == ".git") continue;
-      visit(::dirfd(stream.get()), entry->d_name,
-            dir.empty() ? std::string(name) : dir + '/' + entry->d_name);
+      if (name == "." || name == ".." || (m_apply_ignore_rules && name == ".git")) continue;
+      auto visited = visit(::dirfd(stream.get()), entry->d_name,
+                           dir.empty() ? std::string(name) : dir + '/' + entry->d_name);
+      if (!visited) return visited;
     }
+    if (m_apply_ignore_rules) m_ignore.leave();
+    return {};
   }
 
-  void visit(int dir_fd, const char* name, std::string path) {
+  Result<void> visit(int dir_fd, const char* name, std::string path) {
     struct stat info {};
     if (::fstatat(dir_fd, name, &info, AT_SYMLINK_NOFOLLOW) != 0) {
       m_warnings.push_back(fmt::format("skipped {}: {}", path, std::strerror(errno)));
-      return;
+      return {};
     }
     const bool is_directory = S_ISDIR(info.st_mode);
-    if (m_rules.is_ignored(path, is_directory)) return;
+    if (m_apply_ignore_rules && m_ignore.is_ignored(path, is_directory)) return {};
     if (is_directory) {
       const int fd = ::openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
       if (fd < 0) {
         m_warnings.push_back(fmt::format("skipped {}/: {}", path, std::strerror(errno)));
-        return;
+        return {};
       }
-      walk_directory(fd, path);
-    } else if (S_ISREG(info.st_mode)) {
+      return walk_directory(fd, path);
+    }
+    if (S_ISREG(info.st_mode)) {
       auto source = m_root / path;
-      m_files.push_back(FoundFile{
-          .path = std::move(path),
-          .source = std::move(source),
-          .stamp = {.size = static_cast<uint64_t>(info.st_size),
-                    .mtime_ns = int64_t{info.st_mtim.tv_sec} * 1'000'000'000 + info.st_mtim.tv_nsec,
-                    .inode = info.st_ino},
-          .mode = (info.st_mode & 0111) != 0 ? 0755u : 0644u});
+      m_files.push_back(found_file(std::move(path), std::move(source), info));
     } else {
       m_warnings.push_back(
           fmt::format("skipped {}: {}", path, special_file_reason(dir_fd, name, info.st_mode)));
     }
+    return {};
   }
 
   const std::filesystem::path& m_root;
-  const IgnoreRules& m_rules;
+  bool m_apply_ignore_rules = true;
+  IgnoreTree m_ignore;
   std::vector<std::string>& m_warnings;
   std::vector<FoundFile> m_files;
 };
 
+// Refuses a tree over a limit with a report that lets the user cut it down: the total, the
+// largest files with their sizes (largest first) and how much of the total they make up, and the
+// .trainctlignore to list them in.
 Result<void> check_limits(const std::filesystem::path& root, std::vector<FoundFile>& files,
                           const SnapshotLimits& limits) {
   uint64_t total = 0;
@@ -177,15 +180,19 @@ Result<void> check_limits(const std::filesystem::path& root, std::vector<FoundFi
       files.begin(), files.begin() + static_cast<std::ptrdiff_t>(named), files.end(),
       [](const FoundFile& a, const FoundFile& b) { return a.stamp.size > b.stamp.size; });
   std::string largest;
+  uint64_t largest_total = 0;
   for (size_t i = 0; i < named; ++i) {
-    largest += fmt::format("{}{} ({})", i == 0 ? "" : ", ", files[i].path,
-                           human_size(files[i].stamp.size));
+    largest += fmt::format("\n  {:>10}  {}", human_size(files[i].stamp.size), files[i].path);
+    largest_total += files[i].stamp.size;
   }
   return fail(ErrorCode::payload_too_large,
-              "the source directory {} holds {} files and {}, over the limit of {} files and {}. "
-              "The largest files: {}. Add what the run does not need to {} (gitignore syntax).",
+              "the source directory {} holds {} files and {}, over the limit of {} files and {}.\n"
+              "The {} largest files ({} of the {}):{}\n"
+              "Leave out what the run does not need by listing it in {} (gitignore syntax, e.g. "
+              "`/data/` or `*.ckpt`); datasets belong in `inputs:`.",
               root.string(), files.size(), human_size(total), limits.max_files,
-              human_size(limits.max_total_bytes), largest, (root / k_ignore_file_name).string());
+              human_size(limits.max_total_bytes), named, human_size(largest_total),
+              human_size(total), largest, (root / k_ignore_file_name).string());
 }
 
 // Hashes the files the cache does not know; unreadable files are skipped with a warning.
@@ -217,6 +224,18 @@ void hash_files(std::vector<FoundFile>& found, HashCache* cache, SnapshotScan& s
   }
 }
 
+// hash_files with the hash cache in `cache_file` (none when empty), saved afterwards.
+void hash_with_cache(std::vector<FoundFile>& found, const std::filesystem::path& cache_file,
+                     int64_t scan_start_ns, SnapshotScan& scan) {
+  std::optional<HashCache> cache;
+  if (!cache_file.empty()) cache = HashCache::load(cache_file, scan_start_ns);
+  hash_files(found, cache ? &*cache : nullptr, scan);
+  if (!cache) return;
+  if (auto saved = cache->save(cache_file); !saved) {
+    scan.warnings.push_back(fmt::format("hash cache not saved: {}", saved.error().message));
+  }
+}
+
 }  // namespace
 
 nlohmann::json SnapshotScan::manifest() const {
@@ -234,31 +253,40 @@ Result<SnapshotScan> scan_source_directory(const std::filesystem::path& source_d
   auto root = source_root(source_dir);
   if (!root) return std::unexpected(std::move(root.error()));
   SnapshotScan scan;
-  auto rules = load_ignore_rules(*root, scan.warnings);
-  if (!rules) return std::unexpected(std::move(rules.error()));
-  auto found = TreeWalker(*root, *rules, scan.warnings).walk();
+  auto found = TreeWalker(*root, options.apply_ignore_rules, scan.warnings).walk();
   if (!found) return std::unexpected(std::move(found.error()));
   if (auto within = check_limits(*root, *found, options.limits); !within) {
     return std::unexpected(std::move(within.error()));
   }
 
-  std::optional<HashCache> cache;
-  if (!options.hash_cache_file.empty()) {
-    cache = HashCache::load(options.hash_cache_file, scan_start_ns);
-  }
-  hash_files(*found, cache ? &*cache : nullptr, scan);
-  if (cache) {
-    if (auto saved = cache->save(options.hash_cache_file); !saved) {
-      scan.warnings.push_back(fmt::format("hash cache not saved: {}", saved.error().message));
-    }
-  }
+  hash_with_cache(*found, options.hash_cache_file, scan_start_ns, scan);
   std::ranges::sort(scan.files, {}, &SnapshotFile::path);
   return scan;
 }
 
-Result<UploadReport> upload_snapshot(ApiClient& client, const std::string& workspace,
-                                     const SnapshotScan& scan,
-                                     const std::function<void(uint64_t, uint64_t)>& progress) {
+Result<SnapshotScan> scan_single_file(const std::filesystem::path& file,
+                                      const ScanOptions& options) {
+  const int64_t scan_start_ns = util::now_unix_ms() * 1'000'000;
+  const auto source = std::filesystem::absolute(file).lexically_normal();
+  struct stat info {};
+  if (::stat(source.c_str(), &info) != 0) {
+    const auto code = errno == ENOENT ? ErrorCode::not_found : ErrorCode::io;
+    return fail(code, "cannot read {}: {}", source.string(), std::strerror(errno));
+  }
+  if (!S_ISREG(info.st_mode)) {
+    return fail(ErrorCode::invalid_argument, "{} is {}", source.string(),
+                special_file_reason(AT_FDCWD, source.c_str(), info.st_mode));
+  }
+  std::vector<FoundFile> found{found_file(source.filename().string(), source, info)};
+  SnapshotScan scan;
+  hash_with_cache(found, options.hash_cache_file, scan_start_ns, scan);
+  if (scan.files.empty()) return fail(ErrorCode::io, "cannot read {}", source.string());
+  return scan;
+}
+
+Result<UploadReport> upload_missing_blobs(ApiClient& client, const std::string& workspace,
+                                          const SnapshotScan& scan,
+                                          const UploadProgress& progress) {
   std::map<std::string, const SnapshotFile*> file_of_hash;
   std::vector<std::string> hashes;
   for (const auto& file : scan.files) {
@@ -292,11 +320,17 @@ Result<UploadReport> upload_snapshot(ApiClient& client, const std::string& works
     report.uploaded_bytes += file->size;
     if (progress) progress(report.uploaded_bytes, bytes_to_upload);
   }
+  return report;
+}
 
+Result<UploadReport> upload_snapshot(ApiClient& client, const std::string& workspace,
+                                     const SnapshotScan& scan, const UploadProgress& progress) {
+  auto report = upload_missing_blobs(client, workspace, scan, progress);
+  if (!report) return report;
   auto snapshot = client.create_snapshot(workspace, scan.manifest()["files"]);
   if (!snapshot) return std::unexpected(std::move(snapshot.error()));
-  report.snapshot_id = snapshot->value("id", "");
-  if (report.snapshot_id.empty()) {
+  report->snapshot_id = snapshot->value("id", "");
+  if (report->snapshot_id.empty()) {
     return fail(ErrorCode::internal, "trainctld created the snapshot without an id");
   }
   return report;

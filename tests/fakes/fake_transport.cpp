@@ -58,6 +58,7 @@ void FakeTransport::add_failure(const std::string& method, const std::string& ta
   FakeReply reply;
   reply.failure = std::move(error);
   reply.chunks = std::move(chunks_before);
+  if (!reply.chunks.empty()) reply.response.status = 200;  // the head came before the bytes
   add_reply(method, target, std::move(reply));
 }
 
@@ -124,11 +125,14 @@ Result<client::HttpResponse> FakeTransport::stream(
     for (const auto& chunk : chunks) reply->response.body += chunk;
     return std::move(reply->response);
   }
+  const auto stopped = [&] {
+    return fail(ErrorCode::interrupted, "{} {} stopped by the receiver", request.method,
+                request.target);
+  };
+  const bool has_head = reply->response.status != 0;  // a failure before any reply has none
+  if (has_head && request.on_head && !request.on_head(reply->response)) return stopped();
   for (const auto& chunk : chunks) {
-    if (!on_data(chunk)) {
-      return fail(ErrorCode::interrupted, "{} {} stopped by the receiver", request.method,
-                  request.target);
-    }
+    if (!on_data(chunk)) return stopped();
   }
   if (reply->failure) return std::unexpected(std::move(*reply->failure));
   return std::move(reply->response);

@@ -33,7 +33,8 @@ class FakeTransport final : public client::Transport {
   // The body as a stream of chunks, as a chunked NDJSON or file download would arrive.
   void add_stream(const std::string& method, const std::string& target, int status,
                   std::vector<std::string> chunks);
-  // The transport fails (e.g. ErrorCode::unavailable), after streaming `chunks_before`.
+  // The transport fails (e.g. ErrorCode::unavailable), after streaming `chunks_before` (as the
+  // body of a 200 reply, when there are any).
   void add_failure(const std::string& method, const std::string& target, Error error,
                    std::vector<std::string> chunks_before = {});
 

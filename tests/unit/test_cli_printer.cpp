@@ -163,11 +163,12 @@ TEST_CASE("printer: descriptions, messages and errors", "[cli][printer]") {
     output.printer.end_progress();
     CHECK(output.err.str().empty());
   }
-  SECTION("given a TTY, progress redraws one line and ends it") {
+  SECTION("given a TTY, progress redraws one line and erases it at the end") {
     Output output({.progress = true});
     output.printer.progress("uploading", 5, 10);
     output.printer.end_progress();
-    CHECK_THAT(output.err.str(), Catch::StartsWith("\ruploading [") && Catch::EndsWith("\n"));
+    CHECK_THAT(output.err.str(),
+               Catch::StartsWith("\r\033[Kuploading [") && Catch::EndsWith("\r\033[K"));
   }
 }
 

@@ -267,12 +267,14 @@ TEST_CASE("a download replaces its destination only when complete", "[client][ap
     REQUIRE(client.download_run_file("default", "run-1", "outputs/model.pkl", dest).has_value());
     CHECK(trainctl::util::read_file(dest).value() == "new bytes");
   }
-  SECTION("a connection lost midway leaves the old file and no partial one") {
+  SECTION("a connection lost midway leaves the old file, and the bytes so far only in .partial") {
     fake.add_failure("GET", target, Error(ErrorCode::unavailable, "connection lost"), {"new "});
     const auto downloaded = client.download_run_file("default", "run-1", "outputs/model.pkl", dest);
     REQUIRE_FALSE(downloaded.has_value());
     CHECK(downloaded.error().code == ErrorCode::unavailable);
     CHECK(trainctl::util::read_file(dest).value() == "old");
+    CHECK(trainctl::util::read_file(dir.path() / "model.pkl.partial").value() == "new ");
+    std::filesystem::remove(dir.path() / "model.pkl.partial");
   }
   SECTION("a missing file") {
     fake.add_stream("GET", target, 404, {R"({"error":{"code":"not_found","message":"no file"}})"});

@@ -118,6 +118,30 @@ TEST_CASE(".trainctlignore leaves files and directories out", "[client][snapshot
         std::vector<std::string>{".trainctlignore", "best.ckpt", "src/data/loader.py", "train.py"});
 }
 
+TEST_CASE(".trainctlignore files in subdirectories apply below their directory",
+          "[client][snapshot]") {
+  const TempDir dir;
+  write(dir.path(), ".trainctlignore", "*.log\n/cache/\n");
+  write(dir.path(), "train.py", "x");
+  write(dir.path(), "run.log", "l");
+  write(dir.path(), "data/.trainctlignore", "/raw/\n*.csv\n!keep.log\n");
+  write(dir.path(), "data/raw/big.bin", "b");
+  write(dir.path(), "data/a.csv", "1");
+  write(dir.path(), "data/keep.log", "k");
+  write(dir.path(), "data/x/raw/small.bin", "s");
+  write(dir.path(), "other/b.csv", "2");
+  write(dir.path(), "cache/.trainctlignore", "!*\n");
+  write(dir.path(), "cache/blob", "c");
+
+  const auto scan = scan_source_directory(dir.path());
+
+  REQUIRE(scan.has_value());
+  CHECK(paths_of(*scan) == std::vector<std::string>{".trainctlignore", "data/.trainctlignore",
+                                                     "data/keep.log", "data/x/raw/small.bin",
+                                                     "other/b.csv", "train.py"});
+  CHECK(scan->warnings.empty());
+}
+
 TEST_CASE("symlinks and special files are skipped with a warning, never followed",
           "[client][snapshot][security]") {
   const TempDir dir;
@@ -174,30 +198,49 @@ TEST_CASE("the source directory must be a directory", "[client][snapshot]") {
   }
 }
 
-TEST_CASE("a source directory over a limit is refused before hashing", "[client][snapshot]") {
-  const TempDir dir;
-  for (int i = 1; i <= 6; ++i) {
-    write(dir.path(), fmt::format("file{}.bin", i), std::string(static_cast<size_t>(i) * 100, 'x'));
-  }
-  ScanOptions options;
+TEST_CASE("a source directory over a limit is refused with its largest files",
+          "[client][snapshot]") {
+  GIVEN("twelve files of 1 to 12 KiB") {
+    const TempDir dir;
+    for (int i = 1; i <= 12; ++i) {
+      write(dir.path(), fmt::format("data/file{:02}.bin", i),
+            std::string(static_cast<size_t>(i) * 1024, 'x'));
+    }
+    ScanOptions options;
 
-  SECTION("too many bytes: the five largest files are named, largest first") {
-    options.limits.max_total_bytes = 1000;
-    const auto scan = scan_source_directory(dir.path(), options);
-    REQUIRE_FALSE(scan.has_value());
-    CHECK(scan.error().code == ErrorCode::payload_too_large);
-    const auto& message = scan.error().message;
-    CHECK_THAT(message, Catch::Contains("file6.bin (600 B), file5.bin (500 B), file4.bin (400 B), "
-                                        "file3.bin (300 B), file2.bin (200 B)"));
-    CHECK_THAT(message, !Catch::Contains("file1.bin"));
-    CHECK_THAT(message, Catch::Contains(".trainctlignore"));
-  }
-  SECTION("too many files") {
-    options.limits.max_files = 5;
-    const auto scan = scan_source_directory(dir.path(), options);
-    REQUIRE_FALSE(scan.has_value());
-    CHECK(scan.error().code == ErrorCode::payload_too_large);
-    CHECK_THAT(scan.error().message, Catch::Contains("6 files"));
+    WHEN("they are over the size limit") {
+      options.limits.max_total_bytes = 50 * 1024;
+      const auto scan = scan_source_directory(dir.path(), options);
+
+      THEN("the error gives the total and the ten largest files, largest first, with sizes") {
+        REQUIRE_FALSE(scan.has_value());
+        CHECK(scan.error().code == ErrorCode::payload_too_large);
+        const auto& message = scan.error().message;
+        CHECK_THAT(message, Catch::Contains("holds 12 files and 78.0 KiB, over the limit of "
+                                            "100000 files and 50.0 KiB"));
+        CHECK_THAT(message, Catch::Contains("The 10 largest files (75.0 KiB of the 78.0 KiB):\n"
+                                            "    12.0 KiB  data/file12.bin\n"
+                                            "    11.0 KiB  data/file11.bin\n"));
+        CHECK_THAT(message, Catch::Contains("     3.0 KiB  data/file03.bin\n"));
+        CHECK_THAT(message, !Catch::Contains("file02.bin") && !Catch::Contains("file01.bin"));
+      }
+      AND_THEN("it says where to list them to leave them out") {
+        CHECK_THAT(scan.error().message,
+                   Catch::Contains((dir.path() / ".trainctlignore").string() +
+                                   " (gitignore syntax"));
+      }
+    }
+    WHEN("they are over the file count limit") {
+      options.limits.max_files = 11;
+      const auto scan = scan_source_directory(dir.path(), options);
+
+      THEN("the same report is given") {
+        REQUIRE_FALSE(scan.has_value());
+        CHECK(scan.error().code == ErrorCode::payload_too_large);
+        CHECK_THAT(scan.error().message, Catch::Contains("holds 12 files"));
+        CHECK_THAT(scan.error().message, Catch::Contains("12.0 KiB  data/file12.bin"));
+      }
+    }
   }
 }
 

@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "trainctl/cli/progress.hpp"
 #include "trainctl/util/error.hpp"
 
 namespace trainctl::cli {
@@ -81,7 +82,7 @@ class Printer {
  public:
   Printer(std::ostream& out, std::ostream& err, PrinterOptions options = {});
 
-  void set_options(const PrinterOptions& options) { m_options = options; }
+  void set_options(const PrinterOptions& options);
   const PrinterOptions& options() const { return m_options; }
 
   void print_list(const ResourceKind& kind, const nlohmann::json& items);
@@ -97,8 +98,11 @@ class Printer {
   void warning(std::string_view text);  // "warning: text" on stderr
   void error(const Error& error);       // "error: message" and one line per detail, on stderr
   void write(std::string_view bytes);   // raw bytes to stdout, flushed
-  void progress(std::string_view label, uint64_t done, uint64_t total);  // redrawn in place
-  void end_progress();  // ends a progress line, if one is drawn
+  void prompt(std::string_view question);  // a question on stderr, no newline, even when quiet
+  // A transfer's progress line (ProgressReporter), only with options().progress and not quiet;
+  // any other output erases it first.
+  void progress(std::string_view label, uint64_t done, uint64_t total);
+  void end_progress();  // erases the progress line; the next progress() is a new transfer
 
  private:
   void print_table(const ResourceKind& kind, const nlohmann::json& items);
@@ -117,7 +121,7 @@ class Printer {
   std::ostream& m_out;
   std::ostream& m_err;
   PrinterOptions m_options;
-  bool m_progress_drawn = false;
+  ProgressReporter m_progress;
 };
 
 }  // namespace trainctl::cli

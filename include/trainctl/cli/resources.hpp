@@ -7,5 +7,7 @@ namespace trainctl::cli {
 const ResourceKind& run_kind();        // ID EXPERIMENT STATUS ... ; name: id
 const ResourceKind& workspace_kind();  // NAME RUNS CREATED ; name: name
 const ResourceKind& run_file_kind();   // PATH SIZE ; name: path
+const ResourceKind& dataset_kind();          // NAME LATEST VERSIONS UPDATED ; name: name
+const ResourceKind& dataset_version_kind();  // VERSION FILES SIZE SOURCE CREATED ; name: name
 
 }  // namespace trainctl::cli

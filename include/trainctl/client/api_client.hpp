@@ -17,6 +17,8 @@
 
 namespace trainctl::client {
 
+struct HttpResponse;
+
 struct HttpRequest {
   std::string method;  // GET, POST, PUT, DELETE
   std::string target;  // path and query, e.g. "/v1/workspaces/default/runs?limit=10"
@@ -24,6 +26,10 @@ struct HttpRequest {
   std::string body;
   std::optional<std::filesystem::path> body_file;  // upload a file as the body instead
   int timeout_seconds = 0;                         // 0: the transport's default
+  // stream() only: called once with the status and headers of a success reply (< 400) before
+  // its body is delivered, so the receiver knows what the bytes are (a 206 range or the whole
+  // content); returning false stops the transfer (ErrorCode::interrupted). Empty: not called.
+  std::function<bool(const HttpResponse& head)> on_head = {};
 };
 
 struct HttpResponse {
@@ -63,6 +69,16 @@ struct ClientOptions {
 // (dlopen) and initialised by the first request, not at program start; without libcurl.so.4 every
 // request fails with ErrorCode::unavailable ("libcurl is not installed: apt-get install libcurl4").
 std::unique_ptr<Transport> make_curl_transport(const ClientOptions& options);
+
+// What a download is checked against before it replaces its destination, and who hears how far
+// it got.
+struct DownloadOptions {
+  std::optional<uint64_t> size;  // the expected size; unset: the size the reply announces
+  std::string sha256;            // the expected content hash (hex); empty: not checked
+  // Called as bytes arrive with the bytes of the file present so far (a resumed download starts
+  // at the bytes kept from before).
+  std::function<void(uint64_t present)> on_progress = {};
+};
 
 struct RunListQuery {
   std::string experiment;
@@ -113,10 +129,31 @@ class ApiClient {
                            const LogQuery& query,
                            const std::function<bool(const nlohmann::json&)>& on_event);
   Result<nlohmann::json> list_run_files(const std::string& workspace, const std::string& run_id);
-  // Writes the file to a temp file next to `dest`, renamed onto it when complete: on failure
-  // `dest` is untouched and no partial file is left.
+  // Writes the file to `<dest>.partial`, renamed onto `dest` once complete and verified (size,
+  // and sha256 when given): `dest` never holds a partial file. A transfer that breaks off keeps
+  // `<dest>.partial`, and the next download to `dest` resumes it with a Range request (a 200
+  // reply to that request restarts from zero). A failed verification or an error reply removes
+  // the partial file; `dest` is untouched on every failure.
   Result<void> download_run_file(const std::string& workspace, const std::string& run_id,
-                                 const std::string& path, const std::filesystem::path& dest);
+                                 const std::string& path, const std::filesystem::path& dest,
+                                 const DownloadOptions& options = {});
+
+  // Datasets (docs/rest-api.md, Datasets). `body` is the POST body: {"name", "description",
+  // "tags", "create_new_version", and "files" (a manifest whose blobs were uploaded) or "urls"}.
+  Result<nlohmann::json> create_dataset(const std::string& workspace, const nlohmann::json& body);
+  Result<nlohmann::json> list_datasets(const std::string& workspace);
+  Result<nlohmann::json> get_dataset(const std::string& workspace, const std::string& name);
+  // `version`: a number or "latest".
+  Result<nlohmann::json> get_dataset_version(const std::string& workspace, const std::string& name,
+                                             const std::string& version);
+  // `version`: a number, or "" for every version.
+  Result<void> delete_dataset(const std::string& workspace, const std::string& name,
+                              const std::string& version);
+  // As download_run_file, for one file of a dataset version.
+  Result<void> download_dataset_file(const std::string& workspace, const std::string& name,
+                                     const std::string& version, const std::string& path,
+                                     const std::filesystem::path& dest,
+                                     const DownloadOptions& options = {});
 
   Transport& transport() { return *m_transport; }
 
@@ -129,6 +166,9 @@ class ApiClient {
   // Sends; an error status becomes the Error its body describes.
   Result<HttpResponse> exchange(const HttpRequest& request);
   Result<nlohmann::json> exchange_json(const HttpRequest& request);
+  // The resumable download behind download_run_file and download_dataset_file.
+  Result<void> download(const HttpRequest& request, const std::filesystem::path& dest,
+                        const DownloadOptions& options);
 
   std::unique_ptr<Transport> m_transport;
   std::string m_token;

@@ -39,6 +39,7 @@ struct SnapshotScan {
 struct ScanOptions {
   SnapshotLimits limits;
   std::filesystem::path hash_cache_file;  // empty: no cache; one cache file per source directory
+  bool apply_ignore_rules = true;  // skip .git and .trainctlignore's patterns; false: keep every file
 };
 
 // Scans and hashes `source_dir` (a directory, or a symlink to one). Over a limit:
@@ -48,17 +49,31 @@ struct ScanOptions {
 Result<SnapshotScan> scan_source_directory(const std::filesystem::path& source_dir,
                                            const ScanOptions& options = {});
 
+// Scans and hashes one regular file (a symlink the user named is followed) as a one-file scan
+// whose path is the file's base name. A special file is ErrorCode::invalid_argument; an unreadable
+// one ErrorCode::io.
+Result<SnapshotScan> scan_single_file(const std::filesystem::path& file,
+                                      const ScanOptions& options = {});
+
 struct UploadReport {
-  std::string snapshot_id;
+  std::string snapshot_id;  // upload_snapshot only
   uint64_t files = 0;
   uint64_t uploaded_files = 0;
   uint64_t uploaded_bytes = 0;
 };
 
-// Uploads the blobs the service lacks (asking in batches), then creates the snapshot. `progress`
+using UploadProgress = std::function<void(uint64_t done, uint64_t total)>;
+
+// Uploads the blobs of `scan` the service lacks (asking in batches). `progress` gets the bytes
+// uploaded so far and the bytes to upload, starting at (0, total).
+Result<UploadReport> upload_missing_blobs(ApiClient& client, const std::string& workspace,
+                                          const SnapshotScan& scan,
+                                          const UploadProgress& progress = {});
+
+// Uploads the blobs the service lacks (upload_missing_blobs), then creates the snapshot. `progress`
 // gets the bytes uploaded so far and the bytes to upload, starting at (0, total).
 Result<UploadReport> upload_snapshot(ApiClient& client, const std::string& workspace,
                                      const SnapshotScan& scan,
-                                     const std::function<void(uint64_t done, uint64_t total)>& progress = {});
+                                     const UploadProgress& progress = {});
 
 }  // namespace trainctl::client

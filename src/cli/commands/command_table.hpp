@@ -22,6 +22,7 @@ void add_workspace_commands(CLI::App& app, Action& selected);
 void add_spec_commands(CLI::App& app, Action& selected);  // validate, submit
 void add_logs_commands(CLI::App& app, Action& selected);
 void add_run_commands(CLI::App& app, Action& selected);
+void add_dataset_commands(CLI::App& app, Action& selected);
 
 // When `command` is parsed: validate(options) (usage errors), then run(session, options).
 template <typename Options>

@@ -9,6 +9,7 @@
 #include <fmt/ranges.h>
 
 #include "command_table.hpp"
+#include "transfers.hpp"
 #include "trainctl/api/names.hpp"
 #include "trainctl/api/run_status.hpp"
 #include "trainctl/cli/resources.hpp"
@@ -293,20 +294,32 @@ Result<int> run_run_download(Session& session, const RunDownloadOptions& options
   if (!client) return fail(client.error());
   auto files = (*client)->list_run_files(session.workspace(), options.run_id);
   if (!files) return fail(files.error());
-  int downloaded = 0;
+  json selected = json::array();
+  uint64_t total = 0;
   for (const auto& file : files->value("items", json::array())) {
+    if (!is_within(file.value("path", ""), options.path)) continue;
+    total += file.value("size", uint64_t{0});
+    selected.push_back(file);
+  }
+  FilesProgress progress(session.printer(), "downloading", total);
+  int downloaded = 0;
+  for (const auto& file : selected) {
     const auto path = file.value("path", "");
-    if (!is_within(path, options.path)) continue;
     if (auto parts = api::split_relative_path(path); !parts) {
       session.printer().warning(fmt::format("skipped {}: {}", path, parts.error().message));
       continue;
     }
     const auto dest = fs::path(options.dest) / path;
     if (auto made = util::make_directories(dest.parent_path()); !made) return fail(made.error());
-    if (auto done = (*client)->download_run_file(session.workspace(), options.run_id, path, dest);
+    const client::DownloadOptions expected{.size = file.value("size", uint64_t{0}),
+                                           .sha256 = {},
+                                           .on_progress = progress.for_file()};
+    if (auto done = (*client)->download_run_file(session.workspace(), options.run_id, path, dest,
+                                                 expected);
         !done) {
       return fail(done.error());
     }
+    progress.file_done(*expected.size);
     ++downloaded;
   }
   if (downloaded == 0 && !options.path.empty()) {

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "command_table.hpp"
+#include "transfers.hpp"
 #include "trainctl/api/names.hpp"
 #include "trainctl/cli/commands/logs.hpp"
 #include "trainctl/cli/resources.hpp"
@@ -108,16 +109,6 @@ Description describe_dry_run(const json& payload, const spec::LaunchPlan& plan) 
   for (std::string line; std::getline(lines, line);) section.rows.push_back({line});
   description.sections.insert(description.sections.begin(), std::move(section));
   return description;
-}
-
-// The hash cache of one source directory (the client keeps one file per directory).
-fs::path hash_cache_file(Session& session, const fs::path& source_directory) {
-  const auto dir = session.config().cache_dir / "hashes";
-  if (auto made = util::make_directories(dir, 0700); !made) {
-    session.printer().warning(fmt::format("no hash cache: {}", made.error().message));
-    return {};
-  }
-  return dir / util::sha256_hex(source_directory.string());
 }
 
 Result<client::UploadReport> upload_source(client::ApiClient& client, Session& session,

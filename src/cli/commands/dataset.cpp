@@ -1,0 +1,351 @@
+// `trainctl dataset create|list|show|download|delete`.
+#include "trainctl/cli/commands/dataset.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <iostream>
+
+#include <fmt/format.h>
+
+#include "command_table.hpp"
+#include "transfers.hpp"
+#include "trainctl/api/names.hpp"
+#include "trainctl/cli/resources.hpp"
+#include "trainctl/client/snapshot.hpp"
+#include "trainctl/util/fs.hpp"
+#include "trainctl/util/sha256.hpp"
+
+namespace trainctl::cli {
+
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+constexpr size_t k_max_version_digits = 9;
+constexpr size_t k_hash_shown = 12;
+// Datasets are not snapshots: no size cap on the client, the service's file count limit.
+constexpr client::SnapshotLimits k_dataset_limits{.max_total_bytes = UINT64_MAX,
+                                                  .max_files = 100'000};
+
+std::string text_of(const json& object, const char* key) {
+  return format_cell(object.contains(key) ? object.at(key) : json());
+}
+
+bool for_people(const Printer& printer) {
+  const auto format = printer.options().format;
+  return format == OutputFormat::table || format == OutputFormat::wide;
+}
+
+bool is_version_number(std::string_view text) {
+  return !text.empty() && text.size() <= k_max_version_digits && text.front() != '0' &&
+         std::ranges::all_of(text, [](char c) { return c >= '0' && c <= '9'; });
+}
+
+Result<json> tags_of(const std::vector<std::string>& tags) {
+  json out = json::object();
+  for (const auto& tag : tags) {
+    const auto equals = tag.find('=');
+    if (equals == std::string::npos || equals == 0) {
+      return fail(ErrorCode::usage, "--tag {}: expected key=value", tag);
+    }
+    out[tag.substr(0, equals)] = tag.substr(equals + 1);
+  }
+  return out;
+}
+
+// Scans --path (a directory, every file in it; or one file) and uploads the blobs the service
+// lacks; returns the manifest's files.
+Result<json> upload_local_files(client::ApiClient& client, Session& session,
+                                const fs::path& path) {
+  std::error_code error;
+  const auto source = fs::absolute(path, error).lexically_normal();
+  const client::ScanOptions scan_options{.limits = k_dataset_limits,
+                                         .hash_cache_file = hash_cache_file(session, source),
+                                         .apply_ignore_rules = false};
+  auto scan = fs::is_directory(source, error) ? client::scan_source_directory(source, scan_options)
+                                              : client::scan_single_file(source, scan_options);
+  if (!scan) return fail(scan.error());
+  for (const auto& warning : scan->warnings) session.printer().warning(warning);
+  if (scan->files.empty()) return fail(ErrorCode::invalid_argument, "{} holds no files", path.string());
+  auto uploaded = client::upload_missing_blobs(
+      client, session.workspace(), *scan,
+      [&](uint64_t done, uint64_t total) { session.printer().progress("uploading", done, total); });
+  session.printer().end_progress();
+  if (!uploaded) return fail(uploaded.error());
+  return scan->manifest()["files"];
+}
+
+// "created mnist version 3 (12 files, 4.1 MiB)" or the notice that nothing new was made.
+std::string creation_message(const json& version) {
+  const auto name = text_of(version, "name");
+  const auto number = text_of(version, "version");
+  if (!version.value("created", true)) {
+    return fmt::format("{} version {} has the same content; use --new-version to make another",
+                       name, number);
+  }
+  const auto files = version.value("file_count", int64_t{0});
+  return fmt::format("created {} version {} ({} file{}, {})", name, number, files,
+                     files == 1 ? "" : "s", format_bytes(version.value("total_size", json(0))));
+}
+
+// Whether `dest` already holds a file of this size and sha256 (a download done before).
+bool already_downloaded(const fs::path& dest, uint64_t size, const std::string& sha256) {
+  struct stat info {};
+  if (::stat(dest.c_str(), &info) != 0 || !S_ISREG(info.st_mode) ||
+      static_cast<uint64_t>(info.st_size) != size) {
+    return false;
+  }
+  const auto actual = util::sha256_file(dest);
+  return actual && *actual == sha256;
+}
+
+// On a terminal, asks `question` and reads the answer; elsewhere the answer is yes.
+bool confirmed(Printer& printer, std::string_view question) {
+  if (::isatty(STDIN_FILENO) != 1 || ::isatty(STDERR_FILENO) != 1) return true;
+  printer.prompt(fmt::format("{} [y/N] ", question));
+  std::string answer;
+  std::getline(std::cin, answer);
+  return answer == "y" || answer == "Y" || answer == "yes";
+}
+
+}  // namespace
+
+Result<DatasetRef> parse_dataset_ref(std::string_view text) {
+  const auto separator = text.find_first_of(":@");
+  DatasetRef ref{.name = std::string(text.substr(0, separator)), .version = {}};
+  if (auto valid = api::validate_name("dataset", ref.name); !valid) {
+    return fail(ErrorCode::usage, "{}", valid.error().message);
+  }
+  if (separator == std::string_view::npos) return ref;
+  const auto version = text.substr(separator + 1);
+  const bool valid = text[separator] == '@' ? version == "latest" : is_version_number(version);
+  if (!valid) {
+    return fail(ErrorCode::usage,
+                "{}: expected NAME, NAME:VERSION (a version number from 1) or NAME@latest", text);
+  }
+  ref.version = std::string(version);
+  return ref;
+}
+
+Result<void> validate(const DatasetCreateOptions& options) {
+  if (auto valid = api::validate_name("dataset", options.name); !valid) {
+    return fail(ErrorCode::usage, "{}", valid.error().message);
+  }
+  if (options.path.empty() == options.urls.empty()) {
+    return fail(ErrorCode::usage, "give either --path FILE_OR_DIR or --url URL (one or more)");
+  }
+  if (auto tags = tags_of(options.tags); !tags) return fail(tags.error());
+  return {};
+}
+
+Result<void> validate(const DatasetRefOptions& options) {
+  if (auto ref = parse_dataset_ref(options.ref); !ref) return fail(ref.error());
+  return {};
+}
+
+Result<void> validate(const DatasetDownloadOptions& options) {
+  return validate(DatasetRefOptions{options.ref});
+}
+
+Result<void> validate(const DatasetDeleteOptions& options) {
+  auto ref = parse_dataset_ref(options.ref);
+  if (!ref) return fail(ref.error());
+  if (ref->version == "latest") {
+    return fail(ErrorCode::usage, "delete takes NAME or NAME:VERSION, not @latest");
+  }
+  return {};
+}
+
+Description describe_dataset_version(const json& version) {
+  std::string tags;
+  const auto tag_map = version.value("tags", json::object());
+  for (const auto& [key, value] : tag_map.items()) {
+    tags += fmt::format("{}{}={}", tags.empty() ? "" : ", ", key, format_cell(value));
+  }
+  Description description{
+      .fields = {{"Name", text_of(version, "name")},
+                 {"Version", text_of(version, "version")},
+                 {"Description", text_of(version, "description")},
+                 {"Tags", tags.empty() ? "-" : tags},
+                 {"Source", text_of(version, "source")},
+                 {"Files", text_of(version, "file_count")},
+                 {"Size", format_bytes(version.value("total_size", json()))},
+                 {"Content hash", text_of(version, "content_hash")},
+                 {"Created", format_time(version.value("created_at", json()))}},
+      .sections = {}};
+  Description::Section files{.title = "Files", .headers = {"PATH", "SIZE", "SHA256", "URL"}, .rows = {}};
+  for (const auto& file : version.value("files", json::array())) {
+    files.rows.push_back({text_of(file, "path"), format_bytes(file.value("size", json())),
+                          file.value("sha256", "").substr(0, k_hash_shown), text_of(file, "url")});
+  }
+  description.sections.push_back(std::move(files));
+  return description;
+}
+
+Result<int> run_dataset_create(Session& session, const DatasetCreateOptions& options) {
+  auto client = session.client();
+  if (!client) return fail(client.error());
+  json body{{"name", options.name},
+            {"description", options.description},
+            {"tags", tags_of(options.tags).value()},
+            {"create_new_version", options.new_version}};
+  if (options.urls.empty()) {
+    auto files = upload_local_files(**client, session, options.path);
+    if (!files) return fail(files.error());
+    body["files"] = std::move(*files);
+  } else {
+    body["urls"] = options.urls;
+  }
+  auto version = (*client)->create_dataset(session.workspace(), body);
+  if (!version) return fail(version.error());
+  auto& printer = session.printer();
+  if (for_people(printer)) {
+    printer.message(creation_message(*version));
+  } else {
+    printer.print_resource(dataset_version_kind(), *version);
+  }
+  return exit_code::k_success;
+}
+
+Result<int> run_dataset_list(Session& session) {
+  auto client = session.client();
+  if (!client) return fail(client.error());
+  auto datasets = (*client)->list_datasets(session.workspace());
+  if (!datasets) return fail(datasets.error());
+  session.printer().print_list(dataset_kind(), datasets->value("items", json::array()));
+  return exit_code::k_success;
+}
+
+Result<int> run_dataset_show(Session& session, const DatasetRefOptions& options) {
+  const auto ref = parse_dataset_ref(options.ref).value();
+  auto client = session.client();
+  if (!client) return fail(client.error());
+  auto& printer = session.printer();
+  if (!ref.version.empty()) {
+    auto version = (*client)->get_dataset_version(session.workspace(), ref.name, ref.version);
+    if (!version) return fail(version.error());
+    printer.print_description(dataset_version_kind(), *version, describe_dataset_version(*version));
+    return exit_code::k_success;
+  }
+  auto dataset = (*client)->get_dataset(session.workspace(), ref.name);
+  if (!dataset) return fail(dataset.error());
+  if (for_people(printer)) {
+    printer.print_list(dataset_version_kind(), dataset->value("versions", json::array()));
+  } else {
+    printer.print_resource(dataset_kind(), *dataset);
+  }
+  return exit_code::k_success;
+}
+
+Result<int> run_dataset_download(Session& session, const DatasetDownloadOptions& options) {
+  const auto ref = parse_dataset_ref(options.ref).value();
+  auto client = session.client();
+  if (!client) return fail(client.error());
+  auto version = (*client)->get_dataset_version(session.workspace(), ref.name,
+                                                ref.version.empty() ? "latest" : ref.version);
+  if (!version) return fail(version.error());
+  const auto number = std::to_string(version->value("version", int64_t{0}));
+  const auto files = version->value("files", json::array());
+  const fs::path dest_dir = options.dest.empty() ? fs::path(ref.name) : fs::path(options.dest);
+
+  uint64_t total = 0;
+  for (const auto& file : files) total += file.value("size", uint64_t{0});
+  FilesProgress progress(session.printer(), "downloading", total);
+  size_t kept = 0;
+  for (const auto& file : files) {
+    const auto path = file.value("path", "");
+    if (auto parts = api::split_relative_path(path); !parts) {
+      return fail(ErrorCode::internal, "trainctld listed a file named {}: {}", path,
+                  parts.error().message);
+    }
+    const auto dest = dest_dir / path;
+    const client::DownloadOptions expected{.size = file.value("size", uint64_t{0}),
+                                           .sha256 = file.value("sha256", ""),
+                                           .on_progress = progress.for_file()};
+    if (already_downloaded(dest, *expected.size, expected.sha256)) {
+      ++kept;
+    } else {
+      if (auto made = util::make_directories(dest.parent_path()); !made) return fail(made.error());
+      auto downloaded = (*client)->download_dataset_file(session.workspace(), ref.name, number,
+                                                         path, dest, expected);
+      if (!downloaded) return fail(downloaded.error());
+    }
+    progress.file_done(*expected.size);
+  }
+  session.printer().message(fmt::format(
+      "downloaded {} version {} ({} file{}, {}) to {}{}", ref.name, number, files.size(),
+      files.size() == 1 ? "" : "s", format_bytes(json(total)), dest_dir.string(),
+      kept == 0 ? std::string() : fmt::format("; {} already there", kept)));
+  return exit_code::k_success;
+}
+
+Result<int> run_dataset_delete(Session& session, const DatasetDeleteOptions& options) {
+  const auto ref = parse_dataset_ref(options.ref).value();
+  const auto what = ref.version.empty() ? fmt::format("every version of dataset {}", ref.name)
+                                        : fmt::format("dataset {} version {}", ref.name, ref.version);
+  if (!options.yes && !confirmed(session.printer(), fmt::format("delete {}?", what))) {
+    return fail(ErrorCode::interrupted, "not deleted");
+  }
+  auto client = session.client();
+  if (!client) return fail(client.error());
+  if (auto deleted = (*client)->delete_dataset(session.workspace(), ref.name, ref.version);
+      !deleted) {
+    return fail(deleted.error());
+  }
+  session.printer().message(fmt::format("deleted {}", what));
+  return exit_code::k_success;
+}
+
+void add_dataset_commands(CLI::App& app, Action& selected) {
+  auto* group = app.add_subcommand("dataset", "Register, list, show, download and delete datasets");
+  group->require_subcommand(1);
+  group->footer(R"(
+Examples:
+  trainctl dataset create mnist --path ./data/mnist --tag source=yann.lecun.com
+  trainctl dataset create iris --url https://example.com/iris.csv
+  trainctl dataset show mnist:2
+  trainctl dataset download mnist@latest --dest ./mnist
+  trainctl dataset delete mnist:1 --yes)");
+
+  auto create_options = std::make_shared<DatasetCreateOptions>();
+  auto* create = group->add_subcommand(
+      "create", "Register a new version from local files or URLs (same content: no new version)");
+  create->add_option("NAME", create_options->name, "Dataset name")->required();
+  create->add_option("--path", create_options->path, "A file or a directory (every file in it)");
+  create->add_option("--url", create_options->urls, "An http(s) URL the service downloads");
+  create->add_option("--description", create_options->description, "What the data is");
+  create->add_option("--tag", create_options->tags, "key=value (repeatable)");
+  create->add_flag("--new-version", create_options->new_version,
+                   "Make a new version even when the content is the latest's");
+  on_parsed(create, selected, create_options, run_dataset_create);
+
+  auto* list = group->add_subcommand("list", "List datasets");
+  list->alias("ls");
+  on_parsed(list, selected, run_dataset_list);
+
+  auto show_options = std::make_shared<DatasetRefOptions>();
+  auto* show = group->add_subcommand(
+      "show", "A dataset's versions (NAME), or one version with its files (NAME:N, NAME@latest)");
+  show->add_option("DATASET", show_options->ref, "NAME, NAME:VERSION or NAME@latest")->required();
+  on_parsed(show, selected, show_options, run_dataset_show);
+
+  auto download_options = std::make_shared<DatasetDownloadOptions>();
+  auto* download = group->add_subcommand(
+      "download", "Download every file of a version (default: latest), verified and resumable");
+  download->add_option("DATASET", download_options->ref, "NAME, NAME:VERSION or NAME@latest")
+      ->required();
+  download->add_option("--dest", download_options->dest, "Where to write (default: ./NAME)");
+  on_parsed(download, selected, download_options, run_dataset_download);
+
+  auto delete_options = std::make_shared<DatasetDeleteOptions>();
+  auto* remove = group->add_subcommand(
+      "delete", "Delete a version (NAME:N) or every version (NAME), unless an unfinished run uses it");
+  remove->add_option("DATASET", delete_options->ref, "NAME or NAME:VERSION")->required();
+  remove->add_flag("-y,--yes", delete_options->yes, "Do not ask on a terminal");
+  on_parsed(remove, selected, delete_options, run_dataset_delete);
+}
+
+}  // namespace trainctl::cli
