@@ -305,6 +305,30 @@ TEST_CASE("Inputs that name no dataset version are refused at submit", "[service
   }
 }
 
+TEST_CASE("A retry with its idempotency key returns the run, even after its input was deleted",
+          "[service][inputs]") {
+  ServiceFixture service;
+  create_dataset(service, "numbers", {{"data.txt", "one"}});
+  const auto payload = payload_with_inputs(service, k_read_data_script, data_input("1"));
+  const std::string body = payload.dump();
+  const std::vector<std::pair<std::string, std::string>> key{{"Idempotency-Key", "ci-job-42"}};
+  const auto first = http_request(service, "POST", k_workspace_path + "/runs", body, key);
+  REQUIRE(first.status == 201);
+  const std::string run_id = body_json(first).value("id", "");
+  REQUIRE(wait_for_run(service, run_id).value("status", "") == "Completed");
+  REQUIRE(
+      http_request(service, "DELETE", k_workspace_path + "/datasets/numbers/versions/1").status ==
+      204);
+
+  const auto retry = http_request(service, "POST", k_workspace_path + "/runs", body, key);
+  INFO(retry.body);
+  CHECK(retry.status == 200);
+  CHECK(body_json(retry).value("id", "") == run_id);
+  CHECK(body_json(retry)["inputs"][0].value("version", 0) == 1);
+  // Without the key, the same payload is a new submission, refused: the version is gone.
+  CHECK(http_request(service, "POST", k_workspace_path + "/runs", body).status == 422);
+}
+
 TEST_CASE("An input that cannot be filled fails the run in Preparing, naming it",
           "[service][inputs]") {
   ServiceFixture service;

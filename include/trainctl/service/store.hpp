@@ -159,6 +159,9 @@ class Store {
   // the existing run; a different one fails with conflict.
   virtual Result<CreateRunOutcome> create_run(const RunRecord& draft) = 0;
   virtual Result<RunRecord> get_run(const std::string& workspace, const std::string& id) = 0;
+  // The run an earlier submission with `idempotency_key` made in the workspace, if any.
+  virtual Result<std::optional<RunRecord>> find_idempotent_run(const std::string& workspace,
+                                                               const std::string& key) = 0;
   // not_found when the workspace does not exist; invalid_argument when limit < 1.
   virtual Result<RunPage> list_runs(const RunQuery& query) = 0;
   virtual Result<std::vector<RunRecord>> list_active_runs() = 0;  // every workspace

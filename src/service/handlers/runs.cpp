@@ -119,6 +119,16 @@ Result<std::vector<ResolvedInput>> resolve_inputs(const ServiceContext& context,
   return resolved;
 }
 
+// The reply to a submission: 201 with the new run, or 200 marked Idempotent-Replay with the run
+// an earlier submission with the same key made.
+Result<Reply> submitted_run_reply(const ServiceContext& context, const RunRecord& run,
+                                  bool replayed) {
+  auto body = run_json_with_timeline(context, run);
+  if (!body) return fail(body.error());
+  if (replayed) return Reply{200, std::move(*body), {{"Idempotent-Replay", "true"}}};
+  return Reply{201, std::move(*body), {}};
+}
+
 Result<Reply> create_run(const ServiceContext& context, const httplib::Request& request,
                     const std::string& text) {
   auto workspace = existing_workspace(context, request);
@@ -129,6 +139,16 @@ Result<Reply> create_run(const ServiceContext& context, const httplib::Request& 
   }
   auto payload = parse_json_object(text);
   if (!payload) return fail(payload.error());
+  const std::string request_hash = util::sha256_hex(payload->dump());
+  // A retry replays its run before anything is checked again: what the first submission
+  // resolved (its inputs' versions) may have changed since. The store decides again, atomically.
+  if (!key.empty()) {
+    auto earlier = context.store.find_idempotent_run(*workspace, key);
+    if (!earlier) return fail(earlier.error());
+    if (*earlier && (*earlier)->request_hash == request_hash) {
+      return submitted_run_reply(context, **earlier, /*replayed=*/true);
+    }
+  }
   auto spec = validated_spec(context, *payload);
   if (!spec) return fail(spec.error());
   if (auto snapshot = check_snapshot(context, *payload); !snapshot) return fail(snapshot.error());
@@ -143,16 +163,13 @@ Result<Reply> create_run(const ServiceContext& context, const httplib::Request& 
   draft.snapshot_id = payload->at("snapshot_id").get<std::string>();
   draft.payload = spec::build_payload(*spec, draft.snapshot_id);
   draft.idempotency_key = key;
-  draft.request_hash = util::sha256_hex(payload->dump());
+  draft.request_hash = request_hash;
   draft.created_at_ms = util::now_unix_ms();
   draft.inputs = std::move(*inputs);
   auto outcome = context.store.create_run(draft);
   if (!outcome) return fail(outcome.error());
   if (!outcome->replayed) context.runs.submit(outcome->run);
-  auto body = run_json_with_timeline(context, outcome->run);
-  if (!body) return fail(body.error());
-  if (outcome->replayed) return Reply{200, std::move(*body), {{"Idempotent-Replay", "true"}}};
-  return Reply{201, std::move(*body), {}};
+  return submitted_run_reply(context, outcome->run, outcome->replayed);
 }
 
 Result<RunQuery> run_query(const std::string& workspace, const httplib::Request& request) {

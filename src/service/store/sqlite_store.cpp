@@ -748,6 +748,13 @@ Result<RunRecord> SqliteStore::get_run(const std::string& workspace, const std::
   });
 }
 
+Result<std::optional<RunRecord>> SqliteStore::find_idempotent_run(const std::string& workspace,
+                                                                  const std::string& key) {
+  return read([&](Connection& connection) {
+    return find_run_by_idempotency_key(connection, workspace, key);
+  });
+}
+
 Result<RunPage> SqliteStore::list_runs(const RunQuery& query) {
   if (query.limit < 1) {
     return fail(ErrorCode::invalid_argument, "limit must be at least 1, not {}", query.limit);
