@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <optional>
 #include <sstream>
@@ -121,7 +122,10 @@ ServiceFixture::ServiceFixture(std::vector<std::string> extra_args)
   start();
 }
 
-ServiceFixture::~ServiceFixture() { stop(); }
+ServiceFixture::~ServiceFixture() {
+  stop();
+  kill_processes_of_home(home());  // runs a test left going outlive the service by design
+}
 
 std::string ServiceFixture::endpoint() const { return fmt::format("http://127.0.0.1:{}", m_port); }
 
@@ -320,21 +324,48 @@ bool process_is_alive(pid_t pid) {
   return state != 'Z' && state != 'X';
 }
 
-std::vector<pid_t> processes_with_environment(const std::string& entry) {
+namespace {
+
+// The live processes one of whose NUL-separated /proc/<pid>/`file` entries `matches`.
+std::vector<pid_t> processes_with_entry(const char* file,
+                                        const std::function<bool(const std::string&)>& matches) {
   std::vector<pid_t> found;
   std::error_code ec;
   for (const auto& process : fs::directory_iterator("/proc", ec)) {
     const std::string name = process.path().filename().string();
     if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::istringstream environment(slurp(process.path() / "environ"));
-    for (std::string variable; std::getline(environment, variable, '\0');) {
-      if (variable != entry) continue;
+    std::istringstream entries(slurp(process.path() / file));
+    for (std::string entry; std::getline(entries, entry, '\0');) {
+      if (!matches(entry)) continue;
       const auto pid = static_cast<pid_t>(std::stol(name));
       if (process_is_alive(pid)) found.push_back(pid);
       break;
     }
   }
   return found;
+}
+
+}  // namespace
+
+std::vector<pid_t> processes_with_environment(const std::string& entry) {
+  return processes_with_entry("environ", [&](const std::string& variable) { return variable == entry; });
+}
+
+void kill_processes_of_home(const fs::path& home) {
+  const std::string runs = (home / "runs").string() + "/";
+  const auto mentions_runs = [&](const std::string& text) {
+    return text.find(runs) != std::string::npos;
+  };
+  // Supervisors and rank wrappers name a run directory on their command line; tasks have it in
+  // TRAINCTL_OUTPUTS_DIR. Again until none is left: a supervisor may start a task meanwhile.
+  for (int round = 0; round < 10; ++round) {
+    auto left = processes_with_entry("cmdline", mentions_runs);
+    const auto tasks = processes_with_entry("environ", mentions_runs);
+    left.insert(left.end(), tasks.begin(), tasks.end());
+    if (left.empty()) return;
+    for (const pid_t pid : left) ::kill(pid, SIGKILL);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
 }
 
 }  // namespace trainctl::testing

@@ -28,7 +28,9 @@ class TempDir {
 class ServiceFixture {
  public:
   explicit ServiceFixture(std::vector<std::string> extra_args = {});
-  ~ServiceFixture();  // SIGTERM, wait (SIGKILL after 10 s); the home is removed
+  // SIGTERM, wait (SIGKILL after 10 s); then every process of its runs is killed and the home
+  // is removed.
+  ~ServiceFixture();
   ServiceFixture(const ServiceFixture&) = delete;
   ServiceFixture& operator=(const ServiceFixture&) = delete;
 
@@ -82,5 +84,9 @@ bool process_is_alive(pid_t pid);
 // The live processes whose environment holds `entry` ("NAME=value") exactly: e.g. every process
 // a run started, found by its TRAINCTL_RUN_ID, however far it strayed from its process group.
 std::vector<pid_t> processes_with_environment(const std::string& entry);
+
+// SIGKILLs every process of the runs under <home>/runs (supervisors, wrappers, tasks), so a
+// test that leaves a run going leaves nothing behind. The fixture's destructor calls it.
+void kill_processes_of_home(const std::filesystem::path& home);
 
 }  // namespace trainctl::testing
