@@ -66,6 +66,10 @@ struct ResolvedInput {
   std::string mode;     // mount | download
 };
 
+// Resolved inputs as JSON, [{"name","dataset","version","mode"}]: the API's run "inputs" and
+// the store's runs.inputs column alike.
+nlohmann::json inputs_json(const std::vector<ResolvedInput>& inputs);
+
 struct RunRecord {
   std::string id;  // "run-" + 10 random [a-z0-9]
   std::string workspace;

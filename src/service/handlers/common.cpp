@@ -16,18 +16,6 @@ nlohmann::json payload_field(const RunRecord& run, const char* name) {
   return run.payload.contains(name) ? run.payload.at(name) : nlohmann::json::object();
 }
 
-// A run's resolved inputs as the API shows them: [{"name","dataset","version","mode"}].
-nlohmann::json inputs_json(const std::vector<ResolvedInput>& inputs) {
-  auto out = nlohmann::json::array();
-  for (const auto& input : inputs) {
-    out.push_back({{"name", input.name},
-                   {"dataset", input.dataset},
-                   {"version", input.version},
-                   {"mode", input.mode}});
-  }
-  return out;
-}
-
 }  // namespace
 
 ErrorDetail field_problem(std::string path, std::string message) {

@@ -20,6 +20,17 @@ Result<std::unique_ptr<Store>> Store::open(const std::filesystem::path& db_path,
   return std::unique_ptr<Store>(std::move(*store));
 }
 
+nlohmann::json inputs_json(const std::vector<ResolvedInput>& inputs) {
+  auto list = nlohmann::json::array();
+  for (const auto& input : inputs) {
+    list.push_back({{"name", input.name},
+                    {"dataset", input.dataset},
+                    {"version", input.version},
+                    {"mode", input.mode}});
+  }
+  return list;
+}
+
 }  // namespace trainctl::service
 
 namespace trainctl::service::store {
@@ -85,17 +96,6 @@ std::string select_runs(std::string_view rest) {
 }
 
 // ---- run inputs ---------------------------------------------------------------------------
-
-nlohmann::json inputs_json(const std::vector<ResolvedInput>& inputs) {
-  auto list = nlohmann::json::array();
-  for (const auto& input : inputs) {
-    list.push_back({{"name", input.name},
-                    {"dataset", input.dataset},
-                    {"version", input.version},
-                    {"mode", input.mode}});
-  }
-  return list;
-}
 
 Result<std::vector<ResolvedInput>> parse_stored_inputs(const std::string& text) {
   auto list = parse_stored_json(text, "run inputs");
