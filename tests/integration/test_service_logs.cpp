@@ -111,7 +111,7 @@ TEST_CASE("following a run's log and resuming by offset returns every byte exact
   }
 }
 
-TEST_CASE("logs without follow end at what exists; unknown tasks are 404", "[service][logs]") {
+TEST_CASE("logs without follow end at what exists, and unknown tasks are 404", "[service][logs]") {
   ServiceFixture service;
   const auto run = submit_script(service, "print('a')\nprint('b')\n");
   const std::string id = run["id"];

@@ -121,7 +121,7 @@ TEST_CASE("a version keeps what it was created with", "[store][datasets]") {
   CHECK(stored->total_size == 12);
 }
 
-TEST_CASE("latest is the newest version not deleted; deleted numbers are never reused",
+TEST_CASE("latest is the newest version not deleted, and deleted numbers are never reused",
           "[store][datasets]") {
   StoreFixture fixture;
   auto& store = *fixture.store;
