@@ -86,6 +86,7 @@ nlohmann::json build_payload(const JobSpec& spec, const std::string& snapshot_id
       {"experiment", spec.experiment},
       {"name", spec.name},
       {"compute", spec.compute},
+      {"priority", spec.priority},
       {"snapshot_id", snapshot_id},
       {"estimator",
        {{"framework", estimator.framework},
@@ -107,7 +108,8 @@ nlohmann::json build_payload(const JobSpec& spec, const std::string& snapshot_id
       {"environment_variables", pairs_to_object(spec.environment_variables)},
       {"limits",
        {{"max_run_duration_seconds", spec.limits.max_run_duration_seconds},
-        {"max_retries", spec.limits.max_retries}}},
+        {"max_retries", spec.limits.max_retries},
+        {"retry_on_exit_codes", spec.limits.retry_on_exit_codes}}},
       {"tags", pairs_to_object(spec.tags)},
   };
   if (!spec.inputs.empty()) {

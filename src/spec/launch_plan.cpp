@@ -1,6 +1,7 @@
 #include "trainctl/spec/launch_plan.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <array>
@@ -63,6 +64,9 @@ Variables run_variables(const JobSpec& spec, const RunLayout& layout, std::strin
       {"TRAINCTL_NODE_RANK", std::to_string(node_rank)},
       {"PYTHONUNBUFFERED", "1"},
   };
+  if (node_rank >= 0 && static_cast<size_t>(node_rank) < layout.node_gpus.size()) {
+    variables.emplace_back("CUDA_VISIBLE_DEVICES", layout.node_gpus[static_cast<size_t>(node_rank)]);
+  }
   const std::string inputs_dir = inputs_dir_of(layout);
   for (const Input& input : spec.inputs) {
     variables.emplace_back(input_variable_name(input.name),
@@ -188,7 +192,11 @@ class PlanBuilder {
     }
     argv.insert(argv.end(),
                 {m_layout.rank_wrapper, "rank", "--status-dir", status_dir(), "--logs-dir",
-                 m_layout.logs_dir, "--ranks-per-node", std::to_string(m_ranks_per_node), "--"});
+                 m_layout.logs_dir, "--ranks-per-node", std::to_string(m_ranks_per_node)});
+    if (!m_layout.node_gpus.empty()) {
+      argv.insert(argv.end(), {"--node-gpus", fmt::format("{}", fmt::join(m_layout.node_gpus, ";"))});
+    }
+    argv.push_back("--");
     argv.insert(argv.end(), m_user_argv.begin(), m_user_argv.end());
     return {.name = name,
             .role = std::string(task_role::k_launcher),
@@ -396,11 +404,20 @@ std::vector<std::string> read_only_dirs(const JobSpec& spec, const RunLayout& la
 
 }  // namespace
 
+std::vector<std::string> node_gpu_lists(const std::vector<int>& nodes, int gpus_per_node,
+                                        bool use_gpu) {
+  std::vector<std::string> lists;
+  if (gpus_per_node <= 0) return lists;
+  for (const int slot : nodes) {
+    std::vector<int> gpus;
+    for (int i = 0; use_gpu && i < gpus_per_node; ++i) gpus.push_back(slot * gpus_per_node + i);
+    lists.push_back(fmt::format("{}", fmt::join(gpus, ",")));
+  }
+  return lists;
+}
+
 Result<LaunchPlan> build_launch_plan(const JobSpec& spec, const RunLayout& layout) {
   std::vector<ErrorDetail> problems = check_spec_rules(spec);
-  std::vector<ErrorDetail> unsupported = unsupported_features(spec);
-  problems.insert(problems.end(), std::make_move_iterator(unsupported.begin()),
-                  std::make_move_iterator(unsupported.end()));
   if (!problems.empty()) return invalid_spec(std::move(problems));
 
   const Backend backend = spec.estimator.distributed.backend;

@@ -24,11 +24,12 @@ using namespace std::string_view_literals;
 using Keys = std::span<const std::string_view>;
 
 constexpr std::array k_yaml_top_keys{"experiment"sv, "name"sv,   "compute"sv,
-                                     "estimator"sv,  "inputs"sv, "environment_variables"sv,
-                                     "limits"sv,     "tags"sv};
+                                     "priority"sv,   "estimator"sv,  "inputs"sv,
+                                     "environment_variables"sv, "limits"sv, "tags"sv};
 constexpr std::array k_payload_top_keys{"experiment"sv,
                                         "name"sv,
                                         "compute"sv,
+                                        "priority"sv,
                                         "snapshot_id"sv,
                                         "estimator"sv,
                                         "inputs"sv,
@@ -51,8 +52,10 @@ constexpr std::array k_payload_estimator_keys{"framework"sv,
                                               "distributed_training"sv};
 constexpr std::array k_distributed_keys{"backend"sv, "worker_count"sv, "parameter_server_count"sv,
                                         "chief"sv,   "evaluator"sv,    "success_policy"sv};
-constexpr std::array k_yaml_limits_keys{"max_run_duration"sv, "max_retries"sv};
-constexpr std::array k_payload_limits_keys{"max_run_duration_seconds"sv, "max_retries"sv};
+constexpr std::array k_yaml_limits_keys{"max_run_duration"sv, "max_retries"sv,
+                                        "retry_on_exit_codes"sv};
+constexpr std::array k_payload_limits_keys{"max_run_duration_seconds"sv, "max_retries"sv,
+                                           "retry_on_exit_codes"sv};
 constexpr std::array k_input_keys{"dataset"sv, "version"sv, "mode"sv};
 
 std::string join_path(std::string_view parent, std::string_view key) {
@@ -98,7 +101,6 @@ class SpecReader {
     m_marks[""] = root.mark;
     read_top(root, reading.spec);
     add_located(check_spec_rules(reading.spec));
-    add_located(unsupported_features(reading.spec));
     reading.problems = std::move(m_problems);
     return reading;
   }
@@ -114,6 +116,7 @@ class SpecReader {
     read_field(fields, "experiment", spec.experiment, &SpecReader::read_string);
     read_field(fields, "name", spec.name, &SpecReader::read_string);
     read_field(fields, "compute", spec.compute, &SpecReader::read_string);
+    read_field(fields, "priority", spec.priority, &SpecReader::read_int);
     if (!yaml()) read_snapshot_id(fields);
     if (const auto* estimator = section(fields, "estimator")) {
       read_estimator(*estimator, spec.estimator);
@@ -170,6 +173,8 @@ class SpecReader {
                  &SpecReader::read_seconds);
     }
     read_field(fields, "max_retries", limits.max_retries, &SpecReader::read_int);
+    read_field(fields, "retry_on_exit_codes", limits.retry_on_exit_codes,
+               &SpecReader::read_int_list);
   }
 
   void read_snapshot_id(const Fields& fields) {
@@ -307,6 +312,21 @@ class SpecReader {
       const std::string item_path = fmt::format("{}[{}]", path, i);
       m_marks[item_path] = node.items[i].mark;
       const auto value = read_string(node.items[i], item_path);
+      if (value) values.push_back(*value);
+      ok = ok && value;
+    }
+    if (!ok) return std::nullopt;
+    return values;
+  }
+
+  std::optional<std::vector<int>> read_int_list(const DocumentNode& node, const std::string& path) {
+    if (!node.is_sequence()) return wrong(node, path, "a list of integers");
+    std::vector<int> values;
+    bool ok = true;
+    for (size_t i = 0; i < node.items.size(); ++i) {
+      const std::string item_path = fmt::format("{}[{}]", path, i);
+      m_marks[item_path] = node.items[i].mark;
+      const auto value = read_int(node.items[i], item_path);
       if (value) values.push_back(*value);
       ok = ok && value;
     }

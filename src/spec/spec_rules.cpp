@@ -93,6 +93,30 @@ void check_packages(std::string_view path, const std::vector<std::string>& packa
   }
 }
 
+// priority and the retry budget (limits.max_retries, limits.retry_on_exit_codes).
+void check_scheduling(const JobSpec& spec, Problems& problems) {
+  if (spec.priority < k_min_priority || spec.priority > k_max_priority) {
+    problems.add("priority", fmt::format("must be between {} and {} (higher starts first), not {}",
+                                         k_min_priority, k_max_priority, spec.priority));
+  }
+  const Limits& limits = spec.limits;
+  if (limits.max_retries < 0 || limits.max_retries > k_max_retries) {
+    problems.add("limits.max_retries", fmt::format("must be between 0 and {}, not {}",
+                                                   k_max_retries, limits.max_retries));
+  }
+  for (size_t i = 0; i < limits.retry_on_exit_codes.size(); ++i) {
+    const int code = limits.retry_on_exit_codes[i];
+    if (code < 1 || code > 255) {
+      problems.add(fmt::format("limits.retry_on_exit_codes[{}]", i),
+                   fmt::format("must be an exit code from 1 to 255, not {}", code));
+    }
+  }
+  if (!limits.retry_on_exit_codes.empty() && limits.max_retries == 0) {
+    problems.add("limits.retry_on_exit_codes",
+                 "has no effect with max_retries: 0; set limits.max_retries to the retries allowed");
+  }
+}
+
 void check_estimator(const Estimator& estimator, Problems& problems) {
   if (std::find(k_frameworks.begin(), k_frameworks.end(), estimator.framework) ==
       k_frameworks.end()) {
@@ -254,10 +278,6 @@ void check_environment(const JobSpec& spec, Problems& problems) {
   }
 }
 
-std::string not_supported(std::string_view what) {
-  return fmt::format("{} is not supported by this version of trainctl yet", what);
-}
-
 }  // namespace
 
 std::string not_one_of(std::string_view value, std::span<const std::string_view> choices) {
@@ -276,25 +296,9 @@ std::vector<ErrorDetail> check_spec_rules(const JobSpec& spec) {
   check_inputs(spec.inputs, problems);
   check_input_references(spec, problems);
   check_environment(spec, problems);
-  problems.at_least("limits.max_retries", spec.limits.max_retries, 0);
+  check_scheduling(spec, problems);
   return problems.take();
 }
 
-std::vector<ErrorDetail> unsupported_features(const JobSpec& spec) {
-  Problems problems;
-  const Estimator& estimator = spec.estimator;
-  if (!estimator.pip_packages.empty()) {
-    problems.add("estimator.pip_packages", not_supported("installing pip packages"));
-  }
-  if (!estimator.conda_packages.empty()) {
-    problems.add("estimator.conda_packages", not_supported("installing conda packages"));
-  }
-  if (estimator.use_gpu) problems.add("estimator.use_gpu", not_supported("use_gpu: true"));
-  if (spec.limits.max_retries > 0) {
-    problems.add("limits.max_retries",
-                 not_supported(fmt::format("retries (max_retries: {})", spec.limits.max_retries)));
-  }
-  return problems.take();
-}
 
 }  // namespace trainctl::spec

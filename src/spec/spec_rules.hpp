@@ -35,9 +35,6 @@ std::string not_one_of(std::string_view value, std::span<const std::string_view>
 // requirements, `${{inputs.NAME}}` naming an input the spec has. Each detail has its field path
 // and no position.
 std::vector<ErrorDetail> check_spec_rules(const JobSpec& spec);
-
-// What this version of trainctl cannot run yet, one detail per feature used, each with its field
-// path. The one place to lift a feature when its support lands.
-std::vector<ErrorDetail> unsupported_features(const JobSpec& spec);
+// conda_packages and use_gpu depend on the compute target: the service checks them at submit.
 
 }  // namespace trainctl::spec

@@ -208,14 +208,42 @@ TEST_CASE("A spec with very many problems lists the first hundred", "[spec]") {
   }
 }
 
-TEST_CASE("Features not implemented yet are refused, each with its path", "[spec]") {
-  const auto message_for = [](const std::string& extra) { return problem_of(k_minimal + extra); };
-  CHECK(message_for("  use_gpu: true\n").message ==
-        "use_gpu: true is not supported by this version of trainctl yet");
-  CHECK(message_for("  pip_packages: [numpy]\n").path == "estimator.pip_packages");
-  CHECK(message_for("  conda_packages: [numpy]\n").path == "estimator.conda_packages");
-  CHECK(message_for("  use_gpu: true\n").path == "estimator.use_gpu");
-  CHECK(problem_of(k_minimal + "limits: {max_retries: 2}\n").path == "limits.max_retries");
+TEST_CASE("Priority and the retry budget are checked, each with its path", "[spec]") {
+  GIVEN("a spec with a priority, retries and the exit codes to retry") {
+    auto spec = parse_job_spec(k_minimal + "priority: 10\n"
+                               "limits: {max_retries: 3, retry_on_exit_codes: [1, 75]}\n");
+    THEN("they are read as written") {
+      REQUIRE(spec.has_value());
+      CHECK(spec->priority == 10);
+      CHECK(spec->limits.max_retries == 3);
+      CHECK(spec->limits.retry_on_exit_codes == std::vector<int>{1, 75});
+    }
+  }
+  GIVEN("values out of range") {
+    const auto details = problems_of(k_minimal + "priority: 5000\n"
+                                     "limits: {max_retries: 101, retry_on_exit_codes: [0, 256]}\n");
+    THEN("each is reported at its field, never clamped") {
+      std::vector<std::string> paths;
+      for (const auto& detail : details) paths.push_back(detail.path);
+      CHECK(paths == std::vector<std::string>{"priority", "limits.max_retries",
+                                              "limits.retry_on_exit_codes[0]",
+                                              "limits.retry_on_exit_codes[1]"});
+    }
+  }
+  GIVEN("exit codes to retry without any retries") {
+    const auto detail = problem_of(k_minimal + "limits: {retry_on_exit_codes: [1]}\n");
+    THEN("the user is told the list does nothing") {
+      CHECK(detail.path == "limits.retry_on_exit_codes");
+      CHECK(detail.message.find("max_retries") != std::string::npos);
+    }
+  }
+  GIVEN("pip packages, conda packages and use_gpu") {
+    THEN("the spec accepts them: the service checks them against the compute target") {
+      CHECK(parse_job_spec(k_minimal + "  pip_packages: [numpy]\n  use_gpu: true\n"
+                           "  conda_packages: [numpy]\n")
+                .has_value());
+    }
+  }
 }
 
 TEST_CASE("Names, paths and environment variables follow the rules", "[spec]") {

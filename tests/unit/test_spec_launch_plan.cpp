@@ -496,9 +496,9 @@ TEST_CASE("A plan is a function of its spec, layout and ports", "[spec][launch]"
       CHECK(ports.requests.empty());
     }
   }
-  GIVEN("a spec this version cannot run") {
+  GIVEN("a spec that breaks a rule") {
     JobSpec spec = example_spec("train.py");
-    spec.estimator.use_gpu = true;
+    spec.priority = 1001;
     THEN("no plan is made") {
       const auto plan = build_launch_plan(spec, example_layout());
       REQUIRE_FALSE(plan.has_value());

@@ -23,7 +23,8 @@ JobSpec example_spec() {
   spec.estimator.entry_script = "src/train.py";
   spec.estimator.script_params = {"--lr", "0.1", "--verbose"};
   spec.environment_variables = {{"A_FIRST", "1"}, {"B_SECOND", "two words"}};
-  spec.limits = {.max_run_duration_seconds = 7200, .max_retries = 0};
+  spec.limits = {.max_run_duration_seconds = 7200, .max_retries = 2, .retry_on_exit_codes = {1}};
+  spec.priority = 5;
   spec.tags = {{"team", "ml"}};
   return spec;
 }
@@ -47,7 +48,9 @@ TEST_CASE("A payload round-trips to the same spec", "[spec][payload]") {
         CHECK(back->estimator.script_params == spec.estimator.script_params);
         CHECK(back->environment_variables == spec.environment_variables);
         CHECK(back->limits.max_run_duration_seconds == 7200);
-        CHECK(back->limits.max_retries == 0);
+        CHECK(back->limits.max_retries == 2);
+        CHECK(back->limits.retry_on_exit_codes == std::vector<int>{1});
+        CHECK(back->priority == 5);
         CHECK(back->tags == spec.tags);
         CHECK(build_payload(*back, k_snapshot) == payload);
       }
@@ -85,15 +88,16 @@ TEST_CASE("The service refuses a bad payload with every problem and its JSON pat
                                               "snapshot_id"});
     }
   }
-  GIVEN("a payload asking for what this version does not support") {
+  GIVEN("a payload with a retry code out of range") {
     nlohmann::json payload = build_payload(example_spec(), k_snapshot);
-    payload["estimator"]["use_gpu"] = true;
+    payload["limits"]["max_retries"] = 1;
+    payload["limits"]["retry_on_exit_codes"] = {300};
     const auto result = job_spec_from_payload(payload);
-    THEN("the same message as for a YAML spec is given") {
+    THEN("the same message as for a YAML spec is given, at the JSON path") {
       REQUIRE_FALSE(result.has_value());
       REQUIRE(result.error().details.size() == 1);
-      CHECK(result.error().details[0].message ==
-            "use_gpu: true is not supported by this version of trainctl yet");
+      CHECK(result.error().details[0].path == "limits.retry_on_exit_codes[0]");
+      CHECK(result.error().details[0].message == "must be an exit code from 1 to 255, not 300");
     }
   }
   GIVEN("a payload that is not an object, or has a negative time limit") {

@@ -70,15 +70,27 @@ struct Input {
   std::string mode = "mount";      // mount | download
 };
 
+// Bounds of the scheduling priority (JobSpec::priority) and of the retry budget.
+inline constexpr int k_min_priority = -1000;
+inline constexpr int k_max_priority = 1000;
+inline constexpr int k_max_retries = 100;
+
 struct Limits {
   int64_t max_run_duration_seconds = 0;  // 0: no limit
+  // Attempts made again after a retryable failure (docs/job-spec.md, Retries): a run whose exit
+  // code is 128-255 (ended by a signal, e.g. an OOM kill) or listed in retry_on_exit_codes is
+  // started again while retries are left. 0..k_max_retries.
   int max_retries = 0;
+  std::vector<int> retry_on_exit_codes;  // each 1..255; 1-127 are not retried otherwise
 };
 
 struct JobSpec {
   std::string experiment = "default";
   std::string name;               // display name; may be empty
   std::string compute = "local";
+  // Queue order on the compute target: higher first, FIFO within one priority.
+  // k_min_priority..k_max_priority.
+  int priority = 0;
   Estimator estimator;
   std::vector<Input> inputs;                                               // in spec order
   std::vector<std::pair<std::string, std::string>> environment_variables;  // in spec order

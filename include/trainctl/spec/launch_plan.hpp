@@ -96,7 +96,17 @@ struct RunLayout {
   std::string rank_wrapper = "<trainctld>";
   // Ports for TF_CONFIG and MASTER_PORT; empty means util::free_loopback_ports.
   PortAllocator allocate_ports;
+  // The GPUs of each node, by node rank: the value of CUDA_VISIBLE_DEVICES for that node's tasks
+  // ("0,1"; "" hides every GPU). Empty: CUDA_VISIBLE_DEVICES is not set. MPI ranks get theirs
+  // from the rank wrapper (`--node-gpus "0,1;2,3"`), since mpirun passes one environment.
+  std::vector<std::string> node_gpus;
 };
+
+// The GPUs each of node_count nodes holds (RunLayout::node_gpus) on a target with
+// `gpus_per_node` GPUs per node: node r, on slot nodes[r], gets GPUs slot*g .. slot*g+g-1; with
+// use_gpu false every node gets "" (no GPU visible). Empty when the target has no GPUs.
+std::vector<std::string> node_gpu_lists(const std::vector<int>& nodes, int gpus_per_node,
+                                        bool use_gpu);
 
 // The variables a run inherits from the service's own environment (RunLayout::base_env):
 // PATH, HOME, USER, LOGNAME, LANG, TZ, TMPDIR, TERM and LC_*; nothing else, never a token.
@@ -113,6 +123,7 @@ inline constexpr std::string_view k_inherited_variables_text =
 // letters and digits made '_'), then the backend's (TF_CONFIG; MASTER_ADDR,
 // MASTER_PORT, WORLD_SIZE, RANK, LOCAL_RANK, NODE_RANK, LOCAL_WORLD_SIZE; OMPI_COMM_WORLD_*),
 // then the spec's environment_variables (which win), and never any TRAINCTL_TOKEN.
+// CUDA_VISIBLE_DEVICES is the task's node's entry of layout.node_gpus, when that is not empty.
 //  - none: one task "main" on node 0.
 //  - parameter_server: chief-0 (unless chief: false), ps-0.., worker-0.., evaluator-0 (if asked),
 //    placed round-robin over node_count nodes in that order; every training task gets the same
