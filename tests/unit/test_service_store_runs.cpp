@@ -355,6 +355,17 @@ TEST_CASE("status changes build the run's timeline and a terminal status is fina
       CHECK(store.update_run(run.id, tasks_only).has_value());
     }
   }
+  WHEN("a new attempt records the status the run already has") {
+    auto again = status_change(RunStatus::Running, "attempt 2 of 3: killed by SIGKILL");
+    again.always_record = true;
+    REQUIRE(store.update_run(run.id, again).has_value());
+    THEN("the timeline gets the event with its message all the same") {
+      auto events = store.run_events(run.id);
+      REQUIRE(events->size() == 5);
+      CHECK(events->back().status == RunStatus::Running);
+      CHECK(events->back().message == "attempt 2 of 3: killed by SIGKILL");
+    }
+  }
   WHEN("a run that does not exist is updated") {
     THEN("it is not_found") {
       CHECK(store.update_run("run-nope", status_change(RunStatus::Running)).error().code ==

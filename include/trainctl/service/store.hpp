@@ -58,6 +58,84 @@ struct DatasetSummary {
   int64_t updated_at_ms = 0;  // when the latest version was made
 };
 
+// A compute target (docs/computes.md): where runs are scheduled. Type "local" has `max_nodes`
+// virtual nodes on this host; a run with node_count N takes N of them at once (gang).
+struct ComputeRecord {
+  std::string workspace;
+  std::string name;
+  std::string type = "local";
+  int max_nodes = 1;
+  int cpus_per_node = 0;  // 0: the host's CPU count
+  int gpus_per_node = 0;
+  std::string python;     // the interpreter its runs use; empty: the service's --python
+  std::string conda;      // the conda executable found when provisioned; empty: none
+  // Creating (being provisioned) | Succeeded (runs may start) | Failed (message says why) |
+  // Deleting (draining: no new runs; removed once its runs have ended).
+  std::string state = "Creating";
+  std::string message;
+  int64_t created_at_ms = 0;
+  int64_t updated_at_ms = 0;
+};
+
+// One version of a registered model (docs/models.md). Versions count 1, 2, ... per
+// (workspace, name) and are never reused. The files are copied (as blobs) from a run's
+// artifacts at registration, so the version never changes after it.
+struct ModelVersionRecord {
+  std::string workspace;
+  std::string name;
+  int64_t version = 0;  // assigned by the store
+  std::string description;
+  nlohmann::json tags = nlohmann::json::object();
+  std::string framework = "custom";  // tensorflow | pytorch | sklearn | onnx | custom
+  std::string framework_version;
+  double cpu = 0;        // resource configuration for deployments; 0: not given
+  double memory_gb = 0;
+  // Lineage: the run the files came from, where in it, and what that run used.
+  std::string run_id;
+  std::string experiment;
+  std::string snapshot_id;
+  std::string source_path;  // e.g. "outputs/model", relative to the run
+  nlohmann::json inputs = nlohmann::json::array();  // the run's inputs (inputs_json)
+  // [{"path","sha256","size","mode"}] relative to source_path, sorted by path.
+  nlohmann::json files = nlohmann::json::array();
+  int64_t file_count = 0;
+  int64_t total_size = 0;
+  int64_t created_at_ms = 0;
+};
+
+// A deployment of registered model versions as a scoring web service (docs/deployments.md).
+// The scoring key is not here: it lives in a 0600 file under the service's home.
+struct DeploymentModel {
+  std::string name;
+  int64_t version = 0;  // a fixed version ("latest" is resolved before it is stored)
+};
+
+struct DeploymentRecord {
+  std::string workspace;
+  std::string name;
+  std::vector<DeploymentModel> models;
+  std::string entry_script;  // relative to the source snapshot
+  std::string snapshot_id;
+  int replicas = 1;
+  double cpu = 0;        // recorded and shown; see docs/deployments.md for what is enforced
+  double memory_gb = 0;
+  nlohmann::json environment_variables = nlohmann::json::object();
+  std::string description;
+  nlohmann::json tags = nlohmann::json::object();
+  int64_t revision = 0;  // 1 when created, +1 per update; assigned by the store
+  int64_t created_at_ms = 0;
+  int64_t updated_at_ms = 0;
+};
+
+struct ModelSummary {
+  std::string name;
+  std::string description;  // the latest version's
+  std::string framework;    // the latest version's
+  int64_t latest_version = 0;
+  int64_t version_count = 0;  // versions not deleted
+  int64_t updated_at_ms = 0;
+};
+
 // A run's input, resolved at submit time to a fixed dataset version (recorded on the run).
 struct ResolvedInput {
   std::string name;     // the spec's inputs key
@@ -90,6 +168,15 @@ struct RunRecord {
   std::string failure_reason;
   std::vector<ResolvedInput> inputs;  // in spec order; empty when the run has none
   int64_t seq = 0;  // insertion order, assigned by the store
+  // Scheduling (docs/scheduler.md): higher priorities start first, FIFO (seq) within one.
+  int priority = 0;
+  // The virtual nodes (slots of the compute target, 0..max_nodes-1) the run holds; given when
+  // it leaves Queued, kept until it ends. Empty while queued and once finished.
+  std::vector<int> nodes;
+  int attempt = 1;  // 1 + the retries made so far (limits.max_retries)
+  // The attempts that ended and were retried, oldest first: [{"attempt", "status",
+  // "exit_code", "signal", "reason", "first_failed_task", "started_at", "ended_at", "tasks"}].
+  nlohmann::json attempts = nlohmann::json::array();
 };
 
 struct RunEvent {
@@ -118,7 +205,13 @@ struct RunUpdate {
   std::optional<std::string> failure_reason;
   std::optional<int64_t> started_at_ms;
   std::optional<int64_t> ended_at_ms;
+  std::optional<std::vector<int>> nodes;   // the node slots held (empty: released)
+  std::optional<int> attempt;
+  std::optional<nlohmann::json> attempts;
   std::string message;                   // recorded with the timeline event
+  // Appends the timeline event even when the status stays the same: a new attempt that starts
+  // again from Starting before the one it replaces was ever seen Running.
+  bool always_record = false;
 };
 
 struct CreateRunOutcome {
@@ -128,6 +221,9 @@ struct CreateRunOutcome {
 
 struct StoreOptions {
   int busy_timeout_ms = 5000;
+  // max_nodes of the "local" compute target each new workspace gets (trainctld
+  // --local-max-nodes).
+  int local_max_nodes = 8;
 };
 
 class Store {
@@ -193,6 +289,58 @@ class Store {
   // message names those runs. Blobs stay: finished runs keep what they had.
   virtual Result<void> delete_dataset(const std::string& workspace, const std::string& name,
                                       int64_t version) = 0;
+
+  // ---- Compute targets (issue 5; src/service/store/sqlite_store_computes.cpp) ----
+  // Creates the target, or with `replace` updates its configuration (type cannot change:
+  // invalid_argument). Returns the record and whether it was new. not_found: no workspace;
+  // conflict: exists and !replace, or it is Deleting.
+  virtual Result<std::pair<ComputeRecord, bool>> put_compute(const ComputeRecord& compute,
+                                                             bool replace) = 0;
+  virtual Result<ComputeRecord> get_compute(const std::string& workspace,
+                                            const std::string& name) = 0;  // not_found
+  virtual Result<std::vector<ComputeRecord>> list_computes(const std::string& workspace) = 0;
+  virtual Result<std::vector<ComputeRecord>> list_all_computes() = 0;  // every workspace
+  virtual Result<ComputeRecord> set_compute_state(const std::string& workspace,
+                                                  const std::string& name,
+                                                  const std::string& state,
+                                                  const std::string& message) = 0;
+  // Removes the target. conflict while runs that have not finished use it (the message names
+  // them); `compute delete --force` cancels them first and deletes once they have ended.
+  virtual Result<void> delete_compute(const std::string& workspace, const std::string& name) = 0;
+  // Inserts the workspace's "local" target (state Succeeded) when it has none.
+  virtual Result<void> ensure_local_compute(const std::string& workspace, int max_nodes) = 0;
+
+  // ---- Model registry (issue 6; src/service/store/sqlite_store_models.cpp) ----
+  // Adds the next version of draft.name (the workspace must exist: not_found).
+  virtual Result<ModelVersionRecord> create_model_version(const ModelVersionRecord& draft) = 0;
+  virtual Result<std::vector<ModelSummary>> list_models(const std::string& workspace) = 0;
+  // Every version not deleted, oldest first, without their files; not_found when none.
+  virtual Result<std::vector<ModelVersionRecord>> list_model_versions(
+      const std::string& workspace, const std::string& name) = 0;
+  // version 0 means the latest; not_found when absent or deleted.
+  virtual Result<ModelVersionRecord> get_model_version(const std::string& workspace,
+                                                       const std::string& name,
+                                                       int64_t version) = 0;
+  // Deletes one version (version > 0) or all (0). conflict, and nothing deleted, while a
+  // deployment uses a version it would delete (table service_models); the message names them.
+  virtual Result<void> delete_model(const std::string& workspace, const std::string& name,
+                                    int64_t version) = 0;
+
+  // ---- Deployments (issue 6; src/service/store/sqlite_store_services.cpp) ----
+  // Creates the deployment (revision 1), or replaces the configuration of the existing one
+  // (revision + 1, created_at kept), and records the model versions it uses (service_models).
+  // Returns the stored record and whether it was new. not_found: no workspace, or a model
+  // version that does not exist or was deleted.
+  virtual Result<std::pair<DeploymentRecord, bool>> put_deployment(
+      const DeploymentRecord& deployment) = 0;
+  virtual Result<DeploymentRecord> get_deployment(const std::string& workspace,
+                                                  const std::string& name) = 0;  // not_found
+  virtual Result<std::vector<DeploymentRecord>> list_deployments(
+      const std::string& workspace) = 0;  // by name
+  virtual Result<std::vector<DeploymentRecord>> list_all_deployments() = 0;  // every workspace
+  // Removes the deployment and its service_models rows; not_found when absent.
+  virtual Result<void> delete_deployment(const std::string& workspace,
+                                         const std::string& name) = 0;
 };
 
 }  // namespace trainctl::service

@@ -115,9 +115,98 @@ CREATE TABLE run_inputs (
 CREATE INDEX run_inputs_by_dataset ON run_inputs (workspace, dataset, version);
 )sql";
 
+// Version 3: compute targets and the scheduler (docs/computes.md, docs/scheduler.md). A run
+// records its queue priority, the virtual nodes (slots 0..max_nodes-1 of its target) it holds
+// while it is not finished, its attempt number and the attempts that ended before it
+// (limits.max_retries). Every existing workspace gets its "local" target.
+constexpr std::string_view k_computes_schema = R"sql(
+CREATE TABLE computes (
+  workspace     TEXT NOT NULL REFERENCES workspaces (name) ON DELETE CASCADE,
+  name          TEXT NOT NULL,
+  type          TEXT NOT NULL,                 -- local (later slurm, kubernetes)
+  max_nodes     INTEGER NOT NULL,
+  cpus_per_node INTEGER NOT NULL,
+  gpus_per_node INTEGER NOT NULL,
+  python        TEXT NOT NULL,                 -- '' : the service's --python
+  conda         TEXT NOT NULL,                 -- the conda found at provisioning; '' : none
+  state         TEXT NOT NULL,                 -- Creating | Succeeded | Failed | Deleting
+  message       TEXT NOT NULL,
+  created_at_ms INTEGER NOT NULL,
+  updated_at_ms INTEGER NOT NULL,
+  PRIMARY KEY (workspace, name)
+) WITHOUT ROWID;
+INSERT INTO computes (workspace, name, type, max_nodes, cpus_per_node, gpus_per_node, python,
+                      conda, state, message, created_at_ms, updated_at_ms)
+  SELECT name, 'local', 'local', 8, 0, 0, '', '', 'Succeeded', '', created_at_ms, created_at_ms
+  FROM workspaces;
+
+ALTER TABLE runs ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN nodes TEXT NOT NULL DEFAULT '[]';     -- JSON array of node slots
+ALTER TABLE runs ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE runs ADD COLUMN attempts TEXT NOT NULL DEFAULT '[]';  -- JSON: the ended attempts
+)sql";
+
+// Version 4: the model registry (docs/models.md). Like dataset versions, a deleted model version
+// keeps its row (deleted = 1), so version numbers are never reused. A version records where its
+// files came from (run, experiment, snapshot, the run's inputs, the path in the run); its files
+// are blobs, so it does not change when the run is deleted.
+constexpr std::string_view k_models_schema = R"sql(
+CREATE TABLE model_versions (
+  workspace         TEXT NOT NULL REFERENCES workspaces (name) ON DELETE CASCADE,
+  name              TEXT NOT NULL,
+  version           INTEGER NOT NULL,
+  description       TEXT NOT NULL,
+  tags              TEXT NOT NULL,     -- JSON object
+  framework         TEXT NOT NULL,     -- tensorflow | pytorch | sklearn | onnx | custom
+  framework_version TEXT NOT NULL,
+  cpu               REAL NOT NULL,     -- 0: not given
+  memory_gb         REAL NOT NULL,     -- 0: not given
+  run_id            TEXT NOT NULL,
+  experiment        TEXT NOT NULL,
+  snapshot_id       TEXT NOT NULL,
+  source_path       TEXT NOT NULL,     -- relative to the run directory
+  inputs            TEXT NOT NULL,     -- JSON: the run's resolved inputs
+  files             TEXT NOT NULL,     -- JSON manifest, sorted by path
+  file_count        INTEGER NOT NULL,
+  total_size        INTEGER NOT NULL,
+  created_at_ms     INTEGER NOT NULL,
+  deleted           INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (workspace, name, version)
+);
+CREATE INDEX model_versions_live ON model_versions (workspace, name, version)
+  WHERE deleted = 0;
+)sql";
+
+// Version 5: deployments (docs/deployments.md). Owned by the deployment work of issue 6. It
+// must create service_models (workspace, service, model, version): the model versions each
+// deployment uses, which the delete of a model checks. A deployment's configuration is one JSON
+// column (models, entry script, snapshot, replicas, resources, environment, description, tags).
+constexpr std::string_view k_services_schema = R"sql(
+CREATE TABLE services (
+  workspace     TEXT NOT NULL REFERENCES workspaces (name) ON DELETE CASCADE,
+  name          TEXT NOT NULL,
+  config        TEXT NOT NULL,     -- JSON object
+  revision      INTEGER NOT NULL,  -- 1 when created, +1 per update
+  created_at_ms INTEGER NOT NULL,
+  updated_at_ms INTEGER NOT NULL,
+  PRIMARY KEY (workspace, name)
+) WITHOUT ROWID;
+CREATE TABLE service_models (
+  workspace TEXT NOT NULL REFERENCES workspaces (name) ON DELETE CASCADE,
+  service   TEXT NOT NULL,
+  model     TEXT NOT NULL,
+  version   INTEGER NOT NULL,
+  PRIMARY KEY (workspace, service, model, version)
+) WITHOUT ROWID;
+CREATE INDEX service_models_by_model ON service_models (workspace, model, version);
+)sql";
+
 constexpr std::array k_migrations{
     Migration{1, "workspaces, blobs, snapshots, runs and run events", k_initial_schema},
     Migration{2, "dataset versions and run inputs", k_datasets_schema},
+    Migration{3, "compute targets, run priority, nodes and attempts", k_computes_schema},
+    Migration{4, "model registry", k_models_schema},
+    Migration{5, "deployments", k_services_schema},
 };
 
 Result<void> apply(Connection& connection, const Migration& migration) {

@@ -54,6 +54,10 @@ void Statement::bind_int64(int index, int64_t value) {
   record_bind_result(sqlite3_bind_int64(m_stmt, index, value));
 }
 
+void Statement::bind_one(int index, double value) {
+  record_bind_result(sqlite3_bind_double(m_stmt, index, value));
+}
+
 void Statement::bind_one(int index, std::nullopt_t) {
   record_bind_result(sqlite3_bind_null(m_stmt, index));
 }
@@ -78,6 +82,10 @@ Result<void> Statement::execute() {
 
 int64_t Statement::column_int64(int column) const {
   return sqlite3_column_int64(m_stmt, column);
+}
+
+double Statement::column_double(int column) const {
+  return sqlite3_column_double(m_stmt, column);
 }
 
 std::string Statement::column_text(int column) const {

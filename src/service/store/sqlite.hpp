@@ -56,12 +56,14 @@ class Statement {
   std::string column_text(int column) const;
   bool column_is_null(int column) const;
   std::optional<int64_t> column_optional_int64(int column) const;
+  double column_double(int column) const;
 
  private:
   void bind_one(int index, std::string_view text);
   void bind_one(int index, const std::string& text) { bind_one(index, std::string_view(text)); }
   void bind_one(int index, const char* text) { bind_one(index, std::string_view(text)); }
   void bind_int64(int index, int64_t value);
+  void bind_one(int index, double value);
   template <std::integral T>
   void bind_one(int index, T value) {
     bind_int64(index, static_cast<int64_t>(value));

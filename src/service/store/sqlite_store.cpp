@@ -8,6 +8,7 @@
 #include <fmt/ranges.h>
 
 #include "migrations.hpp"
+#include "store_rows.hpp"
 #include "trainctl/util/random.hpp"
 #include "trainctl/util/time.hpp"
 
@@ -43,20 +44,6 @@ constexpr size_t k_max_readers = 8;
 constexpr size_t k_max_batch = 64;
 constexpr std::string_view k_default_workspace = "default";
 
-// ---- JSON columns -------------------------------------------------------------------------
-
-// Compact JSON; invalid UTF-8 in strings is replaced (U+FFFD) rather than thrown about.
-std::string dump_json(const nlohmann::json& value) {
-  return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
-
-Result<nlohmann::json> parse_stored_json(const std::string& text, std::string_view what) {
-  auto value = nlohmann::json::parse(text, nullptr, false);
-  if (value.is_discarded())
-    return fail(ErrorCode::internal, "the stored {} is not valid JSON", what);
-  return value;
-}
-
 // ---- workspaces ---------------------------------------------------------------------------
 
 constexpr std::string_view k_select_workspaces =
@@ -69,27 +56,12 @@ WorkspaceRecord read_workspace(const Statement& row) {
                          .run_count = row.column_int64(3)};
 }
 
-Result<bool> workspace_exists(Connection& connection, const std::string& name) {
-  auto statement = connection.prepare("SELECT 1 FROM workspaces WHERE name = ?1");
-  if (!statement) return std::unexpected(statement.error());
-  return statement->bind(name).step();
-}
-
-std::unexpected<Error> workspace_not_found(const std::string& name) {
-  return fail(ErrorCode::not_found, "workspace '{}' not found", name);
-}
-
 // ---- runs ---------------------------------------------------------------------------------
 
 constexpr std::string_view k_run_columns =
     "seq, id, workspace, experiment, name, compute, status, snapshot_id, payload, tasks,"
     " idempotency_key, request_hash, created_at_ms, updated_at_ms, started_at_ms, ended_at_ms,"
-    " exit_code, failure_reason, inputs";
-
-// Mirrors the partial index runs_active (migration 1): the query must say exactly this for
-// SQLite to use it.
-constexpr std::string_view k_active_condition =
-    "status NOT IN ('Completed', 'Failed', 'Canceled', 'TimedOut')";
+    " exit_code, failure_reason, inputs, priority, nodes, attempt, attempts";
 
 std::string select_runs(std::string_view rest) {
   return fmt::format("SELECT {} FROM runs {}", k_run_columns, rest);
@@ -190,6 +162,17 @@ Result<RunRecord> read_run(const Statement& row) {
   auto inputs = parse_stored_inputs(row.column_text(18));
   if (!inputs) return std::unexpected(inputs.error());
   run.inputs = std::move(*inputs);
+  run.priority = static_cast<int>(row.column_int64(19));
+  auto nodes = parse_stored_json(row.column_text(20), "run nodes");
+  if (!nodes || !nodes->is_array()) return fail(ErrorCode::internal, "the stored run nodes are malformed");
+  for (const auto& node : *nodes) {
+    if (!node.is_number_integer()) return fail(ErrorCode::internal, "the stored run nodes are malformed");
+    run.nodes.push_back(node.get<int>());
+  }
+  run.attempt = static_cast<int>(row.column_int64(21));
+  auto attempts = parse_stored_json(row.column_text(22), "run attempts");
+  if (!attempts) return std::unexpected(attempts.error());
+  run.attempts = std::move(*attempts);
   return run;
 }
 
@@ -270,14 +253,17 @@ Result<void> insert_run(Connection& connection, RunRecord& run) {
   auto statement = connection.prepare(
       "INSERT INTO runs (id, workspace, experiment, name, compute, status, snapshot_id, payload,"
       " tasks, idempotency_key, request_hash, created_at_ms, updated_at_ms, started_at_ms,"
-      " ended_at_ms, exit_code, failure_reason, inputs)"
-      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)");
+      " ended_at_ms, exit_code, failure_reason, inputs, priority, nodes, attempt, attempts)"
+      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,"
+      " ?19, ?20, ?21, ?22)");
   if (!statement) return std::unexpected(statement.error());
   statement->bind(run.id, run.workspace, run.experiment, run.name, run.compute,
                   api::to_string(run.status), run.snapshot_id, dump_json(run.payload),
                   dump_json(run.tasks), run.idempotency_key, run.request_hash);
   statement->bind(run.created_at_ms, run.updated_at_ms, run.started_at_ms, run.ended_at_ms,
                   run.exit_code, run.failure_reason, dump_json(inputs_json(run.inputs)));
+  statement->bind(run.priority, dump_json(nlohmann::json(run.nodes)), run.attempt,
+                  dump_json(run.attempts));
   if (auto done = statement->execute(); !done) return done;
   run.seq = connection.last_insert_rowid();
   return insert_run_inputs(connection, run);
@@ -292,6 +278,10 @@ bool apply_update(RunRecord& run, const RunUpdate& update, int64_t now_ms) {
   if (update.failure_reason) run.failure_reason = *update.failure_reason;
   if (update.started_at_ms) run.started_at_ms = *update.started_at_ms;
   if (update.ended_at_ms) run.ended_at_ms = *update.ended_at_ms;
+  if (update.nodes) run.nodes = *update.nodes;
+  if (api::is_terminal(run.status)) run.nodes.clear();  // a finished run holds no node
+  if (update.attempt) run.attempt = *update.attempt;
+  if (update.attempts) run.attempts = *update.attempts;
   run.updated_at_ms = now_ms;
   return status_changed;
 }
@@ -299,11 +289,13 @@ bool apply_update(RunRecord& run, const RunUpdate& update, int64_t now_ms) {
 Result<void> save_run_state(Connection& connection, const RunRecord& run) {
   auto statement = connection.prepare(
       "UPDATE runs SET status = ?1, tasks = ?2, exit_code = ?3, failure_reason = ?4,"
-      " started_at_ms = ?5, ended_at_ms = ?6, updated_at_ms = ?7 WHERE seq = ?8");
+      " started_at_ms = ?5, ended_at_ms = ?6, updated_at_ms = ?7, nodes = ?8, attempt = ?9,"
+      " attempts = ?10 WHERE seq = ?11");
   if (!statement) return std::unexpected(statement.error());
   return statement
       ->bind(api::to_string(run.status), dump_json(run.tasks), run.exit_code, run.failure_reason,
-             run.started_at_ms, run.ended_at_ms, run.updated_at_ms, run.seq)
+             run.started_at_ms, run.ended_at_ms, run.updated_at_ms,
+             dump_json(nlohmann::json(run.nodes)), run.attempt, dump_json(run.attempts), run.seq)
       .execute();
 }
 
@@ -503,6 +495,30 @@ Result<void> enable_wal(Connection& connection) {
 
 }  // namespace
 
+// ---- shared row helpers (store_rows.hpp) ---------------------------------------------------
+
+// Compact JSON; invalid UTF-8 in strings is replaced (U+FFFD) rather than thrown about.
+std::string dump_json(const nlohmann::json& value) {
+  return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+Result<nlohmann::json> parse_stored_json(const std::string& text, std::string_view what) {
+  auto value = nlohmann::json::parse(text, nullptr, false);
+  if (value.is_discarded())
+    return fail(ErrorCode::internal, "the stored {} is not valid JSON", what);
+  return value;
+}
+
+Result<bool> workspace_exists(Connection& connection, const std::string& name) {
+  auto statement = connection.prepare("SELECT 1 FROM workspaces WHERE name = ?1");
+  if (!statement) return std::unexpected(statement.error());
+  return statement->bind(name).step();
+}
+
+std::unexpected<Error> workspace_not_found(const std::string& name) {
+  return fail(ErrorCode::not_found, "workspace '{}' not found", name);
+}
+
 // ---- opening ------------------------------------------------------------------------------
 
 Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::filesystem::path& db_path,
@@ -520,7 +536,8 @@ SqliteStore::SqliteStore(const std::filesystem::path& db_path, StoreOptions opti
                          std::unique_ptr<Connection> writer, int schema_version)
     : m_writer(std::move(writer), k_max_batch),
       m_readers(db_path, options.busy_timeout_ms, k_max_readers),
-      m_schema_version(schema_version) {}
+      m_schema_version(schema_version),
+      m_local_max_nodes(options.local_max_nodes) {}
 
 // ---- workspaces ---------------------------------------------------------------------------
 
@@ -537,6 +554,9 @@ Result<WorkspaceRecord> SqliteStore::create_workspace(const std::string& name,
     if (connection.changes() == 0) {
       return fail(ErrorCode::conflict, "workspace '{}' already exists", name);
     }
+    if (auto local = insert_local_compute(connection, name, m_local_max_nodes, now); !local) {
+      return std::unexpected(local.error());
+    }
     return WorkspaceRecord{
         .name = name, .description = description, .created_at_ms = now, .run_count = 0};
   });
@@ -548,7 +568,8 @@ Result<void> SqliteStore::ensure_workspace(const std::string& name) {
     auto statement = connection.prepare(
         "INSERT OR IGNORE INTO workspaces (name, description, created_at_ms) VALUES (?1, '', ?2)");
     if (!statement) return std::unexpected(statement.error());
-    return statement->bind(name, now).execute();
+    if (auto done = statement->bind(name, now).execute(); !done) return done;
+    return insert_local_compute(connection, name, m_local_max_nodes, now);
   });
 }
 
@@ -807,7 +828,8 @@ Result<RunRecord> SqliteStore::update_run(const std::string& id, const RunUpdate
       return fail(ErrorCode::conflict, "run {} already ended as {}; its status is final", id,
                   api::to_string(run.status));
     }
-    if (apply_update(run, update, now)) {
+    const bool changed = apply_update(run, update, now);
+    if (changed || (update.status && update.always_record)) {
       if (auto event = append_event(connection, id, run.status, now, update.message); !event) {
         return std::unexpected(event.error());
       }

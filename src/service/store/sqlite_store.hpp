@@ -56,6 +56,37 @@ class SqliteStore final : public Store {
   Result<void> delete_dataset(const std::string& workspace, const std::string& name,
                               int64_t version) override;
 
+  // Compute targets: sqlite_store_computes.cpp
+  Result<std::pair<ComputeRecord, bool>> put_compute(const ComputeRecord& compute,
+                                                     bool replace) override;
+  Result<ComputeRecord> get_compute(const std::string& workspace, const std::string& name) override;
+  Result<std::vector<ComputeRecord>> list_computes(const std::string& workspace) override;
+  Result<std::vector<ComputeRecord>> list_all_computes() override;
+  Result<ComputeRecord> set_compute_state(const std::string& workspace, const std::string& name,
+                                          const std::string& state,
+                                          const std::string& message) override;
+  Result<void> delete_compute(const std::string& workspace, const std::string& name) override;
+  Result<void> ensure_local_compute(const std::string& workspace, int max_nodes) override;
+
+  // Models: sqlite_store_models.cpp
+  Result<ModelVersionRecord> create_model_version(const ModelVersionRecord& draft) override;
+  Result<std::vector<ModelSummary>> list_models(const std::string& workspace) override;
+  Result<std::vector<ModelVersionRecord>> list_model_versions(const std::string& workspace,
+                                                              const std::string& name) override;
+  Result<ModelVersionRecord> get_model_version(const std::string& workspace,
+                                               const std::string& name, int64_t version) override;
+  Result<void> delete_model(const std::string& workspace, const std::string& name,
+                            int64_t version) override;
+
+  // Deployments: sqlite_store_services.cpp
+  Result<std::pair<DeploymentRecord, bool>> put_deployment(
+      const DeploymentRecord& deployment) override;
+  Result<DeploymentRecord> get_deployment(const std::string& workspace,
+                                          const std::string& name) override;
+  Result<std::vector<DeploymentRecord>> list_deployments(const std::string& workspace) override;
+  Result<std::vector<DeploymentRecord>> list_all_deployments() override;
+  Result<void> delete_deployment(const std::string& workspace, const std::string& name) override;
+
  private:
   SqliteStore(const std::filesystem::path& db_path, StoreOptions options,
               std::unique_ptr<Connection> writer, int schema_version);
@@ -73,6 +104,7 @@ class SqliteStore final : public Store {
   GroupCommitter m_writer;
   ConnectionPool m_readers;
   const int m_schema_version;
+  const int m_local_max_nodes;  // of the "local" target a new workspace gets
 };
 
 template <typename Body>
