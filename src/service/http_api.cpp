@@ -13,6 +13,9 @@ void install_api(httplib::Server& server, const ServiceContext& context) {
   handlers::install_log_routes(server, context);
   handlers::install_file_routes(server, context);
   handlers::install_dataset_routes(server, context);
+  handlers::install_compute_routes(server, context);
+  handlers::install_model_routes(server, context);
+  handlers::install_service_routes(server, context);
   handlers::install_fallback_routes(server);
 }
 

@@ -34,19 +34,28 @@ Result<UniqueFd> open_component(int parent, const std::string& name, int flags) 
   return fail(ErrorCode::io, "cannot open {}: {}", name, errno_text());
 }
 
-void list_directory(int dir_fd, const std::string& prefix, unsigned depth,
-                    std::vector<RunFileEntry>& out) {
-  if (depth > k_max_list_depth) return;
+// The names in a directory, "." and ".." left out; empty when it cannot be read.
+std::vector<std::string> entry_names(int dir_fd) {
+  std::vector<std::string> names;
   const int walk_fd = ::dup(dir_fd);
-  if (walk_fd < 0) return;
+  if (walk_fd < 0) return names;
   DIR* dir = ::fdopendir(walk_fd);
   if (dir == nullptr) {
     ::close(walk_fd);
-    return;
+    return names;
   }
   while (const dirent* entry = ::readdir(dir)) {
     const std::string name = entry->d_name;
-    if (name == "." || name == "..") continue;
+    if (name != "." && name != "..") names.push_back(name);
+  }
+  ::closedir(dir);
+  return names;
+}
+
+void list_directory(int dir_fd, const std::string& prefix, unsigned depth,
+                    std::vector<RunFileEntry>& out) {
+  if (depth > k_max_list_depth) return;
+  for (const auto& name : entry_names(dir_fd)) {
     struct stat info {};
     if (::fstatat(dir_fd, name.c_str(), &info, AT_SYMLINK_NOFOLLOW) != 0) continue;
     const std::string path = prefix + "/" + name;
@@ -58,7 +67,34 @@ void list_directory(int dir_fd, const std::string& prefix, unsigned depth,
       }
     }
   }
-  ::closedir(dir);
+}
+
+// Whether a name is an attempt number as attempt_dir writes it: 1, 2, ... without a sign or a
+// leading zero.
+bool is_attempt_name(const std::string& name) {
+  return !name.empty() && name.size() <= 9 && name[0] != '0' &&
+         std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// The files a run serves: outputs/**, logs/** and attempts/<n>/logs/**.
+bool is_served_path(const std::vector<std::string>& parts) {
+  if (parts.size() >= 2 && (parts[0] == "outputs" || parts[0] == "logs")) return true;
+  return parts.size() >= 4 && parts[0] == "attempts" && is_attempt_name(parts[1]) &&
+         parts[2] == "logs";
+}
+
+// Adds the logs of the run's earlier attempts (attempts/<n>/logs/**) to `out`.
+void list_attempt_logs(int run_fd, std::vector<RunFileEntry>& out) {
+  auto attempts = open_component(run_fd, "attempts", k_dir_flags);
+  if (!attempts) return;
+  for (const auto& name : entry_names(attempts->get())) {
+    if (!is_attempt_name(name)) continue;
+    auto attempt = open_component(attempts->get(), name, k_dir_flags);
+    if (!attempt) continue;
+    if (auto logs = open_component(attempt->get(), "logs", k_dir_flags)) {
+      list_directory(logs->get(), "attempts/" + name + "/logs", 0, out);
+    }
+  }
 }
 
 Result<void> make_directory(const fs::path& dir) {
@@ -102,6 +138,7 @@ Result<std::vector<RunFileEntry>> list_run_files(const fs::path& run_dir) {
       list_directory(dir->get(), top, 0, out);
     }
   }
+  list_attempt_logs(root->get(), out);
   std::sort(out.begin(), out.end(),
             [](const RunFileEntry& a, const RunFileEntry& b) { return a.path < b.path; });
   return out;
@@ -110,8 +147,9 @@ Result<std::vector<RunFileEntry>> list_run_files(const fs::path& run_dir) {
 Result<OpenedFile> open_run_file(const fs::path& run_dir, const std::string& relative_path) {
   auto parts = api::split_relative_path(relative_path);
   if (!parts) return fail(parts.error());
-  if (parts->size() < 2 || ((*parts)[0] != "outputs" && (*parts)[0] != "logs")) {
-    return fail(ErrorCode::invalid_argument, "a run file path starts with outputs/ or logs/");
+  if (!is_served_path(*parts)) {
+    return fail(ErrorCode::invalid_argument,
+                "a run file path starts with outputs/, logs/ or attempts/<n>/logs/");
   }
   auto current = open_component(AT_FDCWD, run_dir.string(), k_dir_flags);
   if (!current) return fail(ErrorCode::not_found, "no such file: {}", relative_path);

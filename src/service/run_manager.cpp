@@ -3,11 +3,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
+
+#include <algorithm>
 
 #include "trainctl/service/engines/run_state.hpp"
 #include "trainctl/service/run_files.hpp"
+#include "trainctl/service/retry_policy.hpp"
 #include "trainctl/service/run_inputs.hpp"
+#include "trainctl/service/scheduler.hpp"
 #include "trainctl/spec/job_spec.hpp"
 #include "trainctl/spec/launch_plan.hpp"
 #include "trainctl/util/fs.hpp"
@@ -48,6 +53,14 @@ nlohmann::json tasks_json(const RunObservation& observation) {
   return tasks;
 }
 
+// The nodes a run asks for: estimator.node_count of its (validated) payload.
+int requested_nodes(const RunRecord& run) {
+  const auto estimator = run.payload.find("estimator");
+  if (estimator == run.payload.end() || !estimator->is_object()) return 1;
+  const auto count = estimator->find("node_count");
+  return count != estimator->end() && count->is_number_integer() ? count->get<int>() : 1;
+}
+
 // Asks the engine to stop the run in `run_dir`; a failure is logged (the run's status already
 // says CancelRequested, and observe() reports the outcome).
 void ask_engine_to_cancel(Engine& engine, const fs::path& run_dir, const std::string& run_id) {
@@ -82,7 +95,11 @@ void RunManager::start() {
   } else {
     for (const auto& run : *active) recover(run);
   }
-  m_preparer = std::thread([this] { preparation_loop(); });
+  request_schedule();
+  m_scheduler = std::thread([this] { schedule_loop(); });
+  for (int i = 0; i < std::max(1, m_options.preparation_threads); ++i) {
+    m_preparers.emplace_back([this] { preparation_loop(); });
+  }
   m_watcher = std::thread([this] { watch_loop(); });
 }
 
@@ -91,22 +108,132 @@ void RunManager::stop() {
     std::lock_guard lock(m_mutex);
     m_stopping = true;
   }
-  m_work.notify_all();
+  m_schedule_wakeup.notify_all();
+  m_prepare_wakeup.notify_all();
   m_watch_tick.notify_all();
   m_changed.notify_all();
-  if (m_preparer.joinable()) m_preparer.join();
+  if (m_scheduler.joinable()) m_scheduler.join();
+  for (auto& preparer : m_preparers) {
+    if (preparer.joinable()) preparer.join();
+  }
+  m_preparers.clear();
   if (m_watcher.joinable()) m_watcher.join();
 }
 
 void RunManager::submit(const RunRecord& run) {
   {
     std::lock_guard lock(m_mutex);
-    m_queue.push_back({run.workspace, run.id});
+    m_waiting[run.id] = WaitingRun{run.workspace, run.compute, run.priority, run.seq,
+                                   requested_nodes(run)};
+    m_schedule_requested = true;
   }
-  m_work.notify_one();
+  m_schedule_wakeup.notify_one();
 }
 
 fs::path RunManager::run_dir(const std::string& run_id) const { return m_options.runs_dir / run_id; }
+
+void RunManager::compute_changed() { request_schedule(); }
+
+std::optional<QueueInfo> RunManager::queue_info(const std::string& run_id) const {
+  std::lock_guard lock(m_mutex);
+  const auto it = m_queue_info.find(run_id);
+  if (it == m_queue_info.end()) return std::nullopt;
+  return it->second;
+}
+
+ComputeUsage RunManager::compute_usage(const std::string& workspace,
+                                       const std::string& compute) const {
+  std::lock_guard lock(m_mutex);
+  ComputeUsage usage;
+  for (const auto& [id, run] : m_holding) {
+    if (run.workspace != workspace || run.compute != compute) continue;
+    ++usage.active_runs;
+    usage.busy_nodes += static_cast<int>(run.nodes.size());
+  }
+  for (const auto& [id, run] : m_waiting) {
+    if (run.workspace == workspace && run.compute == compute) ++usage.queued_runs;
+  }
+  return usage;
+}
+
+void RunManager::request_schedule() {
+  {
+    std::lock_guard lock(m_mutex);
+    m_schedule_requested = true;
+  }
+  m_schedule_wakeup.notify_one();
+}
+
+void RunManager::release_nodes(const std::string& run_id) {
+  {
+    std::lock_guard lock(m_mutex);
+    if (m_holding.erase(run_id) == 0) return;
+    m_schedule_requested = true;
+  }
+  m_schedule_wakeup.notify_one();
+}
+
+void RunManager::schedule_loop() {
+  while (true) {
+    {
+      std::unique_lock lock(m_mutex);
+      m_schedule_wakeup.wait(lock, [this] { return m_stopping || m_schedule_requested; });
+      if (m_stopping) return;
+      m_schedule_requested = false;
+    }
+    schedule();
+  }
+}
+
+void RunManager::schedule() {
+  auto computes = m_store.list_all_computes();
+  if (!computes) {
+    spdlog::error("scheduler: cannot read the compute targets: {}", computes.error().message);
+    return;
+  }
+  std::vector<scheduling::Target> targets;
+  for (const auto& compute : *computes) {
+    targets.push_back({compute.workspace, compute.name, compute.max_nodes, compute.state,
+                       compute.message});
+  }
+  std::vector<scheduling::WaitingRun> waiting;
+  std::vector<scheduling::HeldNodes> holding;
+  {
+    std::lock_guard lock(m_mutex);
+    for (const auto& [id, run] : m_waiting) {
+      waiting.push_back({id, run.workspace, run.compute, run.priority, run.seq, run.node_count});
+    }
+    for (const auto& [id, run] : m_holding) holding.push_back({run.workspace, run.compute, run.nodes});
+  }
+  auto decision = scheduling::schedule(targets, waiting, holding);
+
+  for (auto& start : decision.starts) {
+    RunUpdate preparing;
+    preparing.status = RunStatus::Preparing;
+    preparing.nodes = start.nodes;
+    preparing.message = fmt::format("nodes {} allocated", fmt::join(start.nodes, ","));
+    auto updated = m_store.update_run(start.run_id, preparing);
+    std::lock_guard lock(m_mutex);
+    const auto it = m_waiting.find(start.run_id);
+    if (it == m_waiting.end()) continue;  // canceled meanwhile
+    WaitingRun run = std::move(it->second);
+    m_waiting.erase(it);
+    if (!updated) {
+      if (updated.error().code != ErrorCode::conflict) {
+        spdlog::error("run {}: cannot start it: {}", start.run_id, updated.error().message);
+      }
+      continue;  // conflict: it finished (canceled) since the pass read it
+    }
+    m_holding[start.run_id] = HoldingRun{run.workspace, run.compute, std::move(start.nodes)};
+    m_to_prepare.push_back({run.workspace, start.run_id});
+  }
+  {
+    std::lock_guard lock(m_mutex);
+    m_queue_info = std::move(decision.waiting);
+  }
+  if (!decision.starts.empty()) m_prepare_wakeup.notify_all();
+  notify_change();
+}
 
 uint64_t RunManager::generation() const {
   std::lock_guard lock(m_mutex);
@@ -158,6 +285,14 @@ Result<CancelOutcome> RunManager::cancel(const std::string& workspace, const std
       if (auto it = m_active.find(run_id); it != m_active.end()) it->second.status = updated->status;
     }
     ask_engine_to_cancel(m_engine, run_dir(run_id), run_id);
+  } else {
+    {
+      std::lock_guard lock(m_mutex);
+      m_waiting.erase(run_id);
+      m_queue_info.erase(run_id);
+    }
+    release_nodes(run_id);  // a run canceled while Preparing
+    request_schedule();     // the places of the runs behind it changed
   }
   notify_change();
   return CancelOutcome{std::move(*updated), true};
@@ -168,10 +303,10 @@ void RunManager::preparation_loop() {
     RunRef next;
     {
       std::unique_lock lock(m_mutex);
-      m_work.wait(lock, [this] { return m_stopping || !m_queue.empty(); });
+      m_prepare_wakeup.wait(lock, [this] { return m_stopping || !m_to_prepare.empty(); });
       if (m_stopping) return;
-      next = std::move(m_queue.front());
-      m_queue.pop_front();
+      next = std::move(m_to_prepare.front());
+      m_to_prepare.pop_front();
     }
     prepare(next);
   }
@@ -179,19 +314,14 @@ void RunManager::preparation_loop() {
 
 void RunManager::prepare(const RunRef& ref) {
   auto run = m_store.get_run(ref.workspace, ref.id);
-  if (!run || api::is_terminal(run->status)) return;  // deleted or canceled meanwhile
+  if (!run || api::is_terminal(run->status)) {  // deleted or canceled meanwhile
+    release_nodes(ref.id);
+    return;
+  }
   if (auto started = prepare_and_start(*run); !started) fail_run(ref.id, started.error().message);
 }
 
 Result<void> RunManager::prepare_and_start(const RunRecord& run) {
-  RunUpdate preparing;
-  preparing.status = RunStatus::Preparing;
-  auto updated = m_store.update_run(run.id, preparing);
-  if (!updated) {
-    return updated.error().code == ErrorCode::conflict ? Result<void>{} : fail(updated.error());
-  }
-  notify_change();
-
   const fs::path dir = run_dir(run.id);
   if (auto removed = remove_tree(dir); !removed) return removed;  // a crash's leftovers
   if (auto made = util::make_directories(dir, 0755); !made) return made;
@@ -206,9 +336,34 @@ Result<void> RunManager::prepare_and_start(const RunRecord& run) {
   for (const char* sub : {"outputs", "logs"}) {
     if (auto made = util::make_directories(dir / sub, 0755); !made) return made;
   }
-
   auto spec = spec::job_spec_from_payload(run.payload);
   if (!spec) return fail(spec.error());
+  auto interpreter = run_interpreter(run, *spec);
+  if (!interpreter) return fail(interpreter.error());
+  auto plan = plan_for(run, *spec, *interpreter);
+  if (!plan) return fail(plan.error());
+  return start_on_engine(run, *plan);
+}
+
+Result<std::string> RunManager::run_interpreter(const RunRecord& run, const spec::JobSpec& spec) {
+  std::string interpreter = m_options.interpreter;
+  if (auto compute = m_store.get_compute(run.workspace, run.compute); compute && !compute->python.empty()) {
+    interpreter = compute->python;
+  }
+  const auto& packages = spec.estimator.pip_packages;
+  if (packages.empty()) return interpreter;
+  if (m_options.environments == nullptr) {
+    return fail(ErrorCode::invalid_argument, "this service cannot build Python environments");
+  }
+  const fs::path log_file = run_dir(run.id) / "logs" / std::string(k_preparing_log);
+  auto built = m_options.environments->acquire({interpreter, packages}, log_file);
+  if (!built) return fail(built.error());
+  return built->string();
+}
+
+Result<spec::LaunchPlan> RunManager::plan_for(const RunRecord& run, const spec::JobSpec& spec,
+                                              const std::string& interpreter) {
+  const fs::path dir = run_dir(run.id);
   spec::RunLayout layout;
   layout.run_id = run.id;
   layout.run_dir = dir.string();
@@ -216,17 +371,25 @@ Result<void> RunManager::prepare_and_start(const RunRecord& run) {
   layout.outputs_dir = (dir / "outputs").string();
   layout.logs_dir = (dir / "logs").string();
   layout.inputs_dir = (dir / "inputs").string();
-  layout.interpreter = m_options.interpreter;
+  layout.interpreter = interpreter;
   layout.base_env = m_options.base_env;
   layout.grace_seconds = m_options.grace_seconds;
   layout.mpirun = m_options.mpirun;
   layout.rank_wrapper = m_options.rank_wrapper.string();
-  auto plan = spec::build_launch_plan(*spec, layout);  // ports: free ones, taken now
-  if (!plan) return fail(plan.error());
-  if (!plan->status_dir.empty()) {
-    if (auto made = util::make_directories(plan->status_dir, 0755); !made) return made;
+  std::vector<int> nodes;
+  {
+    std::lock_guard lock(m_mutex);
+    if (auto it = m_holding.find(run.id); it != m_holding.end()) nodes = it->second.nodes;
   }
-  return start_on_engine(run, *plan);
+  if (auto compute = m_store.get_compute(run.workspace, run.compute); compute) {
+    layout.node_gpus = spec::node_gpu_lists(nodes, compute->gpus_per_node, spec.estimator.use_gpu);
+  }
+  auto plan = spec::build_launch_plan(spec, layout);  // ports: free ones, taken now
+  if (!plan) return plan;
+  if (!plan->status_dir.empty()) {
+    if (auto made = util::make_directories(plan->status_dir, 0755); !made) return fail(made.error());
+  }
+  return plan;
 }
 
 Result<void> RunManager::start_on_engine(const RunRecord& run, const spec::LaunchPlan& plan) {
@@ -248,6 +411,15 @@ Result<void> RunManager::start_on_engine(const RunRecord& run, const spec::Launc
 }
 
 void RunManager::recover(const RunRecord& run) {
+  {
+    std::lock_guard lock(m_mutex);
+    if (run.status == RunStatus::Queued || run.status == RunStatus::NotStarted) {
+      m_waiting[run.id] = WaitingRun{run.workspace, run.compute, run.priority, run.seq,
+                                     requested_nodes(run)};
+      return;
+    }
+    m_holding[run.id] = HoldingRun{run.workspace, run.compute, run.nodes};
+  }
   const fs::path dir = run_dir(run.id);
   if (fs::exists(dir / engines::k_launch_file)) {
     auto observation = m_engine.recover(dir);
@@ -258,6 +430,8 @@ void RunManager::recover(const RunRecord& run) {
         if (run.status == RunStatus::CancelRequested) ask_engine_to_cancel(m_engine, dir, run.id);
         std::lock_guard lock(m_mutex);
         m_active[run.id] = std::move(active);
+      } else {
+        release_nodes(run.id);
       }
       spdlog::info("run {}: re-attached", run.id);
       return;
@@ -273,11 +447,12 @@ void RunManager::recover(const RunRecord& run) {
     canceled.status = RunStatus::Canceled;
     canceled.ended_at_ms = util::now_unix_ms();
     update(run.id, canceled);
+    release_nodes(run.id);
     return;
   }
   spdlog::info("run {}: preparing it again after a service restart", run.id);
   std::lock_guard lock(m_mutex);
-  m_queue.push_back({run.workspace, run.id});
+  m_to_prepare.push_back({run.workspace, run.id});
 }
 
 void RunManager::watch_loop() {
@@ -334,6 +509,11 @@ bool RunManager::record_observation(const std::string& run_id, ActiveRun& active
       }
       break;
     case RunObservation::Phase::finished: {
+      switch (retry(run_id, active, observation)) {
+        case Retry::no: break;
+        case Retry::started: return true;
+        case Retry::failed: return false;
+      }
       if (active.status == RunStatus::Starting && observation.started_at_ms > 0) {
         RunUpdate running;  // it ran, even if it ended between two observations
         running.status = RunStatus::Running;
@@ -352,6 +532,7 @@ bool RunManager::record_observation(const std::string& run_id, ActiveRun& active
       change.ended_at_ms =
           observation.ended_at_ms > 0 ? observation.ended_at_ms : util::now_unix_ms();
       update(run_id, change);
+      release_nodes(run_id);
       return false;
     }
   }
@@ -390,6 +571,57 @@ void RunManager::fail_run(const std::string& run_id, const std::string& reason) 
   failed.failure_reason = reason;
   failed.ended_at_ms = util::now_unix_ms();
   update(run_id, failed);
+  release_nodes(run_id);
+}
+
+RunManager::Retry RunManager::retry(const std::string& run_id, ActiveRun& active,
+                                    const RunObservation& observation) {
+  auto run = m_store.get_run(active.workspace, run_id);
+  if (!run) return Retry::no;
+  auto spec = spec::job_spec_from_payload(run->payload);
+  if (!spec) return Retry::no;
+  const auto reason = retry_reason(spec->limits, run->attempt, observation);
+  if (!reason) return Retry::no;
+
+  const int next_attempt = run->attempt + 1;
+  const int max_attempts = 1 + spec->limits.max_retries;
+  spdlog::info("run {}: attempt {} of {}: {}", run_id, next_attempt, max_attempts, *reason);
+  const auto failed_next = [&](const std::string& why) {
+    fail_run(run_id, fmt::format("attempt {} of {} could not start: {}", next_attempt,
+                                 max_attempts, why));
+    return Retry::failed;
+  };
+  std::lock_guard start_lock(m_start_mutex);  // against a cancel recorded meanwhile
+  {
+    std::lock_guard lock(m_mutex);
+    const auto it = m_active.find(run_id);
+    if (it != m_active.end() && it->second.status == RunStatus::CancelRequested) return Retry::no;
+  }
+  if (auto archived = archive_attempt(run_dir(run_id), run->attempt); !archived) {
+    return failed_next(archived.error().message);
+  }
+  auto attempts = run->attempts.is_array() ? run->attempts : nlohmann::json::array();
+  attempts.push_back(attempt_json(run->attempt, observation, tasks_json(observation)));
+  RunUpdate next;
+  next.status = RunStatus::Starting;
+  next.attempt = next_attempt;
+  next.attempts = std::move(attempts);
+  next.tasks = nlohmann::json::array();
+  next.message = fmt::format("attempt {} of {}: {}", next_attempt, max_attempts, *reason);
+  next.always_record = true;
+  auto updated = m_store.update_run(run_id, next);
+  if (!updated) return Retry::no;  // it ended meanwhile (a conflict): nothing to retry
+  notify_change();
+  auto interpreter = run_interpreter(*updated, *spec);  // a cache hit: built for attempt 1
+  if (!interpreter) return failed_next(interpreter.error().message);
+  auto plan = plan_for(*updated, *spec, *interpreter);
+  if (!plan) return failed_next(plan.error().message);
+  if (auto started = m_engine.start(run_dir(run_id), *plan); !started) {
+    return failed_next(started.error().message);
+  }
+  active.status = RunStatus::Starting;
+  active.tasks = nlohmann::json::array();
+  return Retry::started;
 }
 
 }  // namespace trainctl::service

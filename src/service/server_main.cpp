@@ -14,7 +14,10 @@
 #include <spdlog/spdlog.h>
 
 #include "trainctl/service/blob_store.hpp"
+#include "trainctl/service/compute_manager.hpp"
+#include "trainctl/service/deployments.hpp"
 #include "trainctl/service/engine.hpp"
+#include "trainctl/service/environments.hpp"
 #include "trainctl/service/http_api.hpp"
 #include "trainctl/service/run_files.hpp"
 #include "trainctl/service/run_manager.hpp"
@@ -46,7 +49,10 @@ struct ServerOptions {
   std::string log_level = "info";
   int64_t grace_seconds = 10;
   int local_max_nodes = 8;
+  bool local_max_nodes_given = false;  // --local-max-nodes was on the command line
+  std::optional<int> host_gpus;
   UrlPolicy url_policy;
+  PipIndexConfig pip_index;
 };
 
 fs::path default_home() {
@@ -75,10 +81,15 @@ std::optional<ServerOptions> parse_options(int argc, char** argv, int& exit_code
   app.add_flag("--no-auth", options.no_auth, "Serve without a token (loopback binds only)");
   app.add_option("--python", options.python, "Interpreter for .py entry scripts")->capture_default_str();
   app.add_option("--log-level", options.log_level, "trace|debug|info|warn|error")->capture_default_str();
-  app.add_option("--local-max-nodes", options.local_max_nodes,
-                 "Virtual nodes of the local compute target; a run asking for more is refused")
-      ->check(CLI::Range(1, spec::k_max_tasks_per_run))
-      ->capture_default_str();
+  auto* local_max_nodes =
+      app.add_option("--local-max-nodes", options.local_max_nodes,
+                     "Virtual nodes of the 'local' compute target each new workspace gets; when "
+                     "given, also of the default workspace's at start")
+          ->check(CLI::Range(1, k_max_compute_nodes))
+          ->capture_default_str();
+  app.add_option("--host-gpus", options.host_gpus,
+                 "GPUs this host offers to compute targets (default: the NVIDIA devices in /dev)")
+      ->check(CLI::Range(0, k_max_compute_nodes * k_max_gpus_per_node));
   app.add_option("--allow-url-network", options.url_policy.allowed_networks,
                  "A network (CIDR) dataset URLs may reach although refused by default, e.g. "
                  "127.0.0.0/8 (repeatable)");
@@ -86,6 +97,12 @@ std::optional<ServerOptions> parse_options(int argc, char** argv, int& exit_code
                  "The largest file a dataset URL may download")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  app.add_option("--pip-index-url", options.pip_index.index_url,
+                 "The package index pip installs a run's pip_packages from (default: pip's own)");
+  app.add_option("--pip-find-links", options.pip_index.find_links,
+                 "A directory (or URL) of wheels pip also looks in (repeatable)");
+  app.add_flag("--pip-no-index", options.pip_index.no_index,
+               "pip uses no package index, only the --pip-find-links locations");
   app.add_option("--grace-seconds", options.grace_seconds, "SIGTERM to SIGKILL delay on cancel")
       ->group("");  // hidden: tests shorten it
   app.set_version_flag("--version", std::string(k_version));
@@ -96,6 +113,7 @@ std::optional<ServerOptions> parse_options(int argc, char** argv, int& exit_code
     exit_code = app.exit(error) == 0 ? exit_code::k_success : exit_code::k_usage;
     return std::nullopt;
   }
+  options.local_max_nodes_given = local_max_nodes->count() > 0;
   if (options.no_auth && !is_loopback(options.bind)) {
     spdlog::error("refusing to serve {} without auth: --no-auth is allowed on a loopback address only",
                   options.bind);
@@ -189,6 +207,22 @@ void reusable_cloexec_socket(socket_t sock) {
   ::fcntl(sock, F_SETFD, FD_CLOEXEC);
 }
 
+// The default workspace's "local" target exists; an explicit --local-max-nodes sizes it.
+Result<void> ensure_default_local_compute(Store& store, const ServerOptions& options) {
+  const std::string workspace = "default";
+  const std::string name(k_local_compute);
+  if (auto ensured = store.ensure_local_compute(workspace, options.local_max_nodes); !ensured) {
+    return ensured;
+  }
+  if (!options.local_max_nodes_given) return {};
+  auto local = store.get_compute(workspace, name);
+  if (!local) return fail(local.error());
+  if (local->max_nodes == options.local_max_nodes) return {};
+  local->max_nodes = options.local_max_nodes;
+  if (auto stored = store.put_compute(*local, true); !stored) return fail(stored.error());
+  return {};
+}
+
 Result<void> make_home(const fs::path& home) {
   for (const auto& dir : {home, home / "blobs", home / "tmp", home / "runs"}) {
     if (auto made = util::make_directories(dir, 0700); !made) return made;
@@ -208,7 +242,9 @@ int serve(const ServerOptions& options) {
     return lock.error().code == ErrorCode::conflict ? k_exit_already_running : exit_code::k_error;
   }
   auto token = ensure_token(home);
-  auto store = Store::open(home / "trainctl.db");
+  StoreOptions store_options;
+  store_options.local_max_nodes = options.local_max_nodes;
+  auto store = Store::open(home / "trainctl.db", store_options);
   if (!token || !store) {
     spdlog::error("{}", !token ? token.error().message : store.error().message);
     return exit_code::k_error;
@@ -217,10 +253,25 @@ int serve(const ServerOptions& options) {
     spdlog::error("{}", ensured.error().message);
     return exit_code::k_error;
   }
+  if (auto ensured = ensure_default_local_compute(**store, options); !ensured) {
+    spdlog::error("{}", ensured.error().message);
+    return exit_code::k_error;
+  }
   BlobStore blobs(home / "blobs", home / "tmp");
   if (auto cleaned = blobs.remove_stale_temp_files(); !cleaned) {
     spdlog::warn("{}", cleaned.error().message);
   }
+  // ---- issue 5: compute targets (ComputeManager) and environments (EnvironmentCache) ----
+  auto host_probe = make_host_probe({.python_timeout = std::chrono::seconds(10),
+                                     .gpus = options.host_gpus});
+  EnvironmentCache environments({home / "environments", options.pip_index, allowlisted_environment()});
+  // ---- issue 6: deployments (DeploymentManager) ----
+  DeploymentManagerOptions deployment_options;
+  deployment_options.services_dir = home / "services";
+  deployment_options.interpreter = options.python;
+  deployment_options.base_env = allowlisted_environment();
+  DeploymentManager deployments(**store, blobs, std::move(deployment_options));
+
   // trainctld itself supervises each run (`supervise`) and wraps each MPI rank (`rank`).
   const fs::path self = fs::read_symlink("/proc/self/exe");
   auto engine = make_local_engine({self});
@@ -230,8 +281,9 @@ int serve(const ServerOptions& options) {
   run_options.base_env = allowlisted_environment();
   run_options.grace_seconds = options.grace_seconds;
   run_options.rank_wrapper = self;
-  run_options.local_max_nodes = options.local_max_nodes;
+  run_options.environments = &environments;
   RunManager runs(**store, blobs, *engine, std::move(run_options));
+  ComputeManager computes(**store, runs, *host_probe, options.python);
 
   httplib::Server server;
   server.new_task_queue = [] { return new GrowingTaskQueue(); };
@@ -260,6 +312,8 @@ int serve(const ServerOptions& options) {
   // cpp-httplib listens with a backlog of 5; a burst of clients (followers reconnecting) needs more.
   ::listen(listening_socket, SOMAXCONN);
   ServiceContext context{config, **store, blobs, runs, options.url_policy};
+  context.deployments = &deployments;
+  context.computes = &computes;
   install_api(server, context);
   install_signal_handlers();
   if (auto written = write_server_file(home, options.bind, config.port); !written) {
@@ -267,11 +321,18 @@ int serve(const ServerOptions& options) {
     return exit_code::k_error;
   }
   runs.start();
+  if (auto started = deployments.start(); !started) {
+    spdlog::error("deployments: {}", started.error().message);
+    return exit_code::k_error;
+  }
+  computes.start();
   std::thread stopper([&] {
     wait_for_stop_signal();
     spdlog::info("stopping");
+    computes.stop();
     runs.stop();
     server.stop();
+    deployments.stop();
   });
   spdlog::info("trainctld {} listening on {}:{} (home {})", k_version, options.bind, config.port,
                home.string());

@@ -15,6 +15,9 @@
 
 namespace trainctl::service {
 
+class ComputeManager;     // compute_manager.hpp (issue 5)
+class DeploymentManager;  // deployments.hpp (issue 6)
+
 struct ApiConfig {
   std::string token;  // the bearer token every route but GET /v1/health requires
   bool require_auth = true;
@@ -33,6 +36,10 @@ struct ServiceContext {
   RunManager& runs;
   // What dataset URLs may reach and how large they may be (--allow-url-network, --max-url-bytes).
   UrlPolicy url_policy{};
+  // Provisioning and deletion of compute targets; null in tests that do not need it.
+  ComputeManager* computes = nullptr;
+  // The replica processes of deployments and the scoring route's dispatch.
+  DeploymentManager* deployments = nullptr;
 };
 
 // Installs the middleware and every route. `context` must outlive `server`.

@@ -1,9 +1,12 @@
 #pragma once
 // Drives runs through the lifecycle of DESIGN.md §5 (Queued -> Preparing -> Starting -> Running
-// -> Finalizing -> outcome). A preparation thread materializes each queued run and hands it to
-// the engine; a watcher thread observes every active run about every 50 ms and records what the
-// engine reports. Waiters (log followers, `?wait=true`) block on change notifications instead of
-// polling the store in a loop.
+// -> Finalizing -> outcome). A scheduler thread gives queued runs the nodes of their compute
+// target (scheduler.hpp: gang, priority then FIFO) and hands each started run to a pool of
+// preparation threads, which materialize it (snapshot, inputs, Python environment) and start it
+// on the engine; a watcher thread observes every active run about every 50 ms, records what the
+// engine reports, retries a failed attempt when the run's limits allow, and frees the nodes of
+// finished runs. The queue and the nodes held are in the store, so a restart keeps both.
+// Waiters (log followers, `?wait=true`) block on change notifications instead of polling.
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -12,6 +15,7 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -19,6 +23,7 @@
 
 #include "trainctl/service/blob_store.hpp"
 #include "trainctl/service/engine.hpp"
+#include "trainctl/service/environments.hpp"
 #include "trainctl/service/store.hpp"
 #include "trainctl/util/error.hpp"
 
@@ -34,9 +39,25 @@ struct RunManagerOptions {
   // of the program that wraps each rank (`<rank_wrapper> rank ...`: trainctld itself).
   std::string mpirun = "mpirun";
   std::filesystem::path rank_wrapper;
-  // The virtual nodes of the local compute target (DESIGN.md §6): a run asking for more is
-  // refused at submit (`trainctld --local-max-nodes`).
-  int local_max_nodes = 8;
+  // Builds the virtual environments of runs with pip_packages; null: such runs fail in
+  // Preparing.
+  EnvironmentCache* environments = nullptr;
+  // Runs prepared at once (an environment build can take minutes; others go on meanwhile).
+  int preparation_threads = 4;
+};
+
+// Where a queued run stands (docs/scheduler.md).
+struct QueueInfo {
+  int position = 0;      // 1-based, in its compute target's queue
+  int queue_length = 0;  // runs queued on that target
+  std::string reason;    // why it waits, for the user
+};
+
+// What a compute target holds now.
+struct ComputeUsage {
+  int busy_nodes = 0;
+  int active_runs = 0;  // holding nodes: Preparing .. Finalizing
+  int queued_runs = 0;
 };
 
 struct CancelOutcome {
@@ -57,14 +78,20 @@ class RunManager {
   void stop();
   bool stopping() const { return m_stopping.load(); }
 
-  // Queues a newly created run for preparation.
+  // Queues a newly created run on its compute target.
   void submit(const RunRecord& run);
   // Queued/Preparing -> Canceled; Starting/Running/Finalizing -> CancelRequested and the engine
   // is asked to stop it; a finished run is returned unchanged.
   Result<CancelOutcome> cancel(const std::string& workspace, const std::string& run_id);
 
   std::filesystem::path run_dir(const std::string& run_id) const;
-  int local_max_nodes() const { return m_options.local_max_nodes; }
+
+  // A compute target was created, updated, provisioned or is being deleted: the scheduler
+  // reads the targets again and starts what now fits.
+  void compute_changed();
+  // nullopt unless the run is Queued.
+  std::optional<QueueInfo> queue_info(const std::string& run_id) const;
+  ComputeUsage compute_usage(const std::string& workspace, const std::string& compute) const;
 
   // A counter that moves on every recorded change and on every watcher tick with active runs
   // (new log bytes may have been written). wait_for_change returns once it differs from `seen`,
@@ -82,21 +109,51 @@ class RunManager {
     api::RunStatus status = api::RunStatus::Starting;
     nlohmann::json tasks = nlohmann::json::array();  // as last recorded
   };
+  // A run in its compute target's queue.
+  struct WaitingRun {
+    std::string workspace;
+    std::string compute;
+    int priority = 0;
+    int64_t seq = 0;
+    int node_count = 1;
+  };
+  // A run that has left the queue and holds nodes until it ends.
+  struct HoldingRun {
+    std::string workspace;
+    std::string compute;
+    std::vector<int> nodes;
+  };
 
+  void schedule_loop();
+  void schedule();  // one pass: start what fits, record where the rest stand
+  void request_schedule();
   void preparation_loop();
   void watch_loop();
   void prepare(const RunRef& ref);
   // Preparing -> Starting -> engine.start; a failure is returned for the caller to record.
   Result<void> prepare_and_start(const RunRecord& run);
+  // The interpreter the run's tasks use: its compute target's (else the service's), or the
+  // virtual environment built for its pip_packages (output in logs/preparing.log).
+  Result<std::string> run_interpreter(const RunRecord& run, const spec::JobSpec& spec);
+  // The launch plan of the run's current attempt (ports are taken now).
+  Result<spec::LaunchPlan> plan_for(const RunRecord& run, const spec::JobSpec& spec,
+                                    const std::string& interpreter);
   Result<void> start_on_engine(const RunRecord& run, const spec::LaunchPlan& plan);
   void recover(const RunRecord& run);
   void observe_active_runs();
   // Records an engine observation; returns false once the run is finished (stop watching it).
   bool record_observation(const std::string& run_id, ActiveRun& active,
                           const RunObservation& observation);
+  // A failed attempt with retries left: archives it and starts the next one on the same nodes
+  // (`active` then describes the new attempt). `no`: not retried, the caller records the
+  // outcome; `failed`: the next attempt could not start and the run's failure is recorded.
+  enum class Retry { no, started, failed };
+  Retry retry(const std::string& run_id, ActiveRun& active, const RunObservation& observation);
   // Applies an update; a run that already finished (conflict) is left alone. Notifies waiters.
   void update(const std::string& run_id, const RunUpdate& update);
   void fail_run(const std::string& run_id, const std::string& reason);
+  // The run no longer holds nodes (it ended, or was canceled before it started).
+  void release_nodes(const std::string& run_id);
   void notify_change();
 
   Store& m_store;
@@ -107,15 +164,21 @@ class RunManager {
   std::atomic<bool> m_stopping{false};
   mutable std::mutex m_mutex;  // guards the fields below
   mutable std::condition_variable m_changed;
-  std::condition_variable m_work;        // the preparation thread's wakeup
+  std::condition_variable m_schedule_wakeup;
+  std::condition_variable m_prepare_wakeup;
   std::condition_variable m_watch_tick;  // the watcher's sleep, cut short by stop()
   uint64_t m_generation = 0;
-  std::deque<RunRef> m_queue;                  // runs to prepare
-  std::map<std::string, ActiveRun> m_active;  // runs the engine owns, by id
+  bool m_schedule_requested = false;
+  std::map<std::string, WaitingRun> m_waiting;     // queued runs, by id
+  std::map<std::string, QueueInfo> m_queue_info;   // the last pass's verdict on each
+  std::map<std::string, HoldingRun> m_holding;     // runs holding nodes, by id
+  std::deque<RunRef> m_to_prepare;                 // started by the scheduler, to prepare
+  std::map<std::string, ActiveRun> m_active;       // runs the engine owns, by id
   // Serializes "Starting + engine.start" and the watcher's "Running" against cancel, so a cancel
   // never misses a start and CancelRequested is never set back to Running.
   std::mutex m_start_mutex;
-  std::thread m_preparer;
+  std::thread m_scheduler;
+  std::vector<std::thread> m_preparers;
   std::thread m_watcher;
 };
 

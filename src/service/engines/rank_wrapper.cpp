@@ -16,6 +16,7 @@
 
 #include "trainctl/service/engines/run_state.hpp"
 #include "trainctl/service/engines/task_launcher.hpp"
+#include "trainctl/util/strings.hpp"
 #include "trainctl/util/time.hpp"
 
 extern char** environ;
@@ -32,6 +33,8 @@ struct RankOptions {
   std::filesystem::path status_dir;
   std::filesystem::path logs_dir;
   int ranks_per_node = 0;
+  // CUDA_VISIBLE_DEVICES per node rank (`--node-gpus "0,1;2,3"`); empty: left as inherited.
+  std::vector<std::string> node_gpus;
   std::vector<std::string> argv;  // the rank's command
 };
 
@@ -42,7 +45,8 @@ std::optional<int> parse_int(std::string_view text) {
   return value;
 }
 
-// argv as `trainctld rank --status-dir D --logs-dir L --ranks-per-node P -- ARGV...`.
+// argv as `trainctld rank --status-dir D --logs-dir L --ranks-per-node P [--node-gpus G]
+// -- ARGV...`.
 Result<RankOptions> parse_rank_options(int argc, char** argv) {
   RankOptions options;
   int next = 2;
@@ -61,6 +65,8 @@ Result<RankOptions> parse_rank_options(int argc, char** argv) {
                     value);
       }
       options.ranks_per_node = *count;
+    } else if (option == "--node-gpus") {
+      for (const auto gpus : util::split(value, ';')) options.node_gpus.emplace_back(gpus);
     } else {
       return fail(ErrorCode::usage, "unknown option '{}'", option);
     }
@@ -99,7 +105,12 @@ spec::TaskLaunch rank_launch(const RankOptions& options, const TaskObservation& 
     if (equals == std::string_view::npos) continue;
     const auto name = variable.substr(0, equals);
     if (name == "TRAINCTL_TASK" || name == "TRAINCTL_NODE_RANK") continue;
+    if (name == "CUDA_VISIBLE_DEVICES" && !options.node_gpus.empty()) continue;
     launch.env.emplace_back(std::string(name), std::string(variable.substr(equals + 1)));
+  }
+  const auto node = static_cast<size_t>(rank.node_rank);
+  if (node < options.node_gpus.size()) {
+    launch.env.emplace_back("CUDA_VISIBLE_DEVICES", options.node_gpus[node]);
   }
   launch.env.emplace_back("TRAINCTL_TASK", rank.name);
   launch.env.emplace_back("TRAINCTL_NODE_RANK", std::to_string(rank.node_rank));

@@ -16,6 +16,13 @@ nlohmann::json payload_field(const RunRecord& run, const char* name) {
   return run.payload.contains(name) ? run.payload.at(name) : nlohmann::json::object();
 }
 
+// limits.max_retries of the run's (validated) payload.
+int max_retries(const RunRecord& run) {
+  const auto limits = payload_field(run, "limits");
+  const auto retries = limits.find("max_retries");
+  return retries != limits.end() && retries->is_number_integer() ? retries->get<int>() : 0;
+}
+
 }  // namespace
 
 ErrorDetail field_problem(std::string path, std::string message) {
@@ -127,7 +134,8 @@ std::string workspace_route(std::string_view suffix) {
   return fmt::format("/v1/workspaces/([^/]+){}", suffix);
 }
 
-nlohmann::json run_json(const RunRecord& run, const std::vector<RunEvent>* events) {
+nlohmann::json run_json(const ServiceContext& context, const RunRecord& run,
+                        const std::vector<RunEvent>* events) {
   nlohmann::json duration = nullptr;
   if (run.started_at_ms > 0) {
     const int64_t end = run.ended_at_ms > 0 ? run.ended_at_ms : util::now_unix_ms();
@@ -152,12 +160,26 @@ nlohmann::json run_json(const RunRecord& run, const std::vector<RunEvent>* event
                      {"limits", payload_field(run, "limits")},
                      {"tags", payload_field(run, "tags")},
                      {"tasks", run.tasks.is_array() ? run.tasks : nlohmann::json::array()},
-                     {"inputs", inputs_json(run.inputs)}};
+                     {"inputs", inputs_json(run.inputs)},
+                     {"priority", run.priority},
+                     {"nodes", run.nodes},
+                     {"attempt", run.attempt},
+                     {"max_attempts", 1 + max_retries(run)},
+                     {"attempts", run.attempts.is_array() ? run.attempts : nlohmann::json::array()},
+                     {"queue", nullptr}};
+  if (run.status == api::RunStatus::Queued) {
+    if (const auto queue = context.runs.queue_info(run.id)) {
+      out["queue"] = {{"position", queue->position},
+                      {"queue_length", queue->queue_length},
+                      {"reason", queue->reason}};
+    }
+  }
   if (events != nullptr) {
     auto timeline = nlohmann::json::array();
     for (const auto& event : *events) {
       timeline.push_back({{"status", api::to_string(event.status)},
-                          {"at", util::format_rfc3339(event.at_ms)}});
+                          {"at", util::format_rfc3339(event.at_ms)},
+                          {"message", event.message}});
     }
     out["timeline"] = std::move(timeline);
   }
@@ -167,7 +189,7 @@ nlohmann::json run_json(const RunRecord& run, const std::vector<RunEvent>* event
 Result<nlohmann::json> run_json_with_timeline(const ServiceContext& context, const RunRecord& run) {
   auto events = context.store.run_events(run.id);
   if (!events) return fail(events.error());
-  return run_json(run, &*events);
+  return run_json(context, run, &*events);
 }
 
 }  // namespace trainctl::service::handlers

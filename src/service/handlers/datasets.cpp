@@ -1,12 +1,7 @@
 // Datasets (docs/rest-api.md, Datasets; docs/datasets.md): versions made from uploaded blobs or
 // from URLs the service downloads; listed, shown, downloaded file by file and deleted.
-#include <fcntl.h>
-#include <sys/stat.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <charconv>
-#include <cstring>
 #include <set>
 
 #include "handlers.hpp"
@@ -276,30 +271,13 @@ Result<DatasetVersionRecord> routed_version(const ServiceContext& context,
   return context.store.get_dataset_version(ref->workspace, ref->name, ref->version);
 }
 
-// The file of the version's manifest whose path is exactly match 4: no file system path is ever
-// made from the request, so nothing outside the manifest's blobs can be reached.
+// The file of the version's manifest whose path is exactly match 4.
 Result<FileReply> open_dataset_file(const ServiceContext& context,
                                     const httplib::Request& request) {
   auto version = routed_version(context, request);
   if (!version) return fail(version.error());
-  const std::string path = request.matches[4];
-  if (auto valid = api::split_relative_path(path); !valid) return fail(valid.error());
-  const auto& files = version->files;
-  const auto file = std::find_if(files.begin(), files.end(), [&](const nlohmann::json& entry) {
-    return entry.at("path") == path;
-  });
-  if (file == files.end()) {
-    return fail(ErrorCode::not_found, "dataset {}:{} has no file {}", version->name,
-                version->version, path);
-  }
-  const auto blob = context.blobs.path_of(file->at("sha256").get<std::string>());
-  util::UniqueFd fd(::open(blob.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-  struct stat info {};
-  if (!fd || ::fstat(fd.get(), &info) != 0) {
-    return fail(ErrorCode::internal, "cannot read blob {}: {}", blob.string(),
-                std::strerror(errno));
-  }
-  return FileReply{.fd = std::move(fd), .size = static_cast<uint64_t>(info.st_size)};
+  return open_manifest_file(context.blobs, version->files, request.matches[4],
+                            fmt::format("dataset {}:{}", version->name, version->version));
 }
 
 // ---- deletes --------------------------------------------------------------------------------

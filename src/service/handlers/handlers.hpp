@@ -61,8 +61,10 @@ Result<std::string> name_param(const httplib::Request& request, size_t index, st
 Result<std::string> existing_workspace(const ServiceContext& context,
                                        const httplib::Request& request);
 
-// A run as the API shows it; the timeline is included when `events` is given.
-nlohmann::json run_json(const RunRecord& run, const std::vector<RunEvent>* events = nullptr);
+// A run as the API shows it, with its place in the queue while Queued; the timeline is
+// included when `events` is given.
+nlohmann::json run_json(const ServiceContext& context, const RunRecord& run,
+                        const std::vector<RunEvent>* events = nullptr);
 // The run with its timeline, as shown by create, show and cancel.
 Result<nlohmann::json> run_json_with_timeline(const ServiceContext& context, const RunRecord& run);
 
@@ -74,6 +76,9 @@ void install_run_routes(httplib::Server& server, const ServiceContext& context);
 void install_log_routes(httplib::Server& server, const ServiceContext& context);
 void install_file_routes(httplib::Server& server, const ServiceContext& context);
 void install_dataset_routes(httplib::Server& server, const ServiceContext& context);
+void install_compute_routes(httplib::Server& server, const ServiceContext& context);
+void install_model_routes(httplib::Server& server, const ServiceContext& context);
+void install_service_routes(httplib::Server& server, const ServiceContext& context);
 // 404 for a POST or PUT to no route, without reading its body; installed after every route.
 void install_fallback_routes(httplib::Server& server);
 

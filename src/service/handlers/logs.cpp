@@ -27,13 +27,27 @@ struct LogCursor {
   UniqueFd fd;  // opened once the file exists
 };
 
-// The tasks whose logs a run has, in plan order, the MPI launcher ("mpirun") included: a
-// function of its validated payload (spec::task_names; no plan is built, so no port is taken).
-// A payload that no longer validates falls back to the tasks the engine reported.
-std::vector<std::string> task_names(const RunRecord& run) {
-  if (auto spec = spec::job_spec_from_payload(run.payload)) return spec::task_names(*spec);
+// The task name of a run's Preparing log (logs/preparing.log): the build of its pip environment.
+constexpr std::string_view k_preparing_task = "preparing";
+
+// The logs a run has in `logs_dir`, by task name: first "preparing" when the run asks for pip
+// packages (so a follower that starts while the run is queued gets it too) or the file exists;
+// then its tasks in plan order, the MPI launcher ("mpirun") included: a function of its
+// validated payload (spec::task_names; no plan is built, so no port is taken). A payload that
+// no longer validates falls back to the tasks the engine reported.
+std::vector<std::string> log_names(const RunRecord& run, const std::filesystem::path& logs_dir) {
+  const auto spec = spec::job_spec_from_payload(run.payload);
   std::vector<std::string> names;
-  for (const auto& task : run.tasks) names.push_back(task.value("name", ""));
+  std::error_code ec;
+  if ((spec && !spec->estimator.pip_packages.empty()) ||
+      std::filesystem::exists(logs_dir / k_preparing_log, ec)) {
+    names.emplace_back(k_preparing_task);
+  }
+  if (spec) {
+    std::ranges::copy(spec::task_names(*spec), std::back_inserter(names));
+  } else {
+    for (const auto& task : run.tasks) names.push_back(task.value("name", ""));
+  }
   return names;
 }
 
@@ -80,15 +94,46 @@ Result<std::map<std::string, uint64_t>> parse_offsets(const std::string& text,
   return offsets;
 }
 
-// Streams one request's events; owns the cursors.
+// Where attempt `attempt` of a run keeps its logs while the run is on attempt `current`: an
+// attempt that was retried is archived under attempts/<n>/ (archive_attempt).
+std::filesystem::path attempt_logs_dir(const std::filesystem::path& run_dir, int attempt,
+                                       int current) {
+  return (attempt < current ? attempt_dir(run_dir, attempt) : run_dir) / "logs";
+}
+
+// How a retried attempt ended, from the run's record of it (run.attempts): {"attempt",
+// "status", "exit_code", "reason"}.
+nlohmann::json attempt_outcome(const RunRecord& run, int attempt) {
+  for (const auto& summary : run.attempts) {
+    if (summary.value("attempt", 0) != attempt) continue;
+    return {{"attempt", attempt},
+            {"status", summary.value("status", "Failed")},
+            {"exit_code", summary.value("exit_code", nlohmann::json())},
+            {"reason", summary.value("reason", "")}};
+  }
+  return {{"attempt", attempt}, {"status", "Failed"}, {"exit_code", nullptr}, {"reason", ""}};
+}
+
+// Streams one request's events; owns the cursors, which read the logs of one attempt of the
+// run. Without follow, that attempt's log is sent up to what exists (all of it when the attempt
+// is over) and an end event closes the stream. Following, an "attempt" event says which attempt
+// the log events that come after it belong to: one at the start, then one each time the run is
+// retried, once every byte of the attempt before was sent.
 class LogStream {
  public:
-  LogStream(const ServiceContext& context, RunRecord run, std::vector<LogCursor> cursors, bool follow)
-      : m_context(context), m_run(std::move(run)), m_cursors(std::move(cursors)), m_follow(follow) {}
+  LogStream(const ServiceContext& context, RunRecord run, std::vector<LogCursor> cursors,
+            int attempt, bool follow)
+      : m_context(context),
+        m_run(std::move(run)),
+        m_run_dir(context.runs.run_dir(m_run.id)),
+        m_cursors(std::move(cursors)),
+        m_attempt(attempt),
+        m_follow(follow) {}
 
   // Writes every event of the request to `sink`; returns false when the client went away.
   bool run(httplib::DataSink& sink) {
     std::optional<api::RunStatus> sent_status;
+    if (m_follow && !write(sink, {{"type", "attempt"}, {"attempt", m_attempt}})) return false;
     auto last_write = SteadyClock::now();
     while (true) {
       const uint64_t seen = m_context.runs.generation();
@@ -101,12 +146,16 @@ class LogStream {
         last_write = SteadyClock::now();
       }
       bool wrote = false;
+      if (m_follow && !follow_retries(sink, *run, wrote)) return false;
+      const bool attempt_over = m_attempt < run->attempt;
+      if (attempt_over) read_archive_of(*run);
       for (auto& cursor : m_cursors) {
-        if (!send_available(sink, cursor, finished, wrote)) return false;
+        if (!send_available(sink, cursor, finished || attempt_over, wrote)) return false;
       }
       if (wrote) last_write = SteadyClock::now();
       if (!m_follow || finished) {
-        if (!write(sink, end_event(*run))) return false;
+        const auto end = attempt_over ? archived_end_event(*run, m_attempt) : end_event(*run);
+        if (!write(sink, end)) return false;
         break;
       }
       if (m_context.runs.stopping() || !sink.is_writable()) break;
@@ -126,6 +175,48 @@ class LogStream {
             {"status", api::to_string(run.status)},
             {"exit_code", run.exit_code ? nlohmann::json(*run.exit_code) : nullptr},
             {"failure_reason", run.failure_reason}};
+  }
+
+  // The end of a retried attempt's log: how that attempt ended.
+  static nlohmann::json archived_end_event(const RunRecord& run, int attempt) {
+    const auto outcome = attempt_outcome(run, attempt);
+    return {{"type", "end"},
+            {"attempt", attempt},
+            {"status", outcome["status"]},
+            {"exit_code", outcome["exit_code"]},
+            {"failure_reason", outcome["reason"]}};
+  }
+
+  // Following: while the attempt being read was retried, sends the rest of its log, then an
+  // "attempt" event naming the next attempt and how the one before ended, and reads that next
+  // attempt's log from its start.
+  bool follow_retries(httplib::DataSink& sink, const RunRecord& run, bool& wrote) {
+    while (m_attempt < run.attempt) {
+      read_archive_of(run);
+      for (auto& cursor : m_cursors) {
+        if (!send_available(sink, cursor, true, wrote)) return false;
+      }
+      ++m_attempt;
+      const auto logs_dir = attempt_logs_dir(m_run_dir, m_attempt, run.attempt);
+      for (auto& cursor : m_cursors) {
+        cursor = LogCursor{cursor.task, logs_dir / (cursor.task + ".log"), 0, UniqueFd()};
+      }
+      const nlohmann::json event{{"type", "attempt"},
+                                 {"attempt", m_attempt},
+                                 {"previous", attempt_outcome(run, m_attempt - 1)}};
+      if (!write(sink, event)) return false;
+      wrote = true;
+    }
+    return true;
+  }
+
+  // The attempt being read is over and archived: a log not opened yet is read from the archive
+  // (an open one follows its file there).
+  void read_archive_of(const RunRecord& run) {
+    const auto logs_dir = attempt_logs_dir(m_run_dir, m_attempt, run.attempt);
+    for (auto& cursor : m_cursors) {
+      if (cursor.fd.get() < 0) cursor.file = logs_dir / (cursor.task + ".log");
+    }
   }
 
   static bool write(httplib::DataSink& sink, const nlohmann::json& event) {
@@ -167,7 +258,9 @@ class LogStream {
 
   const ServiceContext& m_context;
   RunRecord m_run;
+  std::filesystem::path m_run_dir;
   std::vector<LogCursor> m_cursors;
+  int m_attempt;  // the attempt whose logs the cursors read
   bool m_follow;
 };
 
@@ -175,11 +268,28 @@ bool contains(const std::vector<std::string>& names, const std::string& name) {
   return std::find(names.begin(), names.end(), name) != names.end();
 }
 
-// The cursors a request asks for: one task (task=) or every task of the run, each from its
-// offset. not_found for a task the run does not have.
-Result<std::vector<LogCursor>> log_cursors(const ServiceContext& context, const RunRecord& run,
+// The attempt `?attempt=N` asks for; the run's current attempt without N. invalid_argument
+// when N is not a positive number; not_found for an attempt the run has not made.
+Result<int> requested_attempt(const RunRecord& run, const httplib::Request& request) {
+  const auto text = request.get_param_value("attempt");
+  if (text.empty()) return run.attempt;
+  int attempt = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), attempt);
+  if (error != std::errc() || end != text.data() + text.size() || attempt < 1) {
+    return fail(ErrorCode::invalid_argument, "attempt must be a number from 1");
+  }
+  if (attempt > run.attempt) {
+    return fail(ErrorCode::not_found, "run {} has made {} attempt{}; there is no attempt {}",
+                run.id, run.attempt, run.attempt == 1 ? "" : "s", attempt);
+  }
+  return attempt;
+}
+
+// The cursors a request asks for in `logs_dir`: one task (task=) or every task of the run,
+// each from its offset. not_found for a task the run does not have.
+Result<std::vector<LogCursor>> log_cursors(const RunRecord& run, const std::filesystem::path& logs_dir,
                                            const httplib::Request& request) {
-  const std::vector<std::string> run_tasks = task_names(run);
+  const std::vector<std::string> run_tasks = log_names(run, logs_dir);
   std::vector<std::string> tasks = run_tasks;
   if (const auto task = request.get_param_value("task"); !task.empty()) {
     if (!contains(run_tasks, task)) return fail(no_such_task(run, task, run_tasks));
@@ -194,7 +304,6 @@ Result<std::vector<LogCursor>> log_cursors(const ServiceContext& context, const 
     }
   }
   std::vector<LogCursor> cursors;
-  const auto logs_dir = context.runs.run_dir(run.id) / "logs";
   for (const auto& task : tasks) {
     const auto offset = offsets->find(task);
     cursors.push_back({task, logs_dir / (task + ".log"),
@@ -211,10 +320,13 @@ void stream_logs(const ServiceContext& context, const httplib::Request& request,
   if (!id) return send_error(response, id.error());
   auto run = context.store.get_run(*workspace, *id);
   if (!run) return send_error(response, run.error());
-  auto cursors = log_cursors(context, *run, request);
+  auto attempt = requested_attempt(*run, request);
+  if (!attempt) return send_error(response, attempt.error());
+  auto cursors = log_cursors(
+      *run, attempt_logs_dir(context.runs.run_dir(run->id), *attempt, run->attempt), request);
   if (!cursors) return send_error(response, cursors.error());
   auto stream = std::make_shared<LogStream>(context, std::move(*run), std::move(*cursors),
-                                            request.get_param_value("follow") == "true");
+                                            *attempt, request.get_param_value("follow") == "true");
   response.set_chunked_content_provider(
       "application/x-ndjson",
       [stream](size_t, httplib::DataSink& sink) { return stream->run(sink); });

@@ -1,5 +1,12 @@
 #include "manifest.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
 #include <map>
 #include <set>
 
@@ -100,6 +107,23 @@ Result<void> require_uploaded_blobs(Store& store, const nlohmann::json& files) {
     error.details.push_back(field_problem((*missing)[i], "blob is missing"));
   }
   return fail(std::move(error));
+}
+
+Result<FileReply> open_manifest_file(const BlobStore& blobs, const nlohmann::json& files,
+                                     const std::string& path, std::string_view owner) {
+  if (auto valid = api::split_relative_path(path); !valid) return fail(valid.error());
+  const auto file = std::find_if(files.begin(), files.end(), [&](const nlohmann::json& entry) {
+    return entry.at("path") == path;
+  });
+  if (file == files.end()) return fail(ErrorCode::not_found, "{} has no file {}", owner, path);
+  const auto blob = blobs.path_of(file->at("sha256").get<std::string>());
+  util::UniqueFd fd(::open(blob.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  struct stat info {};
+  if (!fd || ::fstat(fd.get(), &info) != 0) {
+    return fail(ErrorCode::internal, "cannot read blob {}: {}", blob.string(),
+                std::strerror(errno));
+  }
+  return FileReply{.fd = std::move(fd), .size = static_cast<uint64_t>(info.st_size)};
 }
 
 }  // namespace trainctl::service::handlers

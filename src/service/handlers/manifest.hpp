@@ -6,6 +6,8 @@
 #include <string>
 #include <string_view>
 
+#include "handlers.hpp"
+#include "trainctl/service/blob_store.hpp"
 #include "trainctl/service/store.hpp"
 #include "trainctl/util/error.hpp"
 
@@ -29,5 +31,11 @@ int64_t manifest_total_size(const nlohmann::json& files);
 // invalid_argument, naming up to 20 of the missing hashes in details, unless every blob the
 // manifest refers to is uploaded.
 Result<void> require_uploaded_blobs(Store& store, const nlohmann::json& files);
+
+// The blob of the manifest entry whose path is exactly `path`, opened for a file route: no file
+// system path is made from the request, so nothing outside the manifest's blobs can be reached.
+// not_found, naming `owner` ("dataset mnist:2"), when no entry has that path.
+Result<FileReply> open_manifest_file(const BlobStore& blobs, const nlohmann::json& files,
+                                     const std::string& path, std::string_view owner);
 
 }  // namespace trainctl::service::handlers

@@ -4,10 +4,13 @@
 
 #include <algorithm>
 #include <cctype>
+#include <regex>
 
 #include <spdlog/spdlog.h>
 
 #include "handlers.hpp"
+#include "trainctl/api/names.hpp"
+#include "trainctl/service/deployments.hpp"
 
 namespace trainctl::service::handlers {
 
@@ -114,14 +117,37 @@ Result<void> check_body(const ApiConfig& config, const httplib::Request& request
   return {};
 }
 
-Result<void> check_request(const ApiConfig& config, const httplib::Request& request) {
+// A deployment's scoring route takes that deployment's scoring key and nothing else
+// (RELIABILITY 22); every other route but health takes the service token, never a scoring key.
+Result<void> check_auth(const ServiceContext& context, const httplib::Request& request) {
+  static const std::regex k_scoring_route("/v1/workspaces/([^/]+)/services/([^/]+)/score");
+  std::smatch scoring;
+  if (request.method == "POST" && request.path.ends_with("/score") &&
+      std::regex_match(request.path, scoring, k_scoring_route)) {
+    // The names are checked before they reach a file path (the key file).
+    const std::string workspace = scoring[1];
+    const std::string name = scoring[2];
+    const bool matches = context.deployments != nullptr &&
+                         api::validate_name("workspace", workspace) &&
+                         api::validate_name("deployment", name) &&
+                         context.deployments->scoring_key_matches(
+                             workspace, name, request.get_header_value("Authorization"));
+    if (!matches) return fail(ErrorCode::unauthorized, "missing or wrong scoring key");
+    return {};
+  }
+  const bool is_health = request.method == "GET" && request.path == "/v1/health";
+  if (context.config.require_auth && !is_health && !token_matches(context.config, request)) {
+    return fail(ErrorCode::unauthorized, "missing or wrong bearer token");
+  }
+  return {};
+}
+
+Result<void> check_request(const ServiceContext& context, const httplib::Request& request) {
+  const ApiConfig& config = context.config;
   if (!host_allowed(config, request.get_header_value("Host"))) {
     return fail(ErrorCode::forbidden, "the Host header does not name this service");
   }
-  const bool is_health = request.method == "GET" && request.path == "/v1/health";
-  if (config.require_auth && !is_health && !token_matches(config, request)) {
-    return fail(ErrorCode::unauthorized, "missing or wrong bearer token");
-  }
+  if (auto authorized = check_auth(context, request); !authorized) return authorized;
   if (auto target = check_target(request); !target) return target;
   return check_body(config, request);
 }
@@ -131,7 +157,7 @@ Result<void> check_request(const ApiConfig& config, const httplib::Request& requ
 void install_middleware(httplib::Server& server, const ServiceContext& context) {
   server.set_pre_routing_handler(
       [&context](const httplib::Request& request, httplib::Response& response) {
-        auto checked = check_request(context.config, request);
+        auto checked = check_request(context, request);
         if (checked) return HandlerResponse::Unhandled;
         send_error(response, checked.error());
         // The body (if any) is left unread: the connection cannot be reused.

@@ -3,6 +3,7 @@
 
 #include "handlers.hpp"
 #include "trainctl/api/names.hpp"
+#include "trainctl/service/compute_manager.hpp"
 #include "trainctl/spec/job_spec.hpp"
 #include "trainctl/util/sha256.hpp"
 #include "trainctl/util/time.hpp"
@@ -43,27 +44,87 @@ Result<void> check_snapshot(const ServiceContext& context, const nlohmann::json&
 }
 
 // The node_count a payload asks for, when it is an integer (job_spec_from_payload judges the rest).
-std::optional<int64_t> requested_node_count(const nlohmann::json& payload) {
-  const auto estimator = payload.find("estimator");
-  if (estimator == payload.end() || !estimator->is_object()) return std::nullopt;
-  const auto count = estimator->find("node_count");
-  if (count == estimator->end() || !count->is_number_integer()) return std::nullopt;
+std::optional<int64_t> requested_node_count(const nlohmann::json& estimator) {
+  const auto count = estimator.find("node_count");
+  if (count == estimator.end() || !count->is_number_integer()) return std::nullopt;
   return count->get<int64_t>();
 }
 
-// The payload as a validated spec. Every problem at once: the spec's rules, and a node_count
-// beyond what the local compute target has (the service runs every run there).
-Result<spec::JobSpec> validated_spec(const ServiceContext& context, const nlohmann::json& payload) {
+// The compute target a payload names ("local" when it names none); nullopt when that is not a
+// valid name (the spec's rules report it).
+std::optional<std::string> requested_compute(const nlohmann::json& payload) {
+  const auto compute = payload.find("compute");
+  if (compute == payload.end()) return std::string(k_local_compute);
+  if (!compute->is_string() || !api::validate_name("compute", compute->get<std::string>())) {
+    return std::nullopt;
+  }
+  return compute->get<std::string>();
+}
+
+// Why the target cannot take the run the payload describes: one problem per field, none when
+// it can. Checked on the payload, so they are reported with the spec's own problems.
+Result<std::vector<ErrorDetail>> compute_problems(const ServiceContext& context,
+                                                  const std::string& workspace,
+                                                  const nlohmann::json& payload) {
+  const auto name = requested_compute(payload);
+  if (!name) return std::vector<ErrorDetail>{};
+  auto target = context.store.get_compute(workspace, *name);
+  if (!target && target.error().code != ErrorCode::not_found) return fail(target.error());
+  if (!target) {
+    return std::vector{field_problem(
+        "compute", fmt::format("no compute target '{}' in workspace '{}'; create it with "
+                               "`trainctl compute create {} --type local`",
+                               *name, workspace, *name))};
+  }
+  std::vector<ErrorDetail> problems;
+  if (target->state == "Deleting") {
+    problems.push_back(field_problem(
+        "compute", fmt::format("compute target '{}' is being deleted; use another", *name)));
+  } else if (target->state == "Failed") {
+    problems.push_back(field_problem(
+        "compute", fmt::format("compute target '{}' failed to provision: {}", *name, target->message)));
+  }
+  const auto estimator_it = payload.find("estimator");
+  if (estimator_it == payload.end() || !estimator_it->is_object()) return problems;
+  const auto& estimator = *estimator_it;
+  if (const auto nodes = requested_node_count(estimator); nodes && *nodes > target->max_nodes) {
+    problems.push_back(field_problem(
+        "estimator.node_count",
+        fmt::format("the compute target '{}' has {} node{}; node_count is {}", *name,
+                    target->max_nodes, target->max_nodes == 1 ? "" : "s", *nodes)));
+  }
+  if (estimator.value("use_gpu", nlohmann::json(false)) == true && target->gpus_per_node == 0) {
+    problems.push_back(field_problem(
+        "estimator.use_gpu",
+        fmt::format("compute target '{}' has no GPUs (gpus_per_node 0); set use_gpu: false or "
+                    "use a target with GPUs",
+                    *name)));
+  }
+  const auto conda = estimator.find("conda_packages");
+  if (conda != estimator.end() && conda->is_array() && !conda->empty()) {
+    problems.push_back(field_problem(
+        "estimator.conda_packages",
+        target->conda.empty()
+            ? fmt::format("compute target '{}' has no conda; use pip_packages, or install conda "
+                          "on the service's PATH and run `trainctl compute update {}`",
+                          *name, *name)
+            : std::string("conda environments are not supported by the local engine yet; use "
+                          "pip_packages")));
+  }
+  return problems;
+}
+
+// The payload as a validated spec that its compute target can run. Every problem at once: the
+// spec's rules, then what the target lacks.
+Result<spec::JobSpec> validated_spec(const ServiceContext& context, const std::string& workspace,
+                                     const nlohmann::json& payload) {
   auto spec = spec::job_spec_from_payload(payload);
-  const int max_nodes = context.runs.local_max_nodes();
-  const auto nodes = requested_node_count(payload);
-  if (!nodes || *nodes <= max_nodes) return spec;
   if (!spec && spec.error().code != ErrorCode::invalid_spec) return spec;
+  auto target_problems = compute_problems(context, workspace, payload);
+  if (!target_problems) return fail(target_problems.error());
+  if (target_problems->empty()) return spec;
   std::vector<ErrorDetail> problems = spec ? std::vector<ErrorDetail>{} : spec.error().details;
-  problems.push_back(field_problem(
-      "estimator.node_count",
-      fmt::format("the compute target 'local' has {} node{}; node_count is {}", max_nodes,
-                  max_nodes == 1 ? "" : "s", *nodes)));
+  problems.insert(problems.end(), target_problems->begin(), target_problems->end());
   return fail(Error{ErrorCode::invalid_spec, "the payload does not validate", std::move(problems)});
 }
 
@@ -149,7 +210,7 @@ Result<Reply> create_run(const ServiceContext& context, const httplib::Request& 
       return submitted_run_reply(context, **earlier, /*replayed=*/true);
     }
   }
-  auto spec = validated_spec(context, *payload);
+  auto spec = validated_spec(context, *workspace, *payload);
   if (!spec) return fail(spec.error());
   if (auto snapshot = check_snapshot(context, *payload); !snapshot) return fail(snapshot.error());
   auto inputs = resolve_inputs(context, *workspace, *spec);
@@ -160,6 +221,7 @@ Result<Reply> create_run(const ServiceContext& context, const httplib::Request& 
   draft.experiment = spec->experiment;
   draft.name = spec->name;
   draft.compute = spec->compute;
+  draft.priority = spec->priority;
   draft.snapshot_id = payload->at("snapshot_id").get<std::string>();
   draft.payload = spec::build_payload(*spec, draft.snapshot_id);
   draft.idempotency_key = key;
@@ -209,7 +271,7 @@ Result<Reply> list_runs(const ServiceContext& context, const httplib::Request& r
   auto page = context.store.list_runs(*query);
   if (!page) return fail(page.error());
   auto items = nlohmann::json::array();
-  for (const auto& run : page->items) items.push_back(run_json(run));
+  for (const auto& run : page->items) items.push_back(run_json(context, run));
   const nlohmann::json next = page->next_before_seq
                                   ? nlohmann::json(std::to_string(*page->next_before_seq))
                                   : nlohmann::json(nullptr);

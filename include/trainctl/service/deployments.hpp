@@ -1,0 +1,133 @@
+#pragma once
+// Deployments (docs/deployments.md): registered model versions served by replica processes of a
+// Python harness behind POST .../services/{name}/score. trainctld supervises the replicas (they
+// are its children and die with it), restarts a crashed one with backoff, rolls updates out
+// without dropping requests, and brings every stored deployment back when it starts.
+#include <sys/types.h>
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "trainctl/service/blob_store.hpp"
+#include "trainctl/service/store.hpp"
+#include "trainctl/util/error.hpp"
+
+namespace trainctl::service {
+
+namespace deployments {
+class DeploymentRuntime;
+}
+
+struct DeploymentManagerOptions {
+  std::filesystem::path services_dir;  // <home>/services
+  std::string interpreter = "/usr/bin/python3";
+  std::vector<std::pair<std::string, std::string>> base_env;  // the allowlisted service env
+  // How long init() may take before the replica is failed (and the deployment with it).
+  std::chrono::milliseconds init_timeout{std::chrono::minutes(2)};
+  // How long one run() call may take; past it the replica is killed (and restarted).
+  std::chrono::milliseconds request_timeout{std::chrono::minutes(1)};
+  // How long a scoring request waits for a free replica while every ready one is busy.
+  std::chrono::milliseconds queue_timeout{std::chrono::seconds(30)};
+};
+
+struct ReplicaStatus {
+  int index = 0;
+  std::string state;  // starting | ready | crashed | failed
+  pid_t pid = 0;      // 0 when no process runs
+  int restarts = 0;
+  std::string message;
+};
+
+// Transitioning | Healthy | Unhealthy | Failed | Deleting, with a message and the replicas
+// serving traffic (the new ones while an update rolls out are not listed until they take over).
+struct DeploymentStatus {
+  std::string state;
+  std::string message;
+  std::vector<ReplicaStatus> replicas;
+};
+
+// What a scoring call answered: run()'s JSON text, or the message of the exception it raised.
+struct ScoreReply {
+  bool ok = false;
+  std::string result_json;
+  std::string message;
+};
+
+class DeploymentManager {
+ public:
+  DeploymentManager(Store& store, BlobStore& blobs, DeploymentManagerOptions options);
+  ~DeploymentManager();  // stop()
+  DeploymentManager(const DeploymentManager&) = delete;
+  DeploymentManager& operator=(const DeploymentManager&) = delete;
+
+  // Writes the harness and starts the replicas of every stored deployment. Failures are
+  // reported per deployment (in its status), not here, except an unusable services_dir.
+  Result<void> start();
+  // Stops every replica. Idempotent.
+  void stop();
+
+  struct Applied {
+    DeploymentRecord record;
+    bool created = false;
+    std::string scoring_key;  // set when created: shown once
+  };
+  // Creates or updates a deployment. `draft.models` may hold version 0 ("latest"), resolved
+  // here. not_found: an unknown snapshot or model version; invalid_argument: an entry script
+  // the snapshot does not have. Replicas start in the background: a new deployment is
+  // Transitioning until they are ready; an update keeps the old replicas serving until the
+  // new ones are ready, then stops them once their requests are answered.
+  Result<Applied> apply(DeploymentRecord draft);
+  // Stops the replicas, removes the deployment's files and its record. not_found when absent.
+  Result<void> remove(const std::string& workspace, const std::string& name);
+
+  DeploymentStatus status(const std::string& workspace, const std::string& name) const;
+
+  Result<std::string> scoring_key(const std::string& workspace, const std::string& name) const;
+  Result<std::string> regenerate_scoring_key(const std::string& workspace, const std::string& name);
+  // Constant time in the key: whether `authorization` is "Bearer <the deployment's key>".
+  bool scoring_key_matches(const std::string& workspace, const std::string& name,
+                           const std::string& authorization) const;
+
+  // Sends `body` (JSON text, already checked) to a ready replica, one request at a time per
+  // replica. not_found: no such deployment; unavailable: no replica is ready (or none became
+  // free within queue_timeout, or the replica died while scoring); timeout: run() took longer
+  // than request_timeout.
+  Result<ScoreReply> score(const std::string& workspace, const std::string& name,
+                           const std::string& body);
+
+  // <services_dir>/<workspace>/<name>/logs/replica-<index>.log
+  std::filesystem::path log_file(const std::string& workspace, const std::string& name,
+                                 int index) const;
+
+ private:
+  using Key = std::pair<std::string, std::string>;  // (workspace, name)
+
+  std::filesystem::path deployment_dir(const std::string& workspace, const std::string& name) const;
+  Result<DeploymentRecord> resolve_models(DeploymentRecord draft) const;
+  Result<void> check_entry_script(const DeploymentRecord& draft) const;
+  // Materializes the revision's source snapshot and model files; returns its directory.
+  Result<std::filesystem::path> materialize_revision(const DeploymentRecord& record) const;
+  // Starts (or rolls out to) the record's revision on its runtime.
+  Result<void> deploy(const DeploymentRecord& record);
+  std::shared_ptr<deployments::DeploymentRuntime> runtime(const std::string& workspace,
+                                                          const std::string& name) const;
+  Result<std::string> read_key(const std::string& workspace, const std::string& name) const;
+  Result<std::string> write_new_key(const std::string& workspace, const std::string& name);
+
+  Store& m_store;
+  BlobStore& m_blobs;
+  DeploymentManagerOptions m_options;
+  std::filesystem::path m_harness;
+  mutable std::mutex m_mutex;  // guards the maps below
+  std::map<Key, std::shared_ptr<deployments::DeploymentRuntime>> m_runtimes;
+  mutable std::map<Key, std::string> m_keys;  // cached scoring keys (the 0600 files are the truth)
+  std::mutex m_apply_mutex;  // one apply/remove at a time
+};
+
+}  // namespace trainctl::service

@@ -1,0 +1,58 @@
+#pragma once
+// The gang scheduler of the compute targets (docs/scheduler.md), as one pure function: given the
+// targets, the runs waiting and the nodes runs hold, which runs start now on which nodes, and
+// where every other waiting run stands and why.
+//
+// Per target, waiting runs are ordered by priority (higher first), then by submission (seq).
+// A run starts only when all its node_count nodes are free at once (gang). The first run in
+// that order that cannot start blocks every run behind it (strict order, like Slurm's builtin
+// scheduler without backfill), so a stream of small runs never starves a large one. A run that
+// can never fit (node_count above max_nodes, after the target was shrunk) does not block: it
+// waits with a reason saying what to change. A target that is not Succeeded starts nothing.
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "trainctl/service/run_manager.hpp"
+
+namespace trainctl::service::scheduling {
+
+struct Target {
+  std::string workspace;
+  std::string name;
+  int max_nodes = 0;
+  std::string state;    // ComputeRecord::state; only "Succeeded" starts runs
+  std::string message;  // why it Failed
+};
+
+struct WaitingRun {
+  std::string id;
+  std::string workspace;
+  std::string compute;
+  int priority = 0;
+  int64_t seq = 0;
+  int node_count = 1;
+};
+
+struct HeldNodes {
+  std::string workspace;
+  std::string compute;
+  std::vector<int> nodes;
+};
+
+struct Start {
+  std::string run_id;
+  std::vector<int> nodes;  // node_count free slots, lowest first
+};
+
+struct Decision {
+  std::vector<Start> starts;             // in queue order
+  std::map<std::string, QueueInfo> waiting;  // every waiting run that does not start, by id
+};
+
+// `holding` lists what runs that have left the queue hold (Preparing .. Finalizing).
+Decision schedule(const std::vector<Target>& targets, const std::vector<WaitingRun>& waiting,
+                  const std::vector<HeldNodes>& holding);
+
+}  // namespace trainctl::service::scheduling

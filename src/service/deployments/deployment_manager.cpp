@@ -1,0 +1,325 @@
+// DeploymentManager (deployments.hpp): files of each revision, scoring keys, and the runtimes.
+//
+// <services_dir>/scoring_harness.py                 the harness every replica runs
+// <services_dir>/<ws>/<name>/scoring_key            the deployment's scoring key (0600)
+// <services_dir>/<ws>/<name>/logs/replica-<i>.log   what replica i wrote, across restarts
+// <services_dir>/<ws>/<name>/rev-<n>/source/        the source snapshot (read-only)
+// <services_dir>/<ws>/<name>/rev-<n>/models/<model>/<version>/   each model version's files
+#include <openssl/crypto.h>
+
+#include <map>
+
+#include <spdlog/spdlog.h>
+
+#include "deployment_runtime.hpp"
+#include "trainctl/service/deployments.hpp"
+#include "trainctl/service/run_files.hpp"
+#include "trainctl/service/scoring_harness.hpp"
+#include "trainctl/util/fs.hpp"
+#include "trainctl/util/random.hpp"
+
+namespace trainctl::service {
+
+namespace fs = std::filesystem;
+using deployments::DeploymentRuntime;
+using deployments::Replica;
+using deployments::ReplicaLaunch;
+using deployments::ReplicaSet;
+
+namespace {
+
+constexpr std::string_view k_key_file = "scoring_key";
+
+fs::path revision_dir(const fs::path& deployment_dir, int64_t revision) {
+  return deployment_dir / fmt::format("rev-{}", revision);
+}
+
+// Where TRAINCTL_MODEL_DIR points: the one model version's directory, or the directory that
+// holds <name>/<version>/ of each.
+fs::path model_dir(const fs::path& revision, const DeploymentRecord& record) {
+  const fs::path models = revision / "models";
+  if (record.models.size() != 1) return models;
+  return models / record.models.front().name / std::to_string(record.models.front().version);
+}
+
+// Removes the revisions older than the one before `current` (that one may still be serving
+// while `current` rolls out).
+void remove_old_revisions(const fs::path& deployment_dir, int64_t current) {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(deployment_dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (!name.starts_with("rev-")) continue;
+    int64_t revision = 0;
+    try {
+      revision = std::stoll(name.substr(4));
+    } catch (const std::exception&) {
+      revision = 0;  // a partial directory: never used again
+    }
+    if (revision >= current - 1 && name.find('.') == std::string::npos) continue;
+    if (auto removed = remove_tree(entry.path()); !removed) {
+      spdlog::warn("cannot remove {}: {}", entry.path().string(), removed.error().message);
+    }
+  }
+}
+
+}  // namespace
+
+DeploymentManager::DeploymentManager(Store& store, BlobStore& blobs,
+                                     DeploymentManagerOptions options)
+    : m_store(store),
+      m_blobs(blobs),
+      m_options(std::move(options)),
+      m_harness(m_options.services_dir / "scoring_harness.py") {}
+
+DeploymentManager::~DeploymentManager() { stop(); }
+
+Result<void> DeploymentManager::start() {
+  if (auto made = util::make_directories(m_options.services_dir, 0700); !made) return made;
+  if (auto written = util::write_file_atomic(m_harness, k_scoring_harness, 0644); !written) {
+    return written;
+  }
+  auto deployments = m_store.list_all_deployments();
+  if (!deployments) return fail(deployments.error());
+  std::lock_guard apply_lock(m_apply_mutex);
+  for (const auto& record : *deployments) {
+    if (auto deployed = deploy(record); !deployed) {
+      spdlog::error("deployment {}/{} could not be started: {}", record.workspace, record.name,
+                    deployed.error().message);
+    }
+  }
+  return {};
+}
+
+void DeploymentManager::stop() {
+  std::map<Key, std::shared_ptr<DeploymentRuntime>> runtimes;
+  {
+    std::lock_guard lock(m_mutex);
+    runtimes.swap(m_runtimes);
+  }
+  for (auto& [key, runtime] : runtimes) runtime->stop();
+}
+
+fs::path DeploymentManager::deployment_dir(const std::string& workspace,
+                                           const std::string& name) const {
+  return m_options.services_dir / workspace / name;
+}
+
+fs::path DeploymentManager::log_file(const std::string& workspace, const std::string& name,
+                                     int index) const {
+  return deployment_dir(workspace, name) / "logs" / fmt::format("replica-{}.log", index);
+}
+
+std::shared_ptr<DeploymentRuntime> DeploymentManager::runtime(const std::string& workspace,
+                                                              const std::string& name) const {
+  std::lock_guard lock(m_mutex);
+  const auto found = m_runtimes.find({workspace, name});
+  return found == m_runtimes.end() ? nullptr : found->second;
+}
+
+Result<DeploymentRecord> DeploymentManager::resolve_models(DeploymentRecord draft) const {
+  for (auto& model : draft.models) {
+    auto version = m_store.get_model_version(draft.workspace, model.name, model.version);
+    if (!version) return fail(version.error());
+    model.version = version->version;
+  }
+  return draft;
+}
+
+Result<void> DeploymentManager::check_entry_script(const DeploymentRecord& draft) const {
+  auto snapshot = m_store.get_snapshot(draft.snapshot_id);
+  if (!snapshot) return fail(snapshot.error());
+  for (const auto& file : snapshot->files) {
+    if (file.value("path", "") == draft.entry_script) return {};
+  }
+  ErrorDetail detail;
+  detail.path = "entry_script";
+  detail.message = fmt::format("'{}' is not a file of the source directory (snapshot {})",
+                               draft.entry_script, draft.snapshot_id);
+  return fail(Error{ErrorCode::invalid_spec, detail.to_string(), {detail}});
+}
+
+Result<fs::path> DeploymentManager::materialize_revision(const DeploymentRecord& record) const {
+  const fs::path dir = deployment_dir(record.workspace, record.name);
+  const fs::path revision = revision_dir(dir, record.revision);
+  if (fs::exists(revision)) return revision;
+  const fs::path partial = revision.string() + ".partial";
+  if (auto removed = remove_tree(partial); !removed) return fail(removed.error());
+  if (auto made = util::make_directories(partial / "models", 0700); !made) return fail(made.error());
+  auto snapshot = m_store.get_snapshot(record.snapshot_id);
+  if (!snapshot) return fail(snapshot.error());
+  if (auto done = materialize_snapshot(m_blobs, snapshot->files, partial / "source"); !done) {
+    return fail(done.error());
+  }
+  for (const auto& model : record.models) {
+    auto version = m_store.get_model_version(record.workspace, model.name, model.version);
+    if (!version) return fail(version.error());
+    const fs::path model_parent = partial / "models" / model.name;
+    if (auto made = util::make_directories(model_parent, 0700); !made) return fail(made.error());
+    auto done = materialize_snapshot(m_blobs, version->files,
+                                     model_parent / std::to_string(model.version));
+    if (!done) return fail(done.error());
+  }
+  std::error_code ec;
+  fs::rename(partial, revision, ec);
+  if (ec) return fail(ErrorCode::io, "cannot rename {}: {}", partial.string(), ec.message());
+  return revision;
+}
+
+Result<void> DeploymentManager::deploy(const DeploymentRecord& record) {
+  const fs::path dir = deployment_dir(record.workspace, record.name);
+  if (auto made = util::make_directories(dir / "logs", 0700); !made) return made;
+  auto revision = materialize_revision(record);
+  if (!revision) return fail(revision.error());
+  std::shared_ptr<DeploymentRuntime> target;
+  {
+    std::lock_guard lock(m_mutex);
+    auto& slot = m_runtimes[{record.workspace, record.name}];
+    if (!slot) slot = std::make_shared<DeploymentRuntime>();
+    target = slot;
+  }
+  std::map<std::string, std::string> env(m_options.base_env.begin(), m_options.base_env.end());
+  for (const auto& [name, value] : record.environment_variables.items()) {
+    env[name] = value.get<std::string>();
+  }
+  const std::string models = model_dir(*revision, record).string();
+  env["TRAINCTL_MODEL_DIR"] = models;
+  env["AZUREML_MODEL_DIR"] = models;
+  env["PYTHONUNBUFFERED"].assign(1, '1');  // not = "1": GCC 12 -O3 warns falsely (-Wrestrict)
+  env["TRAINCTL_WORKSPACE"] = record.workspace;
+  env["TRAINCTL_DEPLOYMENT"] = record.name;
+  ReplicaSet replicas;
+  for (int index = 0; index < record.replicas; ++index) {
+    env["TRAINCTL_REPLICA"] = std::to_string(index);
+    ReplicaLaunch launch{
+        .argv = {m_options.interpreter, "-u", m_harness.string(), (*revision / "source").string(),
+                 record.entry_script},
+        .env = {},
+        .cwd = *revision / "source",
+        .log_file = log_file(record.workspace, record.name, index),
+        .init_timeout = m_options.init_timeout,
+        .request_timeout = m_options.request_timeout};
+    for (const auto& [name, value] : env) launch.env.push_back(name + "=" + value);
+    DeploymentRuntime* owner = target.get();  // outlives its replicas: it stops them
+    replicas.push_back(
+        std::make_shared<Replica>(index, std::move(launch), [owner] { owner->notify(); }));
+  }
+  target->roll_out(record.revision, std::move(replicas));
+  remove_old_revisions(dir, record.revision);
+  return {};
+}
+
+Result<DeploymentManager::Applied> DeploymentManager::apply(DeploymentRecord draft) {
+  std::lock_guard apply_lock(m_apply_mutex);
+  auto resolved = resolve_models(std::move(draft));
+  if (!resolved) return fail(resolved.error());
+  if (auto checked = check_entry_script(*resolved); !checked) return fail(checked.error());
+  auto stored = m_store.put_deployment(*resolved);
+  if (!stored) return fail(stored.error());
+  Applied applied{stored->first, stored->second, ""};
+  const std::string& workspace = applied.record.workspace;
+  const std::string& name = applied.record.name;
+  if (auto made = util::make_directories(deployment_dir(workspace, name), 0700); !made) {
+    return fail(made.error());
+  }
+  if (applied.created) {
+    auto key = write_new_key(workspace, name);
+    if (!key) return fail(key.error());
+    applied.scoring_key = *key;
+  }
+  if (auto deployed = deploy(applied.record); !deployed) return fail(deployed.error());
+  return applied;
+}
+
+Result<void> DeploymentManager::remove(const std::string& workspace, const std::string& name) {
+  std::lock_guard apply_lock(m_apply_mutex);
+  if (auto existing = m_store.get_deployment(workspace, name); !existing) {
+    return fail(existing.error());
+  }
+  std::shared_ptr<DeploymentRuntime> removed;
+  {
+    std::lock_guard lock(m_mutex);
+    if (auto found = m_runtimes.find({workspace, name}); found != m_runtimes.end()) {
+      removed = found->second;
+    }
+  }
+  if (removed) removed->stop();  // status Deleting until the replicas are gone
+  {
+    std::lock_guard lock(m_mutex);
+    m_runtimes.erase({workspace, name});
+    m_keys.erase({workspace, name});
+  }
+  if (auto deleted = m_store.delete_deployment(workspace, name); !deleted) return deleted;
+  return remove_tree(deployment_dir(workspace, name));
+}
+
+DeploymentStatus DeploymentManager::status(const std::string& workspace,
+                                           const std::string& name) const {
+  if (auto found = runtime(workspace, name)) return found->status();
+  return {"Failed", "the deployment's replicas could not be started; see the trainctld log", {}};
+}
+
+Result<ScoreReply> DeploymentManager::score(const std::string& workspace, const std::string& name,
+                                            const std::string& body) {
+  auto found = runtime(workspace, name);
+  if (!found) {
+    if (auto existing = m_store.get_deployment(workspace, name); !existing) {
+      return fail(existing.error());
+    }
+    return fail(ErrorCode::unavailable, "deployment '{}' is not running", name);
+  }
+  return found->score(body, m_options.queue_timeout);
+}
+
+Result<std::string> DeploymentManager::read_key(const std::string& workspace,
+                                                const std::string& name) const {
+  {
+    std::lock_guard lock(m_mutex);
+    if (auto cached = m_keys.find({workspace, name}); cached != m_keys.end()) return cached->second;
+  }
+  auto text = util::read_file(deployment_dir(workspace, name) / k_key_file, 4096);
+  if (!text) return fail(ErrorCode::not_found, "deployment '{}' has no scoring key", name);
+  std::string key = text->substr(0, text->find('\n'));
+  std::lock_guard lock(m_mutex);
+  m_keys[{workspace, name}] = key;
+  return key;
+}
+
+Result<std::string> DeploymentManager::write_new_key(const std::string& workspace,
+                                                     const std::string& name) {
+  std::string key = util::random_hex(32);
+  const fs::path path = deployment_dir(workspace, name) / k_key_file;
+  if (auto written = util::write_file_atomic(path, key + "\n", 0600); !written) {
+    return fail(written.error());
+  }
+  std::lock_guard lock(m_mutex);
+  m_keys[{workspace, name}] = key;
+  return key;
+}
+
+Result<std::string> DeploymentManager::scoring_key(const std::string& workspace,
+                                                   const std::string& name) const {
+  if (auto existing = m_store.get_deployment(workspace, name); !existing) {
+    return fail(existing.error());
+  }
+  return read_key(workspace, name);
+}
+
+Result<std::string> DeploymentManager::regenerate_scoring_key(const std::string& workspace,
+                                                              const std::string& name) {
+  std::lock_guard apply_lock(m_apply_mutex);
+  if (auto existing = m_store.get_deployment(workspace, name); !existing) {
+    return fail(existing.error());
+  }
+  return write_new_key(workspace, name);
+}
+
+bool DeploymentManager::scoring_key_matches(const std::string& workspace, const std::string& name,
+                                            const std::string& authorization) const {
+  auto key = read_key(workspace, name);
+  if (!key) return false;
+  const std::string expected = "Bearer " + *key;
+  return authorization.size() == expected.size() &&
+         CRYPTO_memcmp(authorization.data(), expected.data(), expected.size()) == 0;
+}
+
+}  // namespace trainctl::service

@@ -1,0 +1,96 @@
+"""The trainctl scoring harness: one deployment replica (docs/deployments.md).
+
+Usage: python3 -u scoring_harness.py SOURCE_DIR ENTRY_SCRIPT
+
+trainctld starts it with a connected Unix socket on descriptor 3 and its stdout/stderr on the
+replica's log file, so whatever the entry script prints goes to the log and never into the
+protocol. Frames on the socket are a 4-byte big-endian length followed by that many bytes of
+UTF-8 JSON:
+
+  harness -> trainctld, once:  {"type": "ready"} after init() returned, or
+                               {"type": "init_failed", "message": "<the exception's last line>"}
+  trainctld -> harness:        {"data": "<the request body, JSON text>"}
+  harness -> trainctld:        {"ok": true, "result": <run()'s JSON result>} or
+                               {"ok": false, "message": "<the exception's last line>"}
+
+The harness exits when trainctld closes the socket.
+"""
+import importlib.util
+import json
+import os
+import socket
+import struct
+import sys
+import traceback
+
+_HEADER = struct.Struct(">I")
+
+
+def _read_exactly(channel, size):
+    data = bytearray()
+    while len(data) < size:
+        chunk = channel.recv(size - len(data))
+        if not chunk:
+            return None
+        data.extend(chunk)
+    return bytes(data)
+
+
+def read_frame(channel):
+    header = _read_exactly(channel, _HEADER.size)
+    if header is None:
+        return None
+    body = _read_exactly(channel, _HEADER.unpack(header)[0])
+    return None if body is None else json.loads(body.decode("utf-8"))
+
+
+def write_frame(channel, text):
+    body = text.encode("utf-8")
+    channel.sendall(_HEADER.pack(len(body)) + body)
+
+
+def last_line(error):
+    return traceback.format_exception_only(type(error), error)[-1].strip()
+
+
+def load_entry_script(source_dir, entry_script):
+    sys.path.insert(0, source_dir)
+    spec = importlib.util.spec_from_file_location("score", os.path.join(source_dir, entry_script))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["score"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def answer(run, data):
+    try:
+        result = json.dumps(run(data), allow_nan=False)
+        return '{"ok": true, "result": ' + result + "}"
+    except Exception as error:  # the replica lives on; the caller gets a 500 with the message
+        traceback.print_exc()
+        return json.dumps({"ok": False, "message": last_line(error)})
+
+
+def main():
+    source_dir, entry_script = sys.argv[1], sys.argv[2]
+    channel = socket.socket(fileno=3)
+    try:
+        module = load_entry_script(source_dir, entry_script)
+        if hasattr(module, "init"):
+            module.init()
+        run = module.run
+    except BaseException as error:
+        traceback.print_exc()
+        write_frame(channel, json.dumps({"type": "init_failed", "message": last_line(error)}))
+        return 1
+    print("trainctl: init() finished; ready to score", flush=True)
+    write_frame(channel, json.dumps({"type": "ready"}))
+    while True:
+        request = read_frame(channel)
+        if request is None:
+            return 0
+        write_frame(channel, answer(run, request["data"]))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

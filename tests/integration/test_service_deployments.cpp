@@ -1,0 +1,344 @@
+// Deployments over a real trainctld (docs/deployments.md): a model trained by a real run,
+// registered through the real route, deployed as replica processes of the scoring harness and
+// scored over HTTP.
+#include <signal.h>
+
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <set>
+#include <thread>
+
+#include "integration/test_service_helpers.hpp"
+
+namespace trainctl::testing {
+
+namespace {
+
+const std::string k_services = "/v1/workspaces/default/services/";
+
+std::string deployment_file(const std::string& name) {
+  auto text = util::read_file(std::filesystem::path(TRAINCTL_SOURCE_DIR) / "tests/data/deployments" / name);
+  REQUIRE(text);
+  return *text;
+}
+
+// Trains tests/data/deployments/train.py (a real run) with `scale` and registers its
+// outputs/model as a new version of `model`; returns the version.
+int64_t train_and_register(const ServiceFixture& service, double scale, const std::string& tag,
+                           const std::string& model = "digits") {
+  const auto snapshot = upload_snapshot(service, {{"train.py", deployment_file("train.py")}});
+  auto payload = script_payload(snapshot);
+  payload["estimator"]["script_params"] = {std::to_string(scale), tag};
+  const auto created = body_json(http_request(service, "POST", "/v1/workspaces/default/runs", payload.dump()));
+  const auto run = wait_for_run(service, created.value("id", ""));
+  REQUIRE(run.value("status", "") == "Completed");
+  const auto registered = http_request(
+      service, "POST", "/v1/workspaces/default/models",
+      nlohmann::json{{"name", model}, {"run_id", run["id"]}, {"path", "outputs/model"}}.dump());
+  INFO(registered.body);
+  REQUIRE(registered.status == 201);
+  return body_json(registered).value("version", int64_t{0});
+}
+
+nlohmann::json deployment_body(const ServiceFixture& service, int64_t version, int replicas = 1,
+                               const nlohmann::json& env = nlohmann::json::object()) {
+  return {{"models", {{{"name", "digits"}, {"version", version}}}},
+          {"entry_script", "score.py"},
+          {"snapshot_id", upload_snapshot(service, {{"score.py", deployment_file("score.py")}})},
+          {"replicas", replicas},
+          {"cpu", 0.5},
+          {"memory_gb", 1},
+          {"environment_variables", env}};
+}
+
+RawResponse put_deployment(const ServiceFixture& service, const std::string& name,
+                           const nlohmann::json& body) {
+  return http_request(service, "PUT", k_services + name, body.dump());
+}
+
+nlohmann::json get_deployment(const ServiceFixture& service, const std::string& name) {
+  return body_json(http_request(service, "GET", k_services + name));
+}
+
+// Polls the deployment until its state is `state`; returns it as last seen.
+nlohmann::json wait_for_state(const ServiceFixture& service, const std::string& name,
+                              const std::string& state, int seconds = 60) {
+  nlohmann::json deployment;
+  eventually([&] {
+    deployment = get_deployment(service, name);
+    return deployment.value("state", "") == state;
+  }, seconds);
+  return deployment;
+}
+
+RawResponse score(const ServiceFixture& service, const std::string& name, const std::string& key,
+                  const std::string& body) {
+  return http_request(service, "POST", k_services + name + "/score", body,
+                      {{"Authorization", "Bearer " + key}}, false);
+}
+
+// Creates `name` from a freshly trained model and waits until it is Healthy; returns the
+// scoring key.
+std::string deploy_healthy(const ServiceFixture& service, const std::string& name, int replicas = 1) {
+  const int64_t version = train_and_register(service, 2, "a");
+  const auto created = put_deployment(service, name, deployment_body(service, version, replicas));
+  INFO(created.body);
+  REQUIRE(created.status == 201);
+  const auto deployment = wait_for_state(service, name, "Healthy");
+  INFO(deployment.dump());
+  REQUIRE(deployment.value("state", "") == "Healthy");
+  return body_json(created).value("scoring_key", "");
+}
+
+std::string read_logs(const ServiceFixture& service, const std::string& name) {
+  std::string text;
+  NdjsonLines lines;
+  const auto response = http_request(service, "GET", k_services + name + "/logs");
+  lines.feed(response.body.data(), response.body.size(), [&](const nlohmann::json& event) {
+    if (event.value("type", "") == "log") text += event.value("data", "");
+    return true;
+  });
+  return text;
+}
+
+std::set<pid_t> replica_pids(const nlohmann::json& deployment) {
+  std::set<pid_t> pids;
+  for (const auto& replica : deployment.value("replica_status", nlohmann::json::array())) {
+    pids.insert(replica.value("pid", 0));
+  }
+  return pids;
+}
+
+}  // namespace
+
+TEST_CASE("a model trained by a run is deployed and answers scoring requests",
+          "[deployments]") {
+  ServiceFixture service;
+  GIVEN("a deployment of the model a real run trained") {
+    const std::string key = deploy_healthy(service, "digits-svc");
+    const auto deployment = get_deployment(service, "digits-svc");
+    CHECK(deployment["models"] == nlohmann::json::parse(R"([{"name": "digits", "version": 1}])"));
+    CHECK(deployment["replica_status"][0]["state"] == "ready");
+    CHECK(deployment["scoring_path"] == "/v1/workspaces/default/services/digits-svc/score");
+    CHECK(deployment["cpu"] == 0.5);
+
+    WHEN("a client scores a request") {
+      const auto reply = score(service, "digits-svc", key, R"({"x": 21})");
+      THEN("run() answers with the registered model's weights") {
+        INFO(reply.body);
+        REQUIRE(reply.status == 200);
+        CHECK(body_json(reply)["prediction"] == 42.0);
+        CHECK(body_json(reply)["model"] == "a");
+      }
+    }
+    WHEN("the body is not JSON") {
+      const auto reply = score(service, "digits-svc", key, "{not json");
+      THEN("it is a 400") { CHECK(reply.status == 400); }
+    }
+    WHEN("run() raises") {
+      const auto pid = body_json(score(service, "digits-svc", key, R"({"x": 1})"))["pid"];
+      const auto reply = score(service, "digits-svc", key, R"({"raise": "the input has no pixels"})");
+      THEN("the caller gets a 500 with the message and the replica serves the next request") {
+        CHECK(reply.status == 500);
+        CHECK(body_json(reply)["error"]["code"] == "scoring_failed");
+        CHECK(body_json(reply)["error"]["message"] == "ValueError: the input has no pixels");
+        const auto next = score(service, "digits-svc", key, R"({"x": 2})");
+        CHECK(next.status == 200);
+        CHECK(body_json(next)["pid"] == pid);
+        CHECK_THAT(read_logs(service, "digits-svc"),
+                   Catch::Contains("loaded model version a") && Catch::Contains("Traceback") &&
+                       Catch::Contains("ValueError: the input has no pixels"));
+      }
+    }
+  }
+}
+
+TEST_CASE("bad deployment requests are refused with the field or resource at fault",
+          "[deployments]") {
+  ServiceFixture service;
+  const auto snapshot = upload_snapshot(service, {{"score.py", deployment_file("score.py")}});
+  WHEN("fields are wrong") {
+    const auto reply = put_deployment(
+        service, "bad", {{"models", nlohmann::json::array()}, {"entry_script", "../score.py"},
+                         {"snapshot_id", snapshot}, {"replicas", 0}, {"colour", "red"}});
+    THEN("every problem is reported with a 422") {
+      CHECK(reply.status == 422);
+      CHECK(body_json(reply)["error"]["details"].size() == 4);
+    }
+  }
+  WHEN("the model version does not exist") {
+    const auto reply = put_deployment(
+        service, "bad",
+        {{"models", {{{"name", "nothing"}, {"version", 3}}}}, {"entry_script", "score.py"},
+         {"snapshot_id", snapshot}});
+    THEN("it is a 404") { CHECK(reply.status == 404); }
+  }
+}
+
+TEST_CASE("init() raising fails the deployment with the traceback in its logs", "[deployments]") {
+  ServiceFixture service;
+  const int64_t version = train_and_register(service, 2, "a");
+  const auto created = put_deployment(
+      service, "broken",
+      deployment_body(service, version, 1, {{"FAIL_INIT", "weights are corrupt"}}));
+  REQUIRE(created.status == 201);
+  const auto deployment = wait_for_state(service, "broken", "Failed");
+  THEN("the deployment is Failed with the exception as message, not hanging") {
+    CHECK(deployment.value("state", "") == "Failed");
+    CHECK_THAT(deployment.value("message", ""),
+               Catch::Contains("RuntimeError: cannot load the model: weights are corrupt"));
+    CHECK(deployment["replica_status"][0]["state"] == "failed");
+    CHECK_THAT(read_logs(service, "broken"),
+               Catch::Contains("Traceback") && Catch::Contains("in init"));
+    const auto key = body_json(created).value("scoring_key", "");
+    const auto reply = score(service, "broken", key, R"({"x": 1})");
+    CHECK(reply.status == 503);
+    CHECK(header_of(reply, "Retry-After") == "1");
+  }
+}
+
+TEST_CASE("a deployment's scoring key is its own (RELIABILITY 19, 22)", "[deployments]") {
+  ServiceFixture service;
+  const std::string key = deploy_healthy(service, "keyed");
+  const std::string path = k_services + "keyed/score";
+  THEN("the service token, no key and a wrong key are refused on the scoring route") {
+    CHECK(http_request(service, "POST", path, R"({"x": 1})").status == 401);
+    CHECK(http_request(service, "POST", path, R"({"x": 1})", {}, false).status == 401);
+    CHECK(score(service, "keyed", std::string(key.size(), 'a'), R"({"x": 1})").status == 401);
+  }
+  THEN("the scoring key is refused on every other route") {
+    CHECK(http_request(service, "GET", k_services + "keyed", "", {{"Authorization", "Bearer " + key}},
+                       false).status == 401);
+    CHECK(http_request(service, "GET", k_services + "keyed/keys", "",
+                       {{"Authorization", "Bearer " + key}}, false).status == 401);
+  }
+  WHEN("the key is regenerated") {
+    CHECK(body_json(http_request(service, "GET", k_services + "keyed/keys"))["primary_key"] == key);
+    const auto fresh = body_json(http_request(service, "POST", k_services + "keyed/keys/regenerate", "{}"));
+    const std::string new_key = fresh.value("primary_key", "");
+    THEN("the old key stops working and the new one scores") {
+      CHECK(new_key != key);
+      CHECK(score(service, "keyed", key, R"({"x": 1})").status == 401);
+      CHECK(score(service, "keyed", new_key, R"({"x": 1})").status == 200);
+    }
+  }
+  THEN("the key is kept in a 0600 file, never in the database") {
+    const auto key_file = service.home() / "services/default/keyed/scoring_key";
+    CHECK((std::filesystem::status(key_file).permissions() & std::filesystem::perms::group_all) ==
+          std::filesystem::perms::none);
+    const auto database = util::read_file(service.home() / "trainctl.db");
+    REQUIRE(database);
+    CHECK(database->find(key) == std::string::npos);
+  }
+}
+
+TEST_CASE("a replica killed with SIGKILL is restarted and serves again", "[deployments]") {
+  ServiceFixture service;
+  const std::string key = deploy_healthy(service, "crashy");
+  const pid_t first = get_deployment(service, "crashy")["replica_status"][0].value("pid", 0);
+  REQUIRE(first > 0);
+  ::kill(first, SIGKILL);
+  nlohmann::json deployment;
+  REQUIRE(eventually([&] {
+    deployment = get_deployment(service, "crashy");
+    const auto& replica = deployment["replica_status"][0];
+    return replica.value("restarts", 0) == 1 && replica.value("state", "") == "ready";
+  }, 30));
+  CHECK(deployment.value("state", "") == "Healthy");
+  const auto reply = score(service, "crashy", key, R"({"x": 5})");
+  CHECK(reply.status == 200);
+  CHECK(body_json(reply)["pid"] != first);
+  CHECK_THAT(deployment["replica_status"][0].value("message", ""),
+             Catch::Contains("restarted 1 time; last, the replica was killed by signal 9"));
+}
+
+TEST_CASE("16 concurrent scoring requests over 2 replicas are all answered", "[deployments]") {
+  ServiceFixture service;
+  const std::string key = deploy_healthy(service, "busy", 2);
+  std::vector<RawResponse> replies(16);
+  std::vector<std::thread> clients;
+  for (size_t i = 0; i < replies.size(); ++i) {
+    clients.emplace_back([&, i] {
+      replies[i] = score(service, "busy", key, fmt::format(R"({{"x": {}, "sleep": 0.05}})", i));
+    });
+  }
+  for (auto& client : clients) client.join();
+  std::set<int> pids;
+  for (size_t i = 0; i < replies.size(); ++i) {
+    INFO(replies[i].body);
+    REQUIRE(replies[i].status == 200);
+    CHECK(body_json(replies[i])["prediction"] == 2.0 * static_cast<double>(i));
+    pids.insert(body_json(replies[i])["pid"].get<int>());
+  }
+  CHECK(pids.size() == 2);
+}
+
+TEST_CASE("an update swaps the model version without dropping a request", "[deployments]") {
+  ServiceFixture service;
+  const std::string key = deploy_healthy(service, "rolling", 2);
+  const int64_t second = train_and_register(service, 3, "b");
+  std::atomic<bool> stop{false};
+  std::atomic<int> failures{0};
+  std::atomic<int> answered_by_b{0};
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 3; ++i) {
+    clients.emplace_back([&] {
+      while (!stop) {
+        const auto reply = score(service, "rolling", key, R"({"x": 1})");
+        if (reply.status != 200) {
+          ++failures;
+        } else if (body_json(reply)["model"] == "b") {
+          ++answered_by_b;
+        }
+      }
+    });
+  }
+  const auto updated = put_deployment(service, "rolling", deployment_body(service, second, 2));
+  CHECK(updated.status == 200);
+  CHECK(body_json(updated)["revision"] == 2);
+  const bool switched = eventually([&] { return answered_by_b > 10; }, 60);
+  stop = true;
+  for (auto& client : clients) client.join();
+  CHECK(switched);
+  CHECK(failures == 0);
+  const auto deployment = wait_for_state(service, "rolling", "Healthy");
+  CHECK(deployment["models"][0]["version"] == second);
+  CHECK(deployment["replica_status"].size() == 2);
+}
+
+TEST_CASE("deployments come back after trainctld restarts", "[deployments]") {
+  ServiceFixture service;
+  const std::string key = deploy_healthy(service, "durable");
+  const auto before = replica_pids(get_deployment(service, "durable"));
+  service.stop();
+  THEN("its replicas ended with the service") {
+    for (const pid_t pid : before) CHECK(eventually([&] { return !process_is_alive(pid); }, 10));
+  }
+  service.start();
+  const auto deployment = wait_for_state(service, "durable", "Healthy");
+  CHECK(deployment.value("state", "") == "Healthy");
+  const auto reply = score(service, "durable", key, R"({"x": 4})");
+  CHECK(reply.status == 200);
+  CHECK(body_json(reply)["prediction"] == 8.0);
+}
+
+TEST_CASE("deleting a deployment stops its replicas and frees its model version", "[deployments]") {
+  ServiceFixture service;
+  const std::string key = deploy_healthy(service, "gone");
+  const auto pids = replica_pids(get_deployment(service, "gone"));
+  THEN("the model version cannot be deleted while deployed") {
+    CHECK(http_request(service, "DELETE", "/v1/workspaces/default/models/digits/versions/1").status == 409);
+  }
+  WHEN("the deployment is deleted") {
+    REQUIRE(http_request(service, "DELETE", k_services + "gone").status == 204);
+    THEN("its processes and files are gone and the model version can be deleted") {
+      for (const pid_t pid : pids) CHECK(eventually([&] { return !process_is_alive(pid); }, 10));
+      CHECK(http_request(service, "GET", k_services + "gone").status == 404);
+      CHECK_FALSE(std::filesystem::exists(service.home() / "services/default/gone"));
+      CHECK(score(service, "gone", key, R"({"x": 1})").status == 401);
+      CHECK(http_request(service, "DELETE", "/v1/workspaces/default/models/digits/versions/1").status == 204);
+    }
+  }
+}
+
+}  // namespace trainctl::testing
