@@ -64,4 +64,32 @@ const ResourceKind& dataset_version_kind() {
   return kind;
 }
 
+const ResourceKind& model_kind() {
+  static const ResourceKind kind{
+      .name = "model",
+      .columns = {{.header = "NAME", .pointer = "/name"},
+                  {.header = "LATEST", .pointer = "/latest_version"},
+                  {.header = "VERSIONS", .pointer = "/version_count"},
+                  {.header = "FRAMEWORK", .pointer = "/framework"},
+                  {.header = "UPDATED", .pointer = "/updated_at", .format = format_time},
+                  {.header = "DESCRIPTION", .pointer = "/description", .wide_only = true}},
+      .name_pointer = "/name"};
+  return kind;
+}
+
+const ResourceKind& model_version_kind() {
+  static const ResourceKind kind{
+      .name = "model version",
+      .columns = {{.header = "VERSION", .pointer = "/version"},
+                  {.header = "FRAMEWORK", .pointer = "/framework"},
+                  {.header = "RUN", .pointer = "/run_id"},
+                  {.header = "FILES", .pointer = "/file_count"},
+                  {.header = "SIZE", .pointer = "/total_size", .format = format_bytes},
+                  {.header = "CREATED", .pointer = "/created_at", .format = format_time},
+                  {.header = "EXPERIMENT", .pointer = "/experiment", .wide_only = true},
+                  {.header = "DESCRIPTION", .pointer = "/description", .wide_only = true}},
+      .name_pointer = "/name"};
+  return kind;
+}
+
 }  // namespace trainctl::cli

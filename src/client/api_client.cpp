@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "api_client_paths.hpp"
 #include "trainctl/util/fs.hpp"
 #include "trainctl/util/sha256.hpp"
 
@@ -16,26 +17,16 @@ namespace trainctl::client {
 
 namespace {
 
-using Json = nlohmann::json;
-
-// A held request (`?wait=true&timeout=N`) may take N seconds plus this much to be answered.
-constexpr int k_wait_slack_seconds = 15;
-
-bool equals_ignore_case(std::string_view a, std::string_view b) {
-  return std::ranges::equal(a, b, [](char x, char y) {
-    return std::tolower(static_cast<unsigned char>(x)) ==
-           std::tolower(static_cast<unsigned char>(y));
-  });
-}
-
 // RFC 3986's unreserved characters, whatever the locale.
 bool is_unreserved(char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
          c == '.' || c == '_' || c == '~';
 }
 
-// Percent-encodes everything but unreserved characters, so a value is one path segment or one
-// query value whatever it holds ('/', '?', '%', '#', spaces, UTF-8).
+}  // namespace
+
+namespace detail {
+
 std::string percent_encode(std::string_view text) {
   static constexpr char k_hex[] = "0123456789ABCDEF";
   std::string out;
@@ -53,7 +44,6 @@ std::string percent_encode(std::string_view text) {
   return out;
 }
 
-// A '/'-separated relative path with each segment encoded and the separators kept.
 std::string encode_path(std::string_view path) {
   std::string out;
   size_t start = 0;
@@ -66,7 +56,6 @@ std::string encode_path(std::string_view path) {
   }
 }
 
-// Builds "?a=1&b=2" from the pairs whose value is not empty.
 std::string query_string(std::initializer_list<std::pair<std::string_view, std::string>> pairs) {
   std::string out;
   for (const auto& [name, value] : pairs) {
@@ -81,6 +70,24 @@ std::string query_string(std::initializer_list<std::pair<std::string_view, std::
 
 std::string workspace_path(const std::string& workspace) {
   return "/v1/workspaces/" + percent_encode(workspace);
+}
+
+}  // namespace detail
+
+using namespace detail;
+
+namespace {
+
+using Json = nlohmann::json;
+
+// A held request (`?wait=true&timeout=N`) may take N seconds plus this much to be answered.
+constexpr int k_wait_slack_seconds = 15;
+
+bool equals_ignore_case(std::string_view a, std::string_view b) {
+  return std::ranges::equal(a, b, [](char x, char y) {
+    return std::tolower(static_cast<unsigned char>(x)) ==
+           std::tolower(static_cast<unsigned char>(y));
+  });
 }
 
 std::string run_path(const std::string& workspace, const std::string& run_id) {
@@ -355,6 +362,33 @@ Result<nlohmann::json> ApiClient::exchange_json(const HttpRequest& request) {
   return parse_json_body(request, *response);
 }
 
+Result<void> ApiClient::stream_ndjson(
+    const HttpRequest& request, const std::function<bool(const nlohmann::json&)>& on_event) {
+  std::optional<Error> bad_event;
+  const auto on_line = [&](std::string_view line) {
+    if (line.empty() || line == "\r") return true;
+    const auto event = nlohmann::json::parse(line, nullptr, false);
+    if (event.is_discarded() || !event.is_object()) {
+      bad_event =
+          Error(ErrorCode::internal,
+                fmt::format("trainctld sent an event that is not a JSON object: {:.120}", line));
+      return false;
+    }
+    return on_event(event);
+  };
+  LineSplitter splitter;
+  auto response = m_transport->stream(
+      request, [&](std::string_view chunk) { return splitter.feed(chunk, on_line); });
+  if (bad_event) return fail(std::move(*bad_event));
+  if (!response) return std::unexpected(std::move(response.error()));
+  if (response->status >= 400) return fail(error_of_reply(request, *response));
+  if (!on_line(splitter.rest())) {
+    if (bad_event) return fail(std::move(*bad_event));
+    return fail(ErrorCode::interrupted, "stream stopped by the receiver");
+  }
+  return {};
+}
+
 Result<nlohmann::json> ApiClient::health() {
   return exchange_json(make_request("GET", "/v1/health"));
 }
@@ -458,31 +492,12 @@ Result<void> ApiClient::stream_logs(const std::string& workspace, const std::str
                                  run_path(workspace, run_id) + "/logs" +
                                      query_string({{"task", query.task},
                                                    {"offset", query.offset},
-                                                   {"follow", query.follow ? "true" : ""}}),
+                                                   {"follow", query.follow ? "true" : ""},
+                                                   {"attempt", query.attempt > 0
+                                                                   ? std::to_string(query.attempt)
+                                                                   : ""}}),
                                  "application/x-ndjson");
-  std::optional<Error> bad_event;
-  const auto on_line = [&](std::string_view line) {
-    if (line.empty() || line == "\r") return true;
-    const auto event = nlohmann::json::parse(line, nullptr, false);
-    if (event.is_discarded() || !event.is_object()) {
-      bad_event =
-          Error(ErrorCode::internal,
-                fmt::format("trainctld sent a log event that is not a JSON object: {:.120}", line));
-      return false;
-    }
-    return on_event(event);
-  };
-  LineSplitter splitter;
-  auto response = m_transport->stream(
-      logs, [&](std::string_view chunk) { return splitter.feed(chunk, on_line); });
-  if (bad_event) return fail(std::move(*bad_event));
-  if (!response) return std::unexpected(std::move(response.error()));
-  if (response->status >= 400) return fail(error_of_reply(logs, *response));
-  if (!on_line(splitter.rest())) {
-    if (bad_event) return fail(std::move(*bad_event));
-    return fail(ErrorCode::interrupted, "log stream stopped by the receiver");
-  }
-  return {};
+  return stream_ndjson(logs, on_event);
 }
 
 Result<nlohmann::json> ApiClient::list_run_files(const std::string& workspace,

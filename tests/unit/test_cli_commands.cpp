@@ -327,7 +327,7 @@ TEST_CASE("commands: run show describes stages and the time spent in each",
                    {{"status", "Running"}, {"at", "2026-11-21T10:00:02.000Z"}},
                    {{"status", "Completed"}, {"at", "2026-11-21T10:01:02.000Z"}}}}};
   const auto description = describe_run(run, 0);
-  REQUIRE(description.sections.size() == 2);
+  REQUIRE(description.sections.size() == 3);  // tasks, timeline, time spent
   const auto& timeline = description.sections[1].rows;
   REQUIRE(timeline.size() == 3);
   CHECK(timeline[0][0] == "Queued");

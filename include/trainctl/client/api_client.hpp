@@ -96,6 +96,13 @@ struct LogQuery {
   std::string task;    // empty: every task
   std::string offset;  // "" | "123" | "main:123,worker-0:5"
   bool follow = false;
+  int attempt = 0;     // the attempt whose logs to read (following: from); 0: the current one
+};
+
+// What PUT services/{name} did.
+struct DeploymentOutcome {
+  nlohmann::json deployment;
+  bool created = false;  // 201: a new deployment (its "scoring_key" is in `deployment`)
 };
 
 class ApiClient {
@@ -155,6 +162,61 @@ class ApiClient {
                                      const std::filesystem::path& dest,
                                      const DownloadOptions& options = {});
 
+  // ---- Models (docs/models.md; src/client/api_client_models.cpp) ----
+  // `body` is the POST body of docs/rest-api.md, Models: {"name", "run_id", "path", "framework",
+  // "framework_version", "cpu", "memory_gb", "description", "tags"}; returns the new version.
+  Result<nlohmann::json> register_model(const std::string& workspace, const nlohmann::json& body);
+  Result<nlohmann::json> list_models(const std::string& workspace);
+  // The model's versions (without files).
+  Result<nlohmann::json> get_model(const std::string& workspace, const std::string& name);
+  // `version`: a number or "latest"; the version with its lineage and files.
+  Result<nlohmann::json> get_model_version(const std::string& workspace, const std::string& name,
+                                           const std::string& version);
+  // `version`: a number, or "" for every version.
+  Result<void> delete_model(const std::string& workspace, const std::string& name,
+                            const std::string& version);
+  // As download_run_file, for one file of a model version.
+  Result<void> download_model_file(const std::string& workspace, const std::string& name,
+                                   const std::string& version, const std::string& path,
+                                   const std::filesystem::path& dest,
+                                   const DownloadOptions& options = {});
+
+  // ---- Computes (docs/computes.md; src/client/api_client_computes.cpp) ----
+  // `body`: {"type", "max_nodes", "cpus_per_node", "gpus_per_node", "python"}. Creates the
+  // target (`create_only`: conflict when it exists) or replaces its configuration; returns it,
+  // Creating until provisioned.
+  Result<nlohmann::json> put_compute(const std::string& workspace, const std::string& name,
+                                     const nlohmann::json& body, bool create_only);
+  Result<nlohmann::json> list_computes(const std::string& workspace);
+  Result<nlohmann::json> get_compute(const std::string& workspace, const std::string& name);
+  // nullopt when the target is gone; with `force`, the Deleting target while its runs end.
+  Result<std::optional<nlohmann::json>> delete_compute(const std::string& workspace,
+                                                       const std::string& name, bool force);
+
+  // ---- Deployments (docs/deployments.md; src/client/api_client_services.cpp) ----
+  // `body` is the PUT body of docs/rest-api.md, Deployments: {"models": [{"name", "version"}],
+  // "entry_script", "snapshot_id", "replicas", "cpu", "memory_gb", "environment_variables", ...}.
+  // Creates or updates (rolling) the deployment; `created` tells which. A new deployment's
+  // resource holds its "scoring_key", shown once.
+  Result<DeploymentOutcome> put_deployment(const std::string& workspace, const std::string& name,
+                                           const nlohmann::json& body);
+  Result<nlohmann::json> list_deployments(const std::string& workspace);
+  Result<nlohmann::json> get_deployment(const std::string& workspace, const std::string& name);
+  Result<void> delete_deployment(const std::string& workspace, const std::string& name);
+  // The deployment's scoring key (the service token authorizes this route).
+  Result<std::string> get_deployment_key(const std::string& workspace, const std::string& name);
+  // As stream_logs, for the replicas' logs: their tasks are "replica-N", and query.task
+  // "replica-N" selects replica N.
+  Result<void> stream_deployment_logs(const std::string& workspace, const std::string& name,
+                                      const LogQuery& query,
+                                      const std::function<bool(const nlohmann::json&)>& on_event);
+  // POSTs `body` (JSON text, sent as is) to the deployment's score route with `scoring_key` as
+  // the bearer instead of the service token; returns run()'s JSON. run() raising is an error
+  // with its message (code internal, from the reply's "scoring_failed"); no ready replica is
+  // ErrorCode::unavailable.
+  Result<nlohmann::json> score(const std::string& workspace, const std::string& name,
+                               const std::string& scoring_key, std::string body);
+
   Transport& transport() { return *m_transport; }
 
  private:
@@ -166,6 +228,10 @@ class ApiClient {
   // Sends; an error status becomes the Error its body describes.
   Result<HttpResponse> exchange(const HttpRequest& request);
   Result<nlohmann::json> exchange_json(const HttpRequest& request);
+  // Streams an NDJSON reply, calling on_event with each event as it arrives; on_event returning
+  // false stops (ErrorCode::interrupted); a line that is not a JSON object is ErrorCode::internal.
+  Result<void> stream_ndjson(const HttpRequest& request,
+                             const std::function<bool(const nlohmann::json&)>& on_event);
   // The resumable download behind download_run_file and download_dataset_file.
   Result<void> download(const HttpRequest& request, const std::filesystem::path& dest,
                         const DownloadOptions& options);

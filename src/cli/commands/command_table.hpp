@@ -23,6 +23,9 @@ void add_spec_commands(CLI::App& app, Action& selected);  // validate, submit
 void add_logs_commands(CLI::App& app, Action& selected);
 void add_run_commands(CLI::App& app, Action& selected);
 void add_dataset_commands(CLI::App& app, Action& selected);
+void add_compute_commands(CLI::App& app, Action& selected);
+void add_model_commands(CLI::App& app, Action& selected);  // register, model
+void add_deploy_commands(CLI::App& app, Action& selected);
 
 // When `command` is parsed: validate(options) (usage errors), then run(session, options).
 template <typename Options>

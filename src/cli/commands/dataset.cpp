@@ -1,11 +1,7 @@
 // `trainctl dataset create|list|show|download|delete`.
 #include "trainctl/cli/commands/dataset.hpp"
 
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <iostream>
 
 #include <fmt/format.h>
 
@@ -14,8 +10,6 @@
 #include "trainctl/api/names.hpp"
 #include "trainctl/cli/resources.hpp"
 #include "trainctl/client/snapshot.hpp"
-#include "trainctl/util/fs.hpp"
-#include "trainctl/util/sha256.hpp"
 
 namespace trainctl::cli {
 
@@ -42,18 +36,6 @@ bool for_people(const Printer& printer) {
 bool is_version_number(std::string_view text) {
   return !text.empty() && text.size() <= k_max_version_digits && text.front() != '0' &&
          std::ranges::all_of(text, [](char c) { return c >= '0' && c <= '9'; });
-}
-
-Result<json> tags_of(const std::vector<std::string>& tags) {
-  json out = json::object();
-  for (const auto& tag : tags) {
-    const auto equals = tag.find('=');
-    if (equals == std::string::npos || equals == 0) {
-      return fail(ErrorCode::usage, "--tag {}: expected key=value", tag);
-    }
-    out[tag.substr(0, equals)] = tag.substr(equals + 1);
-  }
-  return out;
 }
 
 // Scans --path (a directory, every file in it; or one file) and uploads the blobs the service
@@ -89,26 +71,6 @@ std::string creation_message(const json& version) {
   const auto files = version.value("file_count", int64_t{0});
   return fmt::format("created {} version {} ({} file{}, {})", name, number, files,
                      files == 1 ? "" : "s", format_bytes(version.value("total_size", json(0))));
-}
-
-// Whether `dest` already holds a file of this size and sha256 (a download done before).
-bool already_downloaded(const fs::path& dest, uint64_t size, const std::string& sha256) {
-  struct stat info {};
-  if (::stat(dest.c_str(), &info) != 0 || !S_ISREG(info.st_mode) ||
-      static_cast<uint64_t>(info.st_size) != size) {
-    return false;
-  }
-  const auto actual = util::sha256_file(dest);
-  return actual && *actual == sha256;
-}
-
-// On a terminal, asks `question` and reads the answer; elsewhere the answer is yes.
-bool confirmed(Printer& printer, std::string_view question) {
-  if (::isatty(STDIN_FILENO) != 1 || ::isatty(STDERR_FILENO) != 1) return true;
-  printer.prompt(fmt::format("{} [y/N] ", question));
-  std::string answer;
-  std::getline(std::cin, answer);
-  return answer == "y" || answer == "Y" || answer == "yes";
 }
 
 }  // namespace
@@ -251,30 +213,14 @@ Result<int> run_dataset_download(Session& session, const DatasetDownloadOptions&
   const auto files = version->value("files", json::array());
   const fs::path dest_dir = options.dest.empty() ? fs::path(ref.name) : fs::path(options.dest);
 
-  uint64_t total = 0;
-  for (const auto& file : files) total += file.value("size", uint64_t{0});
-  FilesProgress progress(session.printer(), "downloading", total);
-  size_t kept = 0;
-  for (const auto& file : files) {
-    const auto path = file.value("path", "");
-    if (auto parts = api::split_relative_path(path); !parts) {
-      return fail(ErrorCode::internal, "trainctld listed a file named {}: {}", path,
-                  parts.error().message);
-    }
-    const auto dest = dest_dir / path;
-    const client::DownloadOptions expected{.size = file.value("size", uint64_t{0}),
-                                           .sha256 = file.value("sha256", ""),
-                                           .on_progress = progress.for_file()};
-    if (already_downloaded(dest, *expected.size, expected.sha256)) {
-      ++kept;
-    } else {
-      if (auto made = util::make_directories(dest.parent_path()); !made) return fail(made.error());
-      auto downloaded = (*client)->download_dataset_file(session.workspace(), ref.name, number,
-                                                         path, dest, expected);
-      if (!downloaded) return fail(downloaded.error());
-    }
-    progress.file_done(*expected.size);
-  }
+  auto downloaded = download_manifest(
+      session.printer(), files, dest_dir,
+      [&](const std::string& path, const fs::path& dest, const client::DownloadOptions& expected) {
+        return (*client)->download_dataset_file(session.workspace(), ref.name, number, path, dest,
+                                                expected);
+      });
+  if (!downloaded) return fail(downloaded.error());
+  const auto [total, kept] = *downloaded;
   session.printer().message(fmt::format(
       "downloaded {} version {} ({} file{}, {}) to {}{}", ref.name, number, files.size(),
       files.size() == 1 ? "" : "s", format_bytes(json(total)), dest_dir.string(),

@@ -13,6 +13,7 @@
 #include "trainctl/api/names.hpp"
 #include "trainctl/api/run_status.hpp"
 #include "trainctl/cli/resources.hpp"
+#include "trainctl/cli/run_timeline.hpp"
 #include "trainctl/util/fs.hpp"
 #include "trainctl/util/strings.hpp"
 #include "trainctl/util/time.hpp"
@@ -87,31 +88,80 @@ std::string first_failure_of(const json& run, const json& task) {
   return fmt::format("{}: {}", text_of(task, "name"), text_of(run, "failure_reason"));
 }
 
-std::optional<int64_t> time_of_field(const json& object, const char* key) {
+// The timeline: every status change, when, how long the run stayed, and the service's note
+// ("attempt 2 of 3: ...").
+Description::Section timeline_section(const std::vector<TimelineSpan>& spans) {
+  Description::Section section{
+      .title = "Timeline", .headers = {"STATUS", "AT", "SPENT", "MESSAGE"}, .rows = {}};
+  for (const auto& span : spans) {
+    section.rows.push_back({span.status, format_time(span.at),
+                            span.spent_ms ? util::format_duration_ms(*span.spent_ms) : "-",
+                            span.message.empty() ? "-" : span.message});
+  }
+  return section;
+}
+
+// The time spent in each stage, with how many attempts went through Starting and Running.
+Description::Section stages_section(const std::vector<TimelineSpan>& spans) {
+  Description::Section section{.title = "Time spent", .headers = {"STAGE", "SPENT", "TIMES"},
+                               .rows = {}};
+  for (const auto& stage : stage_times(spans)) {
+    section.rows.push_back({stage.stage, util::format_duration_ms(stage.spent_ms),
+                            std::to_string(stage.spans)});
+  }
+  return section;
+}
+
+// "137 (signal 9)" or "1": how a retried attempt's failing task ended; "-" when unknown.
+std::string exit_class_of(const json& attempt) {
+  const auto signal = attempt.value("signal", json());
+  if (signal.is_number_integer()) {
+    return fmt::format("{} (signal {})", 128 + signal.get<int>(), signal.get<int>());
+  }
+  return text_of(attempt, "exit_code");
+}
+
+std::optional<int64_t> time_at(const json& object, const char* key) {
   const auto value = object.value(key, json());
   return value.is_string() ? util::parse_rfc3339(value.get<std::string>()) : std::nullopt;
 }
 
-// When stage `i` of the timeline ended: when the next began; a final status takes no time; the
-// last stage of a run still going lasts until now.
-std::optional<int64_t> stage_end(const json& timeline, size_t i, int64_t now_ms) {
-  if (i + 1 < timeline.size()) return time_of_field(timeline[i + 1], "at");
-  const auto status = status_of(timeline[i]);
-  if (status && api::is_terminal(*status)) return std::nullopt;
-  return now_ms;
+std::string attempt_duration(const json& attempt) {
+  const auto started = time_at(attempt, "started_at");
+  const auto ended = time_at(attempt, "ended_at");
+  return started && ended ? util::format_duration_ms(*ended - *started) : "-";
 }
 
-Description::Section timeline_section(const json& run, int64_t now_ms) {
+// The attempts that ended and were retried, oldest first.
+Description::Section attempts_section(const json& attempts) {
   Description::Section section{
-      .title = "Timeline", .headers = {"STATUS", "AT", "SPENT"}, .rows = {}};
-  const auto timeline = run.value("timeline", json::array());
-  for (size_t i = 0; i < timeline.size(); ++i) {
-    const auto begin = time_of_field(timeline[i], "at");
-    const auto end = stage_end(timeline, i, now_ms);
-    const auto spent = begin && end ? util::format_duration_ms(*end - *begin) : std::string("-");
-    section.rows.push_back({text_of(timeline[i], "status"), time_of(timeline[i], "at"), spent});
+      .title = "Earlier attempts",
+      .headers = {"ATTEMPT", "STATUS", "EXIT CLASS", "FAILED TASK", "DURATION", "REASON"},
+      .rows = {}};
+  for (const auto& attempt : attempts) {
+    section.rows.push_back({text_of(attempt, "attempt"), text_of(attempt, "status"),
+                            exit_class_of(attempt), text_of(attempt, "first_failed_task"),
+                            attempt_duration(attempt), text_of(attempt, "reason")});
   }
   return section;
+}
+
+// "2 of 4"; "-" when the service does not say.
+std::string attempt_of(const json& run) {
+  const auto attempt = run.value("attempt", json());
+  const auto most = run.value("max_attempts", json());
+  if (!attempt.is_number_integer()) return "-";
+  return most.is_number_integer() ? fmt::format("{} of {}", attempt.dump(), most.dump())
+                                  : attempt.dump();
+}
+
+// "0, 1": the node slots the run holds; "-" when none.
+std::string nodes_of(const json& run) {
+  const auto nodes = run.value("nodes", json::array());
+  if (!nodes.is_array() || nodes.empty()) return "-";
+  std::vector<std::string> slots;
+  for (const auto& node : nodes) slots.push_back(node.dump());
+  return fmt::format("{}", fmt::join(slots, ", "));
 }
 
 // Whether `path` is `prefix` or lies under the folder `prefix`.
@@ -173,7 +223,10 @@ Description describe_run(const json& run, int64_t now_ms) {
                  {"Experiment", text_of(run, "experiment")},
                  {"Name", text_of(run, "name")},
                  {"Status", text_of(run, "status")},
+                 {"Priority", text_of(run, "priority")},
                  {"Compute", text_of(run, "compute")},
+                 {"Nodes", nodes_of(run)},
+                 {"Attempt", attempt_of(run)},
                  {"Created", time_of(run, "created_at")},
                  {"Started", time_of(run, "started_at")},
                  {"Ended", time_of(run, "ended_at")},
@@ -181,12 +234,34 @@ Description describe_run(const json& run, int64_t now_ms) {
                  {"Exit code", text_of(run, "exit_code")},
                  {"Failure reason", text_of(run, "failure_reason")}},
       .sections = {tasks_section(tasks)}};
+  if (const auto queue = run.value("queue", json()); queue.is_object()) {
+    description.fields.emplace_back("Queue", format_queue(queue));
+  }
   if (const auto* failed = first_failed_task(tasks)) {
     description.fields.emplace_back("First failure", first_failure_of(run, *failed));
   }
   if (tasks.size() > 1) description.sections.push_back(placement_section(tasks));
-  description.sections.push_back(timeline_section(run, now_ms));
+  if (const auto attempts = run.value("attempts", json::array());
+      attempts.is_array() && !attempts.empty()) {
+    description.sections.push_back(attempts_section(attempts));
+  }
+  const auto spans = timeline_spans(run.value("timeline", json::array()), now_ms);
+  description.sections.push_back(timeline_section(spans));
+  description.sections.push_back(stages_section(spans));
   return description;
+}
+
+ResourceKind run_list_kind(const json& items) {
+  const bool any_queued = std::any_of(items.begin(), items.end(), [](const json& run) {
+    return run.is_object() && run.value("queue", json()).is_object();
+  });
+  ResourceKind kind = run_kind();
+  if (!any_queued) return kind;
+  const auto status = std::find_if(kind.columns.begin(), kind.columns.end(),
+                                   [](const Column& column) { return column.pointer == "/status"; });
+  kind.columns.insert(status == kind.columns.end() ? status : status + 1,
+                      Column{.header = "WAITING", .pointer = "/queue", .format = format_queue});
+  return kind;
 }
 
 int exit_code_for_run(const json& run) {
@@ -210,7 +285,7 @@ Result<int> run_run_list(Session& session, const RunListOptions& options) {
     next_page = page->value("next_page_token", json());
     query.page_token = next_page.is_string() ? next_page.get<std::string>() : std::string();
   } while (options.all && !query.page_token.empty());
-  session.printer().print_list(run_kind(), items);
+  session.printer().print_list(run_list_kind(items), items);
   if (!options.all && !query.page_token.empty()) {
     session.printer().notice(
         fmt::format("more runs exist: --all lists them, --limit N pages by N"));
@@ -344,7 +419,8 @@ Examples:
   auto* list = group->add_subcommand("list", "List runs, newest first");
   list->alias("ls");
   list->add_option("--experiment", list_options->experiment, "Only this experiment");
-  list->add_option("--status", list_options->status, "Only these statuses (comma list)");
+  list->add_option("--status", list_options->status,
+                   "Only these statuses (comma list); Queued runs show why they wait");
   list->add_option("--limit", list_options->limit, "At most N runs (per page with --all)")
       ->capture_default_str();
   list->add_flag("--all", list_options->all, "Every run, page after page");
@@ -352,7 +428,8 @@ Examples:
 
   auto show_options = std::make_shared<RunOptions>();
   auto* show = group->add_subcommand(
-      "show", "Status, times, tasks (role, node, state), placement and timeline of a run");
+      "show",
+      "Status, priority, nodes, attempts, queue place, tasks, placement and timeline of a run");
   show->add_option("RUN", show_options->run_id, "Run id")->required();
   on_parsed(show, selected, show_options, run_run_show);
 

@@ -147,8 +147,9 @@ Result<int> stream_run(client::ApiClient& client, Session& session, const Submit
   auto& printer = session.printer();
   const auto status = [&] {
     InterruptScope interrupt_scope;  // ends before the cancel, which must not be aborted
-    return print_logs(client, printer, session.workspace(),
-                      LogsOptions{.run_id = run_id, .task = {}, .rank = {}, .follow = true});
+    return print_logs(
+        client, printer, session.workspace(),
+        LogsOptions{.run_id = run_id, .task = {}, .rank = {}, .follow = true, .attempt = {}});
   }();
   if (status) {
     if (auto run = client.get_run(session.workspace(), run_id)) printer.notice(describe_outcome(*run));

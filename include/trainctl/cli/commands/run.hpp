@@ -41,6 +41,10 @@ Result<void> validate(const RunDownloadOptions& options);
 // What `run show` prints for people; `now_ms` ends the time spent in a stage still going on.
 Description describe_run(const nlohmann::json& run, int64_t now_ms);
 
+// The table of `run list` for `items`: run_kind(), plus a WAITING column after STATUS
+// ("#2 of 3: waiting for 2 nodes (0 of 2 free)", format_queue) when one of them is queued.
+ResourceKind run_list_kind(const nlohmann::json& items);
+
 // The exit code for a run resource in a final status (0, 3, 4, 5); 1 when not final.
 int exit_code_for_run(const nlohmann::json& run);
 

@@ -1,0 +1,301 @@
+// `trainctl compute create|list|show|update|delete` (docs/cli.md, docs/computes.md).
+#include <chrono>
+#include <optional>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "command_table.hpp"
+
+namespace trainctl::cli {
+
+namespace {
+
+using nlohmann::json;
+
+// How often --wait asks the service how a target is doing.
+constexpr auto k_wait_poll = std::chrono::milliseconds(200);
+
+struct ComputeConfigOptions {
+  std::string name;
+  std::string type;  // create: "local" unless given; update: unchanged unless given
+  std::optional<int> max_nodes;
+  std::optional<int> cpus_per_node;
+  std::optional<int> gpus_per_node;
+  std::optional<std::string> python;
+  bool wait = false;
+};
+
+struct ComputeNameOptions {
+  std::string name;
+};
+
+struct ComputeDeleteOptions {
+  std::string name;
+  bool force = false;
+  bool wait = false;
+};
+
+Result<void> validate(const ComputeConfigOptions& options) {
+  if (options.python && !options.python->empty() && !options.python->starts_with('/')) {
+    return fail(ErrorCode::usage, "--python {}: an absolute path is required", *options.python);
+  }
+  return {};
+}
+
+Result<void> validate(const ComputeNameOptions&) { return {}; }
+Result<void> validate(const ComputeDeleteOptions&) { return {}; }
+
+// ---- printing -----------------------------------------------------------------------------------
+
+std::string text_of(const json& object, const char* key) {
+  return format_cell(object.contains(key) ? object.at(key) : json());
+}
+
+std::string usage_of(const json& compute, const char* key) {
+  return text_of(compute.value("usage", json::object()), key);
+}
+
+// "busy/max" of a whole compute resource.
+std::string format_nodes(const json& compute) {
+  return fmt::format("{}/{}", usage_of(compute, "busy_nodes"), text_of(compute, "max_nodes"));
+}
+
+const ResourceKind& compute_kind() {
+  static const ResourceKind kind{
+      .name = "compute",
+      .columns = {{.header = "NAME", .pointer = "/name"},
+                  {.header = "TYPE", .pointer = "/type"},
+                  {.header = "STATE", .pointer = "/state"},
+                  {.header = "NODES", .pointer = "", .format = format_nodes},
+                  {.header = "GPUS/NODE", .pointer = "/gpus_per_node"},
+                  {.header = "QUEUED", .pointer = "/usage/queued_runs"},
+                  {.header = "CPUS/NODE", .pointer = "/cpus_per_node", .wide_only = true},
+                  {.header = "PYTHON", .pointer = "/python", .wide_only = true},
+                  {.header = "MESSAGE", .pointer = "/message", .wide_only = true}},
+      .name_pointer = "/name"};
+  return kind;
+}
+
+Description describe_compute(const json& compute) {
+  const auto cpus = compute.value("cpus_per_node", 0);
+  return Description{
+      .fields = {{"Name", text_of(compute, "name")},
+                 {"Type", text_of(compute, "type")},
+                 {"State", text_of(compute, "state")},
+                 {"Message", text_of(compute, "message")},
+                 {"Nodes", format_nodes(compute) + " busy"},
+                 {"Free nodes", usage_of(compute, "free_nodes")},
+                 {"CPUs per node", cpus == 0 ? "all of the host's" : std::to_string(cpus)},
+                 {"GPUs per node", text_of(compute, "gpus_per_node")},
+                 {"Python", compute.value("python", "").empty() ? "the service's --python"
+                                                                : text_of(compute, "python")},
+                 {"Conda", text_of(compute, "conda")},
+                 {"Active runs", usage_of(compute, "active_runs")},
+                 {"Queued runs", usage_of(compute, "queued_runs")},
+                 {"Created", format_time(compute.value("created_at", json()))},
+                 {"Updated", format_time(compute.value("updated_at", json()))}},
+      .sections = {}};
+}
+
+bool for_people(const Printer& printer) {
+  const auto format = printer.options().format;
+  return format == OutputFormat::table || format == OutputFormat::wide;
+}
+
+// ---- waiting ------------------------------------------------------------------------------------
+
+// The target once it is no longer Creating; Ctrl-C stops waiting (ErrorCode::interrupted).
+Result<json> wait_until_provisioned(client::ApiClient& client, const std::string& workspace,
+                                    const std::string& name) {
+  InterruptScope interrupts;
+  while (true) {
+    auto compute = client.get_compute(workspace, name);
+    if (!compute || compute->value("state", "") != "Creating") return compute;
+    if (InterruptScope::interrupted()) return fail(ErrorCode::interrupted, "stopped waiting");
+    std::this_thread::sleep_for(k_wait_poll);
+  }
+}
+
+Result<void> wait_until_gone(client::ApiClient& client, const std::string& workspace,
+                             const std::string& name) {
+  InterruptScope interrupts;
+  while (true) {
+    auto compute = client.get_compute(workspace, name);
+    if (!compute && compute.error().code == ErrorCode::not_found) return {};
+    if (!compute) return fail(compute.error());
+    if (InterruptScope::interrupted()) return fail(ErrorCode::interrupted, "stopped waiting");
+    std::this_thread::sleep_for(k_wait_poll);
+  }
+}
+
+// ---- create and update --------------------------------------------------------------------------
+
+// The PUT body: `current` (the target's configuration, or {} for a new one) with the options
+// given laid over it.
+json compute_body(const ComputeConfigOptions& options, const json& current) {
+  json body{{"type", current.value("type", "local")},
+            {"max_nodes", current.value("max_nodes", 1)},
+            {"cpus_per_node", current.value("cpus_per_node", 0)},
+            {"gpus_per_node", current.value("gpus_per_node", 0)},
+            {"python", current.value("python", "")}};
+  if (!options.type.empty()) body["type"] = options.type;
+  if (options.max_nodes) body["max_nodes"] = *options.max_nodes;
+  if (options.cpus_per_node) body["cpus_per_node"] = *options.cpus_per_node;
+  if (options.gpus_per_node) body["gpus_per_node"] = *options.gpus_per_node;
+  if (options.python) body["python"] = *options.python;
+  return body;
+}
+
+// Prints what create or update did; with --wait, after provisioning ended (Failed: exit 1).
+Result<int> report_put(Session& session, client::ApiClient& client, const json& stored,
+                       const ComputeConfigOptions& options, std::string_view done) {
+  auto& printer = session.printer();
+  json compute = stored;
+  if (options.wait) {
+    auto provisioned = wait_until_provisioned(client, session.workspace(), options.name);
+    if (!provisioned) return fail(provisioned.error());
+    compute = std::move(*provisioned);
+  }
+  const auto state = compute.value("state", "");
+  if (!for_people(printer)) {
+    printer.print_resource(compute_kind(), compute);
+  } else if (state == "Creating") {
+    printer.message(fmt::format(
+        "compute target {} {}; provisioning (see `trainctl compute show {}`, or use --wait)",
+        options.name, done, options.name));
+  } else if (state == "Succeeded") {
+    printer.message(fmt::format("compute target {} {} and ready: {}", options.name, done,
+                                compute.value("message", "")));
+  }
+  if (state != "Failed") return exit_code::k_success;
+  printer.error(Error(ErrorCode::invalid_argument,
+                      fmt::format("compute target {} failed to provision: {}", options.name,
+                                  compute.value("message", ""))));
+  return exit_code::k_error;
+}
+
+Result<int> run_compute_create(Session& session, const ComputeConfigOptions& options) {
+  auto client = session.client();
+  if (!client) return fail(client.error());
+  auto created = (*client)->put_compute(session.workspace(), options.name,
+                                        compute_body(options, json::object()), true);
+  if (!created) return fail(created.error());
+  return report_put(session, **client, *created, options, "created");
+}
+
+Result<int> run_compute_update(Session& session, const ComputeConfigOptions& options) {
+  auto client = session.client();
+  if (!client) return fail(client.error());
+  auto current = (*client)->get_compute(session.workspace(), options.name);
+  if (!current) return fail(current.error());
+  auto updated = (*client)->put_compute(session.workspace(), options.name,
+                                        compute_body(options, *current), false);
+  if (!updated) return fail(updated.error());
+  return report_put(session, **client, *updated, options, "updated");
+}
+
+// ---- list, show, delete -------------------------------------------------------------------------
+
+Result<int> run_compute_list(Session& session) {
+  auto client = session.client();
+  if (!client) return fail(client.error());
+  auto computes = (*client)->list_computes(session.workspace());
+  if (!computes) return fail(computes.error());
+  session.printer().print_list(compute_kind(), computes->value("items", json::array()));
+  return exit_code::k_success;
+}
+
+Result<int> run_compute_show(Session& session, const ComputeNameOptions& options) {
+  auto client = session.client();
+  if (!client) return fail(client.error());
+  auto compute = (*client)->get_compute(session.workspace(), options.name);
+  if (!compute) return fail(compute.error());
+  session.printer().print_description(compute_kind(), *compute, describe_compute(*compute));
+  return exit_code::k_success;
+}
+
+Result<int> run_compute_delete(Session& session, const ComputeDeleteOptions& options) {
+  auto client = session.client();
+  if (!client) return fail(client.error());
+  auto draining = (*client)->delete_compute(session.workspace(), options.name, options.force);
+  if (!draining) return fail(draining.error());
+  auto& printer = session.printer();
+  if (*draining && options.wait) {
+    printer.notice(fmt::format("canceling the runs of compute target {}...", options.name));
+    if (auto gone = wait_until_gone(**client, session.workspace(), options.name); !gone) {
+      return fail(gone.error());
+    }
+  }
+  if (*draining && !options.wait) {
+    printer.message(fmt::format(
+        "compute target {} is being deleted: its runs are canceled, then it is removed",
+        options.name));
+  } else {
+    printer.message(fmt::format("deleted compute target {}", options.name));
+  }
+  return exit_code::k_success;
+}
+
+// The configuration flags of create and update.
+void add_config_options(CLI::App* command, ComputeConfigOptions& options) {
+  command->add_option("NAME", options.name, "Compute target name")->required();
+  command->add_option("--type", options.type, "local (slurm and kubernetes: later versions)");
+  command->add_option("--max-nodes", options.max_nodes,
+                      "Virtual nodes (1-1024); a run with node_count N takes N of them at once");
+  command->add_option("--cpus-per-node", options.cpus_per_node,
+                      "CPUs of each node (0: all of the host's)");
+  command->add_option("--gpus-per-node", options.gpus_per_node,
+                      "GPUs of each node (0-64), given to its tasks through CUDA_VISIBLE_DEVICES");
+  command->add_option("--python", options.python,
+                      "Interpreter of its runs, an absolute path (\"\": the service's --python)");
+  command->add_flag("--wait", options.wait,
+                    "Wait until provisioned; exit 1 with the reason when it Failed");
+}
+
+}  // namespace
+
+void add_compute_commands(CLI::App& app, Action& selected) {
+  auto* group = app.add_subcommand("compute", "Create, list, show, update and delete compute targets");
+  group->require_subcommand(1);
+  group->footer(R"(
+Every workspace has the target 'local', which specs use unless they name another.
+
+Examples:
+  trainctl compute create cpu4 --type local --max-nodes 4 --wait
+  trainctl compute create gpu --max-nodes 2 --gpus-per-node 1 --python /opt/py311/bin/python3
+  trainctl compute list
+  trainctl compute update local --max-nodes 2
+  trainctl compute delete cpu4 --force --wait)");
+
+  auto create_options = std::make_shared<ComputeConfigOptions>();
+  auto* create = group->add_subcommand("create", "Create a compute target (Creating until provisioned)");
+  add_config_options(create, *create_options);
+  on_parsed(create, selected, create_options, run_compute_create);
+
+  auto* list = group->add_subcommand("list", "List compute targets with their busy nodes and queues");
+  list->alias("ls");
+  on_parsed(list, selected, run_compute_list);
+
+  auto show_options = std::make_shared<ComputeNameOptions>();
+  auto* show = group->add_subcommand("show", "Show a compute target and what it holds now");
+  show->add_option("NAME", show_options->name, "Compute target name")->required();
+  on_parsed(show, selected, show_options, run_compute_show);
+
+  auto update_options = std::make_shared<ComputeConfigOptions>();
+  auto* update = group->add_subcommand(
+      "update", "Change a compute target's configuration (the flags given); it is provisioned again");
+  add_config_options(update, *update_options);
+  on_parsed(update, selected, update_options, run_compute_update);
+
+  auto delete_options = std::make_shared<ComputeDeleteOptions>();
+  auto* remove = group->add_subcommand(
+      "delete", "Delete a compute target; refused while runs use it, unless --force cancels them");
+  remove->add_option("NAME", delete_options->name, "Compute target name")->required();
+  remove->add_flag("--force", delete_options->force,
+                   "Cancel its queued and running runs, then delete it once they have ended");
+  remove->add_flag("--wait", delete_options->wait, "With --force: wait until it is gone");
+  on_parsed(remove, selected, delete_options, run_compute_delete);
+}
+
+}  // namespace trainctl::cli
