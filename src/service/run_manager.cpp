@@ -110,7 +110,7 @@ void RunManager::stop() {
   }
   m_schedule_wakeup.notify_all();
   m_prepare_wakeup.notify_all();
-  m_watch_tick.notify_all();
+  m_state_watch.wake();
   m_changed.notify_all();
   if (m_scheduler.joinable()) m_scheduler.join();
   for (auto& preparer : m_preparers) {
@@ -458,8 +458,7 @@ void RunManager::recover(const RunRecord& run) {
 void RunManager::watch_loop() {
   while (!m_stopping) {
     observe_active_runs();
-    std::unique_lock lock(m_mutex);
-    m_watch_tick.wait_for(lock, m_options.watch_interval, [this] { return m_stopping.load(); });
+    m_state_watch.wait(m_options.watch_interval);
   }
 }
 
@@ -469,6 +468,9 @@ void RunManager::observe_active_runs() {
     std::lock_guard lock(m_mutex);
     active = m_active;
   }
+  std::map<std::string, std::filesystem::path> dirs;
+  for (const auto& [id, run] : active) dirs.emplace(id, run_dir(id));
+  m_state_watch.track(dirs);
   if (active.empty()) return;
   std::vector<std::string> finished;
   for (auto& [id, run] : active) {

@@ -24,6 +24,7 @@
 #include "trainctl/service/blob_store.hpp"
 #include "trainctl/service/engine.hpp"
 #include "trainctl/service/environments.hpp"
+#include "trainctl/service/state_watch.hpp"
 #include "trainctl/service/store.hpp"
 #include "trainctl/util/error.hpp"
 
@@ -166,7 +167,7 @@ class RunManager {
   mutable std::condition_variable m_changed;
   std::condition_variable m_schedule_wakeup;
   std::condition_variable m_prepare_wakeup;
-  std::condition_variable m_watch_tick;  // the watcher's sleep, cut short by stop()
+  StateWatch m_state_watch;  // the watcher's sleep, cut short by a state file change or stop()
   uint64_t m_generation = 0;
   bool m_schedule_requested = false;
   std::map<std::string, WaitingRun> m_waiting;     // queued runs, by id
