@@ -211,7 +211,11 @@ void RunManager::schedule() {
     RunUpdate preparing;
     preparing.status = RunStatus::Preparing;
     preparing.nodes = start.nodes;
-    preparing.message = fmt::format("nodes {} allocated", fmt::join(start.nodes, ","));
+    const auto waited = std::find_if(waiting.begin(), waiting.end(),
+                                     [&](const auto& run) { return run.id == start.run_id; });
+    preparing.message = fmt::format("on node{} {} of compute target '{}'",
+                                    start.nodes.size() == 1 ? "" : "s", fmt::join(start.nodes, ","),
+                                    waited == waiting.end() ? "" : waited->compute);
     auto updated = m_store.update_run(start.run_id, preparing);
     std::lock_guard lock(m_mutex);
     const auto it = m_waiting.find(start.run_id);
