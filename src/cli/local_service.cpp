@@ -32,11 +32,6 @@ std::string trim(std::string text) {
   return text.substr(first, last - first + 1);
 }
 
-bool is_executable(const fs::path& path) {
-  std::error_code ignored;
-  return fs::is_regular_file(path, ignored) && ::access(path.c_str(), X_OK) == 0;
-}
-
 // Whether `pid` is alive and runs trainctld (guards against a recycled pid).
 bool is_trainctld(pid_t pid) {
   if (pid <= 0 || ::kill(pid, 0) != 0) return false;
@@ -119,22 +114,18 @@ Result<std::string> read_token(const fs::path& home) {
 
 Result<fs::path> find_server_binary(const config::Config& config) {
   if (!config.server_binary.empty()) {
-    if (is_executable(config.server_binary)) return config.server_binary;
+    if (util::is_executable_file(config.server_binary)) return config.server_binary;
     return fail(ErrorCode::not_found, "server_binary {} is not an executable file",
                 config.server_binary.string());
   }
   std::error_code ignored;
   const auto self = fs::read_symlink("/proc/self/exe", ignored);
-  if (!self.empty() && is_executable(self.parent_path() / "trainctld")) {
+  if (!self.empty() && util::is_executable_file(self.parent_path() / "trainctld")) {
     return self.parent_path() / "trainctld";
   }
   const char* path = std::getenv("PATH");
-  std::string_view dirs = path != nullptr ? path : "";
-  while (!dirs.empty()) {
-    const auto colon = dirs.find(':');
-    const auto candidate = fs::path(dirs.substr(0, colon)) / "trainctld";
-    if (is_executable(candidate)) return candidate;
-    dirs = colon == std::string_view::npos ? std::string_view{} : dirs.substr(colon + 1);
+  if (auto found = util::find_in_path("trainctld", path != nullptr ? path : ""); !found.empty()) {
+    return found;
   }
   return fail(ErrorCode::not_found,
               "cannot find trainctld next to trainctl or on PATH; set server_binary in the config");

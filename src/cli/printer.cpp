@@ -151,6 +151,10 @@ std::string format_bytes(const json& value) {
                    : fmt::format("{:.1f} {}", size, k_units[unit]);
 }
 
+std::string format_field(const json& object, const char* key) {
+  return format_cell(object.contains(key) ? object.at(key) : json());
+}
+
 std::string to_yaml(const json& document) {
   YAML::Emitter out;
   emit_yaml(out, document);
@@ -172,6 +176,10 @@ Printer::Printer(std::ostream& out, std::ostream& err, PrinterOptions options)
 void Printer::set_options(const PrinterOptions& options) {
   m_options = options;
   m_progress.set_enabled(options.progress && !options.quiet);
+}
+
+bool Printer::for_people() const {
+  return m_options.format == OutputFormat::table || m_options.format == OutputFormat::wide;
 }
 
 void Printer::print_list(const ResourceKind& kind, const json& items) {
@@ -223,9 +231,7 @@ void Printer::print_document(const json& document, const Description& descriptio
 void Printer::message(std::string_view text) {
   if (m_options.quiet) return;
   m_progress.erase();
-  const bool for_people =
-      m_options.format == OutputFormat::table || m_options.format == OutputFormat::wide;
-  (for_people ? m_out : m_err) << text << '\n' << std::flush;
+  (for_people() ? m_out : m_err) << text << '\n' << std::flush;
 }
 
 void Printer::notice(std::string_view text) {

@@ -14,7 +14,7 @@
 
 #include "trainctl/service/compute_manager.hpp"
 #include "trainctl/service/engines/child_process.hpp"
-#include "trainctl/util/strings.hpp"
+#include "trainctl/util/fs.hpp"
 
 namespace trainctl::service {
 
@@ -101,15 +101,7 @@ class RealHostProbe final : public HostProbe {
 
   std::string find_on_path(const std::string& program) override {
     const char* path = std::getenv("PATH");
-    for (const auto& dir : util::split(path ? path : "", ':')) {
-      if (dir.empty()) continue;
-      const fs::path candidate = fs::path(std::string(dir)) / program;
-      std::error_code ec;
-      if (fs::is_regular_file(candidate, ec) && ::access(candidate.c_str(), X_OK) == 0) {
-        return candidate.string();
-      }
-    }
-    return {};
+    return util::find_in_path(program, path != nullptr ? path : "").string();
   }
 
   int cpu_count() override { return static_cast<int>(::sysconf(_SC_NPROCESSORS_ONLN)); }

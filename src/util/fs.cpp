@@ -8,6 +8,8 @@
 #include <cstring>
 #include <random>
 
+#include "trainctl/util/strings.hpp"
+
 namespace trainctl::util {
 
 namespace {
@@ -91,6 +93,20 @@ Result<void> make_directories(const std::filesystem::path& dir, unsigned mode) {
   // Only a directory made here gets `mode`: an existing one (say /tmp) keeps its own bits.
   if (created && ::chmod(dir.c_str(), mode) != 0) {
     return fail(ErrorCode::io, "cannot set the mode of {}: {}", dir.string(), errno_text());
+  }
+  return {};
+}
+
+bool is_executable_file(const std::filesystem::path& path) {
+  std::error_code ignored;
+  return std::filesystem::is_regular_file(path, ignored) && ::access(path.c_str(), X_OK) == 0;
+}
+
+std::filesystem::path find_in_path(std::string_view program, std::string_view search_path) {
+  for (const auto dir : split(search_path, ':')) {
+    if (dir.empty()) continue;
+    auto candidate = std::filesystem::path(dir) / program;
+    if (is_executable_file(candidate)) return candidate;
   }
   return {};
 }

@@ -59,6 +59,8 @@ std::string format_cell(const nlohmann::json& value);  // strings verbatim, null
 std::string format_time(const nlohmann::json& value);  // RFC 3339 to "2026-11-21 10:00:00"
 std::string format_duration(const nlohmann::json& value);  // milliseconds to "1m02s"
 std::string format_bytes(const nlohmann::json& value);     // 1536 to "1.5 KiB"
+// format_cell of object[key]: "-" when the object lacks the key.
+std::string format_field(const nlohmann::json& object, const char* key);
 
 // A JSON document as block YAML.
 std::string to_yaml(const nlohmann::json& document);
@@ -84,6 +86,8 @@ class Printer {
 
   void set_options(const PrinterOptions& options);
   const PrinterOptions& options() const { return m_options; }
+  // table or wide: the output is for people, not parsed by scripts.
+  bool for_people() const;
 
   void print_list(const ResourceKind& kind, const nlohmann::json& items);
   void print_resource(const ResourceKind& kind, const nlohmann::json& resource);

@@ -1,6 +1,6 @@
 #pragma once
 // File helpers with the durability rules of RELIABILITY.md 24: temp file, fsync, rename,
-// fsync of the directory.
+// fsync of the directory; and finding executables.
 #include <filesystem>
 #include <string>
 #include <string_view>
@@ -18,5 +18,12 @@ Result<void> fsync_directory(const std::filesystem::path& dir);
 // Creates the directory and its parents; the directory itself gets `mode` when this call made
 // it. Fine when it exists (its mode is then left alone).
 Result<void> make_directories(const std::filesystem::path& dir, unsigned mode = 0755);
+
+// Whether `path` is (or links to) a regular file this process may execute.
+bool is_executable_file(const std::filesystem::path& path);
+// The first executable file named `program` in the directories of `search_path` (a $PATH value,
+// ':'-separated; empty entries are skipped, not taken as the current directory); empty when
+// there is none.
+std::filesystem::path find_in_path(std::string_view program, std::string_view search_path);
 
 }  // namespace trainctl::util

@@ -48,17 +48,13 @@ Result<void> validate(const ComputeDeleteOptions&) { return {}; }
 
 // ---- printing -----------------------------------------------------------------------------------
 
-std::string text_of(const json& object, const char* key) {
-  return format_cell(object.contains(key) ? object.at(key) : json());
-}
-
 std::string usage_of(const json& compute, const char* key) {
-  return text_of(compute.value("usage", json::object()), key);
+  return format_field(compute.value("usage", json::object()), key);
 }
 
 // "busy/max" of a whole compute resource.
 std::string format_nodes(const json& compute) {
-  return fmt::format("{}/{}", usage_of(compute, "busy_nodes"), text_of(compute, "max_nodes"));
+  return fmt::format("{}/{}", usage_of(compute, "busy_nodes"), format_field(compute, "max_nodes"));
 }
 
 const ResourceKind& compute_kind() {
@@ -80,27 +76,22 @@ const ResourceKind& compute_kind() {
 Description describe_compute(const json& compute) {
   const auto cpus = compute.value("cpus_per_node", 0);
   return Description{
-      .fields = {{"Name", text_of(compute, "name")},
-                 {"Type", text_of(compute, "type")},
-                 {"State", text_of(compute, "state")},
-                 {"Message", text_of(compute, "message")},
+      .fields = {{"Name", format_field(compute, "name")},
+                 {"Type", format_field(compute, "type")},
+                 {"State", format_field(compute, "state")},
+                 {"Message", format_field(compute, "message")},
                  {"Nodes", format_nodes(compute) + " busy"},
                  {"Free nodes", usage_of(compute, "free_nodes")},
                  {"CPUs per node", cpus == 0 ? "all of the host's" : std::to_string(cpus)},
-                 {"GPUs per node", text_of(compute, "gpus_per_node")},
+                 {"GPUs per node", format_field(compute, "gpus_per_node")},
                  {"Python", compute.value("python", "").empty() ? "the service's --python"
-                                                                : text_of(compute, "python")},
-                 {"Conda", text_of(compute, "conda")},
+                                                                : format_field(compute, "python")},
+                 {"Conda", format_field(compute, "conda")},
                  {"Active runs", usage_of(compute, "active_runs")},
                  {"Queued runs", usage_of(compute, "queued_runs")},
                  {"Created", format_time(compute.value("created_at", json()))},
                  {"Updated", format_time(compute.value("updated_at", json()))}},
       .sections = {}};
-}
-
-bool for_people(const Printer& printer) {
-  const auto format = printer.options().format;
-  return format == OutputFormat::table || format == OutputFormat::wide;
 }
 
 // ---- waiting ------------------------------------------------------------------------------------
@@ -158,7 +149,7 @@ Result<int> report_put(Session& session, client::ApiClient& client, const json& 
     compute = std::move(*provisioned);
   }
   const auto state = compute.value("state", "");
-  if (!for_people(printer)) {
+  if (!printer.for_people()) {
     printer.print_resource(compute_kind(), compute);
   } else if (state == "Creating") {
     printer.message(fmt::format(

@@ -7,6 +7,7 @@
 
 #include "command_table.hpp"
 #include "transfers.hpp"
+#include "versioned_assets.hpp"
 #include "trainctl/api/names.hpp"
 #include "trainctl/cli/resources.hpp"
 #include "trainctl/client/snapshot.hpp"
@@ -19,19 +20,9 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 constexpr size_t k_max_version_digits = 9;
-constexpr size_t k_hash_shown = 12;
 // Datasets are not snapshots: no size cap on the client, the service's file count limit.
 constexpr client::SnapshotLimits k_dataset_limits{.max_total_bytes = UINT64_MAX,
                                                   .max_files = 100'000};
-
-std::string text_of(const json& object, const char* key) {
-  return format_cell(object.contains(key) ? object.at(key) : json());
-}
-
-bool for_people(const Printer& printer) {
-  const auto format = printer.options().format;
-  return format == OutputFormat::table || format == OutputFormat::wide;
-}
 
 bool is_version_number(std::string_view text) {
   return !text.empty() && text.size() <= k_max_version_digits && text.front() != '0' &&
@@ -60,10 +51,23 @@ Result<json> upload_local_files(client::ApiClient& client, Session& session,
   return scan->manifest()["files"];
 }
 
+const VersionedAsset& dataset_asset() {
+  static const VersionedAsset asset{.noun = "dataset",
+                                    .kind = dataset_kind(),
+                                    .version_kind = dataset_version_kind(),
+                                    .describe_version = describe_dataset_version,
+                                    .list = &client::ApiClient::list_datasets,
+                                    .get = &client::ApiClient::get_dataset,
+                                    .get_version = &client::ApiClient::get_dataset_version,
+                                    .remove = &client::ApiClient::delete_dataset,
+                                    .download_file = &client::ApiClient::download_dataset_file};
+  return asset;
+}
+
 // "created mnist version 3 (12 files, 4.1 MiB)" or the notice that nothing new was made.
 std::string creation_message(const json& version) {
-  const auto name = text_of(version, "name");
-  const auto number = text_of(version, "version");
+  const auto name = format_field(version, "name");
+  const auto number = format_field(version, "version");
   if (!version.value("created", true)) {
     return fmt::format("{} version {} has the same content; use --new-version to make another",
                        name, number);
@@ -113,38 +117,21 @@ Result<void> validate(const DatasetDownloadOptions& options) {
 }
 
 Result<void> validate(const DatasetDeleteOptions& options) {
-  auto ref = parse_dataset_ref(options.ref);
-  if (!ref) return fail(ref.error());
-  if (ref->version == "latest") {
-    return fail(ErrorCode::usage, "delete takes NAME or NAME:VERSION, not @latest");
-  }
-  return {};
+  return validate_delete_ref(parse_dataset_ref(options.ref));
 }
 
 Description describe_dataset_version(const json& version) {
-  std::string tags;
-  const auto tag_map = version.value("tags", json::object());
-  for (const auto& [key, value] : tag_map.items()) {
-    tags += fmt::format("{}{}={}", tags.empty() ? "" : ", ", key, format_cell(value));
-  }
-  Description description{
-      .fields = {{"Name", text_of(version, "name")},
-                 {"Version", text_of(version, "version")},
-                 {"Description", text_of(version, "description")},
-                 {"Tags", tags.empty() ? "-" : tags},
-                 {"Source", text_of(version, "source")},
-                 {"Files", text_of(version, "file_count")},
+  return Description{
+      .fields = {{"Name", format_field(version, "name")},
+                 {"Version", format_field(version, "version")},
+                 {"Description", format_field(version, "description")},
+                 {"Tags", format_tags(version.value("tags", json::object()))},
+                 {"Source", format_field(version, "source")},
+                 {"Files", format_field(version, "file_count")},
                  {"Size", format_bytes(version.value("total_size", json()))},
-                 {"Content hash", text_of(version, "content_hash")},
+                 {"Content hash", format_field(version, "content_hash")},
                  {"Created", format_time(version.value("created_at", json()))}},
-      .sections = {}};
-  Description::Section files{.title = "Files", .headers = {"PATH", "SIZE", "SHA256", "URL"}, .rows = {}};
-  for (const auto& file : version.value("files", json::array())) {
-    files.rows.push_back({text_of(file, "path"), format_bytes(file.value("size", json())),
-                          file.value("sha256", "").substr(0, k_hash_shown), text_of(file, "url")});
-  }
-  description.sections.push_back(std::move(files));
-  return description;
+      .sections = {files_section(version.value("files", json::array()), true)}};
 }
 
 Result<int> run_dataset_create(Session& session, const DatasetCreateOptions& options) {
@@ -164,7 +151,7 @@ Result<int> run_dataset_create(Session& session, const DatasetCreateOptions& opt
   auto version = (*client)->create_dataset(session.workspace(), body);
   if (!version) return fail(version.error());
   auto& printer = session.printer();
-  if (for_people(printer)) {
+  if (printer.for_people()) {
     printer.message(creation_message(*version));
   } else {
     printer.print_resource(dataset_version_kind(), *version);
@@ -172,77 +159,20 @@ Result<int> run_dataset_create(Session& session, const DatasetCreateOptions& opt
   return exit_code::k_success;
 }
 
-Result<int> run_dataset_list(Session& session) {
-  auto client = session.client();
-  if (!client) return fail(client.error());
-  auto datasets = (*client)->list_datasets(session.workspace());
-  if (!datasets) return fail(datasets.error());
-  session.printer().print_list(dataset_kind(), datasets->value("items", json::array()));
-  return exit_code::k_success;
-}
+Result<int> run_dataset_list(Session& session) { return run_asset_list(session, dataset_asset()); }
 
 Result<int> run_dataset_show(Session& session, const DatasetRefOptions& options) {
-  const auto ref = parse_dataset_ref(options.ref).value();
-  auto client = session.client();
-  if (!client) return fail(client.error());
-  auto& printer = session.printer();
-  if (!ref.version.empty()) {
-    auto version = (*client)->get_dataset_version(session.workspace(), ref.name, ref.version);
-    if (!version) return fail(version.error());
-    printer.print_description(dataset_version_kind(), *version, describe_dataset_version(*version));
-    return exit_code::k_success;
-  }
-  auto dataset = (*client)->get_dataset(session.workspace(), ref.name);
-  if (!dataset) return fail(dataset.error());
-  if (for_people(printer)) {
-    printer.print_list(dataset_version_kind(), dataset->value("versions", json::array()));
-  } else {
-    printer.print_resource(dataset_kind(), *dataset);
-  }
-  return exit_code::k_success;
+  return run_asset_show(session, dataset_asset(), parse_dataset_ref(options.ref).value());
 }
 
 Result<int> run_dataset_download(Session& session, const DatasetDownloadOptions& options) {
-  const auto ref = parse_dataset_ref(options.ref).value();
-  auto client = session.client();
-  if (!client) return fail(client.error());
-  auto version = (*client)->get_dataset_version(session.workspace(), ref.name,
-                                                ref.version.empty() ? "latest" : ref.version);
-  if (!version) return fail(version.error());
-  const auto number = std::to_string(version->value("version", int64_t{0}));
-  const auto files = version->value("files", json::array());
-  const fs::path dest_dir = options.dest.empty() ? fs::path(ref.name) : fs::path(options.dest);
-
-  auto downloaded = download_manifest(
-      session.printer(), files, dest_dir,
-      [&](const std::string& path, const fs::path& dest, const client::DownloadOptions& expected) {
-        return (*client)->download_dataset_file(session.workspace(), ref.name, number, path, dest,
-                                                expected);
-      });
-  if (!downloaded) return fail(downloaded.error());
-  const auto [total, kept] = *downloaded;
-  session.printer().message(fmt::format(
-      "downloaded {} version {} ({} file{}, {}) to {}{}", ref.name, number, files.size(),
-      files.size() == 1 ? "" : "s", format_bytes(json(total)), dest_dir.string(),
-      kept == 0 ? std::string() : fmt::format("; {} already there", kept)));
-  return exit_code::k_success;
+  return run_asset_download(session, dataset_asset(), parse_dataset_ref(options.ref).value(),
+                            options.dest);
 }
 
 Result<int> run_dataset_delete(Session& session, const DatasetDeleteOptions& options) {
-  const auto ref = parse_dataset_ref(options.ref).value();
-  const auto what = ref.version.empty() ? fmt::format("every version of dataset {}", ref.name)
-                                        : fmt::format("dataset {} version {}", ref.name, ref.version);
-  if (!options.yes && !confirmed(session.printer(), fmt::format("delete {}?", what))) {
-    return fail(ErrorCode::interrupted, "not deleted");
-  }
-  auto client = session.client();
-  if (!client) return fail(client.error());
-  if (auto deleted = (*client)->delete_dataset(session.workspace(), ref.name, ref.version);
-      !deleted) {
-    return fail(deleted.error());
-  }
-  session.printer().message(fmt::format("deleted {}", what));
-  return exit_code::k_success;
+  return run_asset_delete(session, dataset_asset(), parse_dataset_ref(options.ref).value(),
+                          options.yes);
 }
 
 void add_dataset_commands(CLI::App& app, Action& selected) {

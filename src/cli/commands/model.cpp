@@ -4,6 +4,7 @@
 
 #include "command_table.hpp"
 #include "transfers.hpp"
+#include "versioned_assets.hpp"
 #include "trainctl/api/names.hpp"
 #include "trainctl/cli/commands/dataset.hpp"
 #include "trainctl/cli/resources.hpp"
@@ -12,10 +13,7 @@ namespace trainctl::cli {
 
 namespace {
 
-namespace fs = std::filesystem;
 using nlohmann::json;
-
-constexpr size_t k_hash_shown = 12;
 
 struct RegisterOptions {
   std::string run_id;
@@ -42,15 +40,6 @@ struct ModelDeleteOptions {
   std::string ref;
   bool yes = false;
 };
-
-std::string text_of(const json& object, const char* key) {
-  return format_cell(object.contains(key) ? object.at(key) : json());
-}
-
-bool for_people(const Printer& printer) {
-  const auto format = printer.options().format;
-  return format == OutputFormat::table || format == OutputFormat::wide;
-}
 
 // A model reference, NAME[:VERSION|@latest], parsed as a dataset reference is, with messages
 // that name a model.
@@ -82,12 +71,7 @@ Result<void> validate(const ModelDownloadOptions& options) {
 }
 
 Result<void> validate(const ModelDeleteOptions& options) {
-  auto ref = parse_model_ref(options.ref);
-  if (!ref) return fail(ref.error());
-  if (ref->version == "latest") {
-    return fail(ErrorCode::usage, "delete takes NAME or NAME:VERSION, not @latest");
-  }
-  return {};
+  return validate_delete_ref(parse_model_ref(options.ref));
 }
 
 // "2 CPU, 4 GB" from the version's resource configuration; "-" when none was given.
@@ -105,46 +89,49 @@ std::string resources_text(const json& version) {
 // "framework 1.2.1", or the framework alone.
 std::string framework_text(const json& version) {
   const auto framework_version = version.value("framework_version", "");
-  const auto framework = text_of(version, "framework");
+  const auto framework = format_field(version, "framework");
   return framework_version.empty() ? framework : framework + " " + framework_version;
 }
 
 // What `model show NAME:VERSION` prints for people: the version, its lineage and its files.
 Description describe_model_version(const json& version) {
-  std::string tags;
-  const auto tag_map = version.value("tags", json::object());
-  for (const auto& [key, value] : tag_map.items()) {
-    tags += fmt::format("{}{}={}", tags.empty() ? "" : ", ", key, format_cell(value));
-  }
   Description description{
-      .fields = {{"Name", text_of(version, "name")},
-                 {"Version", text_of(version, "version")},
-                 {"Description", text_of(version, "description")},
-                 {"Tags", tags.empty() ? "-" : tags},
+      .fields = {{"Name", format_field(version, "name")},
+                 {"Version", format_field(version, "version")},
+                 {"Description", format_field(version, "description")},
+                 {"Tags", format_tags(version.value("tags", json::object()))},
                  {"Framework", framework_text(version)},
                  {"Resources", resources_text(version)},
-                 {"Run", text_of(version, "run_id")},
-                 {"Experiment", text_of(version, "experiment")},
-                 {"Snapshot", text_of(version, "snapshot_id")},
-                 {"Path in run", text_of(version, "path")},
-                 {"Files", text_of(version, "file_count")},
+                 {"Run", format_field(version, "run_id")},
+                 {"Experiment", format_field(version, "experiment")},
+                 {"Snapshot", format_field(version, "snapshot_id")},
+                 {"Path in run", format_field(version, "path")},
+                 {"Files", format_field(version, "file_count")},
                  {"Size", format_bytes(version.value("total_size", json()))},
                  {"Created", format_time(version.value("created_at", json()))}},
       .sections = {}};
   Description::Section inputs{
       .title = "Datasets", .headers = {"INPUT", "DATASET", "VERSION"}, .rows = {}};
   for (const auto& input : version.value("inputs", json::array())) {
-    inputs.rows.push_back(
-        {text_of(input, "name"), text_of(input, "dataset"), text_of(input, "version")});
+    inputs.rows.push_back({format_field(input, "name"), format_field(input, "dataset"),
+                           format_field(input, "version")});
   }
   if (!inputs.rows.empty()) description.sections.push_back(std::move(inputs));
-  Description::Section files{.title = "Files", .headers = {"PATH", "SIZE", "SHA256"}, .rows = {}};
-  for (const auto& file : version.value("files", json::array())) {
-    files.rows.push_back({text_of(file, "path"), format_bytes(file.value("size", json())),
-                          file.value("sha256", "").substr(0, k_hash_shown)});
-  }
-  description.sections.push_back(std::move(files));
+  description.sections.push_back(files_section(version.value("files", json::array()), false));
   return description;
+}
+
+const VersionedAsset& model_asset() {
+  static const VersionedAsset asset{.noun = "model",
+                                    .kind = model_kind(),
+                                    .version_kind = model_version_kind(),
+                                    .describe_version = describe_model_version,
+                                    .list = &client::ApiClient::list_models,
+                                    .get = &client::ApiClient::get_model,
+                                    .get_version = &client::ApiClient::get_model_version,
+                                    .remove = &client::ApiClient::delete_model,
+                                    .download_file = &client::ApiClient::download_model_file};
+  return asset;
 }
 
 json register_body(const RegisterOptions& options) {
@@ -166,88 +153,32 @@ Result<int> run_register(Session& session, const RegisterOptions& options) {
   auto version = (*client)->register_model(session.workspace(), register_body(options));
   if (!version) return fail(version.error());
   auto& printer = session.printer();
-  if (!for_people(printer)) {
+  if (!printer.for_people()) {
     printer.print_resource(model_version_kind(), *version);
     return exit_code::k_success;
   }
   const auto files = version->value("file_count", int64_t{0});
   printer.message(fmt::format("registered {} version {} from run {} ({} file{}, {})",
-                              text_of(*version, "name"), text_of(*version, "version"),
-                              text_of(*version, "run_id"), files, files == 1 ? "" : "s",
+                              format_field(*version, "name"), format_field(*version, "version"),
+                              format_field(*version, "run_id"), files, files == 1 ? "" : "s",
                               format_bytes(version->value("total_size", json(0)))));
   return exit_code::k_success;
 }
 
-Result<int> run_model_list(Session& session) {
-  auto client = session.client();
-  if (!client) return fail(client.error());
-  auto models = (*client)->list_models(session.workspace());
-  if (!models) return fail(models.error());
-  session.printer().print_list(model_kind(), models->value("items", json::array()));
-  return exit_code::k_success;
-}
+Result<int> run_model_list(Session& session) { return run_asset_list(session, model_asset()); }
 
 Result<int> run_model_show(Session& session, const ModelRefOptions& options) {
-  const auto ref = parse_model_ref(options.ref).value();
-  auto client = session.client();
-  if (!client) return fail(client.error());
-  auto& printer = session.printer();
-  if (!ref.version.empty()) {
-    auto version = (*client)->get_model_version(session.workspace(), ref.name, ref.version);
-    if (!version) return fail(version.error());
-    printer.print_description(model_version_kind(), *version, describe_model_version(*version));
-    return exit_code::k_success;
-  }
-  auto model = (*client)->get_model(session.workspace(), ref.name);
-  if (!model) return fail(model.error());
-  if (for_people(printer)) {
-    printer.print_list(model_version_kind(), model->value("versions", json::array()));
-  } else {
-    printer.print_resource(model_kind(), *model);
-  }
-  return exit_code::k_success;
+  return run_asset_show(session, model_asset(), parse_model_ref(options.ref).value());
 }
 
 Result<int> run_model_download(Session& session, const ModelDownloadOptions& options) {
-  const auto ref = parse_model_ref(options.ref).value();
-  auto client = session.client();
-  if (!client) return fail(client.error());
-  auto version = (*client)->get_model_version(session.workspace(), ref.name,
-                                              ref.version.empty() ? "latest" : ref.version);
-  if (!version) return fail(version.error());
-  const auto number = std::to_string(version->value("version", int64_t{0}));
-  const auto files = version->value("files", json::array());
-  const fs::path dest_dir = options.dest.empty() ? fs::path(ref.name) : fs::path(options.dest);
-  auto downloaded = download_manifest(
-      session.printer(), files, dest_dir,
-      [&](const std::string& path, const fs::path& dest, const client::DownloadOptions& expected) {
-        return (*client)->download_model_file(session.workspace(), ref.name, number, path, dest,
-                                              expected);
-      });
-  if (!downloaded) return fail(downloaded.error());
-  session.printer().message(fmt::format(
-      "downloaded {} version {} ({} file{}, {}) to {}{}", ref.name, number, files.size(),
-      files.size() == 1 ? "" : "s", format_bytes(json(downloaded->total_bytes)), dest_dir.string(),
-      downloaded->kept == 0 ? std::string()
-                            : fmt::format("; {} already there", downloaded->kept)));
-  return exit_code::k_success;
+  return run_asset_download(session, model_asset(), parse_model_ref(options.ref).value(),
+                            options.dest);
 }
 
 Result<int> run_model_delete(Session& session, const ModelDeleteOptions& options) {
-  const auto ref = parse_model_ref(options.ref).value();
-  const auto what = ref.version.empty() ? fmt::format("every version of model {}", ref.name)
-                                        : fmt::format("model {} version {}", ref.name, ref.version);
-  if (!options.yes && !confirmed(session.printer(), fmt::format("delete {}?", what))) {
-    return fail(ErrorCode::interrupted, "not deleted");
-  }
-  auto client = session.client();
-  if (!client) return fail(client.error());
-  if (auto deleted = (*client)->delete_model(session.workspace(), ref.name, ref.version);
-      !deleted) {
-    return fail(deleted.error());
-  }
-  session.printer().message(fmt::format("deleted {}", what));
-  return exit_code::k_success;
+  return run_asset_delete(session, model_asset(), parse_model_ref(options.ref).value(),
+                          options.yes);
 }
 
 void add_register_command(CLI::App& app, Action& selected) {

@@ -32,10 +32,6 @@ std::optional<api::RunStatus> status_of(const json& run) {
   return api::parse_run_status(run.value("status", ""));
 }
 
-std::string text_of(const json& object, const char* key) {
-  return format_cell(object.contains(key) ? object.at(key) : json());
-}
-
 std::string time_of(const json& object, const char* key) {
   return format_time(object.contains(key) ? object.at(key) : json());
 }
@@ -50,7 +46,7 @@ const json* first_failed_task(const json& tasks) {
 
 // The STATE cell: the task's state, marked on the task that failed the run.
 std::string state_of(const json& task) {
-  const auto state = text_of(task, "state");
+  const auto state = format_field(task, "state");
   return task.value("failed_first", false) ? state + " (first failure)" : state;
 }
 
@@ -60,10 +56,11 @@ Description::Section tasks_section(const json& tasks) {
                                            "STARTED", "ENDED", "MESSAGE"},
                                .rows = {}};
   for (const auto& task : tasks) {
-    section.rows.push_back({text_of(task, "name"), text_of(task, "role"), text_of(task, "node"),
-                            state_of(task), text_of(task, "exit_code"), text_of(task, "signal"),
+    section.rows.push_back({format_field(task, "name"), format_field(task, "role"),
+                            format_field(task, "node"), state_of(task),
+                            format_field(task, "exit_code"), format_field(task, "signal"),
                             time_of(task, "started_at"), time_of(task, "ended_at"),
-                            text_of(task, "message")});
+                            format_field(task, "message")});
   }
   return section;
 }
@@ -85,7 +82,7 @@ Description::Section placement_section(const json& tasks) {
 // "worker-1: task 'worker-1' exited with code 3": which task failed the run, and how (the run's
 // failure reason describes that task's end).
 std::string first_failure_of(const json& run, const json& task) {
-  return fmt::format("{}: {}", text_of(task, "name"), text_of(run, "failure_reason"));
+  return fmt::format("{}: {}", format_field(task, "name"), format_field(run, "failure_reason"));
 }
 
 // The timeline: every status change, when, how long the run stayed, and the service's note
@@ -118,7 +115,7 @@ std::string exit_class_of(const json& attempt) {
   if (signal.is_number_integer()) {
     return fmt::format("{} (signal {})", 128 + signal.get<int>(), signal.get<int>());
   }
-  return text_of(attempt, "exit_code");
+  return format_field(attempt, "exit_code");
 }
 
 std::optional<int64_t> time_at(const json& object, const char* key) {
@@ -139,9 +136,9 @@ Description::Section attempts_section(const json& attempts) {
       .headers = {"ATTEMPT", "STATUS", "EXIT CLASS", "FAILED TASK", "DURATION", "REASON"},
       .rows = {}};
   for (const auto& attempt : attempts) {
-    section.rows.push_back({text_of(attempt, "attempt"), text_of(attempt, "status"),
-                            exit_class_of(attempt), text_of(attempt, "first_failed_task"),
-                            attempt_duration(attempt), text_of(attempt, "reason")});
+    section.rows.push_back({format_field(attempt, "attempt"), format_field(attempt, "status"),
+                            exit_class_of(attempt), format_field(attempt, "first_failed_task"),
+                            attempt_duration(attempt), format_field(attempt, "reason")});
   }
   return section;
 }
@@ -218,21 +215,21 @@ Result<void> validate(const RunDownloadOptions& options) {
 Description describe_run(const json& run, int64_t now_ms) {
   const auto tasks = run.value("tasks", json::array());
   Description description{
-      .fields = {{"ID", text_of(run, "id")},
-                 {"Workspace", text_of(run, "workspace")},
-                 {"Experiment", text_of(run, "experiment")},
-                 {"Name", text_of(run, "name")},
-                 {"Status", text_of(run, "status")},
-                 {"Priority", text_of(run, "priority")},
-                 {"Compute", text_of(run, "compute")},
+      .fields = {{"ID", format_field(run, "id")},
+                 {"Workspace", format_field(run, "workspace")},
+                 {"Experiment", format_field(run, "experiment")},
+                 {"Name", format_field(run, "name")},
+                 {"Status", format_field(run, "status")},
+                 {"Priority", format_field(run, "priority")},
+                 {"Compute", format_field(run, "compute")},
                  {"Nodes", nodes_of(run)},
                  {"Attempt", attempt_of(run)},
                  {"Created", time_of(run, "created_at")},
                  {"Started", time_of(run, "started_at")},
                  {"Ended", time_of(run, "ended_at")},
                  {"Duration", format_duration(run.value("duration_ms", json()))},
-                 {"Exit code", text_of(run, "exit_code")},
-                 {"Failure reason", text_of(run, "failure_reason")}},
+                 {"Exit code", format_field(run, "exit_code")},
+                 {"Failure reason", format_field(run, "failure_reason")}},
       .sections = {tasks_section(tasks)}};
   if (const auto queue = run.value("queue", json()); queue.is_object()) {
     description.fields.emplace_back("Queue", format_queue(queue));
@@ -341,9 +338,9 @@ Result<int> run_run_wait(Session& session, const RunWaitOptions& options) {
     if (status && api::is_terminal(*status)) {
       session.printer().print_description(
           run_kind(), *run,
-          Description{.fields = {{"ID", text_of(*run, "id")},
-                                 {"Status", text_of(*run, "status")},
-                                 {"Exit code", text_of(*run, "exit_code")}},
+          Description{.fields = {{"ID", format_field(*run, "id")},
+                                 {"Status", format_field(*run, "status")},
+                                 {"Exit code", format_field(*run, "exit_code")}},
                       .sections = {}});
       return api::exit_code_for_outcome(*status);
     }

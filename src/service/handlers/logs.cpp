@@ -1,14 +1,12 @@
 // Run logs as chunked NDJSON events (docs/rest-api.md, Run logs): whole lines from a byte offset,
 // status changes, heartbeats, and an end event once the run is finished and every byte was sent.
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <charconv>
 #include <memory>
 
 #include <fmt/ranges.h>
 
 #include "handlers.hpp"
+#include "log_chunks.hpp"
 #include "trainctl/service/run_files.hpp"
 #include "trainctl/spec/job_spec.hpp"
 
@@ -16,16 +14,8 @@ namespace trainctl::service::handlers {
 
 namespace {
 
-constexpr size_t k_chunk_bytes = 64 * 1024;
 constexpr auto k_max_wait = std::chrono::milliseconds(250);
 using SteadyClock = std::chrono::steady_clock;
-
-struct LogCursor {
-  std::string task;
-  std::filesystem::path file;
-  uint64_t offset = 0;
-  UniqueFd fd;  // opened once the file exists
-};
 
 // The task name of a run's Preparing log (logs/preparing.log): the build of its pip environment.
 constexpr std::string_view k_preparing_task = "preparing";
@@ -56,42 +46,6 @@ Error no_such_task(const RunRecord& run, const std::string& task,
                    const std::vector<std::string>& tasks) {
   return Error{ErrorCode::not_found, fmt::format("run {} has no task '{}'; its tasks are {}",
                                                  run.id, task, fmt::join(tasks, ", "))};
-}
-
-Result<uint64_t> parse_offset(std::string_view text) {
-  uint64_t value = 0;
-  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (error != std::errc() || end != text.data() + text.size()) {
-    return fail(ErrorCode::invalid_argument, "offset must be a byte count");
-  }
-  return value;
-}
-
-// `offset` is "" | "123" (one task) | "task:123,task:45".
-Result<std::map<std::string, uint64_t>> parse_offsets(const std::string& text,
-                                                      const std::vector<std::string>& tasks) {
-  std::map<std::string, uint64_t> offsets;
-  if (text.empty()) return offsets;
-  if (text.find(':') == std::string::npos) {
-    if (tasks.size() != 1) {
-      return fail(ErrorCode::invalid_argument, "with several tasks, give offsets as task:offset");
-    }
-    auto offset = parse_offset(text);
-    if (!offset) return fail(offset.error());
-    offsets[tasks.front()] = *offset;
-    return offsets;
-  }
-  for (size_t start = 0; start <= text.size();) {
-    const size_t comma = std::min(text.find(',', start), text.size());
-    const std::string item = text.substr(start, comma - start);
-    const size_t colon = item.rfind(':');
-    if (colon == std::string::npos) return fail(ErrorCode::invalid_argument, "bad offset '{}'", item);
-    auto offset = parse_offset(std::string_view(item).substr(colon + 1));
-    if (!offset) return fail(offset.error());
-    offsets[item.substr(0, colon)] = *offset;
-    start = comma + 1;
-  }
-  return offsets;
 }
 
 // Where attempt `attempt` of a run keeps its logs while the run is on attempt `current`: an
@@ -133,7 +87,7 @@ class LogStream {
   // Writes every event of the request to `sink`; returns false when the client went away.
   bool run(httplib::DataSink& sink) {
     std::optional<api::RunStatus> sent_status;
-    if (m_follow && !write(sink, {{"type", "attempt"}, {"attempt", m_attempt}})) return false;
+    if (m_follow && !write_event(sink, {{"type", "attempt"}, {"attempt", m_attempt}})) return false;
     auto last_write = SteadyClock::now();
     while (true) {
       const uint64_t seen = m_context.runs.generation();
@@ -141,7 +95,8 @@ class LogStream {
       if (!run) break;  // deleted meanwhile
       const bool finished = api::is_terminal(run->status);
       if (m_follow && sent_status != run->status) {
-        if (!write(sink, {{"type", "status"}, {"status", api::to_string(run->status)}})) return false;
+        const nlohmann::json status{{"type", "status"}, {"status", api::to_string(run->status)}};
+        if (!write_event(sink, status)) return false;
         sent_status = run->status;
         last_write = SteadyClock::now();
       }
@@ -155,12 +110,12 @@ class LogStream {
       if (wrote) last_write = SteadyClock::now();
       if (!m_follow || finished) {
         const auto end = attempt_over ? archived_end_event(*run, m_attempt) : end_event(*run);
-        if (!write(sink, end)) return false;
+        if (!write_event(sink, end)) return false;
         break;
       }
       if (m_context.runs.stopping() || !sink.is_writable()) break;
       if (SteadyClock::now() - last_write >= m_context.config.heartbeat_interval) {
-        if (!write(sink, {{"type", "heartbeat"}})) return false;
+        if (!write_event(sink, {{"type", "heartbeat"}})) return false;
         last_write = SteadyClock::now();
       }
       m_context.runs.wait_for_change(seen, k_max_wait);
@@ -204,7 +159,7 @@ class LogStream {
       const nlohmann::json event{{"type", "attempt"},
                                  {"attempt", m_attempt},
                                  {"previous", attempt_outcome(run, m_attempt - 1)}};
-      if (!write(sink, event)) return false;
+      if (!write_event(sink, event)) return false;
       wrote = true;
     }
     return true;
@@ -216,43 +171,6 @@ class LogStream {
     const auto logs_dir = attempt_logs_dir(m_run_dir, m_attempt, run.attempt);
     for (auto& cursor : m_cursors) {
       if (cursor.fd.get() < 0) cursor.file = logs_dir / (cursor.task + ".log");
-    }
-  }
-
-  static bool write(httplib::DataSink& sink, const nlohmann::json& event) {
-    const std::string line =
-        event.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
-    return sink.write(line.data(), line.size());
-  }
-
-  // Sends the whole lines written since the cursor (every byte when the run is finished).
-  bool send_available(httplib::DataSink& sink, LogCursor& cursor, bool finished, bool& wrote) {
-    if (cursor.fd.get() < 0) {
-      const int fd = ::open(cursor.file.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-      if (fd < 0) return true;  // not written yet
-      cursor.fd = UniqueFd(fd);
-    }
-    std::string buffer(k_chunk_bytes, '\0');
-    while (true) {
-      const ssize_t n = ::pread(cursor.fd.get(), buffer.data(), buffer.size(),
-                                static_cast<off_t>(cursor.offset));
-      if (n <= 0) return true;
-      size_t length = static_cast<size_t>(n);
-      const size_t last_newline = std::string_view(buffer.data(), length).rfind('\n');
-      const bool full_chunk = length == buffer.size();
-      if (last_newline != std::string_view::npos) {
-        if (!finished) length = last_newline + 1;
-      } else if (!finished && !full_chunk) {
-        return true;  // an unfinished line: wait for its end
-      }
-      const nlohmann::json event{{"type", "log"},
-                                 {"task", cursor.task},
-                                 {"offset", cursor.offset},
-                                 {"next_offset", cursor.offset + length},
-                                 {"data", std::string(buffer.data(), length)}};
-      if (!write(sink, event)) return false;
-      cursor.offset += length;
-      wrote = true;
     }
   }
 
@@ -295,7 +213,7 @@ Result<std::vector<LogCursor>> log_cursors(const RunRecord& run, const std::file
     if (!contains(run_tasks, task)) return fail(no_such_task(run, task, run_tasks));
     tasks = {task};
   }
-  auto offsets = parse_offsets(request.get_param_value("offset"), tasks);
+  auto offsets = parse_offsets(request.get_param_value("offset"), tasks, "tasks", "task");
   if (!offsets) return fail(offsets.error());
   for (const auto& [task, offset] : *offsets) {
     if (!contains(run_tasks, task)) return fail(no_such_task(run, task, run_tasks));

@@ -3,14 +3,10 @@
 // the service stops with it).
 #include "service_logs.hpp"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <charconv>
-#include <map>
 #include <memory>
 
 #include "handlers.hpp"
+#include "log_chunks.hpp"
 #include "trainctl/service/deployments.hpp"
 
 namespace trainctl::service::handlers {
@@ -19,52 +15,8 @@ namespace {
 
 using util::UniqueFd;
 
-constexpr size_t k_chunk_bytes = 64 * 1024;
 constexpr auto k_poll_interval = std::chrono::milliseconds(100);
 using SteadyClock = std::chrono::steady_clock;
-
-struct LogCursor {
-  std::string task;  // "replica-0"
-  std::filesystem::path file;
-  uint64_t offset = 0;
-  UniqueFd fd;  // opened once the file exists
-};
-
-bool write_event(httplib::DataSink& sink, const nlohmann::json& event) {
-  const std::string line =
-      event.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
-  return sink.write(line.data(), line.size());
-}
-
-// Sends the whole lines written since the cursor (every byte when `everything`).
-bool send_available(httplib::DataSink& sink, LogCursor& cursor, bool everything, bool& wrote) {
-  if (cursor.fd.get() < 0) {
-    const int fd = ::open(cursor.file.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) return true;  // not written yet
-    cursor.fd = UniqueFd(fd);
-  }
-  std::string buffer(k_chunk_bytes, '\0');
-  while (true) {
-    const ssize_t n = ::pread(cursor.fd.get(), buffer.data(), buffer.size(),
-                              static_cast<off_t>(cursor.offset));
-    if (n <= 0) return true;
-    size_t length = static_cast<size_t>(n);
-    const size_t last_newline = std::string_view(buffer.data(), length).rfind('\n');
-    if (!everything && length < buffer.size()) {
-      if (last_newline == std::string_view::npos) return true;  // wait for the line's end
-      length = last_newline + 1;
-    }
-    if (!write_event(sink, {{"type", "log"},
-                            {"task", cursor.task},
-                            {"offset", cursor.offset},
-                            {"next_offset", cursor.offset + length},
-                            {"data", std::string(buffer.data(), length)}})) {
-      return false;
-    }
-    cursor.offset += length;
-    wrote = true;
-  }
-}
 
 class ServiceLogStream {
  public:
@@ -117,15 +69,6 @@ class ServiceLogStream {
   bool m_follow;
 };
 
-Result<uint64_t> parse_offset(std::string_view text) {
-  uint64_t value = 0;
-  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (error != std::errc() || end != text.data() + text.size()) {
-    return fail(ErrorCode::invalid_argument, "offset must be a byte count");
-  }
-  return value;
-}
-
 // The replicas asked for (replica=N, else all), each from its offset: `offset` is "" | "123"
 // (with replica=) | "replica-0:123,replica-1:45".
 Result<std::vector<LogCursor>> log_cursors(const ServiceContext& context,
@@ -142,33 +85,16 @@ Result<std::vector<LogCursor>> log_cursors(const ServiceContext& context,
   } else {
     for (int index = 0; index < deployment.replicas; ++index) replicas.push_back(index);
   }
-  std::map<std::string, uint64_t> offsets;
-  const std::string offset_text = request.get_param_value("offset");
-  if (!offset_text.empty() && offset_text.find(':') == std::string::npos) {
-    if (replicas.size() != 1) {
-      return fail(ErrorCode::invalid_argument, "with several replicas, give offsets as replica-N:offset");
-    }
-    auto offset = parse_offset(offset_text);
-    if (!offset) return fail(offset.error());
-    offsets[fmt::format("replica-{}", replicas.front())] = *offset;
-  } else {
-    for (size_t start = 0; start < offset_text.size();) {
-      const size_t comma = std::min(offset_text.find(',', start), offset_text.size());
-      const std::string item = offset_text.substr(start, comma - start);
-      const size_t colon = item.rfind(':');
-      if (colon == std::string::npos) return fail(ErrorCode::invalid_argument, "bad offset '{}'", item);
-      auto offset = parse_offset(std::string_view(item).substr(colon + 1));
-      if (!offset) return fail(offset.error());
-      offsets[item.substr(0, colon)] = *offset;
-      start = comma + 1;
-    }
-  }
+  std::vector<std::string> tasks;
+  for (const int index : replicas) tasks.push_back(fmt::format("replica-{}", index));
+  auto offsets = parse_offsets(request.get_param_value("offset"), tasks, "replicas", "replica-N");
+  if (!offsets) return fail(offsets.error());
   std::vector<LogCursor> cursors;
-  for (const int index : replicas) {
-    const std::string task = fmt::format("replica-{}", index);
-    const auto offset = offsets.find(task);
-    cursors.push_back({task, context.deployments->log_file(deployment.workspace, deployment.name, index),
-                       offset == offsets.end() ? 0 : offset->second, UniqueFd()});
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    const auto offset = offsets->find(tasks[i]);
+    auto file = context.deployments->log_file(deployment.workspace, deployment.name, replicas[i]);
+    cursors.push_back(
+        {tasks[i], std::move(file), offset == offsets->end() ? 0 : offset->second, UniqueFd()});
   }
   return cursors;
 }

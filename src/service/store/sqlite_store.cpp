@@ -9,6 +9,7 @@
 
 #include "migrations.hpp"
 #include "store_rows.hpp"
+#include "version_table.hpp"
 #include "trainctl/util/random.hpp"
 #include "trainctl/util/time.hpp"
 
@@ -341,16 +342,6 @@ Result<std::optional<SnapshotRecord>> find_snapshot(Connection& connection, cons
 
 // ---- datasets -----------------------------------------------------------------------------
 
-constexpr std::string_view k_dataset_columns =
-    "workspace, name, version, description, tags, content_hash, source, file_count, total_size,"
-    " created_at_ms";
-
-// "SELECT <columns>[, files] FROM dataset_versions <rest>": read_dataset_version reads its rows.
-std::string select_dataset_versions(bool with_files, std::string_view rest) {
-  return fmt::format("SELECT {}{} FROM dataset_versions {}", k_dataset_columns,
-                     with_files ? ", files" : "", rest);
-}
-
 Result<DatasetVersionRecord> read_dataset_version(const Statement& row, bool with_files) {
   DatasetVersionRecord record;
   record.workspace = row.column_text(0);
@@ -373,23 +364,21 @@ Result<DatasetVersionRecord> read_dataset_version(const Statement& row, bool wit
   return record;
 }
 
-// The version (0: the latest) with its files, unless it is deleted or never was.
-Result<std::optional<DatasetVersionRecord>> find_dataset_version(Connection& connection,
-                                                                 const std::string& workspace,
-                                                                 const std::string& name,
-                                                                 int64_t version) {
-  static const std::string k_latest = select_dataset_versions(
-      true, "WHERE workspace = ?1 AND name = ?2 AND deleted = 0 ORDER BY version DESC LIMIT 1");
-  static const std::string k_numbered = select_dataset_versions(
-      true, "WHERE workspace = ?1 AND name = ?2 AND deleted = 0 AND version = ?3");
-  auto statement = connection.prepare(version == 0 ? k_latest : k_numbered);
-  if (!statement) return std::unexpected(statement.error());
-  statement->bind(workspace, name);
-  if (version != 0) statement->bind(version);
-  auto row = statement->step();
-  if (!row) return std::unexpected(row.error());
-  if (!*row) return std::nullopt;
-  return read_dataset_version(*statement, true);
+const VersionTable<DatasetVersionRecord>& dataset_versions() {
+  static const VersionTable<DatasetVersionRecord> table(
+      "dataset", "dataset_versions",
+      "workspace, name, version, description, tags, content_hash, source, file_count, total_size,"
+      " created_at_ms",
+      read_dataset_version);
+  return table;
+}
+
+DatasetSummary read_dataset_summary(const Statement& row) {
+  return DatasetSummary{.name = row.column_text(0),
+                        .description = row.column_text(1),
+                        .latest_version = row.column_int64(2),
+                        .version_count = row.column_int64(4),
+                        .updated_at_ms = row.column_int64(3)};
 }
 
 // The content hash of the latest version, if the dataset has one.
@@ -406,18 +395,6 @@ Result<std::optional<std::string>> latest_content_hash(Connection& connection,
   return statement->column_text(0);
 }
 
-// max + 1 over every version ever made, deleted ones included: numbers are never reused.
-Result<int64_t> next_dataset_version(Connection& connection, const std::string& workspace,
-                                     const std::string& name) {
-  auto statement = connection.prepare(
-      "SELECT COALESCE(MAX(version), 0) + 1 FROM dataset_versions"
-      " WHERE workspace = ?1 AND name = ?2");
-  if (!statement) return std::unexpected(statement.error());
-  auto row = statement->bind(workspace, name).step();
-  if (!row) return std::unexpected(row.error());
-  return statement->column_int64(0);
-}
-
 Result<void> insert_dataset_version(Connection& connection, const DatasetVersionRecord& record) {
   auto statement = connection.prepare(
       "INSERT INTO dataset_versions (workspace, name, version, description, tags, files,"
@@ -430,21 +407,8 @@ Result<void> insert_dataset_version(Connection& connection, const DatasetVersion
   return statement->execute();
 }
 
-// "mnist:2" (one version) or "mnist" (every version), as messages name what a delete targets.
-std::string dataset_label(const std::string& name, int64_t version) {
-  return version == 0 ? name : fmt::format("{}:{}", name, version);
-}
-
-std::unexpected<Error> dataset_not_found(const std::string& workspace, const std::string& name,
-                                         int64_t version) {
-  return fail(ErrorCode::not_found, "dataset {} not found in workspace '{}'",
-              dataset_label(name, version), workspace);
-}
-
 // Which versions a delete would remove are in use by runs that have not finished, by version:
 // "dataset mnist:2 is used by run run-abc (Running); cancel it or wait for it to finish".
-constexpr int64_t k_max_users_named = 10;
-
 Result<std::optional<std::string>> dataset_in_use(Connection& connection,
                                                   const std::string& workspace,
                                                   const std::string& name, int64_t version) {
@@ -458,26 +422,13 @@ Result<std::optional<std::string>> dataset_in_use(Connection& connection,
   auto statement = connection.prepare(k_sql);
   if (!statement) return std::unexpected(statement.error());
   statement->bind(workspace, name, version, k_max_users_named + 1);
-  std::map<int64_t, std::vector<std::string>> users;  // by version
-  int64_t count = 0;
-  while (true) {
-    auto row = statement->step();
-    if (!row) return std::unexpected(row.error());
-    if (!*row) break;
-    if (++count > k_max_users_named) break;
-    users[statement->column_int64(0)].push_back(
-        fmt::format("{} ({})", statement->column_text(1), statement->column_text(2)));
-  }
-  if (users.empty()) return std::nullopt;
-  std::vector<std::string> parts;
-  for (const auto& [used_version, runs] : users) {
-    parts.push_back(fmt::format("dataset {}:{} is used by run{} {}", name, used_version,
-                                runs.size() == 1 ? "" : "s", fmt::join(runs, ", ")));
-  }
-  const bool several = count > 1;
-  return fmt::format("{}{}; cancel {} or wait for {} to finish", fmt::join(parts, "; "),
-                     count > k_max_users_named ? " and more" : "", several ? "them" : "it",
-                     several ? "them" : "it");
+  auto users = version_users(*statement, "dataset", name, "run", [](const Statement& row) {
+    return fmt::format("{} ({})", row.column_text(1), row.column_text(2));
+  });
+  if (!users) return std::unexpected(users.error());
+  if (!*users) return std::nullopt;
+  const auto* pronoun = (*users)->several ? "them" : "it";
+  return fmt::format("{}; cancel {} or wait for {} to finish", (*users)->text, pronoun, pronoun);
 }
 
 // WAL is a property of the database file: set once here, every later connection uses it.
@@ -517,6 +468,13 @@ Result<bool> workspace_exists(Connection& connection, const std::string& name) {
 
 std::unexpected<Error> workspace_not_found(const std::string& name) {
   return fail(ErrorCode::not_found, "workspace '{}' not found", name);
+}
+
+Result<void> require_workspace(Connection& connection, const std::string& name) {
+  auto exists = workspace_exists(connection, name);
+  if (!exists) return std::unexpected(exists.error());
+  if (!*exists) return workspace_not_found(name);
+  return {};
 }
 
 // ---- opening ------------------------------------------------------------------------------
@@ -606,9 +564,7 @@ Result<void> SqliteStore::delete_workspace(const std::string& name) {
                 name);
   }
   return write([&](Connection& connection) -> Result<void> {
-    auto exists = workspace_exists(connection, name);
-    if (!exists) return std::unexpected(exists.error());
-    if (!*exists) return workspace_not_found(name);
+    if (auto exists = require_workspace(connection, name); !exists) return exists;
     static const std::string k_count_active =
         fmt::format("SELECT count(*) FROM runs WHERE workspace = ?1 AND {}", k_active_condition);
     auto active = connection.prepare(k_count_active);
@@ -732,9 +688,9 @@ Result<CreateRunOutcome> SqliteStore::create_run(const RunRecord& draft) {
       if (!earlier) return std::unexpected(earlier.error());
       if (*earlier) return replay_or_conflict(std::move(**earlier), draft);
     }
-    auto exists = workspace_exists(connection, draft.workspace);
-    if (!exists) return std::unexpected(exists.error());
-    if (!*exists) return workspace_not_found(draft.workspace);
+    if (auto exists = require_workspace(connection, draft.workspace); !exists) {
+      return std::unexpected(exists.error());
+    }
     if (auto inputs = check_inputs_exist(connection, draft); !inputs) {
       return std::unexpected(inputs.error());
     }
@@ -799,9 +755,9 @@ Result<RunPage> SqliteStore::list_runs(const RunQuery& query) {
       page.next_before_seq = page.items.back().seq;
     }
     if (page.items.empty()) {  // an empty page of a workspace that does not exist is a 404
-      auto exists = workspace_exists(connection, query.workspace);
-      if (!exists) return std::unexpected(exists.error());
-      if (!*exists) return workspace_not_found(query.workspace);
+      if (auto exists = require_workspace(connection, query.workspace); !exists) {
+        return std::unexpected(exists.error());
+      }
     }
     return page;
   });
@@ -869,20 +825,20 @@ Result<std::pair<DatasetVersionRecord, bool>> SqliteStore::create_dataset_versio
   DatasetVersionRecord record = draft;
   record.created_at_ms = util::now_unix_ms();
   return write([&](Connection& connection) -> Result<std::pair<DatasetVersionRecord, bool>> {
-    auto exists = workspace_exists(connection, record.workspace);
-    if (!exists) return std::unexpected(exists.error());
-    if (!*exists) return workspace_not_found(record.workspace);
+    if (auto exists = require_workspace(connection, record.workspace); !exists) {
+      return std::unexpected(exists.error());
+    }
     if (!create_new_version) {
       auto latest_hash = latest_content_hash(connection, record.workspace, record.name);
       if (!latest_hash) return std::unexpected(latest_hash.error());
       if (*latest_hash == record.content_hash) {
-        auto latest = find_dataset_version(connection, record.workspace, record.name, 0);
+        auto latest = dataset_versions().find(connection, record.workspace, record.name, 0);
         if (!latest) return std::unexpected(latest.error());
         if (!*latest) return fail(ErrorCode::internal, "dataset {} vanished", record.name);
         return std::pair{std::move(**latest), false};
       }
     }
-    auto version = next_dataset_version(connection, record.workspace, record.name);
+    auto version = dataset_versions().next_version(connection, record.workspace, record.name);
     if (!version) return std::unexpected(version.error());
     record.version = *version;
     if (auto inserted = insert_dataset_version(connection, record); !inserted) {
@@ -893,66 +849,25 @@ Result<std::pair<DatasetVersionRecord, bool>> SqliteStore::create_dataset_versio
 }
 
 Result<std::vector<DatasetSummary>> SqliteStore::list_datasets(const std::string& workspace) {
-  return read([&](Connection& connection) -> Result<std::vector<DatasetSummary>> {
-    auto statement = connection.prepare(
-        "SELECT d.name, d.description, d.version, live.count, d.created_at_ms"
-        " FROM (SELECT name, MAX(version) AS latest, COUNT(*) AS count FROM dataset_versions"
-        "       WHERE workspace = ?1 AND deleted = 0 GROUP BY name) AS live"
-        " JOIN dataset_versions AS d"
-        "   ON d.workspace = ?1 AND d.name = live.name AND d.version = live.latest"
-        " ORDER BY d.name");
-    if (!statement) return std::unexpected(statement.error());
-    statement->bind(workspace);
-    std::vector<DatasetSummary> datasets;
-    while (true) {
-      auto row = statement->step();
-      if (!row) return std::unexpected(row.error());
-      if (!*row) break;
-      datasets.push_back(DatasetSummary{.name = statement->column_text(0),
-                                        .description = statement->column_text(1),
-                                        .latest_version = statement->column_int64(2),
-                                        .version_count = statement->column_int64(3),
-                                        .updated_at_ms = statement->column_int64(4)});
-    }
-    if (datasets.empty()) {  // none in a workspace that does not exist is a 404
-      auto exists = workspace_exists(connection, workspace);
-      if (!exists) return std::unexpected(exists.error());
-      if (!*exists) return workspace_not_found(workspace);
-    }
-    return datasets;
+  return read([&](Connection& connection) {
+    static const std::string k_sql =
+        dataset_versions().select_latest("v.name, v.description, v.version, v.created_at_ms");
+    return dataset_versions().list_latest(connection, workspace, k_sql, read_dataset_summary);
   });
 }
 
 Result<std::vector<DatasetVersionRecord>> SqliteStore::list_dataset_versions(
     const std::string& workspace, const std::string& name) {
-  return read([&](Connection& connection) -> Result<std::vector<DatasetVersionRecord>> {
-    static const std::string k_sql = select_dataset_versions(
-        false, "WHERE workspace = ?1 AND name = ?2 AND deleted = 0 ORDER BY version");
-    auto statement = connection.prepare(k_sql);
-    if (!statement) return std::unexpected(statement.error());
-    statement->bind(workspace, name);
-    std::vector<DatasetVersionRecord> versions;
-    while (true) {
-      auto row = statement->step();
-      if (!row) return std::unexpected(row.error());
-      if (!*row) break;
-      auto version = read_dataset_version(*statement, false);
-      if (!version) return std::unexpected(version.error());
-      versions.push_back(std::move(*version));
-    }
-    if (versions.empty()) return dataset_not_found(workspace, name, 0);
-    return versions;
+  return read([&](Connection& connection) {
+    return dataset_versions().list(connection, workspace, name);
   });
 }
 
 Result<DatasetVersionRecord> SqliteStore::get_dataset_version(const std::string& workspace,
                                                               const std::string& name,
                                                               int64_t version) {
-  return read([&](Connection& connection) -> Result<DatasetVersionRecord> {
-    auto found = find_dataset_version(connection, workspace, name, version);
-    if (!found) return std::unexpected(found.error());
-    if (!*found) return dataset_not_found(workspace, name, version);
-    return std::move(**found);
+  return read([&](Connection& connection) {
+    return dataset_versions().get(connection, workspace, name, version);
   });
 }
 
@@ -962,13 +877,7 @@ Result<void> SqliteStore::delete_dataset(const std::string& workspace, const std
     auto in_use = dataset_in_use(connection, workspace, name, version);
     if (!in_use) return std::unexpected(in_use.error());
     if (*in_use) return fail(ErrorCode::conflict, "{}", **in_use);
-    auto statement = connection.prepare(
-        "UPDATE dataset_versions SET deleted = 1"
-        " WHERE workspace = ?1 AND name = ?2 AND deleted = 0 AND (?3 = 0 OR version = ?3)");
-    if (!statement) return std::unexpected(statement.error());
-    if (auto done = statement->bind(workspace, name, version).execute(); !done) return done;
-    if (connection.changes() == 0) return dataset_not_found(workspace, name, version);
-    return {};
+    return dataset_versions().mark_deleted(connection, workspace, name, version);
   });
 }
 

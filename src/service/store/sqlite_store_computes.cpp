@@ -149,9 +149,9 @@ Result<std::pair<ComputeRecord, bool>> SqliteStore::put_compute(const ComputeRec
                                                                 bool replace) {
   const auto now = util::now_unix_ms();
   return write([&](Connection& connection) -> Result<std::pair<ComputeRecord, bool>> {
-    auto exists = workspace_exists(connection, compute.workspace);
-    if (!exists) return std::unexpected(exists.error());
-    if (!*exists) return workspace_not_found(compute.workspace);
+    if (auto exists = require_workspace(connection, compute.workspace); !exists) {
+      return std::unexpected(exists.error());
+    }
     auto found = find_compute(connection, compute.workspace, compute.name);
     if (!found) return std::unexpected(found.error());
     ComputeRecord record = compute;
@@ -197,9 +197,10 @@ Result<std::vector<ComputeRecord>> SqliteStore::list_computes(const std::string&
     if (!statement) return std::unexpected(statement.error());
     auto computes = read_computes(statement->bind(workspace));
     if (!computes || !computes->empty()) return computes;
-    auto exists = workspace_exists(connection, workspace);  // none: a 404 when no workspace
-    if (!exists) return std::unexpected(exists.error());
-    if (!*exists) return workspace_not_found(workspace);
+    // none: a 404 when no workspace
+    if (auto exists = require_workspace(connection, workspace); !exists) {
+      return std::unexpected(exists.error());
+    }
     return computes;
   });
 }
@@ -248,9 +249,7 @@ Result<void> SqliteStore::delete_compute(const std::string& workspace, const std
 Result<void> SqliteStore::ensure_local_compute(const std::string& workspace, int max_nodes) {
   const auto now = util::now_unix_ms();
   return write([&](Connection& connection) -> Result<void> {
-    auto exists = workspace_exists(connection, workspace);
-    if (!exists) return std::unexpected(exists.error());
-    if (!*exists) return workspace_not_found(workspace);
+    if (auto exists = require_workspace(connection, workspace); !exists) return exists;
     return insert_local_compute(connection, workspace, max_nodes, now);
   });
 }

@@ -139,9 +139,9 @@ Result<void> upsert_service(Connection& connection, const DeploymentRecord& depl
 Result<std::pair<DeploymentRecord, bool>> SqliteStore::put_deployment(
     const DeploymentRecord& draft) {
   return write([&](Connection& connection) -> Result<std::pair<DeploymentRecord, bool>> {
-    auto exists = workspace_exists(connection, draft.workspace);
-    if (!exists) return std::unexpected(exists.error());
-    if (!*exists) return workspace_not_found(draft.workspace);
+    if (auto exists = require_workspace(connection, draft.workspace); !exists) {
+      return std::unexpected(exists.error());
+    }
     if (auto live = check_models_live(connection, draft); !live) return std::unexpected(live.error());
     auto existing = find_deployment(connection, draft.workspace, draft.name);
     if (!existing) return std::unexpected(existing.error());
@@ -178,9 +178,10 @@ Result<std::vector<DeploymentRecord>> SqliteStore::list_deployments(const std::s
     statement->bind(workspace);
     auto deployments = read_deployments(*statement);
     if (!deployments || !deployments->empty()) return deployments;
-    auto exists = workspace_exists(connection, workspace);  // none in a missing workspace: 404
-    if (!exists) return std::unexpected(exists.error());
-    if (!*exists) return workspace_not_found(workspace);
+    // none in a missing workspace: 404
+    if (auto exists = require_workspace(connection, workspace); !exists) {
+      return std::unexpected(exists.error());
+    }
     return deployments;
   });
 }

@@ -19,6 +19,8 @@ Result<nlohmann::json> parse_stored_json(const std::string& text, std::string_vi
 
 Result<bool> workspace_exists(Connection& connection, const std::string& name);
 std::unexpected<Error> workspace_not_found(const std::string& name);
+// Nothing when the workspace exists; workspace_not_found when it does not.
+Result<void> require_workspace(Connection& connection, const std::string& name);
 
 // A run that has not finished. Mirrors the partial index runs_active (migration 1): a query must
 // say exactly this for SQLite to use it.
