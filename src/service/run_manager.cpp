@@ -107,6 +107,9 @@ void RunManager::stop() {
   {
     std::lock_guard lock(m_mutex);
     m_stopping = true;
+    // Preparers waiting for an environment build return at once; their runs stay Preparing
+    // and are prepared again at the next start.
+    for (auto& [id, preparing] : m_preparing) preparing.request_stop();
   }
   m_schedule_wakeup.notify_all();
   m_prepare_wakeup.notify_all();
@@ -294,6 +297,10 @@ Result<CancelOutcome> RunManager::cancel(const std::string& workspace, const std
       std::lock_guard lock(m_mutex);
       m_waiting.erase(run_id);
       m_queue_info.erase(run_id);
+      // A run canceled while Preparing stops waiting for its environment build.
+      if (auto preparing = m_preparing.find(run_id); preparing != m_preparing.end()) {
+        preparing->second.request_stop();
+      }
     }
     release_nodes(run_id);  // a run canceled while Preparing
     request_schedule();     // the places of the runs behind it changed
@@ -317,12 +324,28 @@ void RunManager::preparation_loop() {
 }
 
 void RunManager::prepare(const RunRef& ref) {
+  // Registered before the run is read: a cancel recorded after the read finds it here.
+  std::stop_source stop;
+  {
+    std::lock_guard lock(m_mutex);
+    if (m_stopping) return;
+    m_preparing.insert_or_assign(ref.id, stop);
+  }
+  const auto unregister = [&] {
+    std::lock_guard lock(m_mutex);
+    m_preparing.erase(ref.id);
+  };
   auto run = m_store.get_run(ref.workspace, ref.id);
   if (!run || api::is_terminal(run->status)) {  // deleted or canceled meanwhile
+    unregister();
     release_nodes(ref.id);
     return;
   }
-  if (auto started = prepare_and_start(*run); !started) fail_run(ref.id, started.error().message);
+  auto started = prepare_and_start(*run);
+  unregister();
+  // Stopped: canceled (recorded, nodes released by cancel()) or the service is stopping (the
+  // run stays Preparing and is prepared again at the next start).
+  if (!started && !stop.stop_requested()) fail_run(ref.id, started.error().message);
 }
 
 Result<void> RunManager::prepare_and_start(const RunRecord& run) {
@@ -360,7 +383,14 @@ Result<std::string> RunManager::run_interpreter(const RunRecord& run, const spec
     return fail(ErrorCode::invalid_argument, "this service cannot build Python environments");
   }
   const fs::path log_file = run_dir(run.id) / "logs" / std::string(k_preparing_log);
-  auto built = m_options.environments->acquire({interpreter, packages}, log_file);
+  std::stop_token stop;  // none for a retry's attempt: a cache hit
+  {
+    std::lock_guard lock(m_mutex);
+    if (auto preparing = m_preparing.find(run.id); preparing != m_preparing.end()) {
+      stop = preparing->second.get_token();
+    }
+  }
+  auto built = m_options.environments->acquire({interpreter, packages}, log_file, stop);
   if (!built) return fail(built.error());
   return built->string();
 }

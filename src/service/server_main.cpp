@@ -53,6 +53,7 @@ struct ServerOptions {
   std::optional<int> host_gpus;
   UrlPolicy url_policy;
   PipIndexConfig pip_index;
+  int64_t pip_timeout_seconds = k_default_build_timeout.count();
 };
 
 fs::path default_home() {
@@ -103,6 +104,11 @@ std::optional<ServerOptions> parse_options(int argc, char** argv, int& exit_code
                  "A directory (or URL) of wheels pip also looks in (repeatable)");
   app.add_flag("--pip-no-index", options.pip_index.no_index,
                "pip uses no package index, only the --pip-find-links locations");
+  app.add_option("--pip-timeout", options.pip_timeout_seconds,
+                 "Seconds one environment build (venv and pip install) may take before pip is "
+                 "killed and the run fails")
+      ->check(CLI::Range(int64_t{1}, int64_t{7 * 24 * 3600}))
+      ->capture_default_str();
   app.add_option("--grace-seconds", options.grace_seconds, "SIGTERM to SIGKILL delay on cancel")
       ->group("");  // hidden: tests shorten it
   app.set_version_flag("--version", std::string(k_version));
@@ -264,7 +270,8 @@ int serve(const ServerOptions& options) {
   // ---- issue 5: compute targets (ComputeManager) and environments (EnvironmentCache) ----
   auto host_probe = make_host_probe({.python_timeout = std::chrono::seconds(10),
                                      .gpus = options.host_gpus});
-  EnvironmentCache environments({home / "environments", options.pip_index, allowlisted_environment()});
+  EnvironmentCache environments({home / "environments", options.pip_index, allowlisted_environment(),
+                                 std::chrono::seconds(options.pip_timeout_seconds)});
   // ---- issue 6: deployments (DeploymentManager) ----
   DeploymentManagerOptions deployment_options;
   deployment_options.services_dir = home / "services";

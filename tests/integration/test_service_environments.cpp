@@ -1,10 +1,16 @@
 // The environment cache against real venv and pip runs, with wheels the tests make themselves
 // and pip restricted to them (--no-index --find-links).
+#include <httplib.h>
+
 #include <catch2/catch.hpp>
+#include <condition_variable>
 #include <filesystem>
+#include <fstream>
 #include <future>
+#include <mutex>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include "support/service_fixture.hpp"
 #include "test_service_helpers.hpp"
@@ -347,6 +353,266 @@ TEST_CASE("a run with pip packages runs in its environment, and its build log is
         CHECK_THAT(run.dump(), Catch::Contains("missingpkg"));
         CHECK_THAT(log_text(service, id, "?task=preparing"),
                    Catch::Contains("No matching distribution found for missingpkg"));
+      }
+    }
+  }
+}
+
+// ---- time limits and cancels of builds, with pip held at a gate ------------------------------
+
+namespace {
+
+// The wheel directory as a find-links page over HTTP (`--find-links http://127.0.0.1:PORT/`),
+// answering nothing until open(): pip really runs and waits for the page, for as long as a test
+// needs. Every request is counted when it arrives.
+class GatedWheelServer {
+ public:
+  explicit GatedWheelServer(fs::path wheels) : m_wheels(std::move(wheels)) {
+    m_server.Get("/", [this](const httplib::Request&, httplib::Response& response) {
+      hold();
+      std::string page = "<html><body>\n";
+      for (const auto& entry : fs::directory_iterator(m_wheels)) {
+        const auto name = entry.path().filename().string();
+        page += "<a href=\"" + name + "\">" + name + "</a>\n";
+      }
+      response.set_content(page + "</body></html>\n", "text/html");
+    });
+    m_server.Get(R"(/([A-Za-z0-9_.-]+\.whl))",
+                 [this](const httplib::Request& request, httplib::Response& response) {
+                   hold();
+                   const auto wheel = trainctl::util::read_file(m_wheels / request.matches[1].str());
+                   if (!wheel) {
+                     response.status = 404;
+                     return;
+                   }
+                   response.set_content(*wheel, "application/octet-stream");
+                 });
+    m_port = m_server.bind_to_any_port("127.0.0.1");
+    m_thread = std::thread([this] { m_server.listen_after_bind(); });
+    while (!m_server.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ~GatedWheelServer() {
+    open();
+    m_server.stop();
+    m_thread.join();
+  }
+  GatedWheelServer(const GatedWheelServer&) = delete;
+  GatedWheelServer& operator=(const GatedWheelServer&) = delete;
+
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(m_port) + "/"; }
+  void open() {
+    {
+      std::lock_guard lock(m_mutex);
+      m_open = true;
+    }
+    m_changed.notify_all();
+  }
+  int requests() const {
+    std::lock_guard lock(m_mutex);
+    return m_requests;
+  }
+
+ private:
+  void hold() {
+    std::unique_lock lock(m_mutex);
+    ++m_requests;
+    m_changed.wait(lock, [this] { return m_open; });
+  }
+
+  fs::path m_wheels;
+  httplib::Server m_server;
+  int m_port = 0;
+  std::thread m_thread;
+  mutable std::mutex m_mutex;
+  std::condition_variable m_changed;
+  bool m_open = false;
+  int m_requests = 0;
+};
+
+// The live processes whose command line mentions `text` (e.g. an environment's directory: the
+// venv and pip of its build).
+std::vector<pid_t> processes_mentioning(const std::string& text) {
+  std::vector<pid_t> pids;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator("/proc", ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream file(entry.path() / "cmdline", std::ios::binary);
+    const std::string cmdline((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+    const pid_t pid = std::stoi(name);
+    if (cmdline.find(text) != std::string::npos && trainctl::testing::process_is_alive(pid)) {
+      pids.push_back(pid);
+    }
+  }
+  return pids;
+}
+
+// The directories under <home>/environments that are not finished environments.
+std::vector<std::string> unfinished_environments(const fs::path& home) {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(home / "environments", ec)) {
+    if (entry.is_directory() && !fs::exists(entry.path() / ".complete")) {
+      names.push_back(entry.path().filename().string());
+    }
+  }
+  return names;
+}
+
+nlohmann::json get_run(const ServiceFixture& service, const std::string& id) {
+  return trainctl::testing::body_json(
+      trainctl::testing::http_request(service, "GET", "/v1/workspaces/default/runs/" + id));
+}
+
+size_t occurrences(const std::string& text, const std::string& what) {
+  size_t count = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++count;
+  return count;
+}
+
+}  // namespace
+
+TEST_CASE("a build past trainctld's --pip-timeout is stopped and the run fails saying so",
+          "[environments]") {
+  CacheFixture wheels;
+  GatedWheelServer gate(wheels.wheels);
+  ServiceFixture service(
+      {"--pip-no-index", "--pip-find-links", gate.url(), "--pip-timeout", "4"});
+  const std::string environments = (service.home() / "environments").string();
+
+  GIVEN("a run whose packages pip waits for and never gets") {
+    const auto id = submit_with_packages(service, "import tinypkg\n", {"tinypkg==1.0"});
+
+    WHEN("it finishes") {
+      const auto run = trainctl::testing::wait_for_run(service, id, 120);
+
+      THEN("it failed in Preparing with the limit and how to raise it, and no pip is left") {
+        INFO(run.dump());
+        CHECK(run.value("status", "") == "Failed");
+        CHECK_THAT(run.value("failure_reason", ""),
+                   Catch::Contains("could not install the pip packages tinypkg==1.0") &&
+                       Catch::Contains("time limit of 4 s") &&
+                       Catch::Contains("trainctld --pip-timeout SECONDS"));
+        CHECK(processes_mentioning(environments).empty());
+        CHECK(unfinished_environments(service.home()).empty());
+        CHECK_THAT(log_text(service, id, "?task=preparing"),
+                   Catch::Contains("the environment was not built") &&
+                       Catch::Contains("--pip-timeout"));
+      }
+
+      AND_WHEN("the packages become available and a run asks for them again") {
+        gate.open();
+        const auto again = submit_with_packages(
+            service, "import tinypkg\nprint('tinypkg', tinypkg.VERSION)\n", {"tinypkg==1.0"});
+        const auto second = trainctl::testing::wait_for_run(service, again, 120);
+
+        THEN("the environment is built afresh and the run completes") {
+          INFO(second.dump());
+          CHECK(second.value("status", "") == "Completed");
+          const auto log = log_text(service, again, "?task=preparing");
+          CHECK_THAT(log, Catch::Contains("building the environment") &&
+                              Catch::Contains("Successfully installed tinypkg-1.0"));
+          CHECK_THAT(log, !Catch::Contains("already built"));
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("a run canceled while its environment builds ends Canceled and pip is stopped",
+          "[environments]") {
+  CacheFixture wheels;
+  GatedWheelServer gate(wheels.wheels);
+  ServiceFixture service({"--pip-no-index", "--pip-find-links", gate.url()});
+  const std::string environments = (service.home() / "environments").string();
+
+  GIVEN("a run whose pip is waiting for its packages (no time limit will end it soon)") {
+    const auto id = submit_with_packages(service, "import tinypkg\n", {"tinypkg==1.0"});
+    REQUIRE(trainctl::testing::eventually([&] { return gate.requests() > 0; }, 60));
+    CHECK(get_run(service, id).value("status", "") == "Preparing");
+    REQUIRE_FALSE(processes_mentioning(environments).empty());
+
+    WHEN("it is canceled") {
+      const auto canceled = trainctl::testing::http_request(
+          service, "POST", "/v1/workspaces/default/runs/" + id + "/cancel", "{}");
+      REQUIRE(canceled.status == 202);
+      const auto run = trainctl::testing::wait_for_run(service, id, 60);
+
+      THEN("it is Canceled, and the build no run waits for is stopped and removed") {
+        INFO(run.dump());
+        CHECK(run.value("status", "") == "Canceled");
+        CHECK(trainctl::testing::eventually(
+            [&] { return processes_mentioning(environments).empty(); }, 30));
+        CHECK(trainctl::testing::eventually(
+            [&] { return unfinished_environments(service.home()).empty(); }, 30));
+        CHECK_THAT(log_text(service, id, "?task=preparing"),
+                   Catch::Contains("stopped waiting for the environment build"));
+      }
+
+      AND_WHEN("the packages become available and a run asks for them again") {
+        gate.open();
+        const auto again = submit_with_packages(service, "import tinypkg\n", {"tinypkg==1.0"});
+        const auto second = trainctl::testing::wait_for_run(service, again, 120);
+
+        THEN("it gets a complete environment of its own build") {
+          INFO(second.dump());
+          CHECK(second.value("status", "") == "Completed");
+          CHECK_THAT(log_text(service, again, "?task=preparing"),
+                     Catch::Contains("Successfully installed tinypkg-1.0"));
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("canceling one of two runs sharing a build leaves the build going for the other",
+          "[environments]") {
+  CacheFixture wheels;
+  GatedWheelServer gate(wheels.wheels);
+  ServiceFixture service({"--pip-no-index", "--pip-find-links", gate.url()});
+
+  GIVEN("two runs waiting for the same build, pip held at the gate") {
+    const auto first = submit_with_packages(service, "import tinypkg\n", {"tinypkg==1.0"});
+    const auto second = submit_with_packages(
+        service, "import tinypkg\nprint('tinypkg', tinypkg.VERSION)\n", {"tinypkg==1.0"});
+    // Both logs show pip's command: the first run's as the build's, the second's as it joined.
+    REQUIRE(trainctl::testing::eventually(
+        [&] {
+          return gate.requests() > 0 &&
+                 log_text(service, first, "?task=preparing").find("-m pip install") !=
+                     std::string::npos &&
+                 log_text(service, second, "?task=preparing").find("-m pip install") !=
+                     std::string::npos;
+        },
+        60));
+
+    WHEN("the first is canceled, then pip gets its packages") {
+      const auto canceled = trainctl::testing::http_request(
+          service, "POST", "/v1/workspaces/default/runs/" + first + "/cancel", "{}");
+      REQUIRE(canceled.status == 202);
+      const auto first_run = trainctl::testing::wait_for_run(service, first, 60);
+      REQUIRE(trainctl::testing::eventually(
+          [&] {
+            return log_text(service, first, "?task=preparing").find("stopped waiting") !=
+                   std::string::npos;
+          },
+          30));
+      const auto second_status = get_run(service, second).value("status", "");
+      gate.open();
+      const auto second_run = trainctl::testing::wait_for_run(service, second, 120);
+
+      THEN("the first ended Canceled, the second completed with the one build's environment") {
+        INFO(first_run.dump());
+        INFO(second_run.dump());
+        CHECK(first_run.value("status", "") == "Canceled");
+        CHECK_THAT(log_text(service, first, "?task=preparing"),
+                   Catch::Contains("it goes on for the 1 other run(s) waiting for it"));
+        CHECK(second_status == "Preparing");
+        CHECK(second_run.value("status", "") == "Completed");
+        const auto log = log_text(service, second, "?task=preparing");
+        CHECK(occurrences(log, "building the environment") == 1);
+        CHECK_THAT(log, Catch::Contains("Successfully installed tinypkg-1.0"));
+        CHECK_THAT(log_text(service, second, ""), Catch::Contains("tinypkg 1.0"));
       }
     }
   }

@@ -6,14 +6,20 @@
 // asking while the first builds waits for that build and sees its log. A failed build leaves
 // nothing behind that a later run could reuse; the next run asking builds again.
 //
+// A build has a time limit (trainctld --pip-timeout); past it pip's whole process group is
+// killed and the build fails. A run that stops waiting (canceled) leaves a shared build going
+// for the runs still waiting on it; once no run waits, the build is stopped the same way.
+//
 // pip is started with an argv (never a shell): `<venv>/bin/python -m pip install --isolated
 // --no-input --disable-pip-version-check <index options> -- <packages>`; its environment is the
 // service's allowlisted one (no PIP_* variable, no token). The venv is made with
 // `<interpreter> -m venv --system-site-packages --without-pip`, so Debian's packages (numpy,
 // torch, mpi4py) stay visible and pip comes from the interpreter's own installation.
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <stop_token>
 #include <string>
 #include <utility>
 #include <vector>
@@ -36,17 +42,22 @@ struct EnvironmentRequest {
   std::vector<std::string> pip_packages;  // validated requirement strings (spec rules)
 };
 
+// trainctld's --pip-timeout when not given: 30 minutes.
+inline constexpr std::chrono::seconds k_default_build_timeout{1800};
+
 struct EnvironmentCacheOptions {
   std::filesystem::path root;  // <home>/environments
   PipIndexConfig index;
   // The environment pip and venv run with (the service's allowlisted variables).
   std::vector<std::pair<std::string, std::string>> base_env;
+  // How long one build (venv, then pip) may take before it is stopped and fails.
+  std::chrono::seconds build_timeout{k_default_build_timeout};
 };
 
 class EnvironmentCache {
  public:
   explicit EnvironmentCache(EnvironmentCacheOptions options);
-  ~EnvironmentCache();
+  ~EnvironmentCache();  // stops every build still going (pip killed) and waits for it
   EnvironmentCache(const EnvironmentCache&) = delete;
   EnvironmentCache& operator=(const EnvironmentCache&) = delete;
 
@@ -59,9 +70,16 @@ class EnvironmentCache {
   // `log_file` as it is produced, and so is everything a concurrent build of the same key had
   // written before this call joined it. An empty package list returns request.interpreter and
   // builds nothing. A failed build returns ErrorCode::invalid_argument with a message for the
-  // user naming the packages and the last lines of pip's output ("see the Preparing log").
+  // user naming the packages and the last lines of pip's output ("see the Preparing log"); a
+  // build stopped at the time limit returns ErrorCode::timeout saying how to raise the limit.
+  //
+  // When `stop` is requested (the run was canceled, the service stops) the call returns at
+  // once with ErrorCode::interrupted and `log_file` gets no more of the build. The build goes
+  // on while another call waits for it; when none does any more, pip is killed and nothing of
+  // the build is kept.
   Result<std::filesystem::path> acquire(const EnvironmentRequest& request,
-                                        const std::filesystem::path& log_file);
+                                        const std::filesystem::path& log_file,
+                                        std::stop_token stop = {});
 
   // Builds finished since this cache was made (not cache hits): for tests and the benchmark.
   int64_t builds_started() const;

@@ -16,6 +16,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <stop_token>
 #include <string>
 #include <thread>
 #include <utility>
@@ -174,6 +175,9 @@ class RunManager {
   std::map<std::string, QueueInfo> m_queue_info;   // the last pass's verdict on each
   std::map<std::string, HoldingRun> m_holding;     // runs holding nodes, by id
   std::deque<RunRef> m_to_prepare;                 // started by the scheduler, to prepare
+  // Runs a preparer is preparing, by id: a cancel (or stop()) asks it to stop waiting for the
+  // run's environment build.
+  std::map<std::string, std::stop_source> m_preparing;
   std::map<std::string, ActiveRun> m_active;       // runs the engine owns, by id
   // Serializes "Starting + engine.start" and the watcher's "Running" against cancel, so a cancel
   // never misses a start and CancelRequested is never set back to Running.
