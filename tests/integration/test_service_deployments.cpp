@@ -23,17 +23,20 @@ std::string deployment_file(const std::string& name) {
 }
 
 // Trains tests/data/deployments/train.py (a real run) with `scale` and registers its
-// outputs/model as a new version of `model`; returns the version.
+// outputs/model as a new version of `model`, in `workspace`; returns the version.
 int64_t train_and_register(const ServiceFixture& service, double scale, const std::string& tag,
-                           const std::string& model = "digits") {
-  const auto snapshot = upload_snapshot(service, {{"train.py", deployment_file("train.py")}});
+                           const std::string& model = "digits",
+                           const std::string& workspace = "default") {
+  const std::string base = "/v1/workspaces/" + workspace;
+  const auto snapshot =
+      upload_snapshot(service, {{"train.py", deployment_file("train.py")}}, workspace);
   auto payload = script_payload(snapshot);
   payload["estimator"]["script_params"] = {std::to_string(scale), tag};
-  const auto created = body_json(http_request(service, "POST", "/v1/workspaces/default/runs", payload.dump()));
-  const auto run = wait_for_run(service, created.value("id", ""));
+  const auto created = body_json(http_request(service, "POST", base + "/runs", payload.dump()));
+  const auto run = wait_for_run(service, created.value("id", ""), 60, workspace);
   REQUIRE(run.value("status", "") == "Completed");
   const auto registered = http_request(
-      service, "POST", "/v1/workspaces/default/models",
+      service, "POST", base + "/models",
       nlohmann::json{{"name", model}, {"run_id", run["id"]}, {"path", "outputs/model"}}.dump());
   INFO(registered.body);
   REQUIRE(registered.status == 201);
@@ -41,10 +44,12 @@ int64_t train_and_register(const ServiceFixture& service, double scale, const st
 }
 
 nlohmann::json deployment_body(const ServiceFixture& service, int64_t version, int replicas = 1,
-                               const nlohmann::json& env = nlohmann::json::object()) {
+                               const nlohmann::json& env = nlohmann::json::object(),
+                               const std::string& workspace = "default") {
   return {{"models", {{{"name", "digits"}, {"version", version}}}},
           {"entry_script", "score.py"},
-          {"snapshot_id", upload_snapshot(service, {{"score.py", deployment_file("score.py")}})},
+          {"snapshot_id",
+           upload_snapshot(service, {{"score.py", deployment_file("score.py")}}, workspace)},
           {"replicas", replicas},
           {"cpu", 0.5},
           {"memory_gb", 1},
@@ -337,6 +342,150 @@ TEST_CASE("deleting a deployment stops its replicas and frees its model version"
       CHECK_FALSE(std::filesystem::exists(service.home() / "services/default/gone"));
       CHECK(score(service, "gone", key, R"({"x": 1})").status == 401);
       CHECK(http_request(service, "DELETE", "/v1/workspaces/default/models/digits/versions/1").status == 204);
+    }
+  }
+}
+
+TEST_CASE("deleting a workspace stops the replicas of its deployments", "[deployments]") {
+  ServiceFixture service;
+  GIVEN("a Healthy deployment in a workspace of its own, and one in the default workspace") {
+    REQUIRE(http_request(service, "POST", "/v1/workspaces", R"({"name": "team"})").status == 201);
+    const std::string team_services = "/v1/workspaces/team/services/";
+    const int64_t version = train_and_register(service, 2, "a", "digits", "team");
+    const auto created = http_request(service, "PUT", team_services + "doomed",
+                                      deployment_body(service, version, 2, nlohmann::json::object(), "team").dump());
+    INFO(created.body);
+    REQUIRE(created.status == 201);
+    nlohmann::json deployment;
+    REQUIRE(eventually(
+        [&] {
+          deployment = body_json(http_request(service, "GET", team_services + "doomed"));
+          return deployment.value("state", "") == "Healthy";
+        },
+        60));
+    const auto pids = replica_pids(deployment);
+    REQUIRE(pids.size() == 2);
+    const std::string key = deploy_healthy(service, "bystander");
+
+    WHEN("the workspace is deleted") {
+      REQUIRE(http_request(service, "DELETE", "/v1/workspaces/team").status == 204);
+
+      THEN("its replicas and files are gone, and the other workspace's deployment serves on") {
+        for (const pid_t pid : pids) {
+          CHECK(eventually([&] { return !process_is_alive(pid); }, 30));
+        }
+        CHECK_FALSE(std::filesystem::exists(service.home() / "services/team"));
+        CHECK(http_request(service, "GET", team_services + "doomed").status == 404);
+        CHECK(get_deployment(service, "bystander").value("state", "") == "Healthy");
+        CHECK(score(service, "bystander", key, R"({"x": 1})").status == 200);
+      }
+
+      AND_WHEN("a workspace of the same name is made again and trainctld restarts") {
+        REQUIRE(http_request(service, "POST", "/v1/workspaces", R"({"name": "team"})").status ==
+                201);
+        service.stop();
+        service.start();
+        THEN("no deployment of the old workspace comes back") {
+          const auto listed = body_json(http_request(service, "GET", "/v1/workspaces/team/services"));
+          INFO(listed.dump());
+          CHECK(listed["items"].empty());
+          for (const pid_t pid : pids) CHECK_FALSE(process_is_alive(pid));
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("an update whose new replicas fail is rolled back to the revision still serving",
+          "[deployments]") {
+  ServiceFixture service;
+  GIVEN("a Healthy deployment of model version 1 under a steady stream of requests") {
+    const std::string key = deploy_healthy(service, "steady");
+    const auto serving_pids = replica_pids(get_deployment(service, "steady"));
+    const int64_t second = train_and_register(service, 3, "b");
+    std::atomic<bool> stop{false};
+    std::atomic<int> failures{0};
+    std::atomic<int> answered_by_b{0};
+    std::thread client([&] {
+      while (!stop) {
+        const auto reply = score(service, "steady", key, R"({"x": 1})");
+        if (reply.status != 200) {
+          ++failures;
+        } else if (body_json(reply)["model"] == "b") {
+          ++answered_by_b;
+        }
+      }
+    });
+
+    WHEN("it is updated to version 2 with an init() that raises") {
+      const auto updated = put_deployment(
+          service, "steady", deployment_body(service, second, 1, {{"FAIL_INIT", "bad weights"}}));
+      INFO(updated.body);
+      REQUIRE(updated.status == 200);
+      CHECK(body_json(updated)["revision"] == 2);
+      nlohmann::json deployment;
+      const bool rolled_back = eventually(
+          [&] {
+            deployment = get_deployment(service, "steady");
+            return deployment.value("revision", 0) == 3;
+          },
+          60);
+      stop = true;
+      client.join();
+
+      THEN("it is Failed saying so, stores the serving configuration again, and never stopped "
+           "serving version 1") {
+        INFO(deployment.dump());
+        REQUIRE(rolled_back);
+        CHECK(deployment.value("state", "") == "Failed");
+        CHECK_THAT(deployment.value("message", ""),
+                   Catch::Contains("revision 2 failed and was rolled back") &&
+                       Catch::Contains("RuntimeError: cannot load the model: bad weights") &&
+                       Catch::Contains("revision 3 (the configuration of revision 1) serves"));
+        CHECK(deployment["models"][0]["version"] == 1);
+        CHECK(deployment["environment_variables"] == nlohmann::json::object());
+        CHECK(replica_pids(deployment) == serving_pids);
+        CHECK(failures == 0);
+        CHECK(answered_by_b == 0);
+        const auto reply = score(service, "steady", key, R"({"x": 2})");
+        CHECK(reply.status == 200);
+        CHECK(body_json(reply)["model"] == "a");
+        CHECK(std::filesystem::exists(service.home() / "services/default/steady/rev-1"));
+        CHECK_FALSE(std::filesystem::exists(service.home() / "services/default/steady/rev-2"));
+        CHECK(http_request(service, "DELETE", "/v1/workspaces/default/models/digits/versions/2")
+                  .status == 204);
+      }
+
+      AND_WHEN("trainctld restarts") {
+        service.stop();
+        service.start();
+        const auto after = wait_for_state(service, "steady", "Healthy");
+
+        THEN("the working configuration comes back, not the failed one") {
+          INFO(after.dump());
+          CHECK(after.value("state", "") == "Healthy");
+          CHECK(after.value("revision", 0) == 3);
+          const auto reply = score(service, "steady", key, R"({"x": 2})");
+          CHECK(reply.status == 200);
+          CHECK(body_json(reply)["model"] == "a");
+        }
+      }
+
+      AND_WHEN("it is updated again with a working version 2") {
+        const auto fixed = put_deployment(service, "steady", deployment_body(service, second));
+        REQUIRE(fixed.status == 200);
+        const auto after = wait_for_state(service, "steady", "Healthy");
+
+        THEN("that rolls out as usual and the failure is forgotten") {
+          INFO(after.dump());
+          CHECK(after.value("state", "") == "Healthy");
+          CHECK(after.value("revision", 0) == 4);
+          CHECK(after.value("message", "") == "");
+          const auto reply = score(service, "steady", key, R"({"x": 2})");
+          CHECK(reply.status == 200);
+          CHECK(body_json(reply)["model"] == "b");
+        }
+      }
     }
   }
 }

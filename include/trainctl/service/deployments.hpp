@@ -6,11 +6,15 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
 #include <filesystem>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -46,6 +50,8 @@ struct ReplicaStatus {
 
 // Transitioning | Healthy | Unhealthy | Failed | Deleting, with a message and the replicas
 // serving traffic (the new ones while an update rolls out are not listed until they take over).
+// Failed is also the state after an update whose new replicas failed: the previous revision's
+// replicas serve on, and `message` says what failed and what was rolled back.
 struct DeploymentStatus {
   std::string state;
   std::string message;
@@ -81,10 +87,16 @@ class DeploymentManager {
   // here. not_found: an unknown snapshot or model version; invalid_argument: an entry script
   // the snapshot does not have. Replicas start in the background: a new deployment is
   // Transitioning until they are ready; an update keeps the old replicas serving until the
-  // new ones are ready, then stops them once their requests are answered.
+  // new ones are ready, then stops them once their requests are answered. An update whose new
+  // replicas fail is rolled back: the old replicas serve on, the configuration they run is
+  // stored again as the next revision (so a restart starts it, not the failed one), and the
+  // deployment is Failed with a message naming both revisions until the next update.
   Result<Applied> apply(DeploymentRecord draft);
   // Stops the replicas, removes the deployment's files and its record. not_found when absent.
   Result<void> remove(const std::string& workspace, const std::string& name);
+  // For a workspace just deleted (its deployment records went with it): stops the replicas of
+  // each of its deployments and removes their files.
+  Result<void> remove_workspace(const std::string& workspace);
 
   DeploymentStatus status(const std::string& workspace, const std::string& name) const;
 
@@ -113,8 +125,21 @@ class DeploymentManager {
   Result<void> check_entry_script(const DeploymentRecord& draft) const;
   // Materializes the revision's source snapshot and model files; returns its directory.
   Result<std::filesystem::path> materialize_revision(const DeploymentRecord& record) const;
-  // Starts (or rolls out to) the record's revision on its runtime.
+  // Starts (or rolls out to) the record's revision on its runtime; a rollout that fails while
+  // an older revision serves queues a rollback to that revision's configuration.
   Result<void> deploy(const DeploymentRecord& record);
+
+  // A failed rollout to undo: `serving` is the configuration whose replicas kept serving.
+  struct Rollback {
+    DeploymentRecord serving;
+    int64_t failed_revision = 0;
+    std::string reason;
+  };
+  void queue_rollback(Rollback rollback);
+  void rollback_loop();
+  // Stores rollback.serving again as the next revision, unless the deployment was updated or
+  // removed since the rollout failed.
+  void roll_back(const Rollback& rollback);
   std::shared_ptr<deployments::DeploymentRuntime> runtime(const std::string& workspace,
                                                           const std::string& name) const;
   Result<std::string> read_key(const std::string& workspace, const std::string& name) const;
@@ -127,7 +152,15 @@ class DeploymentManager {
   mutable std::mutex m_mutex;  // guards the maps below
   std::map<Key, std::shared_ptr<deployments::DeploymentRuntime>> m_runtimes;
   mutable std::map<Key, std::string> m_keys;  // cached scoring keys (the 0600 files are the truth)
-  std::mutex m_apply_mutex;  // one apply/remove at a time
+  // The records of the revisions deployed, by revision: the rollout and the one serving.
+  std::map<Key, std::map<int64_t, DeploymentRecord>> m_deployed;
+  std::mutex m_apply_mutex;  // one apply/remove/rollback at a time
+
+  std::mutex m_rollback_mutex;  // guards the two fields below
+  std::condition_variable m_rollback_wakeup;
+  std::deque<Rollback> m_rollbacks;
+  bool m_rollbacks_stopping = false;
+  std::thread m_rollback_thread;  // rollback_loop(), from construction to stop()
 };
 
 }  // namespace trainctl::service

@@ -8,6 +8,8 @@
 #include <openssl/crypto.h>
 
 #include <map>
+#include <optional>
+#include <set>
 
 #include <spdlog/spdlog.h>
 
@@ -42,9 +44,9 @@ fs::path model_dir(const fs::path& revision, const DeploymentRecord& record) {
   return models / record.models.front().name / std::to_string(record.models.front().version);
 }
 
-// Removes the revisions older than the one before `current` (that one may still be serving
-// while `current` rolls out).
-void remove_old_revisions(const fs::path& deployment_dir, int64_t current) {
+// Removes the revision directories other than `keep` (the revision rolling out or stored, and
+// the one whose replicas serve), and any partial one.
+void remove_old_revisions(const fs::path& deployment_dir, const std::set<int64_t>& keep) {
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(deployment_dir, ec)) {
     const std::string name = entry.path().filename().string();
@@ -55,7 +57,7 @@ void remove_old_revisions(const fs::path& deployment_dir, int64_t current) {
     } catch (const std::exception&) {
       revision = 0;  // a partial directory: never used again
     }
-    if (revision >= current - 1 && name.find('.') == std::string::npos) continue;
+    if (keep.contains(revision) && name.find('.') == std::string::npos) continue;
     if (auto removed = remove_tree(entry.path()); !removed) {
       spdlog::warn("cannot remove {}: {}", entry.path().string(), removed.error().message);
     }
@@ -69,7 +71,9 @@ DeploymentManager::DeploymentManager(Store& store, BlobStore& blobs,
     : m_store(store),
       m_blobs(blobs),
       m_options(std::move(options)),
-      m_harness(m_options.services_dir / "scoring_harness.py") {}
+      m_harness(m_options.services_dir / "scoring_harness.py") {
+  m_rollback_thread = std::thread([this] { rollback_loop(); });
+}
 
 DeploymentManager::~DeploymentManager() { stop(); }
 
@@ -91,6 +95,12 @@ Result<void> DeploymentManager::start() {
 }
 
 void DeploymentManager::stop() {
+  {
+    std::lock_guard lock(m_rollback_mutex);
+    m_rollbacks_stopping = true;
+  }
+  m_rollback_wakeup.notify_all();
+  if (m_rollback_thread.joinable()) m_rollback_thread.join();
   std::map<Key, std::shared_ptr<DeploymentRuntime>> runtimes;
   {
     std::lock_guard lock(m_mutex);
@@ -171,11 +181,20 @@ Result<void> DeploymentManager::deploy(const DeploymentRecord& record) {
   auto revision = materialize_revision(record);
   if (!revision) return fail(revision.error());
   std::shared_ptr<DeploymentRuntime> target;
+  std::optional<DeploymentRecord> serving_record;  // what serves now, to roll back to
+  int64_t serving = 0;
   {
     std::lock_guard lock(m_mutex);
     auto& slot = m_runtimes[{record.workspace, record.name}];
     if (!slot) slot = std::make_shared<DeploymentRuntime>();
     target = slot;
+    serving = target->serving_revision();
+    auto& deployed = m_deployed[{record.workspace, record.name}];
+    if (auto found = deployed.find(serving); found != deployed.end()) serving_record = found->second;
+    std::erase_if(deployed, [&](const auto& entry) {
+      return entry.first != serving && entry.first != record.revision;
+    });
+    deployed.insert_or_assign(record.revision, record);
   }
   std::map<std::string, std::string> env(m_options.base_env.begin(), m_options.base_env.end());
   for (const auto& [name, value] : record.environment_variables.items()) {
@@ -203,9 +222,76 @@ Result<void> DeploymentManager::deploy(const DeploymentRecord& record) {
     replicas.push_back(
         std::make_shared<Replica>(index, std::move(launch), [owner] { owner->notify(); }));
   }
-  target->roll_out(record.revision, std::move(replicas));
-  remove_old_revisions(dir, record.revision);
+  deployments::RolloutFailed on_failed;
+  if (serving_record && serving != record.revision) {
+    on_failed = [this, previous = *serving_record](int64_t failed_revision,
+                                                   const std::string& reason) {
+      queue_rollback({previous, failed_revision, reason});
+    };
+  }
+  target->roll_out(record.revision, std::move(replicas), std::move(on_failed));
+  remove_old_revisions(dir, {record.revision, serving});
   return {};
+}
+
+void DeploymentManager::queue_rollback(Rollback rollback) {
+  {
+    std::lock_guard lock(m_rollback_mutex);
+    m_rollbacks.push_back(std::move(rollback));
+  }
+  m_rollback_wakeup.notify_all();
+}
+
+void DeploymentManager::rollback_loop() {
+  std::unique_lock lock(m_rollback_mutex);
+  while (true) {
+    m_rollback_wakeup.wait(lock, [this] { return m_rollbacks_stopping || !m_rollbacks.empty(); });
+    if (m_rollbacks_stopping) return;
+    const Rollback next = std::move(m_rollbacks.front());
+    m_rollbacks.pop_front();
+    lock.unlock();
+    roll_back(next);
+    lock.lock();
+  }
+}
+
+void DeploymentManager::roll_back(const Rollback& rollback) {
+  std::lock_guard apply_lock(m_apply_mutex);
+  const DeploymentRecord& previous = rollback.serving;
+  const auto target = runtime(previous.workspace, previous.name);
+  auto current = m_store.get_deployment(previous.workspace, previous.name);
+  // Updated (a newer rollout replaced the failed one) or removed since: nothing to undo.
+  if (!target || !current || current->revision != rollback.failed_revision) return;
+  auto stored = m_store.put_deployment(previous);
+  if (!stored) {
+    spdlog::error("deployment {}/{}: cannot store the configuration of revision {} again: {}",
+                  previous.workspace, previous.name, previous.revision, stored.error().message);
+    target->set_rollout_message(fmt::format(
+        "revision {} failed: {}; revision {} still serves, but its configuration could not be "
+        "stored again ({}), so a restart of trainctld would start revision {}: update the "
+        "deployment",
+        rollback.failed_revision, rollback.reason, previous.revision, stored.error().message,
+        rollback.failed_revision));
+    return;
+  }
+  const DeploymentRecord& restored = stored->first;
+  spdlog::warn("deployment {}/{}: revision {} failed ({}); rolled back to the configuration of "
+               "revision {} as revision {}",
+               previous.workspace, previous.name, rollback.failed_revision, rollback.reason,
+               previous.revision, restored.revision);
+  target->set_rollout_message(fmt::format(
+      "revision {} failed and was rolled back: {}; revision {} (the configuration of revision "
+      "{}) serves",
+      rollback.failed_revision, rollback.reason, restored.revision, previous.revision));
+  const int64_t serving = target->serving_revision();
+  {
+    std::lock_guard lock(m_mutex);
+    auto& deployed = m_deployed[{previous.workspace, previous.name}];
+    deployed.erase(rollback.failed_revision);
+    deployed.insert_or_assign(restored.revision, restored);
+  }
+  remove_old_revisions(deployment_dir(previous.workspace, previous.name),
+                       {restored.revision, serving});
 }
 
 Result<DeploymentManager::Applied> DeploymentManager::apply(DeploymentRecord draft) {
@@ -247,9 +333,29 @@ Result<void> DeploymentManager::remove(const std::string& workspace, const std::
     std::lock_guard lock(m_mutex);
     m_runtimes.erase({workspace, name});
     m_keys.erase({workspace, name});
+    m_deployed.erase({workspace, name});
   }
   if (auto deleted = m_store.delete_deployment(workspace, name); !deleted) return deleted;
   return remove_tree(deployment_dir(workspace, name));
+}
+
+Result<void> DeploymentManager::remove_workspace(const std::string& workspace) {
+  std::lock_guard apply_lock(m_apply_mutex);
+  std::vector<std::shared_ptr<DeploymentRuntime>> removed;
+  {
+    std::lock_guard lock(m_mutex);
+    const auto in_workspace = [&workspace](const auto& entry) {
+      return entry.first.first == workspace;
+    };
+    for (const auto& entry : m_runtimes) {
+      if (in_workspace(entry)) removed.push_back(entry.second);
+    }
+    std::erase_if(m_runtimes, in_workspace);
+    std::erase_if(m_keys, in_workspace);
+    std::erase_if(m_deployed, in_workspace);
+  }
+  for (const auto& runtime : removed) runtime->stop();
+  return remove_tree(m_options.services_dir / workspace);
 }
 
 DeploymentStatus DeploymentManager::status(const std::string& workspace,

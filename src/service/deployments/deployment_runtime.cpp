@@ -1,6 +1,7 @@
 #include "deployment_runtime.hpp"
 
 #include <algorithm>
+#include <optional>
 
 namespace trainctl::service::deployments {
 
@@ -27,7 +28,7 @@ std::shared_ptr<Replica> first_failed(const ReplicaSet& replicas) {
 
 DeploymentRuntime::~DeploymentRuntime() { stop(); }
 
-void DeploymentRuntime::roll_out(int64_t revision, ReplicaSet replicas) {
+void DeploymentRuntime::roll_out(int64_t revision, ReplicaSet replicas, RolloutFailed on_failed) {
   cancel_rollout();
   ReplicaSet retired;
   {
@@ -47,10 +48,24 @@ void DeploymentRuntime::roll_out(int64_t revision, ReplicaSet replicas) {
   stop_all(retired);
   for (const auto& replica : replicas) replica->start();
   std::lock_guard lock(m_mutex);
-  if (!m_pending.empty()) m_rollout = std::thread([this, revision] { watch_rollout(revision); });
+  if (!m_pending.empty()) {
+    m_rollout = std::thread(
+        [this, revision, on_failed = std::move(on_failed)] { watch_rollout(revision, on_failed); });
+  }
 }
 
-void DeploymentRuntime::watch_rollout(int64_t revision) {
+int64_t DeploymentRuntime::serving_revision() const {
+  std::lock_guard lock(m_mutex);
+  return m_revision;
+}
+
+void DeploymentRuntime::set_rollout_message(std::string message) {
+  std::lock_guard lock(m_mutex);
+  m_rollout_error = std::move(message);
+}
+
+void DeploymentRuntime::watch_rollout(int64_t revision, const RolloutFailed& on_failed) {
+  std::optional<std::string> failure;
   std::unique_lock lock(m_mutex);
   while (!m_cancel_rollout && !m_stopping) {
     if (all_ready(m_pending)) {
@@ -62,9 +77,10 @@ void DeploymentRuntime::watch_rollout(int64_t revision) {
       return;
     }
     if (const auto failed = first_failed(m_pending)) {
-      m_rollout_error = fmt::format("revision {} failed and was rolled back: {}; revision {} "
-                                    "still serves",
-                                    revision, failed->status().message, m_revision);
+      failure = failed->status().message;
+      m_rollout_error = fmt::format("revision {} failed: {}; rolling back, revision {} still "
+                                    "serves",
+                                    revision, *failure, m_revision);
       break;
     }
     m_changed.wait_for(lock, k_wait_slice);
@@ -72,6 +88,7 @@ void DeploymentRuntime::watch_rollout(int64_t revision) {
   ReplicaSet abandoned = std::exchange(m_pending, {});
   lock.unlock();
   stop_all(abandoned);
+  if (failure && on_failed) on_failed(revision, *failure);
 }
 
 void DeploymentRuntime::cancel_rollout() {
@@ -123,9 +140,15 @@ DeploymentStatus DeploymentRuntime::status() const {
   } else if (!m_pending.empty()) {
     status.state = "Transitioning";
     status.message = "rolling out a new revision; the current replicas serve meanwhile";
+  } else if (!m_rollout_error.empty()) {
+    // The last rollout failed: the previous replicas serve, but what was asked for did not
+    // happen (so `deploy update --wait` ends, exit 3), until the next rollout.
+    status.state = "Failed";
+    status.message =
+        ready == total ? m_rollout_error
+                       : fmt::format("{} ({} of {} replicas ready)", m_rollout_error, ready, total);
   } else if (ready == total) {
     status.state = "Healthy";
-    status.message = m_rollout_error;
   } else if (failed > 0 && ready == 0) {
     status.state = "Failed";
     status.message = failure;
@@ -134,9 +157,7 @@ DeploymentStatus DeploymentRuntime::status() const {
     status.message = "replicas are starting (init() is running)";
   } else {
     status.state = "Unhealthy";
-    status.message = m_rollout_error.empty()
-                         ? fmt::format("{} of {} replicas ready", ready, total)
-                         : m_rollout_error;
+    status.message = fmt::format("{} of {} replicas ready", ready, total);
   }
   return status;
 }

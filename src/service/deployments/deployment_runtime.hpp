@@ -4,6 +4,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -17,6 +18,10 @@ namespace trainctl::service::deployments {
 
 using ReplicaSet = std::vector<std::shared_ptr<Replica>>;
 
+// Called (from the rollout's thread, no lock of the runtime held) when a rollout failed while
+// the previous replicas kept serving: the revision that failed and the first failure's message.
+using RolloutFailed = std::function<void(int64_t failed_revision, const std::string& reason)>;
+
 class DeploymentRuntime {
  public:
   DeploymentRuntime() = default;
@@ -27,9 +32,13 @@ class DeploymentRuntime {
   // Starts `replicas` (not yet started) for `revision`. When no replica serves yet, they serve
   // at once; otherwise the current ones keep serving until every new one is ready, then they
   // are swapped in and the old ones stopped (each after its request in flight). A new replica
-  // that fails cancels the rollout: the old ones keep serving and the status says why. A
-  // rollout still going is canceled by the next one.
-  void roll_out(int64_t revision, ReplicaSet replicas);
+  // that fails cancels the rollout: the old ones keep serving, the status is Failed with why,
+  // and `on_failed` is called. A rollout still going is canceled by the next one.
+  void roll_out(int64_t revision, ReplicaSet replicas, RolloutFailed on_failed = {});
+  // The revision whose replicas serve (its files are in use), 0 before any.
+  int64_t serving_revision() const;
+  // After a failed rollout: the message the status shows (Failed) until the next rollout.
+  void set_rollout_message(std::string message);
   // Stops every replica (status Deleting meanwhile). Idempotent.
   void stop();
   // Wakes scoring requests waiting for a free replica; replicas call it on every change.
@@ -40,7 +49,7 @@ class DeploymentRuntime {
 
  private:
   void cancel_rollout();
-  void watch_rollout(int64_t revision);
+  void watch_rollout(int64_t revision, const RolloutFailed& on_failed);
   // A ready, idle replica of the serving set, reserved for one call; nullptr when none is free.
   // `any_ready` tells whether any could serve at all. Called with m_mutex held.
   std::shared_ptr<Replica> acquire_locked(bool& any_ready);

@@ -2,6 +2,7 @@
 
 #include "handlers.hpp"
 #include "trainctl/api/names.hpp"
+#include "trainctl/service/deployments.hpp"
 #include "trainctl/service/run_files.hpp"
 #include "trainctl/util/time.hpp"
 
@@ -56,6 +57,12 @@ Result<Reply> delete_workspace(const ServiceContext& context, const httplib::Req
   auto run_ids = workspace_run_ids(context, *name);
   if (!run_ids) return fail(run_ids.error());
   if (auto deleted = context.store.delete_workspace(*name); !deleted) return fail(deleted.error());
+  // Its deployment records went with it; their replicas and files go now.
+  if (context.deployments != nullptr) {
+    if (auto removed = context.deployments->remove_workspace(*name); !removed) {
+      spdlog::warn("workspace {}: {}", *name, removed.error().message);
+    }
+  }
   for (const auto& id : *run_ids) {
     if (auto removed = remove_tree(context.runs.run_dir(id)); !removed) {
       spdlog::warn("workspace {}: {}", *name, removed.error().message);
