@@ -23,6 +23,17 @@ std::string replica_number(std::string_view task) {
   return std::string(task);
 }
 
+// The key of a keys reply ({"primary_key": "..."}); internal error when it has none.
+Result<std::string> primary_key_of(const Result<nlohmann::json>& keys, const std::string& name) {
+  if (!keys) return std::unexpected(keys.error());
+  const auto key = keys->find("primary_key");
+  if (key == keys->end() || !key->is_string() || key->get<std::string>().empty()) {
+    return fail(ErrorCode::internal, "trainctld answered the keys of {} without a primary_key",
+                name);
+  }
+  return key->get<std::string>();
+}
+
 }  // namespace
 
 Result<DeploymentOutcome> ApiClient::put_deployment(const std::string& workspace,
@@ -57,14 +68,16 @@ Result<void> ApiClient::delete_deployment(const std::string& workspace, const st
 
 Result<std::string> ApiClient::get_deployment_key(const std::string& workspace,
                                                   const std::string& name) {
-  auto keys = exchange_json(make_request("GET", service_path(workspace, name) + "/keys"));
-  if (!keys) return std::unexpected(std::move(keys.error()));
-  const auto key = keys->find("primary_key");
-  if (key == keys->end() || !key->is_string() || key->get<std::string>().empty()) {
-    return fail(ErrorCode::internal, "trainctld answered the keys of {} without a primary_key",
-                name);
-  }
-  return key->get<std::string>();
+  return primary_key_of(
+      exchange_json(make_request("GET", service_path(workspace, name) + "/keys")), name);
+}
+
+Result<std::string> ApiClient::regenerate_deployment_key(const std::string& workspace,
+                                                         const std::string& name) {
+  return primary_key_of(
+      exchange_json(make_json_request(
+          "POST", service_path(workspace, name) + "/keys/regenerate", nlohmann::json::object())),
+      name);
 }
 
 Result<void> ApiClient::stream_deployment_logs(

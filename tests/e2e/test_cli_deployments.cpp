@@ -148,6 +148,37 @@ TEST_CASE("e2e: a digits model trained, registered and deployed predicts real di
         CHECK(scored.value("predictions", json::array()).size() == k_images);
       }
     }
+    AND_WHEN("it regenerates the scoring key") {
+      const auto old_key = run_json(cli, {"deploy", "show", "digits", "--show-key"})
+                               .value("scoring_key", "");
+      REQUIRE_FALSE(old_key.empty());
+      const auto regenerated = cli.run({"deploy", "regenerate-key", "digits"});
+      INFO(regenerated.out << regenerated.err);
+      REQUIRE(regenerated.exit_code == 0);
+      const std::string prefix = "new scoring key of deployment digits: ";
+      REQUIRE_THAT(regenerated.out, Catch::StartsWith(prefix));
+      const auto new_key = regenerated.out.substr(prefix.size(), regenerated.out.find('\n') -
+                                                                     prefix.size());
+      THEN("the new key is the deployment's, it scores, and the old key is refused") {
+        CHECK_FALSE(new_key.empty());
+        CHECK(new_key != old_key);
+        CHECK_THAT(regenerated.err, Catch::Contains("the old key no longer works"));
+        CHECK(run_json(cli, {"deploy", "show", "digits", "--show-key"}).value("scoring_key", "") ==
+              new_key);
+        const std::string score_path = "/v1/workspaces/default/services/digits/score";
+        const auto request = digits_request(false);
+        CHECK(http_request(service, "POST", score_path, request,
+                           {{"Authorization", "Bearer " + old_key}}, false)
+                  .status == 401);
+        CHECK(http_request(service, "POST", score_path, request,
+                           {{"Authorization", "Bearer " + new_key}}, false)
+                  .status == 200);
+        const auto again = run_json(cli, {"deploy", "regenerate-key", "digits"});
+        CHECK(again.value("name", "") == "digits");
+        CHECK_FALSE(again.value("scoring_key", "").empty());
+        CHECK(again.value("scoring_key", "") != new_key);
+      }
+    }
     AND_WHEN("another deployment's init() raises") {
       const TempDir broken;
       std::ofstream(broken.path() / "score.py")
@@ -216,6 +247,14 @@ TEST_CASE("e2e: deploy refuses what the user can fix, with exit codes from the t
       CHECK_THAT(bad_replicas.err, Catch::Contains("--replicas 0"));
       CHECK(bad_env.exit_code == 2);
       CHECK_THAT(bad_env.err, Catch::Contains("--env 1X=2"));
+    }
+  }
+  WHEN("regenerate-key names no deployment, or a name that is not one") {
+    const auto unknown = cli.run({"deploy", "regenerate-key", "svc"});
+    const auto bad_name = cli.run({"deploy", "regenerate-key", "../svc"});
+    THEN("an unknown deployment is exit 7 and a bad name a usage error") {
+      CHECK(unknown.exit_code == 7);
+      CHECK(bad_name.exit_code == 2);
     }
   }
   WHEN("invoke gets data that is not JSON, or names no deployment") {

@@ -1,6 +1,11 @@
-// The deploy commands' usage checks and model references (src/cli/commands/deploy.cpp).
+// The deploy commands (src/cli/commands/deploy.cpp): usage checks, model references, the body an
+// update sends back, and the commands over the scripted FakeTransport.
 #include <catch2/catch.hpp>
 
+#include <sstream>
+
+#include "fakes/fake_transport.hpp"
+#include "support/service_fixture.hpp"
 #include "trainctl/cli/commands/deploy.hpp"
 
 namespace {
@@ -21,6 +26,51 @@ ErrorCode code_of(const Result<void>& result) {
   REQUIRE_FALSE(result);
   return result.error().code;
 }
+
+const std::string k_digits = "/v1/workspaces/default/services/digits";
+
+// What GET services/digits answers (services.cpp, deployment_json): every field of the PUT body
+// and the ones the service computes.
+json deployment_resource() {
+  return {{"name", "digits"},
+          {"state", "Healthy"},
+          {"message", ""},
+          {"models", {{{"name", "digits"}, {"version", 1}}}},
+          {"entry_script", "score.py"},
+          {"snapshot_id", std::string(64, 'a')},
+          {"replicas", 2},
+          {"replica_status", json::array()},
+          {"cpu", 0.5},
+          {"memory_gb", 1},
+          {"environment_variables", {{"MODE", "fast"}, {"SEED", "1"}}},
+          {"description", "digits classifier"},
+          {"tags", {{"team", "vision"}}},
+          {"scoring_path", "/v1/workspaces/default/services/digits/score"},
+          {"revision", 3},
+          {"created_at", "2026-11-21T10:00:00Z"},
+          {"updated_at", "2026-11-21T10:00:00Z"}};
+}
+
+// A session over a FakeTransport, printing into strings.
+struct DeploySession {
+  trainctl::testing::TempDir home;
+  trainctl::testing::FakeTransport transport;
+  std::ostringstream out;
+  std::ostringstream err;
+  Printer printer{out, err};
+  Session session{config(home), printer,
+                  [this](const config::Config&, Printer&)
+                      -> Result<std::unique_ptr<client::ApiClient>> {
+                    return std::make_unique<client::ApiClient>(transport.share(), "t");
+                  }};
+
+  static config::Config config(const trainctl::testing::TempDir& dir) {
+    config::Config out;
+    out.workspace = "default";
+    out.cache_dir = dir.path() / "cache";
+    return out;
+  }
+};
 
 }  // namespace
 
@@ -114,6 +164,131 @@ TEST_CASE("deploy invoke takes JSON inline or from a file", "[unit][cli][deploy]
       CHECK(validate(options));
       options.data = "@request.json";
       CHECK(validate(options));
+    }
+  }
+}
+
+TEST_CASE("deploy update sends back every field of the deployment it does not change",
+          "[unit][cli][deploy]") {
+  DeploymentFields fields;
+  fields.replicas = 1;
+  GIVEN("the deployment as the service's GET shows it") {
+    const auto current = deployment_resource();
+    const auto body = update_body("digits", current, fields);
+    THEN("the body holds exactly the PUT's fields, environment variables and tags included") {
+      REQUIRE(body);
+      CHECK(*body == json{{"models", current["models"]},
+                          {"entry_script", "score.py"},
+                          {"snapshot_id", current["snapshot_id"]},
+                          {"replicas", 2},
+                          {"cpu", 0.5},
+                          {"memory_gb", 1},
+                          {"environment_variables", {{"MODE", "fast"}, {"SEED", "1"}}},
+                          {"description", "digits classifier"},
+                          {"tags", {{"team", "vision"}}}});
+    }
+  }
+  GIVEN("a GET without the environment variables, or with them null") {
+    auto missing = deployment_resource();
+    missing.erase("environment_variables");
+    auto null = deployment_resource();
+    null["environment_variables"] = nullptr;
+    THEN("the update is refused rather than clearing them, even when --env adds one") {
+      for (const auto* current : {&missing, &null}) {
+        auto with_env = fields;
+        with_env.env = {"EXTRA=1"};
+        for (const auto* given : {&fields, &with_env}) {
+          const auto body = update_body("digits", *current, *given);
+          REQUIRE_FALSE(body);
+          CHECK(body.error().code == ErrorCode::internal);
+          CHECK_THAT(body.error().message, Catch::Contains("environment_variables") &&
+                                               Catch::Contains("deployment digits") &&
+                                               Catch::Contains("nothing was changed"));
+        }
+      }
+    }
+  }
+  GIVEN("a GET without tags, and one without a description") {
+    auto no_tags = deployment_resource();
+    no_tags.erase("tags");
+    auto no_description = deployment_resource();
+    no_description.erase("description");
+    THEN("missing tags are refused; a description the update gives is not needed") {
+      const auto refused = update_body("digits", no_tags, fields);
+      REQUIRE_FALSE(refused);
+      CHECK_THAT(refused.error().message, Catch::Contains("the tags of deployment digits"));
+      CHECK_FALSE(update_body("digits", no_description, fields));
+      auto described = fields;
+      described.description = "new";
+      CHECK(update_body("digits", no_description, described));
+    }
+  }
+}
+
+TEST_CASE("deploy update keeps the environment variables the GET shows and adds --env",
+          "[unit][cli][deploy]") {
+  DeploySession fake;
+  DeployUpdateOptions options;
+  options.name = "digits";
+  options.fields.replicas = 1;
+  options.fields.env = {"EXTRA=1"};
+  GIVEN("a deployment with variables and tags") {
+    fake.transport.add_json("GET", k_digits, 200, deployment_resource());
+    auto updated = deployment_resource();
+    updated["revision"] = 4;
+    fake.transport.add_json("PUT", k_digits, 200, updated);
+    const auto code = run_deploy_update(fake.session, options);
+    THEN("the PUT carries them, with the new variable and replica count") {
+      REQUIRE(code.value() == 0);
+      const auto body = json::parse(fake.transport.requests_to("PUT", k_digits).at(0).body);
+      CHECK(body.at("environment_variables") ==
+            json{{"MODE", "fast"}, {"SEED", "1"}, {"EXTRA", "1"}});
+      CHECK(body.at("tags") == json{{"team", "vision"}});
+      CHECK(body.at("replicas") == 1);
+      CHECK(body.at("description") == "digits classifier");
+      CHECK_FALSE(body.contains("revision"));
+      CHECK_THAT(fake.out.str(), Catch::Contains("updated deployment digits (revision 4)"));
+    }
+  }
+  GIVEN("a service whose GET lacks the variables") {
+    auto current = deployment_resource();
+    current.erase("environment_variables");
+    fake.transport.add_json("GET", k_digits, 200, current);
+    const auto code = run_deploy_update(fake.session, options);
+    THEN("the command fails and sends no PUT") {
+      REQUIRE_FALSE(code);
+      CHECK_THAT(code.error().message, Catch::Contains("environment_variables"));
+      CHECK(fake.transport.requests_to("PUT", k_digits).empty());
+    }
+  }
+}
+
+TEST_CASE("deploy regenerate-key asks for a new key and prints it", "[unit][cli][deploy]") {
+  DeploySession fake;
+  fake.transport.add_json("POST", k_digits + "/keys/regenerate", 200,
+                          {{"primary_key", "new-key-123"}});
+  const DeployKeyOptions options{.name = "digits"};
+  WHEN("a person runs it") {
+    const auto code = run_deploy_regenerate_key(fake.session, options);
+    THEN("the new key is on stdout and the warning about the old one on stderr") {
+      REQUIRE(code.value() == 0);
+      CHECK(fake.transport.requests_to("POST", k_digits + "/keys/regenerate").at(0).body == "{}");
+      CHECK(fake.out.str() == "new scoring key of deployment digits: new-key-123\n");
+      CHECK_THAT(fake.err.str(), Catch::Contains("old key no longer works"));
+    }
+  }
+  WHEN("a script asks for JSON") {
+    fake.printer.set_options(PrinterOptions{.format = OutputFormat::json});
+    const auto code = run_deploy_regenerate_key(fake.session, options);
+    THEN("stdout is the name and the key") {
+      REQUIRE(code.value() == 0);
+      CHECK(json::parse(fake.out.str()) ==
+            json{{"name", "digits"}, {"scoring_key", "new-key-123"}});
+    }
+  }
+  WHEN("the name is not a deployment name") {
+    THEN("it is a usage error") {
+      CHECK(code_of(validate(DeployKeyOptions{.name = "../x"})) == ErrorCode::usage);
     }
   }
 }

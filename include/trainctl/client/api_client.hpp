@@ -205,6 +205,9 @@ class ApiClient {
   Result<void> delete_deployment(const std::string& workspace, const std::string& name);
   // The deployment's scoring key (the service token authorizes this route).
   Result<std::string> get_deployment_key(const std::string& workspace, const std::string& name);
+  // A new scoring key for the deployment (the old one stops working at once); returns it.
+  Result<std::string> regenerate_deployment_key(const std::string& workspace,
+                                                const std::string& name);
   // As stream_logs, for the replicas' logs: their tasks are "replica-N", and query.task
   // "replica-N" selects replica N.
   Result<void> stream_deployment_logs(const std::string& workspace, const std::string& name,

@@ -1,7 +1,8 @@
-// `trainctl deploy create|list|show|logs|update|delete|invoke`.
+// `trainctl deploy create|list|show|logs|update|delete|regenerate-key|invoke`.
 #include "trainctl/cli/commands/deploy.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <chrono>
 #include <iostream>
@@ -31,15 +32,11 @@ constexpr auto k_poll_interval = std::chrono::milliseconds(500);
 constexpr std::string_view k_default_timeout = "10m";
 constexpr std::string_view k_healthy = "Healthy";
 constexpr std::string_view k_failed = "Failed";
-
-std::string text_of(const json& object, const char* key) {
-  return format_cell(object.contains(key) ? object.at(key) : json());
-}
-
-bool for_people(const Printer& printer) {
-  const auto format = printer.options().format;
-  return format == OutputFormat::table || format == OutputFormat::wide;
-}
+// Every field of the PUT body (docs/rest-api.md, Deployments): a PUT replaces them all, so an
+// update sends each one back.
+constexpr std::array k_put_fields{"models",    "entry_script", "snapshot_id",
+                                  "replicas",  "cpu",          "memory_gb",
+                                  "environment_variables", "description", "tags"};
 
 Result<void> validate_name(const std::string& name) {
   if (auto valid = api::validate_name("deployment", name); !valid) {
@@ -93,8 +90,8 @@ std::string format_models(const json& models) {
   if (!models.is_array() || models.empty()) return "-";
   std::string out;
   for (const auto& model : models) {
-    out += fmt::format("{}{}:{}", out.empty() ? "" : ", ", text_of(model, "name"),
-                       text_of(model, "version"));
+    out += fmt::format("{}{}:{}", out.empty() ? "" : ", ", format_field(model, "name"),
+                       format_field(model, "version"));
   }
   return out;
 }
@@ -192,10 +189,10 @@ Result<int> finish_put(client::ApiClient& client, Session& session, const std::s
                        const DeploymentFields& fields, client::DeploymentOutcome outcome) {
   auto& printer = session.printer();
   const auto key = outcome.deployment.value("scoring_key", "");
-  if (for_people(printer)) {
+  if (printer.for_people()) {
     printer.message(fmt::format("{} deployment {} (revision {})",
                                 outcome.created ? "created" : "updated", name,
-                                text_of(outcome.deployment, "revision")));
+                                format_field(outcome.deployment, "revision")));
     if (!key.empty()) {
       printer.message(fmt::format(
           "scoring key: {} (again later: trainctl deploy show {} --show-key)", key, name));
@@ -214,14 +211,14 @@ Result<int> finish_put(client::ApiClient& client, Session& session, const std::s
                                       name, deployment.value("message", "(no message)"), name)));
       return exit_code::k_run_failed;
     }
-    if (for_people(printer)) {
+    if (printer.for_people()) {
       printer.message(fmt::format("{} is Healthy ({} replicas ready); score with: trainctl deploy "
                                   "invoke {} --data JSON",
                                   name, format_ready(deployment.value("replica_status", json())),
                                   name));
     }
   }
-  if (!for_people(printer)) printer.print_resource(deployment_kind(), deployment);
+  if (!printer.for_people()) printer.print_resource(deployment_kind(), deployment);
   return exit_code::k_success;
 }
 
@@ -251,6 +248,33 @@ Result<json> models_of(const std::vector<std::string>& refs) {
     models.push_back({{"name", ref->name}, {"version", std::move(version)}});
   }
   return models;
+}
+
+Result<json> update_body(const std::string& name, const json& current,
+                         const DeploymentFields& fields) {
+  // Whether the update sets the field whole, so the current value is not needed.
+  const auto replaced = [&](std::string_view key) {
+    if (key == "models") return !fields.models.empty();
+    if (key == "entry_script") return !fields.entry_script.empty();
+    if (key == "snapshot_id") return !fields.entry_script.empty() || !fields.source_dir.empty();
+    if (key == "replicas") return fields.replicas.has_value();
+    if (key == "cpu") return fields.cpu.has_value();
+    if (key == "memory_gb") return fields.memory_gb.has_value();
+    if (key == "description") return !fields.description.empty();
+    return false;  // environment_variables (--env adds to them), tags
+  };
+  json body = json::object();
+  for (const auto* key : k_put_fields) {
+    if (const auto found = current.find(key); found != current.end() && !found->is_null()) {
+      body[key] = *found;
+    } else if (!replaced(key)) {
+      return fail(ErrorCode::internal,
+                  "trainctld did not return the {} of deployment {}, and an update without it "
+                  "would reset it; nothing was changed",
+                  key, name);
+    }
+  }
+  return body;
 }
 
 Result<void> validate(const DeployCreateOptions& options) {
@@ -289,6 +313,8 @@ Result<void> validate(const DeployLogsOptions& options) {
 
 Result<void> validate(const DeployDeleteOptions& options) { return validate_name(options.name); }
 
+Result<void> validate(const DeployKeyOptions& options) { return validate_name(options.name); }
+
 Result<void> validate(const DeployInvokeOptions& options) {
   if (auto valid = validate_name(options.name); !valid) return valid;
   if (options.data.empty()) return fail(ErrorCode::usage, "--data JSON, @FILE or @- is required");
@@ -317,19 +343,19 @@ const ResourceKind& deployment_kind() {
 
 Description describe_deployment(const json& deployment, const std::string& endpoint) {
   Description description{
-      .fields = {{"Name", text_of(deployment, "name")},
-                 {"State", text_of(deployment, "state")},
-                 {"Message", text_of(deployment, "message")},
+      .fields = {{"Name", format_field(deployment, "name")},
+                 {"State", format_field(deployment, "state")},
+                 {"Message", format_field(deployment, "message")},
                  {"Models", format_models(deployment.value("models", json()))},
-                 {"Entry script", text_of(deployment, "entry_script")},
-                 {"Snapshot", text_of(deployment, "snapshot_id")},
+                 {"Entry script", format_field(deployment, "entry_script")},
+                 {"Snapshot", format_field(deployment, "snapshot_id")},
                  {"Replicas", fmt::format("{} ready ({} wanted)",
                                           format_ready(deployment.value("replica_status", json())),
-                                          text_of(deployment, "replicas"))},
-                 {"CPU", text_of(deployment, "cpu")},
-                 {"Memory (GB)", text_of(deployment, "memory_gb")},
+                                          format_field(deployment, "replicas"))},
+                 {"CPU", format_field(deployment, "cpu")},
+                 {"Memory (GB)", format_field(deployment, "memory_gb")},
                  {"Scoring URL", endpoint + deployment.value("scoring_path", "")},
-                 {"Revision", text_of(deployment, "revision")},
+                 {"Revision", format_field(deployment, "revision")},
                  {"Created", format_time(deployment.value("created_at", json()))},
                  {"Updated", format_time(deployment.value("updated_at", json()))}},
       .sections = {}};
@@ -339,9 +365,9 @@ Description describe_deployment(const json& deployment, const std::string& endpo
   Description::Section replicas{
       .title = "Replicas", .headers = {"INDEX", "STATE", "PID", "RESTARTS", "MESSAGE"}, .rows = {}};
   for (const auto& replica : deployment.value("replica_status", json::array())) {
-    replicas.rows.push_back({text_of(replica, "index"), text_of(replica, "state"),
-                             text_of(replica, "pid"), text_of(replica, "restarts"),
-                             text_of(replica, "message")});
+    replicas.rows.push_back({format_field(replica, "index"), format_field(replica, "state"),
+                             format_field(replica, "pid"), format_field(replica, "restarts"),
+                             format_field(replica, "message")});
   }
   description.sections.push_back(std::move(replicas));
   return description;
@@ -364,17 +390,29 @@ Result<int> run_deploy_update(Session& session, const DeployUpdateOptions& optio
   if (!client) return fail(client.error());
   auto current = (*client)->get_deployment(session.workspace(), options.name);
   if (!current) return fail(current.error());
-  json body = json::object();
-  for (const char* key : {"models", "entry_script", "snapshot_id", "replicas", "cpu", "memory_gb",
-                          "environment_variables", "description", "tags"}) {
-    if (current->contains(key)) body[key] = current->at(key);
-  }
-  if (auto applied = apply_fields(**client, session, options.fields, body); !applied) {
+  auto body = update_body(options.name, *current, options.fields);
+  if (!body) return fail(body.error());
+  if (auto applied = apply_fields(**client, session, options.fields, *body); !applied) {
     return fail(applied.error());
   }
-  auto outcome = (*client)->put_deployment(session.workspace(), options.name, body);
+  auto outcome = (*client)->put_deployment(session.workspace(), options.name, *body);
   if (!outcome) return fail(outcome.error());
   return finish_put(**client, session, options.name, options.fields, std::move(*outcome));
+}
+
+Result<int> run_deploy_regenerate_key(Session& session, const DeployKeyOptions& options) {
+  auto client = session.client();
+  if (!client) return fail(client.error());
+  auto key = (*client)->regenerate_deployment_key(session.workspace(), options.name);
+  if (!key) return fail(key.error());
+  auto& printer = session.printer();
+  if (printer.for_people()) {
+    printer.message(fmt::format("new scoring key of deployment {}: {}", options.name, *key));
+    printer.notice("the old key no longer works");
+  } else {
+    printer.print_resource(deployment_kind(), {{"name", options.name}, {"scoring_key", *key}});
+  }
+  return exit_code::k_success;
 }
 
 Result<int> run_deploy_list(Session& session) {
@@ -465,6 +503,7 @@ Examples:
   trainctl deploy invoke digits --data '{"data": [[0, 0, 5, 13, 9, 1, 0, 0, ...]]}'
   trainctl deploy update digits --model digits:2 --wait
   trainctl deploy logs digits --replica 0 -f
+  trainctl deploy regenerate-key digits
   trainctl deploy delete digits --yes)");
 
   const auto add_field_options = [](CLI::App* command, DeploymentFields& fields) {
@@ -524,6 +563,18 @@ uploads the code again (from . when only --entry-script is given).)");
   remove->add_option("NAME", delete_options->name, "Deployment name")->required();
   remove->add_flag("-y,--yes", delete_options->yes, "Do not ask on a terminal");
   on_parsed(remove, selected, delete_options, run_deploy_delete);
+
+  auto key_options = std::make_shared<DeployKeyOptions>();
+  auto* regenerate = group->add_subcommand(
+      "regenerate-key", "Print a new scoring key for a deployment; the old key stops working");
+  regenerate->add_option("NAME", key_options->name, "Deployment name")->required();
+  regenerate->footer(R"(
+The new key works at once and the old one is refused (401) from then on: give the new key to every
+client of the score route. `-o json` prints {"name", "scoring_key"}.
+
+Example:
+  KEY=$(trainctl deploy regenerate-key digits -o json | jq -r .scoring_key))");
+  on_parsed(regenerate, selected, key_options, run_deploy_regenerate_key);
 
   auto invoke_options = std::make_shared<DeployInvokeOptions>();
   auto* invoke = group->add_subcommand(

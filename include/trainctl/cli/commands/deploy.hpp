@@ -1,5 +1,6 @@
 #pragma once
-// `trainctl deploy create|list|show|logs|update|delete|invoke` (docs/deployments.md).
+// `trainctl deploy create|list|show|logs|update|delete|regenerate-key|invoke`
+// (docs/deployments.md).
 #include <optional>
 #include <string>
 #include <vector>
@@ -53,6 +54,10 @@ struct DeployDeleteOptions {
   bool yes = false;  // no question on a terminal
 };
 
+struct DeployKeyOptions {
+  std::string name;
+};
+
 struct DeployInvokeOptions {
   std::string name;
   std::string data;  // JSON text, "@FILE", or "@-" for stdin
@@ -66,12 +71,21 @@ Result<void> validate(const DeployUpdateOptions& options);
 Result<void> validate(const DeployShowOptions& options);
 Result<void> validate(const DeployLogsOptions& options);
 Result<void> validate(const DeployDeleteOptions& options);
+Result<void> validate(const DeployKeyOptions& options);
 // --data is given, and inline data is JSON.
 Result<void> validate(const DeployInvokeOptions& options);
 
 // The "models" of a PUT body for --model references: [{"name", "version": N | "latest"}].
 // ErrorCode::usage for a reference that does not parse.
 Result<nlohmann::json> models_of(const std::vector<std::string>& refs);
+
+// The PUT body of `deploy update` before the given fields are applied: every field of the PUT
+// body (a PUT replaces them all) as `current` (the GET of deployment `name`) has it. A field the
+// GET lacks (or has as null) that the update does not set whole (--env only adds to the
+// variables; tags are never set) is ErrorCode::internal: sending the body without it would reset
+// it, so nothing is sent.
+Result<nlohmann::json> update_body(const std::string& name, const nlohmann::json& current,
+                                   const DeploymentFields& fields);
 
 // How deployments print: NAME STATE READY MODELS UPDATED (wide: ENTRY SCRIPT, REVISION, CPU,
 // MEMORY GB, MESSAGE); -o name: the name.
@@ -89,9 +103,13 @@ Result<int> run_deploy_list(Session& session);
 Result<int> run_deploy_show(Session& session, const DeployShowOptions& options);
 // Following goes on until Ctrl-C or the deployment is deleted.
 Result<int> run_deploy_logs(Session& session, const DeployLogsOptions& options);
-// GET, merge the given fields (a new snapshot when --source-dir or --entry-script is given;
-// --model replaces the model list; --env adds to the variables), PUT (a rolling update).
+// GET, keep every field (update_body), merge the given fields (a new snapshot when --source-dir
+// or --entry-script is given; --model replaces the model list; --env adds to the variables), PUT
+// (a rolling update).
 Result<int> run_deploy_update(Session& session, const DeployUpdateOptions& options);
+// Gives the deployment a new scoring key (the old one stops working) and prints it: for people
+// "new scoring key of deployment NAME: KEY"; -o json|yaml {"name", "scoring_key"}.
+Result<int> run_deploy_regenerate_key(Session& session, const DeployKeyOptions& options);
 // On a terminal without --yes, asks first.
 Result<int> run_deploy_delete(Session& session, const DeployDeleteOptions& options);
 // Fetches the scoring key (keys route), POSTs the data to the score route, prints run()'s JSON.
