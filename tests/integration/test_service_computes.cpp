@@ -114,6 +114,16 @@ TEST_CASE("a compute target is created, provisioned, listed, updated and deleted
   }
 }
 
+TEST_CASE("a target using trainctld's --python, a program not on PATH, fails provisioning",
+          "[service][computes]") {
+  ServiceFixture service({"--python", "python-of-nowhere"});
+  REQUIRE(put_compute(service, "mine", {{"python", ""}}).status == 201);
+  const auto compute = provisioned(service, "mine");
+  CHECK(compute["state"] == "Failed");
+  CHECK_THAT(compute["message"].get<std::string>(),
+             Catch::Contains("python-of-nowhere is not on PATH") && Catch::Contains("--python"));
+}
+
 TEST_CASE("a compute target whose interpreter or resources are missing fails provisioning",
           "[service][computes]") {
   ServiceFixture service({"--host-gpus", "2"});
@@ -125,6 +135,14 @@ TEST_CASE("a compute target whose interpreter or resources are missing fails pro
       CHECK(compute["state"] == "Failed");
       CHECK_THAT(compute["message"].get<std::string>(),
                  Catch::Contains("/nonexistent/bin/python3") && Catch::Contains("--python"));
+    }
+  }
+  WHEN("its python runs but exits with an error") {
+    REQUIRE(put_compute(service, "false", {{"python", "/bin/false"}}).status == 201);
+    THEN("it is Failed with the exit status") {
+      const auto compute = provisioned(service, "false");
+      CHECK(compute["state"] == "Failed");
+      CHECK_THAT(compute["message"].get<std::string>(), Catch::Contains("exited with status 1"));
     }
   }
   WHEN("its nodes need more GPUs than the host has") {
