@@ -5,10 +5,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <regex>
+#include <utility>
 
 #include "environments/line_process.hpp"
 #include "trainctl/service/compute_manager.hpp"
-#include "trainctl/service/run_manager.hpp"
 #include "trainctl/util/fs.hpp"
 
 namespace trainctl::service {
@@ -21,7 +21,7 @@ constexpr size_t k_max_answer = 4096;
 
 class RealHostProbe final : public HostProbe {
  public:
-  explicit RealHostProbe(HostProbeOptions options) : m_options(options) {}
+  explicit RealHostProbe(HostProbeOptions options) : m_options(std::move(options)) {}
 
   Result<std::string> python_version(const std::string& python) override {
     std::string program = python;
@@ -31,7 +31,7 @@ class RealHostProbe final : public HostProbe {
     }
     std::string answer;
     auto end = environments::run_with_lines(
-        {program, "-c", "import sys; print(sys.version)"}, allowlisted_environment(),
+        {program, "-c", "import sys; print(sys.version)"}, m_options.env,
         [&answer](std::string_view line) {
           if (answer.size() < k_max_answer) answer.append(line);
         },
@@ -74,7 +74,7 @@ class RealHostProbe final : public HostProbe {
 }  // namespace
 
 std::unique_ptr<HostProbe> make_host_probe(HostProbeOptions options) {
-  return std::make_unique<RealHostProbe>(options);
+  return std::make_unique<RealHostProbe>(std::move(options));
 }
 
 }  // namespace trainctl::service

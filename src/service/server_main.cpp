@@ -269,7 +269,8 @@ int serve(const ServerOptions& options) {
   }
   // ---- issue 5: compute targets (ComputeManager) and environments (EnvironmentCache) ----
   auto host_probe = make_host_probe({.python_timeout = std::chrono::seconds(10),
-                                     .gpus = options.host_gpus});
+                                     .gpus = options.host_gpus,
+                                     .env = allowlisted_environment()});
   EnvironmentCache environments({home / "environments", options.pip_index, allowlisted_environment(),
                                  std::chrono::seconds(options.pip_timeout_seconds)});
   // ---- issue 6: deployments (DeploymentManager) ----

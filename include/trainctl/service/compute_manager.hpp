@@ -14,6 +14,7 @@
 #include <string>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "trainctl/service/store.hpp"
 #include "trainctl/util/error.hpp"
@@ -39,6 +40,8 @@ struct HostProbeOptions {
   std::chrono::seconds python_timeout{10};
   // The GPUs this host offers (trainctld --host-gpus); nullopt: the NVIDIA devices in /dev.
   std::optional<int> gpus;
+  // The environment the interpreter runs with: the one runs get (allowlisted_environment()).
+  std::vector<std::pair<std::string, std::string>> env;
 };
 
 // The real host: the interpreter is started with an argv (never a shell).
