@@ -429,6 +429,14 @@ long response_status(CURL* easy) {
   return status;
 }
 
+// A URL that answered an HTTP error: a 4xx says the URL is wrong (the request's fault); a 5xx or
+// anything else says the server behind it failed. Neither is the service being unreachable.
+Error http_status_error(std::string_view url, long status) {
+  const ErrorCode code =
+      status >= 400 && status < 500 ? ErrorCode::invalid_argument : ErrorCode::upstream_failed;
+  return Error{code, fmt::format("{} answered HTTP {}, not a file", url, status)};
+}
+
 // The error of a failed transfer, for the user: what was refused or what went wrong.
 Error transfer_error(CURL* easy, CURLcode code, const Transfer& transfer, const char* detail) {
   if (transfer.write_failure) return *transfer.write_failure;
@@ -446,17 +454,15 @@ Error transfer_error(CURL* easy, CURLcode code, const Transfer& transfer, const 
       return Error{ErrorCode::invalid_argument,
                    fmt::format("{} redirects to a URL that is not http or https", url)};
     case CURLE_FILESIZE_EXCEEDED: return too_large(transfer);
-    case CURLE_HTTP_RETURNED_ERROR:
-      return Error{ErrorCode::unavailable,
-                   fmt::format("{} answered HTTP {}", target, response_status(easy))};
+    case CURLE_HTTP_RETURNED_ERROR: return http_status_error(target, response_status(easy));
     case CURLE_OPERATION_TIMEDOUT:
-      return Error{ErrorCode::unavailable,
+      return Error{ErrorCode::upstream_failed,
                    fmt::format("downloading {} timed out ({}); the server is unreachable or sends "
                                "less than 1 KiB/s",
                                url, detail)};
     default: break;
   }
-  return Error{ErrorCode::unavailable, fmt::format("cannot download {}: {}", url,
+  return Error{ErrorCode::upstream_failed, fmt::format("cannot download {}: {}", url,
                                                    *detail ? detail : curl_easy_strerror(code))};
 }
 
@@ -471,7 +477,7 @@ Result<void> download(CURLU* url, Transfer& transfer, const UrlPolicy& policy) {
     return fail(transfer_error(easy.get(), code, transfer, error_buffer.data()));
   }
   if (const long status = response_status(easy.get()); status < 200 || status > 299) {
-    return fail(ErrorCode::unavailable, "{} answered HTTP {}, not a file", transfer.url, status);
+    return fail(http_status_error(transfer.url, status));
   }
   return {};
 }

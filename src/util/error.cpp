@@ -29,6 +29,7 @@ constexpr std::array k_error_table{
     ErrorCodeRow{ErrorCode::insufficient_storage, "insufficient_storage", 507, exit_code::k_error},
     ErrorCodeRow{ErrorCode::io, "io", 500, exit_code::k_error},
     ErrorCodeRow{ErrorCode::timeout, "timeout", 504, exit_code::k_error},
+    ErrorCodeRow{ErrorCode::upstream_failed, "upstream_failed", 502, exit_code::k_error},
     ErrorCodeRow{ErrorCode::interrupted, "interrupted", 499, exit_code::k_interrupted},
 };
 
@@ -76,6 +77,7 @@ ErrorCode error_code_from_http_status(int status) {
     case 415: return ErrorCode::unsupported_media_type;
     case 422: return ErrorCode::invalid_spec;
     case 429: return ErrorCode::too_many_requests;
+    case 502: return ErrorCode::upstream_failed;
     case 503: return ErrorCode::unavailable;
     case 504: return ErrorCode::timeout;
     case 507: return ErrorCode::insufficient_storage;

@@ -4,6 +4,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <thread>
+
+#include <httplib.h>
 
 #include <nlohmann/json.hpp>
 
@@ -126,4 +129,33 @@ TEST_CASE("e2e: a dataset is created, versioned, shown, listed, downloaded and d
     const auto bad = cli.run({"dataset", "show", "mnist:latest"});
     CHECK(bad.exit_code == 2);
   }
+}
+
+TEST_CASE(
+    "e2e: a dataset URL that answers an HTTP error is an error of the request, never 'service "
+    "unreachable'",
+    "[e2e][cli][dataset][urls]") {
+  httplib::Server web;
+  web.Get("/broken.csv", [](const httplib::Request&, httplib::Response& response) {
+    response.status = 500;
+  });
+  const int port = web.bind_to_any_port("127.0.0.1");
+  std::thread serving([&web] { web.listen_after_bind(); });
+  while (!web.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  const std::string base = "http://127.0.0.1:" + std::to_string(port);
+
+  ServiceFixture service({"--allow-url-network", "127.0.0.0/8"});
+  const auto cli = CliEnvironment::for_service(service);
+
+  const auto missing = cli.run({"dataset", "create", "web", "--url", base + "/missing.csv"});
+  CHECK(missing.exit_code == 2);
+  CHECK_THAT(missing.err, Catch::Contains("missing.csv answered HTTP 404"));
+
+  const auto broken = cli.run({"dataset", "create", "web", "--url", base + "/broken.csv"});
+  CHECK(broken.exit_code == 1);
+  CHECK_THAT(broken.err, Catch::Contains("broken.csv answered HTTP 500"));
+
+  CHECK(cli.run({"dataset", "show", "web"}).exit_code == 7);  // nothing was created
+  web.stop();
+  serving.join();
 }

@@ -61,6 +61,9 @@ class FixtureWebServer {
     m_server.Get("/files/data.csv", [](const httplib::Request&, httplib::Response& response) {
       response.set_content(k_csv, "text/csv");
     });
+    m_server.Get("/files/broken.csv", [](const httplib::Request&, httplib::Response& response) {
+      response.status = 503;
+    });
     m_server.Get("/files/large.bin", [](const httplib::Request&, httplib::Response& response) {
       response.set_content(std::string(k_large_size, 'x'), "application/octet-stream");
     });
@@ -264,11 +267,20 @@ TEST_CASE("a URL is downloaded into the blob store with its hash", "[urls]") {
     CHECK(fetched->path == "attachment.csv");
     CHECK_FALSE(std::filesystem::exists(home.home.path() / "etc"));
   }
-  SECTION("given a missing file, then it fails as unavailable with the HTTP status") {
+  SECTION(
+      "given a missing file, then it fails as a bad request naming the HTTP status, never as the "
+      "service being unavailable") {
     const auto fetched = fetch_url(web.url("/files/missing.csv"), loopback_allowed(), home.blobs);
     REQUIRE_FALSE(fetched.has_value());
-    CHECK(fetched.error().code == ErrorCode::unavailable);
+    CHECK(fetched.error().code == ErrorCode::invalid_argument);
     CHECK_THAT(fetched.error().message, Catch::Contains("404"));
+    CHECK_FALSE(home.has_temp_files());
+  }
+  SECTION("given a server that fails, then it fails as an upstream failure naming the status") {
+    const auto fetched = fetch_url(web.url("/files/broken.csv"), loopback_allowed(), home.blobs);
+    REQUIRE_FALSE(fetched.has_value());
+    CHECK(fetched.error().code == ErrorCode::upstream_failed);
+    CHECK_THAT(fetched.error().message, Catch::Contains("answered HTTP 503"));
     CHECK_FALSE(home.has_temp_files());
   }
 }
@@ -354,7 +366,7 @@ TEST_CASE("a redirect to a refused target is refused", "[urls]") {
     policy.max_redirects = 0;
     const auto fetched = fetch_url(web.url("/redirect/data.csv"), policy, home.blobs);
     REQUIRE_FALSE(fetched.has_value());
-    CHECK(fetched.error().code == ErrorCode::unavailable);
+    CHECK(fetched.error().code == ErrorCode::upstream_failed);
   }
 }
 
@@ -377,11 +389,11 @@ TEST_CASE("a URL download is capped and never left half-done", "[urls]") {
     CHECK(fetched.error().code == ErrorCode::payload_too_large);
     CHECK_FALSE(home.has_temp_files());
   }
-  SECTION("given a server that drips bytes, then the download is abandoned as unavailable") {
+  SECTION("given a server that drips bytes, then the download is abandoned as an upstream failure") {
     policy.low_speed_seconds = 1;
     const auto fetched = fetch_url(web.url("/slow/drip.bin"), policy, home.blobs);
     REQUIRE_FALSE(fetched.has_value());
-    CHECK(fetched.error().code == ErrorCode::unavailable);
+    CHECK(fetched.error().code == ErrorCode::upstream_failed);
     CHECK_THAT(fetched.error().message, Catch::Contains("1 KiB/s"));
     CHECK_FALSE(home.has_temp_files());
   }

@@ -27,6 +27,7 @@ enum class ErrorCode {
   insufficient_storage,    // disk full; exit 1, HTTP 507
   io,                      // a local file system failure; exit 1, HTTP 500
   timeout,                 // a wait ran out; exit 1, HTTP 504
+  upstream_failed,         // a server the service fetched from failed or is unreachable; exit 1, HTTP 502
   interrupted,             // Ctrl-C; exit 130
 };
 
