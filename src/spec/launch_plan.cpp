@@ -41,6 +41,11 @@ std::string inputs_dir_of(const RunLayout& layout) {
   return layout.inputs_dir.empty() ? fmt::format("{}/inputs", layout.run_dir) : layout.inputs_dir;
 }
 
+// Where the run's tasks start: the layout's working_dir, or <run>/work when it has none.
+std::string working_dir_of(const RunLayout& layout) {
+  return layout.working_dir.empty() ? fmt::format("{}/work", layout.run_dir) : layout.working_dir;
+}
+
 // `spec` with every `${{inputs.NAME}}` of its script_params and environment_variables values
 // replaced by the input's path in the run.
 JobSpec with_input_paths(JobSpec spec, std::string_view inputs_dir) {
@@ -56,12 +61,15 @@ JobSpec with_input_paths(JobSpec spec, std::string_view inputs_dir) {
 // What every process of the run is told about itself (LAUNCH.md, Every process), and where each
 // of its inputs is.
 Variables run_variables(const JobSpec& spec, const RunLayout& layout, std::string_view task,
-                        int node_rank) {
+                        const TaskSlot& slot) {
+  const int node_rank = slot.node_rank;
   Variables variables{
       {"TRAINCTL_RUN_ID", layout.run_id},
       {"TRAINCTL_OUTPUTS_DIR", layout.outputs_dir},
       {"TRAINCTL_TASK", std::string(task)},
       {"TRAINCTL_NODE_RANK", std::to_string(node_rank)},
+      {"TRAINCTL_LOCAL_RANK", std::to_string(slot.local_rank)},
+      {"TRAINCTL_LOCAL_SIZE", std::to_string(slot.local_size)},
       {"PYTHONUNBUFFERED", "1"},
   };
   if (node_rank >= 0 && static_cast<size_t>(node_rank) < layout.node_gpus.size()) {
@@ -184,7 +192,8 @@ class PlanBuilder {
   // mpirun (LAUNCH.md, MPI), starting every rank through `<rank_wrapper> rank`.
   TaskLaunch launcher() const {
     const std::string name(k_launcher_task);
-    const Variables run = run_variables(m_spec, m_layout, name, 0);
+    const Variables run =
+        run_variables(m_spec, m_layout, name, TaskSlot{task_role::k_launcher, 0, 0});
     Variables env = layered_environment(m_layout, run, {}, m_spec.environment_variables);
     std::vector<std::string> argv = mpirun_options();
     for (const std::string& variable : exported_variables(env, run)) {
@@ -204,7 +213,7 @@ class PlanBuilder {
             .node_rank = 0,
             .argv = std::move(argv),
             .env = std::move(env),
-            .cwd = m_layout.snapshot_dir,
+            .cwd = working_dir_of(m_layout),
             .log_file = log_file(name)};
   }
 
@@ -218,10 +227,9 @@ class PlanBuilder {
             .index = slot.index,
             .node_rank = slot.node_rank,
             .argv = m_user_argv,
-            .env = layered_environment(m_layout,
-                                       run_variables(m_spec, m_layout, name, slot.node_rank),
+            .env = layered_environment(m_layout, run_variables(m_spec, m_layout, name, slot),
                                        backend_variables(slot), m_spec.environment_variables),
-            .cwd = m_layout.snapshot_dir,
+            .cwd = working_dir_of(m_layout),
             .log_file = log_file(name),
             .started_by_launcher = m_spec.estimator.distributed.backend == Backend::mpi};
   }
@@ -236,14 +244,15 @@ class PlanBuilder {
                 {"MASTER_PORT", std::to_string(m_ports.front())},
                 {"WORLD_SIZE", std::to_string(m_ranks)},
                 {"RANK", std::to_string(slot.index)},
-                {"LOCAL_RANK", std::to_string(slot.index % m_ranks_per_node)},
+                {"LOCAL_RANK", std::to_string(slot.local_rank)},
                 {"NODE_RANK", std::to_string(slot.node_rank)},
-                {"LOCAL_WORLD_SIZE", std::to_string(m_ranks_per_node)}};
-      case Backend::mpi:  // what Open MPI sets on one host, where every rank is local
+                {"LOCAL_WORLD_SIZE", std::to_string(slot.local_size)}};
+      case Backend::mpi:  // what Open MPI sets when each node is a host of its own
         return {{"OMPI_COMM_WORLD_RANK", std::to_string(slot.index)},
                 {"OMPI_COMM_WORLD_SIZE", std::to_string(m_ranks)},
-                {"OMPI_COMM_WORLD_LOCAL_RANK", std::to_string(slot.index)},
-                {"OMPI_COMM_WORLD_LOCAL_SIZE", std::to_string(m_ranks)}};
+                {"OMPI_COMM_WORLD_LOCAL_RANK", std::to_string(slot.local_rank)},
+                {"OMPI_COMM_WORLD_LOCAL_SIZE", std::to_string(slot.local_size)},
+                {"OMPI_COMM_WORLD_NODE_RANK", std::to_string(slot.local_rank)}};
     }
     return {};
   }
@@ -275,7 +284,7 @@ class PlanBuilder {
             "mpi_yield_when_idle",
             "1",
             "-wdir",
-            m_layout.snapshot_dir};
+            working_dir_of(m_layout)};
   }
 
   // The names of `env` mpirun passes on with -x, sorted: every variable the run or the spec sets,
@@ -366,6 +375,12 @@ nlohmann::json LaunchPlan::to_json() const {
                          {"start_timeout_seconds", start_timeout_seconds}};
   if (launcher) json["launcher"] = task_to_json(*launcher);
   json["read_only_dirs"] = read_only_dirs;
+  if (!working_dir.path.empty()) {
+    json["working_dir"] = {{"path", working_dir.path},
+                           {"source_dir", working_dir.source_dir},
+                           {"outputs_dir", working_dir.outputs_dir},
+                           {"logs_dir", working_dir.logs_dir}};
+  }
   return json;
 }
 
@@ -385,6 +400,12 @@ Result<LaunchPlan> LaunchPlan::from_json(const nlohmann::json& json) {
     json.at("grace_seconds").get_to(plan.grace_seconds);
     plan.start_timeout_seconds = json.value("start_timeout_seconds", plan.start_timeout_seconds);
     plan.read_only_dirs = json.value("read_only_dirs", plan.read_only_dirs);
+    if (const auto found = json.find("working_dir"); found != json.end()) {
+      found->at("path").get_to(plan.working_dir.path);
+      found->at("source_dir").get_to(plan.working_dir.source_dir);
+      found->at("outputs_dir").get_to(plan.working_dir.outputs_dir);
+      found->at("logs_dir").get_to(plan.working_dir.logs_dir);
+    }
     return plan;
   } catch (const nlohmann::json::exception& error) {
     return fail(ErrorCode::invalid_argument, "invalid launch plan: {}", error.what());
@@ -436,7 +457,11 @@ Result<LaunchPlan> build_launch_plan(const JobSpec& spec, const RunLayout& layou
       .status_dir = builder.status_dir(),
       .max_duration_seconds = spec.limits.max_run_duration_seconds,
       .grace_seconds = layout.grace_seconds,
-      .read_only_dirs = read_only_dirs(spec, layout)};
+      .read_only_dirs = read_only_dirs(spec, layout),
+      .working_dir = {.path = working_dir_of(layout),
+                      .source_dir = layout.snapshot_dir,
+                      .outputs_dir = layout.outputs_dir,
+                      .logs_dir = layout.logs_dir}};
 }
 
 }  // namespace trainctl::spec

@@ -1,5 +1,7 @@
 #include "task_slots.hpp"
 
+#include <map>
+
 #include <fmt/format.h>
 
 #include "trainctl/spec/launch_plan.hpp"
@@ -35,6 +37,14 @@ std::vector<TaskSlot> rank_slots(const Estimator& estimator) {
   return slots;
 }
 
+// Numbers the slots of each node in order (local_rank) and tells each how many share its node.
+std::vector<TaskSlot> with_local_ranks(std::vector<TaskSlot> slots) {
+  std::map<int, int> per_node;
+  for (TaskSlot& slot : slots) slot.local_rank = per_node[slot.node_rank]++;
+  for (TaskSlot& slot : slots) slot.local_size = per_node[slot.node_rank];
+  return slots;
+}
+
 }  // namespace
 
 std::string TaskSlot::name() const {
@@ -64,9 +74,9 @@ std::vector<TaskSlot> task_slots(const JobSpec& spec) {
   }
   switch (estimator.distributed.backend) {
     case Backend::none: return {TaskSlot{task_role::k_main, 0, 0}};
-    case Backend::parameter_server: return parameter_server_slots(estimator);
+    case Backend::parameter_server: return with_local_ranks(parameter_server_slots(estimator));
     case Backend::mpi:
-    case Backend::pytorch: return rank_slots(estimator);
+    case Backend::pytorch: return with_local_ranks(rank_slots(estimator));
   }
   return {};
 }

@@ -18,6 +18,8 @@ struct TaskSlot {
   std::string_view role;  // a task_role value
   int index = 0;          // within its role
   int node_rank = 0;      // 0..node_count-1
+  int local_rank = 0;     // among the tasks of its node, in plan order: 0..local_size-1
+  int local_size = 1;     // how many tasks its node runs
 
   // "main" for the task of a run without a backend, else "<role>-<index>" ("worker-1").
   std::string name() const;
@@ -30,7 +32,8 @@ int64_t task_count(const JobSpec& spec);
 
 // The tasks of `spec` in launch-plan order: "main" on node 0; or chief-0, ps-0.., worker-0..,
 // evaluator-0 placed round-robin over node_count nodes in that order; or rank-0..N-1 with rank r
-// on node r / process_count_per_node. Empty for a spec that cannot validate (a count below 1, or
+// on node r / process_count_per_node. Every slot knows its place among the tasks of its node
+// (local_rank, local_size), as a rank of a multi-host job would. Empty for a spec that cannot validate (a count below 1, or
 // more than k_max_tasks_per_run tasks), so that no count ever drives an allocation.
 std::vector<TaskSlot> task_slots(const JobSpec& spec);
 

@@ -77,7 +77,6 @@ ErrorCode error_code_from_http_status(int status) {
     case 415: return ErrorCode::unsupported_media_type;
     case 422: return ErrorCode::invalid_spec;
     case 429: return ErrorCode::too_many_requests;
-    case 502: return ErrorCode::upstream_failed;
     case 503: return ErrorCode::unavailable;
     case 504: return ErrorCode::timeout;
     case 507: return ErrorCode::insufficient_storage;

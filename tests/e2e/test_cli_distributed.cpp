@@ -139,9 +139,9 @@ void check_plan_ran(const json& plan, const ServiceFixture& service, const std::
     CHECK(record["env"].value("TRAINCTL_NODE_RANK", "") == std::to_string(node));
     CHECK(record["argv"].get<std::vector<std::string>>() ==
           real_values.resolve_all(task.at("argv")));
-    std::error_code ec;
-    CHECK(fs::equivalent(record["cwd"].get<std::string>(),
-                         real_values.resolve(task.at("cwd").get<std::string>()), ec));
+    // The working directory is gone once the run has ended: compare the paths, not the files.
+    CHECK(fs::weakly_canonical(record["cwd"].get<std::string>()) ==
+          fs::weakly_canonical(real_values.resolve(task.at("cwd").get<std::string>())));
     check_environment(task.at("env"), record["env"], real_values);
     if (launcher.is_object()) {
       const auto mpirun = real_values.resolve_all(launcher.at("argv"));

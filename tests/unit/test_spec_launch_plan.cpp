@@ -52,12 +52,12 @@ TEST_CASE("A single-process run has one task, main", "[spec][launch]") {
     REQUIRE(plan.has_value());
     REQUIRE(plan->tasks.size() == 1);
     const auto& task = plan->tasks[0];
-    THEN("the interpreter runs it from the snapshot, logging to logs/main.log") {
+    THEN("the interpreter runs it in the working directory, logging to logs/main.log") {
       CHECK(task.name == "main");
       CHECK(task.node_rank == 0);
       CHECK(task.argv ==
             std::vector<std::string>{"/usr/bin/python3", "src/train.py", "--lr", "0.1"});
-      CHECK(task.cwd == "/runs/run-abc/snapshot");
+      CHECK(task.cwd == "/runs/run-abc/work");
       CHECK(task.log_file == "/runs/run-abc/logs/main.log");
       CHECK(plan->run_id == "run-abc");
       CHECK(plan->max_duration_seconds == 60);
@@ -71,6 +71,8 @@ TEST_CASE("A single-process run has one task, main", "[spec][launch]") {
           {"MODE", "spec"},
           {"PATH", "/usr/bin"},
           {"PYTHONUNBUFFERED", "1"},
+          {"TRAINCTL_LOCAL_RANK", "0"},
+          {"TRAINCTL_LOCAL_SIZE", "1"},
           {"TRAINCTL_NODE_RANK", "0"},
           {"TRAINCTL_OUTPUTS_DIR", "/runs/run-abc/outputs"},
           {"TRAINCTL_RUN_ID", "run-abc"},
@@ -257,6 +259,8 @@ TEST_CASE("A parameter-server run wires every task with its own TF_CONFIG", "[sp
           {"PYTHONUNBUFFERED", "1"},
           {"TF_CONFIG", R"({"cluster":)" + cluster +
                             R"(,"task":{"type":"worker","index":1},"environment":"cloud"})"},
+          {"TRAINCTL_LOCAL_RANK", "1"},
+          {"TRAINCTL_LOCAL_SIZE", "2"},
           {"TRAINCTL_NODE_RANK", "1"},
           {"TRAINCTL_OUTPUTS_DIR", "/runs/run-abc/outputs"},
           {"TRAINCTL_RUN_ID", "run-abc"},
@@ -265,7 +269,7 @@ TEST_CASE("A parameter-server run wires every task with its own TF_CONFIG", "[sp
       CHECK(env_of(plan->tasks[3]) == expected);
       for (const TaskLaunch& task : plan->tasks) {
         CHECK(task.argv == k_user_argv);
-        CHECK(task.cwd == "/runs/run-abc/snapshot");
+        CHECK(task.cwd == "/runs/run-abc/work");
         CHECK(task.log_file == "/runs/run-abc/logs/" + task.name + ".log");
         CHECK_FALSE(task.started_by_launcher);
       }
@@ -361,17 +365,20 @@ TEST_CASE("An MPI run is started by mpirun, one wrapped process per rank", "[spe
         CHECK(task.log_file == "/runs/run-abc/logs/" + task.name + ".log");
       }
     }
-    THEN("each rank's environment is what it sees under Open MPI on one host") {
+    THEN("each rank's environment is what it sees under Open MPI, its node a host of its own") {
       const std::map<std::string, std::string> expected{
           {"EXTRA", "1"},
           {"HOME", "/root"},
           {"MODE", "spec"},
-          {"OMPI_COMM_WORLD_LOCAL_RANK", "2"},
-          {"OMPI_COMM_WORLD_LOCAL_SIZE", "4"},
+          {"OMPI_COMM_WORLD_LOCAL_RANK", "0"},
+          {"OMPI_COMM_WORLD_LOCAL_SIZE", "2"},
+          {"OMPI_COMM_WORLD_NODE_RANK", "0"},
           {"OMPI_COMM_WORLD_RANK", "2"},
           {"OMPI_COMM_WORLD_SIZE", "4"},
           {"PATH", "/usr/bin"},
           {"PYTHONUNBUFFERED", "1"},
+          {"TRAINCTL_LOCAL_RANK", "0"},
+          {"TRAINCTL_LOCAL_SIZE", "2"},
           {"TRAINCTL_NODE_RANK", "1"},
           {"TRAINCTL_OUTPUTS_DIR", "/runs/run-abc/outputs"},
           {"TRAINCTL_RUN_ID", "run-abc"},
@@ -386,7 +393,7 @@ TEST_CASE("An MPI run is started by mpirun, one wrapped process per rank", "[spe
       CHECK(launcher.role == "launcher");
       CHECK(launcher.node_rank == 0);
       CHECK_FALSE(launcher.started_by_launcher);
-      CHECK(launcher.cwd == "/runs/run-abc/snapshot");
+      CHECK(launcher.cwd == "/runs/run-abc/work");
       CHECK(launcher.log_file == "/runs/run-abc/logs/mpirun.log");
       const std::vector<std::string> expected{"/usr/bin/mpirun",
                                               "--allow-run-as-root",
@@ -409,7 +416,7 @@ TEST_CASE("An MPI run is started by mpirun, one wrapped process per rank", "[spe
                                               "mpi_yield_when_idle",
                                               "1",
                                               "-wdir",
-                                              "/runs/run-abc/snapshot",
+                                              "/runs/run-abc/work",
                                               "-x",
                                               "EXTRA",
                                               "-x",
@@ -418,6 +425,10 @@ TEST_CASE("An MPI run is started by mpirun, one wrapped process per rank", "[spe
                                               "PATH",
                                               "-x",
                                               "PYTHONUNBUFFERED",
+                                              "-x",
+                                              "TRAINCTL_LOCAL_RANK",
+                                              "-x",
+                                              "TRAINCTL_LOCAL_SIZE",
                                               "-x",
                                               "TRAINCTL_NODE_RANK",
                                               "-x",
@@ -450,6 +461,8 @@ TEST_CASE("An MPI run is started by mpirun, one wrapped process per rank", "[spe
           {"MODE", "spec"},
           {"PATH", "/usr/bin"},
           {"PYTHONUNBUFFERED", "1"},
+          {"TRAINCTL_LOCAL_RANK", "0"},
+          {"TRAINCTL_LOCAL_SIZE", "1"},
           {"TRAINCTL_NODE_RANK", "0"},
           {"TRAINCTL_OUTPUTS_DIR", "/runs/run-abc/outputs"},
           {"TRAINCTL_RUN_ID", "run-abc"},

@@ -1,5 +1,7 @@
 """Softmax regression on scikit-learn's bundled digits data (no download), trained with
-mini-batch SGD in numpy. Prints progress per epoch and saves the model to the run's outputs/.
+mini-batch SGD in numpy. Prints progress per epoch and saves the model to ./outputs, as an Azure ML
+estimator script does: every task starts in a writable working directory whose ./outputs is the
+run's outputs folder (docs/runs.md, The working directory).
 
 Run by trainctl: `trainctl submit configs/examples/digits/job.yaml --stream`.
 """
@@ -58,7 +60,7 @@ def main():
                   f"test accuracy {accuracy(w, b, x_test, y_test):.3f}", flush=True)
 
     test_accuracy = accuracy(w, b, x_test, y_test)
-    outputs = os.environ.get("TRAINCTL_OUTPUTS_DIR", "outputs")
+    outputs = "./outputs"
     model_dir = os.path.join(outputs, "model")
     os.makedirs(model_dir, exist_ok=True)
     with open(os.path.join(model_dir, "model.pkl"), "wb") as f:

@@ -52,6 +52,14 @@ inline constexpr std::string_view k_chief = "chief";              // parameter_s
 inline constexpr std::string_view k_all_workers = "all_workers";  // parameter_server
 }  // namespace success_rule
 
+// A run's working directory (LaunchPlan::working_dir) and what it is made of.
+struct WorkingDirectory {
+  std::string path;         // <run>/work; empty: none
+  std::string source_dir;   // the snapshot, mirrored into `path` as links to its files
+  std::string outputs_dir;  // linked as <path>/outputs
+  std::string logs_dir;     // linked as <path>/logs
+};
+
 struct LaunchPlan {
   std::string run_id;
   std::string backend = "none";           // spec::to_string(Backend)
@@ -67,6 +75,12 @@ struct LaunchPlan {
   // read-only; a supervisor running as root also bind-mounts them read-only in a mount
   // namespace of the run's own, since root ignores permission bits.
   std::vector<std::string> read_only_dirs;
+  // Where every task starts (each task's cwd): a writable directory the engine makes before the
+  // first task starts and removes when the run's tasks have ended. It holds the source files as
+  // links to the read-only snapshot (nothing is copied), real folders (so scratch files can be
+  // written anywhere and are thrown away), and `outputs` and `logs`, which are the run's own
+  // collected folders. Empty in a plan written before working directories: tasks start in cwd.
+  WorkingDirectory working_dir;
 
   nlohmann::json to_json() const;
   static Result<LaunchPlan> from_json(const nlohmann::json& json);
@@ -85,6 +99,7 @@ struct RunLayout {
   std::string outputs_dir;   // <run>/outputs
   std::string logs_dir;      // <run>/logs
   std::string inputs_dir;    // <run>/inputs, a folder per input; empty: run_dir + "/inputs"
+  std::string working_dir;   // every task's cwd (LaunchPlan::working_dir); empty: run_dir + "/work"
   std::string interpreter = "/usr/bin/python3";  // for .py entry scripts (LAUNCH.md, Python)
   // The variables passed through from the service's own environment (PATH, HOME, LANG, ...);
   // never the service token (LAUNCH.md, Every process).
@@ -118,20 +133,25 @@ inline constexpr std::string_view k_inherited_variables_text =
 // Builds the plan for a validated spec (docs/job-spec.md, Distributed training, has the shapes).
 // Every `${{inputs.NAME}}` in script_params and environment_variables values becomes
 // `<inputs_dir>/NAME`. Each task's environment is base_env, then TRAINCTL_RUN_ID,
-// TRAINCTL_OUTPUTS_DIR, TRAINCTL_TASK, TRAINCTL_NODE_RANK, PYTHONUNBUFFERED=1, one
+// TRAINCTL_OUTPUTS_DIR, TRAINCTL_TASK, TRAINCTL_NODE_RANK, TRAINCTL_LOCAL_RANK and
+// TRAINCTL_LOCAL_SIZE (the task's place among the tasks of its node), PYTHONUNBUFFERED=1, one
 // TRAINCTL_INPUT_<NAME> = <inputs_dir>/NAME per input (NAME upper-cased, every character but
 // letters and digits made '_'), then the backend's (TF_CONFIG; MASTER_ADDR,
 // MASTER_PORT, WORLD_SIZE, RANK, LOCAL_RANK, NODE_RANK, LOCAL_WORLD_SIZE; OMPI_COMM_WORLD_*),
 // then the spec's environment_variables (which win), and never any TRAINCTL_TOKEN.
 // CUDA_VISIBLE_DEVICES is the task's node's entry of layout.node_gpus, when that is not empty.
+// Every task starts in the working directory; local ranks and sizes count the tasks of one node,
+// so LOCAL_RANK / OMPI_COMM_WORLD_LOCAL_RANK index that node's CUDA_VISIBLE_DEVICES.
 //  - none: one task "main" on node 0.
 //  - parameter_server: chief-0 (unless chief: false), ps-0.., worker-0.., evaluator-0 (if asked),
 //    placed round-robin over node_count nodes in that order; every training task gets the same
 //    cluster with a distinct free loopback port each; the evaluator gets that cluster and
 //    {"type":"evaluator","index":0}. TF_CONFIG is compact JSON with "environment":"cloud".
 //  - pytorch: rank-0..N-1, N = node_count x process_count_per_node, rank r on node
-//    r / process_count_per_node; MASTER_ADDR=127.0.0.1 and one free MASTER_PORT.
-//  - mpi: the same ranks (started_by_launcher) and a launcher running mpirun with the
+//    r / process_count_per_node; MASTER_ADDR=127.0.0.1 and one free MASTER_PORT; LOCAL_RANK =
+//    r % process_count_per_node, LOCAL_WORLD_SIZE = process_count_per_node.
+//  - mpi: the same ranks (started_by_launcher), whose OMPI_COMM_WORLD_LOCAL_RANK / _LOCAL_SIZE /
+//    _NODE_RANK are per node as on separate hosts, and a launcher running mpirun with the
 //    LAUNCH.md command line, every variable the run sets passed with -x, and
 //    `<rank_wrapper> rank --status-dir <run>/tasks --logs-dir <run>/logs --ranks-per-node P --`
 //    `<user argv>` as the

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
@@ -90,8 +91,24 @@ Result<int> rank_from_environment() {
   return *rank;
 }
 
+// The variables that place a rank on its node. mpirun runs every rank on this one host, so it
+// numbers them as local to one node; the run's nodes are ranks_per_node ranks each, and a rank
+// is told its place on its own node, as on separate hosts, consistent with that node's GPUs.
+std::vector<std::pair<std::string, std::string>> node_placement(const RankOptions& options,
+                                                                 const TaskObservation& rank) {
+  const std::string local_rank = std::to_string(rank.index % options.ranks_per_node);
+  const std::string local_size = std::to_string(options.ranks_per_node);
+  return {{"TRAINCTL_TASK", rank.name},
+          {"TRAINCTL_NODE_RANK", std::to_string(rank.node_rank)},
+          {"TRAINCTL_LOCAL_RANK", local_rank},
+          {"TRAINCTL_LOCAL_SIZE", local_size},
+          {"OMPI_COMM_WORLD_LOCAL_RANK", local_rank},
+          {"OMPI_COMM_WORLD_LOCAL_SIZE", local_size},
+          {"OMPI_COMM_WORLD_NODE_RANK", local_rank}};
+}
+
 // The rank's command as a task: this process's environment (Open MPI's variables included)
-// with the rank's TRAINCTL_TASK and TRAINCTL_NODE_RANK, in this directory.
+// with the rank's placement on its node, in this directory.
 spec::TaskLaunch rank_launch(const RankOptions& options, const TaskObservation& rank) {
   spec::TaskLaunch launch;
   launch.name = rank.name;
@@ -99,12 +116,16 @@ spec::TaskLaunch rank_launch(const RankOptions& options, const TaskObservation& 
   launch.index = rank.index;
   launch.node_rank = rank.node_rank;
   launch.argv = options.argv;
+  const auto placement = node_placement(options, rank);
+  const auto placed = [&](std::string_view name) {
+    return std::ranges::any_of(placement, [&](const auto& variable) { return variable.first == name; });
+  };
   for (char** entry = environ; *entry != nullptr; ++entry) {
     const std::string_view variable = *entry;
     const size_t equals = variable.find('=');
     if (equals == std::string_view::npos) continue;
     const auto name = variable.substr(0, equals);
-    if (name == "TRAINCTL_TASK" || name == "TRAINCTL_NODE_RANK") continue;
+    if (placed(name)) continue;
     if (name == "CUDA_VISIBLE_DEVICES" && !options.node_gpus.empty()) continue;
     launch.env.emplace_back(std::string(name), std::string(variable.substr(equals + 1)));
   }
@@ -112,8 +133,7 @@ spec::TaskLaunch rank_launch(const RankOptions& options, const TaskObservation& 
   if (node < options.node_gpus.size()) {
     launch.env.emplace_back("CUDA_VISIBLE_DEVICES", options.node_gpus[node]);
   }
-  launch.env.emplace_back("TRAINCTL_TASK", rank.name);
-  launch.env.emplace_back("TRAINCTL_NODE_RANK", std::to_string(rank.node_rank));
+  launch.env.insert(launch.env.end(), placement.begin(), placement.end());
   std::error_code error;
   launch.cwd = std::filesystem::current_path(error).string();
   launch.log_file = (options.logs_dir / (rank.name + ".log")).string();

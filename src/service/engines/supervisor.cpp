@@ -24,6 +24,7 @@
 #include "trainctl/service/engines/read_only_mounts.hpp"
 #include "trainctl/service/engines/run_state.hpp"
 #include "trainctl/service/engines/task_launcher.hpp"
+#include "trainctl/service/engines/working_directory.hpp"
 #include "trainctl/util/fs.hpp"
 #include "trainctl/util/time.hpp"
 
@@ -190,10 +191,12 @@ class Supervisor {
     }
     save();  // the engine's start() waits for this first state
     if (!m_verdict && cancel_requested()) decide(canceled());
+    if (!m_verdict) prepare_working_directory();
     if (!m_verdict) protect_shared_files();
     if (!m_verdict) start_tasks();
     if (!m_verdict) watch();
     stop_everything();
+    throw_away_working_directory();
     return finish();
   }
 
@@ -232,6 +235,20 @@ class Supervisor {
     if (m_verdict) return;
     m_verdict = std::move(verdict);
     m_verdict_at_ms = util::now_unix_ms();
+  }
+
+  // The tasks' working directory, made before any task starts; a run without one cannot start.
+  void prepare_working_directory() {
+    if (auto made = make_working_directory(m_plan.working_dir); !made) {
+      decide(failed(std::nullopt, made.error().message));
+    }
+  }
+
+  // Once every process has ended: scratch files go, outputs and logs stay where they are.
+  void throw_away_working_directory() {
+    if (auto removed = remove_working_directory(m_plan.working_dir); !removed) {
+      spdlog::warn("{}", removed.error().message);
+    }
   }
 
   // The snapshot and mounted inputs are blobs: bind them read-only for root's tasks too. Where
