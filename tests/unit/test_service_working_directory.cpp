@@ -14,6 +14,7 @@ namespace {
 namespace fs = std::filesystem;
 using trainctl::service::engines::make_working_directory;
 using trainctl::service::engines::remove_working_directory;
+using trainctl::service::engines::SourceLayer;
 using trainctl::testing::TempDir;
 
 std::string read(const fs::path& file) { return trainctl::util::read_file(file).value(); }
@@ -45,14 +46,20 @@ class RunFolders {
 
 }  // namespace
 
+// The overlay layer needs a mount namespace of its own: the supervisor's, tested end to end
+// (tests/e2e/test_cli_working_directory.cpp). Here, the links every user can have.
 TEST_CASE("a working directory mirrors the snapshot with links and collects outputs and logs",
           "[service][engine][workdir]") {
   RunFolders run;
-  REQUIRE(make_working_directory(run.spec()).has_value());
+  const auto made = make_working_directory(run.spec(), SourceLayer::links);
+  REQUIRE(made.has_value());
+  CHECK(*made == SourceLayer::links);
 
-  THEN("source files are links to the snapshot's files, folders are real and writable") {
+  THEN("source files are short relative links to the snapshot's files, folders are real") {
     CHECK(fs::is_symlink(run.work() / "train.py"));
-    CHECK(fs::read_symlink(run.work() / "train.py") == run.snapshot() / "train.py");
+    CHECK(fs::read_symlink(run.work() / "train.py") == "../snapshot/train.py");
+    CHECK(fs::read_symlink(run.work() / "pkg" / "deep" / "util.py") ==
+          "../../../snapshot/pkg/deep/util.py");
     CHECK(read(run.work() / "pkg" / "deep" / "util.py") == "X = 1\n");
     CHECK(fs::is_directory(fs::symlink_status(run.work() / "pkg" / "deep")));
     std::ofstream(run.work() / "pkg" / "deep" / "scratch.txt") << "scratch";
@@ -79,7 +86,7 @@ TEST_CASE("a working directory mirrors the snapshot with links and collects outp
   }
   THEN("made again, it starts fresh: the previous attempt's scratch is gone") {
     std::ofstream(run.work() / "scratch.bin") << "scratch";
-    REQUIRE(make_working_directory(run.spec()).has_value());
+    REQUIRE(make_working_directory(run.spec(), SourceLayer::links).has_value());
     CHECK_FALSE(fs::exists(run.work() / "scratch.bin"));
     CHECK(fs::is_symlink(run.work() / "train.py"));
   }
@@ -89,7 +96,7 @@ TEST_CASE("a task that replaced the outputs link with a folder of its own loses 
           "[service][engine][workdir]") {
   RunFolders run;
   std::ofstream(run.outputs() / "kept.txt") << "before";
-  REQUIRE(make_working_directory(run.spec()).has_value());
+  REQUIRE(make_working_directory(run.spec(), SourceLayer::links).has_value());
   fs::remove(run.work() / "outputs");
   fs::create_directories(run.work() / "outputs" / "model");
   std::ofstream(run.work() / "outputs" / "model" / "weights.txt") << "w";
@@ -104,6 +111,6 @@ TEST_CASE("a task that replaced the outputs link with a folder of its own loses 
 
 TEST_CASE("a plan without a working directory makes and removes nothing",
           "[service][engine][workdir]") {
-  CHECK(make_working_directory({}).has_value());
+  CHECK(make_working_directory({}, SourceLayer::overlay).has_value());
   CHECK(remove_working_directory({}).has_value());
 }

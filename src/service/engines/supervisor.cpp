@@ -191,8 +191,8 @@ class Supervisor {
     }
     save();  // the engine's start() waits for this first state
     if (!m_verdict && cancel_requested()) decide(canceled());
-    if (!m_verdict) prepare_working_directory();
     if (!m_verdict) protect_shared_files();
+    if (!m_verdict) prepare_working_directory();
     if (!m_verdict) start_tasks();
     if (!m_verdict) watch();
     stop_everything();
@@ -238,8 +238,10 @@ class Supervisor {
   }
 
   // The tasks' working directory, made before any task starts; a run without one cannot start.
+  // In a mount namespace of the run's own, the source is an overlay (O(1), copy-on-write).
   void prepare_working_directory() {
-    if (auto made = make_working_directory(m_plan.working_dir); !made) {
+    const auto layer = m_private_mounts ? SourceLayer::overlay : SourceLayer::links;
+    if (auto made = make_working_directory(m_plan.working_dir, layer); !made) {
       decide(failed(std::nullopt, made.error().message));
     }
   }
@@ -257,6 +259,8 @@ class Supervisor {
     if (auto made = make_directories_read_only(m_plan.read_only_dirs); !made) {
       spdlog::warn("{}; the run's snapshot and inputs are protected by permission bits only",
                    made.error().message);
+    } else {
+      m_private_mounts = ::geteuid() == 0 && !m_plan.read_only_dirs.empty();
     }
   }
 
@@ -593,6 +597,7 @@ class Supervisor {
   std::set<std::string> m_reported;            // tasks whose report changed since last read
   bool m_changed = false;                      // the state has news to save
   bool m_cancel_signalled = false;
+  bool m_private_mounts = false;  // in a mount namespace of the run's own
 };
 
 }  // namespace
