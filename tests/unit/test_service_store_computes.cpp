@@ -192,3 +192,29 @@ TEST_CASE("a compute target is deleted only once no unfinished run uses it", "[s
     }
   }
 }
+
+TEST_CASE("a Slurm target's partition, account, QOS and slurm.conf are stored and updated",
+          "[store][computes][slurm]") {
+  StoreFixture fixture;
+  auto& store = *fixture.store;
+  REQUIRE(store.ensure_workspace("default").has_value());
+  ComputeRecord hpc = gpu_target();
+  hpc.name = "hpc";
+  hpc.type = "slurm";
+  hpc.slurm = {.partition = "debug", .account = "lab", .qos = "normal", .conf = "/etc/c.conf"};
+  REQUIRE(store.put_compute(hpc, true).has_value());
+
+  auto read = store.get_compute("default", "hpc");
+  REQUIRE(read.has_value());
+  CHECK(read->type == "slurm");
+  CHECK(read->slurm == hpc.slurm);
+
+  hpc.slurm.partition = "gpu";
+  hpc.slurm.qos = "";
+  REQUIRE(store.put_compute(hpc, /*replace=*/true).has_value());
+  read = store.get_compute("default", "hpc");
+  REQUIRE(read.has_value());
+  CHECK(read->slurm.partition == "gpu");
+  CHECK(read->slurm.qos.empty());
+  CHECK(read->slurm.account == "lab");
+}

@@ -60,15 +60,28 @@ struct DatasetSummary {
 
 // A compute target (docs/computes.md): where runs are scheduled. Type "local" has `max_nodes`
 // virtual nodes on this host; a run with node_count N takes N of them at once (gang).
+// Where a compute target of type slurm sends its runs (docs/slurm.md); empty fields leave the
+// choice to Slurm (its default partition, the user's default account and QOS, SLURM_CONF or
+// /etc/slurm/slurm.conf).
+struct SlurmSettings {
+  std::string partition;
+  std::string account;
+  std::string qos;
+  std::string conf;  // the slurm.conf the Slurm commands read, as SLURM_CONF
+
+  bool operator==(const SlurmSettings&) const = default;
+};
+
 struct ComputeRecord {
   std::string workspace;
   std::string name;
-  std::string type = "local";
+  std::string type = "local";  // local | slurm
   int max_nodes = 1;
   int cpus_per_node = 0;  // 0: the host's CPU count
   int gpus_per_node = 0;
   std::string python;     // the interpreter its runs use; empty: the service's --python
   std::string conda;      // the conda executable found when provisioned; empty: none
+  SlurmSettings slurm;     // type slurm only
   // Creating (being provisioned) | Succeeded (runs may start) | Failed (message says why) |
   // Deleting (draining: no new runs; removed once its runs have ended).
   std::string state = "Creating";

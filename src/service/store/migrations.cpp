@@ -201,12 +201,22 @@ CREATE TABLE service_models (
 CREATE INDEX service_models_by_model ON service_models (workspace, model, version);
 )sql";
 
+// Version 6: compute targets of type slurm (docs/slurm.md): the partition, account and QOS their
+// jobs go to, and the slurm.conf the Slurm commands read.
+constexpr std::string_view k_slurm_computes_schema = R"sql(
+ALTER TABLE computes ADD COLUMN slurm_partition TEXT NOT NULL DEFAULT '';
+ALTER TABLE computes ADD COLUMN slurm_account TEXT NOT NULL DEFAULT '';
+ALTER TABLE computes ADD COLUMN slurm_qos TEXT NOT NULL DEFAULT '';
+ALTER TABLE computes ADD COLUMN slurm_conf TEXT NOT NULL DEFAULT '';
+)sql";
+
 constexpr std::array k_migrations{
     Migration{1, "workspaces, blobs, snapshots, runs and run events", k_initial_schema},
     Migration{2, "dataset versions and run inputs", k_datasets_schema},
     Migration{3, "compute targets, run priority, nodes and attempts", k_computes_schema},
     Migration{4, "model registry", k_models_schema},
     Migration{5, "deployments", k_services_schema},
+    Migration{6, "compute targets of type slurm", k_slurm_computes_schema},
 };
 
 Result<void> apply(Connection& connection, const Migration& migration) {

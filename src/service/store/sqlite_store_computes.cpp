@@ -16,7 +16,7 @@ namespace {
 
 constexpr std::string_view k_compute_columns =
     "workspace, name, type, max_nodes, cpus_per_node, gpus_per_node, python, conda, state,"
-    " message, created_at_ms, updated_at_ms";
+    " message, created_at_ms, updated_at_ms, slurm_partition, slurm_account, slurm_qos, slurm_conf";
 
 // How many of the runs that hold a target up a delete's conflict message names.
 constexpr int64_t k_max_users_named = 10;
@@ -34,6 +34,10 @@ ComputeRecord read_compute(const Statement& row) {
                        .gpus_per_node = static_cast<int>(row.column_int64(5)),
                        .python = row.column_text(6),
                        .conda = row.column_text(7),
+                       .slurm = {.partition = row.column_text(12),
+                                 .account = row.column_text(13),
+                                 .qos = row.column_text(14),
+                                 .conf = row.column_text(15)},
                        .state = row.column_text(8),
                        .message = row.column_text(9),
                        .created_at_ms = row.column_int64(10),
@@ -78,24 +82,29 @@ Result<ComputeRecord> existing_compute(Connection& connection, const std::string
 
 Result<void> insert_compute(Connection& connection, const ComputeRecord& record) {
   auto statement = connection.prepare(fmt::format(
-      "INSERT INTO computes ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+      "INSERT INTO computes ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
+      " ?14, ?15, ?16)",
       k_compute_columns));
   if (!statement) return std::unexpected(statement.error());
   statement->bind(record.workspace, record.name, record.type, record.max_nodes,
                   record.cpus_per_node, record.gpus_per_node, record.python, record.conda,
-                  record.state, record.message, record.created_at_ms, record.updated_at_ms);
+                  record.state, record.message, record.created_at_ms, record.updated_at_ms,
+                  record.slurm.partition, record.slurm.account, record.slurm.qos,
+                  record.slurm.conf);
   return statement->execute();
 }
 
 Result<void> update_compute(Connection& connection, const ComputeRecord& record) {
   auto statement = connection.prepare(
       "UPDATE computes SET max_nodes = ?3, cpus_per_node = ?4, gpus_per_node = ?5, python = ?6,"
-      " conda = ?7, state = ?8, message = ?9, updated_at_ms = ?10"
+      " conda = ?7, state = ?8, message = ?9, updated_at_ms = ?10, slurm_partition = ?11,"
+      " slurm_account = ?12, slurm_qos = ?13, slurm_conf = ?14"
       " WHERE workspace = ?1 AND name = ?2");
   if (!statement) return std::unexpected(statement.error());
   statement->bind(record.workspace, record.name, record.max_nodes, record.cpus_per_node,
                   record.gpus_per_node, record.python, record.conda, record.state,
-                  record.message, record.updated_at_ms);
+                  record.message, record.updated_at_ms, record.slurm.partition,
+                  record.slurm.account, record.slurm.qos, record.slurm.conf);
   return statement->execute();
 }
 
@@ -139,7 +148,7 @@ Result<void> insert_local_compute(Connection& connection, const std::string& wor
                                   int max_nodes, int64_t now_ms) {
   auto statement = connection.prepare(fmt::format(
       "INSERT OR IGNORE INTO computes ({})"
-      " VALUES (?1, 'local', 'local', ?2, 0, 0, '', '', 'Succeeded', '', ?3, ?3)",
+      " VALUES (?1, 'local', 'local', ?2, 0, 0, '', '', 'Succeeded', '', ?3, ?3, '', '', '', '')",
       k_compute_columns));
   if (!statement) return std::unexpected(statement.error());
   return statement->bind(workspace, max_nodes, now_ms).execute();
