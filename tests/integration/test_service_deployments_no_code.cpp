@@ -100,6 +100,17 @@ TEST_CASE("a no-code deployment serves an sklearn model's predict and predict_pr
                        Catch::Contains("answered 400: \"data\"[0] has 3 values"));
   CHECK_THAT(logs, !Catch::Contains("Traceback"));
 
+  {
+    INFO(
+        "a pickle that is no model passes the checks at create, and fails the deployment when "
+        "its replica loads it");
+    REQUIRE(register_model(service, run, "weights", "outputs/weights", "sklearn").status == 201);
+    REQUIRE(put_deployment(service, "weights-svc", no_code_body("weights", 1)).status == 201);
+    const auto failed = wait_for_state(service, "weights-svc", "Failed");
+    CHECK_THAT(failed.value("message", ""),
+               Catch::Contains("TypeError: model.pkl holds a dict, not a model with predict()"));
+  }
+
   WHEN("trainctld restarts") {
     service.stop();
     service.start();
