@@ -543,8 +543,7 @@ Examples:
     command->add_option("--model", fields.models,
                         "NAME:VERSION, NAME@latest or NAME (latest); repeat for several");
     command->add_option("--entry-script", fields.entry_script,
-                        "The script with init() and run(raw_data), relative to --source-dir "
-                        "(create without it: the built-in script serves the model)");
+                        "The script with init() and run(raw_data), relative to --source-dir");
     command->add_option("--source-dir", fields.source_dir,
                         "The directory uploaded as the deployment's code (default: .)");
     command->add_option("--replicas", fields.replicas, "Processes serving requests (default: 1)");
@@ -559,7 +558,8 @@ Examples:
 
   auto create_options = std::make_shared<DeployCreateOptions>();
   auto* create = group->add_subcommand(
-      "create", "Upload the source directory and deploy model versions behind a scoring route");
+      "create",
+      "Deploy model versions behind a scoring route, with your entry script or no-code");
   create->add_option("NAME", create_options->name, "Deployment name")->required();
   add_field_options(create, create_options->fields);
   create->footer(R"(

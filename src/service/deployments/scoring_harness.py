@@ -65,19 +65,15 @@ def model_dir(name, version=None):
     whatever the number of models. `version` may be left out: a deployment holds one version of
     each model. LookupError names the deployment's models when `name` (or `version`) is not one."""
     root = os.environ["TRAINCTL_MODEL_ROOT"]
-    held = sorted(
-        f"{model}:{held_version}"
-        for model in os.listdir(root)
-        for held_version in os.listdir(os.path.join(root, model)))
-    if name in ("", ".", "..") or "/" in str(name):
-        raise LookupError(f"{name!r} is not a model name; this deployment has {', '.join(held)}")
-    versions = os.listdir(os.path.join(root, name)) if os.path.isdir(os.path.join(root, name)) else []
-    if version is not None:
-        versions = [v for v in versions if v == str(version)]
-    if not versions:
-        wanted = name if version is None else f"{name}:{version}"
-        raise LookupError(f"model {wanted} is not in this deployment; it has {', '.join(held)}")
-    return os.path.join(root, name, versions[0])
+    held = {}  # model name -> the version directory's name
+    for model in sorted(os.listdir(root)):
+        for held_version in os.listdir(os.path.join(root, model)):
+            held[model] = held_version
+    if name in held and (version is None or str(version) == held[name]):
+        return os.path.join(root, name, held[name])
+    wanted = name if version is None else f"{name}:{version}"
+    models = ", ".join(f"{model}:{held_version}" for model, held_version in held.items())
+    raise LookupError(f"model {wanted} is not in this deployment; it has {models}")
 
 
 def install_helper_module():
