@@ -267,3 +267,136 @@ TEST_CASE("e2e: deploy refuses what the user can fix, with exit codes from the t
     }
   }
 }
+
+namespace {
+
+std::string deployment_data_file(const std::string& name) {
+  std::ifstream in(fs::path(TRAINCTL_SOURCE_DIR) / "tests/data/deployments" / name);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// Submits tests/data/deployments/train_sklearn.py as a run (an iris LogisticRegression saved to
+// outputs/model/model.pkl, and outputs/expected.json with its own answers) and waits for it;
+// returns the run's id.
+std::string train_iris(const CliEnvironment& cli, const Project& project) {
+  const auto run_id = run_json(cli, {"submit", project.spec()}).value("id", "");
+  REQUIRE_FALSE(run_id.empty());
+  const auto waited = cli.run({"run", "wait", run_id}, {}, k_training_seconds);
+  INFO(waited.out << waited.err);
+  REQUIRE(waited.exit_code == 0);
+  return run_id;
+}
+
+void register_iris(const CliEnvironment& cli, const std::string& run_id, const std::string& name,
+                   const std::string& framework) {
+  const auto registered = cli.run({"register", "--run", run_id, "--name", name, "--path",
+                                   "outputs/model", "--framework", framework});
+  INFO(registered.out << registered.err);
+  REQUIRE(registered.exit_code == 0);
+}
+
+}  // namespace
+
+TEST_CASE("e2e: a no-code sklearn deployment scores rows as the model's own predict does",
+          "[e2e][cli][deploy]") {
+  ServiceFixture service;
+  const auto cli = CliEnvironment::for_service(service);
+  const Project project(deployment_data_file("train_sklearn.py"));
+  const auto run_id = train_iris(cli, project);
+  register_iris(cli, run_id, "iris", "sklearn");
+  const auto expected = json::parse(
+      http_request(service, "GET",
+                   "/v1/workspaces/default/runs/" + run_id + "/files/outputs/expected.json")
+          .body);
+  REQUIRE(expected.contains("rows"));
+
+  const auto created =
+      cli.run({"deploy", "create", "iris", "--model", "iris:1", "--wait"}, {}, 180);
+  INFO(created.out << created.err);
+  REQUIRE(created.exit_code == 0);
+  CHECK_THAT(created.out, Catch::Contains("created deployment iris") &&
+                              Catch::Contains("iris is Healthy (1/1 replicas ready)"));
+  CHECK_THAT(cli.run({"deploy", "show", "iris"}).out,
+             Catch::Contains("Entry script: none: the built-in scoring script serves model.pkl "
+                             "(sklearn)"));
+
+  const TempDir dir;
+  std::ofstream(dir.path() / "rows.json") << json{{"data", expected["rows"]}}.dump();
+  const auto predicted = run_json(
+      cli, {"deploy", "invoke", "iris", "--data", "@" + (dir.path() / "rows.json").string()});
+  CHECK(predicted == json{{"predictions", expected["predict"]}});
+
+  std::ofstream(dir.path() / "proba.json")
+      << json{{"data", expected["rows"]}, {"method", "predict_proba"}}.dump();
+  const auto probabilities = run_json(
+      cli, {"deploy", "invoke", "iris", "--data", "@" + (dir.path() / "proba.json").string()});
+  CHECK(probabilities["classes"] == expected["classes"]);
+  const auto& rows = probabilities["predictions"];
+  REQUIRE(rows.size() == expected["predict_proba"].size());
+  for (size_t row = 0; row < rows.size(); ++row) {
+    for (size_t column = 0; column < rows[row].size(); ++column) {
+      CHECK(rows[row][column].get<double>() ==
+            Approx(expected["predict_proba"][row][column].get<double>()).margin(1e-9));
+    }
+  }
+
+  const auto narrow =
+      cli.run({"deploy", "invoke", "iris", "--data", R"({"data": [[5.1, 3.5, 1.4]]})"});
+  CHECK(narrow.exit_code == 2);
+  CHECK_THAT(narrow.err, Catch::Contains("\"data\"[0] has 3 values; the model takes 4 features"));
+  const auto no_data = cli.run({"deploy", "invoke", "iris", "--data", R"({"rows": []})"});
+  CHECK(no_data.exit_code == 2);
+  CHECK_THAT(no_data.err, Catch::Contains("unknown field \"rows\""));
+
+  // The same files registered as a PyTorch model: no .pt file, so nothing to serve.
+  register_iris(cli, run_id, "iris-torch", "pytorch");
+  const auto unservable =
+      cli.run({"deploy", "create", "torch", "--model", "iris-torch:1", "--wait"});
+  CHECK(unservable.exit_code == 2);
+  CHECK_THAT(unservable.err,
+             Catch::Contains("model iris-torch:1 (pytorch) has no .pt or .pth file") &&
+                 Catch::Contains("--entry-script"));
+  CHECK(cli.run({"deploy", "show", "torch"}).exit_code == 7);
+  const auto source_only = cli.run(
+      {"deploy", "create", "src", "--model", "iris:1", "--source-dir", dir.path().string()});
+  CHECK(source_only.exit_code == 2);
+  CHECK_THAT(source_only.err, Catch::Contains("--source-dir needs --entry-script"));
+}
+
+TEST_CASE("e2e: a deployment of two models reads both, and neither version can be deleted",
+          "[e2e][cli][deploy]") {
+  ServiceFixture service;
+  const auto cli = CliEnvironment::for_service(service);
+  const Project project(deployment_data_file("train_sklearn.py"));
+  const auto run_id = train_iris(cli, project);
+  register_iris(cli, run_id, "iris", "sklearn");
+  register_iris(cli, run_id, "flowers", "custom");
+  const TempDir source;
+  std::ofstream(source.path() / "score.py") << deployment_data_file("multi_score.py");
+
+  const auto created =
+      cli.run({"deploy", "create", "both", "--model", "iris:1", "--model", "flowers",
+               "--entry-script", "score.py", "--source-dir", source.path().string(), "--wait"},
+              {}, 180);
+  INFO(created.out << created.err);
+  REQUIRE(created.exit_code == 0);
+  CHECK_THAT(cli.run({"deploy", "list"}).out, Catch::Contains("iris:1, flowers:1"));
+
+  const auto found = run_json(cli, {"deploy", "invoke", "both", "--data", "{}"});
+  INFO(found.dump());
+  const std::string root = found["env"].value("TRAINCTL_MODEL_ROOT", "");
+  CHECK(found["env"].value("TRAINCTL_MODEL_DIR_IRIS", "") == root + "/iris/1");
+  CHECK(found["env"].value("TRAINCTL_MODEL_DIR_FLOWERS", "") == root + "/flowers/1");
+  CHECK(found["env"].value("AZUREML_MODEL_DIR", "") == root);
+  CHECK(found["files"]["TRAINCTL_MODEL_DIR_IRIS"] == json::array({"model.pkl"}));
+  CHECK(found["files"]["TRAINCTL_MODEL_DIR_FLOWERS"] == json::array({"model.pkl"}));
+
+  for (const auto* model : {"iris:1", "flowers:1"}) {
+    const auto deleted = cli.run({"model", "delete", model, "--yes"});
+    INFO(model);
+    CHECK(deleted.exit_code == 9);
+    CHECK_THAT(deleted.err, Catch::Contains("used by deployment both"));
+  }
+  REQUIRE(cli.run({"deploy", "delete", "both", "--yes"}).exit_code == 0);
+  CHECK(cli.run({"model", "delete", "flowers:1", "--yes"}).exit_code == 0);
+}

@@ -8,40 +8,11 @@
 #include <set>
 #include <thread>
 
-#include "integration/test_service_helpers.hpp"
+#include "integration/test_service_deployment_helpers.hpp"
 
 namespace trainctl::testing {
 
 namespace {
-
-const std::string k_services = "/v1/workspaces/default/services/";
-
-std::string deployment_file(const std::string& name) {
-  auto text = util::read_file(std::filesystem::path(TRAINCTL_SOURCE_DIR) / "tests/data/deployments" / name);
-  REQUIRE(text);
-  return *text;
-}
-
-// Trains tests/data/deployments/train.py (a real run) with `scale` and registers its
-// outputs/model as a new version of `model`, in `workspace`; returns the version.
-int64_t train_and_register(const ServiceFixture& service, double scale, const std::string& tag,
-                           const std::string& model = "digits",
-                           const std::string& workspace = "default") {
-  const std::string base = "/v1/workspaces/" + workspace;
-  const auto snapshot =
-      upload_snapshot(service, {{"train.py", deployment_file("train.py")}}, workspace);
-  auto payload = script_payload(snapshot);
-  payload["estimator"]["script_params"] = {std::to_string(scale), tag};
-  const auto created = body_json(http_request(service, "POST", base + "/runs", payload.dump()));
-  const auto run = wait_for_run(service, created.value("id", ""), 60, workspace);
-  REQUIRE(run.value("status", "") == "Completed");
-  const auto registered = http_request(
-      service, "POST", base + "/models",
-      nlohmann::json{{"name", model}, {"run_id", run["id"]}, {"path", "outputs/model"}}.dump());
-  INFO(registered.body);
-  REQUIRE(registered.status == 201);
-  return body_json(registered).value("version", int64_t{0});
-}
 
 nlohmann::json deployment_body(const ServiceFixture& service, int64_t version, int replicas = 1,
                                const nlohmann::json& env = nlohmann::json::object(),
@@ -56,32 +27,6 @@ nlohmann::json deployment_body(const ServiceFixture& service, int64_t version, i
           {"environment_variables", env}};
 }
 
-RawResponse put_deployment(const ServiceFixture& service, const std::string& name,
-                           const nlohmann::json& body) {
-  return http_request(service, "PUT", k_services + name, body.dump());
-}
-
-nlohmann::json get_deployment(const ServiceFixture& service, const std::string& name) {
-  return body_json(http_request(service, "GET", k_services + name));
-}
-
-// Polls the deployment until its state is `state`; returns it as last seen.
-nlohmann::json wait_for_state(const ServiceFixture& service, const std::string& name,
-                              const std::string& state, int seconds = 60) {
-  nlohmann::json deployment;
-  eventually([&] {
-    deployment = get_deployment(service, name);
-    return deployment.value("state", "") == state;
-  }, seconds);
-  return deployment;
-}
-
-RawResponse score(const ServiceFixture& service, const std::string& name, const std::string& key,
-                  const std::string& body) {
-  return http_request(service, "POST", k_services + name + "/score", body,
-                      {{"Authorization", "Bearer " + key}}, false);
-}
-
 // Creates `name` from a freshly trained model and waits until it is Healthy; returns the
 // scoring key.
 std::string deploy_healthy(const ServiceFixture& service, const std::string& name, int replicas = 1) {
@@ -93,25 +38,6 @@ std::string deploy_healthy(const ServiceFixture& service, const std::string& nam
   INFO(deployment.dump());
   REQUIRE(deployment.value("state", "") == "Healthy");
   return body_json(created).value("scoring_key", "");
-}
-
-std::string read_logs(const ServiceFixture& service, const std::string& name) {
-  std::string text;
-  NdjsonLines lines;
-  const auto response = http_request(service, "GET", k_services + name + "/logs");
-  lines.feed(response.body.data(), response.body.size(), [&](const nlohmann::json& event) {
-    if (event.value("type", "") == "log") text += event.value("data", "");
-    return true;
-  });
-  return text;
-}
-
-std::set<pid_t> replica_pids(const nlohmann::json& deployment) {
-  std::set<pid_t> pids;
-  for (const auto& replica : deployment.value("replica_status", nlohmann::json::array())) {
-    pids.insert(replica.value("pid", 0));
-  }
-  return pids;
 }
 
 }  // namespace

@@ -100,14 +100,24 @@ TEST_CASE("deploy create checks its options before anything is sent", "[unit][cl
   WHEN("the options are complete") {
     THEN("they pass") { CHECK(validate(options)); }
   }
-  WHEN("no model or no entry script is given") {
+  WHEN("no model is given") {
     auto no_model = options;
     no_model.fields.models.clear();
-    auto no_script = options;
-    no_script.fields.entry_script.clear();
-    THEN("each is a usage error") {
+    THEN("it is a usage error") {
       CHECK(code_of(validate(no_model)) == ErrorCode::usage);
-      CHECK(code_of(validate(no_script)) == ErrorCode::usage);
+    }
+  }
+  WHEN("no entry script is given") {
+    auto no_code = options;
+    no_code.fields.entry_script.clear();
+    auto source_only = no_code;
+    source_only.fields.source_dir = "serve";
+    THEN("it is a no-code deployment, but a source directory alone is a usage error") {
+      CHECK(validate(no_code));
+      const auto refused = validate(source_only);
+      REQUIRE_FALSE(refused);
+      CHECK(refused.error().code == ErrorCode::usage);
+      CHECK_THAT(refused.error().message, Catch::Contains("--source-dir needs --entry-script"));
     }
   }
   WHEN("a value is out of range") {
@@ -188,6 +198,19 @@ TEST_CASE("deploy update sends back every field of the deployment it does not ch
                           {"tags", {{"team", "vision"}}}});
     }
   }
+  GIVEN("a no-code deployment, whose entry script and snapshot are null") {
+    auto current = deployment_resource();
+    current["entry_script"] = nullptr;
+    current["snapshot_id"] = nullptr;
+    current["no_code"] = {{"framework", "sklearn"}, {"model_file", "model.pkl"}};
+    const auto body = update_body("digits", current, fields);
+    THEN("they are sent back null, so it stays no-code, and what it serves is not sent") {
+      REQUIRE(body);
+      CHECK((*body)["entry_script"].is_null());
+      CHECK((*body)["snapshot_id"].is_null());
+      CHECK_FALSE(body->contains("no_code"));
+    }
+  }
   GIVEN("a GET without the environment variables, or with them null") {
     auto missing = deployment_resource();
     missing.erase("environment_variables");
@@ -259,6 +282,39 @@ TEST_CASE("deploy update keeps the environment variables the GET shows and adds 
       REQUIRE_FALSE(code);
       CHECK_THAT(code.error().message, Catch::Contains("environment_variables"));
       CHECK(fake.transport.requests_to("PUT", k_digits).empty());
+    }
+  }
+}
+
+TEST_CASE("deploy update of a no-code deployment keeps it no-code", "[unit][cli][deploy]") {
+  DeploySession fake;
+  auto current = deployment_resource();
+  current["entry_script"] = nullptr;
+  current["snapshot_id"] = nullptr;
+  fake.transport.add_json("GET", k_digits, 200, current);
+  DeployUpdateOptions options;
+  options.name = "digits";
+  WHEN("it changes the model") {
+    options.fields.models = {"digits:2"};
+    fake.transport.add_json("PUT", k_digits, 200, current);
+    const auto code = run_deploy_update(fake.session, options);
+    THEN("the PUT has the new model and still no entry script") {
+      REQUIRE(code.value() == 0);
+      const auto body = json::parse(fake.transport.requests_to("PUT", k_digits).at(0).body);
+      CHECK(body.at("models") == json::parse(R"([{"name": "digits", "version": 2}])"));
+      CHECK(body.at("entry_script").is_null());
+      CHECK(body.at("snapshot_id").is_null());
+    }
+  }
+  WHEN("it gives a source directory without an entry script") {
+    options.fields.source_dir = ".";
+    const auto code = run_deploy_update(fake.session, options);
+    THEN("it is a usage error and nothing is uploaded or sent") {
+      REQUIRE_FALSE(code);
+      CHECK(code.error().code == ErrorCode::usage);
+      CHECK_THAT(code.error().message, Catch::Contains("--source-dir needs --entry-script"));
+      CHECK(fake.transport.requests_to("PUT", k_digits).empty());
+      CHECK(fake.transport.requests_to("POST", "/v1/workspaces/default/blobs").empty());
     }
   }
 }

@@ -91,4 +91,33 @@ TEST_CASE("Given missing models or workspaces, when a deployment is stored, then
   CHECK(store.list_all_deployments()->empty());
 }
 
+TEST_CASE("Given a no-code deployment, when it is stored, then what it serves comes back",
+          "[store][deployments]") {
+  StoreFixture fixture;
+  Store& store = *fixture.store;
+  auto draft = deployment_of(register_model(store, "iris"));
+  draft.entry_script.clear();
+  draft.snapshot_id.clear();
+  draft.no_code = NoCodeScoring{"sklearn", "model.pkl"};
+  REQUIRE(store.put_deployment(draft).has_value());
+  auto shown = store.get_deployment("default", "digits-svc");
+  REQUIRE(shown.has_value());
+  CHECK(shown->entry_script.empty());
+  CHECK(shown->snapshot_id.empty());
+  REQUIRE(shown->no_code.has_value());
+  CHECK(shown->no_code->framework == "sklearn");
+  CHECK(shown->no_code->model_file == "model.pkl");
+
+  WHEN("it is updated to an entry script") {
+    auto with_script = deployment_of(register_model(store, "iris"));
+    REQUIRE(store.put_deployment(with_script).has_value());
+    THEN("it serves nothing built in any more") {
+      auto updated = store.get_deployment("default", "digits-svc");
+      REQUIRE(updated.has_value());
+      CHECK_FALSE(updated->no_code.has_value());
+      CHECK(updated->entry_script == "score.py");
+    }
+  }
+}
+
 }  // namespace trainctl::service::testing

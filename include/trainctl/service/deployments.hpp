@@ -14,6 +14,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -58,12 +59,20 @@ struct DeploymentStatus {
   std::vector<ReplicaStatus> replicas;
 };
 
-// What a scoring call answered: run()'s JSON text, or the message of the exception it raised.
+// What a scoring call answered: run()'s JSON text, or the message of the exception it raised;
+// `bad_request` when that exception was the harness's BadRequest (the client's fault: a 400).
 struct ScoreReply {
   bool ok = false;
   std::string result_json;
   std::string message;
+  bool bad_request = false;
 };
+
+// The environment variable that holds the directory of model `model` in a replica
+// (docs/deployments.md, Environment of a replica): "TRAINCTL_MODEL_DIR_" and the name with its
+// letters upper-cased and every character but letters and digits as '_' (my-model:
+// TRAINCTL_MODEL_DIR_MY_MODEL). The models of a deployment must have distinct variables.
+std::string model_directory_variable(std::string_view model);
 
 class DeploymentManager {
  public:
@@ -84,13 +93,16 @@ class DeploymentManager {
     std::string scoring_key;  // set when created: shown once
   };
   // Creates or updates a deployment. `draft.models` may hold version 0 ("latest"), resolved
-  // here. not_found: an unknown snapshot or model version; invalid_argument: an entry script
-  // the snapshot does not have. Replicas start in the background: a new deployment is
-  // Transitioning until they are ready; an update keeps the old replicas serving until the
-  // new ones are ready, then stops them once their requests are answered. An update whose new
-  // replicas fail is rolled back: the old replicas serve on, the configuration they run is
-  // stored again as the next revision (so a restart starts it, not the failed one), and the
-  // deployment is Failed with a message naming both revisions until the next update.
+  // here. not_found: an unknown snapshot or model version; invalid_spec: an entry script the
+  // snapshot does not have. A draft without an entry script is a no-code deployment, whose
+  // `no_code` is set here: invalid_argument unless it has exactly one model and that model's
+  // framework and files are ones the built-in scoring script serves. Replicas start in the
+  // background: a new deployment is Transitioning until they are ready; an update keeps the old
+  // replicas serving until the new ones are ready, then stops them once their requests are
+  // answered. An update whose new replicas fail is rolled back: the old replicas serve on, the
+  // configuration they run is stored again as the next revision (so a restart starts it, not the
+  // failed one), and the deployment is Failed with a message naming both revisions until the next
+  // update.
   Result<Applied> apply(DeploymentRecord draft);
   // Stops the replicas, removes the deployment's files and its record. not_found when absent.
   Result<void> remove(const std::string& workspace, const std::string& name);
@@ -123,6 +135,9 @@ class DeploymentManager {
   std::filesystem::path deployment_dir(const std::string& workspace, const std::string& name) const;
   Result<DeploymentRecord> resolve_models(DeploymentRecord draft) const;
   Result<void> check_entry_script(const DeploymentRecord& draft) const;
+  // Checks what will score the draft's requests: its entry script, or else (no-code) sets
+  // draft.no_code from its one model.
+  Result<void> plan_scoring(DeploymentRecord& draft) const;
   // Materializes the revision's source snapshot and model files; returns its directory.
   Result<std::filesystem::path> materialize_revision(const DeploymentRecord& record) const;
   // Starts (or rolls out to) the record's revision on its runtime; a rollout that fails while
@@ -149,6 +164,7 @@ class DeploymentManager {
   BlobStore& m_blobs;
   DeploymentManagerOptions m_options;
   std::filesystem::path m_harness;
+  std::filesystem::path m_no_code_script;  // the entry script of no-code deployments
   mutable std::mutex m_mutex;  // guards the maps below
   std::map<Key, std::shared_ptr<deployments::DeploymentRuntime>> m_runtimes;
   mutable std::map<Key, std::string> m_keys;  // cached scoring keys (the 0600 files are the truth)

@@ -123,12 +123,21 @@ struct DeploymentModel {
   int64_t version = 0;  // a fixed version ("latest" is resolved before it is stored)
 };
 
+// What the built-in scoring script of a deployment without an entry script serves: the
+// deployment's one model, loaded by its framework from one of its files.
+struct NoCodeScoring {
+  std::string framework;   // sklearn | pytorch
+  std::string model_file;  // relative to the model version's directory
+};
+
 struct DeploymentRecord {
   std::string workspace;
   std::string name;
   std::vector<DeploymentModel> models;
-  std::string entry_script;  // relative to the source snapshot
-  std::string snapshot_id;
+  std::string entry_script;  // relative to the source snapshot; empty: no-code
+  std::string snapshot_id;   // empty when entry_script is
+  // Set (by the deployment manager) exactly when entry_script is empty.
+  std::optional<NoCodeScoring> no_code;
   int replicas = 1;
   double cpu = 0;        // recorded and shown; see docs/deployments.md for what is enforced
   double memory_gb = 0;

@@ -96,6 +96,20 @@ std::string format_models(const json& models) {
   return out;
 }
 
+// The entry script, or "(built-in)" for a no-code deployment.
+std::string format_entry_script(const json& entry_script) {
+  return entry_script.is_string() ? entry_script.get<std::string>() : "(built-in)";
+}
+
+// The entry script, or for a no-code deployment what the built-in scoring script serves.
+std::string describe_entry_script(const json& deployment) {
+  const auto script = deployment.value("entry_script", json());
+  const auto no_code = deployment.value("no_code", json());
+  if (script.is_string() || !no_code.is_object()) return format_cell(script);
+  return fmt::format("none: the built-in scoring script serves {} ({})",
+                     format_field(no_code, "model_file"), format_field(no_code, "framework"));
+}
+
 // "2/3": the replicas ready out of those reported.
 std::string format_ready(const json& replicas) {
   if (!replicas.is_array()) return "-";
@@ -142,8 +156,13 @@ Result<void> apply_fields(client::ApiClient& client, Session& session,
   if (!fields.models.empty()) body["models"] = models_of(fields.models).value();
   if (!fields.entry_script.empty()) body["entry_script"] = fields.entry_script;
   if (!fields.source_dir.empty() || !fields.entry_script.empty()) {
-    auto snapshot =
-        upload_source(client, session, fields.source_dir, body.value("entry_script", ""));
+    const auto script = body.find("entry_script");
+    if (script == body.end() || !script->is_string()) {
+      return fail(ErrorCode::usage,
+                  "--source-dir needs --entry-script: the deployment has no entry script of its "
+                  "own (the built-in scoring script serves its model)");
+    }
+    auto snapshot = upload_source(client, session, fields.source_dir, script->get<std::string>());
     if (!snapshot) return fail(snapshot.error());
     body["snapshot_id"] = *snapshot;
   }
@@ -263,9 +282,14 @@ Result<json> update_body(const std::string& name, const json& current,
     if (key == "description") return !fields.description.empty();
     return false;  // environment_variables (--env adds to them), tags
   };
+  // Null in a no-code deployment, and sent back so: it stays one.
+  const auto may_be_null = [](std::string_view key) {
+    return key == "entry_script" || key == "snapshot_id";
+  };
   json body = json::object();
   for (const auto* key : k_put_fields) {
-    if (const auto found = current.find(key); found != current.end() && !found->is_null()) {
+    if (const auto found = current.find(key);
+        found != current.end() && (!found->is_null() || may_be_null(key))) {
       body[key] = *found;
     } else if (!replaced(key)) {
       return fail(ErrorCode::internal,
@@ -282,8 +306,10 @@ Result<void> validate(const DeployCreateOptions& options) {
   if (options.fields.models.empty()) {
     return fail(ErrorCode::usage, "--model NAME:VERSION is required (repeat it for several)");
   }
-  if (options.fields.entry_script.empty()) {
-    return fail(ErrorCode::usage, "--entry-script is required (the script with init() and run())");
+  if (options.fields.entry_script.empty() && !options.fields.source_dir.empty()) {
+    return fail(ErrorCode::usage,
+                "--source-dir needs --entry-script (the script with init() and run()); without "
+                "both, the built-in scoring script serves the model by its framework");
   }
   return validate_fields(options.fields);
 }
@@ -332,7 +358,10 @@ const ResourceKind& deployment_kind() {
                   {.header = "READY", .pointer = "/replica_status", .format = format_ready},
                   {.header = "MODELS", .pointer = "/models", .format = format_models},
                   {.header = "UPDATED", .pointer = "/updated_at", .format = format_time},
-                  {.header = "ENTRY SCRIPT", .pointer = "/entry_script", .wide_only = true},
+                  {.header = "ENTRY SCRIPT",
+                   .pointer = "/entry_script",
+                   .wide_only = true,
+                   .format = format_entry_script},
                   {.header = "REVISION", .pointer = "/revision", .wide_only = true},
                   {.header = "CPU", .pointer = "/cpu", .wide_only = true},
                   {.header = "MEMORY GB", .pointer = "/memory_gb", .wide_only = true},
@@ -347,7 +376,7 @@ Description describe_deployment(const json& deployment, const std::string& endpo
                  {"State", format_field(deployment, "state")},
                  {"Message", format_field(deployment, "message")},
                  {"Models", format_models(deployment.value("models", json()))},
-                 {"Entry script", format_field(deployment, "entry_script")},
+                 {"Entry script", describe_entry_script(deployment)},
                  {"Snapshot", format_field(deployment, "snapshot_id")},
                  {"Replicas", fmt::format("{} ready ({} wanted)",
                                           format_ready(deployment.value("replica_status", json())),
@@ -495,12 +524,16 @@ void add_deploy_commands(CLI::App& app, Action& selected) {
   group->require_subcommand(1);
   group->footer(R"(
 A deployment runs REPLICAS processes of your entry script: init() once per replica (the model
-files are under $TRAINCTL_MODEL_DIR), then run(raw_data) per request. trainctld serves
-POST /v1/workspaces/WS/services/NAME/score with the deployment's own scoring key.
+files are under $TRAINCTL_MODEL_DIR; with several models, each one's under
+$TRAINCTL_MODEL_DIR_<NAME>), then run(raw_data) per request. Without --entry-script (no-code),
+a built-in script serves one sklearn or pytorch model: {"data": [[...], ...]} in,
+{"predictions": [...]} out. trainctld serves POST /v1/workspaces/WS/services/NAME/score with
+the deployment's own scoring key.
 
 Examples:
   trainctl deploy create digits --model digits:1 --entry-script score.py --source-dir . --wait
-  trainctl deploy invoke digits --data '{"data": [[0, 0, 5, 13, 9, 1, 0, 0, ...]]}'
+  trainctl deploy create iris --model iris:1 --wait          # no-code: model.pkl, model.pt, ...
+  trainctl deploy invoke iris --data '{"data": [[5.1, 3.5, 1.4, 0.2]], "method": "predict_proba"}'
   trainctl deploy update digits --model digits:2 --wait
   trainctl deploy logs digits --replica 0 -f
   trainctl deploy regenerate-key digits
@@ -525,9 +558,20 @@ Examples:
 
   auto create_options = std::make_shared<DeployCreateOptions>();
   auto* create = group->add_subcommand(
-      "create", "Upload the source directory and deploy model versions behind a scoring route");
+      "create",
+      "Deploy model versions behind a scoring route, with your entry script or no-code");
   create->add_option("NAME", create_options->name, "Deployment name")->required();
   add_field_options(create, create_options->fields);
+  create->footer(R"(
+Without --entry-script (and --source-dir), the deployment is no-code: trainctld's built-in
+scoring script serves the one --model by the framework it was registered with:
+  sklearn   model.pkl, model.pickle or model.joblib at the top of the model's files, else its
+            only .pkl/.pickle/.joblib file; predict(), or predict_proba() when the request says
+            "method": "predict_proba"
+  pytorch   model.pt or model.pth at the top, else its only .pt/.pth file, saved as TorchScript
+            (torch.jit.script(model).save(...)); a state dict is refused
+Request {"data": [[number, ...], ...]}, response {"predictions": [...]}. A model it cannot
+serve is refused at once (exit 2) with what to do.)");
   on_parsed(create, selected, create_options, run_deploy_create);
 
   auto* list = group->add_subcommand("list", "List deployments");

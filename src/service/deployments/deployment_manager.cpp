@@ -1,12 +1,14 @@
 // DeploymentManager (deployments.hpp): files of each revision, scoring keys, and the runtimes.
 //
 // <services_dir>/scoring_harness.py                 the harness every replica runs
+// <services_dir>/builtin/no_code_scoring.py         the entry script of no-code deployments
 // <services_dir>/<ws>/<name>/scoring_key            the deployment's scoring key (0600)
 // <services_dir>/<ws>/<name>/logs/replica-<i>.log   what replica i wrote, across restarts
 // <services_dir>/<ws>/<name>/rev-<n>/source/        the source snapshot (read-only)
 // <services_dir>/<ws>/<name>/rev-<n>/models/<model>/<version>/   each model version's files
 #include <openssl/crypto.h>
 
+#include <cctype>
 #include <map>
 #include <optional>
 #include <set>
@@ -14,7 +16,9 @@
 #include <spdlog/spdlog.h>
 
 #include "deployment_runtime.hpp"
+#include "no_code.hpp"
 #include "trainctl/service/deployments.hpp"
+#include "trainctl/service/no_code_scoring.hpp"
 #include "trainctl/service/run_files.hpp"
 #include "trainctl/service/scoring_harness.hpp"
 #include "trainctl/util/fs.hpp"
@@ -31,17 +35,26 @@ using deployments::ReplicaSet;
 namespace {
 
 constexpr std::string_view k_key_file = "scoring_key";
+constexpr std::string_view k_no_code_script = "no_code_scoring.py";
 
 fs::path revision_dir(const fs::path& deployment_dir, int64_t revision) {
   return deployment_dir / fmt::format("rev-{}", revision);
 }
 
-// Where TRAINCTL_MODEL_DIR points: the one model version's directory, or the directory that
-// holds <name>/<version>/ of each.
-fs::path model_dir(const fs::path& revision, const DeploymentRecord& record) {
-  const fs::path models = revision / "models";
-  if (record.models.size() != 1) return models;
-  return models / record.models.front().name / std::to_string(record.models.front().version);
+// Where a replica finds its models, `models` being the revision's <name>/<version>/ tree:
+// TRAINCTL_MODEL_ROOT is that tree; TRAINCTL_MODEL_DIR and AZUREML_MODEL_DIR the one model
+// version's directory, or with several models the tree; TRAINCTL_MODEL_DIR_<NAME> each model's.
+std::map<std::string, std::string> model_environment(const fs::path& models,
+                                                     const std::vector<DeploymentModel>& used) {
+  const auto version_dir = [&](const DeploymentModel& model) {
+    return (models / model.name / std::to_string(model.version)).string();
+  };
+  const std::string model_dir = used.size() == 1 ? version_dir(used.front()) : models.string();
+  std::map<std::string, std::string> env{{"TRAINCTL_MODEL_ROOT", models.string()},
+                                         {"TRAINCTL_MODEL_DIR", model_dir},
+                                         {"AZUREML_MODEL_DIR", model_dir}};
+  for (const auto& model : used) env[model_directory_variable(model.name)] = version_dir(model);
+  return env;
 }
 
 // Removes the revision directories other than `keep` (the revision rolling out or stored, and
@@ -66,12 +79,22 @@ void remove_old_revisions(const fs::path& deployment_dir, const std::set<int64_t
 
 }  // namespace
 
+std::string model_directory_variable(std::string_view model) {
+  std::string variable = "TRAINCTL_MODEL_DIR_";
+  for (const char c : model) {
+    const auto byte = static_cast<unsigned char>(c);
+    variable += std::isalnum(byte) && byte < 0x80 ? static_cast<char>(std::toupper(byte)) : '_';
+  }
+  return variable;
+}
+
 DeploymentManager::DeploymentManager(Store& store, BlobStore& blobs,
                                      DeploymentManagerOptions options)
     : m_store(store),
       m_blobs(blobs),
       m_options(std::move(options)),
-      m_harness(m_options.services_dir / "scoring_harness.py") {
+      m_harness(m_options.services_dir / "scoring_harness.py"),
+      m_no_code_script(m_options.services_dir / "builtin" / k_no_code_script) {
   m_rollback_thread = std::thread([this] { rollback_loop(); });
 }
 
@@ -80,6 +103,10 @@ DeploymentManager::~DeploymentManager() { stop(); }
 Result<void> DeploymentManager::start() {
   if (auto made = util::make_directories(m_options.services_dir, 0700); !made) return made;
   if (auto written = util::write_file_atomic(m_harness, k_scoring_harness, 0644); !written) {
+    return written;
+  }
+  if (auto made = util::make_directories(m_no_code_script.parent_path(), 0700); !made) return made;
+  if (auto written = util::write_file_atomic(m_no_code_script, k_no_code_scoring, 0644); !written) {
     return written;
   }
   auto deployments = m_store.list_all_deployments();
@@ -148,6 +175,29 @@ Result<void> DeploymentManager::check_entry_script(const DeploymentRecord& draft
   return fail(Error{ErrorCode::invalid_spec, detail.to_string(), {detail}});
 }
 
+Result<void> DeploymentManager::plan_scoring(DeploymentRecord& draft) const {
+  draft.no_code.reset();
+  if (!draft.entry_script.empty()) return check_entry_script(draft);
+  if (draft.models.size() != 1) {
+    std::string models;
+    for (const auto& model : draft.models) {
+      models += fmt::format("{}{}:{}", models.empty() ? "" : ", ", model.name, model.version);
+    }
+    return fail(ErrorCode::invalid_argument,
+                "a deployment without an entry script serves exactly one model, and this one has "
+                "{} ({}): give an entry script (--entry-script) that uses each model's directory "
+                "($TRAINCTL_MODEL_DIR_<NAME>)",
+                draft.models.size(), models);
+  }
+  const auto& model = draft.models.front();
+  auto version = m_store.get_model_version(draft.workspace, model.name, model.version);
+  if (!version) return fail(version.error());
+  auto planned = deployments::plan_no_code_scoring(*version, m_blobs);
+  if (!planned) return fail(planned.error());
+  draft.no_code = std::move(*planned);
+  return {};
+}
+
 Result<fs::path> DeploymentManager::materialize_revision(const DeploymentRecord& record) const {
   const fs::path dir = deployment_dir(record.workspace, record.name);
   const fs::path revision = revision_dir(dir, record.revision);
@@ -155,10 +205,12 @@ Result<fs::path> DeploymentManager::materialize_revision(const DeploymentRecord&
   const fs::path partial = revision.string() + ".partial";
   if (auto removed = remove_tree(partial); !removed) return fail(removed.error());
   if (auto made = util::make_directories(partial / "models", 0700); !made) return fail(made.error());
-  auto snapshot = m_store.get_snapshot(record.snapshot_id);
-  if (!snapshot) return fail(snapshot.error());
-  if (auto done = materialize_snapshot(m_blobs, snapshot->files, partial / "source"); !done) {
-    return fail(done.error());
+  if (!record.snapshot_id.empty()) {
+    auto snapshot = m_store.get_snapshot(record.snapshot_id);
+    if (!snapshot) return fail(snapshot.error());
+    if (auto done = materialize_snapshot(m_blobs, snapshot->files, partial / "source"); !done) {
+      return fail(done.error());
+    }
   }
   for (const auto& model : record.models) {
     auto version = m_store.get_model_version(record.workspace, model.name, model.version);
@@ -176,6 +228,12 @@ Result<fs::path> DeploymentManager::materialize_revision(const DeploymentRecord&
 }
 
 Result<void> DeploymentManager::deploy(const DeploymentRecord& record) {
+  if (record.entry_script.empty() && !record.no_code) {
+    return fail(ErrorCode::internal,
+                "deployment {} has neither an entry script nor a model the "
+                "built-in scoring script serves",
+                record.name);
+  }
   const fs::path dir = deployment_dir(record.workspace, record.name);
   if (auto made = util::make_directories(dir / "logs", 0700); !made) return made;
   auto revision = materialize_revision(record);
@@ -200,20 +258,27 @@ Result<void> DeploymentManager::deploy(const DeploymentRecord& record) {
   for (const auto& [name, value] : record.environment_variables.items()) {
     env[name] = value.get<std::string>();
   }
-  const std::string models = model_dir(*revision, record).string();
-  env["TRAINCTL_MODEL_DIR"] = models;
-  env["AZUREML_MODEL_DIR"] = models;
+  for (auto& [name, value] : model_environment(*revision / "models", record.models)) {
+    env.insert_or_assign(name, std::move(value));
+  }
+  if (record.no_code) {
+    env["TRAINCTL_NO_CODE_FRAMEWORK"] = record.no_code->framework;
+    env["TRAINCTL_NO_CODE_MODEL_FILE"] = record.no_code->model_file;
+  }
   env["PYTHONUNBUFFERED"].assign(1, '1');  // not = "1": GCC 12 -O3 warns falsely (-Wrestrict)
   env["TRAINCTL_WORKSPACE"] = record.workspace;
   env["TRAINCTL_DEPLOYMENT"] = record.name;
+  // A no-code deployment runs the built-in script from its own folder, in the revision's.
+  const fs::path source = record.no_code ? m_no_code_script.parent_path() : *revision / "source";
+  const std::string entry_script =
+      record.no_code ? std::string(k_no_code_script) : record.entry_script;
   ReplicaSet replicas;
   for (int index = 0; index < record.replicas; ++index) {
     env["TRAINCTL_REPLICA"] = std::to_string(index);
     ReplicaLaunch launch{
-        .argv = {m_options.interpreter, "-u", m_harness.string(), (*revision / "source").string(),
-                 record.entry_script},
+        .argv = {m_options.interpreter, "-u", m_harness.string(), source.string(), entry_script},
         .env = {},
-        .cwd = *revision / "source",
+        .cwd = record.no_code ? *revision : source,
         .log_file = log_file(record.workspace, record.name, index),
         .init_timeout = m_options.init_timeout,
         .request_timeout = m_options.request_timeout};
@@ -298,7 +363,7 @@ Result<DeploymentManager::Applied> DeploymentManager::apply(DeploymentRecord dra
   std::lock_guard apply_lock(m_apply_mutex);
   auto resolved = resolve_models(std::move(draft));
   if (!resolved) return fail(resolved.error());
-  if (auto checked = check_entry_script(*resolved); !checked) return fail(checked.error());
+  if (auto planned = plan_scoring(*resolved); !planned) return fail(planned.error());
   auto stored = m_store.put_deployment(*resolved);
   if (!stored) return fail(stored.error());
   Applied applied{stored->first, stored->second, ""};

@@ -172,9 +172,10 @@ Result<ScoreReply> Replica::call(const std::string& body) {
                 reply.error().message);
   }
   if (reply->value("ok", false)) {
-    return ScoreReply{true, reply->value("result", nlohmann::json()).dump(), ""};
+    return ScoreReply{true, reply->value("result", nlohmann::json()).dump(), "", false};
   }
-  return ScoreReply{false, "", reply->value("message", "run() failed")};
+  return ScoreReply{false, "", reply->value("message", "run() failed"),
+                    reply->value("status", nlohmann::json()) == 400};
 }
 
 std::string Replica::restarted_message() const {

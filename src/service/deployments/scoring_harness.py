@@ -11,9 +11,14 @@ UTF-8 JSON:
                                {"type": "init_failed", "message": "<the exception's last line>"}
   trainctld -> harness:        {"data": "<the request body, JSON text>"}
   harness -> trainctld:        {"ok": true, "result": <run()'s JSON result>} or
-                               {"ok": false, "message": "<the exception's last line>"}
+                               {"ok": false, "message": "<the exception's last line>"} or, when
+                               run() raised trainctl_scoring.BadRequest,
+                               {"ok": false, "status": 400, "message": "<str(the exception)>"}
 
 The harness exits when trainctld closes the socket.
+
+Before the entry script is imported, the harness installs the module `trainctl_scoring`, which
+any entry script may import: model_dir(name, version=None) and the exception BadRequest.
 """
 import importlib.util
 import json
@@ -22,6 +27,7 @@ import socket
 import struct
 import sys
 import traceback
+import types
 
 _HEADER = struct.Struct(">I")
 
@@ -49,6 +55,36 @@ def write_frame(channel, text):
     channel.sendall(_HEADER.pack(len(body)) + body)
 
 
+class BadRequest(Exception):
+    """Raised by run() for a request the client must fix: the caller gets a 400 whose message is
+    str(error), and no traceback is logged."""
+
+
+def model_dir(name, version=None):
+    """The directory of model `name` in this deployment, $TRAINCTL_MODEL_ROOT/<name>/<version>,
+    whatever the number of models. `version` may be left out: a deployment holds one version of
+    each model. LookupError names the deployment's models when `name` (or `version`) is not one."""
+    root = os.environ["TRAINCTL_MODEL_ROOT"]
+    held = {}  # model name -> the version directory's name
+    for model in sorted(os.listdir(root)):
+        for held_version in os.listdir(os.path.join(root, model)):
+            held[model] = held_version
+    if name in held and (version is None or str(version) == held[name]):
+        return os.path.join(root, name, held[name])
+    wanted = name if version is None else f"{name}:{version}"
+    models = ", ".join(f"{model}:{held_version}" for model, held_version in held.items())
+    raise LookupError(f"model {wanted} is not in this deployment; it has {models}")
+
+
+def install_helper_module():
+    helper = types.ModuleType("trainctl_scoring", "What the trainctl scoring harness offers an "
+                              "entry script: model_dir() and BadRequest (docs/deployments.md).")
+    BadRequest.__module__ = helper.__name__
+    helper.BadRequest = BadRequest
+    helper.model_dir = model_dir
+    sys.modules[helper.__name__] = helper
+
+
 def last_line(error):
     return traceback.format_exception_only(type(error), error)[-1].strip()
 
@@ -66,6 +102,9 @@ def answer(run, data):
     try:
         result = json.dumps(run(data), allow_nan=False)
         return '{"ok": true, "result": ' + result + "}"
+    except BadRequest as error:  # the client's fault: a 400, and no traceback in the log
+        print(f"trainctl: answered 400: {error}", flush=True)
+        return json.dumps({"ok": False, "status": 400, "message": str(error)})
     except Exception as error:  # the replica lives on; the caller gets a 500 with the message
         traceback.print_exc()
         return json.dumps({"ok": False, "message": last_line(error)})
@@ -75,6 +114,7 @@ def main():
     source_dir, entry_script = sys.argv[1], sys.argv[2]
     channel = socket.socket(fileno=3)
     try:
+        install_helper_module()
         module = load_entry_script(source_dir, entry_script)
         if hasattr(module, "init"):
             module.init()

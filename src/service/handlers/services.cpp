@@ -1,6 +1,7 @@
 // Routes of the services resource, i.e. deployments (docs/rest-api.md, Deployments;
 // docs/deployments.md): create or update, list, show, keys, delete, logs and scoring. The
 // scoring route's key is checked by the middleware (middleware.cpp).
+#include <map>
 #include <regex>
 #include <set>
 
@@ -35,9 +36,14 @@ class DeploymentBody {
     draft.name = std::move(name);
     draft.models = models();
     draft.entry_script = entry_script();
-    draft.snapshot_id = text("snapshot_id", true);
+    draft.snapshot_id = optional_text("snapshot_id");
     if (!draft.snapshot_id.empty() && !api::is_sha256_hex(draft.snapshot_id)) {
       problem("snapshot_id", "must be the sha256 (64 lower-case hex digits) of an uploaded snapshot");
+    }
+    if (draft.entry_script.empty() != draft.snapshot_id.empty()) {
+      problem(draft.entry_script.empty() ? "entry_script" : "snapshot_id",
+              "entry_script and snapshot_id go together: give both, or neither for a no-code "
+              "deployment (the built-in scoring script serves the model)");
     }
     draft.replicas = replicas();
     draft.cpu = amount("cpu");
@@ -66,6 +72,7 @@ class DeploymentBody {
       return {};
     }
     std::vector<DeploymentModel> models;
+    std::map<std::string, std::string> variables;  // model directory variable -> model name
     for (size_t i = 0; i < found->size(); ++i) {
       const auto& item = (*found)[i];
       const std::string path = fmt::format("models[{}]", i);
@@ -76,6 +83,17 @@ class DeploymentBody {
       DeploymentModel model{item["name"].get<std::string>(), 0};
       if (auto valid = api::validate_name("model", model.name); !valid) {
         problem(path + ".name", valid.error().message);
+      } else if (const auto [other, added] =
+                     variables.try_emplace(model_directory_variable(model.name), model.name);
+                 !added) {
+        problem(path + ".name",
+                other->second == model.name
+                    ? fmt::format("model {} is in the deployment already: a deployment uses one "
+                                  "version of each model",
+                                  model.name)
+                    : fmt::format("models {} and {} would share the variable {}: a deployment "
+                                  "cannot use both",
+                                  other->second, model.name, other->first));
       }
       const auto version = item.value("version", nlohmann::json("latest"));
       if (version.is_number_integer() && version.get<int64_t>() >= 1) {
@@ -101,8 +119,19 @@ class DeploymentBody {
     return found->get<std::string>();
   }
 
+  // A string, or "" when the field is absent or null.
+  std::string optional_text(const std::string& key) {
+    const auto found = m_body.find(key);
+    if (found == m_body.end() || found->is_null()) return "";
+    if (!found->is_string() || found->get_ref<const std::string&>().empty()) {
+      problem(key, "must be a non-empty string, or null");
+      return "";
+    }
+    return found->get<std::string>();
+  }
+
   std::string entry_script() {
-    std::string script = text("entry_script", true);
+    std::string script = optional_text("entry_script");
     if (!script.empty() && !api::split_relative_path(script)) {
       problem("entry_script", "must be a relative path inside the source directory");
     }
@@ -163,12 +192,21 @@ nlohmann::json deployment_json(const DeploymentRecord& record, const DeploymentS
                         {"restarts", replica.restarts},
                         {"message", replica.message}});
   }
+  const auto or_null = [](const std::string& text) {
+    return text.empty() ? nlohmann::json() : nlohmann::json(text);
+  };
+  nlohmann::json no_code = nullptr;
+  if (record.no_code) {
+    no_code = {{"framework", record.no_code->framework},
+               {"model_file", record.no_code->model_file}};
+  }
   return {{"name", record.name},
           {"state", status.state},
           {"message", status.message},
           {"models", models},
-          {"entry_script", record.entry_script},
-          {"snapshot_id", record.snapshot_id},
+          {"entry_script", or_null(record.entry_script)},
+          {"snapshot_id", or_null(record.snapshot_id)},
+          {"no_code", no_code},
           {"replicas", record.replicas},
           {"replica_status", replicas},
           {"cpu", record.cpu},
@@ -261,8 +299,8 @@ Result<Reply> regenerate_keys(const ServiceContext& context, const httplib::Requ
   return Reply{200, {{"primary_key", *key}}, {{"Cache-Control", "no-store"}}};
 }
 
-// Scoring: bad JSON is a 400 before any replica sees it; run() raising is a 500 with the
-// message; no ready replica is a 503 with Retry-After.
+// Scoring: bad JSON is a 400 before any replica sees it; run() raising BadRequest a 400 and
+// anything else a 500, with the message; no ready replica is a 503 with Retry-After.
 Result<Reply> score(const ServiceContext& context, const httplib::Request& request,
                     const std::string& body) {
   auto routed = routed_deployment(context, request);
@@ -276,6 +314,13 @@ Result<Reply> score(const ServiceContext& context, const httplib::Request& reque
     return Reply{503,
                  {{"error", {{"code", "unavailable"}, {"message", reply.error().message}}}},
                  {{"Retry-After", "1"}}};
+  }
+  if (!reply->ok && reply->bad_request) {
+    return Reply{
+        400,
+        {{"error",
+          {{"code", error_code_name(ErrorCode::invalid_argument)}, {"message", reply->message}}}},
+        {}};
   }
   if (!reply->ok) {
     return Reply{500, {{"error", {{"code", "scoring_failed"}, {"message", reply->message}}}}, {}};

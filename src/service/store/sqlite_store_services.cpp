@@ -18,9 +18,15 @@ nlohmann::json config_json(const DeploymentRecord& deployment) {
   for (const auto& model : deployment.models) {
     models.push_back({{"name", model.name}, {"version", model.version}});
   }
+  nlohmann::json no_code = nullptr;
+  if (deployment.no_code) {
+    no_code = {{"framework", deployment.no_code->framework},
+               {"model_file", deployment.no_code->model_file}};
+  }
   return {{"models", models},
           {"entry_script", deployment.entry_script},
           {"snapshot_id", deployment.snapshot_id},
+          {"no_code", no_code},
           {"replicas", deployment.replicas},
           {"cpu", deployment.cpu},
           {"memory_gb", deployment.memory_gb},
@@ -38,6 +44,7 @@ Result<DeploymentRecord> read_deployment(const Statement& row) {
                                 .models = {},
                                 .entry_script = config->at("entry_script").get<std::string>(),
                                 .snapshot_id = config->at("snapshot_id").get<std::string>(),
+                                .no_code = std::nullopt,
                                 .replicas = config->at("replicas").get<int>(),
                                 .cpu = config->at("cpu").get<double>(),
                                 .memory_gb = config->at("memory_gb").get<double>(),
@@ -47,6 +54,11 @@ Result<DeploymentRecord> read_deployment(const Statement& row) {
                                 .revision = row.column_int64(3),
                                 .created_at_ms = row.column_int64(4),
                                 .updated_at_ms = row.column_int64(5)};
+    // Absent in configurations stored before no-code deployments existed.
+    if (const auto no_code = config->value("no_code", nlohmann::json()); !no_code.is_null()) {
+      deployment.no_code = NoCodeScoring{no_code.at("framework").get<std::string>(),
+                                         no_code.at("model_file").get<std::string>()};
+    }
     for (const auto& model : config->at("models")) {
       deployment.models.push_back(
           {model.at("name").get<std::string>(), model.at("version").get<int64_t>()});

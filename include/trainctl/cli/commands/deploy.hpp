@@ -65,7 +65,8 @@ struct DeployInvokeOptions {
 
 // Usage checks, before anything is sent: a valid deployment name; model references that parse;
 // --replicas >= 1, --cpu and --memory-gb > 0; --env NAME=value with a valid variable name;
-// --timeout parses. create needs --model and --entry-script; update needs something to change.
+// --timeout parses. create needs --model, and --entry-script with --source-dir (without both it
+// is a no-code deployment); update needs something to change.
 Result<void> validate(const DeployCreateOptions& options);
 Result<void> validate(const DeployUpdateOptions& options);
 Result<void> validate(const DeployShowOptions& options);
@@ -83,7 +84,8 @@ Result<nlohmann::json> models_of(const std::vector<std::string>& refs);
 // body (a PUT replaces them all) as `current` (the GET of deployment `name`) has it. A field the
 // GET lacks (or has as null) that the update does not set whole (--env only adds to the
 // variables; tags are never set) is ErrorCode::internal: sending the body without it would reset
-// it, so nothing is sent.
+// it, so nothing is sent. entry_script and snapshot_id are null in a no-code deployment and sent
+// back null, so it stays one.
 Result<nlohmann::json> update_body(const std::string& name, const nlohmann::json& current,
                                    const DeploymentFields& fields);
 
