@@ -63,6 +63,12 @@ int requested_nodes(const RunRecord& run) {
 
 // Asks the engine to stop the run in `run_dir`; a failure is logged (the run's status already
 // says CancelRequested, and observe() reports the outcome).
+// Whether the engine of targets of `type` queues runs itself.
+bool queues_runs(const Engines& engines, const std::string& type) {
+  const Engine* engine = engines.find(type);
+  return engine != nullptr && engine->queues_runs();
+}
+
 void ask_engine_to_cancel(Engine& engine, const fs::path& run_dir, const std::string& run_id) {
   if (auto asked = engine.cancel(run_dir); !asked) {
     spdlog::error("run {}: cancel failed: {}", run_id, asked.error().message);
@@ -83,8 +89,16 @@ std::vector<std::pair<std::string, std::string>> allowlisted_environment() {
   return env;
 }
 
-RunManager::RunManager(Store& store, BlobStore& blobs, Engine& engine, RunManagerOptions options)
-    : m_store(store), m_blobs(blobs), m_engine(engine), m_options(std::move(options)) {}
+RunManager::RunManager(Store& store, BlobStore& blobs, const Engines& engines,
+                       RunManagerOptions options)
+    : m_store(store), m_blobs(blobs), m_engines(engines), m_options(std::move(options)) {}
+
+Engine& RunManager::engine_for(const std::string& workspace, const std::string& compute) {
+  std::string type(k_local_type);
+  if (auto target = m_store.get_compute(workspace, compute); target) type = target->type;
+  if (Engine* engine = m_engines.find(type)) return *engine;
+  return *m_engines.find(k_local_type);
+}
 
 RunManager::~RunManager() { stop(); }
 
@@ -197,7 +211,7 @@ void RunManager::schedule() {
   std::vector<scheduling::Target> targets;
   for (const auto& compute : *computes) {
     targets.push_back({compute.workspace, compute.name, compute.max_nodes, compute.state,
-                       compute.message});
+                       compute.message, queues_runs(m_engines, compute.type)});
   }
   std::vector<scheduling::WaitingRun> waiting;
   std::vector<scheduling::HeldNodes> holding;
@@ -291,7 +305,7 @@ Result<CancelOutcome> RunManager::cancel(const std::string& workspace, const std
       std::lock_guard lock(m_mutex);
       if (auto it = m_active.find(run_id); it != m_active.end()) it->second.status = updated->status;
     }
-    ask_engine_to_cancel(m_engine, run_dir(run_id), run_id);
+    ask_engine_to_cancel(engine_for(*updated), run_dir(run_id), run_id);
   } else {
     {
       std::lock_guard lock(m_mutex);
@@ -435,10 +449,12 @@ Result<void> RunManager::start_on_engine(const RunRecord& run, const spec::Launc
     // Canceled while it was being prepared.
     return updated.error().code == ErrorCode::conflict ? Result<void>{} : fail(updated.error());
   }
-  if (auto started = m_engine.start(run_dir(run.id), plan); !started) return started;
+  Engine& engine = engine_for(run);
+  if (auto started = engine.start(run_dir(run.id), plan); !started) return started;
   {
     std::lock_guard lock(m_mutex);
-    m_active[run.id] = ActiveRun{run.workspace, RunStatus::Starting, nlohmann::json::array()};
+    m_active[run.id] =
+        ActiveRun{run.workspace, &engine, RunStatus::Starting, nlohmann::json::array()};
   }
   notify_change();
   return {};
@@ -456,12 +472,13 @@ void RunManager::recover(const RunRecord& run) {
   }
   const fs::path dir = run_dir(run.id);
   if (fs::exists(dir / engines::k_launch_file)) {
-    auto observation = m_engine.recover(dir);
+    Engine& engine = engine_for(run);
+    auto observation = engine.recover(dir);
     if (observation) {
-      ActiveRun active{run.workspace, run.status, run.tasks};
+      ActiveRun active{run.workspace, &engine, run.status, run.tasks};
       if (record_observation(run.id, active, *observation)) {
         // The service may have stopped between recording the cancel and asking the engine.
-        if (run.status == RunStatus::CancelRequested) ask_engine_to_cancel(m_engine, dir, run.id);
+        if (run.status == RunStatus::CancelRequested) ask_engine_to_cancel(engine, dir, run.id);
         std::lock_guard lock(m_mutex);
         m_active[run.id] = std::move(active);
       } else {
@@ -508,7 +525,7 @@ void RunManager::observe_active_runs() {
   if (active.empty()) return;
   std::vector<std::string> finished;
   for (auto& [id, run] : active) {
-    auto observation = m_engine.observe(run_dir(id));
+    auto observation = run.engine->observe(run_dir(id));
     if (!observation) {
       spdlog::warn("run {}: cannot observe: {}", id, observation.error().message);
       continue;
@@ -652,7 +669,7 @@ RunManager::Retry RunManager::retry(const std::string& run_id, ActiveRun& active
   if (!interpreter) return failed_next(interpreter.error().message);
   auto plan = plan_for(*updated, *spec, *interpreter);
   if (!plan) return failed_next(plan.error().message);
-  if (auto started = m_engine.start(run_dir(run_id), *plan); !started) {
+  if (auto started = active.engine->start(run_dir(run_id), *plan); !started) {
     return failed_next(started.error().message);
   }
   active.status = RunStatus::Starting;

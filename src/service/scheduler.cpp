@@ -54,6 +54,10 @@ void schedule_queue(const TargetKey& key, Queue& queue, Decision& decision) {
                            "`trainctl compute update {} --max-nodes {}`",
                            plural_nodes(run->node_count), key.second, max_nodes, key.second,
                            run->node_count));
+    } else if (queue.target->queues_itself) {
+      Start start{run->id, {}};
+      for (int slot = 0; slot < run->node_count; ++slot) start.nodes.push_back(slot);
+      decision.starts.push_back(std::move(start));
     } else if (blocking != nullptr) {
       still_waiting.emplace_back(run, fmt::format("queued behind {}", blocking->id));
     } else if (run->node_count <= static_cast<int>(free.size())) {

@@ -290,7 +290,9 @@ int serve(const ServerOptions& options) {
   run_options.grace_seconds = options.grace_seconds;
   run_options.rank_wrapper = self;
   run_options.environments = &environments;
-  RunManager runs(**store, blobs, *engine, std::move(run_options));
+  Engines engines;
+  engines.add(std::string(k_local_type), *engine);
+  RunManager runs(**store, blobs, engines, std::move(run_options));
   ComputeManager computes(**store, runs, *host_probe, options.python);
 
   httplib::Server server;

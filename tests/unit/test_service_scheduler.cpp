@@ -137,3 +137,20 @@ TEST_CASE("Targets of different workspaces are separate queues", "[scheduler]") 
   CHECK(ids == std::vector<std::string>{"a", "c"});
   CHECK(decision.waiting.at("b").position == 1);
 }
+
+TEST_CASE("A target that queues runs itself (Slurm) starts every run that fits its max_nodes",
+          "[scheduler]") {
+  Target slurm = local(2);
+  slurm.queues_itself = true;
+  const auto decision = schedule({slurm}, {waiting("a", 2, 1), waiting("b", 2, 2), waiting("c", 3, 3)},
+                                 {held({0, 1})});
+  THEN("nothing waits for nodes held by runs on the service's side: Slurm decides") {
+    REQUIRE(decision.starts.size() == 2);
+    CHECK(decision.starts[0].run_id == "a");
+    CHECK(decision.starts[1].run_id == "b");
+  }
+  THEN("a run larger than max_nodes still waits, saying what to change") {
+    REQUIRE(decision.waiting.contains("c"));
+    CHECK_THAT(decision.waiting.at("c").reason, Catch::Contains("max_nodes 2"));
+  }
+}

@@ -5,6 +5,7 @@
 // kept by the engine under the run directory (local) or by the external system (slurm, k8s).
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -66,6 +67,26 @@ class Engine {
   // is gone without a final state is reported finished/Failed, and what is left of it is killed.
   // not_found when start() was cut short before any supervisor took the run: it never ran.
   virtual Result<RunObservation> recover(const std::filesystem::path& run_dir) = 0;
+  // Whether the system behind the engine queues runs and allocates their nodes itself (Slurm):
+  // the service then holds no queue of its own for its targets.
+  virtual bool queues_runs() const { return false; }
+};
+
+// The compute target type of the engine that runs processes on the service's own host.
+inline constexpr std::string_view k_local_type = "local";
+
+// The engines of a service by compute target type: "local", "slurm", ...
+class Engines {
+ public:
+  void add(std::string type, Engine& engine) { m_engines.insert_or_assign(std::move(type), &engine); }
+  // The engine of targets of `type`; nullptr when this service has none.
+  Engine* find(std::string_view type) const {
+    const auto found = m_engines.find(type);
+    return found == m_engines.end() ? nullptr : found->second;
+  }
+
+ private:
+  std::map<std::string, Engine*, std::less<>> m_engines;
 };
 
 struct LocalEngineOptions {

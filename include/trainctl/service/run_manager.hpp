@@ -69,7 +69,8 @@ struct CancelOutcome {
 
 class RunManager {
  public:
-  RunManager(Store& store, BlobStore& blobs, Engine& engine, RunManagerOptions options);
+  // `engines` has an engine for every compute target type runs may use ("local" at least).
+  RunManager(Store& store, BlobStore& blobs, const Engines& engines, RunManagerOptions options);
   ~RunManager();  // stops the threads; runs keep going under their supervisors
   RunManager(const RunManager&) = delete;
   RunManager& operator=(const RunManager&) = delete;
@@ -108,6 +109,7 @@ class RunManager {
   };
   struct ActiveRun {
     std::string workspace;
+    Engine* engine = nullptr;  // the engine of the run's compute target
     api::RunStatus status = api::RunStatus::Starting;
     nlohmann::json tasks = nlohmann::json::array();  // as last recorded
   };
@@ -142,6 +144,9 @@ class RunManager {
                                     const std::string& interpreter);
   Result<void> start_on_engine(const RunRecord& run, const spec::LaunchPlan& plan);
   void recover(const RunRecord& run);
+  // The engine of the run's compute target (the local engine when the target is gone).
+  Engine& engine_for(const std::string& workspace, const std::string& compute);
+  Engine& engine_for(const RunRecord& run) { return engine_for(run.workspace, run.compute); }
   void observe_active_runs();
   // Records an engine observation; returns false once the run is finished (stop watching it).
   bool record_observation(const std::string& run_id, ActiveRun& active,
@@ -160,7 +165,7 @@ class RunManager {
 
   Store& m_store;
   BlobStore& m_blobs;
-  Engine& m_engine;
+  const Engines& m_engines;
   RunManagerOptions m_options;
 
   std::atomic<bool> m_stopping{false};

@@ -24,6 +24,9 @@ struct Target {
   int max_nodes = 0;
   std::string state;    // ComputeRecord::state; only "Succeeded" starts runs
   std::string message;  // why it Failed
+  // The target queues runs itself (Slurm): every run that fits max_nodes starts at once, in
+  // order, and waits in the target's own queue; its slots say nothing about real nodes.
+  bool queues_itself = false;
 };
 
 struct WaitingRun {
