@@ -16,6 +16,7 @@ void install_api(httplib::Server& server, const ServiceContext& context) {
   handlers::install_compute_routes(server, context);
   handlers::install_model_routes(server, context);
   handlers::install_service_routes(server, context);
+  handlers::install_agent_routes(server, context);
   handlers::install_fallback_routes(server);
 }
 

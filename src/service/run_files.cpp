@@ -151,6 +151,12 @@ Result<OpenedFile> open_run_file(const fs::path& run_dir, const std::string& rel
     return fail(ErrorCode::invalid_argument,
                 "a run file path starts with outputs/, logs/ or attempts/<n>/logs/");
   }
+  return open_file_below(run_dir, relative_path);
+}
+
+Result<OpenedFile> open_file_below(const fs::path& run_dir, const std::string& relative_path) {
+  auto parts = api::split_relative_path(relative_path);
+  if (!parts) return fail(parts.error());
   auto current = open_component(AT_FDCWD, run_dir.string(), k_dir_flags);
   if (!current) return fail(ErrorCode::not_found, "no such file: {}", relative_path);
   for (size_t i = 0; i + 1 < parts->size(); ++i) {

@@ -449,8 +449,10 @@ Result<void> RunManager::start_on_engine(const RunRecord& run, const spec::Launc
     // Canceled while it was being prepared.
     return updated.error().code == ErrorCode::conflict ? Result<void>{} : fail(updated.error());
   }
+  auto target = m_store.get_compute(run.workspace, run.compute);
+  if (!target) return fail(target.error());
   Engine& engine = engine_for(run);
-  if (auto started = engine.start(run_dir(run.id), plan); !started) return started;
+  if (auto started = engine.start(run_dir(run.id), plan, *target); !started) return started;
   {
     std::lock_guard lock(m_mutex);
     m_active[run.id] =
@@ -669,7 +671,9 @@ RunManager::Retry RunManager::retry(const std::string& run_id, ActiveRun& active
   if (!interpreter) return failed_next(interpreter.error().message);
   auto plan = plan_for(*updated, *spec, *interpreter);
   if (!plan) return failed_next(plan.error().message);
-  if (auto started = active.engine->start(run_dir(run_id), *plan); !started) {
+  auto target = m_store.get_compute(updated->workspace, updated->compute);
+  if (!target) return failed_next(target.error().message);
+  if (auto started = active.engine->start(run_dir(run_id), *plan, *target); !started) {
     return failed_next(started.error().message);
   }
   active.status = RunStatus::Starting;

@@ -7,6 +7,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <regex>
 #include <thread>
 
 #include <CLI/CLI.hpp>
@@ -17,6 +18,7 @@
 #include "trainctl/service/compute_manager.hpp"
 #include "trainctl/service/deployments.hpp"
 #include "trainctl/service/engine.hpp"
+#include "trainctl/service/engines/slurm_engine.hpp"
 #include "trainctl/service/environments.hpp"
 #include "trainctl/service/http_api.hpp"
 #include "trainctl/service/run_files.hpp"
@@ -44,6 +46,7 @@ struct ServerOptions {
   std::string bind = "127.0.0.1";
   int port = 0;
   std::vector<std::string> allowed_hosts;
+  std::string advertise_url;  // how Slurm nodes reach this service; "" : no Slurm runs
   bool no_auth = false;
   std::string python;
   std::string log_level = "info";
@@ -79,6 +82,9 @@ std::optional<ServerOptions> parse_options(int argc, char** argv, int& exit_code
   app.add_option("--bind", options.bind, "Address to listen on")->capture_default_str();
   app.add_option("--port", options.port, "Port to listen on; 0 picks a free one")->capture_default_str();
   app.add_option("--allowed-host", options.allowed_hosts, "Another host name accepted in the Host header");
+  app.add_option("--advertise-url", options.advertise_url,
+                 "The address compute nodes reach this service at, e.g. http://10.0.0.5:8080 "
+                 "(without a port: the port it listens on); needed by runs on Slurm targets");
   app.add_flag("--no-auth", options.no_auth, "Serve without a token (loopback binds only)");
   app.add_option("--python", options.python, "Interpreter for .py entry scripts")->capture_default_str();
   app.add_option("--log-level", options.log_level, "trace|debug|info|warn|error")->capture_default_str();
@@ -162,6 +168,24 @@ Result<std::string> ensure_token(const fs::path& home) {
   std::string token = util::random_hex(32);
   if (auto written = util::write_file_atomic(path, token + "\n", 0600); !written) return fail(written.error());
   return token;
+}
+
+// --advertise-url with the listening port when it names none; empty when not given.
+struct AdvertisedUrl {
+  std::string url;
+  std::string host;  // as the Host header of the nodes' requests names it
+};
+
+Result<AdvertisedUrl> advertised_url(const std::string& given, int port) {
+  if (given.empty()) return AdvertisedUrl{};
+  static const std::regex k_url(R"(http://(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:([0-9]{1,5}))?/?)");
+  std::smatch parts;
+  if (!std::regex_match(given, parts, k_url)) {
+    return fail(ErrorCode::usage, "--advertise-url must be http://HOST[:PORT], not '{}'", given);
+  }
+  const std::string host = parts[1];
+  const std::string with_port = parts[3].matched ? std::string(parts[3]) : std::to_string(port);
+  return AdvertisedUrl{fmt::format("http://{}:{}", host, with_port), host};
 }
 
 std::string endpoint_host(const std::string& bind) {
@@ -290,7 +314,7 @@ int serve(const ServerOptions& options) {
   run_options.grace_seconds = options.grace_seconds;
   run_options.rank_wrapper = self;
   run_options.environments = &environments;
-  Engines engines;
+  Engines engines;  // the Slurm engine joins once the port is known (below)
   engines.add(std::string(k_local_type), *engine);
   RunManager runs(**store, blobs, engines, std::move(run_options));
   ComputeManager computes(**store, runs, *host_probe, options.python);
@@ -321,6 +345,14 @@ int serve(const ServerOptions& options) {
   }
   // cpp-httplib listens with a backlog of 5; a burst of clients (followers reconnecting) needs more.
   ::listen(listening_socket, SOMAXCONN);
+  auto advertised = advertised_url(options.advertise_url, config.port);
+  if (!advertised) {
+    spdlog::error("{}", advertised.error().message);
+    return exit_code::k_usage;
+  }
+  if (!advertised->host.empty()) config.allowed_hosts.push_back(advertised->host);
+  auto slurm_engine = make_slurm_engine({.advertise_url = advertised->url, .agent_program = self});
+  engines.add("slurm", *slurm_engine);
   ServiceContext context{config, **store, blobs, runs, options.url_policy};
   context.deployments = &deployments;
   context.computes = &computes;

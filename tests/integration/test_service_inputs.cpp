@@ -140,8 +140,11 @@ seen = {
     # The run's own user, root included: the supervisor bind-mounts these read-only for root.
     "images_file_writable_by_run": succeeds(
         lambda: os.close(os.open(os.path.join(images, "a.txt"), os.O_WRONLY | os.O_APPEND))),
+    # The stored snapshot itself (the working directory's copy of a source file may be written).
     "snapshot_writable_by_run": succeeds(
-        lambda: os.close(os.open(sys.argv[0], os.O_WRONLY | os.O_APPEND))),
+        lambda: os.close(os.open(os.path.join(os.path.dirname(os.environ["TRAINCTL_OUTPUTS_DIR"]),
+                                              "snapshot", os.path.basename(sys.argv[0])),
+                                 os.O_WRONLY | os.O_APPEND))),
 }
 with open(os.path.join(labels, "labels.csv"), "a") as handle:
     handle.write("3\n")

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "trainctl/api/run_status.hpp"
+#include "trainctl/service/store.hpp"
 #include "trainctl/spec/launch_plan.hpp"
 #include "trainctl/util/error.hpp"
 
@@ -54,10 +55,15 @@ nlohmann::json to_json(const RunObservation& observation);
 class Engine {
  public:
   virtual ~Engine() = default;
-  // Starts the plan in run_dir (which holds snapshot/, outputs/, logs/). Returns once a
-  // supervisor that outlives the service owns the run; a run that cannot start is reported
-  // by observe() as finished/Failed with the reason.
-  virtual Result<void> start(const std::filesystem::path& run_dir, const spec::LaunchPlan& plan) = 0;
+  // Starts the plan of a run of compute target `target` in run_dir (which holds snapshot/,
+  // outputs/, logs/). Returns once something that outlives the service owns the run (a
+  // supervisor, a Slurm job); a run that cannot start is reported by observe() as
+  // finished/Failed with the reason.
+  virtual Result<void> start(const std::filesystem::path& run_dir, const spec::LaunchPlan& plan,
+                             const ComputeRecord& target) = 0;
+  Result<void> start(const std::filesystem::path& run_dir, const spec::LaunchPlan& plan) {
+    return start(run_dir, plan, ComputeRecord{});
+  }
   // The run's state now. Cheap: called often for every active run.
   virtual Result<RunObservation> observe(const std::filesystem::path& run_dir) = 0;
   // Asks the run to stop: SIGTERM to every process it started, SIGKILL after the grace period.

@@ -42,6 +42,9 @@ struct OpenedFile {
 };
 Result<OpenedFile> open_run_file(const std::filesystem::path& run_dir,
                                  const std::string& relative_path);
+// The regular file at `relative_path` below `dir`, opened without following any link on the way;
+// not_found otherwise. (open_run_file also limits which folders of a run may be read.)
+Result<OpenedFile> open_file_below(const std::filesystem::path& dir, const std::string& relative_path);
 
 // Fills `snapshot_dir` (which must not exist) from the blob store following a manifest
 // [{"path","sha256","size","mode"}]: files are hard links to the blobs (copies when the mode has

@@ -129,7 +129,8 @@ class LocalEngine final : public Engine {
   explicit LocalEngine(LocalEngineOptions options)
       : m_options(std::move(options)), m_boot_id(current_boot_id()) {}
 
-  Result<void> start(const std::filesystem::path& run_dir, const spec::LaunchPlan& plan) override {
+  Result<void> start(const std::filesystem::path& run_dir, const spec::LaunchPlan& plan,
+                     const ComputeRecord& /*target: every local target runs on this host*/) override {
     std::error_code error;
     const auto dir = std::filesystem::absolute(run_dir, error);
     if (error)

@@ -79,6 +79,12 @@ void install_dataset_routes(httplib::Server& server, const ServiceContext& conte
 void install_compute_routes(httplib::Server& server, const ServiceContext& context);
 void install_model_routes(httplib::Server& server, const ServiceContext& context);
 void install_service_routes(httplib::Server& server, const ServiceContext& context);
+// The run channel of remote node agents: /v1/agent/runs/{id}/... (handlers/agent.cpp).
+void install_agent_routes(httplib::Server& server, const ServiceContext& context);
+bool is_agent_route(std::string_view path);
+// Whether `authorization` holds the credential of the run the agent route `path` names.
+bool agent_credential_matches(const ServiceContext& context, std::string_view path,
+                              std::string_view authorization);
 // 404 for a POST or PUT to no route, without reading its body; installed after every route.
 void install_fallback_routes(httplib::Server& server);
 

@@ -78,8 +78,10 @@ Result<void> check_target(const httplib::Request& request) {
   return {};
 }
 
+// Bodies of bytes, not JSON: blob uploads, and what a run's node agent sends.
 bool is_blob_upload(const httplib::Request& request) {
-  return request.method == "PUT" && request.path.find("/blobs/") != std::string::npos;
+  return request.method == "PUT" &&
+         (request.path.find("/blobs/") != std::string::npos || is_agent_route(request.path));
 }
 
 bool media_type_is(const httplib::Request& request, std::string_view expected) {
@@ -133,6 +135,13 @@ Result<void> check_auth(const ServiceContext& context, const httplib::Request& r
                          context.deployments->scoring_key_matches(
                              workspace, name, request.get_header_value("Authorization"));
     if (!matches) return fail(ErrorCode::unauthorized, "missing or wrong scoring key");
+    return {};
+  }
+  if (is_agent_route(request.path)) {
+    // A run's node agent: that run's credential and nothing else (RELIABILITY 47).
+    if (!agent_credential_matches(context, request.path, request.get_header_value("Authorization"))) {
+      return fail(ErrorCode::unauthorized, "missing or wrong run credential");
+    }
     return {};
   }
   const bool is_health = request.method == "GET" && request.path == "/v1/health";

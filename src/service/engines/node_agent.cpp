@@ -1,0 +1,298 @@
+// `trainctld node-agent`: what a run's Slurm job runs on its first node (slurm_engine.hpp). It
+// copies the run's plan and files from the service into a folder of the node's own, runs the
+// run's supervisor there, and sends back over HTTP what the service shows: the run's state as it
+// changes, every log as it grows (a line reaches `trainctl logs -f` within a few hundred ms), and
+// at the end the outputs, before the final state, so a run is never seen Completed without them.
+// No file system is shared with the service.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <httplib.h>
+#include <fmt/format.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "trainctl/service/engines/run_state.hpp"
+#include "trainctl/service/engines/slurm_engine.hpp"
+#include "trainctl/util/fs.hpp"
+
+namespace trainctl::service {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr auto k_sync_interval = std::chrono::milliseconds(100);
+constexpr size_t k_max_log_piece = 1u << 20;
+constexpr int k_failure_exit_code = 1;
+constexpr int k_request_attempts = 5;
+
+std::atomic<int> g_stop_signal{0};
+
+extern "C" void remember_stop_signal(int signal) { g_stop_signal = signal; }
+
+std::string required_env(const char* name) {
+  const char* value = std::getenv(name);
+  return value == nullptr ? std::string() : std::string(value);
+}
+
+// Percent-encodes each component of a relative path (the separators stay).
+std::string encode_path(std::string_view path) {
+  std::string out;
+  for (const char c : path) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (std::isalnum(byte) || c == '/' || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(c);
+    } else {
+      out += fmt::format("%{:02X}", byte);
+    }
+  }
+  return out;
+}
+
+// Every string in `json` with `from` replaced by `to`: the plan's paths, moved from the service's
+// run directory to the node's.
+void replace_in_strings(nlohmann::json& json, const std::string& from, const std::string& to) {
+  if (json.is_string()) {
+    auto text = json.get<std::string>();
+    for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size())) {
+      text.replace(at, from.size(), to);
+    }
+    json = text;
+  } else if (json.is_structured()) {
+    for (auto& item : json) replace_in_strings(item, from, to);
+  }
+}
+
+class NodeAgent {
+ public:
+  NodeAgent(std::string service_url, std::string run_id, const std::string& credential)
+      : m_client(service_url), m_run_id(std::move(run_id)) {
+    m_client.set_bearer_token_auth(credential);
+    m_client.set_connection_timeout(10);
+    m_client.set_read_timeout(60);
+    m_client.set_write_timeout(60);
+    m_client.set_keep_alive(true);
+  }
+
+  int run() {
+    auto prepared = prepare();
+    if (!prepared) {
+      fmt::print(stderr, "trainctld node-agent: {}\n", prepared.error().message);
+      report_failure(prepared.error().message);
+      remove_local_folder();
+      return k_failure_exit_code;
+    }
+    const pid_t supervisor = spawn_supervisor();
+    if (supervisor < 0) {
+      report_failure(fmt::format("cannot start the run's supervisor: {}", std::strerror(errno)));
+      return k_failure_exit_code;
+    }
+    bool stop_forwarded = false;
+    int status = 0;
+    while (::waitpid(supervisor, &status, WNOHANG) == 0) {
+      if (g_stop_signal != 0 && !stop_forwarded) {
+        ::kill(supervisor, SIGTERM);  // the supervisor stops every task: the run ends Canceled
+        stop_forwarded = true;
+      }
+      sync_logs();
+      sync_state(/*final=*/false);
+      std::this_thread::sleep_for(k_sync_interval);
+    }
+    sync_logs();
+    upload_outputs();
+    sync_state(/*final=*/true);
+    remove_local_folder();
+    return WIFEXITED(status) ? WEXITSTATUS(status) : k_failure_exit_code;
+  }
+
+ private:
+  std::string route(std::string_view rest) const {
+    return fmt::format("/v1/agent/runs/{}/{}", m_run_id, rest);
+  }
+
+  // The plan and the files, into a folder of this node's.
+  Result<void> prepare() {
+    auto reply = m_client.Get(route("plan"));
+    if (!reply || reply->status != 200) return fail(ErrorCode::unavailable, "cannot fetch the run's plan: {}", describe(reply));
+    auto body = nlohmann::json::parse(reply->body, nullptr, /*allow_exceptions=*/false);
+    if (body.is_discarded()) return fail(ErrorCode::internal, "the run's plan is not JSON");
+    const char* tmp = std::getenv("TMPDIR");
+    const char* job = std::getenv("SLURM_JOB_ID");
+    m_local = fs::path(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") /
+              fmt::format("trainctl-{}-{}", m_run_id, job != nullptr ? job : "0");
+    std::error_code error;
+    fs::remove_all(m_local, error);
+    for (const char* folder : {"", "outputs", "logs"}) {
+      if (auto made = util::make_directories(m_local / folder, 0700); !made) return made;
+    }
+    for (const auto& file : body.at("files")) {
+      if (auto fetched = fetch_file(file.at("path"), file.value("mode", 0644u)); !fetched) return fetched;
+    }
+    nlohmann::json plan = body.at("plan");
+    replace_in_strings(plan, body.at("run_dir").get<std::string>(), m_local.string());
+    return util::write_file_atomic(m_local / engines::k_launch_file, plan.dump() + "\n");
+  }
+
+  Result<void> fetch_file(const std::string& path, unsigned mode) {
+    const fs::path target = m_local / path;
+    if (auto made = util::make_directories(target.parent_path(), 0755); !made) return made;
+    std::ofstream out(target, std::ios::binary | std::ios::trunc);
+    auto reply = m_client.Get(route("files/" + encode_path(path)), [&](const char* data, size_t size) {
+      out.write(data, static_cast<std::streamsize>(size));
+      return out.good();
+    });
+    out.close();
+    if (!reply || reply->status != 200 || !out) {
+      return fail(ErrorCode::unavailable, "cannot fetch {}: {}", path, describe(reply));
+    }
+    ::chmod(target.c_str(), mode & 0777);
+    return {};
+  }
+
+  // `trainctld supervise <local>` as this process's child, with no environment of its own (the
+  // plan has every task's) and its messages in <local>/supervisor.log.
+  pid_t spawn_supervisor() const {
+    const std::string self = fs::read_symlink("/proc/self/exe").string();
+    const std::string local = m_local.string();
+    const std::string log = (m_local / engines::k_supervisor_log).string();
+    const pid_t child = ::fork();
+    if (child != 0) return child;
+    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+      ::dup2(fd, STDOUT_FILENO);
+      ::dup2(fd, STDERR_FILENO);
+    }
+    ::signal(SIGTERM, SIG_DFL);
+    char* argv[] = {const_cast<char*>(self.c_str()), const_cast<char*>("supervise"),
+                    const_cast<char*>(local.c_str()), nullptr};
+    char* envp[] = {nullptr};
+    ::execve(argv[0], argv, envp);
+    ::_exit(127);
+  }
+
+  // Sends what every log gained since the last call.
+  void sync_logs() {
+    std::error_code error;
+    for (const auto& entry : fs::directory_iterator(m_local / "logs", error)) {
+      if (!entry.is_regular_file(error)) continue;
+      const std::string name = entry.path().filename().string();
+      const auto size = static_cast<uint64_t>(entry.file_size(error));
+      uint64_t& sent = m_log_sent[name];
+      while (!error && sent < size) {
+        std::ifstream in(entry.path(), std::ios::binary);
+        in.seekg(static_cast<std::streamoff>(sent));
+        std::string piece(static_cast<size_t>(std::min<uint64_t>(size - sent, k_max_log_piece)), '\0');
+        in.read(piece.data(), static_cast<std::streamsize>(piece.size()));
+        piece.resize(static_cast<size_t>(in.gcount()));
+        if (piece.empty()) break;
+        auto reply = m_client.Put(route(fmt::format("logs/{}?offset={}", encode_path(name), sent)),
+                                  piece, "application/octet-stream");
+        if (!reply) break;  // the service is away: the next call sends it
+        const auto answer = nlohmann::json::parse(reply->body, nullptr, false);
+        if ((reply->status == 200 || reply->status == 409) && answer.contains("size")) {
+          sent = answer["size"].get<uint64_t>();
+        } else {
+          break;
+        }
+      }
+    }
+  }
+
+  // Sends state.json when it changed; a final state only when `final` (after the outputs).
+  void sync_state(bool final) {
+    auto text = util::read_file(m_local / engines::k_state_file);
+    if (!text || *text == m_state_sent) return;
+    auto state = engines::read_run_state(m_local);
+    if (!state) return;
+    if (state->observation.phase == RunObservation::Phase::finished && !final) return;
+    for (int attempt = 0; attempt < (final ? k_request_attempts : 1); ++attempt) {
+      auto reply = m_client.Put(route("state"), *text, "application/octet-stream");
+      if (reply && (reply->status == 204 || reply->status == 409)) {
+        m_state_sent = *text;
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(200 << attempt));
+    }
+  }
+
+  // Every regular file the run left in outputs/ (links are not followed).
+  void upload_outputs() {
+    std::error_code error;
+    const fs::path outputs = m_local / "outputs";
+    for (fs::recursive_directory_iterator it(outputs, error), end; !error && it != end; it.increment(error)) {
+      const auto status = it->symlink_status(error);
+      if (error || !fs::is_regular_file(status)) continue;
+      const std::string path = it->path().lexically_relative(outputs).generic_string();
+      auto content = util::read_file(it->path(), uint64_t{1} << 40);
+      if (!content) continue;
+      const bool executable = (status.permissions() & fs::perms::owner_exec) != fs::perms::none;
+      for (int attempt = 0; attempt < k_request_attempts; ++attempt) {
+        auto reply = m_client.Put(
+            route(fmt::format("outputs/{}{}", encode_path(path), executable ? "?executable=1" : "")),
+            *content, "application/octet-stream");
+        if (reply && reply->status == 201) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(200 << attempt));
+      }
+    }
+  }
+
+  void remove_local_folder() const {
+    std::error_code error;
+    if (!m_local.empty()) fs::remove_all(m_local, error);
+  }
+
+  // A run that could not even start: its final state says why.
+  void report_failure(const std::string& reason) {
+    engines::RunState state;
+    state.observation.phase = RunObservation::Phase::finished;
+    state.observation.outcome = api::RunStatus::Failed;
+    state.observation.reason = "on the Slurm node: " + reason;
+    m_client.Put(route("state"), engines::to_json(state).dump(), "application/octet-stream");
+  }
+
+  static std::string describe(const httplib::Result& reply) {
+    if (!reply) return httplib::to_string(reply.error());
+    return fmt::format("HTTP {} {}", reply->status, reply->body.substr(0, 200));
+  }
+
+  httplib::Client m_client;
+  std::string m_run_id;
+  fs::path m_local;
+  std::map<std::string, uint64_t> m_log_sent;  // bytes of each log the service has
+  std::string m_state_sent;
+};
+
+}  // namespace
+
+int run_node_agent() {
+  const std::string url = required_env("TRAINCTL_SERVICE_URL");
+  const std::string run_id = required_env("TRAINCTL_RUN_ID");
+  const std::string credential = required_env("TRAINCTL_RUN_CREDENTIAL");
+  if (url.empty() || run_id.empty() || credential.empty()) {
+    fmt::print(stderr,
+               "trainctld node-agent: TRAINCTL_SERVICE_URL, TRAINCTL_RUN_ID and "
+               "TRAINCTL_RUN_CREDENTIAL must be set (a run's Slurm job sets them)\n");
+    return 2;
+  }
+  ::unsetenv("TRAINCTL_RUN_CREDENTIAL");
+  struct sigaction action {};
+  action.sa_handler = remember_stop_signal;
+  ::sigaction(SIGTERM, &action, nullptr);
+  ::sigaction(SIGINT, &action, nullptr);
+  NodeAgent agent(url, run_id, credential);
+  return agent.run();
+}
+
+}  // namespace trainctl::service

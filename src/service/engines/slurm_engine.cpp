@@ -1,0 +1,385 @@
+// The Slurm engine: a run is one Slurm job whose batch step is the run's node agent
+// (slurm_engine.hpp, docs/slurm.md). The run directory keeps the job id (slurm_job), the plan
+// (launch.json), the agent's credential (its hash) and the state the agent sends (state.json).
+#include "trainctl/service/engines/slurm_engine.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cctype>
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "../environments/line_process.hpp"
+#include "trainctl/service/engines/agent_credential.hpp"
+#include "trainctl/service/engines/run_state.hpp"
+#include "trainctl/util/fs.hpp"
+#include "trainctl/util/strings.hpp"
+#include "trainctl/util/time.hpp"
+
+namespace trainctl::service {
+
+namespace engines {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::string_view k_job_file = "slurm_job";      // the job id and the SLURM_CONF used
+constexpr std::string_view k_script_file = "slurm_job.sh";  // the batch script sbatch read
+constexpr auto k_command_timeout = std::chrono::seconds(30);
+
+std::string_view trimmed(std::string_view text) {
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.remove_suffix(1);
+  return text;
+}
+
+// Slurm's job states that mean the job is over (squeue -t all).
+bool is_final_slurm_state(std::string_view state) {
+  static constexpr std::string_view k_final[] = {
+      "COMPLETED", "FAILED",  "CANCELLED", "TIMEOUT",     "NODE_FAIL", "PREEMPTED",
+      "BOOT_FAIL", "DEADLINE", "OUT_OF_MEMORY", "SPECIAL_EXIT", "REVOKED"};
+  return std::ranges::find(k_final, state) != std::end(k_final);
+}
+
+// What squeue says of a job.
+struct JobStatus {
+  std::string state;   // PENDING, RUNNING, COMPLETED, CANCELLED, TIMEOUT, ...
+  std::string reason;  // Priority, Resources, None, ...
+};
+
+// A job the engine follows.
+struct TrackedJob {
+  std::string id;
+  std::string slurm_conf;
+  std::optional<JobStatus> status;                                // nullopt: not listed (yet)
+  std::optional<std::chrono::steady_clock::time_point> ended_at;  // first seen over, or gone
+};
+
+// The job of the run in `run_dir`: "<id>\n<SLURM_CONF or empty>\n".
+struct JobFile {
+  std::string id;
+  std::string slurm_conf;
+};
+
+Result<JobFile> read_job_file(const fs::path& run_dir) {
+  auto text = util::read_file(run_dir / k_job_file, 4096);
+  if (!text) return fail(text.error());
+  const auto lines = util::split(*text, '\n');
+  if (lines.empty() || lines[0].empty()) return fail(ErrorCode::internal, "{} is empty", k_job_file);
+  return JobFile{std::string(lines[0]), lines.size() > 1 ? std::string(lines[1]) : ""};
+}
+
+// The batch script: the agent, nothing else. Its variables come from sbatch's --export.
+std::string batch_script(const fs::path& agent) {
+  return fmt::format("#!/bin/sh\nexec '{}' node-agent\n", agent.string());
+}
+
+// Slurm's --time in minutes, rounded up; empty for no limit.
+std::string time_limit(int64_t seconds) {
+  if (seconds <= 0) return {};
+  return std::to_string((seconds + 59) / 60);
+}
+
+class SlurmEngine final : public Engine {
+ public:
+  explicit SlurmEngine(SlurmEngineOptions options) : m_options(std::move(options)) {
+    m_poller = std::thread([this] { poll_loop(); });
+  }
+  ~SlurmEngine() override {
+    {
+      std::lock_guard lock(m_mutex);
+      m_stopping = true;
+    }
+    m_wake.notify_all();
+    m_poller.join();
+  }
+  SlurmEngine(const SlurmEngine&) = delete;
+  SlurmEngine& operator=(const SlurmEngine&) = delete;
+
+  bool queues_runs() const override { return true; }
+
+  Result<void> start(const fs::path& run_dir, const spec::LaunchPlan& plan,
+                     const ComputeRecord& target) override {
+    if (m_options.advertise_url.empty()) {
+      return fail(ErrorCode::invalid_argument,
+                  "runs on Slurm need the address the nodes reach this service at: start "
+                  "trainctld with --advertise-url URL (and --bind)");
+    }
+    if (::access((run_dir / k_job_file).c_str(), F_OK) == 0) {
+      return fail(ErrorCode::conflict, "run {} was submitted to Slurm already", plan.run_id);
+    }
+    if (auto written = util::write_file_atomic(run_dir / k_launch_file, plan.to_json().dump() + "\n");
+        !written) {
+      return written;
+    }
+    if (auto written = write_run_state(run_dir, pending_state(plan)); !written) return written;
+    auto credential = issue_agent_credential(run_dir);
+    if (!credential) return fail(credential.error());
+    if (auto written = util::write_file_atomic(run_dir / k_script_file,
+                                               batch_script(m_options.agent_program));
+        !written) {
+      return written;
+    }
+    auto job = submit(run_dir, plan, target, *credential);
+    if (!job) return fail(job.error());
+    if (auto written = util::write_file_atomic(run_dir / k_job_file,
+                                               fmt::format("{}\n{}\n", *job, target.slurm.conf));
+        !written) {
+      return written;
+    }
+    spdlog::info("run {}: Slurm job {}", plan.run_id, *job);
+    track(run_dir, JobFile{*job, target.slurm.conf});
+    return {};
+  }
+
+  Result<RunObservation> observe(const fs::path& run_dir) override {
+    auto state = read_run_state(run_dir);
+    if (!state) return fail(state.error());
+    if (state->observation.phase == RunObservation::Phase::finished) {
+      finish(run_dir);
+      return std::move(state->observation);
+    }
+    const auto job = tracked(run_dir);
+    if (!job || !job->ended_at) return std::move(state->observation);
+    if (std::chrono::steady_clock::now() - *job->ended_at < m_options.final_state_grace) {
+      return std::move(state->observation);  // the agent may be sending its final state
+    }
+    // Slurm ended the job and its agent did not say how the run ended: Slurm's account.
+    settle(*state, *job);
+    (void)write_run_state(run_dir, *state);
+    finish(run_dir);
+    return std::move(state->observation);
+  }
+
+  Result<void> cancel(const fs::path& run_dir) override {
+    const auto marker = fmt::format("requested at {}\n", util::format_rfc3339(util::now_unix_ms()));
+    if (auto written = util::write_file_atomic(run_dir / k_cancel_file, marker); !written) {
+      return written;
+    }
+    auto job = read_job_file(run_dir);
+    if (!job) return fail(job.error());
+    // scancel sends the batch step SIGTERM (SIGKILL KillWait later): the agent stops the run's
+    // tasks and sends the Canceled state.
+    auto ended = run_slurm_command({"scancel", "--full", "--signal=TERM", job->id}, job->slurm_conf);
+    auto killed = run_slurm_command({"scancel", job->id}, job->slurm_conf);
+    if (!killed) return fail(killed.error());
+    (void)ended;
+    return {};
+  }
+
+  Result<RunObservation> recover(const fs::path& run_dir) override {
+    auto job = read_job_file(run_dir);
+    if (!job) {
+      return fail(ErrorCode::not_found, "the run was not submitted to Slurm: {}", job.error().message);
+    }
+    track(run_dir, *job);
+    poll_once();
+    return observe(run_dir);
+  }
+
+ private:
+  // state.json before the agent's first word: every task pending.
+  static RunState pending_state(const spec::LaunchPlan& plan) {
+    RunState state;
+    for (const auto& launch : plan.tasks) {
+      TaskObservation task;
+      task.name = launch.name;
+      task.role = launch.role;
+      task.index = launch.index;
+      task.node_rank = launch.node_rank;
+      task.state = std::string(task_state::k_pending);
+      state.observation.tasks.push_back(std::move(task));
+    }
+    return state;
+  }
+
+  // How Slurm's end of a job becomes the run's: a time limit TimedOut, a scancel Canceled, a
+  // lost node a signal-class failure (retried when the run's limits allow), anything else Failed.
+  static void settle(RunState& state, const TrackedJob& job) {
+    auto& run = state.observation;
+    const std::string slurm_state = job.status ? job.status->state : "";
+    run.phase = RunObservation::Phase::finished;
+    run.ended_at_ms = util::now_unix_ms();
+    run.exit_code.reset();
+    if (slurm_state == "TIMEOUT" || slurm_state == "DEADLINE") {
+      run.outcome = api::RunStatus::TimedOut;
+      run.reason = fmt::format("Slurm job {} reached its time limit", job.id);
+    } else if (slurm_state == "CANCELLED") {
+      run.outcome = api::RunStatus::Canceled;
+      run.reason = fmt::format("Slurm job {} was canceled in Slurm (scancel)", job.id);
+    } else if (slurm_state == "NODE_FAIL" || slurm_state == "BOOT_FAIL" || slurm_state == "PREEMPTED") {
+      run.outcome = api::RunStatus::Failed;
+      run.exit_code = 128 + 9;  // like a task killed by a signal: retryable
+      run.reason = fmt::format("Slurm job {} ended {}: a node was lost", job.id, slurm_state);
+    } else {
+      run.outcome = api::RunStatus::Failed;
+      run.reason = slurm_state.empty()
+                       ? fmt::format("Slurm job {} is gone without a final state from its agent", job.id)
+                       : fmt::format("Slurm job {} ended {} without a final state from its agent "
+                                     "(see the job's log on its first node)",
+                                     job.id, slurm_state);
+    }
+    for (auto& task : run.tasks) {
+      if (task.state != task_state::k_pending && task.state != task_state::k_running) continue;
+      task.state = std::string(task_state::k_stopped);
+      task.ended_at_ms = run.ended_at_ms;
+      task.message = run.reason;
+    }
+  }
+
+  // sbatch --parsable; returns the job id.
+  Result<std::string> submit(const fs::path& run_dir, const spec::LaunchPlan& plan,
+                             const ComputeRecord& target, const std::string& credential) {
+    int nodes = 1;
+    for (const auto& task : plan.tasks) nodes = std::max(nodes, task.node_rank + 1);
+    std::vector<std::string> argv{"sbatch",
+                                  "--parsable",
+                                  fmt::format("--job-name=trainctl-{}", plan.run_id),
+                                  fmt::format("--comment=trainctl run {}", plan.run_id),
+                                  fmt::format("--nodes={}", nodes),
+                                  "--ntasks-per-node=1",
+                                  "--output=/dev/null",
+                                  "--export=TRAINCTL_SERVICE_URL,TRAINCTL_RUN_ID,TRAINCTL_RUN_CREDENTIAL,PATH"};
+    if (!target.slurm.partition.empty()) argv.push_back("--partition=" + target.slurm.partition);
+    if (!target.slurm.account.empty()) argv.push_back("--account=" + target.slurm.account);
+    if (!target.slurm.qos.empty()) argv.push_back("--qos=" + target.slurm.qos);
+    if (target.gpus_per_node > 0) argv.push_back(fmt::format("--gres=gpu:{}", target.gpus_per_node));
+    if (const auto limit = time_limit(plan.max_duration_seconds); !limit.empty()) {
+      argv.push_back("--time=" + limit);
+    }
+    argv.push_back((run_dir / k_script_file).string());
+    std::vector<std::pair<std::string, std::string>> extra{
+        {"TRAINCTL_SERVICE_URL", m_options.advertise_url},
+        {"TRAINCTL_RUN_ID", plan.run_id},
+        {"TRAINCTL_RUN_CREDENTIAL", credential}};
+    auto output = run_slurm_command(std::move(argv), target.slurm.conf, extra);
+    if (!output) return fail(output.error());
+    // --parsable prints "<id>" or "<id>;<cluster>" as its last line.
+    std::string id;
+    for (const auto line : util::split(*output, '\n')) {
+      const auto field = line.substr(0, line.find(';'));
+      if (!field.empty() && std::ranges::all_of(field, [](char c) { return c >= '0' && c <= '9'; })) {
+        id = std::string(field);
+      }
+    }
+    if (id.empty()) return fail(ErrorCode::internal, "sbatch printed no job id: {}", *output);
+    return id;
+  }
+
+  // Runs a Slurm command (found on search_path) with SLURM_CONF when given; its output, or an
+  // error quoting it.
+  Result<std::string> run_slurm_command(
+      std::vector<std::string> argv, const std::string& slurm_conf,
+      const std::vector<std::pair<std::string, std::string>>& extra_env = {}) const {
+    const std::string name = argv[0];
+    const auto program = util::find_in_path(name, m_options.search_path);
+    if (program.empty()) {
+      return fail(ErrorCode::unavailable, "{} not found on {}: install Slurm's client commands",
+                  name, m_options.search_path);
+    }
+    argv[0] = program.string();
+    std::vector<std::pair<std::string, std::string>> env{{"PATH", m_options.search_path}};
+    if (!slurm_conf.empty()) env.emplace_back("SLURM_CONF", slurm_conf);
+    env.insert(env.end(), extra_env.begin(), extra_env.end());
+    std::string output;
+    auto ended = environments::run_with_lines(
+        argv, env, [&](std::string_view line) { output += line; },
+        {.deadline = std::chrono::steady_clock::now() + k_command_timeout});
+    if (!ended) return fail(ended.error());
+    if (ended->reason != environments::ProgramEnd::Reason::exited || ended->status != 0) {
+      return fail(ErrorCode::unavailable, "{} failed: {}", name, trimmed(output));
+    }
+    return output;
+  }
+
+  void track(const fs::path& run_dir, const JobFile& job) {
+    std::lock_guard lock(m_mutex);
+    m_jobs.try_emplace(run_dir.string(), TrackedJob{job.id, job.slurm_conf, std::nullopt, std::nullopt});
+  }
+
+  std::optional<TrackedJob> tracked(const fs::path& run_dir) const {
+    std::lock_guard lock(m_mutex);
+    const auto found = m_jobs.find(run_dir.string());
+    if (found == m_jobs.end()) return std::nullopt;
+    return found->second;
+  }
+
+  // The run has ended: its agent's credential stops working and its job is not followed.
+  void finish(const fs::path& run_dir) {
+    revoke_agent_credential(run_dir);
+    std::lock_guard lock(m_mutex);
+    m_jobs.erase(run_dir.string());
+  }
+
+  void poll_loop() {
+    std::unique_lock lock(m_mutex);
+    while (!m_stopping) {
+      m_wake.wait_for(lock, m_options.poll_interval);
+      if (m_stopping || m_jobs.empty()) continue;
+      lock.unlock();
+      poll_once();
+      lock.lock();
+    }
+  }
+
+  // One squeue per slurm.conf for every followed job; a job not listed any more is gone.
+  void poll_once() {
+    std::map<std::string, std::vector<std::string>> by_conf;
+    {
+      std::lock_guard lock(m_mutex);
+      for (const auto& [dir, job] : m_jobs) by_conf[job.slurm_conf].push_back(job.id);
+    }
+    for (const auto& [conf, ids] : by_conf) {
+      auto output = run_slurm_command(
+          {"squeue", "-h", "-t", "all", "-j", fmt::format("{}", fmt::join(ids, ",")), "-o", "%i|%T|%r"},
+          conf);
+      // squeue fails for a list of only unknown jobs ("Invalid job id specified").
+      const bool all_unknown = !output && output.error().message.find("Invalid job id") != std::string::npos;
+      if (!output && !all_unknown) {
+        spdlog::warn("Slurm: {}", output.error().message);
+        continue;
+      }
+      std::map<std::string, JobStatus> listed;
+      if (output) {
+        for (const auto line : util::split(*output, '\n')) {
+          const auto fields = util::split(line, '|');
+          if (fields.size() < 3) continue;
+          listed[std::string(fields[0])] = {std::string(fields[1]), std::string(trimmed(fields[2]))};
+        }
+      }
+      std::lock_guard lock(m_mutex);
+      const auto now = std::chrono::steady_clock::now();
+      for (auto& [dir, job] : m_jobs) {
+        if (job.slurm_conf != conf) continue;
+        const auto found = listed.find(job.id);
+        if (found != listed.end()) job.status = found->second;
+        const bool over = found == listed.end() ? job.status.has_value() || all_unknown
+                                                : is_final_slurm_state(found->second.state);
+        if (over && !job.ended_at) job.ended_at = now;
+      }
+    }
+  }
+
+  SlurmEngineOptions m_options;
+  mutable std::mutex m_mutex;
+  std::condition_variable m_wake;
+  bool m_stopping = false;
+  std::map<std::string, TrackedJob> m_jobs;  // by run directory
+  std::thread m_poller;
+};
+
+}  // namespace
+
+}  // namespace engines
+
+std::unique_ptr<Engine> make_slurm_engine(SlurmEngineOptions options) {
+  return std::make_unique<engines::SlurmEngine>(std::move(options));
+}
+
+}  // namespace trainctl::service

@@ -1,0 +1,236 @@
+// The run channel of remote engines (docs/slurm.md): what a run's node agent reads (its launch
+// plan and files) and writes back (its state, every task's log bytes, its outputs), each request
+// authenticated by the run's own credential. What arrives is written into the run's directory in
+// the local engine's layout (state.json, logs/<task>.log, outputs/), so logs, files, register and
+// deploy read every run the same way, whatever engine ran it.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "handlers.hpp"
+#include "trainctl/api/names.hpp"
+#include "trainctl/service/engines/agent_credential.hpp"
+#include "trainctl/service/engines/run_state.hpp"
+#include "trainctl/service/run_files.hpp"
+#include "trainctl/util/fs.hpp"
+#include "trainctl/util/unique_fd.hpp"
+
+namespace trainctl::service::handlers {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::string_view k_agent_runs = "/v1/agent/runs/";
+// The folders of a run's directory an agent may read: what its tasks need.
+constexpr std::array k_readable_folders{"snapshot", "inputs"};
+// A state or a piece of a log is small; an output may be as large as a blob.
+constexpr uint64_t k_max_state_bytes = 8u << 20;
+constexpr uint64_t k_max_log_piece_bytes = 8u << 20;
+
+// The run directory of the route's run (match 1), which must exist.
+Result<fs::path> routed_run_dir(const ServiceContext& context, const httplib::Request& request) {
+  const std::string id = request.matches[1];
+  if (auto valid = api::validate_name("run", id); !valid) return fail(valid.error());
+  fs::path dir = context.runs.run_dir(id);
+  std::error_code error;
+  if (!fs::is_directory(dir, error)) return fail(ErrorCode::not_found, "run '{}' has no files here", id);
+  return dir;
+}
+
+// Reads the whole body, refusing more than `max_bytes`.
+Result<std::string> read_body(const httplib::ContentReader& reader, uint64_t max_bytes) {
+  std::string body;
+  bool too_large = false;
+  const bool read = reader([&](const char* data, size_t size) {
+    if (body.size() + size > max_bytes) {
+      too_large = true;
+      return false;
+    }
+    body.append(data, size);
+    return true;
+  });
+  if (too_large) return fail(ErrorCode::payload_too_large, "at most {} bytes", max_bytes);
+  if (!read) return fail(ErrorCode::invalid_argument, "the upload was interrupted");
+  return body;
+}
+
+// Every regular file of the folders an agent may read: [{"path", "size", "mode"}], paths
+// relative to the run directory.
+nlohmann::json readable_files(const fs::path& run_dir) {
+  auto files = nlohmann::json::array();
+  for (const char* folder : k_readable_folders) {
+    std::error_code error;
+    for (fs::recursive_directory_iterator it(run_dir / folder, error), end; !error && it != end;
+         it.increment(error)) {
+      const auto status = it->symlink_status(error);
+      if (error || !fs::is_regular_file(status)) continue;
+      files.push_back({{"path", it->path().lexically_relative(run_dir).generic_string()},
+                       {"size", it->file_size(error)},
+                       {"mode", static_cast<unsigned>(status.permissions()) & 0777}});
+    }
+  }
+  return files;
+}
+
+Result<Reply> get_plan(const ServiceContext& context, const httplib::Request& request) {
+  auto dir = routed_run_dir(context, request);
+  if (!dir) return fail(dir.error());
+  auto text = util::read_file(*dir / engines::k_launch_file);
+  if (!text) return fail(text.error());
+  auto plan = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
+  if (plan.is_discarded()) return fail(ErrorCode::internal, "the run's launch plan is unreadable");
+  return Reply{200,
+               {{"run_dir", dir->string()}, {"plan", std::move(plan)}, {"files", readable_files(*dir)}},
+               {}};
+}
+
+Result<FileReply> get_file(const ServiceContext& context, const httplib::Request& request) {
+  auto dir = routed_run_dir(context, request);
+  if (!dir) return fail(dir.error());
+  const std::string path = request.matches[2];
+  auto parts = api::split_relative_path(path);
+  if (!parts) return fail(parts.error());
+  if (std::ranges::find(k_readable_folders, parts->front()) == k_readable_folders.end()) {
+    return fail(ErrorCode::forbidden, "an agent reads only snapshot/ and inputs/");
+  }
+  auto opened = open_file_below(*dir, path);
+  if (!opened) return fail(opened.error());
+  return FileReply{std::move(opened->fd), opened->size};
+}
+
+// The agent's RunState replaces state.json, unless the run's state says it finished already (the
+// engine may have recorded how Slurm ended it).
+Result<Reply> put_state(const ServiceContext& context, const httplib::Request& request,
+                        const httplib::ContentReader& reader) {
+  auto dir = routed_run_dir(context, request);
+  if (!dir) return fail(dir.error());
+  auto body = read_body(reader, k_max_state_bytes);
+  if (!body) return fail(body.error());
+  const auto json = nlohmann::json::parse(*body, nullptr, /*allow_exceptions=*/false);
+  if (json.is_discarded()) return fail(ErrorCode::invalid_argument, "the state is not JSON");
+  auto state = engines::run_state_from_json(json);
+  if (!state) return fail(state.error());
+  if (auto current = engines::read_run_state(*dir);
+      current && current->observation.phase == RunObservation::Phase::finished) {
+    return Reply{409, {{"error", {{"code", "conflict"}, {"message", "the run has finished"}}}}, {}};
+  }
+  if (auto written = engines::write_run_state(*dir, *state); !written) return fail(written.error());
+  return Reply{204, {}, {}};
+}
+
+// Appends a piece of a log (logs/<name>: a task's <task>.log, or a file the run wrote in ./logs)
+// that starts at byte `offset`: a piece resent after a lost reply
+// adds only what the log lacks; a piece past the end (a lost piece before it) is a conflict whose
+// reply says where the log ends, so the agent sends from there.
+Result<Reply> put_log(const ServiceContext& context, const httplib::Request& request,
+                      const httplib::ContentReader& reader) {
+  auto dir = routed_run_dir(context, request);
+  if (!dir) return fail(dir.error());
+  const std::string task = request.matches[2];
+  if (auto valid = api::validate_name("log", task); !valid) return fail(valid.error());
+  uint64_t offset = 0;
+  try {
+    offset = std::stoull(request.get_param_value("offset"));
+  } catch (const std::exception&) {
+    return fail(ErrorCode::invalid_argument, "offset (a byte count) is required");
+  }
+  auto body = read_body(reader, k_max_log_piece_bytes);
+  if (!body) return fail(body.error());
+  if (auto made = util::make_directories(*dir / "logs"); !made) return fail(made.error());
+  const fs::path log = *dir / "logs" / task;
+  util::UniqueFd fd(::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0644));
+  struct stat info {};
+  if (!fd || ::fstat(fd.get(), &info) != 0) {
+    return fail(ErrorCode::io, "cannot open the log of {}: {}", task, std::strerror(errno));
+  }
+  const auto size = static_cast<uint64_t>(info.st_size);
+  if (offset > size) {
+    return Reply{409, {{"error", {{"code", "conflict"}, {"message", "a piece before this one is missing"}}},
+                       {"size", size}},
+                 {}};
+  }
+  const size_t skip = static_cast<size_t>(std::min<uint64_t>(size - offset, body->size()));
+  const std::string_view rest = std::string_view(*body).substr(skip);
+  if (!rest.empty() && ::write(fd.get(), rest.data(), rest.size()) != static_cast<ssize_t>(rest.size())) {
+    return fail(ErrorCode::io, "cannot append to the log of {}: {}", task, std::strerror(errno));
+  }
+  return Reply{200, {{"size", size + rest.size()}}, {}};
+}
+
+// Writes one output file of the run (temp file, then rename), never through a link.
+Result<Reply> put_output(const ServiceContext& context, const httplib::Request& request,
+                         const httplib::ContentReader& reader) {
+  auto dir = routed_run_dir(context, request);
+  if (!dir) return fail(dir.error());
+  const std::string path = request.matches[2];
+  auto parts = api::split_relative_path(path);
+  if (!parts) return fail(parts.error());
+  fs::path target = *dir / "outputs";
+  for (size_t i = 0; i + 1 < parts->size(); ++i) {
+    target /= (*parts)[i];
+    std::error_code error;
+    if (fs::is_symlink(target, error)) return fail(ErrorCode::invalid_argument, "{} is a link", path);
+    if (auto made = util::make_directories(target); !made) return fail(made.error());
+  }
+  target /= parts->back();
+  auto body = read_body(reader, context.config.max_blob_bytes);
+  if (!body) return fail(body.error());
+  // An output keeps its execute bits (?executable=1); nothing else of its mode travels.
+  const unsigned mode = request.get_param_value("executable") == "1" ? 0755 : 0644;
+  if (auto written = util::write_file_atomic(target, *body, mode); !written) {
+    return fail(written.error());
+  }
+  return Reply{201, {{"path", "outputs/" + path}, {"size", body->size()}}, {}};
+}
+
+// A PUT route whose body the handler reads.
+httplib::Server::HandlerWithContentReader upload_route(
+    const ServiceContext& context,
+    Result<Reply> (*handler)(const ServiceContext&, const httplib::Request&, const httplib::ContentReader&)) {
+  return [&context, handler](const httplib::Request& request, httplib::Response& response,
+                             const httplib::ContentReader& reader) {
+    auto reply = handler(context, request, reader);
+    if (!reply) {
+      send_error(response, reply.error());
+      response.set_header("Connection", "close");  // the body may be left unread
+      return;
+    }
+    if (reply->status == 204) {
+      response.status = 204;
+      return;
+    }
+    send_json(response, reply->status, reply->body);
+  };
+}
+
+}  // namespace
+
+bool is_agent_route(std::string_view path) { return path.starts_with(k_agent_runs); }
+
+bool agent_credential_matches(const ServiceContext& context, std::string_view path,
+                              std::string_view authorization) {
+  path.remove_prefix(k_agent_runs.size());
+  const std::string_view id = path.substr(0, path.find('/'));
+  if (!api::validate_name("run", id)) return false;
+  return engines::agent_credential_matches(context.runs.run_dir(std::string(id)), authorization);
+}
+
+void install_agent_routes(httplib::Server& server, const ServiceContext& context) {
+  const std::string runs(k_agent_runs);
+  server.Get(runs + "([^/]+)/plan", json_route([&context](const httplib::Request& request) {
+               return get_plan(context, request);
+             }));
+  server.Get(runs + "([^/]+)/files/(.+)", file_route([&context](const httplib::Request& request) {
+               return get_file(context, request);
+             }));
+  server.Put(runs + "([^/]+)/state", upload_route(context, put_state));
+  server.Put(runs + "([^/]+)/logs/([^/]+)", upload_route(context, put_log));
+  server.Put(runs + "([^/]+)/outputs/(.+)", upload_route(context, put_output));
+}
+
+}  // namespace trainctl::service::handlers
