@@ -3,7 +3,10 @@
 // (launch.json), the agent's credential (its hash) and the state the agent sends (state.json).
 #include "trainctl/service/engines/slurm_engine.hpp"
 
+#include <unistd.h>
+
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -80,6 +83,13 @@ std::string batch_script(const fs::path& agent) {
   return fmt::format("#!/bin/sh\nexec '{}' node-agent\n", agent.string());
 }
 
+// How many nodes the plan's tasks are placed on.
+int nodes_of(const spec::LaunchPlan& plan) {
+  int nodes = 1;
+  for (const auto& task : plan.tasks) nodes = std::max(nodes, task.node_rank + 1);
+  return nodes;
+}
+
 // Slurm's --time in minutes, rounded up; empty for no limit.
 std::string time_limit(int64_t seconds) {
   if (seconds <= 0) return {};
@@ -110,6 +120,12 @@ class SlurmEngine final : public Engine {
       return fail(ErrorCode::invalid_argument,
                   "runs on Slurm need the address the nodes reach this service at: start "
                   "trainctld with --advertise-url URL (and --bind)");
+    }
+    if (const int nodes = nodes_of(plan); nodes > 1) {
+      return fail(ErrorCode::invalid_argument,
+                  "runs of {} nodes on a Slurm target are not supported by this version yet; "
+                  "use node_count: 1 (several processes on one node work)",
+                  nodes);
     }
     if (::access((run_dir / k_job_file).c_str(), F_OK) == 0) {
       return fail(ErrorCode::conflict, "run {} was submitted to Slurm already", plan.run_id);
@@ -142,8 +158,13 @@ class SlurmEngine final : public Engine {
     auto state = read_run_state(run_dir);
     if (!state) return fail(state.error());
     if (state->observation.phase == RunObservation::Phase::finished) {
+      auto& run = state->observation;
+      if (run.outcome == api::RunStatus::Canceled && ::access((run_dir / k_cancel_file).c_str(), F_OK) != 0) {
+        // Stopped by a scancel that did not come from trainctl.
+        run.reason = "the Slurm job was canceled outside trainctl (scancel)";
+      }
       finish(run_dir);
-      return std::move(state->observation);
+      return std::move(run);
     }
     const auto job = tracked(run_dir);
     if (!job || !job->ended_at) return std::move(state->observation);
@@ -236,8 +257,7 @@ class SlurmEngine final : public Engine {
   // sbatch --parsable; returns the job id.
   Result<std::string> submit(const fs::path& run_dir, const spec::LaunchPlan& plan,
                              const ComputeRecord& target, const std::string& credential) {
-    int nodes = 1;
-    for (const auto& task : plan.tasks) nodes = std::max(nodes, task.node_rank + 1);
+    const int nodes = nodes_of(plan);
     std::vector<std::string> argv{"sbatch",
                                   "--parsable",
                                   fmt::format("--job-name=trainctl-{}", plan.run_id),

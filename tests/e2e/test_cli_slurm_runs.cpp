@@ -1,0 +1,260 @@
+// Runs on a real Slurm cluster (scripts/slurm-cluster.sh: slurmctld and three slurmd, each node a
+// network namespace of its own whose view of the file system hides trainctld's home), through the
+// real CLI: the run executes on a node, its log streams back, its outputs arrive and can be
+// registered; a cancel ends the job and every process; an administrator's scancel and a time
+// limit end the run with the right status; the run's credential opens its own routes only.
+#include <catch2/catch.hpp>
+
+#include <fcntl.h>
+#include <sched.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "test_cli_common.hpp"
+#include "trainctl/util/fs.hpp"
+#include "trainctl/util/strings.hpp"
+
+namespace {
+
+using namespace trainctl::testing;
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+
+const std::string k_cluster_script = std::string(TRAINCTL_SOURCE_DIR) + "/scripts/slurm-cluster.sh";
+
+std::string trimmed(std::string text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  return text;
+}
+
+// Why this machine cannot bring a test cluster up; empty when it can.
+std::string cannot_run_cluster() {
+  if (::geteuid() != 0) return "not root: network namespaces need root";
+  if (::access("/usr/sbin/slurmctld", X_OK) != 0) return "Slurm is not installed (scripts/install-deps.sh)";
+  return {};
+}
+
+// A 3-node cluster whose nodes cannot see `hidden`; the calling thread works in the controller's
+// network namespace while it lives (a trainctld or CLI it starts inherits it), so the service can
+// listen where the nodes reach it.
+class SlurmTestCluster {
+ public:
+  explicit SlurmTestCluster(const fs::path& hidden) : m_base(m_dir.path() / "cluster") {
+    const auto up = run_command({k_cluster_script, "up", m_base.string(), "--hide", hidden.string()});
+    INFO(up.out << up.err);
+    REQUIRE(up.exit_code == 0);
+    m_env = trainctl::util::read_file(m_base / "cluster.env").value();
+    m_original_netns = ::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    const int controller = ::open(("/run/netns/" + value("CONTROLLER_NETNS")).c_str(), O_RDONLY | O_CLOEXEC);
+    REQUIRE(controller >= 0);
+    REQUIRE(::setns(controller, CLONE_NEWNET) == 0);
+    ::close(controller);
+  }
+  ~SlurmTestCluster() {
+    if (m_original_netns >= 0) {
+      ::setns(m_original_netns, CLONE_NEWNET);
+      ::close(m_original_netns);
+    }
+    run_command({k_cluster_script, "down", m_base.string()});
+  }
+  SlurmTestCluster(const SlurmTestCluster&) = delete;
+  SlurmTestCluster& operator=(const SlurmTestCluster&) = delete;
+
+  std::string slurm_conf() const { return (m_base / "slurm.conf").string(); }
+  std::string value(const std::string& name) const {
+    for (const auto line : trainctl::util::split(m_env, '\n')) {
+      if (line.starts_with(name + "=")) return std::string(line.substr(name.size() + 1));
+    }
+    return {};
+  }
+  // A Slurm command run as an administrator would, on the controller.
+  CommandResult slurm(std::vector<std::string> argv) const {
+    argv.insert(argv.begin(), {k_cluster_script, "exec", m_base.string()});
+    return run_command(argv);
+  }
+
+ private:
+  TempDir m_dir;
+  fs::path m_base;
+  std::string m_env;
+  int m_original_netns = -1;
+};
+
+// Everything a test needs: homes under a folder the nodes cannot see, the cluster, a trainctld
+// that listens where the nodes reach it, the CLI, and a Slurm target "hpc" of 3 nodes.
+class SlurmSetup {
+ public:
+  SlurmSetup()
+      : m_homes(), m_tmpdir(set_tmpdir(m_homes.path())), m_cluster(m_homes.path()),
+        m_service({"--bind", "0.0.0.0", "--advertise-url", "http://192.0.2.254"}),
+        m_cli(CliEnvironment::for_service(m_service)) {
+    restore_tmpdir();
+    const auto created = m_cli.run({"compute", "create", "hpc", "--type", "slurm", "--partition", "debug",
+                                    "--max-nodes", "3", "--slurm-conf", m_cluster.slurm_conf(), "--wait"});
+    INFO(created.out << created.err);
+    REQUIRE(created.exit_code == 0);
+  }
+
+  const CliEnvironment& cli() const { return m_cli; }
+  const ServiceFixture& service() const { return m_service; }
+  const SlurmTestCluster& cluster() const { return m_cluster; }
+
+  // A project whose job runs `script` on hpc; `extra` is appended to the spec.
+  Project project(const std::string& script, const std::string& extra = {}) const {
+    return Project(script, "compute: hpc\n" + extra);
+  }
+
+  std::string submit(const Project& project) const {
+    const auto submitted = m_cli.run({"submit", project.spec(), "-o", "name"}, project.dir());
+    INFO(submitted.out << submitted.err);
+    REQUIRE(submitted.exit_code == 0);
+    return trimmed(submitted.out);
+  }
+
+  std::string status(const std::string& run) const {
+    const auto shown = m_cli.run({"run", "show", run, "-o", "json"});
+    return shown.exit_code == 0 ? json::parse(shown.out).value("status", "") : "";
+  }
+
+  bool wait_for_status(const std::string& run, const std::string& wanted, int seconds = 60) const {
+    for (int i = 0; i < seconds * 10; ++i) {
+      if (status(run) == wanted) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return false;
+  }
+
+ private:
+  static int set_tmpdir(const fs::path& dir) {
+    const char* old = std::getenv("TMPDIR");
+    s_old_tmpdir = old == nullptr ? std::nullopt : std::optional<std::string>(old);
+    ::setenv("TMPDIR", dir.c_str(), 1);
+    return 0;
+  }
+  static void restore_tmpdir() {
+    if (s_old_tmpdir) {
+      ::setenv("TMPDIR", s_old_tmpdir->c_str(), 1);
+    } else {
+      ::unsetenv("TMPDIR");
+    }
+  }
+  inline static std::optional<std::string> s_old_tmpdir;
+
+  TempDir m_homes;  // the service's home is made in here; the nodes see it empty
+  int m_tmpdir;
+  SlurmTestCluster m_cluster;
+  ServiceFixture m_service;
+  CliEnvironment m_cli;
+};
+
+#define REQUIRE_CLUSTER()                                   \
+  do {                                                      \
+    if (const auto why = cannot_run_cluster(); !why.empty()) { \
+      WARN("Slurm test cluster skipped: " << why);          \
+      return;                                               \
+    }                                                       \
+  } while (false)
+
+}  // namespace
+
+TEST_CASE(
+    "e2e: a run on a Slurm target runs on a node that cannot see the service's home, streams its "
+    "log and brings its outputs back",
+    "[e2e][cli][slurm]") {
+  REQUIRE_CLUSTER();
+  SlurmSetup setup;
+  const auto home_token = (setup.service().home() / "token").string();
+  const auto project = setup.project(
+      "import os, socket\n"
+      "print('running on', os.popen('hostname -I').read().strip(), flush=True)\n"
+      "print('service home visible:', os.path.exists('" + home_token + "'), flush=True)\n"
+      "os.makedirs('./outputs/model', exist_ok=True)\n"
+      "open('./outputs/model/weights.txt', 'w').write('w' * 1000)\n");
+
+  const auto streamed = setup.cli().run({"submit", project.spec(), "--stream"}, project.dir(), 120);
+  INFO(streamed.out << streamed.err);
+  CHECK(streamed.exit_code == 0);
+  CHECK_THAT(streamed.out, Catch::Contains("running on 192.0.2."));
+  CHECK_THAT(streamed.out, Catch::Contains("service home visible: False"));
+
+  const auto listed = setup.cli().run({"run", "list", "-o", "name"});
+  const std::string run = trimmed(listed.out.substr(0, listed.out.find('\n')));
+  const auto files = setup.cli().run({"run", "files", run});
+  CHECK_THAT(files.out, Catch::Contains("outputs/model/weights.txt") && Catch::Contains("logs/main.log"));
+  const auto registered = setup.cli().run(
+      {"register", "--run", run, "--name", "from-slurm", "--path", "outputs/model"});
+  INFO(registered.err);
+  CHECK(registered.exit_code == 0);
+  // The run's credential went with the run.
+  CHECK_FALSE(fs::exists(setup.service().home() / "runs" / run / "agent.credential"));
+}
+
+TEST_CASE("e2e: canceling a run on Slurm ends its job and every process it started",
+          "[e2e][cli][slurm]") {
+  REQUIRE_CLUSTER();
+  SlurmSetup setup;
+  const auto project = setup.project(
+      "import os, time\n"
+      "os.system('setsid sleep 4242 &')\n"
+      "print('started', flush=True)\n"
+      "time.sleep(600)\n");
+  const std::string run = setup.submit(project);
+  REQUIRE(setup.wait_for_status(run, "Running"));
+
+  const auto canceled = setup.cli().run({"run", "cancel", run});
+  CHECK(canceled.exit_code == 0);
+  const auto waited = setup.cli().run({"run", "wait", run}, {}, 60);
+  CHECK(waited.exit_code == 4);
+  CHECK(setup.status(run) == "Canceled");
+  const auto queue = setup.cluster().slurm({"squeue", "-h", "-t", "RUNNING,PENDING"});
+  CHECK(trimmed(queue.out).empty());
+  CHECK(run_command({"pgrep", "-f", "sleep 4242"}).exit_code == 1);  // nothing left on the node
+}
+
+TEST_CASE("e2e: a run on Slurm that an administrator scancels ends Canceled, saying so",
+          "[e2e][cli][slurm]") {
+  REQUIRE_CLUSTER();
+  SlurmSetup setup;
+  const std::string run = setup.submit(setup.project("import time\nprint('up', flush=True)\ntime.sleep(600)\n"));
+  REQUIRE(setup.wait_for_status(run, "Running"));
+  const auto jobs = setup.cluster().slurm({"squeue", "-h", "-o", "%i"});
+  REQUIRE_FALSE(trimmed(jobs.out).empty());
+  CHECK(setup.cluster().slurm({"scancel", trimmed(jobs.out)}).exit_code == 0);
+
+  REQUIRE(setup.wait_for_status(run, "Canceled"));
+  const auto shown = json::parse(setup.cli().run({"run", "show", run, "-o", "json"}).out);
+  CHECK_THAT(shown.dump(), Catch::Contains("canceled outside trainctl"));
+}
+
+TEST_CASE("e2e: a run on Slurm past its max_run_duration ends TimedOut",
+          "[e2e][cli][slurm]") {
+  REQUIRE_CLUSTER();
+  SlurmSetup setup;
+  const auto project = setup.project("import time\ntime.sleep(600)\n", "limits: {max_run_duration: 2s}\n");
+  const auto streamed = setup.cli().run({"submit", project.spec(), "--stream"}, project.dir(), 120);
+  CHECK(streamed.exit_code == 5);
+}
+
+TEST_CASE("e2e: a run's agent routes take that run's credential only, never the service token",
+          "[e2e][cli][slurm][security]") {
+  REQUIRE_CLUSTER();
+  SlurmSetup setup;
+  const std::string run = setup.submit(setup.project("import time\ntime.sleep(600)\n"));
+  REQUIRE(setup.wait_for_status(run, "Running"));
+  const std::string plan = setup.service().endpoint() + "/v1/agent/runs/" + run + "/plan";
+  const auto with_token = run_command({"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-H",
+                                       "Authorization: Bearer " + setup.service().token(), plan});
+  CHECK(with_token.out == "401");
+  const auto with_guess = run_command({"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-H",
+                                       "Authorization: Bearer 0123456789abcdef", plan});
+  CHECK(with_guess.out == "401");
+  CHECK(setup.cli().run({"run", "cancel", run}).exit_code == 0);
+  REQUIRE(setup.wait_for_status(run, "Canceled"));
+}
