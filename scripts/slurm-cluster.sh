@@ -24,7 +24,7 @@ readonly k_wait_seconds=30
 
 die() {
   echo "slurm-cluster: $*" >&2
-  exit 1
+  return 1
 }
 
 usage() {
@@ -163,6 +163,8 @@ up() {
   mkdir -p "$base"
   base=$(realpath "$base")
   [[ ! -e /run/netns/$(netns_of "$base" hub) ]] || die "a cluster is up at $base already"
+  # A cluster that does not come up whole is taken down again: nothing is left half-running.
+  trap 'down "$base"' ERR
   write_config "$base" "$nodes" "$cpus"
   printf '%s\n' "${hide[@]}" >"$base/hide"
   make_network "$base" "$nodes"
@@ -182,6 +184,7 @@ up() {
       echo "NODE_${i}_ADDRESS=$k_subnet.$i"
     done
   } >"$base/cluster.env"
+  trap - ERR
   echo "slurm-cluster: $nodes nodes up; SLURM_CONF=$base/slurm.conf"
 }
 

@@ -49,7 +49,7 @@ class SlurmTestCluster {
   explicit SlurmTestCluster(const fs::path& hidden) : m_base(m_dir.path() / "cluster") {
     const auto up = run_command({k_cluster_script, "up", m_base.string(), "--hide", hidden.string()});
     INFO(up.out << up.err);
-    REQUIRE(up.exit_code == 0);
+    REQUIRE(up.exit_code == 0);  // a cluster that did not come up whole was taken down by the script
     m_env = trainctl::util::read_file(m_base / "cluster.env").value();
     m_original_netns = ::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
     const int controller = ::open(("/run/netns/" + value("CONTROLLER_NETNS")).c_str(), O_RDONLY | O_CLOEXEC);
@@ -92,7 +92,7 @@ class SlurmTestCluster {
 class SlurmSetup {
  public:
   SlurmSetup()
-      : m_homes(), m_tmpdir(set_tmpdir(m_homes.path())), m_cluster(m_homes.path()),
+      : m_homes(), m_cluster(m_homes.path()), m_tmpdir(set_tmpdir(m_homes.path())),
         m_service({"--bind", "0.0.0.0", "--advertise-url", "http://192.0.2.254"}),
         m_cli(CliEnvironment::for_service(m_service)) {
     restore_tmpdir();
@@ -148,8 +148,8 @@ class SlurmSetup {
   inline static std::optional<std::string> s_old_tmpdir;
 
   TempDir m_homes;  // the service's home is made in here; the nodes see it empty
-  int m_tmpdir;
   SlurmTestCluster m_cluster;
+  int m_tmpdir;  // TMPDIR points into m_homes while the service's home is made
   ServiceFixture m_service;
   CliEnvironment m_cli;
 };
