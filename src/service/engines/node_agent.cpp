@@ -36,7 +36,13 @@ namespace fs = std::filesystem;
 constexpr auto k_sync_interval = std::chrono::milliseconds(100);
 constexpr size_t k_max_log_piece = 1u << 20;
 constexpr int k_failure_exit_code = 1;
-constexpr int k_request_attempts = 5;
+// The outputs and the final state are sent again for about half a minute while the service is
+// away (restarting).
+constexpr int k_request_attempts = 12;
+
+std::chrono::milliseconds backoff(int attempt) {
+  return std::chrono::milliseconds(std::min(200 << std::min(attempt, 4), 3000));
+}
 
 std::atomic<int> g_stop_signal{0};
 
@@ -223,7 +229,7 @@ class NodeAgent {
         m_state_sent = *text;
         return;
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(200 << attempt));
+      std::this_thread::sleep_for(backoff(attempt));
     }
   }
 
@@ -243,7 +249,7 @@ class NodeAgent {
             route(fmt::format("outputs/{}{}", encode_path(path), executable ? "?executable=1" : "")),
             *content, "application/octet-stream");
         if (reply && reply->status == 201) break;
-        std::this_thread::sleep_for(std::chrono::milliseconds(200 << attempt));
+        std::this_thread::sleep_for(backoff(attempt));
       }
     }
   }

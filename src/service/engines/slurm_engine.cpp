@@ -187,10 +187,8 @@ class SlurmEngine final : public Engine {
     if (!job) return fail(job.error());
     // scancel sends the batch step SIGTERM (SIGKILL KillWait later): the agent stops the run's
     // tasks and sends the Canceled state.
-    auto ended = run_slurm_command({"scancel", "--full", "--signal=TERM", job->id}, job->slurm_conf);
-    auto killed = run_slurm_command({"scancel", job->id}, job->slurm_conf);
-    if (!killed) return fail(killed.error());
-    (void)ended;
+    auto canceled = run_slurm_command({"scancel", job->id}, job->slurm_conf);
+    if (!canceled) return fail(canceled.error());
     return {};
   }
 
