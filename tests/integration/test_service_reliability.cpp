@@ -145,6 +145,13 @@ nlohmann::json missing_blobs(const ServiceFixture& service, const std::string& h
                                 nlohmann::json{{"hashes", {hash}}}.dump()))["missing"];
 }
 
+// The "error" object of a reply, or an empty object when the reply is no JSON error.
+nlohmann::json error_of(const RawResponse& response) {
+  const auto body = body_json(response);
+  return body.is_object() ? body.value("error", nlohmann::json::object())
+                          : nlohmann::json::object();
+}
+
 struct SlowStream {
   std::string data;  // the log bytes, in order
   std::vector<nlohmann::json> log_events;
@@ -357,4 +364,66 @@ TEST_CASE("a slow follower of a 2 MB log gets every byte once, in order", "[serv
     offset = event["next_offset"];
   }
   CHECK(offset == expected.size());
+}
+
+TEST_CASE("a JSON body nested 10,000 levels deep is refused on every route (RELIABILITY 35)",
+          "[service][faults]") {
+  ServiceFixture service;
+  const std::string deep = std::string(10000, '[') + std::string(10000, ']');
+  const std::string workspace = "/v1/workspaces/default";
+  auto run = script_payload(upload_snapshot(service, {{"train.py", "print('hi')\n"}}));
+  run["estimator"]["script_params"] = "DEEP";
+  const auto with_deep = [&](const nlohmann::json& body) {
+    std::string text = body.dump();
+    return text.replace(text.find("\"DEEP\""), 6, deep);
+  };
+  const std::vector<std::pair<std::string, std::string>> routes{
+      {"POST /v1/workspaces", deep},
+      {"POST /v1/workspaces", with_deep({{"name", "deep"}, {"description", "DEEP"}})},
+      {"POST " + workspace + "/runs", with_deep(run)},
+      {"POST " + workspace + "/blobs/missing", with_deep({{"hashes", "DEEP"}})},
+      {"POST " + workspace + "/snapshots", with_deep({{"files", "DEEP"}})},
+      {"POST " + workspace + "/datasets", with_deep({{"name", "d"}, {"files", "DEEP"}})},
+      {"PUT " + workspace + "/computes/c", with_deep({{"type", "local"}, {"max_nodes", "DEEP"}})},
+      {"POST " + workspace + "/models", with_deep({{"name", "m"}, {"tags", "DEEP"}})},
+      {"PUT " + workspace + "/services/s", with_deep({{"models", "DEEP"}})},
+  };
+  for (const auto& [route, body] : routes) {
+    const auto space = route.find(' ');
+    const auto response =
+        http_request(service, route.substr(0, space), route.substr(space + 1), body);
+    INFO(route << " " << body.substr(0, 80));
+    CHECK(response.status == 400);
+    CHECK(error_of(response).value("code", "") == "invalid_argument");
+    CHECK_THAT(error_of(response).value("message", ""),
+               Catch::Contains("nested deeper than 64 levels"));
+    REQUIRE(process_is_alive(service.pid()));
+  }
+  WHEN("a run's node agent sends the run's state nested 10,000 levels deep") {
+    const std::string id = submit_script(service, "import time\ntime.sleep(30)\n").value("id", "");
+    const fs::path run_dir = service.home() / "runs" / id;
+    REQUIRE(eventually([&] { return fs::is_directory(run_dir); }));
+    // The run's agent credential as an engine issues it: its SHA-256 in the run directory.
+    std::ofstream(run_dir / "agent.credential") << trainctl::util::sha256_hex("agent-secret");
+    const auto response = http_request(service, "PUT", "/v1/agent/runs/" + id + "/state",
+                                       with_deep({{"version", "DEEP"}}),
+                                       {{"Authorization", "Bearer agent-secret"}}, false,
+                                       "application/octet-stream");
+    THEN("it is refused the same way") {
+      CHECK(response.status == 400);
+      CHECK_THAT(error_of(response).value("message", ""),
+                 Catch::Contains("nested deeper than 64 levels"));
+    }
+  }
+  THEN("a body nested 64 levels deep gets past the limit to the route's own checks") {
+    const auto response = http_request(
+        service, "POST", "/v1/workspaces",
+        R"({"name":"w","description":)" + std::string(63, '[') + std::string(63, ']') + "}");
+    CHECK(response.status == 400);
+    CHECK_THAT(response.body, Catch::Contains("description"));
+  }
+  THEN("the service still answers") {
+    CHECK(http_request(service, "GET", "/v1/health").status == 200);
+    CHECK(http_request(service, "GET", "/v1/workspaces/default/runs").status == 200);
+  }
 }

@@ -299,15 +299,14 @@ Result<Reply> regenerate_keys(const ServiceContext& context, const httplib::Requ
   return Reply{200, {{"primary_key", *key}}, {{"Cache-Control", "no-store"}}};
 }
 
-// Scoring: bad JSON is a 400 before any replica sees it; run() raising BadRequest a 400 and
-// anything else a 500, with the message; no ready replica is a 503 with Retry-After.
+// Scoring: bad or too deeply nested JSON is a 400 before any replica sees it; run() raising
+// BadRequest a 400 and anything else a 500, with the message; no ready replica is a 503 with
+// Retry-After.
 Result<Reply> score(const ServiceContext& context, const httplib::Request& request,
                     const std::string& body) {
   auto routed = routed_deployment(context, request);
   if (!routed) return fail(routed.error());
-  if (!nlohmann::json::accept(body)) {
-    return fail(ErrorCode::invalid_argument, "the request body is not valid JSON");
-  }
+  if (auto parsed = parse_json_body(body); !parsed) return fail(parsed.error());
   auto reply = context.deployments->score(routed->workspace, routed->name, body);
   if (!reply) {
     if (reply.error().code != ErrorCode::unavailable) return fail(reply.error());
