@@ -427,3 +427,52 @@ TEST_CASE("a JSON body nested 10,000 levels deep is refused on every route (RELI
     CHECK(http_request(service, "GET", "/v1/workspaces/default/runs").status == 200);
   }
 }
+
+TEST_CASE("a compressed body is refused before it is expanded (RELIABILITY 36)",
+          "[service][faults]") {
+  ServiceFixture service;
+  const fs::path tmp = service.home() / "tmp";
+  const std::string expanded(16u << 20, '0');  // twice the JSON cap; 16 KiB compressed
+  const std::vector<std::pair<std::string, std::string>> gzipped{{"Content-Encoding", "gzip"}};
+
+  WHEN("a workspace is created from a gzip body that expands past the JSON cap") {
+    const auto bomb = gzip(R"({"name":"bomb","description":")" + expanded + "\"}");
+    REQUIRE(bomb.size() < 64u << 10);
+    const auto response = http_request(service, "POST", "/v1/workspaces", bomb, gzipped);
+    THEN("it is 415 and no workspace is made") {
+      CHECK(response.status == 415);
+      CHECK(error_of(response).value("code", "") == "unsupported_media_type");
+      CHECK_THAT(error_of(response).value("message", ""), Catch::Contains("Content-Encoding gzip"));
+      CHECK(http_request(service, "GET", "/v1/workspaces/bomb").status == 404);
+    }
+  }
+  WHEN("a blob is uploaded gzip-compressed") {
+    const std::string hash = trainctl::util::sha256_hex(expanded);
+    const auto response = http_request(service, "PUT", "/v1/workspaces/default/blobs/" + hash,
+                                       gzip(expanded), gzipped, true, "application/octet-stream");
+    THEN("it is 415 and nothing is stored") {
+      CHECK(response.status == 415);
+      CHECK(missing_blobs(service, hash) == nlohmann::json::array({hash}));
+      CHECK(is_empty_dir(tmp));
+    }
+  }
+  WHEN("a deployment is scored with a gzip body, whatever its key") {
+    const auto response =
+        http_request(service, "POST", "/v1/workspaces/default/services/s/score",
+                     gzip(R"({"data":")" + expanded + "\"}"),
+                     {{"Content-Encoding", "gzip"}, {"Authorization", "Bearer wrong"}}, false);
+    THEN("it is 415 before the key is looked up") {
+      CHECK(response.status == 415);
+    }
+  }
+  WHEN("a body says it is sent as is") {
+    const auto response = http_request(service, "POST", "/v1/workspaces", R"({"name":"plain"})",
+                                       {{"Content-Encoding", "identity"}});
+    THEN("it is taken") {
+      CHECK(response.status == 201);
+    }
+  }
+  THEN("the service still answers") {
+    CHECK(http_request(service, "GET", "/v1/health").status == 200);
+  }
+}

@@ -90,9 +90,10 @@ httplib::Server::HandlerWithContentReader json_body_route(const ServiceContext& 
                                                   httplib::Response& response,
                                                   const httplib::ContentReader& read_body) {
     const size_t cap = context.config.max_json_bytes;
-    const bool too_large = request.get_header_value<uint64_t>("Content-Length") > cap;
+    bool too_large = request.get_header_value<uint64_t>("Content-Length") > cap;
     std::string body;
     const bool read = read_body([&](const char* data, size_t size) {
+      too_large = too_large || size > cap - body.size();
       if (!too_large) body.append(data, size);
       return true;
     });

@@ -34,8 +34,8 @@ using JsonHandler = std::function<Result<Reply>(const httplib::Request&)>;
 httplib::Server::Handler json_route(JsonHandler handler);
 
 // A POST/PUT route with a JSON body. The body is read by the route: one over the JSON cap (known
-// from Content-Length before reading) is drained without being kept and answered with 413, so
-// the connection stays usable.
+// from Content-Length before reading, or counted as the bytes arrive) is drained without being
+// kept and answered with 413, so the connection stays usable.
 using JsonBodyHandler = std::function<Result<Reply>(const httplib::Request&, const std::string& body)>;
 httplib::Server::HandlerWithContentReader json_body_route(const ServiceContext& context,
                                                           JsonBodyHandler handler);
