@@ -179,6 +179,48 @@ TEST_CASE("Counts are checked, never clamped (RELIABILITY 4, 5)", "[spec]") {
   }
 }
 
+TEST_CASE("Integers past their range are refused, never wrapped (RELIABILITY 43)", "[spec]") {
+  GIVEN("a priority of 2^64 + 1") {
+    const auto detail = problem_of(k_minimal + "priority: 18446744073709551617\n");
+    THEN("it is refused at its field, with the number as written") {
+      CHECK(detail.path == "priority");
+      CHECK(detail.line == 3);
+      CHECK(detail.message == "18446744073709551617 is out of range");
+    }
+  }
+  GIVEN("node_count: 2^63, one past the largest 64-bit integer") {
+    const auto detail = problem_of(k_minimal + "  node_count: 9223372036854775808\n");
+    THEN("it is out of range, not read as 0") {
+      CHECK(detail.path == "estimator.node_count");
+      CHECK(detail.message == "9223372036854775808 is out of range");
+    }
+  }
+  GIVEN("a retry exit code below the smallest 64-bit integer") {
+    const auto detail = problem_of(
+        k_minimal + "limits: {max_retries: 1, retry_on_exit_codes: [-9223372036854775809]}\n");
+    THEN("it is out of range at its index") {
+      CHECK(detail.path == "limits.retry_on_exit_codes[0]");
+      CHECK(detail.message == "-9223372036854775809 is out of range");
+    }
+  }
+  GIVEN("a node count past 64 bits given with --set") {
+    const auto detail = problem_of(k_minimal, {"estimator.node_count=99999999999999999999"});
+    THEN("it is refused the same way") {
+      CHECK(detail.path == "estimator.node_count");
+      CHECK(detail.message == "99999999999999999999 is out of range");
+    }
+  }
+  GIVEN("a time limit whose milliseconds would not fit in 64 bits") {
+    std::string forever;
+    for (int i = 0; i < 2000; ++i) forever += "99999999d";
+    const auto detail = problem_of(k_minimal + "limits: {max_run_duration: " + forever + "}\n");
+    THEN("it is refused with the longest limit allowed") {
+      CHECK(detail.path == "limits.max_run_duration");
+      CHECK_THAT(detail.message, Catch::StartsWith("must be at most 315360000 seconds (3650d)"));
+    }
+  }
+}
+
 TEST_CASE("Every problem is reported at once, in file order", "[spec]") {
   GIVEN("a spec with three problems") {
     const auto details = problems_of(fixture("three_problems.yaml"));
