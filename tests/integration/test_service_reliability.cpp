@@ -476,3 +476,36 @@ TEST_CASE("a compressed body is refused before it is expanded (RELIABILITY 36)",
     CHECK(http_request(service, "GET", "/v1/health").status == 200);
   }
 }
+
+TEST_CASE("a NUL in a run's or a deployment's arguments or variables is refused (RELIABILITY 43)",
+          "[service]") {
+  ServiceFixture service;
+  WHEN("a run's variable and argument hold a NUL") {
+    auto payload = script_payload(upload_snapshot(service, {{"train.py", "print('hi')\n"}}));
+    payload["estimator"]["script_params"] = {"--data", std::string("a\0b", 3)};
+    payload["environment_variables"] = {{"SEED", std::string("1\0; rm -rf ~", 12)}};
+    const auto response = http_request(service, "POST", k_runs, payload.dump());
+    THEN("the submit is refused with both paths and no run is made") {
+      CHECK(response.status == 422);
+      const auto details = error_of(response).value("details", nlohmann::json::array());
+      REQUIRE(details.size() == 2);
+      CHECK(details[0].value("path", "") == "estimator.script_params[1]");
+      CHECK(details[1].value("path", "") == "environment_variables.SEED");
+      CHECK(listed_run_ids(service).empty());
+    }
+  }
+  WHEN("a deployment's variable holds a NUL") {
+    const nlohmann::json body{{"models", {{{"name", "m"}, {"version", 1}}}},
+                              {"entry_script", "score.py"},
+                              {"snapshot_id", std::string(64, 'a')},
+                              {"environment_variables", {{"MODE", std::string("fast\0slow", 9)}}}};
+    const auto response =
+        http_request(service, "PUT", "/v1/workspaces/default/services/s", body.dump());
+    THEN("it is refused at its path before anything is looked up") {
+      CHECK(response.status == 422);
+      const auto details = error_of(response).value("details", nlohmann::json::array());
+      REQUIRE(details.size() == 1);
+      CHECK(details[0].value("path", "") == "environment_variables.MODE");
+    }
+  }
+}

@@ -325,6 +325,25 @@ TEST_CASE("Names, paths and environment variables follow the rules", "[spec]") {
   }
 }
 
+TEST_CASE("A NUL in an argument or a variable's value is refused (RELIABILITY 43)", "[spec]") {
+  GIVEN("a variable's value and script arguments, as a list and as a mapping, holding a NUL") {
+    const auto details = problems_of(k_minimal +
+                                     "  script_params: [--data, \"a\\0b\"]\n"
+                                     "environment_variables: {SEED: \"1\\0; rm -rf ~\"}\n");
+    const auto mapped = problem_of(k_minimal + "  script_params: {--lr: \"0.1\\x00\"}\n");
+    THEN("each is refused at its path, rather than cut short when the run starts") {
+      REQUIRE(details.size() == 2);
+      CHECK(details[0].path == "estimator.script_params[1]");
+      CHECK(details[0].line == 3);
+      CHECK_THAT(details[0].message, Catch::Contains("NUL"));
+      CHECK(details[1].path == "environment_variables.SEED");
+      CHECK(details[1].line == 4);
+      CHECK(mapped.path == "estimator.script_params[1]");
+      CHECK_THAT(mapped.message, Catch::Contains("NUL"));
+    }
+  }
+}
+
 TEST_CASE("Durations read as users write them", "[spec]") {
   const auto duration_of = [](const std::string& text) {
     return valid(k_minimal + "limits: {max_run_duration: " + text + "}\n")

@@ -148,6 +148,18 @@ TEST_CASE("The service refuses integers past their range, never wrapped (RELIABI
   }
 }
 
+TEST_CASE("The service refuses a NUL in an argument or a variable's value (RELIABILITY 43)",
+          "[spec][payload]") {
+  nlohmann::json payload = build_payload(example_spec(), k_snapshot);
+  payload["estimator"]["script_params"][1] = std::string("0.1\0x", 5);
+  payload["environment_variables"]["B_SECOND"] = std::string("two\0words", 9);
+  const auto result = job_spec_from_payload(payload);
+  REQUIRE_FALSE(result.has_value());
+  REQUIRE(result.error().details.size() == 2);
+  CHECK(result.error().details[0].path == "estimator.script_params[1]");
+  CHECK(result.error().details[1].path == "environment_variables.B_SECOND");
+}
+
 TEST_CASE("A distributed payload round-trips to the same spec", "[spec][payload][distributed]") {
   GIVEN("a parameter-server spec with every field away from its default") {
     const JobSpec spec = parameter_server_spec();

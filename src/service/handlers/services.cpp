@@ -157,7 +157,9 @@ class DeploymentBody {
     return value.get<double>();
   }
 
-  nlohmann::json string_map(const std::string& key, bool variable_names) {
+  // An object of strings; for the replicas' environment, each name a variable name and each
+  // value one an environment can carry.
+  nlohmann::json string_map(const std::string& key, bool environment) {
     static const std::regex k_variable("[A-Za-z_][A-Za-z0-9_]*");
     const auto value = m_body.value(key, nlohmann::json::object());
     if (!value.is_object()) {
@@ -165,9 +167,15 @@ class DeploymentBody {
       return nlohmann::json::object();
     }
     for (const auto& [name, item] : value.items()) {
-      if (!item.is_string()) problem(key + "." + name, "must be a string");
-      if (variable_names && !std::regex_match(name, k_variable)) {
-        problem(key + "." + name, "is not a valid environment variable name");
+      const std::string path = key + "." + name;
+      if (!item.is_string()) {
+        problem(path, "must be a string");
+      } else if (auto whole = api::validate_process_string(item.get<std::string>());
+                 environment && !whole) {
+        problem(path, whole.error().message);
+      }
+      if (environment && !std::regex_match(name, k_variable)) {
+        problem(path, "is not a valid environment variable name");
       }
     }
     return value;
