@@ -285,3 +285,50 @@ TEST_CASE("a server-side failure is answered without server paths", "[service]")
     }
   }
 }
+
+namespace {
+
+// The permission bits of `path` that anyone but its owner has.
+std::filesystem::perms others_access(const std::filesystem::path& path) {
+  using std::filesystem::perms;
+  return std::filesystem::status(path).permissions() & (perms::group_all | perms::others_all);
+}
+
+}  // namespace
+
+TEST_CASE("the database, its WAL and the token are readable by their owner only (RELIABILITY 42)",
+          "[service]") {
+  namespace fs = std::filesystem;
+  ServiceFixture service;
+  REQUIRE(http_request(service, "POST", "/v1/workspaces", R"({"name":"w"})").status == 201);
+  const std::vector<fs::path> secrets{service.home() / "trainctl.db",
+                                      service.home() / "trainctl.db-wal",
+                                      service.home() / "trainctl.db-shm", service.home() / "token"};
+  THEN("each is readable and writable by its owner and by no one else") {
+    for (const auto& file : secrets) {
+      INFO(file);
+      REQUIRE(fs::exists(file));
+      CHECK(others_access(file) == fs::perms::none);
+      CHECK((fs::status(file).permissions() & fs::perms::owner_all) ==
+            (fs::perms::owner_read | fs::perms::owner_write));
+    }
+  }
+  WHEN("an older trainctld, killed, left them readable by all") {
+    service.kill9();  // the WAL and shared-memory files stay
+    for (const auto& file : secrets) {
+      INFO(file);
+      REQUIRE(fs::exists(file));
+      fs::permissions(file, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read |
+                                fs::perms::others_read);
+    }
+    service.start();
+    THEN("the service makes them its owner's only at start, and serves the same data") {
+      REQUIRE(http_request(service, "POST", "/v1/workspaces", R"({"name":"w2"})").status == 201);
+      for (const auto& file : secrets) {
+        INFO(file);
+        CHECK(others_access(file) == fs::perms::none);
+      }
+      CHECK(http_request(service, "GET", "/v1/workspaces/w").status == 200);
+    }
+  }
+}
