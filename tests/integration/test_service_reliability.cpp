@@ -1,6 +1,6 @@
-// Faults and abuse against the real trainctld (RELIABILITY 21, 24, 29, 30): the token stays in
-// its file, concurrent submits lose nothing, a killed upload leaves nothing behind, and a slow
-// reader misses nothing.
+// Faults and abuse against the real trainctld (RELIABILITY 21, 24, 29, 30, 35, 36, 43): the token
+// stays in its file, concurrent submits lose nothing, a killed upload leaves nothing behind, a slow
+// reader misses nothing, and deep, compressed or NUL-carrying bodies are refused.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
