@@ -69,6 +69,14 @@ Result<void> validate_name(std::string_view kind, std::string_view name) {
   return {};
 }
 
+Result<void> validate_process_string(std::string_view value) {
+  if (value.find('\0') != std::string_view::npos) {
+    return fail(ErrorCode::invalid_argument,
+                "holds a NUL character, which a program's arguments and environment cannot carry");
+  }
+  return {};
+}
+
 bool is_sha256_hex(std::string_view text) {
   if (text.size() != 64) return false;
   for (char c : text) {

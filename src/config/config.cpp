@@ -30,26 +30,32 @@ struct KeyRow {
   std::string_view name;
   std::string_view environment_variable;
   Setter set;
+  // Empty: a project's .trainctl.yaml may set the key. Otherwise why it may not: the file comes
+  // with a repository, and cloning one must not choose a program to run, a token or the home.
+  std::string_view not_in_project_because;
 };
 
-// The one key table: name, environment variable, and where the value goes. Paths in a config file
-// are relative to that file's folder; in the environment or a flag, to the current directory.
+// The one key table: name, environment variable, where the value goes, and whether a project file
+// may set it. Paths in a config file are relative to that file's folder; in the environment or a
+// flag, to the current directory.
 constexpr std::array k_keys{
     KeyRow{"endpoint", "TRAINCTL_ENDPOINT",
-           [](Config& c, const std::string& v, const fs::path&) { c.endpoint = v; }},
+           [](Config& c, const std::string& v, const fs::path&) { c.endpoint = v; }, ""},
     KeyRow{"token", "TRAINCTL_TOKEN",
-           [](Config& c, const std::string& v, const fs::path&) { c.token = v; }},
+           [](Config& c, const std::string& v, const fs::path&) { c.token = v; },
+           "a token does not belong in a file that comes with a repository"},
     KeyRow{"workspace", "TRAINCTL_WORKSPACE",
-           [](Config& c, const std::string& v, const fs::path&) { c.workspace = v; }},
+           [](Config& c, const std::string& v, const fs::path&) { c.workspace = v; }, ""},
     KeyRow{"output", "TRAINCTL_OUTPUT",
-           [](Config& c, const std::string& v, const fs::path&) { c.output = v; }},
-    KeyRow{
-        "home", "TRAINCTL_HOME",
-        [](Config& c, const std::string& v, const fs::path& base) { set_path(c.home, v, base); }},
+           [](Config& c, const std::string& v, const fs::path&) { c.output = v; }, ""},
+    KeyRow{"home", "TRAINCTL_HOME",
+           [](Config& c, const std::string& v, const fs::path& base) { set_path(c.home, v, base); },
+           "it chooses where the local service keeps its state and its token"},
     KeyRow{"server_binary", "TRAINCTL_SERVER_BINARY",
            [](Config& c, const std::string& v, const fs::path& base) {
              set_path(c.server_binary, v, base);
-           }},
+           },
+           "it names the program trainctl runs"},
 };
 
 const KeyRow* find_key(std::string_view name) {
@@ -102,7 +108,23 @@ std::string unknown_key_message(const std::string& key) {
   return message + fmt::format("; known keys: {}", fmt::join(key_names(), ", "));
 }
 
-Result<Layer> read_file_layer(const fs::path& file) {
+// The user's config file: $XDG_CONFIG_HOME/trainctl/config.yaml, else ~/.config/...
+fs::path user_file(const ConfigSources& sources) {
+  return xdg_dir(sources.getenv, "XDG_CONFIG_HOME", ".config") / "trainctl" / "config.yaml";
+}
+
+// Why `row` cannot come from a project file, and where it can be set instead.
+std::string not_in_project_message(const KeyRow& row, const ConfigSources& sources) {
+  return fmt::format(
+      "\"{}\" cannot be set in a project's .trainctl.yaml ({}); set it in {} or {}, or with {}",
+      row.name, row.not_in_project_because, user_file(sources).string(),
+      sources.system_file.string(), row.environment_variable);
+}
+
+// Which layer a config file is: a project's (the nearest .trainctl.yaml) may set fewer keys.
+enum class FileScope { machine_or_user, project };
+
+Result<Layer> read_file_layer(const fs::path& file, FileScope scope, const ConfigSources& sources) {
   auto text = util::read_file(file, k_max_config_bytes);
   if (!text) return fail(file_error(file, text.error().message));
   Layer layer{file.string(), file.parent_path(), {}};
@@ -117,6 +139,11 @@ Result<Layer> read_file_layer(const fs::path& file) {
         const auto mark = entry.first.Mark();
         return fail(
             file_error(file, fmt::format("line {}: {}", mark.line + 1, unknown_key_message(key))));
+      }
+      if (scope == FileScope::project && !row->not_in_project_because.empty()) {
+        const auto mark = entry.first.Mark();
+        return fail(file_error(file, fmt::format("line {}: {}", mark.line + 1,
+                                                 not_in_project_message(*row, sources))));
       }
       if (!entry.second.IsScalar()) {
         return fail(file_error(file, fmt::format("\"{}\" must be a string", key)));
@@ -195,9 +222,7 @@ std::vector<std::string> key_names() {
 }
 
 std::vector<fs::path> config_files(const ConfigSources& sources) {
-  std::vector<fs::path> candidates{
-      sources.system_file,
-      xdg_dir(sources.getenv, "XDG_CONFIG_HOME", ".config") / "trainctl" / "config.yaml"};
+  std::vector<fs::path> candidates{sources.system_file, user_file(sources)};
   if (auto project = nearest_project_file(sources.cwd)) candidates.push_back(*project);
   std::vector<fs::path> files;
   for (auto& file : candidates) {
@@ -209,8 +234,11 @@ std::vector<fs::path> config_files(const ConfigSources& sources) {
 
 Result<Config> load_config(const ConfigSources& sources, const FlagValues& flags) {
   Config config = defaults(sources.getenv);
+  const auto project = nearest_project_file(sources.cwd);
   for (const auto& file : config_files(sources)) {
-    auto layer = read_file_layer(file);
+    const FileScope scope =
+        project && file == *project ? FileScope::project : FileScope::machine_or_user;
+    auto layer = read_file_layer(file, scope, sources);
     if (!layer) return fail(layer.error());
     if (auto ok = apply(config, *layer); !ok) return fail(ok.error());
   }

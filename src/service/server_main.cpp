@@ -3,9 +3,12 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <regex>
 #include <thread>
@@ -157,9 +160,13 @@ Result<UniqueFd> take_lock(const fs::path& home) {
   return fd;
 }
 
-// The token in <home>/token (mode 0600), made at first start.
+// The token in <home>/token, made at first start; mode 0600 (owner only), also when an earlier
+// start or a user left it readable by others.
 Result<std::string> ensure_token(const fs::path& home) {
   const fs::path path = home / "token";
+  if (::chmod(path.c_str(), 0600) != 0 && errno != ENOENT) {
+    return fail(ErrorCode::io, "cannot make {} mode 0600: {}", path.string(), std::strerror(errno));
+  }
   if (auto existing = util::read_file(path, 4096)) {
     std::string token = *existing;
     while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();

@@ -9,6 +9,7 @@
 #include <set>
 #include <span>
 #include <string_view>
+#include <system_error>
 
 #include "problems.hpp"
 #include "spec_rules.hpp"
@@ -252,15 +253,32 @@ class SpecReader {
       problem(node.mark, path, fmt::format("must be at least 0, not {}", *value));
       return std::nullopt;
     }
-    return value;
+    return value ? checked_run_duration(node, path, *value) : std::nullopt;
   }
 
+  // A time limit no longer than k_max_run_duration_seconds.
+  std::optional<int64_t> checked_run_duration(const DocumentNode& node, const std::string& path,
+                                              int64_t seconds) {
+    if (seconds <= k_max_run_duration_seconds) return seconds;
+    problem(node.mark, path,
+            fmt::format("must be at most {} seconds ({}d), not {}", k_max_run_duration_seconds,
+                        k_max_run_duration_seconds / 86400, seconds));
+    return std::nullopt;
+  }
+
+  // A plain decimal integer that fits in 64 bits; one that does not is out of range, never
+  // wrapped or read as 0.
   std::optional<int64_t> read_integer(const DocumentNode& node, const std::string& path) {
+    if (!node.is_scalar() || node.quoted || node.text.empty()) {
+      return wrong(node, path, "an integer");
+    }
     int64_t value = 0;
     const char* end = node.text.data() + node.text.size();
-    if (!node.is_scalar() || node.quoted || node.text.empty() ||
-        std::from_chars(node.text.data(), end, value).ptr != end) {
-      return wrong(node, path, "an integer");
+    const auto [stop, error] = std::from_chars(node.text.data(), end, value);
+    if (stop != end) return wrong(node, path, "an integer");
+    if (error == std::errc::result_out_of_range) {
+      problem(node.mark, path, fmt::format("{} is out of range", node.text));
+      return std::nullopt;
     }
     return value;
   }
@@ -280,7 +298,7 @@ class SpecReader {
       problem(node.mark, path, duration.error().message);
       return std::nullopt;
     }
-    return duration->count();
+    return checked_run_duration(node, path, duration->count());
   }
 
   std::optional<Backend> read_backend(const DocumentNode& node, const std::string& path) {

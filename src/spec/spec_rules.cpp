@@ -274,7 +274,17 @@ void check_environment(const JobSpec& spec, Problems& problems) {
     } else if (name.starts_with(k_reserved_env_prefix)) {
       problems.add(path, fmt::format("names starting with {} are reserved for trainctl",
                                      k_reserved_env_prefix));
+    } else {
+      problems.add_if_failed(path, api::validate_process_string(value));
     }
+  }
+}
+
+// Every argument reaches the entry script's argv whole.
+void check_script_params(const Estimator& estimator, Problems& problems) {
+  for (size_t i = 0; i < estimator.script_params.size(); ++i) {
+    problems.add_if_failed(fmt::format("estimator.script_params[{}]", i),
+                           api::validate_process_string(estimator.script_params[i]));
   }
 }
 
@@ -292,6 +302,7 @@ std::vector<ErrorDetail> check_spec_rules(const JobSpec& spec) {
   Problems problems;
   check_names(spec, problems);
   check_estimator(spec.estimator, problems);
+  check_script_params(spec.estimator, problems);
   check_distributed(spec, problems);
   check_inputs(spec.inputs, problems);
   check_input_references(spec, problems);

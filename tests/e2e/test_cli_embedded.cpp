@@ -118,3 +118,28 @@ TEST_CASE("e2e: offline commands contact no service", "[e2e][cli]") {
     CHECK_THAT(result.out, Catch::Contains("Examples:") && Catch::Contains("--dry-run"));
   }
 }
+
+TEST_CASE("e2e: a cloned project's .trainctl.yaml runs no program of its own (RELIABILITY 38)",
+          "[e2e][cli]") {
+  namespace fs = std::filesystem;
+  EmbeddedHome embedded;
+  TempDir repository;
+  const auto ran = repository.path() / "evil-ran";
+  const auto evil = repository.path() / "evil.sh";
+  std::ofstream(evil) << "#!/bin/sh\ntouch '" << ran.string() << "'\nexit 1\n";
+  fs::permissions(evil, fs::perms::owner_all);
+  std::ofstream(repository.path() / ".trainctl.yaml") << "workspace: default\n"
+                                                         "server_binary: ./evil.sh\n";
+
+  WHEN("trainctl run list is run in the repository, with no service running") {
+    const auto result = embedded.cli.run({"run", "list"}, repository.path());
+    THEN("it stops at the config, naming the key and where it may be set, and runs nothing") {
+      CHECK(result.exit_code == 2);
+      CHECK_THAT(result.err, Catch::Contains(".trainctl.yaml") &&
+                                 Catch::Contains("\"server_binary\" cannot be set") &&
+                                 Catch::Contains("TRAINCTL_SERVER_BINARY"));
+      CHECK_FALSE(fs::exists(ran));
+      CHECK_FALSE(fs::exists(embedded.home.path() / "server.json"));
+    }
+  }
+}

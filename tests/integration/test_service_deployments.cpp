@@ -62,9 +62,21 @@ TEST_CASE("a model trained by a run is deployed and answers scoring requests",
         CHECK(body_json(reply)["model"] == "a");
       }
     }
-    WHEN("the body is not JSON") {
+    WHEN("the body is not JSON, nests too deep, or is compressed (RELIABILITY 35, 36)") {
       const auto reply = score(service, "digits-svc", key, "{not json");
-      THEN("it is a 400") { CHECK(reply.status == 400); }
+      const auto deep =
+          score(service, "digits-svc", key,
+                R"({"x": )" + std::string(10000, '[') + std::string(10000, ']') + "}");
+      const auto compressed =
+          http_request(service, "POST", k_services + "digits-svc/score", gzip(R"({"x": 21})"),
+                       {{"Authorization", "Bearer " + key}, {"Content-Encoding", "gzip"}}, false);
+      THEN("it is refused before a replica sees it") {
+        CHECK(reply.status == 400);
+        CHECK(deep.status == 400);
+        CHECK_THAT(deep.body, Catch::Contains("nested deeper than 64 levels"));
+        CHECK(compressed.status == 415);
+        CHECK_THAT(read_logs(service, "digits-svc"), !Catch::Contains("Traceback"));
+      }
     }
     WHEN("run() raises") {
       const auto pid = body_json(score(service, "digits-svc", key, R"({"x": 1})"))["pid"];

@@ -5,9 +5,11 @@
 #include <map>
 #include <set>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
+#include <httplib.h>
 #include <nlohmann/json.hpp>
 
 #include "support/service_fixture.hpp"
@@ -25,6 +27,18 @@ inline std::string header_of(const RawResponse& response, const std::string& nam
     if (key == name) return value;
   }
   return {};
+}
+
+// `text` compressed with gzip, the coding cpp-httplib expands, as a client would send a body
+// with Content-Encoding: gzip.
+inline std::string gzip(std::string_view text) {
+  httplib::detail::gzip_compressor compressor;
+  std::string compressed;
+  compressor.compress(text.data(), text.size(), true, [&](const char* data, size_t size) {
+    compressed.append(data, size);
+    return true;
+  });
+  return compressed;
 }
 
 // Uploads `files` (path -> content) and returns the snapshot id.

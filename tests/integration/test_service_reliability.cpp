@@ -1,6 +1,6 @@
-// Faults and abuse against the real trainctld (RELIABILITY 21, 24, 29, 30): the token stays in
-// its file, concurrent submits lose nothing, a killed upload leaves nothing behind, and a slow
-// reader misses nothing.
+// Faults and abuse against the real trainctld (RELIABILITY 21, 24, 29, 30, 35, 36, 43): the token
+// stays in its file, concurrent submits lose nothing, a killed upload leaves nothing behind, a slow
+// reader misses nothing, and deep, compressed or NUL-carrying bodies are refused.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -143,6 +143,13 @@ bool is_empty_dir(const fs::path& dir) {
 nlohmann::json missing_blobs(const ServiceFixture& service, const std::string& hash) {
   return body_json(http_request(service, "POST", "/v1/workspaces/default/blobs/missing",
                                 nlohmann::json{{"hashes", {hash}}}.dump()))["missing"];
+}
+
+// The "error" object of a reply, or an empty object when the reply is no JSON error.
+nlohmann::json error_of(const RawResponse& response) {
+  const auto body = body_json(response);
+  return body.is_object() ? body.value("error", nlohmann::json::object())
+                          : nlohmann::json::object();
 }
 
 struct SlowStream {
@@ -357,4 +364,148 @@ TEST_CASE("a slow follower of a 2 MB log gets every byte once, in order", "[serv
     offset = event["next_offset"];
   }
   CHECK(offset == expected.size());
+}
+
+TEST_CASE("a JSON body nested 10,000 levels deep is refused on every route (RELIABILITY 35)",
+          "[service][faults]") {
+  ServiceFixture service;
+  const std::string deep = std::string(10000, '[') + std::string(10000, ']');
+  const std::string workspace = "/v1/workspaces/default";
+  auto run = script_payload(upload_snapshot(service, {{"train.py", "print('hi')\n"}}));
+  run["estimator"]["script_params"] = "DEEP";
+  const auto with_deep = [&](const nlohmann::json& body) {
+    std::string text = body.dump();
+    return text.replace(text.find("\"DEEP\""), 6, deep);
+  };
+  const std::vector<std::pair<std::string, std::string>> routes{
+      {"POST /v1/workspaces", deep},
+      {"POST /v1/workspaces", with_deep({{"name", "deep"}, {"description", "DEEP"}})},
+      {"POST " + workspace + "/runs", with_deep(run)},
+      {"POST " + workspace + "/blobs/missing", with_deep({{"hashes", "DEEP"}})},
+      {"POST " + workspace + "/snapshots", with_deep({{"files", "DEEP"}})},
+      {"POST " + workspace + "/datasets", with_deep({{"name", "d"}, {"files", "DEEP"}})},
+      {"PUT " + workspace + "/computes/c", with_deep({{"type", "local"}, {"max_nodes", "DEEP"}})},
+      {"POST " + workspace + "/models", with_deep({{"name", "m"}, {"tags", "DEEP"}})},
+      {"PUT " + workspace + "/services/s", with_deep({{"models", "DEEP"}})},
+  };
+  for (const auto& [route, body] : routes) {
+    const auto space = route.find(' ');
+    const auto response =
+        http_request(service, route.substr(0, space), route.substr(space + 1), body);
+    INFO(route << " " << body.substr(0, 80));
+    CHECK(response.status == 400);
+    CHECK(error_of(response).value("code", "") == "invalid_argument");
+    CHECK_THAT(error_of(response).value("message", ""),
+               Catch::Contains("nested deeper than 64 levels"));
+    REQUIRE(process_is_alive(service.pid()));
+  }
+  WHEN("a run's node agent sends the run's state nested 10,000 levels deep") {
+    const std::string id = submit_script(service, "import time\ntime.sleep(30)\n").value("id", "");
+    const fs::path run_dir = service.home() / "runs" / id;
+    REQUIRE(eventually([&] { return fs::is_directory(run_dir); }));
+    // The run's agent credential as an engine issues it: its SHA-256 in the run directory.
+    std::ofstream(run_dir / "agent.credential") << trainctl::util::sha256_hex("agent-secret");
+    const auto response = http_request(service, "PUT", "/v1/agent/runs/" + id + "/state",
+                                       with_deep({{"version", "DEEP"}}),
+                                       {{"Authorization", "Bearer agent-secret"}}, false,
+                                       "application/octet-stream");
+    THEN("it is refused the same way") {
+      CHECK(response.status == 400);
+      CHECK_THAT(error_of(response).value("message", ""),
+                 Catch::Contains("nested deeper than 64 levels"));
+    }
+  }
+  THEN("a body nested 64 levels deep gets past the limit to the route's own checks") {
+    const auto response = http_request(
+        service, "POST", "/v1/workspaces",
+        R"({"name":"w","description":)" + std::string(63, '[') + std::string(63, ']') + "}");
+    CHECK(response.status == 400);
+    CHECK_THAT(response.body, Catch::Contains("description"));
+  }
+  THEN("the service still answers") {
+    CHECK(http_request(service, "GET", "/v1/health").status == 200);
+    CHECK(http_request(service, "GET", "/v1/workspaces/default/runs").status == 200);
+  }
+}
+
+TEST_CASE("a compressed body is refused before it is expanded (RELIABILITY 36)",
+          "[service][faults]") {
+  ServiceFixture service;
+  const fs::path tmp = service.home() / "tmp";
+  const std::string expanded(16u << 20, '0');  // twice the JSON cap; 16 KiB compressed
+  const std::vector<std::pair<std::string, std::string>> gzipped{{"Content-Encoding", "gzip"}};
+
+  WHEN("a workspace is created from a gzip body that expands past the JSON cap") {
+    const auto bomb = gzip(R"({"name":"bomb","description":")" + expanded + "\"}");
+    REQUIRE(bomb.size() < 64u << 10);
+    const auto response = http_request(service, "POST", "/v1/workspaces", bomb, gzipped);
+    THEN("it is 415 and no workspace is made") {
+      CHECK(response.status == 415);
+      CHECK(error_of(response).value("code", "") == "unsupported_media_type");
+      CHECK_THAT(error_of(response).value("message", ""), Catch::Contains("Content-Encoding gzip"));
+      CHECK(http_request(service, "GET", "/v1/workspaces/bomb").status == 404);
+    }
+  }
+  WHEN("a blob is uploaded gzip-compressed") {
+    const std::string hash = trainctl::util::sha256_hex(expanded);
+    const auto response = http_request(service, "PUT", "/v1/workspaces/default/blobs/" + hash,
+                                       gzip(expanded), gzipped, true, "application/octet-stream");
+    THEN("it is 415 and nothing is stored") {
+      CHECK(response.status == 415);
+      CHECK(missing_blobs(service, hash) == nlohmann::json::array({hash}));
+      CHECK(is_empty_dir(tmp));
+    }
+  }
+  WHEN("a deployment is scored with a gzip body, whatever its key") {
+    const auto response =
+        http_request(service, "POST", "/v1/workspaces/default/services/s/score",
+                     gzip(R"({"data":")" + expanded + "\"}"),
+                     {{"Content-Encoding", "gzip"}, {"Authorization", "Bearer wrong"}}, false);
+    THEN("it is 415 before the key is looked up") {
+      CHECK(response.status == 415);
+    }
+  }
+  WHEN("a body says it is sent as is") {
+    const auto response = http_request(service, "POST", "/v1/workspaces", R"({"name":"plain"})",
+                                       {{"Content-Encoding", "identity"}});
+    THEN("it is taken") {
+      CHECK(response.status == 201);
+    }
+  }
+  THEN("the service still answers") {
+    CHECK(http_request(service, "GET", "/v1/health").status == 200);
+  }
+}
+
+TEST_CASE("a NUL in a run's or a deployment's arguments or variables is refused (RELIABILITY 43)",
+          "[service]") {
+  ServiceFixture service;
+  WHEN("a run's variable and argument hold a NUL") {
+    auto payload = script_payload(upload_snapshot(service, {{"train.py", "print('hi')\n"}}));
+    payload["estimator"]["script_params"] = {"--data", std::string("a\0b", 3)};
+    payload["environment_variables"] = {{"SEED", std::string("1\0; rm -rf ~", 12)}};
+    const auto response = http_request(service, "POST", k_runs, payload.dump());
+    THEN("the submit is refused with both paths and no run is made") {
+      CHECK(response.status == 422);
+      const auto details = error_of(response).value("details", nlohmann::json::array());
+      REQUIRE(details.size() == 2);
+      CHECK(details[0].value("path", "") == "estimator.script_params[1]");
+      CHECK(details[1].value("path", "") == "environment_variables.SEED");
+      CHECK(listed_run_ids(service).empty());
+    }
+  }
+  WHEN("a deployment's variable holds a NUL") {
+    const nlohmann::json body{{"models", {{{"name", "m"}, {"version", 1}}}},
+                              {"entry_script", "score.py"},
+                              {"snapshot_id", std::string(64, 'a')},
+                              {"environment_variables", {{"MODE", std::string("fast\0slow", 9)}}}};
+    const auto response =
+        http_request(service, "PUT", "/v1/workspaces/default/services/s", body.dump());
+    THEN("it is refused at its path before anything is looked up") {
+      CHECK(response.status == 422);
+      const auto details = error_of(response).value("details", nlohmann::json::array());
+      REQUIRE(details.size() == 1);
+      CHECK(details[0].value("path", "") == "environment_variables.MODE");
+    }
+  }
 }

@@ -1,4 +1,4 @@
-// trainctld's security rules (RELIABILITY 9, 10, 16, 17, 19, 20) against the real binary.
+// trainctld's security rules (RELIABILITY 9, 10, 16, 17, 19, 20, 42, 46) against the real binary.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sqlite3.h>
@@ -283,5 +283,119 @@ TEST_CASE("a server-side failure is answered without server paths", "[service]")
         CHECK(response.body.find(service.home().string()) == std::string::npos);
       }
     }
+  }
+}
+
+namespace {
+
+// The permission bits of `path` that anyone but its owner has.
+std::filesystem::perms others_access(const std::filesystem::path& path) {
+  using std::filesystem::perms;
+  return std::filesystem::status(path).permissions() & (perms::group_all | perms::others_all);
+}
+
+}  // namespace
+
+TEST_CASE("the database, its WAL and the token are readable by their owner only (RELIABILITY 42)",
+          "[service]") {
+  namespace fs = std::filesystem;
+  ServiceFixture service;
+  REQUIRE(http_request(service, "POST", "/v1/workspaces", R"({"name":"w"})").status == 201);
+  const std::vector<fs::path> secrets{service.home() / "trainctl.db",
+                                      service.home() / "trainctl.db-wal",
+                                      service.home() / "trainctl.db-shm", service.home() / "token"};
+  THEN("each is readable and writable by its owner and by no one else") {
+    for (const auto& file : secrets) {
+      INFO(file);
+      REQUIRE(fs::exists(file));
+      CHECK(others_access(file) == fs::perms::none);
+      CHECK((fs::status(file).permissions() & fs::perms::owner_all) ==
+            (fs::perms::owner_read | fs::perms::owner_write));
+    }
+  }
+  WHEN("an older trainctld, killed, left them readable by all") {
+    service.kill9();  // the WAL and shared-memory files stay
+    for (const auto& file : secrets) {
+      INFO(file);
+      REQUIRE(fs::exists(file));
+      fs::permissions(file, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read |
+                                fs::perms::others_read);
+    }
+    service.start();
+    THEN("the service makes them its owner's only at start, and serves the same data") {
+      REQUIRE(http_request(service, "POST", "/v1/workspaces", R"({"name":"w2"})").status == 201);
+      for (const auto& file : secrets) {
+        INFO(file);
+        CHECK(others_access(file) == fs::perms::none);
+      }
+      CHECK(http_request(service, "GET", "/v1/workspaces/w").status == 200);
+    }
+  }
+}
+
+namespace {
+
+// Sends `request` as written on a new connection and returns the reply (what arrived within
+// 20 s, or until a whole reply did).
+std::string raw_exchange(const ServiceFixture& service, const std::string& request) {
+  const int sock = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(sock >= 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(service.port()));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::connect(sock, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0);
+  timeval timeout{20, 0};
+  ::setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  REQUIRE(::send(sock, request.data(), request.size(), MSG_NOSIGNAL) ==
+          static_cast<ssize_t>(request.size()));
+  std::string reply;
+  char buffer[4096];
+  for (ssize_t n; !is_whole_reply(reply) && (n = ::recv(sock, buffer, sizeof buffer, 0)) > 0;) {
+    reply.append(buffer, static_cast<size_t>(n));
+  }
+  ::close(sock);
+  return reply;
+}
+
+}  // namespace
+
+TEST_CASE("two Host headers, or a body length given twice, are refused (RELIABILITY 46)",
+          "[service]") {
+  ServiceFixture service;
+  const std::string host = fmt::format("Host: 127.0.0.1:{}\r\n", service.port());
+  const std::string auth = fmt::format("Authorization: Bearer {}\r\n", service.token());
+  const std::string create =
+      "POST /v1/workspaces HTTP/1.1\r\n" + host + auth + "Content-Type: application/json\r\n";
+  WHEN("a request names the service in one Host header and another host in a second") {
+    const auto reply = raw_exchange(service, "GET /v1/workspaces HTTP/1.1\r\n" + host +
+                                                 "Host: evil.example\r\n" + auth + "\r\n");
+    THEN("it is 400") {
+      CHECK(reply.starts_with("HTTP/1.1 400"));
+      CHECK_THAT(reply, Catch::Contains("\"invalid_argument\"") && Catch::Contains("Host"));
+    }
+  }
+  WHEN("a body is sent chunked with a Content-Length as well") {
+    const auto reply =
+        raw_exchange(service, create +
+                                  "Content-Length: 4\r\nTransfer-Encoding: chunked\r\n"
+                                  "\r\n13\r\n{\"name\":\"smuggled\"}\r\n0\r\n\r\n");
+    THEN("it is 400 and nothing is created") {
+      CHECK(reply.starts_with("HTTP/1.1 400"));
+      CHECK_THAT(reply, Catch::Contains("Transfer-Encoding"));
+      CHECK(http_request(service, "GET", "/v1/workspaces/smuggled").status == 404);
+    }
+  }
+  WHEN("a body has two Content-Length headers") {
+    const auto reply = raw_exchange(
+        service,
+        create + "Content-Length: 20\r\nContent-Length: 2\r\n\r\n{\"name\":\"twice\"}    ");
+    THEN("it is 400 and nothing is created") {
+      CHECK(reply.starts_with("HTTP/1.1 400"));
+      CHECK(http_request(service, "GET", "/v1/workspaces/twice").status == 404);
+    }
+  }
+  THEN("the service still answers") {
+    CHECK(http_request(service, "GET", "/v1/health").status == 200);
   }
 }

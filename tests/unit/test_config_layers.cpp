@@ -119,12 +119,13 @@ TEST_CASE("config: home and paths", "[config]") {
     REQUIRE(config);
     CHECK(config->home == fs::path("/srv/trainctl"));
   }
-  SECTION("given a relative path in a project file, it is relative to that file's folder") {
-    write(machine.project() / ".trainctl.yaml", "home: state\nserver_binary: bin/trainctld\n");
+  SECTION("given a relative path in a config file, it is relative to that file's folder") {
+    const auto user_dir = machine.home() / ".config/trainctl";
+    write(user_dir / "config.yaml", "home: state\nserver_binary: bin/trainctld\n");
     auto config = load_config(machine.sources());
     REQUIRE(config);
-    CHECK(config->home == machine.project() / "state");
-    CHECK(config->server_binary == machine.project() / "bin/trainctld");
+    CHECK(config->home == user_dir / "state");
+    CHECK(config->server_binary == user_dir / "bin/trainctld");
   }
 }
 
@@ -168,5 +169,48 @@ TEST_CASE("config: bad files and values are clear errors", "[config]") {
   SECTION("given an empty file, it is no error") {
     write(machine.system_file(), "");
     CHECK(load_config(machine.sources()));
+  }
+}
+
+TEST_CASE("config: a project file cannot choose a program, a token or the home (RELIABILITY 38)",
+          "[config]") {
+  Machine machine;
+  const auto project_file = machine.project() / ".trainctl.yaml";
+  const std::vector<std::pair<std::string, std::string>> refused{
+      {"server_binary", "TRAINCTL_SERVER_BINARY"},
+      {"token", "TRAINCTL_TOKEN"},
+      {"home", "TRAINCTL_HOME"}};
+  for (const auto& [key, variable] : refused) {
+    SECTION("given " + key +
+            " in a project's .trainctl.yaml, an error names it and where to set it") {
+      write(project_file, "workspace: a\n" + key + ": ./evil.sh\n");
+      auto config = load_config(machine.sources());
+      REQUIRE_FALSE(config);
+      CHECK(config.error().code == ErrorCode::usage);
+      CHECK_THAT(
+          config.error().message,
+          Catch::Contains(project_file.string()) && Catch::Contains("line 2") &&
+              Catch::Contains("\"" + key + "\" cannot be set in a project's .trainctl.yaml") &&
+              Catch::Contains((machine.home() / ".config/trainctl/config.yaml").string()) &&
+              Catch::Contains(machine.system_file().string()) && Catch::Contains(variable));
+    }
+    SECTION("given " + key + " in the user's file and in the machine's, it is taken") {
+      write(machine.system_file(), key + ": /from/etc\n");
+      write(machine.home() / ".config/trainctl/config.yaml", key + ": /from/user\n");
+      auto config = load_config(machine.sources());
+      REQUIRE(config);
+      const std::string value = key == "token"  ? config->token
+                                : key == "home" ? config->home.string()
+                                                : config->server_binary.string();
+      CHECK(value == "/from/user");
+    }
+  }
+  SECTION("given endpoint, workspace and output in a project file, they are taken") {
+    write(project_file, "endpoint: http://shared:7070\nworkspace: nlp\noutput: wide\n");
+    auto config = load_config(machine.sources());
+    REQUIRE(config);
+    CHECK(config->endpoint == "http://shared:7070");
+    CHECK(config->workspace == "nlp");
+    CHECK(config->output == "wide");
   }
 }

@@ -179,6 +179,48 @@ TEST_CASE("Counts are checked, never clamped (RELIABILITY 4, 5)", "[spec]") {
   }
 }
 
+TEST_CASE("Integers past their range are refused, never wrapped (RELIABILITY 43)", "[spec]") {
+  GIVEN("a priority of 2^64 + 1") {
+    const auto detail = problem_of(k_minimal + "priority: 18446744073709551617\n");
+    THEN("it is refused at its field, with the number as written") {
+      CHECK(detail.path == "priority");
+      CHECK(detail.line == 3);
+      CHECK(detail.message == "18446744073709551617 is out of range");
+    }
+  }
+  GIVEN("node_count: 2^63, one past the largest 64-bit integer") {
+    const auto detail = problem_of(k_minimal + "  node_count: 9223372036854775808\n");
+    THEN("it is out of range, not read as 0") {
+      CHECK(detail.path == "estimator.node_count");
+      CHECK(detail.message == "9223372036854775808 is out of range");
+    }
+  }
+  GIVEN("a retry exit code below the smallest 64-bit integer") {
+    const auto detail = problem_of(
+        k_minimal + "limits: {max_retries: 1, retry_on_exit_codes: [-9223372036854775809]}\n");
+    THEN("it is out of range at its index") {
+      CHECK(detail.path == "limits.retry_on_exit_codes[0]");
+      CHECK(detail.message == "-9223372036854775809 is out of range");
+    }
+  }
+  GIVEN("a node count past 64 bits given with --set") {
+    const auto detail = problem_of(k_minimal, {"estimator.node_count=99999999999999999999"});
+    THEN("it is refused the same way") {
+      CHECK(detail.path == "estimator.node_count");
+      CHECK(detail.message == "99999999999999999999 is out of range");
+    }
+  }
+  GIVEN("a time limit whose milliseconds would not fit in 64 bits") {
+    std::string forever;
+    for (int i = 0; i < 2000; ++i) forever += "99999999d";
+    const auto detail = problem_of(k_minimal + "limits: {max_run_duration: " + forever + "}\n");
+    THEN("it is refused with the longest limit allowed") {
+      CHECK(detail.path == "limits.max_run_duration");
+      CHECK_THAT(detail.message, Catch::StartsWith("must be at most 315360000 seconds (3650d)"));
+    }
+  }
+}
+
 TEST_CASE("Every problem is reported at once, in file order", "[spec]") {
   GIVEN("a spec with three problems") {
     const auto details = problems_of(fixture("three_problems.yaml"));
@@ -279,6 +321,25 @@ TEST_CASE("Names, paths and environment variables follow the rules", "[spec]") {
     const auto detail = problem_of(k_minimal + "  framework: tensorflw\n");
     THEN("the nearest framework is suggested") {
       CHECK_THAT(detail.message, Catch::Contains("did you mean 'tensorflow'"));
+    }
+  }
+}
+
+TEST_CASE("A NUL in an argument or a variable's value is refused (RELIABILITY 43)", "[spec]") {
+  GIVEN("a variable's value and script arguments, as a list and as a mapping, holding a NUL") {
+    const auto details = problems_of(k_minimal +
+                                     "  script_params: [--data, \"a\\0b\"]\n"
+                                     "environment_variables: {SEED: \"1\\0; rm -rf ~\"}\n");
+    const auto mapped = problem_of(k_minimal + "  script_params: {--lr: \"0.1\\x00\"}\n");
+    THEN("each is refused at its path, rather than cut short when the run starts") {
+      REQUIRE(details.size() == 2);
+      CHECK(details[0].path == "estimator.script_params[1]");
+      CHECK(details[0].line == 3);
+      CHECK_THAT(details[0].message, Catch::Contains("NUL"));
+      CHECK(details[1].path == "environment_variables.SEED");
+      CHECK(details[1].line == 4);
+      CHECK(mapped.path == "estimator.script_params[1]");
+      CHECK_THAT(mapped.message, Catch::Contains("NUL"));
     }
   }
 }

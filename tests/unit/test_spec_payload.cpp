@@ -129,6 +129,37 @@ JobSpec parameter_server_spec() {
 
 }  // namespace
 
+TEST_CASE("The service refuses integers past their range, never wrapped (RELIABILITY 43)",
+          "[spec][payload]") {
+  GIVEN("a node count of 2^63 and a time limit of 2^63 - 1 seconds") {
+    nlohmann::json payload = build_payload(example_spec(), k_snapshot);
+    payload["estimator"]["node_count"] = 9223372036854775808u;
+    payload["limits"]["max_run_duration_seconds"] = INT64_MAX;
+    const auto result = job_spec_from_payload(payload);
+    THEN("both are refused at their JSON paths") {
+      REQUIRE_FALSE(result.has_value());
+      REQUIRE(result.error().details.size() == 2);
+      CHECK(result.error().details[0].path == "estimator.node_count");
+      CHECK(result.error().details[0].message == "9223372036854775808 is out of range");
+      CHECK(result.error().details[1].path == "limits.max_run_duration_seconds");
+      CHECK(result.error().details[1].message ==
+            "must be at most 315360000 seconds (3650d), not 9223372036854775807");
+    }
+  }
+}
+
+TEST_CASE("The service refuses a NUL in an argument or a variable's value (RELIABILITY 43)",
+          "[spec][payload]") {
+  nlohmann::json payload = build_payload(example_spec(), k_snapshot);
+  payload["estimator"]["script_params"][1] = std::string("0.1\0x", 5);
+  payload["environment_variables"]["B_SECOND"] = std::string("two\0words", 9);
+  const auto result = job_spec_from_payload(payload);
+  REQUIRE_FALSE(result.has_value());
+  REQUIRE(result.error().details.size() == 2);
+  CHECK(result.error().details[0].path == "estimator.script_params[1]");
+  CHECK(result.error().details[1].path == "environment_variables.B_SECOND");
+}
+
 TEST_CASE("A distributed payload round-trips to the same spec", "[spec][payload][distributed]") {
   GIVEN("a parameter-server spec with every field away from its default") {
     const JobSpec spec = parameter_server_spec();

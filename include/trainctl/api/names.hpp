@@ -12,6 +12,10 @@ namespace trainctl::api {
 // in the message. Fails with invalid_argument.
 Result<void> validate_name(std::string_view kind, std::string_view name);
 
+// A string handed to a process as an argument or as an environment variable's value: anything
+// but NUL, which would end it early at exec. Fails with invalid_argument.
+Result<void> validate_process_string(std::string_view value);
+
 // A lower-case 64-hex-digit SHA-256.
 bool is_sha256_hex(std::string_view text);
 

@@ -1,5 +1,5 @@
 #pragma once
-// The CLI's configuration, layered in one place (DESIGN.md §7):
+// The CLI's configuration, layered in one place:
 //   defaults < /etc/trainctl/config.yaml < $XDG_CONFIG_HOME/trainctl/config.yaml (default
 //   ~/.config) < the nearest .trainctl.yaml walking up from the cwd < TRAINCTL_* environment <
 //   flags.
@@ -44,7 +44,9 @@ using FlagValues = std::map<std::string, std::string>;
 
 // The configuration the layers above produce. A config file that is not a mapping of known keys
 // to scalars fails with ErrorCode::usage naming the file (and "did you mean ..." for a near miss);
-// an invalid `output` fails naming the layer that set it.
+// so does a project's .trainctl.yaml that sets a key only the machine's or the user's file, the
+// environment or a flag may set (server_binary, token, home), naming the key, the line and those
+// places; an invalid `output` fails naming the layer that set it.
 Result<Config> load_config(const ConfigSources& sources, const FlagValues& flags = {});
 
 // The config file layers in precedence order (lowest first) that exist for `sources`.

@@ -74,9 +74,12 @@ struct Input {
 inline constexpr int k_min_priority = -1000;
 inline constexpr int k_max_priority = 1000;
 inline constexpr int k_max_retries = 100;
+// The longest time limit a run may have (3650 days): its milliseconds, added to a start time,
+// stay far inside 64 bits.
+inline constexpr int64_t k_max_run_duration_seconds = int64_t{3650} * 86400;
 
 struct Limits {
-  int64_t max_run_duration_seconds = 0;  // 0: no limit
+  int64_t max_run_duration_seconds = 0;  // 0: no limit; at most k_max_run_duration_seconds
   // Attempts made again after a retryable failure (docs/job-spec.md, Retries): a run whose exit
   // code is 128-255 (ended by a signal, e.g. an OOM kill) or listed in retry_on_exit_codes is
   // started again while retries are left. 0..k_max_retries.

@@ -111,9 +111,9 @@ Result<Reply> put_state(const ServiceContext& context, const httplib::Request& r
   if (!dir) return fail(dir.error());
   auto body = read_body(reader, k_max_state_bytes);
   if (!body) return fail(body.error());
-  const auto json = nlohmann::json::parse(*body, nullptr, /*allow_exceptions=*/false);
-  if (json.is_discarded()) return fail(ErrorCode::invalid_argument, "the state is not JSON");
-  auto state = engines::run_state_from_json(json);
+  const auto json = parse_json_body(*body);
+  if (!json) return fail(json.error());
+  auto state = engines::run_state_from_json(*json);
   if (!state) return fail(state.error());
   if (auto current = engines::read_run_state(*dir);
       current && current->observation.phase == RunObservation::Phase::finished) {

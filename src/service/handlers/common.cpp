@@ -90,9 +90,10 @@ httplib::Server::HandlerWithContentReader json_body_route(const ServiceContext& 
                                                   httplib::Response& response,
                                                   const httplib::ContentReader& read_body) {
     const size_t cap = context.config.max_json_bytes;
-    const bool too_large = request.get_header_value<uint64_t>("Content-Length") > cap;
+    bool too_large = request.get_header_value<uint64_t>("Content-Length") > cap;
     std::string body;
     const bool read = read_body([&](const char* data, size_t size) {
+      too_large = too_large || size > cap - body.size();
       if (!too_large) body.append(data, size);
       return true;
     });
@@ -105,9 +106,54 @@ httplib::Server::HandlerWithContentReader json_body_route(const ServiceContext& 
   };
 }
 
-Result<nlohmann::json> parse_json_object(const std::string& body) {
+namespace {
+
+// Whether `text` nests arrays and objects more than `limit` levels deep, counting the brackets
+// outside strings. One pass, constant memory; meant to run before the text is parsed.
+bool nested_deeper_than(std::string_view text, int limit) {
+  int depth = 0;
+  bool in_string = false;
+  bool escaped = false;
+  for (const char c : text) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > limit) return true;
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+Result<nlohmann::json> parse_json_body(std::string_view body) {
+  if (nested_deeper_than(body, k_max_json_depth)) {
+    return fail(ErrorCode::invalid_argument, "the request body is nested deeper than {} levels",
+                k_max_json_depth);
+  }
   auto parsed = nlohmann::json::parse(body, nullptr, false);
-  if (parsed.is_discarded() || !parsed.is_object()) {
+  if (parsed.is_discarded()) {
+    return fail(ErrorCode::invalid_argument, "the request body is not valid JSON");
+  }
+  return parsed;
+}
+
+Result<nlohmann::json> parse_json_object(std::string_view body) {
+  auto parsed = parse_json_body(body);
+  if (!parsed) return parsed;
+  if (!parsed->is_object()) {
     return fail(ErrorCode::invalid_argument, "the request body must be a JSON object");
   }
   return parsed;

@@ -34,8 +34,8 @@ using JsonHandler = std::function<Result<Reply>(const httplib::Request&)>;
 httplib::Server::Handler json_route(JsonHandler handler);
 
 // A POST/PUT route with a JSON body. The body is read by the route: one over the JSON cap (known
-// from Content-Length before reading) is drained without being kept and answered with 413, so
-// the connection stays usable.
+// from Content-Length before reading, or counted as the bytes arrive) is drained without being
+// kept and answered with 413, so the connection stays usable.
 using JsonBodyHandler = std::function<Result<Reply>(const httplib::Request&, const std::string& body)>;
 httplib::Server::HandlerWithContentReader json_body_route(const ServiceContext& context,
                                                           JsonBodyHandler handler);
@@ -53,8 +53,15 @@ struct FileReply {
 using FileHandler = std::function<Result<FileReply>(const httplib::Request&)>;
 httplib::Server::Handler file_route(FileHandler handler);
 
-// The request body as a JSON object (invalid_argument otherwise).
-Result<nlohmann::json> parse_json_object(const std::string& body);
+// The most levels of arrays and objects a JSON request body may nest, as many as a job spec in
+// YAML may. Code that walks a JSON value (dump, copy, the spec reader) recurses once per level.
+inline constexpr int k_max_json_depth = 64;
+
+// The one way a request body is read as JSON: refused with invalid_argument, before it is
+// parsed, when it nests deeper than k_max_json_depth, and when it is not valid JSON.
+Result<nlohmann::json> parse_json_body(std::string_view body);
+// parse_json_body, and invalid_argument unless the body is a JSON object.
+Result<nlohmann::json> parse_json_object(std::string_view body);
 // Path parameter `index` of the route, validated as a resource name of `kind`.
 Result<std::string> name_param(const httplib::Request& request, size_t index, std::string_view kind);
 // The workspace parameter (match 1), validated and known to exist (not_found otherwise).

@@ -1,5 +1,6 @@
-// Checks every request passes before routing (docs/rest-api.md, Conventions): Host (403), bearer
-// token (401), encoded traversal in the raw target (400), Content-Type (415) and size (413).
+// Checks every request passes before routing (docs/rest-api.md, Conventions): framing (one Host,
+// one body length: 400), Content-Encoding (415), Host (403), bearer token (401), encoded
+// traversal in the raw target (400), Content-Type (415) and size (413).
 #include <openssl/crypto.h>
 
 #include <algorithm>
@@ -151,8 +152,44 @@ Result<void> check_auth(const ServiceContext& context, const httplib::Request& r
   return {};
 }
 
+// How the request is framed: one Host header (the one the Host check reads), and a body length
+// given once, by Content-Length or by Transfer-Encoding, never both. A request that could be read
+// two ways (one by a proxy in front, another here) is refused.
+Result<void> check_framing(const httplib::Request& request) {
+  if (request.get_header_value_count("Host") > 1) {
+    return fail(ErrorCode::invalid_argument, "the request has more than one Host header");
+  }
+  if (request.get_header_value_count("Content-Length") > 1) {
+    return fail(ErrorCode::invalid_argument, "the request has more than one Content-Length header");
+  }
+  if (request.has_header("Transfer-Encoding") && request.has_header("Content-Length")) {
+    return fail(ErrorCode::invalid_argument,
+                "the request has both Transfer-Encoding and Content-Length; send one");
+  }
+  return {};
+}
+
+// A body is taken only as sent: with no content coding (or "identity"). cpp-httplib would
+// otherwise expand a compressed body itself, and a small body could grow past every cap.
+Result<void> check_content_encoding(const httplib::Request& request) {
+  const auto [first, last] = request.headers.equal_range("Content-Encoding");
+  for (auto header = first; header != last; ++header) {
+    const std::string coding = lower(header->second);
+    if (!coding.empty() && coding != "identity") {
+      return fail(ErrorCode::unsupported_media_type,
+                  "the request body must be sent uncompressed; Content-Encoding {} is not "
+                  "accepted",
+                  header->second);
+    }
+  }
+  return {};
+}
+
 Result<void> check_request(const ServiceContext& context, const httplib::Request& request) {
   const ApiConfig& config = context.config;
+  // Before the token and the scoring key: they need no lookup, and hold on every route.
+  if (auto framing = check_framing(request); !framing) return framing;
+  if (auto encoding = check_content_encoding(request); !encoding) return encoding;
   if (!host_allowed(config, request.get_header_value("Host"))) {
     return fail(ErrorCode::forbidden, "the Host header does not name this service");
   }

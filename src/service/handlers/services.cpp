@@ -157,7 +157,9 @@ class DeploymentBody {
     return value.get<double>();
   }
 
-  nlohmann::json string_map(const std::string& key, bool variable_names) {
+  // An object of strings; for the replicas' environment, each name a variable name and each
+  // value one an environment can carry.
+  nlohmann::json string_map(const std::string& key, bool environment) {
     static const std::regex k_variable("[A-Za-z_][A-Za-z0-9_]*");
     const auto value = m_body.value(key, nlohmann::json::object());
     if (!value.is_object()) {
@@ -165,9 +167,15 @@ class DeploymentBody {
       return nlohmann::json::object();
     }
     for (const auto& [name, item] : value.items()) {
-      if (!item.is_string()) problem(key + "." + name, "must be a string");
-      if (variable_names && !std::regex_match(name, k_variable)) {
-        problem(key + "." + name, "is not a valid environment variable name");
+      const std::string path = key + "." + name;
+      if (!item.is_string()) {
+        problem(path, "must be a string");
+      } else if (auto whole = api::validate_process_string(item.get<std::string>());
+                 environment && !whole) {
+        problem(path, whole.error().message);
+      }
+      if (environment && !std::regex_match(name, k_variable)) {
+        problem(path, "is not a valid environment variable name");
       }
     }
     return value;
@@ -299,15 +307,14 @@ Result<Reply> regenerate_keys(const ServiceContext& context, const httplib::Requ
   return Reply{200, {{"primary_key", *key}}, {{"Cache-Control", "no-store"}}};
 }
 
-// Scoring: bad JSON is a 400 before any replica sees it; run() raising BadRequest a 400 and
-// anything else a 500, with the message; no ready replica is a 503 with Retry-After.
+// Scoring: bad or too deeply nested JSON is a 400 before any replica sees it; run() raising
+// BadRequest a 400 and anything else a 500, with the message; no ready replica is a 503 with
+// Retry-After.
 Result<Reply> score(const ServiceContext& context, const httplib::Request& request,
                     const std::string& body) {
   auto routed = routed_deployment(context, request);
   if (!routed) return fail(routed.error());
-  if (!nlohmann::json::accept(body)) {
-    return fail(ErrorCode::invalid_argument, "the request body is not valid JSON");
-  }
+  if (auto parsed = parse_json_body(body); !parsed) return fail(parsed.error());
   auto reply = context.deployments->score(routed->workspace, routed->name, body);
   if (!reply) {
     if (reply.error().code != ErrorCode::unavailable) return fail(reply.error());

@@ -1,8 +1,14 @@
 #include "sqlite.hpp"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
 
+#include <cerrno>
+#include <cstring>
 #include <utility>
+
+#include "trainctl/util/unique_fd.hpp"
 
 namespace trainctl::service::store {
 
@@ -106,8 +112,35 @@ std::optional<int64_t> Statement::column_optional_int64(int column) const {
 
 // ---- Connection ---------------------------------------------------------------------------
 
+namespace {
+
+constexpr mode_t k_database_mode = 0600;
+
+// Makes the database file (creating it, empty, when missing) and the files SQLite keeps beside
+// it readable and writable by their owner only. SQLite gives a WAL, shared-memory or journal file
+// it creates the database file's mode, so they are never readable by others either.
+Result<void> restrict_to_owner(const std::filesystem::path& path) {
+  util::UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, k_database_mode));
+  if (!fd || ::fchmod(fd.get(), k_database_mode) != 0) {
+    return fail(ErrorCode::io, "cannot create the database {} with mode 0600: {}", path.string(),
+                std::strerror(errno));
+  }
+  for (const char* suffix : {"-wal", "-shm", "-journal"}) {
+    const std::string beside = path.string() + suffix;
+    if (::chmod(beside.c_str(), k_database_mode) != 0 && errno != ENOENT) {
+      return fail(ErrorCode::io, "cannot make {} mode 0600: {}", beside, std::strerror(errno));
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
 Result<std::unique_ptr<Connection>> Connection::open(const std::filesystem::path& path,
                                                      AccessMode mode, int busy_timeout_ms) {
+  if (mode == AccessMode::read_write) {
+    if (auto restricted = restrict_to_owner(path); !restricted) return fail(restricted.error());
+  }
   sqlite3* db = nullptr;
   // NOMUTEX: a connection is only ever used by one thread at a time.
   const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |

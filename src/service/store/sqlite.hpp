@@ -90,7 +90,8 @@ enum class AccessMode { read_write, query_only };
 class Connection {
  public:
   // Opens the database with extended result codes and the busy timeout. read_write creates it
-  // when missing and turns on synchronous=FULL and foreign keys; query_only refuses writes.
+  // when missing, makes it and its WAL and shared-memory files mode 0600 (owner only), and turns
+  // on synchronous=FULL and foreign keys; query_only refuses writes.
   static Result<std::unique_ptr<Connection>> open(const std::filesystem::path& path,
                                                   AccessMode mode, int busy_timeout_ms);
   ~Connection();
