@@ -26,6 +26,7 @@
 #include "trainctl/service/engines/run_state.hpp"
 #include "trainctl/service/engines/slurm_engine.hpp"
 #include "trainctl/util/fs.hpp"
+#include "trainctl/util/unique_fd.hpp"
 
 namespace trainctl::service {
 
@@ -241,13 +242,20 @@ class NodeAgent {
       const auto status = it->symlink_status(error);
       if (error || !fs::is_regular_file(status)) continue;
       const std::string path = it->path().lexically_relative(outputs).generic_string();
-      auto content = util::read_file(it->path(), uint64_t{1} << 40);
-      if (!content) continue;
+      const util::UniqueFd fd(::open(it->path().c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+      struct stat info {};
+      if (!fd || ::fstat(fd.get(), &info) != 0) continue;
       const bool executable = (status.permissions() & fs::perms::owner_exec) != fs::perms::none;
+      // Streamed from the file: an output may be larger than this node's memory.
+      const auto send = [&](size_t offset, size_t length, httplib::DataSink& sink) {
+        std::string buffer(std::min<size_t>(length, 1u << 20), '\0');
+        const ssize_t n = ::pread(fd.get(), buffer.data(), buffer.size(), static_cast<off_t>(offset));
+        return n > 0 && sink.write(buffer.data(), static_cast<size_t>(n));
+      };
       for (int attempt = 0; attempt < k_request_attempts; ++attempt) {
         auto reply = m_client.Put(
             route(fmt::format("outputs/{}{}", encode_path(path), executable ? "?executable=1" : "")),
-            *content, "application/octet-stream");
+            static_cast<size_t>(info.st_size), send, "application/octet-stream");
         if (reply && reply->status == 201) break;
         std::this_thread::sleep_for(backoff(attempt));
       }

@@ -10,6 +10,9 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <optional>
+
+#include <fmt/format.h>
 
 #include "handlers.hpp"
 #include "trainctl/api/names.hpp"
@@ -17,6 +20,7 @@
 #include "trainctl/service/engines/run_state.hpp"
 #include "trainctl/service/run_files.hpp"
 #include "trainctl/util/fs.hpp"
+#include "trainctl/util/random.hpp"
 #include "trainctl/util/unique_fd.hpp"
 
 namespace trainctl::service::handlers {
@@ -57,6 +61,46 @@ Result<std::string> read_body(const httplib::ContentReader& reader, uint64_t max
   if (too_large) return fail(ErrorCode::payload_too_large, "at most {} bytes", max_bytes);
   if (!read) return fail(ErrorCode::invalid_argument, "the upload was interrupted");
   return body;
+}
+
+// Streams the body into `target`: a temp file beside it, flushed, then renamed over it, so a
+// reader sees the old file or the whole new one; nothing is kept in memory. The temp file goes
+// with any failure.
+Result<uint64_t> stream_to_file(const httplib::ContentReader& reader, const fs::path& target,
+                                unsigned mode, uint64_t max_bytes) {
+  const fs::path temp =
+      target.parent_path() / fmt::format(".{}.{}.part", target.filename().string(), util::random_hex(6));
+  util::UniqueFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode));
+  if (!fd) return fail(ErrorCode::io, "cannot write {}: {}", target.filename().string(), std::strerror(errno));
+  uint64_t written = 0;
+  std::optional<Error> failure;
+  const bool read = reader([&](const char* data, size_t size) {
+    if (written + size > max_bytes) {
+      failure = Error(ErrorCode::payload_too_large, fmt::format("an output is at most {} bytes", max_bytes));
+      return false;
+    }
+    for (size_t done = 0; done < size;) {
+      const ssize_t n = ::write(fd.get(), data + done, size - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        failure = Error(errno == ENOSPC ? ErrorCode::insufficient_storage : ErrorCode::io,
+                        fmt::format("cannot write an output: {}", std::strerror(errno)));
+        return false;
+      }
+      done += static_cast<size_t>(n);
+    }
+    written += size;
+    return true;
+  });
+  const bool complete = read && !failure && ::fsync(fd.get()) == 0;
+  fd.reset();
+  if (!complete || ::rename(temp.c_str(), target.c_str()) != 0) {
+    std::error_code ignored;
+    fs::remove(temp, ignored);
+    if (failure) return fail(std::move(*failure));
+    return fail(ErrorCode::invalid_argument, "the upload of {} was interrupted", target.filename().string());
+  }
+  return written;
 }
 
 // Every regular file of the folders an agent may read: [{"path", "size", "mode"}], paths
@@ -178,14 +222,11 @@ Result<Reply> put_output(const ServiceContext& context, const httplib::Request& 
     if (auto made = util::make_directories(target); !made) return fail(made.error());
   }
   target /= parts->back();
-  auto body = read_body(reader, context.config.max_blob_bytes);
-  if (!body) return fail(body.error());
   // An output keeps its execute bits (?executable=1); nothing else of its mode travels.
   const unsigned mode = request.get_param_value("executable") == "1" ? 0755 : 0644;
-  if (auto written = util::write_file_atomic(target, *body, mode); !written) {
-    return fail(written.error());
-  }
-  return Reply{201, {{"path", "outputs/" + path}, {"size", body->size()}}, {}};
+  auto size = stream_to_file(reader, target, mode, context.config.max_blob_bytes);
+  if (!size) return fail(size.error());
+  return Reply{201, {{"path", "outputs/" + path}, {"size", *size}}, {}};
 }
 
 // A PUT route whose body the handler reads.
