@@ -1,6 +1,6 @@
 // Compute targets of type slurm against a real Slurm cluster (tests/support/slurm_cluster.hpp):
-// provisioning that asks Slurm about the partition and its nodes, the nodes shown live, and what
-// makes provisioning fail.
+// provisioning that asks Slurm about the partition and its nodes, the nodes shown live, what
+// makes provisioning fail, and submissions refused until the Slurm engine runs them.
 #include <algorithm>
 #include <fstream>
 
@@ -204,4 +204,30 @@ TEST_CASE("a slurm compute target whose controller does not answer fails, and is
   CHECK(noconf["state"] == "Failed");
   CHECK_THAT(message_of(noconf),
              Catch::Contains("slurm_conf /nonexistent/slurm.conf cannot be read"));
+}
+
+TEST_CASE("runs are refused on a slurm compute target until the Slurm engine runs them",
+          "[service][computes][slurm]") {
+  if (!slurm_cluster_available()) return;
+  SlurmClusterService world;
+  const auto& service = world.service;
+  REQUIRE(put_compute(service, "hpc", slurm_target(world.cluster)).status == 201);
+  REQUIRE(provisioned(service, "hpc")["state"] == "Succeeded");
+
+  auto payload = script_payload(upload_snapshot(service, {{"train.py", "print('hi')\n"}}));
+  payload["compute"] = "hpc";
+  const auto refused = http_request(service, "POST", "/v1/workspaces/default/runs", payload.dump());
+  CHECK(refused.status == 422);
+  const auto details = body_json(refused)["error"]["details"];
+  REQUIRE(details.size() == 1);
+  CHECK(details[0]["path"] == "compute");
+  CHECK_THAT(
+      details[0]["message"].get<std::string>(),
+      Catch::Contains("compute target 'hpc' is of type slurm") && Catch::Contains("Slurm engine"));
+
+  // Nothing was queued on the target, and no virtual node is held there.
+  const auto runs = body_json(http_request(service, "GET", "/v1/workspaces/default/runs"));
+  CHECK(runs["items"].empty());
+  CHECK(get_compute(service, "hpc")["usage"] ==
+        json{{"busy_nodes", 0}, {"free_nodes", 3}, {"active_runs", 0}, {"queued_runs", 0}});
 }

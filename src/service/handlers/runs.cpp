@@ -61,6 +61,18 @@ std::optional<std::string> requested_compute(const nlohmann::json& payload) {
   return compute->get<std::string>();
 }
 
+// The one place where runs are refused by their target's type: a problem for the `compute`
+// field when this version has no engine that runs them there. A target of type slurm is
+// provisioned and shows its nodes, but its runs come with the Slurm engine.
+std::optional<ErrorDetail> check_compute_runs_here(const ComputeRecord& target) {
+  if (target.type != k_slurm_compute_type) return std::nullopt;
+  return field_problem(
+      "compute", fmt::format("compute target '{}' is of type slurm: this version cannot run runs "
+                             "on Slurm yet (that comes with the Slurm engine); use a target of "
+                             "type local",
+                             target.name));
+}
+
 // Why the target cannot take the run the payload describes: one problem per field, none when
 // it can. Checked on the payload, so they are reported with the spec's own problems.
 Result<std::vector<ErrorDetail>> compute_problems(const ServiceContext& context,
@@ -77,6 +89,7 @@ Result<std::vector<ErrorDetail>> compute_problems(const ServiceContext& context,
                                *name, workspace, *name))};
   }
   std::vector<ErrorDetail> problems;
+  if (auto refused = check_compute_runs_here(*target)) problems.push_back(std::move(*refused));
   if (target->state == "Deleting") {
     problems.push_back(field_problem(
         "compute", fmt::format("compute target '{}' is being deleted; use another", *name)));
