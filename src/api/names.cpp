@@ -77,6 +77,16 @@ Result<void> validate_process_string(std::string_view value) {
   return {};
 }
 
+Result<void> validate_slurm_name(std::string_view field, std::string_view name) {
+  bool valid = name.size() <= k_max_slurm_name;
+  for (size_t i = 0; valid && i < name.size(); ++i) valid = is_name_char(name[i], i == 0);
+  if (valid) return {};
+  return fail(ErrorCode::invalid_argument,
+              "invalid Slurm {} name: use at most {} letters, digits, '.', '_' and '-', starting "
+              "with a letter or digit (or \"\" for Slurm's default)",
+              field, k_max_slurm_name);
+}
+
 bool is_sha256_hex(std::string_view text) {
   if (text.size() != 64) return false;
   for (char c : text) {

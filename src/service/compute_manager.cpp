@@ -17,7 +17,7 @@ constexpr auto k_drain_poll = std::chrono::milliseconds(100);
 
 bool same_configuration(const ComputeRecord& a, const ComputeRecord& b) {
   return a.type == b.type && a.max_nodes == b.max_nodes && a.cpus_per_node == b.cpus_per_node &&
-         a.gpus_per_node == b.gpus_per_node && a.python == b.python;
+         a.gpus_per_node == b.gpus_per_node && a.python == b.python && a.slurm == b.slurm;
 }
 
 std::string plural(int count, std::string_view word) {
@@ -27,8 +27,12 @@ std::string plural(int count, std::string_view word) {
 }  // namespace
 
 ComputeManager::ComputeManager(Store& store, RunManager& runs, HostProbe& probe,
-                               std::string default_python)
-    : m_store(store), m_runs(runs), m_probe(probe), m_default_python(std::move(default_python)) {}
+                               slurm::SlurmClient& slurm, std::string default_python)
+    : m_store(store),
+      m_runs(runs),
+      m_probe(probe),
+      m_slurm(slurm),
+      m_default_python(std::move(default_python)) {}
 
 ComputeManager::~ComputeManager() { stop(); }
 
@@ -59,7 +63,9 @@ Result<std::pair<ComputeRecord, bool>> ComputeManager::put(const ComputeRecord& 
                                                            bool create_only) {
   ComputeRecord record = config;
   record.state = "Creating";
-  record.message = "provisioning: checking the interpreter and the resources";
+  record.message = record.type == k_slurm_compute_type
+                       ? "provisioning: asking Slurm about the partition and its nodes"
+                       : "provisioning: checking the interpreter and the resources";
   record.conda.clear();
   Result<std::pair<ComputeRecord, bool>> stored;
   {
@@ -167,7 +173,25 @@ void ComputeManager::provision(const Key& key) {
   m_runs.compute_changed();
 }
 
+Result<slurm::TargetPartition> ComputeManager::slurm_partition(const ComputeRecord& target) {
+  if (target.type != k_slurm_compute_type) {
+    return fail(ErrorCode::invalid_argument, "compute target '{}' is of type {}, not slurm",
+                target.name, target.type);
+  }
+  return slurm::target_partition(target, m_slurm, slurm::k_show_timeout);
+}
+
 ComputeRecord ComputeManager::provisioned(ComputeRecord record) {
+  if (record.type != k_slurm_compute_type) return provisioned_on_host(std::move(record));
+  // Nothing of this host counts: the nodes are Slurm's, and so is their software.
+  record.conda.clear();
+  auto outcome = slurm::provision_slurm_target(record, m_slurm);
+  record.state = std::move(outcome.state);
+  record.message = std::move(outcome.message);
+  return record;
+}
+
+ComputeRecord ComputeManager::provisioned_on_host(ComputeRecord record) {
   const std::string python = record.python.empty() ? m_default_python : record.python;
   std::vector<std::string> problems;
   auto version = m_probe.python_version(python);

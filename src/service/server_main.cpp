@@ -302,6 +302,7 @@ int serve(const ServerOptions& options) {
   auto host_probe = make_host_probe({.python_timeout = std::chrono::seconds(10),
                                      .gpus = options.host_gpus,
                                      .env = allowlisted_environment()});
+  auto slurm_client = slurm::make_slurm_cli({.env = allowlisted_environment()});
   EnvironmentCache environments({home / "environments", options.pip_index, allowlisted_environment(),
                                  std::chrono::seconds(options.pip_timeout_seconds)});
   // ---- issue 6: deployments (DeploymentManager) ----
@@ -324,7 +325,7 @@ int serve(const ServerOptions& options) {
   Engines engines;  // the Slurm engine joins once the port is known (below)
   engines.add(std::string(k_local_type), *engine);
   RunManager runs(**store, blobs, engines, std::move(run_options));
-  ComputeManager computes(**store, runs, *host_probe, options.python);
+  ComputeManager computes(**store, runs, *host_probe, *slurm_client, options.python);
 
   httplib::Server server;
   server.new_task_queue = [] { return new GrowingTaskQueue(); };

@@ -5,8 +5,6 @@
 // limit end the run with the right status; the run's credential opens its own routes only.
 #include <catch2/catch.hpp>
 
-#include <fcntl.h>
-#include <sched.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -17,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "support/slurm_cluster.hpp"
 #include "test_cli_common.hpp"
 #include "trainctl/util/fs.hpp"
 #include "trainctl/util/strings.hpp"
@@ -27,84 +26,32 @@ using namespace trainctl::testing;
 using json = nlohmann::json;
 namespace fs = std::filesystem;
 
-const std::string k_cluster_script = std::string(TRAINCTL_SOURCE_DIR) + "/scripts/slurm-cluster.sh";
-
 std::string trimmed(std::string text) {
   while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
   return text;
 }
-
-// Why this machine cannot bring a test cluster up; empty when it can.
-std::string cannot_run_cluster() {
-  if (::geteuid() != 0) return "not root: network namespaces need root";
-  if (::access("/usr/sbin/slurmctld", X_OK) != 0) return "Slurm is not installed (scripts/install-deps.sh)";
-  return {};
-}
-
-// A 3-node cluster whose nodes cannot see `hidden`; the calling thread works in the controller's
-// network namespace while it lives (a trainctld or CLI it starts inherits it), so the service can
-// listen where the nodes reach it.
-class SlurmTestCluster {
- public:
-  explicit SlurmTestCluster(const fs::path& hidden) : m_base(m_dir.path() / "cluster") {
-    const auto up = run_command({k_cluster_script, "up", m_base.string(), "--hide", hidden.string()});
-    INFO(up.out << up.err);
-    REQUIRE(up.exit_code == 0);  // a cluster that did not come up whole was taken down by the script
-    m_env = trainctl::util::read_file(m_base / "cluster.env").value();
-    m_original_netns = ::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-    const int controller = ::open(("/run/netns/" + value("CONTROLLER_NETNS")).c_str(), O_RDONLY | O_CLOEXEC);
-    REQUIRE(controller >= 0);
-    REQUIRE(::setns(controller, CLONE_NEWNET) == 0);
-    ::close(controller);
-  }
-  ~SlurmTestCluster() {
-    if (m_original_netns >= 0) {
-      ::setns(m_original_netns, CLONE_NEWNET);
-      ::close(m_original_netns);
-    }
-    run_command({k_cluster_script, "down", m_base.string()});
-  }
-  SlurmTestCluster(const SlurmTestCluster&) = delete;
-  SlurmTestCluster& operator=(const SlurmTestCluster&) = delete;
-
-  std::string slurm_conf() const { return (m_base / "slurm.conf").string(); }
-  std::string value(const std::string& name) const {
-    for (const auto line : trainctl::util::split(m_env, '\n')) {
-      if (line.starts_with(name + "=")) return std::string(line.substr(name.size() + 1));
-    }
-    return {};
-  }
-  // A Slurm command run as an administrator would, on the controller.
-  CommandResult slurm(std::vector<std::string> argv) const {
-    argv.insert(argv.begin(), {k_cluster_script, "exec", m_base.string()});
-    return run_command(argv);
-  }
-
- private:
-  TempDir m_dir;
-  fs::path m_base;
-  std::string m_env;
-  int m_original_netns = -1;
-};
 
 // Everything a test needs: homes under a folder the nodes cannot see, the cluster, a trainctld
 // that listens where the nodes reach it, the CLI, and a Slurm target "hpc" of 3 nodes.
 class SlurmSetup {
  public:
   SlurmSetup()
-      : m_homes(), m_cluster(m_homes.path()), m_tmpdir(set_tmpdir(m_homes.path())),
+      : m_homes(),
+        m_cluster(3, {m_homes.path()}),
+        m_network(m_cluster),
+        m_tmpdir(set_tmpdir(m_homes.path())),
         m_service({"--bind", "0.0.0.0", "--advertise-url", "http://192.0.2.254"}),
         m_cli(CliEnvironment::for_service(m_service)) {
     restore_tmpdir();
     const auto created = m_cli.run({"compute", "create", "hpc", "--type", "slurm", "--partition", "debug",
-                                    "--max-nodes", "3", "--slurm-conf", m_cluster.slurm_conf(), "--wait"});
+                                    "--max-nodes", "3", "--slurm-conf", m_cluster.slurm_conf().string(), "--wait"});
     INFO(created.out << created.err);
     REQUIRE(created.exit_code == 0);
   }
 
   const CliEnvironment& cli() const { return m_cli; }
   const ServiceFixture& service() const { return m_service; }
-  const SlurmTestCluster& cluster() const { return m_cluster; }
+  const SlurmCluster& cluster() const { return m_cluster; }
 
   // A project whose job runs `script` on hpc; `extra` is appended to the spec.
   Project project(const std::string& script, const std::string& extra = {}) const {
@@ -148,19 +95,15 @@ class SlurmSetup {
   inline static std::optional<std::string> s_old_tmpdir;
 
   TempDir m_homes;  // the service's home is made in here; the nodes see it empty
-  SlurmTestCluster m_cluster;
+  SlurmCluster m_cluster;
+  ControllerNetwork m_network;
   int m_tmpdir;  // TMPDIR points into m_homes while the service's home is made
   ServiceFixture m_service;
   CliEnvironment m_cli;
 };
 
-#define REQUIRE_CLUSTER()                                   \
-  do {                                                      \
-    if (const auto why = cannot_run_cluster(); !why.empty()) { \
-      WARN("Slurm test cluster skipped: " << why);          \
-      return;                                               \
-    }                                                       \
-  } while (false)
+#define REQUIRE_CLUSTER() \
+  if (!slurm_cluster_available()) return
 
 }  // namespace
 
@@ -213,7 +156,7 @@ TEST_CASE("e2e: canceling a run on Slurm ends its job and every process it start
   const auto waited = setup.cli().run({"run", "wait", run}, {}, 60);
   CHECK(waited.exit_code == 4);
   CHECK(setup.status(run) == "Canceled");
-  const auto queue = setup.cluster().slurm({"squeue", "-h", "-t", "RUNNING,PENDING"});
+  const auto queue = setup.cluster().exec({"squeue", "-h", "-t", "RUNNING,PENDING"});
   CHECK(trimmed(queue.out).empty());
   CHECK(run_command({"pgrep", "-f", "sleep 4242"}).exit_code == 1);  // nothing left on the node
 }
@@ -224,13 +167,13 @@ TEST_CASE("e2e: a run on Slurm that an administrator scancels ends Canceled, say
   SlurmSetup setup;
   const std::string run = setup.submit(setup.project("import time\nprint('up', flush=True)\ntime.sleep(600)\n"));
   REQUIRE(setup.wait_for_status(run, "Running"));
-  const auto jobs = setup.cluster().slurm({"squeue", "-h", "-o", "%i"});
+  const auto jobs = setup.cluster().exec({"squeue", "-h", "-o", "%i"});
   REQUIRE_FALSE(trimmed(jobs.out).empty());
-  CHECK(setup.cluster().slurm({"scancel", trimmed(jobs.out)}).exit_code == 0);
+  CHECK(setup.cluster().exec({"scancel", trimmed(jobs.out)}).exit_code == 0);
 
   REQUIRE(setup.wait_for_status(run, "Canceled"));
   const auto shown = json::parse(setup.cli().run({"run", "show", run, "-o", "json"}).out);
-  CHECK_THAT(shown.dump(), Catch::Contains("canceled outside trainctl"));
+  CHECK_THAT(shown.dump(), Catch::Contains("stopped by Slurm, not by trainctl"));
 }
 
 TEST_CASE("e2e: a run on Slurm past its max_run_duration ends TimedOut",

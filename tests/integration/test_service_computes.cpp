@@ -166,7 +166,7 @@ TEST_CASE("a compute target's configuration is validated, every problem at once"
   WHEN("the body has an unsupported type, a bad size, a relative python and an unknown field") {
     const auto refused = put_compute(
         service, "bad",
-        {{"type", "slurm"}, {"max_nodes", 0}, {"python", "python3"}, {"vm_size", "x"}});
+        {{"type", "kubernetes"}, {"max_nodes", 0}, {"python", "python3"}, {"vm_size", "x"}});
     THEN("422 names each field, and no target is made") {
       CHECK(refused.status == 422);
       auto problems = problems_of(refused);

@@ -43,6 +43,24 @@ TEST_CASE("Relative paths are checked component by component", "[api][names]") {
   CHECK_FALSE(split_relative_path(std::string(4097, 'a')).has_value());
 }
 
+TEST_CASE("Slurm partition, account and QOS names", "[api][names][slurm]") {
+  using trainctl::api::validate_slurm_name;
+  for (const std::string name : {"", "debug", "gpu-a100", "lab_1", "high.prio", "P1"}) {
+    INFO(name);
+    CHECK(validate_slurm_name("partition", name));
+  }
+  CHECK(validate_slurm_name("partition", std::string(64, 'p')));
+  for (const std::string& name :
+       std::vector<std::string>{"-p", ".x", "_x", "a b", "a;b", "a,b", "a|b", "$(id)", "a/b",
+                                std::string(65, 'p'), std::string("a\0b", 3), "\xc3\xa9"}) {
+    INFO(name);
+    const auto refused = validate_slurm_name("account", name);
+    REQUIRE_FALSE(refused);
+    CHECK(refused.error().code == trainctl::ErrorCode::invalid_argument);
+    CHECK_THAT(refused.error().message, Catch::StartsWith("invalid Slurm account name"));
+  }
+}
+
 TEST_CASE("SHA-256 hex is 64 lower-case hex digits", "[api][names]") {
   CHECK(trainctl::api::is_sha256_hex(std::string(64, 'a')));
   CHECK_FALSE(trainctl::api::is_sha256_hex(std::string(64, 'A')));

@@ -16,6 +16,14 @@ Result<void> validate_name(std::string_view kind, std::string_view name);
 // but NUL, which would end it early at exec. Fails with invalid_argument.
 Result<void> validate_process_string(std::string_view value);
 
+// The longest Slurm partition, account or QOS name a compute target may name.
+inline constexpr size_t k_max_slurm_name = 64;
+
+// A Slurm partition, account or QOS name as a compute target names it: empty (Slurm's default),
+// or [A-Za-z0-9][A-Za-z0-9._-]{0,63}, so that it can never be taken for an option of a Slurm
+// command. `field` ("partition", ...) is used in the message. Fails with invalid_argument.
+Result<void> validate_slurm_name(std::string_view field, std::string_view name);
+
 // A lower-case 64-hex-digit SHA-256.
 bool is_sha256_hex(std::string_view text);
 

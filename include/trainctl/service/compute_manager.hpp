@@ -1,7 +1,8 @@
 #pragma once
 // Compute targets over their life (docs/computes.md): created or updated targets are
 // provisioned in the background (Creating until their interpreter answers and their resources
-// check out, then Succeeded or Failed with what to fix), and a forced delete drains a target
+// check out, or for type slurm until Slurm says its partition can take them (docs/slurm.md);
+// then Succeeded or Failed with what to fix), and a forced delete drains a target
 // (Deleting: its runs are canceled, the row goes once they have all ended). What was under way
 // when the service stopped is taken up again by start().
 #include <chrono>
@@ -16,6 +17,8 @@
 #include <utility>
 #include <vector>
 
+#include "trainctl/service/slurm/slurm_client.hpp"
+#include "trainctl/service/slurm/slurm_target.hpp"
 #include "trainctl/service/store.hpp"
 #include "trainctl/util/error.hpp"
 
@@ -56,10 +59,15 @@ inline constexpr int k_max_cpus_per_node = 4096;
 // deleted.
 inline constexpr std::string_view k_local_compute = "local";
 
+// The type of the compute targets whose nodes are a Slurm partition's (docs/slurm.md).
+inline constexpr std::string_view k_slurm_compute_type = "slurm";
+
 class ComputeManager {
  public:
   // `default_python`: the interpreter of targets whose `python` is empty (trainctld --python).
-  ComputeManager(Store& store, RunManager& runs, HostProbe& probe, std::string default_python);
+  // `probe` provisions targets of type local, `slurm` those of type slurm.
+  ComputeManager(Store& store, RunManager& runs, HostProbe& probe, slurm::SlurmClient& slurm,
+                 std::string default_python);
   ~ComputeManager();  // stop()
   ComputeManager(const ComputeManager&) = delete;
   ComputeManager& operator=(const ComputeManager&) = delete;
@@ -81,6 +89,11 @@ class ComputeManager {
   Result<std::optional<ComputeRecord>> remove(const std::string& workspace,
                                               const std::string& name, bool force);
 
+  // What Slurm says now of a target of type slurm: its partition and that partition's nodes,
+  // asked with a short time limit (slurm::k_show_timeout). An error whose message says why
+  // Slurm could not be asked or has no such partition; invalid_argument for another type.
+  Result<slurm::TargetPartition> slurm_partition(const ComputeRecord& target);
+
  private:
   using Key = std::pair<std::string, std::string>;  // workspace, name
 
@@ -91,12 +104,15 @@ class ComputeManager {
   Result<bool> drain_step(const Key& key);
   // The provisioning result for `record`: Succeeded with conda found, or Failed with a message.
   ComputeRecord provisioned(ComputeRecord record);
+  // The same for a target of type local: its interpreter and resources on this host.
+  ComputeRecord provisioned_on_host(ComputeRecord record);
   void enqueue_provision(const Key& key);
   void enqueue_drain(const Key& key);
 
   Store& m_store;
   RunManager& m_runs;
   HostProbe& m_probe;
+  slurm::SlurmClient& m_slurm;
   const std::string m_default_python;
 
   // Serializes changes of a target's row between requests and the worker, so a provisioning

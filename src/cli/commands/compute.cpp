@@ -6,25 +6,18 @@
 #include <fmt/format.h>
 
 #include "command_table.hpp"
+#include "trainctl/api/names.hpp"
+#include "trainctl/cli/commands/compute.hpp"
 
 namespace trainctl::cli {
 
-namespace {
-
 using nlohmann::json;
+
+namespace {
 
 // How often --wait asks the service how a target is doing.
 constexpr auto k_wait_poll = std::chrono::milliseconds(200);
-
-struct ComputeConfigOptions {
-  std::string name;
-  std::string type;  // create: "local" unless given; update: unchanged unless given
-  std::optional<int> max_nodes;
-  std::optional<int> cpus_per_node;
-  std::optional<int> gpus_per_node;
-  std::optional<std::string> python;
-  bool wait = false;
-};
+constexpr std::string_view k_slurm = "slurm";
 
 struct ComputeNameOptions {
   std::string name;
@@ -35,13 +28,6 @@ struct ComputeDeleteOptions {
   bool force = false;
   bool wait = false;
 };
-
-Result<void> validate(const ComputeConfigOptions& options) {
-  if (options.python && !options.python->empty() && !options.python->starts_with('/')) {
-    return fail(ErrorCode::usage, "--python {}: an absolute path is required", *options.python);
-  }
-  return {};
-}
 
 Result<void> validate(const ComputeNameOptions&) { return {}; }
 Result<void> validate(const ComputeDeleteOptions&) { return {}; }
@@ -73,27 +59,6 @@ const ResourceKind& compute_kind() {
   return kind;
 }
 
-Description describe_compute(const json& compute) {
-  const auto cpus = compute.value("cpus_per_node", 0);
-  return Description{
-      .fields = {{"Name", format_field(compute, "name")},
-                 {"Type", format_field(compute, "type")},
-                 {"State", format_field(compute, "state")},
-                 {"Message", format_field(compute, "message")},
-                 {"Nodes", format_nodes(compute) + " busy"},
-                 {"Free nodes", usage_of(compute, "free_nodes")},
-                 {"CPUs per node", cpus == 0 ? "all of the host's" : std::to_string(cpus)},
-                 {"GPUs per node", format_field(compute, "gpus_per_node")},
-                 {"Python", compute.value("python", "").empty() ? "the service's --python"
-                                                                : format_field(compute, "python")},
-                 {"Conda", format_field(compute, "conda")},
-                 {"Active runs", usage_of(compute, "active_runs")},
-                 {"Queued runs", usage_of(compute, "queued_runs")},
-                 {"Created", format_time(compute.value("created_at", json()))},
-                 {"Updated", format_time(compute.value("updated_at", json()))}},
-      .sections = {}};
-}
-
 // ---- waiting ------------------------------------------------------------------------------------
 
 // The target once it is no longer Creating; Ctrl-C stops waiting (ErrorCode::interrupted).
@@ -121,22 +86,6 @@ Result<void> wait_until_gone(client::ApiClient& client, const std::string& works
 }
 
 // ---- create and update --------------------------------------------------------------------------
-
-// The PUT body: `current` (the target's configuration, or {} for a new one) with the options
-// given laid over it.
-json compute_body(const ComputeConfigOptions& options, const json& current) {
-  json body{{"type", current.value("type", "local")},
-            {"max_nodes", current.value("max_nodes", 1)},
-            {"cpus_per_node", current.value("cpus_per_node", 0)},
-            {"gpus_per_node", current.value("gpus_per_node", 0)},
-            {"python", current.value("python", "")}};
-  if (!options.type.empty()) body["type"] = options.type;
-  if (options.max_nodes) body["max_nodes"] = *options.max_nodes;
-  if (options.cpus_per_node) body["cpus_per_node"] = *options.cpus_per_node;
-  if (options.gpus_per_node) body["gpus_per_node"] = *options.gpus_per_node;
-  if (options.python) body["python"] = *options.python;
-  return body;
-}
 
 // Prints what create or update did; with --wait, after provisioning ended (Failed: exit 1).
 Result<int> report_put(Session& session, client::ApiClient& client, const json& stored,
@@ -231,20 +180,179 @@ Result<int> run_compute_delete(Session& session, const ComputeDeleteOptions& opt
 // The configuration flags of create and update.
 void add_config_options(CLI::App* command, ComputeConfigOptions& options) {
   command->add_option("NAME", options.name, "Compute target name")->required();
-  command->add_option("--type", options.type, "local (slurm and kubernetes: later versions)");
+  command->add_option("--type", options.type,
+                      "local: virtual nodes on trainctld's host; slurm: the nodes of a Slurm "
+                      "partition");
   command->add_option("--max-nodes", options.max_nodes,
-                      "Virtual nodes (1-1024); a run with node_count N takes N of them at once");
+                      "The most nodes a run may take (1-1024): local, virtual nodes taken all at "
+                      "once; slurm, the partition must have that many usable nodes");
   command->add_option("--cpus-per-node", options.cpus_per_node,
-                      "CPUs of each node (0: all of the host's)");
+                      "local: CPUs of each node (0: all of the host's); slurm: not set, Slurm "
+                      "knows");
   command->add_option("--gpus-per-node", options.gpus_per_node,
-                      "GPUs of each node (0-64), given to its tasks through CUDA_VISIBLE_DEVICES");
+                      "GPUs of each node (0-64); local: given to its tasks through "
+                      "CUDA_VISIBLE_DEVICES; slurm: nodes need that many GPUs in their GRES");
   command->add_option("--python", options.python,
-                      "Interpreter of its runs, an absolute path (\"\": the service's --python)");
+                      "Interpreter of its runs, an absolute path (\"\": the service's --python); "
+                      "slurm: on the nodes");
+  command->add_option("--partition", options.partition,
+                      "slurm: the partition of its runs (\"\": Slurm's default partition)")
+      ->group("Slurm");
+  command->add_option("--account", options.account,
+                      "slurm: the account its jobs are charged to (\"\": the user's default)")
+      ->group("Slurm");
+  command->add_option("--qos", options.qos, "slurm: the QOS of its jobs (\"\": the default)")
+      ->group("Slurm");
+  command->add_option("--slurm-conf", options.slurm_conf,
+                      "slurm: the cluster's slurm.conf on trainctld's host, an absolute path "
+                      "(\"\": Slurm's own lookup, SLURM_CONF or /etc/slurm/slurm.conf)")
+      ->group("Slurm");
   command->add_flag("--wait", options.wait,
                     "Wait until provisioned; exit 1 with the reason when it Failed");
 }
 
 }  // namespace
+
+// ---- usage checks and the body ------------------------------------------------------------------
+
+Result<void> validate(const ComputeConfigOptions& options) {
+  for (const auto& [flag, path] :
+       {std::pair{"--python", &options.python}, std::pair{"--slurm-conf", &options.slurm_conf}}) {
+    if (*path && !(*path)->empty() && !(*path)->starts_with('/')) {
+      return fail(ErrorCode::usage, "{} {}: an absolute path is required", flag, **path);
+    }
+  }
+  struct SlurmFlag {
+    std::string_view flag;
+    std::string_view field;  // for the name rule; empty: not a Slurm name
+    const std::optional<std::string>* value;
+  };
+  const SlurmFlag slurm_flags[] = {{"--partition", "partition", &options.partition},
+                                   {"--account", "account", &options.account},
+                                   {"--qos", "QOS", &options.qos},
+                                   {"--slurm-conf", "", &options.slurm_conf}};
+  for (const auto& [flag, field, value] : slurm_flags) {
+    if (!*value) continue;
+    if (!options.type.empty() && options.type != k_slurm) {
+      return fail(ErrorCode::usage, "{} is for compute targets of --type slurm", flag);
+    }
+    if (field.empty()) continue;
+    if (auto valid = api::validate_slurm_name(field, **value); !valid) {
+      return fail(ErrorCode::usage, "{} {}: {}", flag, **value, valid.error().message);
+    }
+  }
+  if (options.type == k_slurm && options.cpus_per_node) {
+    return fail(ErrorCode::usage,
+                "--cpus-per-node is not set for --type slurm: Slurm knows the CPUs of its nodes");
+  }
+  return {};
+}
+
+json compute_body(const ComputeConfigOptions& options, const json& current) {
+  json body{{"type", current.value("type", "local")},
+            {"max_nodes", current.value("max_nodes", 1)},
+            {"cpus_per_node", current.value("cpus_per_node", 0)},
+            {"gpus_per_node", current.value("gpus_per_node", 0)},
+            {"python", current.value("python", "")}};
+  if (const auto slurm = current.value("slurm", json::object()); !slurm.empty()) {
+    body["partition"] = slurm.value("partition", "");
+    body["account"] = slurm.value("account", "");
+    body["qos"] = slurm.value("qos", "");
+    body["slurm_conf"] = slurm.value("slurm_conf", "");
+  }
+  if (!options.type.empty()) body["type"] = options.type;
+  if (options.max_nodes) body["max_nodes"] = *options.max_nodes;
+  if (options.cpus_per_node) body["cpus_per_node"] = *options.cpus_per_node;
+  if (options.gpus_per_node) body["gpus_per_node"] = *options.gpus_per_node;
+  if (options.python) body["python"] = *options.python;
+  if (options.partition) body["partition"] = *options.partition;
+  if (options.account) body["account"] = *options.account;
+  if (options.qos) body["qos"] = *options.qos;
+  if (options.slurm_conf) body["slurm_conf"] = *options.slurm_conf;
+  return body;
+}
+
+// ---- show ---------------------------------------------------------------------------------------
+
+namespace {
+
+// A Slurm setting for people: its value, or what Slurm picks when it is empty.
+std::string slurm_setting(const json& slurm, const char* key, std::string_view when_empty) {
+  const auto value = slurm.value(key, "");
+  return value.empty() ? std::string(when_empty) : value;
+}
+
+Description describe_local(const json& compute) {
+  const auto cpus = compute.value("cpus_per_node", 0);
+  return Description{
+      .fields = {{"Name", format_field(compute, "name")},
+                 {"Type", format_field(compute, "type")},
+                 {"State", format_field(compute, "state")},
+                 {"Message", format_field(compute, "message")},
+                 {"Nodes", format_nodes(compute) + " busy"},
+                 {"Free nodes", usage_of(compute, "free_nodes")},
+                 {"CPUs per node", cpus == 0 ? "all of the host's" : std::to_string(cpus)},
+                 {"GPUs per node", format_field(compute, "gpus_per_node")},
+                 {"Python", compute.value("python", "").empty() ? "the service's --python"
+                                                                : format_field(compute, "python")},
+                 {"Conda", format_field(compute, "conda")},
+                 {"Active runs", usage_of(compute, "active_runs")},
+                 {"Queued runs", usage_of(compute, "queued_runs")},
+                 {"Created", format_time(compute.value("created_at", json()))},
+                 {"Updated", format_time(compute.value("updated_at", json()))}},
+      .sections = {}};
+}
+
+// "Slurm's default", with its name when Slurm said which it is.
+std::string default_partition(const json& compute) {
+  const auto name = compute.value("nodes_partition", "");
+  return name.empty() ? "Slurm's default" : fmt::format("Slurm's default ({})", name);
+}
+
+Description describe_slurm(const json& compute) {
+  const auto slurm = compute.value("slurm", json::object());
+  Description description{
+      .fields = {{"Name", format_field(compute, "name")},
+                 {"Type", format_field(compute, "type")},
+                 {"State", format_field(compute, "state")},
+                 {"Message", format_field(compute, "message")},
+                 {"Partition", slurm_setting(slurm, "partition", default_partition(compute))},
+                 {"Account", slurm_setting(slurm, "account", "the user's default")},
+                 {"QOS", slurm_setting(slurm, "qos", "the default")},
+                 {"slurm.conf", slurm_setting(slurm, "slurm_conf",
+                                              "Slurm's own lookup (SLURM_CONF, /etc/slurm)")},
+                 {"Max nodes", format_field(compute, "max_nodes") + " per run"},
+                 {"GPUs per node", format_field(compute, "gpus_per_node")},
+                 {"Python", compute.value("python", "").empty() ? "the Slurm engine's choice"
+                                                                : format_field(compute, "python")},
+                 {"Active runs", usage_of(compute, "active_runs")},
+                 {"Queued runs", usage_of(compute, "queued_runs")},
+                 {"Created", format_time(compute.value("created_at", json()))},
+                 {"Updated", format_time(compute.value("updated_at", json()))}},
+      .sections = {}};
+  if (compute.contains("nodes_error")) {
+    description.fields.emplace_back("Nodes", "unknown: " + format_field(compute, "nodes_error"));
+    return description;
+  }
+  const auto nodes = compute.value("nodes", json::array());
+  Description::Section section{
+      .title = fmt::format("Nodes of partition {}", compute.value("nodes_partition", "")),
+      .headers = {"NAME", "STATE", "CPUS", "GRES"},
+      .rows = {}};
+  for (const auto& node : nodes) {
+    section.rows.push_back({format_field(node, "name"), format_field(node, "state"),
+                            format_field(node, "cpus"), format_field(node, "gres")});
+  }
+  description.sections.push_back(std::move(section));
+  return description;
+}
+
+}  // namespace
+
+Description describe_compute(const json& compute) {
+  if (compute.value("type", "") == k_slurm) return describe_slurm(compute);
+  return describe_local(compute);
+}
 
 void add_compute_commands(CLI::App& app, Action& selected) {
   auto* group = app.add_subcommand("compute", "Create, list, show, update and delete compute targets");
@@ -255,6 +363,9 @@ Every workspace has the target 'local', which specs use unless they name another
 Examples:
   trainctl compute create cpu4 --type local --max-nodes 4 --wait
   trainctl compute create gpu --max-nodes 2 --gpus-per-node 1 --python /opt/py311/bin/python3
+  trainctl compute create hpc --type slurm --partition debug --max-nodes 3 \
+      --slurm-conf /etc/slurm/slurm.conf --wait
+  trainctl compute show hpc              # for slurm: the partition's nodes and their states
   trainctl compute list
   trainctl compute update local --max-nodes 2
   trainctl compute delete cpu4 --force --wait)");

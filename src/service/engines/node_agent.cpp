@@ -35,6 +35,7 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr auto k_sync_interval = std::chrono::milliseconds(100);
+constexpr int k_control_ticks = 3;  // the service is asked about a cancel every 300 ms
 constexpr size_t k_max_log_piece = 1u << 20;
 constexpr int k_failure_exit_code = 1;
 // The outputs and the final state are sent again for about half a minute while the service is
@@ -108,8 +109,9 @@ class NodeAgent {
     }
     bool stop_forwarded = false;
     int status = 0;
-    while (::waitpid(supervisor, &status, WNOHANG) == 0) {
-      if (g_stop_signal != 0 && !stop_forwarded) {
+    for (int tick = 0; ::waitpid(supervisor, &status, WNOHANG) == 0; ++tick) {
+      if (!stop_forwarded && !m_cancel_asked && tick % k_control_ticks == 0) m_cancel_asked = cancel_asked();
+      if (!stop_forwarded && (g_stop_signal != 0 || m_cancel_asked)) {
         ::kill(supervisor, SIGTERM);  // the supervisor stops every task: the run ends Canceled
         stop_forwarded = true;
       }
@@ -117,6 +119,9 @@ class NodeAgent {
       sync_state(/*final=*/false);
       std::this_thread::sleep_for(k_sync_interval);
     }
+    // Slurm signals every process of a job it ends, so the supervisor may have seen the signal
+    // before this loop did.
+    m_stopped_by_slurm = g_stop_signal != 0 && !m_cancel_asked;
     sync_logs();
     upload_outputs();
     sync_state(/*final=*/true);
@@ -189,6 +194,14 @@ class NodeAgent {
     ::_exit(127);
   }
 
+  // Whether the service asks for the run to stop (`trainctl run cancel`).
+  bool cancel_asked() {
+    auto reply = m_client.Get(route("control"));
+    if (!reply || reply->status != 200) return false;
+    const auto answer = nlohmann::json::parse(reply->body, nullptr, false);
+    return answer.is_object() && answer.value("cancel", false);
+  }
+
   // Sends what every log gained since the last call.
   void sync_logs() {
     std::error_code error;
@@ -223,7 +236,19 @@ class NodeAgent {
     if (!text || *text == m_state_sent) return;
     auto state = engines::read_run_state(m_local);
     if (!state) return;
-    if (state->observation.phase == RunObservation::Phase::finished && !final) return;
+    auto& run = state->observation;
+    if (run.phase == RunObservation::Phase::finished && !final) return;
+    if (run.phase == RunObservation::Phase::finished && m_stopped_by_slurm &&
+        run.outcome != api::RunStatus::Completed) {
+      // Slurm signalled the job (and every process in it) without trainctl asking: an scancel
+      // from outside, the job's time limit or a preemption. Its tasks died of that signal.
+      run.outcome = api::RunStatus::Canceled;
+      run.exit_code.reset();
+      run.first_failed_task.clear();
+      run.reason = "the Slurm job was stopped by Slurm, not by trainctl (an scancel, its time "
+                   "limit or a preemption)";
+      text = engines::to_json(*state).dump();
+    }
     for (int attempt = 0; attempt < (final ? k_request_attempts : 1); ++attempt) {
       auto reply = m_client.Put(route("state"), *text, "application/octet-stream");
       if (reply && (reply->status == 204 || reply->status == 409)) {
@@ -286,6 +311,8 @@ class NodeAgent {
   fs::path m_local;
   std::map<std::string, uint64_t> m_log_sent;  // bytes of each log the service has
   std::string m_state_sent;
+  bool m_cancel_asked = false;      // the service asked for a cancel
+  bool m_stopped_by_slurm = false;  // a stop signal came from outside (not a trainctl cancel)
 };
 
 }  // namespace

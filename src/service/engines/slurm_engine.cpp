@@ -3,6 +3,7 @@
 // (launch.json), the agent's credential (its hash) and the state the agent sends (state.json).
 #include "trainctl/service/engines/slurm_engine.hpp"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -35,6 +36,9 @@ namespace fs = std::filesystem;
 constexpr std::string_view k_job_file = "slurm_job";      // the job id and the SLURM_CONF used
 constexpr std::string_view k_script_file = "slurm_job.sh";  // the batch script sbatch read
 constexpr auto k_command_timeout = std::chrono::seconds(30);
+// How long a cancel may take the agent before Slurm is asked to end the job: the supervisor's
+// grace period (10 s by default) and some.
+constexpr int64_t k_cancel_slack_ms = 30'000;
 
 std::string_view trimmed(std::string_view text) {
   while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
@@ -62,6 +66,7 @@ struct TrackedJob {
   std::string slurm_conf;
   std::optional<JobStatus> status;                                // nullopt: not listed (yet)
   std::optional<std::chrono::steady_clock::time_point> ended_at;  // first seen over, or gone
+  bool scanceled = false;  // a late cancel was handed to scancel
 };
 
 // The job of the run in `run_dir`: "<id>\n<SLURM_CONF or empty>\n".
@@ -158,15 +163,11 @@ class SlurmEngine final : public Engine {
     auto state = read_run_state(run_dir);
     if (!state) return fail(state.error());
     if (state->observation.phase == RunObservation::Phase::finished) {
-      auto& run = state->observation;
-      if (run.outcome == api::RunStatus::Canceled && ::access((run_dir / k_cancel_file).c_str(), F_OK) != 0) {
-        // Stopped by a scancel that did not come from trainctl.
-        run.reason = "the Slurm job was canceled outside trainctl (scancel)";
-      }
       finish(run_dir);
-      return std::move(run);
+      return std::move(state->observation);
     }
     const auto job = tracked(run_dir);
+    if (job && !job->ended_at) scancel_if_cancel_is_late(run_dir, *job);
     if (!job || !job->ended_at) return std::move(state->observation);
     if (std::chrono::steady_clock::now() - *job->ended_at < m_options.final_state_grace) {
       return std::move(state->observation);  // the agent may be sending its final state
@@ -185,8 +186,12 @@ class SlurmEngine final : public Engine {
     }
     auto job = read_job_file(run_dir);
     if (!job) return fail(job.error());
-    // scancel sends the batch step SIGTERM (SIGKILL KillWait later): the agent stops the run's
-    // tasks and sends the Canceled state.
+    // A running agent sees the marker (it asks every 300 ms) and has the run's supervisor stop
+    // every task: the run ends Canceled with its logs and outputs. A job with no agent running
+    // yet (pending), or whose agent has not ended it in time (observe), is scancel'ed.
+    const auto followed = tracked(run_dir);
+    const bool running = followed && followed->status && followed->status->state == "RUNNING";
+    if (running) return {};
     auto canceled = run_slurm_command({"scancel", job->id}, job->slurm_conf);
     if (!canceled) return fail(canceled.error());
     return {};
@@ -203,6 +208,23 @@ class SlurmEngine final : public Engine {
   }
 
  private:
+  // A cancel the agent has not carried out within the run's grace period and some slack (its
+  // node lost, the agent stuck): Slurm ends the job.
+  void scancel_if_cancel_is_late(const fs::path& run_dir, const TrackedJob& job) {
+    struct stat marker {};
+    if (::stat((run_dir / k_cancel_file).c_str(), &marker) != 0) return;
+    const int64_t asked_ms = int64_t{marker.st_mtim.tv_sec} * 1000 + marker.st_mtim.tv_nsec / 1'000'000;
+    if (util::now_unix_ms() - asked_ms < k_cancel_slack_ms) return;
+    {
+      std::lock_guard lock(m_mutex);
+      auto found = m_jobs.find(run_dir.string());
+      if (found == m_jobs.end() || found->second.scanceled) return;
+      found->second.scanceled = true;
+    }
+    spdlog::warn("Slurm job {}: its agent did not stop the run in time; scancel", job.id);
+    (void)run_slurm_command({"scancel", job.id}, job.slurm_conf);
+  }
+
   // state.json before the agent's first word: every task pending.
   static RunState pending_state(const spec::LaunchPlan& plan) {
     RunState state;

@@ -133,6 +133,14 @@ Result<Reply> get_plan(const ServiceContext& context, const httplib::Request& re
                {}};
 }
 
+// What the service asks of the agent: {"cancel": true} once a cancel was requested.
+Result<Reply> get_control(const ServiceContext& context, const httplib::Request& request) {
+  auto dir = routed_run_dir(context, request);
+  if (!dir) return fail(dir.error());
+  std::error_code error;
+  return Reply{200, {{"cancel", fs::exists(*dir / engines::k_cancel_file, error)}}, {}};
+}
+
 Result<FileReply> get_file(const ServiceContext& context, const httplib::Request& request) {
   auto dir = routed_run_dir(context, request);
   if (!dir) return fail(dir.error());
@@ -265,6 +273,9 @@ void install_agent_routes(httplib::Server& server, const ServiceContext& context
   const std::string runs(k_agent_runs);
   server.Get(runs + "([^/]+)/plan", json_route([&context](const httplib::Request& request) {
                return get_plan(context, request);
+             }));
+  server.Get(runs + "([^/]+)/control", json_route([&context](const httplib::Request& request) {
+               return get_control(context, request);
              }));
   server.Get(runs + "([^/]+)/files/(.+)", file_route([&context](const httplib::Request& request) {
                return get_file(context, request);

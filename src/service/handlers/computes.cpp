@@ -1,10 +1,10 @@
-// Compute targets (docs/rest-api.md, Compute targets; docs/computes.md): create or update
-// (PUT), list, show with what the target holds now, delete (draining with ?force=true).
+// Compute targets (docs/rest-api.md, Compute targets; docs/computes.md, docs/slurm.md): create
+// or update (PUT), list, show with what the target holds now (and, for type slurm, its nodes as
+// Slurm sees them), delete (draining with ?force=true).
 #include <algorithm>
-#include <set>
 
+#include "compute_config.hpp"
 #include "handlers.hpp"
-#include "trainctl/api/names.hpp"
 #include "trainctl/service/compute_manager.hpp"
 #include "trainctl/service/run_manager.hpp"
 #include "trainctl/util/time.hpp"
@@ -12,8 +12,6 @@
 namespace trainctl::service::handlers {
 
 namespace {
-
-constexpr size_t k_max_python_path = 4096;
 
 // ---- the resource -----------------------------------------------------------------------------
 
@@ -25,18 +23,44 @@ nlohmann::json usage_json(const ComputeRecord& record, const ComputeUsage& usage
 }
 
 nlohmann::json compute_json(const ServiceContext& context, const ComputeRecord& record) {
-  return {{"name", record.name},
-          {"type", record.type},
-          {"max_nodes", record.max_nodes},
-          {"cpus_per_node", record.cpus_per_node},
-          {"gpus_per_node", record.gpus_per_node},
-          {"python", record.python},
-          {"conda", record.conda},
-          {"state", record.state},
-          {"message", record.message},
-          {"usage", usage_json(record, context.runs.compute_usage(record.workspace, record.name))},
-          {"created_at", util::format_rfc3339(record.created_at_ms)},
-          {"updated_at", util::format_rfc3339(record.updated_at_ms)}};
+  nlohmann::json compute{
+      {"name", record.name},
+      {"type", record.type},
+      {"max_nodes", record.max_nodes},
+      {"cpus_per_node", record.cpus_per_node},
+      {"gpus_per_node", record.gpus_per_node},
+      {"python", record.python},
+      {"conda", record.conda},
+      {"state", record.state},
+      {"message", record.message},
+      {"usage", usage_json(record, context.runs.compute_usage(record.workspace, record.name))},
+      {"created_at", util::format_rfc3339(record.created_at_ms)},
+      {"updated_at", util::format_rfc3339(record.updated_at_ms)}};
+  if (record.type == k_slurm_compute_type) {
+    compute["slurm"] = {{"partition", record.slurm.partition},
+                        {"account", record.slurm.account},
+                        {"qos", record.slurm.qos},
+                        {"slurm_conf", record.slurm.conf}};
+  }
+  return compute;
+}
+
+// Adds what Slurm says now of a slurm target's partition: `nodes`, or `nodes_error` saying why
+// Slurm could not tell (the target is shown either way).
+void add_slurm_nodes(ComputeManager& manager, const ComputeRecord& record,
+                     nlohmann::json& compute) {
+  auto partition = manager.slurm_partition(record);
+  if (!partition) {
+    compute["nodes_error"] = partition.error().message;
+    return;
+  }
+  auto nodes = nlohmann::json::array();
+  for (const auto& node : partition->nodes) {
+    nodes.push_back(
+        {{"name", node.name}, {"state", node.state}, {"cpus", node.cpus}, {"gres", node.gres}});
+  }
+  compute["nodes_partition"] = partition->partition.name;
+  compute["nodes"] = std::move(nodes);
 }
 
 Result<ComputeManager*> compute_manager(const ServiceContext& context) {
@@ -45,81 +69,6 @@ Result<ComputeManager*> compute_manager(const ServiceContext& context) {
   }
   return context.computes;
 }
-
-// ---- PUT computes/{name}: the body --------------------------------------------------------------
-
-// The configuration a body describes, with every problem at once (invalid_spec: 422).
-class ComputeBody {
- public:
-  explicit ComputeBody(const nlohmann::json& body) : m_body(body) {}
-
-  Result<ComputeRecord> parse(ComputeRecord record) {
-    for (const auto& [key, value] : m_body.items()) {
-      if (!k_fields.contains(key)) problem(key, "unknown field");
-    }
-    record.type = type();
-    record.max_nodes = integer("max_nodes", 1, 1, k_max_compute_nodes);
-    record.cpus_per_node = integer("cpus_per_node", 0, 0, k_max_cpus_per_node);
-    record.gpus_per_node = integer("gpus_per_node", 0, 0, k_max_gpus_per_node);
-    record.python = python();
-    if (m_problems.empty()) return record;
-    return fail(Error{ErrorCode::invalid_spec, "the compute target does not validate",
-                      std::move(m_problems)});
-  }
-
- private:
-  inline static const std::set<std::string> k_fields{"type", "max_nodes", "cpus_per_node",
-                                                     "gpus_per_node", "python"};
-
-  void problem(const std::string& path, std::string message) {
-    m_problems.push_back(field_problem(path, std::move(message)));
-  }
-
-  std::string type() {
-    const auto value = m_body.find("type");
-    if (value == m_body.end()) return "local";
-    if (!value->is_string()) {
-      problem("type", "a string is required: local");
-      return {};
-    }
-    const auto type = value->get<std::string>();
-    if (type == "slurm" || type == "kubernetes") {
-      problem("type", fmt::format("compute type '{}' is not supported by this version yet; use local",
-                                  type));
-    } else if (type != "local") {
-      problem("type", "unknown compute type; the supported one is local");
-    }
-    return type;
-  }
-
-  int integer(const std::string& field, int fallback, int min, int max) {
-    const auto value = m_body.find(field);
-    if (value == m_body.end()) return fallback;
-    if (!value->is_number_integer() || value->get<int64_t>() < min || value->get<int64_t>() > max) {
-      problem(field, fmt::format("an integer from {} to {} is required", min, max));
-      return fallback;
-    }
-    return value->get<int>();
-  }
-
-  std::string python() {
-    const auto value = m_body.find("python");
-    if (value == m_body.end()) return {};
-    const bool valid_text = value->is_string() && value->get<std::string>().size() <= k_max_python_path;
-    const std::string path = valid_text ? value->get<std::string>() : "";
-    const bool printable = std::ranges::all_of(
-        path, [](char c) { return static_cast<unsigned char>(c) >= 0x20 && c != 0x7f; });
-    if (!valid_text || !printable || (!path.empty() && !path.starts_with('/'))) {
-      problem("python", "an absolute path to an interpreter is required (or \"\" for the "
-                        "service's --python)");
-      return {};
-    }
-    return path;
-  }
-
-  const nlohmann::json& m_body;
-  std::vector<ErrorDetail> m_problems;
-};
 
 // ---- routes -----------------------------------------------------------------------------------
 
@@ -148,7 +97,7 @@ Result<Reply> put_compute(const ServiceContext& context, const httplib::Request&
   ComputeRecord config;
   config.workspace = ref->workspace;
   config.name = ref->name;
-  auto parsed = ComputeBody(*body).parse(std::move(config));
+  auto parsed = compute_config(*body, std::move(config));
   if (!parsed) return fail(parsed.error());
   const bool create_only = request.get_header_value("If-None-Match") == "*";
   auto stored = (*manager)->put(*parsed, create_only);
@@ -172,7 +121,11 @@ Result<Reply> show_compute(const ServiceContext& context, const httplib::Request
   if (!ref) return fail(ref.error());
   auto record = context.store.get_compute(ref->workspace, ref->name);
   if (!record) return fail(record.error());
-  return Reply{200, compute_json(context, *record), {}};
+  auto compute = compute_json(context, *record);
+  if (record->type == k_slurm_compute_type && context.computes != nullptr) {
+    add_slurm_nodes(*context.computes, *record, compute);
+  }
+  return Reply{200, std::move(compute), {}};
 }
 
 // 204 when deleted now; 202 with the Deleting target while its runs are being canceled.
