@@ -207,13 +207,21 @@ down() {
     [[ -n $pid ]] && kill -9 "$pid" 2>/dev/null || true
     rm -f "$pid_file"
   done
-  local ns
-  for ns in $(ip netns list | awk '{print $1}' | grep "^tc$(tag_of "$base")-" || true); do
-    # Whatever still runs in a node's namespace belongs to the cluster: slurmstepd and job steps.
-    local pids
-    pids=$(ip netns pids "$ns" 2>/dev/null || true)
-    [[ -n $pids ]] && kill -9 $pids 2>/dev/null || true
-    ip netns delete "$ns" 2>/dev/null || true
+  local ns attempt
+  # Whatever still runs in a namespace of the cluster belongs to it (slurmstepd, job steps, a
+  # service started there): it goes, then the namespace. A process that was exiting meanwhile
+  # can keep a namespace busy for a moment: try again.
+  for attempt in 1 2 3; do
+    local left
+    left=$(ip netns list | awk '{print $1}' | grep "^tc$(tag_of "$base")-" || true)
+    [[ -n $left ]] || break
+    for ns in $left; do
+      local pids
+      pids=$(ip netns pids "$ns" 2>/dev/null || true)
+      [[ -n $pids ]] && kill -9 $pids 2>/dev/null || true
+      ip netns delete "$ns" 2>/dev/null || true
+    done
+    sleep 0.2
   done
 }
 

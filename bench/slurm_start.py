@@ -1,0 +1,168 @@
+#!/usr/bin/env python3
+"""trainctl on Slurm against bare sbatch, side by side on a throwaway 3-node cluster
+(scripts/slurm-cluster.sh; needs root and Debian's slurm-wlm):
+
+- submit -> first line of user code: the moment the script's first statement runs minus the
+  moment just before `trainctl submit` (or `sbatch`) started, median of --repetitions, the two
+  taking turns;
+- trivial runs finished per second: --runs single-node runs submitted one after another, then
+  waited for, through trainctl (`submit -o name`, then `run wait` on each) and through sbatch
+  (then squeue until the queue is empty).
+
+    bench/slurm_start.py --build build/ci
+    bench/slurm_start.py --build build/ci --repetitions 9 --runs 30
+
+The user code is the same Python file for both; it writes time.time() into a file of a folder the
+nodes see. trainctld runs in the controller's network namespace with --advertise-url.
+"""
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CLUSTER = ROOT / "scripts" / "slurm-cluster.sh"
+PYTHON = "/usr/bin/python3"
+
+
+def env_file(path: Path):
+    values = {}
+    for line in path.read_text().splitlines():
+        if "=" in line:
+            key, value = line.split("=", 1)
+            values[key] = value
+    return values
+
+
+class Cluster:
+    def __init__(self, base: Path, hidden: Path):
+        subprocess.run([str(CLUSTER), "up", str(base), "--hide", str(hidden)], check=True,
+                       stdout=subprocess.DEVNULL)
+        self.base = base
+        self.env = env_file(base / "cluster.env")
+        self.netns = ["nsenter", f"--net=/run/netns/{self.env['CONTROLLER_NETNS']}"]
+
+    def down(self):
+        subprocess.run([str(CLUSTER), "down", str(self.base)], check=False)
+
+
+def wait_for_file(path: Path, timeout=60.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            text = path.read_text().strip()
+            if text:
+                return float(text)
+        except OSError:
+            pass
+        time.sleep(0.002)
+    raise RuntimeError(f"{path} never appeared")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--build", type=Path, required=True)
+    parser.add_argument("--repetitions", type=int, default=7)
+    parser.add_argument("--runs", type=int, default=20)
+    args = parser.parse_args()
+    build = args.build.resolve()
+
+    work = Path(tempfile.mkdtemp(prefix="trainctl-bench-slurm-"))
+    hidden = work / "hidden"
+    shared = work / "shared"  # the nodes see it: the probe writes its clock here
+    hidden.mkdir()
+    shared.mkdir()
+    cluster = Cluster(work / "cluster", hidden)
+    home = hidden / "home"
+    home.mkdir()
+    service = None
+    try:
+        service = subprocess.Popen(cluster.netns + [str(build / "trainctld"), "--home", str(home),
+                                                    "--bind", "0.0.0.0", "--port", "0",
+                                                    "--advertise-url", "http://192.0.2.254"],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 10
+        while not (home / "server.json").exists() and time.time() < deadline:
+            time.sleep(0.02)
+        endpoint = json.loads((home / "server.json").read_text())["endpoint"]
+        env = dict(os.environ, TRAINCTL_ENDPOINT=endpoint,
+                   TRAINCTL_TOKEN=(home / "token").read_text().strip(),
+                   XDG_CACHE_HOME=str(work / "cache"), NO_COLOR="1",
+                   SLURM_CONF=cluster.env["SLURM_CONF"])
+        cli = cluster.netns + [str(build / "trainctl")]
+        subprocess.run(cli + ["compute", "create", "hpc", "--type", "slurm", "--partition", "debug",
+                              "--max-nodes", "3", "--slurm-conf", cluster.env["SLURM_CONF"], "--wait"],
+                       env=env, check=True, stdout=subprocess.DEVNULL)
+
+        project = work / "project"
+        project.mkdir()
+        (project / "probe.py").write_text(
+            "import sys, time\nstarted = time.time()\n"
+            "open(sys.argv[1], 'w').write(repr(started))\n")
+        (project / "job.yaml").write_text(
+            "experiment: bench\ncompute: hpc\nestimator:\n  entry_script: probe.py\n"
+            "  script_params: {--out: x}\n")
+
+        def trainctl_first_line(out: Path):
+            start = time.time()
+            subprocess.run(cli + ["submit", str(project / "job.yaml"), "--set",
+                                  f"estimator.script_params={json.dumps([str(out)])}", "-o", "name"],
+                           env=env, check=True, stdout=subprocess.DEVNULL)
+            return (wait_for_file(out) - start) * 1000
+
+        def sbatch_first_line(out: Path):
+            start = time.time()
+            subprocess.run(cluster.netns + ["sbatch", "--parsable", "--output=/dev/null", "--nodes=1",
+                                            "--wrap", f"srun {PYTHON} {project / 'probe.py'} {out}"],
+                           env=env, check=True, stdout=subprocess.DEVNULL)
+            return (wait_for_file(out) - start) * 1000
+
+        trainctl_first_line(shared / "warm-t")  # uploads the project
+        sbatch_first_line(shared / "warm-s")
+        samples = {"trainctl": [], "sbatch + srun": []}
+        for i in range(args.repetitions):
+            samples["trainctl"].append(trainctl_first_line(shared / f"t{i}"))
+            samples["sbatch + srun"].append(sbatch_first_line(shared / f"s{i}"))
+        print("submit -> first line of user code (median of", args.repetitions, "):")
+        for name, values in samples.items():
+            print(f"  {name:14s} {statistics.median(values):8.1f} ms")
+
+        # Trivial runs finished per second.
+        start = time.time()
+        ids = []
+        for i in range(args.runs):
+            done = subprocess.run(cli + ["submit", str(project / "job.yaml"), "--set",
+                                         f"estimator.script_params={json.dumps([str(shared / f'r{i}')])}",
+                                         "-o", "name"], env=env, check=True, capture_output=True, text=True)
+            ids.append(done.stdout.strip())
+        for run in ids:
+            subprocess.run(cli + ["run", "wait", run], env=env, check=True, stdout=subprocess.DEVNULL)
+        trainctl_rate = args.runs / (time.time() - start)
+        start = time.time()
+        for i in range(args.runs):
+            subprocess.run(cluster.netns + ["sbatch", "--parsable", "--output=/dev/null", "--nodes=1",
+                                            "--wrap", f"srun {PYTHON} {project / 'probe.py'} {shared / f'b{i}'}"],
+                           env=env, check=True, stdout=subprocess.DEVNULL)
+        while subprocess.run(cluster.netns + ["squeue", "-h"], env=env, capture_output=True,
+                             text=True).stdout.strip():
+            time.sleep(0.02)
+        sbatch_rate = args.runs / (time.time() - start)
+        print(f"trivial single-node runs finished per second ({args.runs} runs):")
+        print(f"  trainctl       {trainctl_rate:8.2f} /s")
+        print(f"  sbatch + srun  {sbatch_rate:8.2f} /s")
+    finally:
+        if service is not None:
+            service.terminate()
+            service.wait(timeout=20)
+        cluster.down()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
