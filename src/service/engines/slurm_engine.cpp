@@ -18,7 +18,7 @@
 #include <mutex>
 #include <thread>
 
-#include "../environments/line_process.hpp"
+#include "../slurm/captured_program.hpp"
 #include "trainctl/service/engines/agent_credential.hpp"
 #include "trainctl/service/engines/run_state.hpp"
 #include "trainctl/util/fs.hpp"
@@ -36,6 +36,7 @@ namespace fs = std::filesystem;
 constexpr std::string_view k_job_file = "slurm_job";      // the job id and the SLURM_CONF used
 constexpr std::string_view k_script_file = "slurm_job.sh";  // the batch script sbatch read
 constexpr auto k_command_timeout = std::chrono::seconds(30);
+constexpr size_t k_max_command_output = 1u << 20;
 // How long a cancel may take the agent before Slurm is asked to end the job: the supervisor's
 // grace period (10 s by default) and some.
 constexpr int64_t k_cancel_slack_ms = 30'000;
@@ -327,15 +328,14 @@ class SlurmEngine final : public Engine {
     std::vector<std::pair<std::string, std::string>> env{{"PATH", m_options.search_path}};
     if (!slurm_conf.empty()) env.emplace_back("SLURM_CONF", slurm_conf);
     env.insert(env.end(), extra_env.begin(), extra_env.end());
-    std::string output;
-    auto ended = environments::run_with_lines(
-        argv, env, [&](std::string_view line) { output += line; },
-        {.deadline = std::chrono::steady_clock::now() + k_command_timeout});
+    auto ended = slurm::run_captured(argv, env, std::chrono::steady_clock::now() + k_command_timeout,
+                                     k_max_command_output);
     if (!ended) return fail(ended.error());
-    if (ended->reason != environments::ProgramEnd::Reason::exited || ended->status != 0) {
-      return fail(ErrorCode::unavailable, "{} failed: {}", name, trimmed(output));
+    if (ended->timed_out || ended->status != 0) {
+      return fail(ErrorCode::unavailable, "{} failed: {}", name,
+                  trimmed(ended->err.empty() ? ended->out : ended->err));
     }
-    return output;
+    return std::move(ended->out);
   }
 
   void track(const fs::path& run_dir, const JobFile& job) {
