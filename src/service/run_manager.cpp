@@ -510,6 +510,7 @@ void RunManager::recover(const RunRecord& run) {
 
 void RunManager::watch_loop() {
   while (!m_stopping) {
+    record_unrecorded_changes();
     observe_active_runs();
     m_state_watch.wait(m_options.watch_interval);
   }
@@ -612,9 +613,46 @@ bool RunManager::record_observation(const std::string& run_id, ActiveRun& active
 }
 
 void RunManager::update(const std::string& run_id, const RunUpdate& change) {
+  {
+    std::lock_guard lock(m_mutex);
+    if (auto waiting = m_unrecorded.find(run_id); waiting != m_unrecorded.end()) {
+      waiting->second.push_back(change);  // after the changes before it, in order
+      return;
+    }
+  }
   auto updated = m_store.update_run(run_id, change);
   if (!updated && updated.error().code != ErrorCode::conflict) {
-    spdlog::error("run {}: cannot record a change: {}", run_id, updated.error().message);
+    spdlog::warn("run {}: cannot record a change now ({}); trying again", run_id,
+                 updated.error().message);
+    std::lock_guard lock(m_mutex);
+    m_unrecorded[run_id].push_back(change);
+  }
+  notify_change();
+}
+
+void RunManager::record_unrecorded_changes() {
+  std::map<std::string, std::deque<RunUpdate>> waiting;
+  {
+    std::lock_guard lock(m_mutex);
+    if (m_unrecorded.empty()) return;
+    waiting.swap(m_unrecorded);
+  }
+  for (auto& [run_id, changes] : waiting) {
+    while (!changes.empty()) {
+      auto updated = m_store.update_run(run_id, changes.front());
+      if (!updated && updated.error().code != ErrorCode::conflict) break;  // still cannot
+      changes.pop_front();
+    }
+    if (changes.empty()) spdlog::info("run {}: every change is recorded", run_id);
+  }
+  {
+    std::lock_guard lock(m_mutex);
+    for (auto& [run_id, changes] : waiting) {
+      if (changes.empty()) continue;
+      // Changes made meanwhile come after these.
+      auto& queue = m_unrecorded[run_id];
+      queue.insert(queue.begin(), changes.begin(), changes.end());
+    }
   }
   notify_change();
 }

@@ -13,6 +13,7 @@
 
 #include <catch2/catch.hpp>
 #include <httplib.h>
+#include <sqlite3.h>
 
 #include "test_service_helpers.hpp"
 
@@ -508,4 +509,31 @@ TEST_CASE("a NUL in a run's or a deployment's arguments or variables is refused 
       CHECK(details[0].value("path", "") == "environment_variables.MODE");
     }
   }
+}
+
+// RELIABILITY 37: a run's end that cannot be written while another process holds the database's
+// write lock past the busy timeout is kept and recorded once the lock goes, never dropped.
+TEST_CASE("a run that ends while the database is locked ends with its true state once the lock goes",
+          "[service][reliability][store]") {
+  ServiceFixture service;
+  const auto created = submit_script(service, "import time\ntime.sleep(1.5)\nprint('done')\n");
+  const std::string id = created.value("id", "");
+  REQUIRE_FALSE(id.empty());
+  REQUIRE(eventually([&] {
+    return body_json(http_request(service, "GET", "/v1/workspaces/default/runs/" + id))["status"] ==
+           "Running";
+  }));
+
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open((service.home() / "trainctl.db").c_str(), &db) == SQLITE_OK);
+  REQUIRE(sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK);
+  // The run ends (1.5 s) while the lock is held for longer than every change of its end waits:
+  // Running, Finalizing and Completed each wait the busy timeout (5 s) and fail.
+  std::this_thread::sleep_for(std::chrono::seconds(20));
+  CHECK(sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(db);
+
+  const auto ended = wait_for_run(service, id, 30);
+  CHECK(ended["status"] == "Completed");
+  CHECK(ended["exit_code"] == 0);
 }

@@ -156,8 +156,12 @@ class RunManager {
   // outcome; `failed`: the next attempt could not start and the run's failure is recorded.
   enum class Retry { no, started, failed };
   Retry retry(const std::string& run_id, ActiveRun& active, const RunObservation& observation);
-  // Applies an update; a run that already finished (conflict) is left alone. Notifies waiters.
+  // Applies an update; a run that already finished (conflict) is left alone. A change the store
+  // cannot take now (locked past its busy timeout, disk full) is kept and recorded later, after
+  // the run's earlier changes, by the watcher (record_unrecorded_changes). Notifies waiters.
   void update(const std::string& run_id, const RunUpdate& update);
+  // Records the changes update() could not, in order, until each is recorded; none is dropped.
+  void record_unrecorded_changes();
   void fail_run(const std::string& run_id, const std::string& reason);
   // The run no longer holds nodes (it ended, or was canceled before it started).
   void release_nodes(const std::string& run_id);
@@ -184,6 +188,7 @@ class RunManager {
   // run's environment build.
   std::map<std::string, std::stop_source> m_preparing;
   std::map<std::string, ActiveRun> m_active;       // runs the engine owns, by id
+  std::map<std::string, std::deque<RunUpdate>> m_unrecorded;  // changes the store could not take yet
   // Serializes "Starting + engine.start" and the watcher's "Running" against cancel, so a cancel
   // never misses a start and CancelRequested is never set back to Running.
   std::mutex m_start_mutex;
