@@ -30,6 +30,7 @@ struct Node {
   bool operator==(const Node&) const = default;
 };
 
+// Called from several threads at once (provisioning, and the requests that show targets).
 class SlurmClient {
  public:
   virtual ~SlurmClient() = default;
