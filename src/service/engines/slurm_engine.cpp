@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <atomic>
 #include <condition_variable>
 #include <map>
@@ -326,7 +327,13 @@ class SlurmEngine final : public Engine {
     }
     argv[0] = program.string();
     std::vector<std::pair<std::string, std::string>> env{{"PATH", m_options.search_path}};
-    if (!slurm_conf.empty()) env.emplace_back("SLURM_CONF", slurm_conf);
+    // The target's slurm.conf, else the service's own SLURM_CONF, as provisioning reads it.
+    const char* service_conf = std::getenv("SLURM_CONF");
+    if (!slurm_conf.empty()) {
+      env.emplace_back("SLURM_CONF", slurm_conf);
+    } else if (service_conf != nullptr && *service_conf != '\0') {
+      env.emplace_back("SLURM_CONF", service_conf);
+    }
     env.insert(env.end(), extra_env.begin(), extra_env.end());
     auto ended = slurm::run_captured(argv, env, std::chrono::steady_clock::now() + k_command_timeout,
                                      k_max_command_output);
