@@ -428,4 +428,23 @@ TEST_CASE("an update whose new replicas fail is rolled back to the revision stil
   }
 }
 
+// RELIABILITY 41: what a replica started outside its process group (a daemon that called setsid)
+// goes with the deployment.
+TEST_CASE("a replica's daemons are gone after deploy delete", "[deployments][reliability]") {
+  ServiceFixture service;
+  const int64_t version = train_and_register(service, 2, "a");
+  const std::string daemon_seconds = "43217";
+  REQUIRE(put_deployment(service, "daemons",
+                         deployment_body(service, version, 1, {{"START_DAEMON", daemon_seconds}}))
+              .status == 201);
+  REQUIRE(wait_for_state(service, "daemons", "Healthy").value("state", "") == "Healthy");
+  const auto daemon_runs = [&] {
+    return run_command({"pgrep", "-f", "sleep " + daemon_seconds}).exit_code == 0;
+  };
+  REQUIRE(eventually(daemon_runs, 10));
+
+  CHECK(http_request(service, "DELETE", k_services + "daemons").status < 300);
+  CHECK(eventually([&] { return !daemon_runs(); }, 10));
+}
+
 }  // namespace trainctl::testing

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace trainctl::service {
@@ -42,6 +43,12 @@ bool is_running(const ProcessIdentity& identity);
 // zombies included, as they remain until their parent collects them. A snapshot: processes may
 // appear or exit right after.
 std::vector<pid_t> descendants_of(pid_t root);
+
+// Every process whose environment holds `entry` ("NAME=value") exactly, found by reading
+// /proc/<pid>/environ of the processes this process may read. A process inherits its parent's
+// environment, so this finds every descendant of a process given a unique entry, also those
+// that left its process group and session (setsid) and were re-parented.
+std::vector<pid_t> processes_with_environment_entry(std::string_view entry);
 
 // This machine's boot id (/proc/sys/kernel/random/boot_id): pids and start times recorded under
 // another boot id name processes that no longer exist. Empty when unreadable.

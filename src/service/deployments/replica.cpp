@@ -11,11 +11,14 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include "trainctl/service/engines/child_process.hpp"
+#include "trainctl/service/process_tree.hpp"
+#include "trainctl/util/random.hpp"
 
 namespace trainctl::service::deployments {
 
@@ -26,6 +29,9 @@ using util::UniqueFd;
 
 constexpr uint32_t k_max_frame_bytes = 256u << 20;
 constexpr auto k_stop_grace = std::chrono::seconds(3);
+// Processes a replica left (daemons outside its group) are killed until none is left.
+constexpr int k_kill_rounds = 50;
+constexpr auto k_kill_round_pause = std::chrono::milliseconds(20);
 constexpr auto k_first_backoff = std::chrono::milliseconds(250);
 constexpr auto k_max_backoff = std::chrono::seconds(10);
 constexpr auto k_poll_slice = std::chrono::milliseconds(100);
@@ -99,7 +105,12 @@ std::chrono::milliseconds backoff(int restarts) {
 }  // namespace
 
 Replica::Replica(int index, ReplicaLaunch launch, std::function<void()> on_change)
-    : m_index(index), m_launch(std::move(launch)), m_on_change(std::move(on_change)) {}
+    : m_index(index),
+      m_launch(std::move(launch)),
+      m_marker(fmt::format("TRAINCTL_REPLICA={}", util::random_hex(12))),
+      m_on_change(std::move(on_change)) {
+  m_launch.env.push_back(m_marker);
+}
 
 Replica::~Replica() { stop(); }
 
@@ -120,6 +131,16 @@ void Replica::stop() {
     if (!m_wake.wait_for(lock, k_stop_grace, [&] { return m_pid != pid; })) ::kill(-pid, SIGKILL);
   }
   if (m_thread.joinable()) m_thread.join();
+  kill_left_processes();
+}
+
+void Replica::kill_left_processes() const {
+  for (int round = 0; round < k_kill_rounds; ++round) {
+    const auto left = processes_with_environment_entry(m_marker);
+    if (left.empty()) return;
+    for (const pid_t pid : left) ::kill(pid, SIGKILL);
+    std::this_thread::sleep_for(k_kill_round_pause);
+  }
 }
 
 ReplicaStatus Replica::status() const {

@@ -64,7 +64,12 @@ class Replica {
   void release();
 
   const int m_index;
-  const ReplicaLaunch m_launch;
+  // SIGKILLs every process still holding the replica's marker in its environment: daemons its
+  // processes started outside its process group. Called once its process has ended.
+  void kill_left_processes() const;
+
+  ReplicaLaunch m_launch;              // its env ends with m_marker
+  const std::string m_marker;          // "TRAINCTL_REPLICA=<random>": this replica's processes
   const std::function<void()> m_on_change;
   mutable std::mutex m_mutex;
   std::condition_variable m_wake;  // busy released, pid reaped, or stop asked

@@ -4,8 +4,11 @@
 
 #include <algorithm>
 #include <charconv>
+#include <fstream>
 #include <string_view>
 #include <unordered_map>
+
+#include <fmt/format.h>
 
 #include "trainctl/util/fs.hpp"
 
@@ -67,6 +70,26 @@ bool is_running(const ProcessIdentity& identity) {
   if (identity.pid <= 0) return false;
   const auto info = read_process_info(identity.pid);
   return info && info->identity == identity && !info->is_zombie();
+}
+
+std::vector<pid_t> processes_with_environment_entry(std::string_view entry) {
+  std::vector<pid_t> found;
+  DIR* proc = ::opendir("/proc");
+  if (proc == nullptr) return found;
+  while (const dirent* item = ::readdir(proc)) {
+    const auto pid = parse_pid(item->d_name);
+    if (!pid) continue;
+    std::ifstream environ(fmt::format("/proc/{}/environ", *pid), std::ios::binary);
+    std::string variable;
+    while (std::getline(environ, variable, '\0')) {
+      if (variable == entry) {
+        found.push_back(*pid);
+        break;
+      }
+    }
+  }
+  ::closedir(proc);
+  return found;
 }
 
 std::vector<pid_t> descendants_of(pid_t root) {

@@ -15,6 +15,8 @@ def init():
     global model
     if os.environ.get("FAIL_INIT"):
         raise RuntimeError("cannot load the model: " + os.environ["FAIL_INIT"])
+    if os.environ.get("START_DAEMON"):  # a daemon that leaves the replica's process group
+        os.system("setsid sleep " + os.environ["START_DAEMON"] + " &")
     with open(os.path.join(os.environ["TRAINCTL_MODEL_DIR"], "weights.json")) as weights:
         model = json.load(weights)
     print("loaded model version", model["version"])
