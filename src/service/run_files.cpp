@@ -192,9 +192,16 @@ Result<void> materialize_snapshot(const BlobStore& blobs, const nlohmann::json& 
     }
     target /= parts->back();
     const auto mode = file.at("mode").get<unsigned>() & 0777;
-    if (auto placed = place_file(blobs, file.at("sha256").get<std::string>(), target, mode);
-        !placed) {
-      return placed;
+    const auto sha256 = file.at("sha256").get<std::string>();
+    if (!blobs.exists(sha256)) {
+      return fail(ErrorCode::io,
+                  "{} (blob {}) is missing from the blob store; upload it again (submit the run "
+                  "again: the CLI uploads what the service reports missing)",
+                  file.at("path").get<std::string>(), sha256);
+    }
+    if (auto placed = place_file(blobs, sha256, target, mode); !placed) {
+      return fail(placed.error().code, "{}: {}", file.at("path").get<std::string>(),
+                  placed.error().message);
     }
   }
   // Deepest first, so a parent is sealed after its children.

@@ -16,6 +16,7 @@
 #include <sqlite3.h>
 
 #include "test_service_helpers.hpp"
+#include "trainctl/service/blob_store.hpp"
 
 using namespace trainctl::testing;
 namespace fs = std::filesystem;
@@ -536,4 +537,39 @@ TEST_CASE("a run that ends while the database is locked ends with its true state
   const auto ended = wait_for_run(service, id, 30);
   CHECK(ended["status"] == "Completed");
   CHECK(ended["exit_code"] == 0);
+}
+
+// RELIABILITY 44: a blob whose file was deleted from the store is reported missing, so the client
+// uploads it again, and a run that needs it fails naming the file.
+TEST_CASE("a blob deleted from the store is missing, and a run that needs it fails naming the file",
+          "[service][reliability][blobs]") {
+  ServiceFixture service;
+  const std::string content = "print('from a lost blob')\n";
+  const std::string hash = trainctl::util::sha256_hex(content);
+  const std::string snapshot = upload_snapshot(service, {{"train.py", content}});
+  const trainctl::service::BlobStore blobs(service.home() / "blobs", service.home() / "tmp");
+  REQUIRE(std::filesystem::remove(blobs.path_of(hash)));
+
+  const auto missing = [&] {
+    return body_json(http_request(service, "POST", "/v1/workspaces/default/blobs/missing",
+                                  nlohmann::json{{"hashes", {hash}}}.dump()))["missing"];
+  };
+  CHECK(missing() == nlohmann::json::array({hash}));
+
+  auto payload = script_payload(snapshot);
+  const auto created = body_json(
+      http_request(service, "POST", "/v1/workspaces/default/runs", payload.dump()));
+  const auto failed = wait_for_run(service, created.value("id", ""), 30);
+  CHECK(failed["status"] == "Failed");
+  CHECK_THAT(failed.value("failure_reason", ""),
+             Catch::Contains("train.py") && Catch::Contains("missing from the blob store"));
+
+  // Uploaded again, it is whole, and runs use it.
+  CHECK(http_request(service, "PUT", "/v1/workspaces/default/blobs/" + hash, content, {}, true,
+                     "application/octet-stream")
+            .status < 300);
+  CHECK(missing().empty());
+  const auto again = body_json(
+      http_request(service, "POST", "/v1/workspaces/default/runs", payload.dump()));
+  CHECK(wait_for_run(service, again.value("id", ""), 30)["status"] == "Completed");
 }

@@ -32,6 +32,13 @@ Result<Reply> missing_blobs(const ServiceContext& context, const httplib::Reques
   }
   auto missing = context.store.missing_blobs(list);
   if (!missing) return fail(missing.error());
+  // A blob whose row is there but whose file is gone (deleted by hand, a lost disk) is missing
+  // too, so that the client uploads it again.
+  for (const auto& hash : list) {
+    if (!context.blobs.exists(hash) && std::ranges::find(*missing, hash) == missing->end()) {
+      missing->push_back(hash);
+    }
+  }
   return Reply{200, {{"missing", *missing}}, {}};
 }
 
