@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <regex>
 #include <thread>
 
@@ -160,6 +161,27 @@ Result<UniqueFd> take_lock(const fs::path& home) {
   return fd;
 }
 
+// The pid <home>/server.json names; nullopt when there is none or it is unreadable.
+std::optional<pid_t> server_file_pid(const fs::path& home) {
+  auto text = util::read_file(home / "server.json", 64 * 1024);
+  if (!text) return std::nullopt;
+  const auto json = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
+  if (!json.is_object() || !json.contains("pid") || !json["pid"].is_number_integer()) return std::nullopt;
+  return json["pid"].get<pid_t>();
+}
+
+// Another live trainctld that <home>/server.json names (a lock file deleted by hand lets a second
+// instance take a new lock: the server file still tells). nullopt when none.
+std::optional<pid_t> running_instance(const fs::path& home) {
+  const auto pid = server_file_pid(home);
+  if (!pid || *pid == ::getpid() || *pid <= 0) return std::nullopt;
+  std::error_code error;
+  const auto exe = fs::read_symlink(fmt::format("/proc/{}/exe", *pid), error);
+  const auto self = fs::read_symlink("/proc/self/exe", error);
+  if (exe.empty() || exe.filename() != self.filename()) return std::nullopt;
+  return pid;
+}
+
 // The token in <home>/token, made at first start; mode 0600 (owner only), also when an earlier
 // start or a user left it readable by others.
 Result<std::string> ensure_token(const fs::path& home) {
@@ -274,6 +296,14 @@ int serve(const ServerOptions& options) {
     return exit_code::k_error;
   }
   auto lock = take_lock(home);
+  if (lock) {
+    if (auto other = running_instance(home)) {
+      lock = fail(ErrorCode::conflict,
+                  "another trainctld (pid {}) serves home {} (its trainctld.lock was removed); "
+                  "stop it first",
+                  *other, home.string());
+    }
+  }
   if (!lock) {
     spdlog::error("{}", lock.error().message);
     return lock.error().code == ErrorCode::conflict ? k_exit_already_running : exit_code::k_error;
@@ -390,7 +420,7 @@ int serve(const ServerOptions& options) {
   on_stop_signal(0);  // lets the stopper finish if listening ended on its own
   stopper.join();
   std::error_code ec;
-  fs::remove(home / "server.json", ec);
+  if (server_file_pid(home) == ::getpid()) fs::remove(home / "server.json", ec);  // never another's
   return exit_code::k_success;
 }
 

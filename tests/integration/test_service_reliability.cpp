@@ -573,3 +573,17 @@ TEST_CASE("a blob deleted from the store is missing, and a run that needs it fai
       http_request(service, "POST", "/v1/workspaces/default/runs", payload.dump()));
   CHECK(wait_for_run(service, again.value("id", ""), 30)["status"] == "Completed");
 }
+
+// Issue-found case: deleting trainctld.lock must not let a second trainctld serve the same home.
+TEST_CASE("a second trainctld refuses a home another serves, even with its lock file deleted",
+          "[service][reliability]") {
+  ServiceFixture service;
+  REQUIRE(std::filesystem::remove(service.home() / "trainctld.lock"));
+  const auto second =
+      run_command({TRAINCTLD_BINARY, "--home", service.home().string(), "--port", "0"}, {}, {}, {}, 20);
+  CHECK(second.exit_code == 9);
+  CHECK_THAT(second.err, Catch::Contains("another trainctld (pid " + std::to_string(service.pid())));
+  // The first keeps serving, and its server.json is still there.
+  CHECK(std::filesystem::exists(service.home() / "server.json"));
+  CHECK(http_request(service, "GET", "/v1/health").status == 200);
+}
