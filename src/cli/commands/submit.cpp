@@ -9,6 +9,7 @@
 #include "trainctl/cli/commands/logs.hpp"
 #include "trainctl/cli/resources.hpp"
 #include "trainctl/client/snapshot.hpp"
+#include "trainctl/spec/yaml_document.hpp"
 #include "trainctl/util/fs.hpp"
 #include "trainctl/util/random.hpp"
 #include "trainctl/util/sha256.hpp"
@@ -196,7 +197,23 @@ Result<void> validate(const SubmitOptions& options) {
 }
 
 Result<LoadedSpec> load_spec(const std::string& file, const std::vector<std::string>& overrides) {
-  auto text = util::read_file(file);
+  // Looked at before it is opened: a FIFO would block the open and the read, and a spec over
+  // the size limit is refused without being read.
+  const size_t max_bytes = spec::YamlLimits{}.max_bytes;
+  std::error_code error;
+  const auto status = fs::status(file, error);
+  if (status.type() == fs::file_type::not_found) {
+    return fail(ErrorCode::not_found, "{} does not exist", file);
+  }
+  if (!error && status.type() != fs::file_type::regular) {
+    return fail(spec_error(file, "", "is not a regular file (a directory, FIFO or device): give the "
+                                     "path of a YAML job spec"));
+  }
+  if (const auto size = fs::file_size(file, error); !error && size > max_bytes) {
+    return fail(spec_error(file, "", fmt::format("is {} bytes; a job spec is at most {} bytes (1 MiB)",
+                                                 size, max_bytes)));
+  }
+  auto text = util::read_file(file, max_bytes + 1);
   if (!text) return fail(text.error());
   auto spec =
       spec::parse_job_spec(*text, spec::ParseOptions{.file_name = file, .overrides = overrides});
