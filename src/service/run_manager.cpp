@@ -560,6 +560,7 @@ bool RunManager::record_observation(const std::string& run_id, ActiveRun& active
     case RunObservation::Phase::running:
       if (active.status == RunStatus::Starting) {
         change.status = RunStatus::Running;
+        change.message = observation.placement;
         change.started_at_ms =
             observation.started_at_ms > 0 ? observation.started_at_ms : util::now_unix_ms();
       }
@@ -573,6 +574,7 @@ bool RunManager::record_observation(const std::string& run_id, ActiveRun& active
       if (active.status == RunStatus::Starting && observation.started_at_ms > 0) {
         RunUpdate running;  // it ran, even if it ended between two observations
         running.status = RunStatus::Running;
+        running.message = observation.placement;
         running.started_at_ms = observation.started_at_ms;
         update(run_id, running);
       }

@@ -129,6 +129,9 @@ TEST_CASE(
 
   const auto listed = setup.cli().run({"run", "list", "-o", "name"});
   const std::string run = trimmed(listed.out.substr(0, listed.out.find('\n')));
+  // The timeline says where Slurm ran it.
+  const auto shown = setup.cli().run({"run", "show", run});
+  CHECK_THAT(shown.out, Catch::Matches("(.|\n)*Running .*Slurm job [0-9]+ on n[0-9](.|\n)*"));
   const auto files = setup.cli().run({"run", "files", run});
   CHECK_THAT(files.out, Catch::Contains("outputs/model/weights.txt") && Catch::Contains("logs/main.log"));
   const auto registered = setup.cli().run(

@@ -48,6 +48,9 @@ struct RunObservation {
   std::vector<TaskObservation> tasks;  // in plan order; the launcher (mpirun) is not a task
   int64_t started_at_ms = 0;     // all tasks started (the start barrier passed)
   int64_t ended_at_ms = 0;
+  // Where the engine placed the run, for the user ("Slurm job 42 on n1"); empty when there is
+  // nothing to say (the local engine). Recorded with the run's Running event.
+  std::string placement;
 };
 
 nlohmann::json to_json(const RunObservation& observation);

@@ -60,6 +60,7 @@ bool is_final_slurm_state(std::string_view state) {
 struct JobStatus {
   std::string state;   // PENDING, RUNNING, COMPLETED, CANCELLED, TIMEOUT, ...
   std::string reason;  // Priority, Resources, None, ...
+  std::string nodes;   // its node list once it has nodes ("n1", "n[1-2]")
 };
 
 // A job the engine follows.
@@ -164,11 +165,12 @@ class SlurmEngine final : public Engine {
   Result<RunObservation> observe(const fs::path& run_dir) override {
     auto state = read_run_state(run_dir);
     if (!state) return fail(state.error());
+    const auto job = tracked(run_dir);
+    if (job) state->observation.placement = placement_of(*job);
     if (state->observation.phase == RunObservation::Phase::finished) {
       finish(run_dir);
       return std::move(state->observation);
     }
-    const auto job = tracked(run_dir);
     if (job && !job->ended_at) scancel_if_cancel_is_late(run_dir, *job);
     if (!job || !job->ended_at) return std::move(state->observation);
     if (std::chrono::steady_clock::now() - *job->ended_at < m_options.final_state_grace) {
@@ -210,6 +212,12 @@ class SlurmEngine final : public Engine {
   }
 
  private:
+  // "Slurm job 42 on n1", as squeue last told.
+  static std::string placement_of(const TrackedJob& job) {
+    if (!job.status || job.status->nodes.empty()) return fmt::format("Slurm job {}", job.id);
+    return fmt::format("Slurm job {} on {}", job.id, job.status->nodes);
+  }
+
   // A cancel the agent has not carried out within the run's grace period and some slack (its
   // node lost, the agent stuck): Slurm ends the job.
   void scancel_if_cancel_is_late(const fs::path& run_dir, const TrackedJob& job) {
@@ -384,7 +392,7 @@ class SlurmEngine final : public Engine {
     }
     for (const auto& [conf, ids] : by_conf) {
       auto output = run_slurm_command(
-          {"squeue", "-h", "-t", "all", "-j", fmt::format("{}", fmt::join(ids, ",")), "-o", "%i|%T|%r"},
+          {"squeue", "-h", "-t", "all", "-j", fmt::format("{}", fmt::join(ids, ",")), "-o", "%i|%T|%r|%N"},
           conf);
       // squeue fails for a list of only unknown jobs ("Invalid job id specified").
       const bool all_unknown = !output && output.error().message.find("Invalid job id") != std::string::npos;
@@ -397,7 +405,8 @@ class SlurmEngine final : public Engine {
         for (const auto line : util::split(*output, '\n')) {
           const auto fields = util::split(line, '|');
           if (fields.size() < 3) continue;
-          listed[std::string(fields[0])] = {std::string(fields[1]), std::string(trimmed(fields[2]))};
+          listed[std::string(fields[0])] = {std::string(fields[1]), std::string(trimmed(fields[2])),
+                                            fields.size() > 3 ? std::string(trimmed(fields[3])) : ""};
         }
       }
       std::lock_guard lock(m_mutex);
