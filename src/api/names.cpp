@@ -95,6 +95,49 @@ bool is_sha256_hex(std::string_view text) {
   return true;
 }
 
+namespace {
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// `text` with every %XX escape decoded once.
+std::string percent_decoded(std::string_view text) {
+  std::string out;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '%' && i + 2 < text.size() && hex_value(text[i + 1]) >= 0 &&
+        hex_value(text[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(hex_value(text[i + 1]) * 16 + hex_value(text[i + 2])));
+      i += 2;
+    } else {
+      out.push_back(text[i]);
+    }
+  }
+  return out;
+}
+
+// Whether a path component becomes '.', '..' or holds a separator once percent-decoded (once or
+// more: %252e is %2e is '.'): such a name could never be asked for in a URL, which refuses
+// encoded traversal, and would be a traversal to whatever decodes it.
+bool decodes_to_traversal(std::string_view part) {
+  std::string decoded(part);
+  for (int round = 0; round < 3 && decoded.find('%') != std::string::npos; ++round) {
+    std::string next = percent_decoded(decoded);
+    if (next == decoded) break;
+    decoded = std::move(next);
+    if (decoded == "." || decoded == ".." ||
+        decoded.find_first_of(std::string_view("/\\\0", 3)) != std::string::npos) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
 Result<std::vector<std::string>> split_relative_path(std::string_view path) {
   if (path.empty()) return fail(ErrorCode::invalid_argument, "path is empty");
   if (path.size() > 4096) return fail(ErrorCode::invalid_argument, "path is longer than 4096 bytes");
@@ -117,6 +160,11 @@ Result<std::vector<std::string>> split_relative_path(std::string_view path) {
     }
     if (part.find('\\') != std::string_view::npos) {
       return fail(ErrorCode::invalid_argument, "path must not contain '\\'");
+    }
+    if (decodes_to_traversal(part)) {
+      return fail(ErrorCode::invalid_argument,
+                  "path component '{}' percent-decodes to '.', '..' or a separator; rename the file",
+                  part);
     }
     parts.emplace_back(part);
     if (slash == std::string_view::npos) break;

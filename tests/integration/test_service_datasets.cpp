@@ -351,7 +351,8 @@ TEST_CASE("traversal in dataset names, versions and file paths is refused and re
     const std::string hash = upload_blob(service, "x");
     for (const std::string& path : std::vector<std::string>{
              "../x", "/etc/passwd", "a/../../b", "..\\x", "x/./y", "", ".", std::string("a\0b", 3),
-             "a//b", std::string(300, 'p'), "../../../../../.." + sentinel.string()}) {
+             "a//b", std::string(300, 'p'), "../../../../../.." + sentinel.string(),
+             "%2e%2e/x", "a/%252e%252e/b", "x%2fy"}) {
       INFO(path);
       const auto files = one_file(path, hash, 1, 0644);
       CHECK(create_dataset(service, {{"name", "evil"}, {"files", files}}).status == 400);

@@ -43,6 +43,19 @@ TEST_CASE("Relative paths are checked component by component", "[api][names]") {
   CHECK_FALSE(split_relative_path(std::string(4097, 'a')).has_value());
 }
 
+TEST_CASE("Path components that percent-decode to a traversal are refused", "[api][names]") {
+  for (const std::string path : {"%2e%2e/x", "a/%2E", "a/%252e%252e/b", "x%2fy", "x%5cy", "%00"}) {
+    INFO(path);
+    const auto split = split_relative_path(path);
+    REQUIRE_FALSE(split.has_value());
+    CHECK_THAT(split.error().message, Catch::Contains("percent-decodes"));
+  }
+  for (const std::string path : {"100%25.txt", "a%2", "%zz/b", "50%.csv", "%2e%2ex"}) {
+    INFO(path);
+    CHECK(split_relative_path(path).has_value());
+  }
+}
+
 TEST_CASE("Slurm partition, account and QOS names", "[api][names][slurm]") {
   using trainctl::api::validate_slurm_name;
   for (const std::string name : {"", "debug", "gpu-a100", "lab_1", "high.prio", "P1"}) {
