@@ -153,6 +153,20 @@ Result<void> replace_file(const std::filesystem::path& path, std::string_view co
 
 }  // namespace
 
+std::vector<TaskObservation> pending_tasks(const spec::LaunchPlan& plan) {
+  std::vector<TaskObservation> tasks;
+  for (const auto& launch : plan.tasks) {
+    TaskObservation task;
+    task.name = launch.name;
+    task.role = launch.role;
+    task.index = launch.index;
+    task.node_rank = launch.node_rank;
+    task.state = std::string(task_state::k_pending);
+    tasks.push_back(std::move(task));
+  }
+  return tasks;
+}
+
 nlohmann::json to_json(const RunState& state) {
   auto json = service::to_json(state.observation);
   json["version"] = k_state_version;

@@ -238,15 +238,7 @@ class SlurmEngine final : public Engine {
   // state.json before the agent's first word: every task pending.
   static RunState pending_state(const spec::LaunchPlan& plan) {
     RunState state;
-    for (const auto& launch : plan.tasks) {
-      TaskObservation task;
-      task.name = launch.name;
-      task.role = launch.role;
-      task.index = launch.index;
-      task.node_rank = launch.node_rank;
-      task.state = std::string(task_state::k_pending);
-      state.observation.tasks.push_back(std::move(task));
-    }
+    state.observation.tasks = pending_tasks(plan);
     return state;
   }
 

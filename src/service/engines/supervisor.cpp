@@ -207,15 +207,7 @@ class Supervisor {
   void take_plan(spec::LaunchPlan plan) {
     m_plan = std::move(plan);
     m_decide_outcome = policy_for(m_plan.success);
-    for (const auto& launch : m_plan.tasks) {
-      TaskObservation task;
-      task.name = launch.name;
-      task.role = launch.role;
-      task.index = launch.index;
-      task.node_rank = launch.node_rank;
-      task.state = task_state::k_pending;
-      tasks().push_back(std::move(task));
-    }
+    tasks() = pending_tasks(m_plan);
     m_state.task_processes.resize(m_plan.tasks.size());
   }
 

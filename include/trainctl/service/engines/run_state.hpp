@@ -45,6 +45,9 @@ struct RunState {
   std::optional<TaskObservation> launcher;
 };
 
+// The plan's tasks as they stand before any has started: in plan order, every one pending.
+std::vector<TaskObservation> pending_tasks(const spec::LaunchPlan& plan);
+
 nlohmann::json to_json(const RunState& state);
 Result<RunState> run_state_from_json(const nlohmann::json& json);
 
