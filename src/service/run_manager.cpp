@@ -42,6 +42,7 @@ nlohmann::json tasks_json(const RunObservation& observation) {
                      {"role", task.role},
                      {"index", task.index},
                      {"node", task.node_rank},
+                     {"host", task.host.empty() ? nlohmann::json(nullptr) : nlohmann::json(task.host)},
                      {"state", task.state},
                      {"failed_first", task.name == observation.first_failed_task},
                      {"exit_code", optional_value(task.exit_code)},
@@ -409,8 +410,27 @@ Result<std::string> RunManager::run_interpreter(const RunRecord& run, const spec
   return built->string();
 }
 
+Result<spec::LaunchPlan> RunManager::placed_plan(const std::string& run_id,
+                                                 std::vector<spec::NodePlace> nodes) {
+  std::string workspace;
+  {
+    std::lock_guard lock(m_mutex);
+    const auto active = m_active.find(run_id);
+    if (active == m_active.end()) return fail(ErrorCode::conflict, "run {} is not running", run_id);
+    workspace = active->second.workspace;
+  }
+  auto run = m_store.get_run(workspace, run_id);
+  if (!run) return fail(run.error());
+  auto spec = spec::job_spec_from_payload(run->payload);
+  if (!spec) return fail(spec.error());
+  auto interpreter = run_interpreter(*run, *spec);
+  if (!interpreter) return fail(interpreter.error());
+  return plan_for(*run, *spec, *interpreter, std::move(nodes));
+}
+
 Result<spec::LaunchPlan> RunManager::plan_for(const RunRecord& run, const spec::JobSpec& spec,
-                                              const std::string& interpreter) {
+                                              const std::string& interpreter,
+                                              std::vector<spec::NodePlace> nodes) {
   const fs::path dir = run_dir(run.id);
   spec::RunLayout layout;
   layout.run_id = run.id;
@@ -424,13 +444,14 @@ Result<spec::LaunchPlan> RunManager::plan_for(const RunRecord& run, const spec::
   layout.grace_seconds = m_options.grace_seconds;
   layout.mpirun = m_options.mpirun;
   layout.rank_wrapper = m_options.rank_wrapper.string();
-  std::vector<int> nodes;
+  layout.nodes = std::move(nodes);
+  std::vector<int> slots;
   {
     std::lock_guard lock(m_mutex);
-    if (auto it = m_holding.find(run.id); it != m_holding.end()) nodes = it->second.nodes;
+    if (auto it = m_holding.find(run.id); it != m_holding.end()) slots = it->second.nodes;
   }
   if (auto compute = m_store.get_compute(run.workspace, run.compute); compute) {
-    layout.node_gpus = spec::node_gpu_lists(nodes, compute->gpus_per_node, spec.estimator.use_gpu);
+    layout.node_gpus = spec::node_gpu_lists(slots, compute->gpus_per_node, spec.estimator.use_gpu);
   }
   auto plan = spec::build_launch_plan(spec, layout);  // ports: free ones, taken now
   if (!plan) return plan;

@@ -29,7 +29,8 @@ struct AgentRun {
     dir = service.home() / "runs" / id;
     fs::create_directories(dir / "snapshot" / "pkg");
     std::ofstream(dir / "snapshot" / "pkg" / "train.py") << "print('hi')\n";
-    std::ofstream(dir / "launch.json") << R"({"run_id": ")" << id << R"(", "tasks": []})";
+    std::ofstream(dir / "launch.json") << R"({"run_id": ")" << id
+                                         << R"(", "tasks": [], "max_duration_seconds": 0, "grace_seconds": 10})";
     credential = issue_agent_credential(dir).value();
   }
   std::string route(const std::string& rest) const { return "/v1/agent/runs/" + id + "/" + rest; }

@@ -223,11 +223,11 @@ TEST_CASE("a slurm compute target refuses the runs its engine cannot run yet, na
   CHECK(refused.status == 422);
   const auto details = body_json(refused)["error"]["details"];
   INFO(details.dump());
-  REQUIRE(details.size() == 2);
-  CHECK(details[0]["path"] == "estimator.node_count");
+  // Two nodes are fine on Slurm; a pip environment is not built there yet.
+  REQUIRE(details.size() == 1);
+  CHECK(details[0]["path"] == "estimator.pip_packages");
   CHECK_THAT(details[0]["message"].get<std::string>(),
-             Catch::Contains("compute target 'hpc' is of type slurm") && Catch::Contains("node_count: 1"));
-  CHECK(details[1]["path"] == "estimator.pip_packages");
+             Catch::Contains("compute target 'hpc' is of type slurm"));
 
   // Nothing was queued on the target, and no virtual node is held there.
   const auto runs = body_json(http_request(service, "GET", "/v1/workspaces/default/runs"));

@@ -24,7 +24,8 @@ struct TaskObservation {
   std::string name;
   std::string role;    // spec::task_role: main | chief | worker | ps | evaluator | rank
   int index = 0;       // within its role
-  int node_rank = 0;   // the virtual node it runs on
+  int node_rank = 0;   // the node it runs on
+  std::string host;    // the host of that node, when the engine placed nodes on hosts (Slurm)
   // "pending" | "running" | "exited" | "killed" | "failed_to_start" | "stopped" (ended because
   // the run was being stopped: by its success policy, by another task's failure, by a cancel or
   // by the time limit; exit_code / signal say how it ended). engines::task_state has the names.

@@ -89,6 +89,11 @@ class RunManager {
 
   std::filesystem::path run_dir(const std::string& run_id) const;
 
+  // A started run whose engine has placed its nodes on hosts of their own (the nodes of a Slurm
+  // job): its launch plan built again with each node's host, address and free ports (TF_CONFIG,
+  // MASTER_ADDR, mpirun -H). conflict when the run is not active here.
+  Result<spec::LaunchPlan> placed_plan(const std::string& run_id, std::vector<spec::NodePlace> nodes);
+
   // A compute target was created, updated, provisioned or is being deleted: the scheduler
   // reads the targets again and starts what now fits.
   void compute_changed();
@@ -141,7 +146,8 @@ class RunManager {
   Result<std::string> run_interpreter(const RunRecord& run, const spec::JobSpec& spec);
   // The launch plan of the run's current attempt (ports are taken now).
   Result<spec::LaunchPlan> plan_for(const RunRecord& run, const spec::JobSpec& spec,
-                                    const std::string& interpreter);
+                                    const std::string& interpreter,
+                                    std::vector<spec::NodePlace> nodes = {});
   Result<void> start_on_engine(const RunRecord& run, const spec::LaunchPlan& plan);
   void recover(const RunRecord& run);
   // The engine of the run's compute target (the local engine when the target is gone).

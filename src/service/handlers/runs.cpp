@@ -62,21 +62,13 @@ std::optional<std::string> requested_compute(const nlohmann::json& payload) {
 }
 
 // The one place where runs are refused by their target's type: what the engine of a target of
-// type slurm cannot run yet. Its node agent spans one node, and builds no pip environment there.
+// type slurm cannot run yet: its node agents build no pip environment on the nodes.
 std::vector<ErrorDetail> check_compute_runs_here(const ComputeRecord& target,
                                                  const nlohmann::json& payload) {
   std::vector<ErrorDetail> problems;
   if (target.type != k_slurm_compute_type) return problems;
   const auto estimator = payload.find("estimator");
   if (estimator == payload.end() || !estimator->is_object()) return problems;
-  if (const auto nodes = requested_node_count(*estimator); nodes && *nodes > 1) {
-    problems.push_back(field_problem(
-        "estimator.node_count",
-        fmt::format("compute target '{}' is of type slurm, whose runs use one node in this "
-                    "version; set node_count: 1 (process_count_per_node may be more), or use a "
-                    "target of type local",
-                    target.name)));
-  }
   const auto pip = estimator->find("pip_packages");
   if (pip != estimator->end() && pip->is_array() && !pip->empty()) {
     problems.push_back(field_problem(
