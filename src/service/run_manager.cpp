@@ -282,9 +282,12 @@ Result<CancelOutcome> RunManager::cancel(const std::string& workspace, const std
   if (api::is_terminal(run->status)) return CancelOutcome{std::move(*run), false};
 
   RunUpdate change;
-  const bool engine_owns_it = run->status != RunStatus::NotStarted &&
-                              run->status != RunStatus::Queued &&
-                              run->status != RunStatus::Preparing;
+  bool engine_owns_it = run->status != RunStatus::NotStarted &&
+                        run->status != RunStatus::Queued && run->status != RunStatus::Preparing;
+  {
+    std::lock_guard lock(m_mutex);
+    engine_owns_it = engine_owns_it || m_active.contains(run_id);  // Queued in Slurm's queue
+  }
   if (engine_owns_it) {
     change.status = RunStatus::CancelRequested;
     change.message = "cancel requested";
@@ -484,9 +487,13 @@ Result<void> RunManager::start_on_engine(const RunRecord& run, const spec::Launc
 }
 
 void RunManager::recover(const RunRecord& run) {
+  // A run its engine holds in a queue of its own (a pending Slurm job) is Queued too, but it was
+  // started: it is re-attached, never started twice.
+  const bool in_engine_queue = run.status == RunStatus::Queued && engine_for(run).queues_runs() &&
+                               fs::exists(run_dir(run.id) / engines::k_launch_file);
   {
     std::lock_guard lock(m_mutex);
-    if (run.status == RunStatus::Queued || run.status == RunStatus::NotStarted) {
+    if ((run.status == RunStatus::Queued && !in_engine_queue) || run.status == RunStatus::NotStarted) {
       m_waiting[run.id] = WaitingRun{run.workspace, run.compute, run.priority, run.seq,
                                      requested_nodes(run)};
       return;
@@ -577,9 +584,11 @@ bool RunManager::record_observation(const std::string& run_id, ActiveRun& active
   if (tasks != active.tasks) change.tasks = tasks;
   switch (observation.phase) {
     case RunObservation::Phase::starting:
+      note_waiting(run_id, active, observation, change);
       break;
     case RunObservation::Phase::running:
-      if (active.status == RunStatus::Starting) {
+      forget_waiting(run_id);
+      if (active.status == RunStatus::Starting || active.status == RunStatus::Queued) {
         change.status = RunStatus::Running;
         change.message = observation.placement;
         change.started_at_ms =
@@ -592,7 +601,9 @@ bool RunManager::record_observation(const std::string& run_id, ActiveRun& active
         case Retry::started: return true;
         case Retry::failed: return false;
       }
-      if (active.status == RunStatus::Starting && observation.started_at_ms > 0) {
+      forget_waiting(run_id);
+      if ((active.status == RunStatus::Starting || active.status == RunStatus::Queued) &&
+          observation.started_at_ms > 0) {
         RunUpdate running;  // it ran, even if it ended between two observations
         running.status = RunStatus::Running;
         running.message = observation.placement;
@@ -633,6 +644,29 @@ bool RunManager::record_observation(const std::string& run_id, ActiveRun& active
   if (change.status) active.status = *change.status;
   active.tasks = std::move(tasks);
   return true;
+}
+
+void RunManager::note_waiting(const std::string& run_id, const ActiveRun& active,
+                              const RunObservation& observation, RunUpdate& change) {
+  if (observation.waiting.empty()) {
+    if (active.status != RunStatus::Queued) return;
+    forget_waiting(run_id);
+    change.status = RunStatus::Starting;  // its engine's queue let it go: it is starting
+    return;
+  }
+  {
+    std::lock_guard lock(m_mutex);
+    m_queue_info[run_id] = QueueInfo{0, 0, observation.waiting};
+  }
+  if (active.status == RunStatus::Starting) {
+    change.status = RunStatus::Queued;
+    change.message = observation.waiting;
+  }
+}
+
+void RunManager::forget_waiting(const std::string& run_id) {
+  std::lock_guard lock(m_mutex);
+  m_queue_info.erase(run_id);
 }
 
 void RunManager::update(const std::string& run_id, const RunUpdate& change) {

@@ -38,6 +38,7 @@ class SlurmSetup {
 
   const CliEnvironment& cli() const { return m_cli; }
   const ServiceFixture& service() const { return m_service; }
+  ServiceFixture& service() { return m_service; }
   const SlurmCluster& cluster() const { return m_cluster; }
 
   // A project whose job runs `script` on hpc; `extra` is appended to the spec.

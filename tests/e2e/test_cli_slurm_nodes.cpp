@@ -158,3 +158,64 @@ TEST_CASE("e2e: canceling a run of 2 Slurm nodes leaves no process on any node",
   CHECK(run_command({"pgrep", "-f", "sleep 4343"}).exit_code == 1);
   CHECK(run_command({"pgrep", "-f", "trainctl-" + run}).exit_code == 1);
 }
+
+TEST_CASE("e2e: a 3-node run waits Queued, with Slurm's reason, while a 2-node run holds the nodes",
+          "[e2e][cli][slurm][nodes]") {
+  REQUIRE_CLUSTER();
+  SlurmSetup setup;
+  const std::string holder = setup.submit(nodes_project(
+      "import time\nprint('holding', flush=True)\ntime.sleep(600)\n",
+      "  node_count: 2\n  distributed_training: {backend: pytorch}\n"));
+  REQUIRE(setup.wait_for_status(holder, "Running", 120));
+
+  const std::string waiting = setup.submit(nodes_project(
+      "print('my turn', flush=True)\n",
+      "  node_count: 3\n  distributed_training: {backend: pytorch}\n"));
+  REQUIRE(setup.wait_for_status(waiting, "Queued", 60));
+  // Slurm says why, in its words, wherever the run is shown.
+  bool reason_shown = false;
+  for (int i = 0; i < 100 && !reason_shown; ++i) {
+    const auto shown = json::parse(setup.cli().run({"run", "show", waiting, "-o", "json"}).out);
+    const auto queue = shown.value("queue", json());
+    reason_shown = queue.is_object() && queue.value("reason", "").find("Resources") != std::string::npos;
+    if (!reason_shown) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  CHECK(reason_shown);
+  const auto table = setup.cli().run({"run", "show", waiting});
+  CHECK_THAT(table.out, Catch::Contains("is pending: Resources"));
+
+  CHECK(setup.cli().run({"run", "cancel", holder}).exit_code == 0);
+  const auto waited = setup.cli().run({"run", "wait", waiting}, {}, 120);
+  INFO(waited.out << waited.err);
+  CHECK(waited.exit_code == 0);
+  CHECK(hosts_of(tasks_of(setup, waiting)).size() == 3);
+}
+
+TEST_CASE("e2e: a 2-node Slurm run outlives kill -9 of trainctld and ends with its whole logs",
+          "[e2e][cli][slurm][nodes]") {
+  REQUIRE_CLUSTER();
+  SlurmSetup setup;
+  const std::string run = setup.submit(nodes_project(
+      "import os, time\n"
+      "task = os.environ['TRAINCTL_TASK']\n"
+      "for i in range(40):\n"
+      "    print(task, 'line', i, flush=True)\n"
+      "    time.sleep(0.2)\n"
+      "open(f'./outputs/{task}.txt', 'w').write('done')\n",
+      "  node_count: 2\n  distributed_training: {backend: pytorch}\n"));
+  REQUIRE(setup.wait_for_status(run, "Running", 120));
+
+  setup.service().kill9();
+  std::this_thread::sleep_for(std::chrono::seconds(3));  // the nodes go on without it
+  setup.service().start(/*same_port=*/true);
+
+  const auto waited = setup.cli().run({"run", "wait", run}, {}, 120);
+  INFO(waited.out << waited.err);
+  CHECK(waited.exit_code == 0);
+  for (const std::string task : {"rank-0", "rank-1"}) {
+    const auto logs = setup.cli().run({"logs", run, "--task", task});
+    CHECK_THAT(logs.out, Catch::Contains(task + " line 0") && Catch::Contains(task + " line 39"));
+    const auto files = setup.cli().run({"run", "files", run});
+    CHECK_THAT(files.out, Catch::Contains("outputs/" + task + ".txt"));
+  }
+}

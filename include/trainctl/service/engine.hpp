@@ -52,6 +52,10 @@ struct RunObservation {
   // Where the engine placed the run, for the user ("Slurm job 42 on n1"); empty when there is
   // nothing to say (the local engine). Recorded with the run's Running event.
   std::string placement;
+  // While the system behind the engine holds the run in a queue of its own (a pending Slurm
+  // job): why, in that system's words ("Slurm job 42 is pending: Resources"). The run is then
+  // Queued; empty otherwise.
+  std::string waiting;
 };
 
 nlohmann::json to_json(const RunObservation& observation);

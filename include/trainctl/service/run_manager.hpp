@@ -50,8 +50,8 @@ struct RunManagerOptions {
 
 // Where a queued run stands (docs/scheduler.md).
 struct QueueInfo {
-  int position = 0;      // 1-based, in its compute target's queue
-  int queue_length = 0;  // runs queued on that target
+  int position = 0;      // 1-based, in its compute target's queue; 0: in its engine's (Slurm's)
+  int queue_length = 0;  // runs queued on that target; 0: unknown (in its engine's queue)
   std::string reason;    // why it waits, for the user
 };
 
@@ -154,6 +154,11 @@ class RunManager {
   Engine& engine_for(const std::string& workspace, const std::string& compute);
   Engine& engine_for(const RunRecord& run) { return engine_for(run.workspace, run.compute); }
   void observe_active_runs();
+  // A started run that its engine's system holds in a queue of its own (a pending Slurm job) is
+  // Queued, with that system's reason; Starting again once it leaves that queue.
+  void note_waiting(const std::string& run_id, const ActiveRun& active,
+                    const RunObservation& observation, RunUpdate& change);
+  void forget_waiting(const std::string& run_id);
   // Records an engine observation; returns false once the run is finished (stop watching it).
   bool record_observation(const std::string& run_id, ActiveRun& active,
                           const RunObservation& observation);

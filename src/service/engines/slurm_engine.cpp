@@ -170,6 +170,10 @@ class SlurmEngine final : public Engine {
     auto state = read_state(run_dir, job);
     if (!state) return fail(state.error());
     if (job) state->observation.placement = placement_of(*job);
+    if (job && job->status && job->status->state == "PENDING" &&
+        state->observation.phase == RunObservation::Phase::starting) {
+      state->observation.waiting = fmt::format("Slurm job {} is pending: {}", job->id, job->status->reason);
+    }
     if (state->observation.phase == RunObservation::Phase::finished) {
       finish(run_dir);
       return std::move(state->observation);
