@@ -53,7 +53,7 @@ constexpr int k_failure_exit_code = 1;
 constexpr int k_request_attempts = 12;
 // How long a node waits for every other node of its run to report where it is.
 constexpr auto k_placing_timeout = std::chrono::seconds(120);
-constexpr auto k_placing_poll = std::chrono::milliseconds(100);
+constexpr auto k_placing_poll = std::chrono::milliseconds(20);
 
 std::chrono::milliseconds backoff(int attempt) {
   return std::chrono::milliseconds(std::min(200 << std::min(attempt, 4), 3000));

@@ -312,7 +312,11 @@ class SlurmEngine final : public Engine {
                                   "--ntasks-per-node=1",
                                   "--exclusive",  // a run's nodes are whole machines
                                   "--output=/dev/null",
-                                  "--export=TRAINCTL_SERVICE_URL,TRAINCTL_RUN_ID,TRAINCTL_RUN_CREDENTIAL,PATH"};
+                                  // sbatch's environment is only PATH, SLURM_CONF and the agent's
+                                  // variables (run_slurm_command). A list of names here would make
+                                  // slurmd load the user's login environment first (--get-user-env
+                                  // is implied): a second of every start.
+                                  "--export=ALL"};
     if (!target.slurm.partition.empty()) argv.push_back("--partition=" + target.slurm.partition);
     if (!target.slurm.account.empty()) argv.push_back("--account=" + target.slurm.account);
     if (!target.slurm.qos.empty()) argv.push_back("--qos=" + target.slurm.qos);
