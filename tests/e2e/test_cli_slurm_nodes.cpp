@@ -219,3 +219,70 @@ TEST_CASE("e2e: a 2-node Slurm run outlives kill -9 of trainctld and ends with i
     CHECK_THAT(files.out, Catch::Contains("outputs/" + task + ".txt"));
   }
 }
+
+TEST_CASE("e2e: the MPI example trains across Slurm nodes to its usual accuracy",
+          "[e2e][cli][slurm][nodes]") {
+  REQUIRE_CLUSTER();
+  SlurmSetup setup;
+  const std::string run = run_example(setup, "mpi-digits");
+  CHECK(setup.status(run) == "Completed");
+  CHECK(hosts_of(tasks_of(setup, run)).size() == 2);
+  CHECK(metrics_of(setup, run).at("test_accuracy").get<double>() >= 0.9);
+}
+
+TEST_CASE("e2e: an MPI rank that fails on one Slurm node fails the run and stops the ranks of "
+          "every node (RELIABILITY 26)",
+          "[e2e][cli][slurm][nodes]") {
+  REQUIRE_CLUSTER();
+  SlurmSetup setup;
+  // Rank 3, on node 1, exits 1 while the others wait in a collective that never completes.
+  const auto project = nodes_project(
+      "import sys, time\n"
+      "from mpi4py import MPI\n"
+      "comm = MPI.COMM_WORLD\n"
+      "if comm.rank == 3:\n"
+      "    time.sleep(1)\n"
+      "    sys.exit(1)\n"
+      "comm.barrier()\n"
+      "time.sleep(600)\n",
+      "  node_count: 2\n  process_count_per_node: 2\n  distributed_training: {backend: mpi}\n");
+  const auto streamed = setup.cli().run({"submit", project.spec(), "--stream"}, project.dir(), 180);
+  INFO(streamed.out << streamed.err);
+  CHECK(streamed.exit_code != 0);
+  const auto listed = setup.cli().run({"run", "list", "-o", "name"});
+  const std::string run = trimmed(listed.out.substr(0, listed.out.find('\n')));
+  const auto shown = json::parse(setup.cli().run({"run", "show", run, "-o", "json"}).out);
+  CHECK(shown.at("status") == "Failed");
+  CHECK_THAT(shown.at("failure_reason").get<std::string>(), Catch::Contains("rank-3"));
+  CHECK(run_command({"pgrep", "-f", "trainctl-" + run}).exit_code == 1);  // no rank anywhere
+}
+
+TEST_CASE("e2e: a parameter-server task that crashes on one Slurm node fails the run and stops "
+          "the tasks on the others (RELIABILITY 27)",
+          "[e2e][cli][slurm][nodes]") {
+  REQUIRE_CLUSTER();
+  SlurmSetup setup;
+  // ps-0 runs on node 1 and crashes; chief-0 and worker-0 on node 0 would run for ten minutes.
+  const auto project = nodes_project(
+      "import json, os, sys, time\n"
+      "task = json.loads(os.environ['TF_CONFIG'])['task']\n"
+      "if task['type'] == 'ps':\n"
+      "    time.sleep(1)\n"
+      "    sys.exit(7)\n"
+      "time.sleep(600)\n",
+      "  node_count: 2\n"
+      "  distributed_training: {backend: parameter_server, worker_count: 1, parameter_server_count: 1}\n");
+  const auto streamed = setup.cli().run({"submit", project.spec(), "--stream"}, project.dir(), 180);
+  INFO(streamed.out << streamed.err);
+  CHECK(streamed.exit_code != 0);
+  const auto listed = setup.cli().run({"run", "list", "-o", "name"});
+  const std::string run = trimmed(listed.out.substr(0, listed.out.find('\n')));
+  const auto shown = json::parse(setup.cli().run({"run", "show", run, "-o", "json"}).out);
+  CHECK(shown.at("status") == "Failed");
+  CHECK(shown.at("exit_code") == 7);
+  for (const auto& task : shown.at("tasks")) {
+    INFO(task.dump());
+    CHECK(task.at("state") == (task.at("name") == "ps-0" ? "exited" : "stopped"));
+  }
+  CHECK(run_command({"pgrep", "-f", "trainctl-" + run}).exit_code == 1);
+}
