@@ -397,6 +397,8 @@ Result<std::string> RunManager::run_interpreter(const RunRecord& run, const spec
   }
   const auto& packages = spec.estimator.pip_packages;
   if (packages.empty()) return interpreter;
+  // An engine whose nodes are hosts of their own has them build it (plan_for: node_environment).
+  if (engine_for(run).queues_runs()) return interpreter;
   if (m_options.environments == nullptr) {
     return fail(ErrorCode::invalid_argument, "this service cannot build Python environments");
   }
@@ -458,6 +460,12 @@ Result<spec::LaunchPlan> RunManager::plan_for(const RunRecord& run, const spec::
   }
   auto plan = spec::build_launch_plan(spec, layout);  // ports: free ones, taken now
   if (!plan) return plan;
+  if (!spec.estimator.pip_packages.empty() && engine_for(run).queues_runs()) {
+    plan->node_environment = spec::NodeEnvironment{interpreter, spec.estimator.pip_packages,
+                                                   m_options.pip_index.index_url,
+                                                   m_options.pip_index.find_links,
+                                                   m_options.pip_index.no_index};
+  }
   if (!plan->status_dir.empty()) {
     if (auto made = util::make_directories(plan->status_dir, 0755); !made) return fail(made.error());
   }

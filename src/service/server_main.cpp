@@ -352,6 +352,7 @@ int serve(const ServerOptions& options) {
   run_options.grace_seconds = options.grace_seconds;
   run_options.rank_wrapper = self;
   run_options.environments = &environments;
+  run_options.pip_index = options.pip_index;
   Engines engines;  // the Slurm engine joins once the port is known (below)
   engines.add(std::string(k_local_type), *engine);
   RunManager runs(**store, blobs, engines, std::move(run_options));

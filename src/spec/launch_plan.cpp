@@ -432,6 +432,13 @@ nlohmann::json LaunchPlan::to_json() const {
     json["nodes"] = std::move(places);
   }
   if (node >= 0) json["node"] = node;
+  if (node_environment) {
+    json["node_environment"] = {{"interpreter", node_environment->interpreter},
+                                {"pip_packages", node_environment->pip_packages},
+                                {"index_url", node_environment->index_url},
+                                {"find_links", node_environment->find_links},
+                                {"no_index", node_environment->no_index}};
+  }
   return json;
 }
 
@@ -465,6 +472,14 @@ Result<LaunchPlan> LaunchPlan::from_json(const nlohmann::json& json) {
       }
     }
     plan.node = json.value("node", plan.node);
+    if (const auto found = json.find("node_environment"); found != json.end()) {
+      auto& environment = plan.node_environment.emplace();
+      found->at("interpreter").get_to(environment.interpreter);
+      found->at("pip_packages").get_to(environment.pip_packages);
+      environment.index_url = found->value("index_url", "");
+      environment.find_links = found->value("find_links", std::vector<std::string>{});
+      environment.no_index = found->value("no_index", false);
+    }
     return plan;
   } catch (const nlohmann::json::exception& error) {
     return fail(ErrorCode::invalid_argument, "invalid launch plan: {}", error.what());
@@ -521,7 +536,9 @@ Result<LaunchPlan> build_launch_plan(const JobSpec& spec, const RunLayout& layou
                       .source_dir = layout.snapshot_dir,
                       .outputs_dir = layout.outputs_dir,
                       .logs_dir = layout.logs_dir},
-      .nodes = layout.nodes};
+      .nodes = layout.nodes,
+      .node = -1,
+      .node_environment = std::nullopt};
 }
 
 size_t ports_needed_on_node(const JobSpec& spec, int node_rank) {

@@ -22,12 +22,14 @@ namespace trainctl::testing {
 // that listens where the nodes reach it, the CLI, and a Slurm target "hpc" of 3 nodes.
 class SlurmSetup {
  public:
-  SlurmSetup()
+  // `service_args`: more options for trainctld.
+  explicit SlurmSetup(const std::vector<std::string>& service_args = {})
       : m_homes(),
         m_cluster(3, {m_homes.path()}),
         m_network(m_cluster),
         m_tmpdir(set_tmpdir(m_homes.path())),
-        m_service({"--bind", "0.0.0.0", "--advertise-url", "http://192.0.2.254"}),
+        m_service(with_service_args({"--bind", "0.0.0.0", "--advertise-url", "http://192.0.2.254"},
+                                    service_args)),
         m_cli(CliEnvironment::for_service(m_service)) {
     restore_tmpdir();
     const auto created = m_cli.run({"compute", "create", "hpc", "--type", "slurm", "--partition", "debug",
@@ -67,6 +69,11 @@ class SlurmSetup {
   }
 
  private:
+  static std::vector<std::string> with_service_args(std::vector<std::string> args,
+                                                    const std::vector<std::string>& more) {
+    args.insert(args.end(), more.begin(), more.end());
+    return args;
+  }
   static int set_tmpdir(const std::filesystem::path& dir) {
     const char* old = std::getenv("TMPDIR");
     s_old_tmpdir = old == nullptr ? std::nullopt : std::optional<std::string>(old);

@@ -286,3 +286,27 @@ TEST_CASE("e2e: a parameter-server task that crashes on one Slurm node fails the
   }
   CHECK(run_command({"pgrep", "-f", "trainctl-" + run}).exit_code == 1);
 }
+
+TEST_CASE("e2e: a run with pip_packages on Slurm builds its environment on each node, its log the "
+          "run's preparing log",
+          "[e2e][cli][slurm][nodes][environments]") {
+  REQUIRE_CLUSTER();
+  // A wheel the nodes can read (outside the service's home), and a service that installs from it.
+  const TempDir wheels;
+  const auto made = run_command({"/usr/bin/python3", TRAINCTL_SOURCE_DIR "/tests/data/environments/make_wheel.py",
+                                 wheels.path().string(), "tinypkg", "1.0"});
+  REQUIRE(made.exit_code == 0);
+  SlurmSetup setup({"--pip-no-index", "--pip-find-links", wheels.path().string()});
+  const auto project = nodes_project(
+      "import sys, tinypkg\n"
+      "print('tinypkg', tinypkg.VERSION, 'in', sys.prefix, flush=True)\n",
+      "  node_count: 2\n  distributed_training: {backend: pytorch}\n  pip_packages: [tinypkg==1.0]\n");
+  const auto streamed = setup.cli().run({"submit", project.spec(), "--stream"}, project.dir(), 240);
+  INFO(streamed.out << streamed.err);
+  CHECK(streamed.exit_code == 0);
+  CHECK_THAT(streamed.out, Catch::Contains("tinypkg 1.0 in /") && Catch::Contains("trainctl-environments/"));
+  const auto listed = setup.cli().run({"run", "list", "-o", "name"});
+  const std::string run = trimmed(listed.out.substr(0, listed.out.find('\n')));
+  const auto preparing = setup.cli().run({"logs", run, "--task", "preparing"});
+  CHECK_THAT(preparing.out, Catch::Contains("tinypkg"));
+}

@@ -44,6 +44,8 @@ struct RunManagerOptions {
   // Builds the virtual environments of runs with pip_packages; null: such runs fail in
   // Preparing.
   EnvironmentCache* environments = nullptr;
+  // Where pip looks, for the environments the hosts of an engine's nodes build (Slurm).
+  PipIndexConfig pip_index;
   // Runs prepared at once (an environment build can take minutes; others go on meanwhile).
   int preparation_threads = 4;
 };

@@ -67,6 +67,18 @@ struct NodePlace {
   std::vector<int> ports;  // free on that node when asked, for the tasks that listen there
 };
 
+// A Python environment for pip_packages that each host of a run builds before its tasks start
+// (an engine that runs nodes on hosts of their own, where the service cannot build it: Slurm).
+// The tasks' argv name `interpreter`; the host puts its environment's interpreter in its place.
+struct NodeEnvironment {
+  std::string interpreter;
+  std::vector<std::string> pip_packages;
+  // Where pip looks (the service's --pip-index-url, --pip-find-links, --pip-no-index).
+  std::string index_url;
+  std::vector<std::string> find_links;
+  bool no_index = false;
+};
+
 struct LaunchPlan {
   std::string run_id;
   std::string backend = "none";           // spec::to_string(Backend)
@@ -94,6 +106,8 @@ struct LaunchPlan {
   // >= 0: this plan is one node's part of a multi-node run (node_part_of): only that node's
   // tasks, run by a supervisor on that node; the launcher, if any, runs on node 0.
   int node = -1;
+  // The environment the hosts build first; nullopt: the tasks' interpreter is ready.
+  std::optional<NodeEnvironment> node_environment;
 
   nlohmann::json to_json() const;
   static Result<LaunchPlan> from_json(const nlohmann::json& json);

@@ -34,6 +34,9 @@
 
 #include "trainctl/service/engines/run_state.hpp"
 #include "trainctl/service/engines/slurm_engine.hpp"
+#include "trainctl/service/environments.hpp"
+#include "trainctl/service/run_files.hpp"
+#include "trainctl/service/run_manager.hpp"
 #include "trainctl/util/fs.hpp"
 #include "trainctl/util/ports.hpp"
 #include "trainctl/util/unique_fd.hpp"
@@ -192,6 +195,7 @@ class NodeAgent {
     auto prepared = prepare();
     if (!prepared) {
       fmt::print(stderr, "trainctld node-agent: {}\n", prepared.error().message);
+      sync_logs();  // a failed environment build's log, for one
       report_failure(prepared.error().message);
       remove_local_folder();
       return k_failure_exit_code;
@@ -260,6 +264,7 @@ class NodeAgent {
       plan = std::move(*part);
     }
     replace_in_strings(plan, body.at("run_dir").get<std::string>(), m_local.string());
+    if (auto built = build_python_environment(plan); !built) return built;
     add_node_environment(plan);
     return util::write_file_atomic(m_local / engines::k_launch_file, plan.dump() + "\n");
   }
@@ -305,6 +310,33 @@ class NodeAgent {
   }
 
   std::string route_of_node() const { return route(fmt::format("nodes/{}", m_node)); }
+
+  // The plan's pip_packages, built into a Python environment of this node's (cached under
+  // $TMPDIR/trainctl-environments by the same key as the service's cache, so a later run asking
+  // for the same reuses it), its log the run's preparing log; the tasks' interpreter is then the
+  // environment's.
+  Result<void> build_python_environment(nlohmann::json& plan) const {
+    const auto found = plan.find("node_environment");
+    if (found == plan.end() || !found->is_object()) return {};
+    const auto request = spec::LaunchPlan::from_json(plan);
+    if (!request || !request->node_environment) return fail(ErrorCode::internal, "the plan's environment is unreadable");
+    const auto& wanted = *request->node_environment;
+    const char* tmp = std::getenv("TMPDIR");
+    EnvironmentCache cache({fs::path(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") / "trainctl-environments",
+                            PipIndexConfig{wanted.index_url, wanted.find_links, wanted.no_index},
+                            allowlisted_environment(), k_default_build_timeout});
+    const fs::path log = m_local / "logs" / std::string(k_preparing_log);
+    auto python = cache.acquire({wanted.interpreter, wanted.pip_packages}, log);
+    if (!python) return fail(python.error());
+    const auto use_environment = [&](nlohmann::json& process) {
+      for (auto& arg : process.at("argv")) {
+        if (arg == wanted.interpreter) arg = python->string();
+      }
+    };
+    for (auto& task : plan.at("tasks")) use_environment(task);
+    if (plan.contains("launcher") && plan["launcher"].is_object()) use_environment(plan["launcher"]);
+    return {};
+  }
 
   // What the tasks need from this node: its temporary folder (the service's means nothing
   // here); on a node among several, the interface on which PyTorch's Gloo finds its peers (the
