@@ -455,7 +455,10 @@ Result<spec::LaunchPlan> RunManager::plan_for(const RunRecord& run, const spec::
     std::lock_guard lock(m_mutex);
     if (auto it = m_holding.find(run.id); it != m_holding.end()) slots = it->second.nodes;
   }
-  if (auto compute = m_store.get_compute(run.workspace, run.compute); compute) {
+  // An engine whose system allocates the nodes (Slurm) gives each node's tasks the GPUs that
+  // system assigned; the service numbers GPUs only for the nodes it holds itself.
+  if (auto compute = m_store.get_compute(run.workspace, run.compute);
+      compute && !engine_for(run).queues_runs()) {
     layout.node_gpus = spec::node_gpu_lists(slots, compute->gpus_per_node, spec.estimator.use_gpu);
   }
   auto plan = spec::build_launch_plan(spec, layout);  // ports: free ones, taken now

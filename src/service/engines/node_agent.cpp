@@ -339,11 +339,13 @@ class NodeAgent {
   }
 
   // What the tasks need from this node: its temporary folder (the service's means nothing
-  // here); on a node among several, the interface on which PyTorch's Gloo finds its peers (the
+  // here), the GPUs Slurm assigned it; on a node among several, the interface on which PyTorch's Gloo finds its peers (the
   // one that reaches the service: a host name may resolve to a loopback address), and for
   // mpirun, this job's Slurm variables, since it starts the other nodes' ranks through srun.
   void add_node_environment(nlohmann::json& plan) const {
     const char* tmpdir = std::getenv("TMPDIR");
+    // The GPUs Slurm gave this job on this node (--gres), as Slurm numbers them.
+    const char* gpus = std::getenv("CUDA_VISIBLE_DEVICES");
     std::vector<nlohmann::json*> processes;
     for (auto& task : plan.at("tasks")) processes.push_back(&task);
     const bool launcher = plan.contains("launcher") && plan["launcher"].is_object();
@@ -351,6 +353,7 @@ class NodeAgent {
     for (auto* process : processes) {
       auto& env = process->at("env");
       if (tmpdir != nullptr && *tmpdir != '\0') set_value(env, "TMPDIR", tmpdir);
+      if (gpus != nullptr) set_default(env, "CUDA_VISIBLE_DEVICES", gpus);
       if (m_node >= 0 && !m_interface.empty()) set_default(env, "GLOO_SOCKET_IFNAME", m_interface);
     }
     if (m_node >= 0 && launcher) {
