@@ -10,7 +10,7 @@
 #include "fakes/fake_engine.hpp"
 #include "test_service_store_support.hpp"
 #include "trainctl/service/blob_store.hpp"
-#include "trainctl/service/run_manager.hpp"
+#include "trainctl/service/runs/run_manager.hpp"
 #include "trainctl/spec/job_spec.hpp"
 
 namespace {

@@ -21,7 +21,7 @@
 #include "trainctl/service/engines/agent_credential.hpp"
 #include "trainctl/service/engines/node_states.hpp"
 #include "trainctl/service/engines/run_state.hpp"
-#include "trainctl/service/run_files.hpp"
+#include "trainctl/service/runs/run_files.hpp"
 #include "trainctl/util/fs.hpp"
 #include "trainctl/util/random.hpp"
 #include "trainctl/util/unique_fd.hpp"

@@ -25,7 +25,7 @@
 #include "trainctl/service/blob_store.hpp"
 #include "trainctl/service/engine.hpp"
 #include "trainctl/service/environments.hpp"
-#include "trainctl/service/state_watch.hpp"
+#include "trainctl/service/runs/state_watch.hpp"
 #include "trainctl/service/store.hpp"
 #include "trainctl/util/error.hpp"
 

@@ -1,4 +1,4 @@
-#include "trainctl/service/run_manager.hpp"
+#include "trainctl/service/runs/run_manager.hpp"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -9,10 +9,10 @@
 #include <algorithm>
 
 #include "trainctl/service/engines/run_state.hpp"
-#include "trainctl/service/run_files.hpp"
-#include "trainctl/service/retry_policy.hpp"
-#include "trainctl/service/run_inputs.hpp"
-#include "trainctl/service/scheduler.hpp"
+#include "trainctl/service/runs/run_files.hpp"
+#include "trainctl/service/runs/retry_policy.hpp"
+#include "trainctl/service/runs/run_inputs.hpp"
+#include "trainctl/service/runs/scheduler.hpp"
 #include "trainctl/spec/job_spec.hpp"
 #include "trainctl/spec/launch_plan.hpp"
 #include "trainctl/util/fs.hpp"
