@@ -57,6 +57,17 @@ Project nodes_project(const std::string& script, const std::string& estimator_ex
   return Project(script, estimator_extra + "compute: hpc\n");
 }
 
+// Submits `project` with --stream, checks it ends as `succeeds` says, and returns its run id and
+// what it printed.
+std::pair<std::string, std::string> streamed_run(const SlurmSetup& setup, const Project& project,
+                                                 bool succeeds) {
+  const auto streamed = setup.cli().run({"submit", project.spec(), "--stream"}, project.dir(), 240);
+  INFO(streamed.out << streamed.err);
+  CHECK((streamed.exit_code == 0) == succeeds);
+  const auto listed = setup.cli().run({"run", "list", "-o", "name"});
+  return {trimmed(listed.out.substr(0, listed.out.find('\n'))), streamed.out};
+}
+
 // The run's outputs/metrics.json.
 json metrics_of(const SlurmSetup& setup, const std::string& run) {
   const TempDir dest;
@@ -88,13 +99,8 @@ TEST_CASE("e2e: an MPI run of 2 nodes on Slurm puts its ranks on two hosts that 
       "if comm.rank == 0:\n"
       "    print('sum', total, 'hosts', len(set(hosts)), sorted(set(hosts)), flush=True)\n",
       "  node_count: 2\n  process_count_per_node: 2\n  distributed_training: {backend: mpi}\n");
-  const auto streamed = setup.cli().run({"submit", project.spec(), "--stream"}, project.dir(), 180);
-  INFO(streamed.out << streamed.err);
-  CHECK(streamed.exit_code == 0);
-  CHECK_THAT(streamed.out, Catch::Contains("sum 6 hosts 2 ['192.0.2."));
-
-  const auto listed = setup.cli().run({"run", "list", "-o", "name"});
-  const std::string run = trimmed(listed.out.substr(0, listed.out.find('\n')));
+  const auto [run, printed] = streamed_run(setup, project, /*succeeds=*/true);
+  CHECK_THAT(printed, Catch::Contains("sum 6 hosts 2 ['192.0.2."));
   INFO(setup.cli().run({"logs", run, "--task", "mpirun"}).out);
   const auto tasks = tasks_of(setup, run);
   REQUIRE(tasks.size() == 4);
@@ -246,11 +252,7 @@ TEST_CASE("e2e: an MPI rank that fails on one Slurm node fails the run and stops
       "comm.barrier()\n"
       "time.sleep(600)\n",
       "  node_count: 2\n  process_count_per_node: 2\n  distributed_training: {backend: mpi}\n");
-  const auto streamed = setup.cli().run({"submit", project.spec(), "--stream"}, project.dir(), 180);
-  INFO(streamed.out << streamed.err);
-  CHECK(streamed.exit_code != 0);
-  const auto listed = setup.cli().run({"run", "list", "-o", "name"});
-  const std::string run = trimmed(listed.out.substr(0, listed.out.find('\n')));
+  const std::string run = streamed_run(setup, project, /*succeeds=*/false).first;
   const auto shown = json::parse(setup.cli().run({"run", "show", run, "-o", "json"}).out);
   CHECK(shown.at("status") == "Failed");
   CHECK_THAT(shown.at("failure_reason").get<std::string>(), Catch::Contains("rank-3"));
@@ -272,11 +274,7 @@ TEST_CASE("e2e: a parameter-server task that crashes on one Slurm node fails the
       "time.sleep(600)\n",
       "  node_count: 2\n"
       "  distributed_training: {backend: parameter_server, worker_count: 1, parameter_server_count: 1}\n");
-  const auto streamed = setup.cli().run({"submit", project.spec(), "--stream"}, project.dir(), 180);
-  INFO(streamed.out << streamed.err);
-  CHECK(streamed.exit_code != 0);
-  const auto listed = setup.cli().run({"run", "list", "-o", "name"});
-  const std::string run = trimmed(listed.out.substr(0, listed.out.find('\n')));
+  const std::string run = streamed_run(setup, project, /*succeeds=*/false).first;
   const auto shown = json::parse(setup.cli().run({"run", "show", run, "-o", "json"}).out);
   CHECK(shown.at("status") == "Failed");
   CHECK(shown.at("exit_code") == 7);
@@ -301,12 +299,8 @@ TEST_CASE("e2e: a run with pip_packages on Slurm builds its environment on each 
       "import sys, tinypkg\n"
       "print('tinypkg', tinypkg.VERSION, 'in', sys.prefix, flush=True)\n",
       "  node_count: 2\n  distributed_training: {backend: pytorch}\n  pip_packages: [tinypkg==1.0]\n");
-  const auto streamed = setup.cli().run({"submit", project.spec(), "--stream"}, project.dir(), 240);
-  INFO(streamed.out << streamed.err);
-  CHECK(streamed.exit_code == 0);
-  CHECK_THAT(streamed.out, Catch::Contains("tinypkg 1.0 in /") && Catch::Contains("trainctl-environments/"));
-  const auto listed = setup.cli().run({"run", "list", "-o", "name"});
-  const std::string run = trimmed(listed.out.substr(0, listed.out.find('\n')));
+  const auto [run, printed] = streamed_run(setup, project, /*succeeds=*/true);
+  CHECK_THAT(printed, Catch::Contains("tinypkg 1.0 in /") && Catch::Contains("trainctl-environments/"));
   const auto preparing = setup.cli().run({"logs", run, "--task", "preparing"});
   CHECK_THAT(preparing.out, Catch::Contains("tinypkg"));
 }
