@@ -3,8 +3,11 @@
 #include <array>
 #include <exception>
 #include <iostream>
+#include <string>
 #include <string_view>
+#include <vector>
 
+#include <fmt/ranges.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -12,6 +15,7 @@
 #include "trainctl/cli/printer.hpp"
 #include "trainctl/cli/session.hpp"
 #include "trainctl/config/config.hpp"
+#include "trainctl/util/strings.hpp"
 #include "trainctl/util/version.hpp"
 
 namespace trainctl::cli {
@@ -106,6 +110,63 @@ Result<int> run_selected(const Action& selected, const GlobalFlags& flags, Print
   return selected(session);
 }
 
+// The long names of the options `command` takes, its parents' global ones included.
+std::vector<std::string> option_names(const CLI::App* command) {
+  std::vector<std::string> names;
+  for (; command != nullptr; command = command->get_parent()) {
+    for (const CLI::Option* option : command->get_options()) {
+      for (const auto& name : option->get_lnames()) names.push_back("--" + name);
+    }
+  }
+  return names;
+}
+
+// A mistyped command or option, and what was probably meant: "unknown command 'lst' of 'trainctl
+// run'; did you mean 'list'?". Empty when the arguments hold no such word (the parse failed for
+// another reason: CLI11's own message says it).
+std::string typo_hint(const CLI::App& app, int argc, char** argv) {
+  const CLI::App* command = &app;
+  std::string path = "trainctl";
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view word = argv[i];
+    if (word == "--") break;
+    if (word.starts_with("-")) {
+      const std::string name(word.substr(0, word.find('=')));
+      const CLI::Option* option = nullptr;
+      for (const CLI::App* scope = command; scope != nullptr && option == nullptr; scope = scope->get_parent()) {
+        option = scope->get_option_no_throw(name);
+      }
+      if (option == nullptr && name.starts_with("--")) {
+        const auto names = option_names(command);
+        const std::vector<std::string_view> candidates(names.begin(), names.end());
+        const auto near = util::closest_match(name, candidates);
+        return near ? fmt::format("unknown option '{}' of '{}'; did you mean '{}'?", name, path, *near)
+                    : std::string();
+      }
+      // An option followed by its value: the value is no command.
+      if (option != nullptr && option->get_type_size() != 0 && word.find('=') == std::string_view::npos) ++i;
+      continue;
+    }
+    if (command->get_subcommands({}).empty()) continue;  // an argument of the command
+    const CLI::App* next = nullptr;
+    for (const CLI::App* sub : command->get_subcommands({})) {
+      if (sub->check_name(std::string(word))) next = sub;
+    }
+    if (next == nullptr) {
+      std::vector<std::string> names;
+      for (const CLI::App* sub : command->get_subcommands({})) names.push_back(sub->get_name());
+      const std::vector<std::string_view> candidates(names.begin(), names.end());
+      const auto near = util::closest_match(word, candidates);
+      return fmt::format("unknown command '{}' of '{}'{}", word, path,
+                         near ? fmt::format("; did you mean '{}'?", *near)
+                              : fmt::format("; one of: {}", fmt::join(names, ", ")));
+    }
+    command = next;
+    path += " " + command->get_name();
+  }
+  return {};
+}
+
 int run_app(int argc, char** argv, Printer& printer) {
   CLI::App app{std::string(k_description), "trainctl"};
   app.footer(std::string(k_examples));
@@ -128,7 +189,8 @@ int run_app(int argc, char** argv, Printer& printer) {
     printer.write(fmt::format("{}\n", version.what()));
     return exit_code::k_success;
   } catch (const CLI::ParseError& error) {
-    printer.error(Error{ErrorCode::usage, error.what()});
+    const std::string hint = typo_hint(app, argc, argv);
+    printer.error(Error{ErrorCode::usage, hint.empty() ? std::string(error.what()) : hint});
     printer.notice("Run 'trainctl --help' for usage.");
     return exit_code::k_usage;
   }
