@@ -83,6 +83,27 @@ void add_global_flags(CLI::App& app, GlobalFlags& flags) {
   app.set_version_flag("--version", fmt::format("trainctl {}", k_version), "Print the version");
 }
 
+// The global options as a help section, for the help of every command: they apply there too.
+std::string global_options_help(const CLI::App& app) {
+  std::string text = "Global options (any command):\n";
+  for (const CLI::Option* option : app.get_options()) {
+    if (option->get_group() != "Global options") continue;
+    std::string names = option->get_name(false, true);
+    if (option->get_type_size() != 0) names += " " + option->get_type_name();
+    text += fmt::format("  {:<28}{}\n", names, option->get_description());
+  }
+  return text;
+}
+
+// Adds the global options to the footer of `command`'s help and of every command below it.
+void show_global_options(CLI::App& command, const std::string& section) {
+  for (CLI::App* sub : command.get_subcommands({})) {
+    const std::string footer = sub->get_footer();
+    sub->footer(footer.empty() ? section : footer + "\n\n" + section);
+    show_global_options(*sub, section);
+  }
+}
+
 void configure_logging(bool verbose) {
   auto logger = spdlog::stderr_logger_st("trainctl");
   logger->set_pattern("debug: %v");
@@ -176,6 +197,7 @@ int run_app(int argc, char** argv, Printer& printer) {
   add_global_flags(app, flags);
   Action selected;
   for (const auto add : k_command_groups) add(app, selected);
+  show_global_options(app, global_options_help(app));
 
   try {
     app.parse(argc, argv);

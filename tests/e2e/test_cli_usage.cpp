@@ -23,3 +23,17 @@ TEST_CASE("e2e: a mistyped command or option says what was meant", "[e2e][cli][u
   // Nothing near: the commands there are.
   expect({"frobnicate"}, "unknown command 'frobnicate' of 'trainctl'; one of: server, workspace");
 }
+
+TEST_CASE("e2e: every command's help lists the global options too", "[e2e][cli][usage]") {
+  const CliEnvironment cli;
+  for (const auto& command : {std::vector<std::string>{"run", "list", "--help"},
+                              std::vector<std::string>{"submit", "--help"},
+                              std::vector<std::string>{"compute", "create", "--help"}}) {
+    const auto help = cli.run(command);
+    INFO(help.out);
+    CHECK(help.exit_code == 0);
+    CHECK_THAT(help.out, Catch::Contains("Global options (any command):") &&
+                             Catch::Contains("-o,--output") && Catch::Contains("--endpoint") &&
+                             Catch::Contains("-w,--workspace"));
+  }
+}
