@@ -123,6 +123,7 @@ Result<int> run_selected(const Action& selected, const GlobalFlags& flags, Print
   const auto terminal = detect_terminal();
   printer.set_options(PrinterOptions{.format = *format,
                                      .color = terminal.color,
+                                     .error_color = terminal.error_color,
                                      .quiet = flags.quiet,
                                      .progress = terminal.progress});
   spdlog::debug("endpoint \"{}\", workspace \"{}\", home {}", config->endpoint, config->workspace,

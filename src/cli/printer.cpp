@@ -162,9 +162,16 @@ std::string to_yaml(const json& document) {
 }
 
 TerminalInfo detect_terminal() {
-  const char* no_color_variable = std::getenv("NO_COLOR");  // no-color.org: set and not empty
-  const bool no_color = no_color_variable != nullptr && *no_color_variable != '\0';
-  return TerminalInfo{.color = ::isatty(STDOUT_FILENO) == 1 && !no_color,
+  const auto variable = [](const char* name) {
+    const char* value = std::getenv(name);
+    return std::string_view(value == nullptr ? "" : value);
+  };
+  const bool no_color = !variable("NO_COLOR").empty();
+  const bool forced = !variable("CLICOLOR_FORCE").empty() && variable("CLICOLOR_FORCE") != "0";
+  const bool dumb = variable("TERM") == "dumb";
+  const auto colors = [&](int fd) { return !no_color && (forced || (!dumb && ::isatty(fd) == 1)); };
+  return TerminalInfo{.color = colors(STDOUT_FILENO),
+                      .error_color = colors(STDERR_FILENO),
                       .progress = ::isatty(STDERR_FILENO) == 1};
 }
 
@@ -242,12 +249,12 @@ void Printer::notice(std::string_view text) {
 
 void Printer::warning(std::string_view text) {
   m_progress.erase();
-  m_err << paint("warning:", k_yellow) << ' ' << text << '\n' << std::flush;
+  m_err << paint_error("warning:", k_yellow) << ' ' << text << '\n' << std::flush;
 }
 
 void Printer::error(const Error& error) {
   m_progress.erase();
-  m_err << paint("error:", k_red) << ' ' << error.message << '\n';
+  m_err << paint_error("error:", k_red) << ' ' << error.message << '\n';
   for (const auto& detail : error.details) m_err << "  " << detail.to_string() << '\n';
   m_err << std::flush;
 }
@@ -354,6 +361,11 @@ void Printer::print_serialized(const json& document) {
 
 std::string Printer::paint(std::string_view text, std::string_view ansi) const {
   if (!m_options.color || ansi.empty()) return std::string(text);
+  return fmt::format("\033[{}m{}\033[0m", ansi, text);
+}
+
+std::string Printer::paint_error(std::string_view text, std::string_view ansi) const {
+  if (!m_options.error_color || ansi.empty()) return std::string(text);
   return fmt::format("\033[{}m{}\033[0m", ansi, text);
 }
 

@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include "test_cli_common.hpp"
+#include "trainctl/util/fs.hpp"
 
 using namespace trainctl::testing;
 
@@ -36,4 +37,24 @@ TEST_CASE("e2e: every command's help lists the global options too", "[e2e][cli][
                              Catch::Contains("-o,--output") && Catch::Contains("--endpoint") &&
                              Catch::Contains("-w,--workspace"));
   }
+}
+
+TEST_CASE("e2e: on a terminal an error is coloured, but not for TERM=dumb nor NO_COLOR, and not "
+          "in a file while stdout is the terminal",
+          "[e2e][cli][color]") {
+  // `script` gives the command a terminal for stdout and stderr; the command fails after parsing
+  // (nothing listens at the endpoint), so its error goes through the printer.
+  const TempDir dir;
+  const auto on_terminal = [&](const std::string& environment, const std::string& redirect = "") {
+    const std::string command = environment + " " + TRAINCTL_BINARY +
+                                " run show run-x --endpoint http://127.0.0.1:9 --token t " + redirect;
+    return run_command({"script", "-qec", command, "/dev/null"}, {{"NO_COLOR", ""}}).out;
+  };
+  CHECK_THAT(on_terminal("TERM=xterm"), Catch::Contains("\033[31merror:"));
+  CHECK_THAT(on_terminal("TERM=dumb"), !Catch::Contains("\033[") && Catch::Contains("error:"));
+  CHECK_THAT(on_terminal("TERM=xterm NO_COLOR=1"), !Catch::Contains("\033[") && Catch::Contains("error:"));
+  const auto file = (dir.path() / "err.txt").string();
+  on_terminal("TERM=xterm", "2>" + file);
+  const auto written = trainctl::util::read_file(file).value_or("");
+  CHECK_THAT(written, Catch::Contains("error:") && !Catch::Contains("\033["));
 }

@@ -1,6 +1,9 @@
 #include <catch2/catch.hpp>
 
+#include <cstdlib>
+#include <optional>
 #include <sstream>
+#include <string>
 
 #include <yaml-cpp/yaml.h>
 #include <nlohmann/json.hpp>
@@ -177,4 +180,57 @@ TEST_CASE("printer: output format names", "[cli][printer]") {
   CHECK(parse_output_format("XML").error().code == trainctl::ErrorCode::usage);
   CHECK(format_bytes(1536) == "1.5 KiB");
   CHECK(format_bytes(12) == "12 B");
+}
+
+namespace {
+
+// Sets (or, with nullptr, unsets) an environment variable for one scope.
+struct ScopedVariable {
+  ScopedVariable(const char* name, const char* value) : m_name(name) {
+    if (const char* old = std::getenv(name)) m_old = old;
+    value == nullptr ? ::unsetenv(name) : ::setenv(name, value, 1);
+  }
+  ~ScopedVariable() { m_old ? ::setenv(m_name, m_old->c_str(), 1) : ::unsetenv(m_name); }
+  ScopedVariable(const ScopedVariable&) = delete;
+  ScopedVariable& operator=(const ScopedVariable&) = delete;
+
+ private:
+  const char* m_name;
+  std::optional<std::string> m_old;
+};
+
+}  // namespace
+
+TEST_CASE("Colour is decided per stream: NO_COLOR, CLICOLOR_FORCE, TERM=dumb, a terminal",
+          "[cli][printer][color]") {
+  // The suite's streams are not terminals.
+  SECTION("not a terminal: no colour") {
+    ScopedVariable no_color("NO_COLOR", nullptr);
+    ScopedVariable force("CLICOLOR_FORCE", nullptr);
+    const auto terminal = detect_terminal();
+    CHECK_FALSE(terminal.color);
+    CHECK_FALSE(terminal.error_color);
+  }
+  SECTION("CLICOLOR_FORCE: colour on both, even for TERM=dumb; 0 forces nothing") {
+    ScopedVariable no_color("NO_COLOR", nullptr);
+    ScopedVariable dumb("TERM", "dumb");
+    {
+      ScopedVariable force("CLICOLOR_FORCE", "1");
+      CHECK(detect_terminal().color);
+      CHECK(detect_terminal().error_color);
+    }
+    ScopedVariable force("CLICOLOR_FORCE", "0");
+    CHECK_FALSE(detect_terminal().error_color);
+  }
+  SECTION("NO_COLOR wins over CLICOLOR_FORCE") {
+    ScopedVariable no_color("NO_COLOR", "1");
+    ScopedVariable force("CLICOLOR_FORCE", "1");
+    CHECK_FALSE(detect_terminal().color);
+    CHECK_FALSE(detect_terminal().error_color);
+  }
+  SECTION("an error's prefix takes stderr's colour, a table stdout's") {
+    Output output({.format = OutputFormat::table, .color = false, .error_color = true});
+    output.printer.error(trainctl::Error{trainctl::ErrorCode::not_found, "no run"});
+    CHECK_THAT(output.err.str(), Catch::StartsWith("\033[31merror:\033[0m no run"));
+  }
 }

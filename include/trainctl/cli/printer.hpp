@@ -67,15 +67,18 @@ std::string to_yaml(const nlohmann::json& document);
 
 struct PrinterOptions {
   OutputFormat format = OutputFormat::table;
-  bool color = false;     // ANSI colours in tables and error prefixes
-  bool quiet = false;     // no message() or notice() output
-  bool progress = false;  // progress bars on stderr (a TTY)
+  bool color = false;        // ANSI colours in what goes to stdout (tables)
+  bool error_color = false;  // ANSI colours in what goes to stderr (error: and warning: prefixes)
+  bool quiet = false;        // no message() or notice() output
+  bool progress = false;     // progress bars on stderr (a TTY)
 };
 
-// Whether stdout / stderr are terminals that take colour and progress bars: isatty() and, for
-// colour, NO_COLOR unset.
+// Whether stdout and stderr, each on its own, take colour, and stderr progress bars. Colour:
+// never with NO_COLOR set and not empty (no-color.org); always with CLICOLOR_FORCE set and not
+// "0"; else on a terminal (isatty) whose TERM is not "dumb". Progress bars: stderr is a terminal.
 struct TerminalInfo {
-  bool color = false;
+  bool color = false;        // stdout
+  bool error_color = false;  // stderr
   bool progress = false;
 };
 TerminalInfo detect_terminal();
@@ -120,7 +123,8 @@ class Printer {
   // Prints one resource as json, yaml or its name and returns true; false for the formats
   // meant for people (table, wide), which the caller prints its own way.
   bool print_for_scripts(const ResourceKind& kind, const nlohmann::json& resource);
-  std::string paint(std::string_view text, std::string_view ansi) const;
+  std::string paint(std::string_view text, std::string_view ansi) const;        // for stdout
+  std::string paint_error(std::string_view text, std::string_view ansi) const;  // for stderr
 
   std::ostream& m_out;
   std::ostream& m_err;
