@@ -61,8 +61,16 @@ std::vector<const Column*> visible_columns(const ResourceKind& kind, OutputForma
   return columns;
 }
 
-// Whether a plain YAML scalar `text` would read back as a null, boolean or number.
+// Whether `text` starts like a YAML 1.1 timestamp (2026-12-04, 2026-12-04T10:00:00Z), which
+// PyYAML and other YAML 1.1 readers turn into a date.
+bool reads_as_timestamp(std::string_view text) {
+  const auto digit = [&](size_t i) { return i < text.size() && std::isdigit(static_cast<unsigned char>(text[i])); };
+  return text.size() >= 8 && digit(0) && digit(1) && digit(2) && digit(3) && text[4] == '-' && digit(5);
+}
+
+// Whether a plain YAML scalar `text` would read back as a null, boolean, number or timestamp.
 bool reads_as_other_type(const std::string& text) {
+  if (reads_as_timestamp(text)) return true;
   static constexpr std::array<std::string_view, 11> k_special{
       "", "~", "null", "true", "false", "yes", "no", "on", "off", "y", "n"};
   std::string lower(text);

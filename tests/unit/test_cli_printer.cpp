@@ -78,8 +78,11 @@ TEST_CASE("printer: resources in every output format", "[cli][printer]") {
     Output output({.format = OutputFormat::yaml});
     output.printer.print_resource(
         workspace_kind(),
-        {{"name", "123"}, {"run_count", 4}, {"description", ""}, {"flag", "true"}});
+        {{"name", "123"}, {"run_count", 4}, {"description", ""}, {"flag", "true"},
+         {"created_at", "2026-11-21T10:00:00.123Z"}});
     const auto yaml = YAML::Load(output.out.str());
+    // A timestamp is quoted, so YAML 1.1 readers (PyYAML) keep it a string, not a datetime.
+    CHECK(yaml["created_at"].Tag() == "!");
     CHECK(yaml["name"].Tag() == "!");  // quoted: a string
     CHECK(yaml["name"].as<std::string>() == "123");
     CHECK(yaml["run_count"].as<int>() == 4);
