@@ -9,6 +9,7 @@
 #include <ostream>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <yaml-cpp/yaml.h>
 
 #include "trainctl/util/time.hpp"
@@ -123,6 +124,21 @@ Result<OutputFormat> parse_output_format(std::string_view text) {
   }
   return fail(ErrorCode::usage,
               "invalid output format \"{}\" (expected table, wide, json, yaml or name)", text);
+}
+
+Result<void> accept_formats(OutputFormat format, std::initializer_list<OutputFormat> accepted,
+                            std::string_view command, std::string_view why) {
+  if (std::ranges::find(accepted, format) != accepted.end()) return {};
+  const auto name_of = [](OutputFormat wanted) {
+    for (const auto& [name, each] : k_formats) {
+      if (each == wanted) return name;
+    }
+    return std::string_view("?");
+  };
+  std::vector<std::string_view> names;
+  for (const auto each : accepted) names.push_back(name_of(each));
+  return fail(ErrorCode::usage, "{} {}: -o {} is not one of its formats ({})", command, why,
+              name_of(format), fmt::join(names, ", "));
 }
 
 std::string format_cell(const json& value) {

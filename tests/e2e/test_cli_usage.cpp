@@ -58,3 +58,14 @@ TEST_CASE("e2e: on a terminal an error is coloured, but not for TERM=dumb nor NO
   const auto written = trainctl::util::read_file(file).value_or("");
   CHECK_THAT(written, Catch::Contains("error:") && !Catch::Contains("\033["));
 }
+
+TEST_CASE("e2e: a command refuses an output format it has no form for", "[e2e][cli][usage]") {
+  const CliEnvironment cli;
+  const auto logs = cli.run({"logs", "run-x", "-o", "json"});
+  CHECK(logs.exit_code == 2);
+  CHECK_THAT(logs.err, Catch::Contains("-o json is not one of its formats (table)"));
+  const Project project("print('hi')\n");
+  const auto validated = cli.run({"validate", project.spec(), "-o", "name"}, project.dir());
+  CHECK(validated.exit_code == 2);
+  CHECK(validated.out.empty());
+}

@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <initializer_list>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -23,6 +24,12 @@ enum class OutputFormat { table, wide, json, yaml, name };
 
 // "table" | "wide" | "json" | "yaml" | "name"; anything else is ErrorCode::usage.
 Result<OutputFormat> parse_output_format(std::string_view text);
+
+// A command whose output has fewer forms than -o names refuses the others (ErrorCode::usage),
+// rather than print what was not asked for: "logs prints a run's log as written: -o json is not
+// one of its formats (table)". `why` says what the command prints.
+Result<void> accept_formats(OutputFormat format, std::initializer_list<OutputFormat> accepted,
+                            std::string_view command, std::string_view why);
 
 enum class CellStyle { plain, status };  // status: coloured by run status when colour is on
 

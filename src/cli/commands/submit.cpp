@@ -272,6 +272,13 @@ Description describe_launch_plan(const spec::LaunchPlan& plan) {
 }
 
 Result<int> run_validate(Session& session, const ValidateOptions& options) {
+  if (auto accepted = accept_formats(
+          session.printer().options().format,
+          {OutputFormat::table, OutputFormat::wide, OutputFormat::json, OutputFormat::yaml},
+          "validate", "prints a spec's launch plan, which has no name");
+      !accepted) {
+    return fail(accepted.error());
+  }
   auto loaded = load_spec(options.file, options.overrides);
   if (!loaded) return fail(loaded.error());
   auto plan = placeholder_launch_plan(loaded->spec);
