@@ -566,6 +566,7 @@ bool RunManager::record_observation(const std::string& run_id, ActiveRun& active
       }
       break;
     case RunObservation::Phase::finished: {
+      finish_metrics(active.workspace, run_id);
       switch (retry(run_id, active, observation)) {
         case Retry::no: break;
         case Retry::started: return true;
@@ -612,6 +613,13 @@ bool RunManager::record_observation(const std::string& run_id, ActiveRun& active
   if (change.status) active.status = *change.status;
   active.tasks = std::move(tasks);
   return true;
+}
+
+void RunManager::finish_metrics(const std::string& workspace, const std::string& run_id) {
+  if (m_options.metrics == nullptr) return;
+  if (auto run = m_store.get_run(workspace, run_id); run) {
+    m_options.metrics->finish_attempt(run_id, run->attempt);
+  }
 }
 
 void RunManager::update(const std::string& run_id, const RunUpdate& change) {

@@ -352,6 +352,8 @@ int serve(const ServerOptions& options) {
   run_options.grace_seconds = options.grace_seconds;
   run_options.rank_wrapper = self;
   run_options.environments = &environments;
+  MetricsIngester metrics(**store, {.runs_dir = home / "runs"});
+  run_options.metrics = &metrics;
   Engines engines;  // the Slurm engine joins once the port is known (below)
   engines.add(std::string(k_local_type), *engine);
   RunManager runs(**store, blobs, engines, std::move(run_options));
@@ -394,12 +396,14 @@ int serve(const ServerOptions& options) {
   ServiceContext context{config, **store, blobs, runs, options.url_policy};
   context.deployments = &deployments;
   context.computes = &computes;
+  context.metrics = &metrics;
   install_api(server, context);
   install_signal_handlers();
   if (auto written = write_server_file(home, options.bind, config.port); !written) {
     spdlog::error("{}", written.error().message);
     return exit_code::k_error;
   }
+  metrics.start();
   runs.start();
   if (auto started = deployments.start(); !started) {
     spdlog::error("deployments: {}", started.error().message);
@@ -411,6 +415,7 @@ int serve(const ServerOptions& options) {
     spdlog::info("stopping");
     computes.stop();
     runs.stop();
+    metrics.stop();
     server.stop();
     deployments.stop();
   });

@@ -25,6 +25,7 @@
 #include "trainctl/service/blob_store.hpp"
 #include "trainctl/service/engine.hpp"
 #include "trainctl/service/environments.hpp"
+#include "trainctl/service/metrics/metrics_ingester.hpp"
 #include "trainctl/service/state_watch.hpp"
 #include "trainctl/service/store.hpp"
 #include "trainctl/util/error.hpp"
@@ -44,6 +45,9 @@ struct RunManagerOptions {
   // Builds the virtual environments of runs with pip_packages; null: such runs fail in
   // Preparing.
   EnvironmentCache* environments = nullptr;
+  // Reads what runs log (metrics); null: nothing is read. An attempt's metrics are read to
+  // their end before it is archived or its run recorded finished.
+  MetricsIngester* metrics = nullptr;
   // Runs prepared at once (an environment build can take minutes; others go on meanwhile).
   int preparation_threads = 4;
 };
@@ -148,6 +152,8 @@ class RunManager {
   Engine& engine_for(const std::string& workspace, const std::string& compute);
   Engine& engine_for(const RunRecord& run) { return engine_for(run.workspace, run.compute); }
   void observe_active_runs();
+  // Reads the rest of the metrics of the run's current attempt, whose tasks have ended.
+  void finish_metrics(const std::string& workspace, const std::string& run_id);
   // Records an engine observation; returns false once the run is finished (stop watching it).
   bool record_observation(const std::string& run_id, ActiveRun& active,
                           const RunObservation& observation);

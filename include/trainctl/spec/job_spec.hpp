@@ -113,6 +113,13 @@ struct ParseOptions {
 // `logs --task` accepts.
 std::vector<std::string> task_names(const JobSpec& spec);
 
+// script_params as the run's params (docs/metrics.md): each flag ("--lr", "-v") with the
+// argument after it as its value, or "" when the next argument is a flag too or there is none
+// (a negative number such as "-1" is a value); an argument after no flag is "arg<index>".
+// In argv order; a flag given twice keeps its last value.
+std::vector<std::pair<std::string, std::string>> script_param_values(
+    const std::vector<std::string>& script_params);
+
 // The virtual nodes a run of `spec` occupies: estimator.node_count.
 inline int node_count(const JobSpec& spec) { return spec.estimator.node_count; }
 

@@ -72,6 +72,8 @@ Result<std::string> existing_workspace(const ServiceContext& context,
 // included when `events` is given.
 nlohmann::json run_json(const ServiceContext& context, const RunRecord& run,
                         const std::vector<RunEvent>* events = nullptr);
+// The run's tags: the spec's, then those its tasks set (trainctl.set_tag), which win.
+nlohmann::json run_tags(const RunRecord& run);
 // The run with its timeline, as shown by create, show and cancel.
 Result<nlohmann::json> run_json_with_timeline(const ServiceContext& context, const RunRecord& run);
 
@@ -81,6 +83,7 @@ void install_workspace_routes(httplib::Server& server, const ServiceContext& con
 void install_blob_routes(httplib::Server& server, const ServiceContext& context);
 void install_run_routes(httplib::Server& server, const ServiceContext& context);
 void install_log_routes(httplib::Server& server, const ServiceContext& context);
+void install_metric_routes(httplib::Server& server, const ServiceContext& context);
 void install_file_routes(httplib::Server& server, const ServiceContext& context);
 void install_dataset_routes(httplib::Server& server, const ServiceContext& context);
 void install_compute_routes(httplib::Server& server, const ServiceContext& context);

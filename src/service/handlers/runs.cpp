@@ -256,6 +256,9 @@ Result<Reply> create_run(const ServiceContext& context, const httplib::Request& 
   draft.request_hash = request_hash;
   draft.created_at_ms = util::now_unix_ms();
   draft.inputs = std::move(*inputs);
+  for (const auto& [name, value] : spec::script_param_values(spec->estimator.script_params)) {
+    draft.params[name] = value;
+  }
   auto outcome = context.store.create_run(draft);
   if (!outcome) return fail(outcome.error());
   if (!outcome->replayed) context.runs.submit(outcome->run);

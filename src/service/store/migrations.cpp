@@ -210,6 +210,51 @@ ALTER TABLE computes ADD COLUMN slurm_qos TEXT NOT NULL DEFAULT '';
 ALTER TABLE computes ADD COLUMN slurm_conf TEXT NOT NULL DEFAULT '';
 )sql";
 
+// Version 7: metrics (docs/metrics.md). A series is what one task logged under one name in one
+// attempt; its row keeps the summary (count, last, min, max), so neither `run show` nor
+// `run list` reads points: the run's summary over its series, and its params and tags, are
+// JSON columns of the run, rewritten with each batch. A point is keyed by its series and its
+// place in it, so a series is read, paged and downsampled by its primary key. NaN is stored as
+// NULL, which SQLite's aggregates skip. metric_files says how many bytes of each task's
+// metrics file are recorded: a batch and its new offset commit together.
+constexpr std::string_view k_metrics_schema = R"sql(
+CREATE TABLE metric_series (
+  id          INTEGER PRIMARY KEY,
+  run_id      TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+  name        TEXT NOT NULL,
+  attempt     INTEGER NOT NULL,
+  task        TEXT NOT NULL,
+  count       INTEGER NOT NULL,
+  last_value  REAL,              -- NULL: NaN
+  last_step   INTEGER NOT NULL,
+  last_at_ms  INTEGER NOT NULL,
+  min_value   REAL,              -- NULL: no value but NaN yet
+  max_value   REAL,
+  UNIQUE (run_id, name, attempt, task)
+);
+CREATE TABLE metric_points (
+  series_id INTEGER NOT NULL REFERENCES metric_series (id) ON DELETE CASCADE,
+  idx       INTEGER NOT NULL,    -- 0.. in the order logged
+  step      INTEGER NOT NULL,
+  value     REAL,                -- NULL: NaN
+  at_ms     INTEGER NOT NULL,
+  PRIMARY KEY (series_id, idx)
+) WITHOUT ROWID;
+CREATE TABLE metric_files (
+  run_id       TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+  attempt      INTEGER NOT NULL,
+  task         TEXT NOT NULL,
+  offset       INTEGER NOT NULL,
+  lines        INTEGER NOT NULL,
+  rejected     INTEGER NOT NULL,
+  last_problem TEXT NOT NULL,
+  PRIMARY KEY (run_id, attempt, task)
+) WITHOUT ROWID;
+ALTER TABLE runs ADD COLUMN params TEXT NOT NULL DEFAULT '{}';       -- JSON {"name": "text"}
+ALTER TABLE runs ADD COLUMN logged_tags TEXT NOT NULL DEFAULT '{}';  -- JSON {"name": "text"}
+ALTER TABLE runs ADD COLUMN metrics TEXT NOT NULL DEFAULT '{}';      -- JSON summary by name
+)sql";
+
 constexpr std::array k_migrations{
     Migration{1, "workspaces, blobs, snapshots, runs and run events", k_initial_schema},
     Migration{2, "dataset versions and run inputs", k_datasets_schema},
@@ -217,6 +262,7 @@ constexpr std::array k_migrations{
     Migration{4, "model registry", k_models_schema},
     Migration{5, "deployments", k_services_schema},
     Migration{6, "compute targets of type slurm", k_slurm_computes_schema},
+    Migration{7, "metrics, params and logged tags of runs", k_metrics_schema},
 };
 
 Result<void> apply(Connection& connection, const Migration& migration) {
