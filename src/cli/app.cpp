@@ -99,7 +99,9 @@ Result<int> run_selected(const Action& selected, const GlobalFlags& flags, Print
   printer.set_options(PrinterOptions{.format = *format,
                                      .color = terminal.color,
                                      .quiet = flags.quiet,
-                                     .progress = terminal.progress});
+                                     .progress = terminal.progress,
+                                     .charts = terminal.terminal,
+                                     .columns = terminal.columns});
   spdlog::debug("endpoint \"{}\", workspace \"{}\", home {}", config->endpoint, config->workspace,
                 config->home.string());
   Session session(std::move(*config), printer);

@@ -1,5 +1,6 @@
 #include "trainctl/cli/printer.hpp"
 
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -164,8 +165,13 @@ std::string to_yaml(const json& document) {
 TerminalInfo detect_terminal() {
   const char* no_color_variable = std::getenv("NO_COLOR");  // no-color.org: set and not empty
   const bool no_color = no_color_variable != nullptr && *no_color_variable != '\0';
-  return TerminalInfo{.color = ::isatty(STDOUT_FILENO) == 1 && !no_color,
-                      .progress = ::isatty(STDERR_FILENO) == 1};
+  const bool terminal = ::isatty(STDOUT_FILENO) == 1;
+  struct winsize size {};
+  const bool sized = terminal && ::ioctl(STDOUT_FILENO, TIOCGWINSZ, &size) == 0 && size.ws_col > 0;
+  return TerminalInfo{.color = terminal && !no_color,
+                      .progress = ::isatty(STDERR_FILENO) == 1,
+                      .terminal = terminal,
+                      .columns = sized ? size.ws_col : 80};
 }
 
 Printer::Printer(std::ostream& out, std::ostream& err, PrinterOptions options)

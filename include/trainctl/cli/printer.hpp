@@ -70,6 +70,8 @@ struct PrinterOptions {
   bool color = false;     // ANSI colours in tables and error prefixes
   bool quiet = false;     // no message() or notice() output
   bool progress = false;  // progress bars on stderr (a TTY)
+  bool charts = false;    // stdout is a terminal: metrics are also drawn as charts
+  int columns = 80;       // the terminal's width, for charts
 };
 
 // Whether stdout / stderr are terminals that take colour and progress bars: isatty() and, for
@@ -77,6 +79,8 @@ struct PrinterOptions {
 struct TerminalInfo {
   bool color = false;
   bool progress = false;
+  bool terminal = false;  // stdout is a terminal
+  int columns = 80;       // stdout's width when it is a terminal
 };
 TerminalInfo detect_terminal();
 

@@ -172,8 +172,9 @@ Result<Reply> get_metric_series(const ServiceContext& context, const httplib::Re
 }
 
 // Sends every point of the run's series (of one metric with name=) as "point" events, then,
-// following, the new ones as they are recorded, with "status" events when the run's status
-// changes and heartbeats while nothing moves. Ends with an "end" event: at once without
+// following, the new ones as they are recorded, each burst closed by a "caught_up" event (every
+// point recorded so far was sent: a client may redraw), with "status" events when the run's
+// status changes and heartbeats while nothing moves. Ends with an "end" event: at once without
 // follow, else once the run has finished (its attempt's metrics are read to their end before
 // it is recorded finished) and every point was sent.
 class PointStream {
@@ -198,7 +199,10 @@ class PointStream {
       }
       bool wrote = false;
       if (!send_new_points(sink, wrote)) return false;
-      if (wrote) last_write = SteadyClock::now();
+      if (wrote) {
+        if (m_follow && !write_event(sink, {{"type", "caught_up"}})) return false;
+        last_write = SteadyClock::now();
+      }
       if (!m_follow || finished) {
         if (!write_event(sink, {{"type", "end"}, {"status", api::to_string(run->status)}})) {
           return false;
