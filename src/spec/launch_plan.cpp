@@ -94,12 +94,17 @@ Variables layered_environment(const RunLayout& layout, const Variables& run,
   for (const Variables* layer : {&run, &backend, &spec_variables}) {
     for (const auto& [name, value] : *layer) env.insert_or_assign(name, value);
   }
-  // A PYTHONPATH of the spec's comes first; the folder of the trainctl module stays on it.
-  const auto library = std::find_if(run.begin(), run.end(),
-                                    [](const auto& variable) { return variable.first == "PYTHONPATH"; });
-  if (library != run.end() && env["PYTHONPATH"] != library->second) {
-    env["PYTHONPATH"] += ":" + library->second;
-  }
+  // A PYTHONPATH of the spec's (or the service's) comes first; the folder of the trainctl module
+  // stays on it.
+  const auto value_in = [](const Variables& layer, std::string_view name) -> const std::string* {
+    const auto found = std::find_if(layer.begin(), layer.end(),
+                                    [&](const auto& variable) { return variable.first == name; });
+    return found == layer.end() ? nullptr : &found->second;
+  };
+  const std::string* library = value_in(run, "PYTHONPATH");
+  const std::string* theirs = value_in(spec_variables, "PYTHONPATH");
+  if (theirs == nullptr) theirs = value_in(layout.base_env, "PYTHONPATH");
+  if (library != nullptr && theirs != nullptr) env["PYTHONPATH"] = *theirs + ":" + *library;
   env.erase(std::string(k_token_variable));
   return {env.begin(), env.end()};
 }
