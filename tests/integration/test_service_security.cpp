@@ -37,6 +37,9 @@ const std::vector<Route> k_authenticated_routes{
     {"GET", "/v1/workspaces/default/runs/run-0000000000/logs?follow=true"},
     {"GET", "/v1/workspaces/default/runs/run-0000000000/files"},
     {"GET", "/v1/workspaces/default/runs/run-0000000000/files/outputs/x"},
+    {"GET", "/v1/workspaces/default/runs/run-0000000000/metrics"},
+    {"GET", "/v1/workspaces/default/runs/run-0000000000/metrics/series?name=loss"},
+    {"GET", "/v1/workspaces/default/runs/run-0000000000/metrics/points?follow=true"},
 };
 
 std::string error_code_of(const RawResponse& response) {
