@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "trainctl/spec/sweep.hpp"
 #include "trainctl/util/error.hpp"
 
 namespace trainctl::spec {
@@ -99,6 +100,8 @@ struct JobSpec {
   std::vector<std::pair<std::string, std::string>> environment_variables;  // in spec order
   Limits limits;
   std::map<std::string, std::string> tags;
+  // A hyperparameter sweep: the spec is the template of its trials (docs/sweeps.md).
+  std::optional<Sweep> sweep;
 };
 
 struct ParseOptions {
