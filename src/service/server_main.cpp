@@ -26,9 +26,11 @@
 #include "trainctl/service/environments.hpp"
 #include "trainctl/service/http_api.hpp"
 #include "trainctl/service/run_files.hpp"
+#include "trainctl/service/metrics/metrics_ingester.hpp"
 #include "trainctl/service/run_manager.hpp"
 #include "trainctl/service/server.hpp"
 #include "trainctl/service/store.hpp"
+#include "trainctl/service/sweeps/sweep_manager.hpp"
 #include "trainctl/service/task_queue.hpp"
 #include "trainctl/service/url_fetcher.hpp"
 #include "trainctl/spec/job_spec.hpp"
@@ -358,6 +360,7 @@ int serve(const ServerOptions& options) {
   engines.add(std::string(k_local_type), *engine);
   RunManager runs(**store, blobs, engines, std::move(run_options));
   ComputeManager computes(**store, runs, *host_probe, *slurm_client, options.python);
+  SweepManager sweeps(**store, runs);
 
   httplib::Server server;
   server.new_task_queue = [] { return new GrowingTaskQueue(); };
@@ -397,6 +400,7 @@ int serve(const ServerOptions& options) {
   context.deployments = &deployments;
   context.computes = &computes;
   context.metrics = &metrics;
+  context.sweeps = &sweeps;
   install_api(server, context);
   install_signal_handlers();
   if (auto written = write_server_file(home, options.bind, config.port); !written) {
@@ -410,9 +414,11 @@ int serve(const ServerOptions& options) {
     return exit_code::k_error;
   }
   computes.start();
+  sweeps.start();
   std::thread stopper([&] {
     wait_for_stop_signal();
     spdlog::info("stopping");
+    sweeps.stop();
     computes.stop();
     runs.stop();
     metrics.stop();

@@ -122,6 +122,7 @@ nlohmann::json build_payload(const JobSpec& spec, const std::string& snapshot_id
     }
     payload["inputs"] = std::move(inputs);
   }
+  if (spec.sweep) payload["sweep"] = sweep_to_json(*spec.sweep);
   return payload;
 }
 

@@ -40,7 +40,8 @@ constexpr std::array k_payload_top_keys{"experiment"sv,
                                         "inputs"sv,
                                         "environment_variables"sv,
                                         "limits"sv,
-                                        "tags"sv};
+                                        "tags"sv,
+                                        "sweep"sv};
 constexpr std::array k_yaml_estimator_keys{
     "framework"sv,     "framework_version"sv,      "source_directory"sv,    "entry_script"sv,
     "script_params"sv, "pip_packages"sv,           "conda_packages"sv,      "use_gpu"sv,
@@ -65,8 +66,10 @@ constexpr std::array k_input_keys{"dataset"sv, "version"sv, "mode"sv};
 constexpr std::array k_sweep_keys{"sampling"sv,   "search_space"sv,      "objective"sv,
                                   "limits"sv,     "early_termination"sv, "seed"sv};
 constexpr std::array k_sweep_objective_keys{"primary_metric"sv, "goal"sv};
-constexpr std::array k_sweep_limits_keys{"max_total_trials"sv, "max_concurrent_trials"sv,
-                                         "max_duration"sv};
+constexpr std::array k_yaml_sweep_limits_keys{"max_total_trials"sv, "max_concurrent_trials"sv,
+                                              "max_duration"sv};
+constexpr std::array k_payload_sweep_limits_keys{"max_total_trials"sv, "max_concurrent_trials"sv,
+                                                 "max_duration_seconds"sv};
 constexpr std::array k_early_termination_keys{"policy"sv,       "evaluation_interval"sv,
                                               "delay_evaluation"sv, "slack_factor"sv,
                                               "slack_amount"sv,  "truncation_percentage"sv};
@@ -158,12 +161,19 @@ class SpecReader {
       read_field(objective_fields, "goal", sweep.goal, &SpecReader::read_goal);
     }
     if (const auto* limits = section(fields, "limits")) {
-      const auto limit_fields = known_fields(*limits, "sweep.limits", k_sweep_limits_keys);
+      const auto limit_fields =
+          known_fields(*limits, "sweep.limits",
+                       yaml() ? Keys(k_yaml_sweep_limits_keys) : Keys(k_payload_sweep_limits_keys));
       read_field(limit_fields, "max_total_trials", sweep.max_total_trials, &SpecReader::read_int);
       read_field(limit_fields, "max_concurrent_trials", sweep.max_concurrent_trials,
                  &SpecReader::read_int);
-      read_field(limit_fields, "max_duration", sweep.max_duration_seconds,
-                 &SpecReader::read_duration);
+      if (yaml()) {
+        read_field(limit_fields, "max_duration", sweep.max_duration_seconds,
+                   &SpecReader::read_duration);
+      } else {
+        read_field(limit_fields, "max_duration_seconds", sweep.max_duration_seconds,
+                   &SpecReader::read_seconds);
+      }
     }
     if (const auto* early = section(fields, "early_termination")) {
       auto& termination = sweep.early_termination;

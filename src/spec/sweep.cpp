@@ -170,6 +170,46 @@ std::string parameter_text(double value) {
   return fmt::format("{:.12g}", value);  // 12 digits: 0.1 * 3 is "0.3"
 }
 
+nlohmann::json sweep_to_json(const Sweep& sweep) {
+  nlohmann::json space = nlohmann::json::object();
+  for (const auto& parameter : sweep.search_space) {
+    nlohmann::json entry{{"type", to_string(parameter.type)}};
+    switch (parameter.type) {
+      case ParameterType::choice: entry["values"] = parameter.values; break;
+      case ParameterType::normal:
+        entry["mu"] = parameter.mu;
+        entry["sigma"] = parameter.sigma;
+        break;
+      case ParameterType::quniform:
+      case ParameterType::qloguniform: entry["q"] = parameter.q; [[fallthrough]];
+      case ParameterType::uniform:
+      case ParameterType::loguniform:
+      case ParameterType::randint:
+        entry["min"] = parameter.min;
+        entry["max"] = parameter.max;
+        break;
+    }
+    space[parameter.name] = std::move(entry);
+  }
+  const auto& early = sweep.early_termination;
+  nlohmann::json termination{{"policy", to_string(early.policy)},
+                             {"evaluation_interval", early.evaluation_interval},
+                             {"delay_evaluation", early.delay_evaluation}};
+  if (early.slack_factor != 0) termination["slack_factor"] = early.slack_factor;
+  if (early.slack_amount != 0) termination["slack_amount"] = early.slack_amount;
+  if (early.truncation_percentage != 0) termination["truncation_percentage"] = early.truncation_percentage;
+  nlohmann::json out{{"sampling", to_string(sweep.sampling)},
+                     {"search_space", std::move(space)},
+                     {"objective", {{"primary_metric", sweep.primary_metric}, {"goal", to_string(sweep.goal)}}},
+                     {"limits",
+                      {{"max_total_trials", sweep.max_total_trials},
+                       {"max_concurrent_trials", sweep.max_concurrent_trials},
+                       {"max_duration_seconds", sweep.max_duration_seconds}}},
+                     {"early_termination", std::move(termination)}};
+  if (sweep.seed) out["seed"] = *sweep.seed;
+  return out;
+}
+
 std::optional<std::vector<std::string>> grid_values(const SearchParameter& parameter) {
   switch (parameter.type) {
     case ParameterType::choice: return parameter.values;

@@ -143,6 +143,14 @@ class ApiClient {
   Result<void> stream_logs(const std::string& workspace, const std::string& run_id,
                            const LogQuery& query,
                            const std::function<bool(const nlohmann::json&)>& on_event);
+  // ---- Sweeps (docs/sweeps.md; src/client/api_client_sweeps.cpp) ----
+  // POSTs a payload with a sweep section; returns the new sweep.
+  Result<nlohmann::json> create_sweep(const std::string& workspace, const nlohmann::json& payload);
+  Result<nlohmann::json> list_sweeps(const std::string& workspace);
+  // The sweep with its trials, the best first, and "best".
+  Result<nlohmann::json> get_sweep(const std::string& workspace, const std::string& id);
+  Result<nlohmann::json> cancel_sweep(const std::string& workspace, const std::string& id);
+
   // ---- Metrics (docs/metrics.md; src/client/api_client_metrics.cpp) ----
   // {"metrics" (summary by name), "params", "tags", "series", "rejected"} of a run.
   Result<nlohmann::json> get_run_metrics(const std::string& workspace, const std::string& run_id);

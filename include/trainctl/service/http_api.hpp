@@ -18,6 +18,7 @@ namespace trainctl::service {
 class ComputeManager;     // compute_manager.hpp (issue 5)
 class DeploymentManager;  // deployments.hpp (issue 6)
 class MetricsIngester;    // metrics/metrics_ingester.hpp
+class SweepManager;       // sweeps/sweep_manager.hpp
 
 struct ApiConfig {
   std::string token;  // the bearer token every route but GET /v1/health requires
@@ -44,6 +45,8 @@ struct ServiceContext {
   // Says when new metric points are recorded (the live stream waits on it); null: the stream
   // looks again about every 250 ms.
   MetricsIngester* metrics = nullptr;
+  // Runs sweeps; null: the sweep routes answer 503.
+  SweepManager* sweeps = nullptr;
 };
 
 // Installs the middleware and every route. `context` must outlive `server`.

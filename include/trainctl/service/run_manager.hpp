@@ -89,7 +89,9 @@ class RunManager {
   void submit(const RunRecord& run);
   // Queued/Preparing -> Canceled; Starting/Running/Finalizing -> CancelRequested and the engine
   // is asked to stop it; a finished run is returned unchanged.
-  Result<CancelOutcome> cancel(const std::string& workspace, const std::string& run_id);
+  // `reason`, when given, is the Canceled run's failure_reason (a sweep's "early termination").
+  Result<CancelOutcome> cancel(const std::string& workspace, const std::string& run_id,
+                               const std::string& reason = {});
 
   std::filesystem::path run_dir(const std::string& run_id) const;
 
@@ -195,6 +197,7 @@ class RunManager {
   std::map<std::string, std::stop_source> m_preparing;
   std::map<std::string, ActiveRun> m_active;       // runs the engine owns, by id
   std::map<std::string, std::deque<RunUpdate>> m_unrecorded;  // changes the store could not take yet
+  std::map<std::string, std::string> m_cancel_reasons;  // runs canceled with a reason, by id
   // Serializes "Starting + engine.start" and the watcher's "Running" against cancel, so a cancel
   // never misses a start and CancelRequested is never set back to Running.
   std::mutex m_start_mutex;

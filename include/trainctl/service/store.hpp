@@ -205,6 +205,24 @@ struct RunRecord {
   nlohmann::json params = nlohmann::json::object();
   nlohmann::json logged_tags = nlohmann::json::object();
   nlohmann::json metrics = nlohmann::json::object();
+  // A trial of a sweep (docs/sweeps.md): the sweep's id and the trial's number (0..), unique
+  // within the sweep; empty and 0 for a run of its own.
+  std::string sweep_id;
+  int trial = 0;
+};
+
+// A hyperparameter sweep (docs/sweeps.md): its trials are runs (RunRecord::sweep_id).
+struct SweepRecord {
+  std::string id;  // "sweep-" + 10 random [a-z0-9]
+  std::string workspace;
+  std::string experiment;
+  nlohmann::json payload = nlohmann::json::object();  // the validated payload, "sweep" included
+  uint64_t seed = 0;  // the spec's, or drawn at creation
+  std::string status = "Running";  // Running | Completed | Canceled
+  std::string message;
+  int64_t created_at_ms = 0;
+  int64_t ended_at_ms = 0;  // 0: not yet
+  int64_t seq = 0;
 };
 
 struct RunEvent {
@@ -344,7 +362,7 @@ class Store {
   virtual Result<SnapshotRecord> get_snapshot(const std::string& id) = 0;
 
   // Inserts a run (status Queued, with its first timeline event) and assigns id and seq when
-  // empty. With an idempotency key already used in the workspace: the same request_hash replays
+  // empty. A trial (sweep_id set) whose number the sweep has already is a conflict. With an idempotency key already used in the workspace: the same request_hash replays
   // the existing run; a different one fails with conflict.
   virtual Result<CreateRunOutcome> create_run(const RunRecord& draft) = 0;
   virtual Result<RunRecord> get_run(const std::string& workspace, const std::string& id) = 0;
@@ -430,6 +448,18 @@ class Store {
   // Removes the deployment and its service_models rows; not_found when absent.
   virtual Result<void> delete_deployment(const std::string& workspace,
                                          const std::string& name) = 0;
+
+  // ---- Sweeps (docs/sweeps.md; src/service/store/sqlite_store_sweeps.cpp) ----
+  // Inserts the sweep (status Running) and assigns its id and seq. not_found: no workspace.
+  virtual Result<SweepRecord> create_sweep(const SweepRecord& draft) = 0;
+  virtual Result<SweepRecord> get_sweep(const std::string& workspace, const std::string& id) = 0;
+  virtual Result<std::vector<SweepRecord>> list_sweeps(const std::string& workspace) = 0;  // newest first
+  virtual Result<std::vector<SweepRecord>> list_active_sweeps() = 0;  // Running, every workspace
+  // Sets status, message and ended_at of a Running sweep; conflict when it has ended.
+  virtual Result<SweepRecord> end_sweep(const std::string& id, const std::string& status,
+                                        const std::string& message) = 0;
+  // The sweep's trials, by trial number.
+  virtual Result<std::vector<RunRecord>> sweep_trials(const std::string& sweep_id) = 0;
 
   // ---- Metrics (docs/metrics.md; src/service/store/sqlite_store_metrics.cpp) ----
   // Records a batch, the file's new offset, and the run's new summary, params and tags, in one

@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 namespace trainctl::spec {
 
 enum class Sampling { grid, random, bayesian };
@@ -79,6 +81,10 @@ std::optional<int64_t> grid_size(const Sweep& sweep);
 
 // How many trials the sweep makes: max_total_trials, or for a grid without it, every point.
 int total_trials(const Sweep& sweep);
+
+// The section as the payload carries it (docs/rest-api.md, Sweeps): as in YAML, with
+// limits.max_duration_seconds for max_duration.
+nlohmann::json sweep_to_json(const Sweep& sweep);
 
 // A number as a script param's text: integers without a decimal point ("3"), others with up to
 // 12 significant digits ("0.001", "1e-05", and "0.3" for 0.1 * 3).

@@ -8,6 +8,7 @@
 #include "transfers.hpp"
 #include "trainctl/api/names.hpp"
 #include "trainctl/cli/commands/logs.hpp"
+#include "trainctl/cli/commands/sweep.hpp"
 #include "trainctl/cli/resources.hpp"
 #include "trainctl/client/snapshot.hpp"
 #include "trainctl/spec/yaml_document.hpp"
@@ -361,22 +362,9 @@ Result<int> run_validate(Session& session, const ValidateOptions& options) {
   return exit_code::k_success;
 }
 
-// A spec with a sweep section is checked (validate), not yet run: refused before anything is
-// uploaded.
-Result<void> refuse_sweep(const spec::JobSpec& spec) {
-  if (!spec.sweep) return {};
-  ErrorDetail detail;
-  detail.path = "sweep";
-  detail.message =
-      "this version checks sweeps (trainctl validate prints the search space) but cannot run "
-      "them yet; submit the spec without its sweep section, or loop over --set";
-  return fail(Error{ErrorCode::invalid_spec, "sweeps cannot be submitted yet", {detail}});
-}
-
 Result<int> run_submit(Session& session, const SubmitOptions& options) {
   auto loaded = load_spec(options.file, options.overrides);
   if (!loaded) return fail(loaded.error());
-  if (auto refused = refuse_sweep(loaded->spec); !refused) return fail(refused.error());
   if (!options.name.empty()) loaded->spec.name = options.name;
   auto& printer = session.printer();
 
@@ -393,6 +381,18 @@ Result<int> run_submit(Session& session, const SubmitOptions& options) {
   if (!client) return fail(client.error());
   auto snapshot = upload_source(**client, session, loaded->source_directory);
   if (!snapshot) return fail(snapshot.error());
+  if (loaded->spec.sweep) {
+    auto sweep = (*client)->create_sweep(
+        session.workspace(), spec::build_payload(loaded->spec, snapshot->snapshot_id));
+    if (!sweep) return fail(sweep.error());
+    const auto sweep_id = sweep->value("id", "");
+    if (!options.stream) {
+      printer.print_resource(sweep_kind(), *sweep);
+      return exit_code::k_success;
+    }
+    printer.notice(fmt::format("submitted sweep {}", sweep_id));
+    return follow_sweep(**client, session, sweep_id);
+  }
   const auto key = options.idempotency_key.empty() ? util::random_hex(16) : options.idempotency_key;
   auto submitted = (*client)->create_run(
       session.workspace(), spec::build_payload(loaded->spec, snapshot->snapshot_id), key);

@@ -255,6 +255,29 @@ ALTER TABLE runs ADD COLUMN logged_tags TEXT NOT NULL DEFAULT '{}';  -- JSON {"n
 ALTER TABLE runs ADD COLUMN metrics TEXT NOT NULL DEFAULT '{}';      -- JSON summary by name
 )sql";
 
+// Version 8: sweeps (docs/sweeps.md). A sweep is a row of its own; its trials are runs that name
+// it, each with its number, unique within the sweep: the insert of a trial is the one thing a
+// sweep does to start it, so a restart can neither lose nor repeat one.
+constexpr std::string_view k_sweeps_schema = R"sql(
+CREATE TABLE sweeps (
+  seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+  id            TEXT NOT NULL UNIQUE,
+  workspace     TEXT NOT NULL REFERENCES workspaces (name) ON DELETE CASCADE,
+  experiment    TEXT NOT NULL,
+  payload       TEXT NOT NULL,     -- JSON: the validated payload, its "sweep" included
+  seed          INTEGER NOT NULL,
+  status        TEXT NOT NULL,     -- Running | Completed | Canceled
+  message       TEXT NOT NULL,
+  created_at_ms INTEGER NOT NULL,
+  ended_at_ms   INTEGER NOT NULL
+);
+CREATE INDEX sweeps_by_workspace ON sweeps (workspace, seq);
+CREATE INDEX sweeps_running ON sweeps (seq) WHERE status = 'Running';
+ALTER TABLE runs ADD COLUMN sweep_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE runs ADD COLUMN trial INTEGER NOT NULL DEFAULT 0;
+CREATE UNIQUE INDEX runs_by_sweep ON runs (sweep_id, trial) WHERE sweep_id <> '';
+)sql";
+
 constexpr std::array k_migrations{
     Migration{1, "workspaces, blobs, snapshots, runs and run events", k_initial_schema},
     Migration{2, "dataset versions and run inputs", k_datasets_schema},
@@ -263,6 +286,7 @@ constexpr std::array k_migrations{
     Migration{5, "deployments", k_services_schema},
     Migration{6, "compute targets of type slurm", k_slurm_computes_schema},
     Migration{7, "metrics, params and logged tags of runs", k_metrics_schema},
+    Migration{8, "sweeps and their trials", k_sweeps_schema},
 };
 
 Result<void> apply(Connection& connection, const Migration& migration) {
