@@ -2,7 +2,8 @@
 #include "trainctl/cli/commands/sweep.hpp"
 
 #include <chrono>
-#include <map>
+#include <algorithm>
+#include <set>
 #include <thread>
 
 #include <fmt/format.h>
@@ -78,23 +79,33 @@ Description describe_sweep(const json& sweep) {
 Result<int> follow_sweep(client::ApiClient& client, Session& session, const std::string& sweep_id) {
   InterruptScope interrupt_scope;
   auto& printer = session.printer();
-  std::map<std::string, std::string> seen;  // run id -> status printed
+  std::set<std::string> started;  // trials whose start was printed, by run id
+  std::set<std::string> ended;    // and whose end was
   std::string best_seen;
   while (true) {
     auto sweep = client.get_sweep(session.workspace(), sweep_id);
     if (!sweep) return fail(sweep.error());
-    for (const auto& trial : sweep->value("trials", json::array())) {
+    auto trials = sweep->value("trials", json::array());
+    std::sort(trials.begin(), trials.end(), [](const json& a, const json& b) {
+      return a.value("trial", 0) < b.value("trial", 0);
+    });
+    for (const auto& trial : trials) {
       const std::string run = trial.value("run_id", "");
       const std::string status = trial.value("status", "");
-      const bool ended = status == "Completed" || status == "Failed" || status == "Canceled" ||
-                         status == "TimedOut";
-      const std::string shown = ended ? status : "started";
-      if (seen[run] == shown) continue;
-      seen[run] = shown;
-      printer.message(ended ? fmt::format("trial {} {} ({}): {}", format_field(trial, "trial"),
-                                          status, run, objective_text(*sweep, trial))
-                            : fmt::format("trial {} started as {}: {}", format_field(trial, "trial"),
-                                          run, params_text(trial.value("params", json::object()))));
+      if (started.insert(run).second) {
+        printer.message(fmt::format("trial {} started as {}: {}", format_field(trial, "trial"), run,
+                                    params_text(trial.value("params", json::object()))));
+      }
+      const bool finished = status == "Completed" || status == "Failed" || status == "Canceled" ||
+                            status == "TimedOut";
+      if (finished && ended.insert(run).second) {
+        std::string line = fmt::format("trial {} {} ({}): {}", format_field(trial, "trial"), status,
+                                       run, objective_text(*sweep, trial));
+        if (!trial.value("failure_reason", "").empty()) {
+          line += fmt::format(" ({})", trial.value("failure_reason", ""));
+        }
+        printer.message(line);
+      }
     }
     if (const auto best = sweep->value("best", json()); best.is_object() &&
                                                          best.value("run_id", "") != best_seen) {
