@@ -136,42 +136,35 @@ void SweepManager::stop() {
     std::lock_guard lock(m_mutex);
     m_stopping = true;
   }
-  m_wakeup.notify_all();
-  if (m_thread.joinable()) m_thread.join();
-}
-
-void SweepManager::wake() {
-  {
-    std::lock_guard lock(m_mutex);
-    m_woken = true;
-  }
-  m_wakeup.notify_all();
+  if (m_thread.joinable()) m_thread.join();  // within one interval
 }
 
 void SweepManager::loop() {
   while (true) {
+    const uint64_t seen = m_runs.generation();
     {
-      std::unique_lock lock(m_mutex);
-      m_wakeup.wait_for(lock, m_options.interval, [&] { return m_stopping || m_woken; });
+      std::lock_guard lock(m_mutex);
       if (m_stopping) return;
-      m_woken = false;
     }
     auto sweeps = m_store.list_active_sweeps();
     if (!sweeps) {
       spdlog::warn("sweeps: cannot list them: {}", sweeps.error().message);
-      continue;
+    } else {
+      for (const auto& sweep : *sweeps) {
+        std::lock_guard advancing(m_advance_mutex);
+        advance(sweep);
+      }
     }
-    for (const auto& sweep : *sweeps) {
-      std::lock_guard advancing(m_advance_mutex);
-      advance(sweep);
-    }
+    // A trial that changed status (the run manager's generation moves) is looked at at once.
+    m_runs.wait_for_change(seen, m_options.interval);
   }
 }
 
 Result<SweepRecord> SweepManager::create(const SweepRecord& draft) {
   auto sweep = m_store.create_sweep(draft);
   if (!sweep) return sweep;
-  wake();
+  std::lock_guard advancing(m_advance_mutex);
+  advance(*sweep);  // its first trials start now
   return sweep;
 }
 

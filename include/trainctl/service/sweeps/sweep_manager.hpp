@@ -8,7 +8,6 @@
 // a trial is inserting its run, whose number is unique in the sweep: a restart of the service
 // (kill -9 included) goes on from the trials the store has, never losing or repeating one.
 #include <chrono>
-#include <condition_variable>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -24,7 +23,9 @@
 namespace trainctl::service {
 
 struct SweepManagerOptions {
-  std::chrono::milliseconds interval{250};  // between passes over the Running sweeps
+  // The longest wait between two passes over the Running sweeps; a pass also follows every
+  // change the run manager records.
+  std::chrono::milliseconds interval{250};
 };
 
 // How a trial did: its objective (the primary metric's last value), when it has one.
@@ -51,20 +52,18 @@ class SweepManager {
 
  private:
   void loop();
+  // One look at a Running sweep: stops trials its policy stops, starts what its limits allow,
+  // ends it when every trial has ended.
   void advance(const SweepRecord& sweep);
   // Cancels the Running trials the sweep's early termination policy stops ("early
   // termination"); returns how many.
   int stop_trials_behind(const SweepRecord& record, const spec::Sweep& sweep,
                          const std::vector<RunRecord>& trials);
-  void wake();
-
   Store& m_store;
   RunManager& m_runs;
   SweepManagerOptions m_options;
   std::mutex m_advance_mutex;  // one pass at a time: the loop's, create's, cancel's
-  std::mutex m_mutex;
-  std::condition_variable m_wakeup;
-  bool m_woken = false;
+  std::mutex m_mutex;  // guards m_stopping
   bool m_stopping = false;
   std::thread m_thread;
 };
