@@ -5,12 +5,17 @@
 - submit -> first line of user code: the moment the script's first statement runs minus the
   moment just before `trainctl submit` (or `sbatch`) started, median of --repetitions, the two
   taking turns;
-- trivial runs finished per second: --runs single-node runs submitted one after another, then
-  waited for, through trainctl (`submit -o name`, then `run wait` on each) and through sbatch
-  (then squeue until the queue is empty).
+- trivial runs finished per second: --runs runs submitted one after another, then waited for,
+  through trainctl (`submit -o name`, then `run wait` on each) and through sbatch (then squeue
+  until the queue is empty).
+
+Runs take --nodes nodes (default 1): trainctl runs a PyTorch-backend run of that many nodes (one
+process each); sbatch gets --nodes and srun runs the probe on each. Both ask for whole nodes
+(`--exclusive`, as trainctl's jobs do).
 
     bench/slurm_start.py --build build/ci
     bench/slurm_start.py --build build/ci --repetitions 9 --runs 30
+    bench/slurm_start.py --build build/ci --nodes 2
 
 The user code is the same Python file for both; it writes time.time() into a file of a folder the
 nodes see. trainctld runs in the controller's network namespace with --advertise-url.
@@ -70,6 +75,7 @@ def main():
     parser.add_argument("--build", type=Path, required=True)
     parser.add_argument("--repetitions", type=int, default=7)
     parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--nodes", type=int, default=1, choices=[1, 2, 3])
     args = parser.parse_args()
     build = args.build.resolve()
 
@@ -105,9 +111,13 @@ def main():
         (project / "probe.py").write_text(
             "import sys, time\nstarted = time.time()\n"
             "open(sys.argv[1], 'w').write(repr(started))\n")
+        nodes = args.nodes
         (project / "job.yaml").write_text(
             "experiment: bench\ncompute: hpc\nestimator:\n  entry_script: probe.py\n"
-            "  script_params: {--out: x}\n")
+            "  script_params: {--out: x}\n" +
+            (f"  node_count: {nodes}\n  distributed_training: {{backend: pytorch}}\n" if nodes > 1 else ""))
+        sbatch = cluster.netns + ["sbatch", "--parsable", "--output=/dev/null", f"--nodes={nodes}",
+                                  "--exclusive"]
 
         def trainctl_first_line(out: Path):
             start = time.time()
@@ -118,8 +128,7 @@ def main():
 
         def sbatch_first_line(out: Path):
             start = time.time()
-            subprocess.run(cluster.netns + ["sbatch", "--parsable", "--output=/dev/null", "--nodes=1",
-                                            "--wrap", f"srun {PYTHON} {project / 'probe.py'} {out}"],
+            subprocess.run(sbatch + ["--wrap", f"srun {PYTHON} {project / 'probe.py'} {out}"],
                            env=env, check=True, stdout=subprocess.DEVNULL)
             return (wait_for_file(out) - start) * 1000
 
@@ -146,14 +155,13 @@ def main():
         trainctl_rate = args.runs / (time.time() - start)
         start = time.time()
         for i in range(args.runs):
-            subprocess.run(cluster.netns + ["sbatch", "--parsable", "--output=/dev/null", "--nodes=1",
-                                            "--wrap", f"srun {PYTHON} {project / 'probe.py'} {shared / f'b{i}'}"],
+            subprocess.run(sbatch + ["--wrap", f"srun {PYTHON} {project / 'probe.py'} {shared / f'b{i}'}"],
                            env=env, check=True, stdout=subprocess.DEVNULL)
         while subprocess.run(cluster.netns + ["squeue", "-h"], env=env, capture_output=True,
                              text=True).stdout.strip():
             time.sleep(0.02)
         sbatch_rate = args.runs / (time.time() - start)
-        print(f"trivial single-node runs finished per second ({args.runs} runs):")
+        print(f"trivial {nodes}-node runs finished per second ({args.runs} runs):")
         print(f"  trainctl       {trainctl_rate:8.2f} /s")
         print(f"  sbatch + srun  {sbatch_rate:8.2f} /s")
     finally:

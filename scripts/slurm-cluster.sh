@@ -48,7 +48,9 @@ in_netns() {
 write_config() {
   local base=$1 nodes=$2 cpus=$3
   local names=()
-  mkdir -p "$base"/{state,spool,log,tmp,run}
+  mkdir -p "$base"/{state,spool,log,tmp,run,node-tmp}
+  printf '#!/bin/sh\necho "export TMPDIR=%s"\n' "$base/node-tmp" >"$base/task-prolog"
+  chmod 755 "$base/task-prolog"
   echo "CgroupPlugin=autodetect" >"$base/cgroup.conf"
   {
     echo "ClusterName=trainctl-test"
@@ -68,6 +70,9 @@ write_config() {
     echo "SlurmctldLogFile=$base/log/slurmctld.log"
     echo "SlurmdLogFile=$base/log/slurmd-%n.log"
     echo "TmpFS=$base/tmp/%n"
+    # Every node has a temporary folder of its own at one path, as machines of a real cluster
+    # have their own /tmp: a job's TMPDIR (a tmpfs mounted in the node's mount namespace).
+    echo "TaskProlog=$base/task-prolog"
     echo "ProctrackType=proctrack/linuxproc"
     echo "TaskPlugin=task/none"
     echo "JobAcctGatherType=jobacct_gather/none"
@@ -122,16 +127,26 @@ hide_options() {
   cat "$base/hide" 2>/dev/null || true
 }
 
-# Runs CMD on node I: its network namespace, and a private mount namespace in which the hidden
-# folders are empty tmpfs.
-on_node() {
+# Starts CMD (the node's slurmd) as node I: its network namespace, a host name of its own (nI),
+# and a private mount namespace with a temporary folder of its own (BASE/node-tmp) in which the
+# hidden folders are empty tmpfs.
+start_on_node() {
   local base=$1 index=$2
   shift 2
   local ns script
   ns=$(netns_of "$base" "n$index")
-  script='set -e; while read -r dir; do [ -n "$dir" ] && mount -t tmpfs -o size=1m tmpfs "$dir"; done <"$0"; shift; exec "$@"'
-  nsenter --net="/run/netns/$ns" unshare --mount --propagation private \
-    sh -c "$script" "$base/hide" _ "$@"
+  script='set -e; hostname "$2"; mount -t tmpfs -o size=4g,mode=1777 tmpfs "$1"; while read -r dir; do [ -n "$dir" ] && mount -t tmpfs -o size=1m tmpfs "$dir"; done <"$0"; shift 3; exec "$@"'
+  nsenter --net="/run/netns/$ns" unshare --mount --uts --propagation private \
+    sh -c "$script" "$base/hide" "$base/node-tmp" "n$index" _ "$@"
+}
+
+# Runs CMD on node I, in the namespaces of its slurmd.
+on_node() {
+  local base=$1 index=$2
+  shift 2
+  local pid
+  pid=$(cat "$base/run/slurmd-n$index.pid" 2>/dev/null) || die "node $index is not up"
+  nsenter --target "$pid" --net --mount --uts "$@"
 }
 
 wait_for_nodes() {
@@ -171,7 +186,7 @@ up() {
   in_netns "$(netns_of "$base" ctl)" slurmctld -f "$base/slurm.conf" -i
   local i
   for ((i = 1; i <= nodes; i++)); do
-    on_node "$base" "$i" slurmd -f "$base/slurm.conf" -N "n$i"
+    start_on_node "$base" "$i" slurmd -f "$base/slurm.conf" -N "n$i"
   done
   wait_for_nodes "$base" "$nodes"
   {

@@ -70,9 +70,10 @@ std::string format_queue(const json& queue) {
   const auto position = queue.value("position", json());
   const auto length = queue.value("queue_length", json());
   const auto reason = string_of(queue, "reason");
-  const std::string place = position.is_number() && length.is_number()
-                                ? fmt::format("#{} of {}", position.dump(), length.dump())
-                                : std::string("queued");
+  if (!position.is_number() || !length.is_number()) {
+    return reason.empty() ? "queued" : reason;  // in its engine's queue (Slurm's): its words
+  }
+  const std::string place = fmt::format("#{} of {}", position.dump(), length.dump());
   return reason.empty() ? place : fmt::format("{}: {}", place, reason);
 }
 

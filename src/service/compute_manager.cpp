@@ -6,7 +6,7 @@
 
 #include <vector>
 
-#include "trainctl/service/run_manager.hpp"
+#include "trainctl/service/runs/run_manager.hpp"
 
 namespace trainctl::service {
 

@@ -25,9 +25,9 @@
 #include "trainctl/service/engines/slurm_engine.hpp"
 #include "trainctl/service/environments.hpp"
 #include "trainctl/service/http_api.hpp"
-#include "trainctl/service/run_files.hpp"
 #include "trainctl/service/metrics/metrics_ingester.hpp"
-#include "trainctl/service/run_manager.hpp"
+#include "trainctl/service/runs/run_files.hpp"
+#include "trainctl/service/runs/run_manager.hpp"
 #include "trainctl/service/server.hpp"
 #include "trainctl/service/store.hpp"
 #include "trainctl/service/sweeps/sweep_manager.hpp"
@@ -354,6 +354,7 @@ int serve(const ServerOptions& options) {
   run_options.grace_seconds = options.grace_seconds;
   run_options.rank_wrapper = self;
   run_options.environments = &environments;
+  run_options.pip_index = options.pip_index;
   MetricsIngester metrics(**store, {.runs_dir = home / "runs"});
   run_options.metrics = &metrics;
   Engines engines;  // the Slurm engine joins once the port is known (below)

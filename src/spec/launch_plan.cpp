@@ -126,45 +126,72 @@ std::vector<std::string> user_argv(const Estimator& estimator, const RunLayout& 
   return argv;
 }
 
-// The ports a run listens on: one per training task of a parameter-server cluster (the
-// evaluator is outside it), MASTER_PORT for pytorch, none otherwise.
-size_t ports_needed(Backend backend, const std::vector<TaskSlot>& slots) {
+// Whether `slot` listens on a port of its own: every training task of a parameter-server
+// cluster (the evaluator is outside it), and rank 0 of PyTorch (MASTER_PORT).
+bool listens(Backend backend, const TaskSlot& slot) {
   switch (backend) {
-    case Backend::parameter_server:
-      return static_cast<size_t>(std::count_if(slots.begin(), slots.end(), [](const auto& slot) {
-        return slot.role != task_role::k_evaluator;
-      }));
-    case Backend::pytorch: return 1;
+    case Backend::parameter_server: return slot.role != task_role::k_evaluator;
+    case Backend::pytorch: return slot.index == 0;
     case Backend::none:
-    case Backend::mpi: return 0;
+    case Backend::mpi: return false;
   }
-  return 0;
+  return false;
 }
 
-// All the ports the run needs, in one call to the layout's allocator.
-Result<std::vector<int>> take_ports(const RunLayout& layout, size_t count) {
-  if (count == 0) return std::vector<int>{};
+// Where a listening task listens.
+struct Endpoint {
+  std::string address;
+  int port = 0;
+
+  std::string text() const { return fmt::format("{}:{}", address, port); }
+};
+
+// The endpoint of every slot that listens, in slot order: on this host, free loopback ports
+// (one call to the layout's allocator); on nodes of their own, the node's address and the next
+// of its ports.
+Result<std::vector<Endpoint>> take_endpoints(const RunLayout& layout, Backend backend,
+                                             const std::vector<TaskSlot>& slots) {
+  std::vector<Endpoint> endpoints;
+  if (!layout.nodes.empty()) {
+    std::vector<size_t> taken(layout.nodes.size(), 0);
+    for (const TaskSlot& slot : slots) {
+      if (!listens(backend, slot)) continue;
+      const auto node = static_cast<size_t>(slot.node_rank);
+      if (node >= layout.nodes.size()) {
+        return fail(ErrorCode::internal, "task {} is on node {}, but the run has {} nodes",
+                    slot.name(), slot.node_rank, layout.nodes.size());
+      }
+      const NodePlace& place = layout.nodes[node];
+      if (taken[node] >= place.ports.size()) {
+        return fail(ErrorCode::internal, "node {} ({}) gave {} free ports; its tasks need more",
+                    slot.node_rank, place.host, place.ports.size());
+      }
+      endpoints.push_back({place.address, place.ports[taken[node]++]});
+    }
+    return endpoints;
+  }
+  const auto count = static_cast<size_t>(
+      std::ranges::count_if(slots, [&](const TaskSlot& slot) { return listens(backend, slot); }));
+  if (count == 0) return endpoints;
   auto ports =
       layout.allocate_ports ? layout.allocate_ports(count) : util::free_loopback_ports(count);
-  if (ports && ports->size() != count) {
+  if (!ports) return fail(std::move(ports.error()));
+  if (ports->size() != count) {
     return fail(ErrorCode::internal, "asked for {} free ports, got {}", count, ports->size());
   }
-  return ports;
-}
-
-std::string loopback_address(int port) {
-  return fmt::format("{}:{}", k_loopback_address, port);
+  for (const int port : *ports) endpoints.push_back({std::string(k_loopback_address), port});
+  return endpoints;
 }
 
 // TF_CONFIG's "cluster": each training task's address by type, in the order chief, ps, worker
 // (the order of the slots), the evaluator left out.
 nlohmann::ordered_json tf_cluster(const std::vector<TaskSlot>& slots,
-                                  const std::vector<int>& ports) {
+                                  const std::vector<Endpoint>& endpoints) {
   nlohmann::ordered_json cluster = nlohmann::ordered_json::object();
-  auto port = ports.begin();
+  auto endpoint = endpoints.begin();
   for (const TaskSlot& slot : slots) {
     if (slot.role == task_role::k_evaluator) continue;
-    cluster[std::string(slot.role)].push_back(loopback_address(*port++));
+    cluster[std::string(slot.role)].push_back((endpoint++)->text());
   }
   return cluster;
 }
@@ -184,16 +211,16 @@ std::string tf_config(const nlohmann::ordered_json& cluster, const TaskSlot& slo
 class PlanBuilder {
  public:
   PlanBuilder(const JobSpec& spec, const RunLayout& layout, std::vector<TaskSlot> slots,
-              std::vector<int> ports)
+              std::vector<Endpoint> endpoints)
       : m_spec(spec),
         m_layout(layout),
         m_slots(std::move(slots)),
-        m_ports(std::move(ports)),
+        m_endpoints(std::move(endpoints)),
         m_user_argv(user_argv(spec.estimator, layout)),
         m_ranks(static_cast<int>(task_count(spec))),
         m_ranks_per_node(spec.estimator.process_count_per_node) {
     if (m_spec.estimator.distributed.backend == Backend::parameter_server) {
-      m_cluster = tf_cluster(m_slots, m_ports);
+      m_cluster = tf_cluster(m_slots, m_endpoints);
     }
   }
 
@@ -216,6 +243,11 @@ class PlanBuilder {
     argv.insert(argv.end(),
                 {m_layout.rank_wrapper, "rank", "--status-dir", status_dir(), "--logs-dir",
                  m_layout.logs_dir, "--ranks-per-node", std::to_string(m_ranks_per_node)});
+    if (!m_layout.nodes.empty()) {
+      // On another host the rank's working directory is made by that node's supervisor, which
+      // may not have finished when mpirun starts the rank: the wrapper waits for it.
+      argv.insert(argv.end(), {"--wdir", working_dir_of(m_layout)});
+    }
     if (!m_layout.node_gpus.empty()) {
       argv.insert(argv.end(), {"--node-gpus", fmt::format("{}", fmt::join(m_layout.node_gpus, ";"))});
     }
@@ -254,8 +286,8 @@ class PlanBuilder {
       case Backend::none: return {};
       case Backend::parameter_server: return {{"TF_CONFIG", tf_config(m_cluster, slot)}};
       case Backend::pytorch:
-        return {{"MASTER_ADDR", std::string(k_loopback_address)},
-                {"MASTER_PORT", std::to_string(m_ports.front())},
+        return {{"MASTER_ADDR", m_endpoints.front().address},
+                {"MASTER_PORT", std::to_string(m_endpoints.front().port)},
                 {"WORLD_SIZE", std::to_string(m_ranks)},
                 {"RANK", std::to_string(slot.index)},
                 {"LOCAL_RANK", std::to_string(slot.local_rank)},
@@ -271,7 +303,18 @@ class PlanBuilder {
     return {};
   }
 
-  // mpirun and its options up to the variables it passes on: as root, in a sandbox, one host.
+  // mpirun's -H: every rank on this host, or each node's ranks on its own host.
+  std::string mpirun_hosts() const {
+    if (m_layout.nodes.empty()) return fmt::format("localhost:{}", m_ranks);
+    std::vector<std::string> hosts;
+    for (const NodePlace& node : m_layout.nodes) {
+      hosts.push_back(fmt::format("{}:{}", node.host, m_ranks_per_node));
+    }
+    return fmt::format("{}", fmt::join(hosts, ","));
+  }
+
+  // mpirun and its options up to the variables it passes on: as root, in a sandbox, one host
+  // (or the run's hosts).
   std::vector<std::string> mpirun_options() const {
     const std::string ranks = std::to_string(m_ranks);
     return {m_layout.mpirun,
@@ -280,7 +323,7 @@ class PlanBuilder {
             "-np",
             ranks,
             "-H",
-            fmt::format("localhost:{}", ranks),
+            mpirun_hosts(),
             "--bind-to",
             "none",
             "--map-by",
@@ -326,7 +369,7 @@ class PlanBuilder {
   const JobSpec& m_spec;
   const RunLayout& m_layout;
   std::vector<TaskSlot> m_slots;
-  std::vector<int> m_ports;
+  std::vector<Endpoint> m_endpoints;  // of the slots that listen, in slot order
   std::vector<std::string> m_user_argv;
   int m_ranks;  // the number of tasks, for the backends whose tasks are ranks
   int m_ranks_per_node;
@@ -395,6 +438,21 @@ nlohmann::json LaunchPlan::to_json() const {
                            {"outputs_dir", working_dir.outputs_dir},
                            {"logs_dir", working_dir.logs_dir}};
   }
+  if (!nodes.empty()) {
+    auto places = nlohmann::json::array();
+    for (const NodePlace& place : nodes) {
+      places.push_back({{"host", place.host}, {"address", place.address}, {"ports", place.ports}});
+    }
+    json["nodes"] = std::move(places);
+  }
+  if (node >= 0) json["node"] = node;
+  if (node_environment) {
+    json["node_environment"] = {{"interpreter", node_environment->interpreter},
+                                {"pip_packages", node_environment->pip_packages},
+                                {"index_url", node_environment->index_url},
+                                {"find_links", node_environment->find_links},
+                                {"no_index", node_environment->no_index}};
+  }
   return json;
 }
 
@@ -419,6 +477,22 @@ Result<LaunchPlan> LaunchPlan::from_json(const nlohmann::json& json) {
       found->at("source_dir").get_to(plan.working_dir.source_dir);
       found->at("outputs_dir").get_to(plan.working_dir.outputs_dir);
       found->at("logs_dir").get_to(plan.working_dir.logs_dir);
+    }
+    if (const auto found = json.find("nodes"); found != json.end()) {
+      for (const auto& place : *found) {
+        plan.nodes.push_back({place.at("host").get<std::string>(),
+                              place.at("address").get<std::string>(),
+                              place.at("ports").get<std::vector<int>>()});
+      }
+    }
+    plan.node = json.value("node", plan.node);
+    if (const auto found = json.find("node_environment"); found != json.end()) {
+      auto& environment = plan.node_environment.emplace();
+      found->at("interpreter").get_to(environment.interpreter);
+      found->at("pip_packages").get_to(environment.pip_packages);
+      environment.index_url = found->value("index_url", "");
+      environment.find_links = found->value("find_links", std::vector<std::string>{});
+      environment.no_index = found->value("no_index", false);
     }
     return plan;
   } catch (const nlohmann::json::exception& error) {
@@ -457,10 +531,10 @@ Result<LaunchPlan> build_launch_plan(const JobSpec& spec, const RunLayout& layou
 
   const Backend backend = spec.estimator.distributed.backend;
   std::vector<TaskSlot> slots = task_slots(spec);
-  auto ports = take_ports(layout, ports_needed(backend, slots));
-  if (!ports) return fail(std::move(ports.error()));
+  auto endpoints = take_endpoints(layout, backend, slots);
+  if (!endpoints) return fail(std::move(endpoints.error()));
   const JobSpec resolved = with_input_paths(spec, inputs_dir_of(layout));
-  const PlanBuilder builder(resolved, layout, std::move(slots), std::move(*ports));
+  const PlanBuilder builder(resolved, layout, std::move(slots), std::move(*endpoints));
 
   return LaunchPlan{
       .run_id = layout.run_id,
@@ -475,7 +549,30 @@ Result<LaunchPlan> build_launch_plan(const JobSpec& spec, const RunLayout& layou
       .working_dir = {.path = working_dir_of(layout),
                       .source_dir = layout.snapshot_dir,
                       .outputs_dir = layout.outputs_dir,
-                      .logs_dir = layout.logs_dir}};
+                      .logs_dir = layout.logs_dir},
+      .nodes = layout.nodes,
+      .node = -1,
+      .node_environment = std::nullopt};
+}
+
+size_t ports_needed_on_node(const JobSpec& spec, int node_rank) {
+  const Backend backend = spec.estimator.distributed.backend;
+  return static_cast<size_t>(std::ranges::count_if(task_slots(spec), [&](const TaskSlot& slot) {
+    return slot.node_rank == node_rank && listens(backend, slot);
+  }));
+}
+
+LaunchPlan node_part_of(const LaunchPlan& plan, int node) {
+  LaunchPlan part = plan;
+  part.node = node;
+  part.success = std::string(success_rule::k_all_tasks);
+  std::erase_if(part.tasks, [&](const TaskLaunch& task) { return task.node_rank != node; });
+  if (node != 0) part.launcher.reset();
+  // mpirun may start any node's ranks through a daemon of its own (Open MPI's orted, started by
+  // srun), outside the mount namespace of that node's supervisor: no part of an MPI run mounts
+  // anything there, so its working directory is made of links that every process sees.
+  if (std::ranges::any_of(plan.tasks, &TaskLaunch::started_by_launcher)) part.read_only_dirs.clear();
+  return part;
 }
 
 }  // namespace trainctl::spec

@@ -1,6 +1,7 @@
 #pragma once
 // Helpers of the CLI's end-to-end tests: a project folder with a job spec, and the real
 // `trainctl` binary run with an isolated environment.
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -10,6 +11,12 @@
 #include "support/service_fixture.hpp"
 
 namespace trainctl::testing {
+
+// A command's output without its trailing white space (a line end, a padded column).
+inline std::string trimmed(std::string text) {
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
+  return text;
+}
 
 // A project folder: src/main.py with `script`, and job.yaml with `spec_extra` appended.
 class Project {

@@ -41,11 +41,6 @@ const std::string k_mpi_spec =
     "environment_variables:\n"
     "  FROM_THE_SPEC: kept\n";
 
-std::string trimmed(std::string text) {
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
-  return text;
-}
-
 std::string replaced_all(std::string text, const std::string& from, const std::string& to) {
   for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size())) {
     text.replace(at, from.size(), to);

@@ -26,11 +26,6 @@ with open(out + '/model/vocab/words.txt', 'w') as f:
     f.write('zero\none\n')
 )";
 
-std::string trimmed(std::string text) {
-  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
-  return text;
-}
-
 std::string read(const fs::path& file) { return trainctl::util::read_file(file).value(); }
 
 // Submits the project and waits for its run to complete; returns its id.

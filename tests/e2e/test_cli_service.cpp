@@ -10,11 +10,6 @@ namespace {
 using namespace trainctl::testing;
 using nlohmann::json;
 
-std::string trimmed(std::string text) {
-  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
-  return text;
-}
-
 }  // namespace
 
 TEST_CASE("e2e: submit --stream prints the run's output and exits with its outcome", "[e2e][cli]") {

@@ -62,12 +62,11 @@ TEST_CASE("e2e: a slurm compute target is created with --wait and shows its node
   CHECK(update["slurm"]["partition"] == "debug");
   CHECK(update["slurm"]["slurm_conf"] == conf);
 
-  // A submission of more nodes than its engine spans yet is refused with the reason.
-  Project project("print('hi')\n",
-                  "  node_count: 2\n  distributed_training: {backend: mpi}\ncompute: hpc\n");
+  // A submission of more nodes than the target has is refused with the reason.
+  Project project("print('hi')\n", "  node_count: 3\n  distributed_training: {backend: mpi}\ncompute: hpc\n");
   const auto submitted = cli.run({"submit", project.spec()}, project.dir());
   CHECK(submitted.exit_code == k_exit_invalid_spec);
-  CHECK_THAT(submitted.err, Catch::Contains("compute target 'hpc' is of type slurm"));
+  CHECK_THAT(submitted.err, Catch::Contains("the compute target 'hpc' has 2 nodes"));
 }
 
 TEST_CASE("e2e: compute create --type slurm --wait exits 1 with what to fix",

@@ -48,11 +48,6 @@ except OSError as error:
 print('cwd', os.getcwd())
 )";
 
-std::string trimmed(std::string text) {
-  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
-  return text;
-}
-
 std::string read(const fs::path& file) { return trainctl::util::read_file(file).value(); }
 
 // Submits the project and follows it to its end; returns the run id.

@@ -29,7 +29,8 @@ struct AgentRun {
     dir = service.home() / "runs" / id;
     fs::create_directories(dir / "snapshot" / "pkg");
     std::ofstream(dir / "snapshot" / "pkg" / "train.py") << "print('hi')\n";
-    std::ofstream(dir / "launch.json") << R"({"run_id": ")" << id << R"(", "tasks": []})";
+    std::ofstream(dir / "launch.json") << R"({"run_id": ")" << id
+                                         << R"(", "tasks": [], "max_duration_seconds": 0, "grace_seconds": 10})";
     credential = issue_agent_credential(dir).value();
   }
   std::string route(const std::string& rest) const { return "/v1/agent/runs/" + id + "/" + rest; }
@@ -134,5 +135,50 @@ TEST_CASE("an agent's outputs and state are checked before they are written",
     CHECK(agent_put(service, run, "state", to_json(later).dump()).status == 409);
     CHECK(trainctl::service::engines::read_run_state(run.dir)->observation.phase ==
           RunObservation::Phase::finished);
+  }
+}
+
+TEST_CASE("the node routes of a multi-node run check the node, its place and its credential",
+          "[service][agent][nodes][security]") {
+  ServiceFixture service;
+  AgentRun run(service, "run-nodes1");
+  AgentRun other(service, "run-nodes2");
+  // A plan of two nodes: main-0 on node 0, main-1 on node 1.
+  std::ofstream(run.dir / "launch.json")
+      << R"({"run_id": "run-nodes1", "max_duration_seconds": 0, "grace_seconds": 10, "tasks": [)"
+      << R"({"name": "rank-0", "node_rank": 0, "argv": ["true"], "env": [], "cwd": "/", "log_file": "/x"},)"
+      << R"({"name": "rank-1", "node_rank": 1, "argv": ["true"], "env": [], "cwd": "/", "log_file": "/y"}]})";
+  const std::string place = R"({"host": "n1", "address": "192.0.2.1", "ports": [5000]})";
+
+  CHECK(json::parse(agent_get(service, run, "plan").body)["nodes"] == 2);
+  SECTION("a node's part waits for every node's place") {
+    CHECK(agent_get(service, run, "plan?node=1").status == 409);
+    CHECK(agent_put(service, run, "nodes/0", place).status == 204);
+    CHECK(fs::exists(run.dir / "nodes" / "0.place.json"));
+    CHECK(agent_get(service, run, "plan?node=0").status == 409);  // node 1 has not reported
+  }
+  SECTION("a node that is not one of the run's is refused") {
+    CHECK(agent_get(service, run, "plan?node=2").status == 400);
+    CHECK(agent_get(service, run, "plan?node=-1").status == 400);
+    CHECK(agent_put(service, run, "nodes/2", place).status == 400);
+    CHECK(agent_put(service, run, "state?node=x", "{}").status == 400);
+  }
+  SECTION("a place that is not one is refused, and nothing is written") {
+    CHECK(agent_put(service, run, "nodes/0", R"({"host": "n1"})").status == 400);
+    CHECK(agent_put(service, run, "nodes/0", R"({"host": "../n1", "address": "a", "ports": []})").status == 400);
+    CHECK_FALSE(fs::exists(run.dir / "nodes" / "0.place.json"));
+  }
+  SECTION("a node's state is kept as that node's, not as the run's") {
+    RunState running;
+    running.observation.phase = RunObservation::Phase::running;
+    CHECK(agent_put(service, run, "state?node=1", to_json(running).dump()).status == 204);
+    CHECK(fs::exists(run.dir / "nodes" / "1.state.json"));
+    CHECK_FALSE(fs::exists(run.dir / "state.json"));
+  }
+  SECTION("another run's credential reports no place for this run") {
+    CHECK(http_request(service, "PUT", run.route("nodes/0"), place, other.auth(), false,
+                       "application/octet-stream")
+              .status == 401);
+    CHECK_FALSE(fs::exists(run.dir / "nodes"));
   }
 }

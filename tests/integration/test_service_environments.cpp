@@ -15,7 +15,7 @@
 #include "support/service_fixture.hpp"
 #include "test_service_helpers.hpp"
 #include "trainctl/service/environments.hpp"
-#include "trainctl/service/run_manager.hpp"
+#include "trainctl/service/runs/run_manager.hpp"
 #include "trainctl/util/fs.hpp"
 
 namespace fs = std::filesystem;

@@ -129,12 +129,13 @@ ServiceFixture::~ServiceFixture() {
 
 std::string ServiceFixture::endpoint() const { return fmt::format("http://127.0.0.1:{}", m_port); }
 
-void ServiceFixture::start() {
+void ServiceFixture::start(bool same_port) {
   const fs::path server_json = home() / "server.json";
   std::error_code ec;
   fs::remove(server_json, ec);
 
-  std::vector<std::string> args{TRAINCTLD_BINARY, "--home", home().string(), "--port", "0"};
+  const std::string port = same_port && m_port > 0 ? std::to_string(m_port) : "0";
+  std::vector<std::string> args{TRAINCTLD_BINARY, "--home", home().string(), "--port", port};
   args.insert(args.end(), m_extra_args.begin(), m_extra_args.end());
   CStrings argv(args);
   const std::string log_path = (home() / "trainctld.log").string();

@@ -41,7 +41,9 @@ class ServiceFixture {
   pid_t pid() const { return m_pid; }
 
   void kill9();       // SIGKILL the service and reap it (runs keep going under their supervisors)
-  void start();       // starts it (again) on the same home; a new port is picked
+  // Starts it (again) on the same home: on a new port, or with same_port on the port it had (as
+  // a service restarted where its Slurm nodes reach it).
+  void start(bool same_port = false);
   void stop();        // SIGTERM and reap
 
  private:

@@ -201,4 +201,8 @@ TEST_CASE("run list: queued runs show their place and why they wait", "[cli][run
     CHECK(format_queue(nullptr) == "-");
     CHECK(format_queue({{"position", 4}, {"queue_length", 9}}) == "#4 of 9");
   }
+  SECTION("format_queue: a run in Slurm's queue (no place of ours) shows Slurm's reason alone") {
+    CHECK(format_queue({{"position", nullptr}, {"queue_length", nullptr},
+                        {"reason", "Slurm job 7 is pending: Resources"}}) == "Slurm job 7 is pending: Resources");
+  }
 }

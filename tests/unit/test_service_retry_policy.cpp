@@ -2,7 +2,7 @@
 // a retried one (attempt_json).
 #include <catch2/catch.hpp>
 
-#include "trainctl/service/retry_policy.hpp"
+#include "trainctl/service/runs/retry_policy.hpp"
 
 namespace {
 

@@ -6,7 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include "support/service_fixture.hpp"
-#include "trainctl/service/run_files.hpp"
+#include "trainctl/service/runs/run_files.hpp"
 
 namespace {
 

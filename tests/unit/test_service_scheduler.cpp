@@ -1,11 +1,11 @@
-// The gang scheduler as a pure function (include/trainctl/service/scheduler.hpp).
+// The gang scheduler as a pure function (include/trainctl/service/runs/scheduler.hpp).
 #include <catch2/catch.hpp>
 
 #include <algorithm>
 #include <string>
 #include <vector>
 
-#include "trainctl/service/scheduler.hpp"
+#include "trainctl/service/runs/scheduler.hpp"
 
 using trainctl::service::scheduling::Decision;
 using trainctl::service::scheduling::HeldNodes;

@@ -646,3 +646,93 @@ TEST_CASE("Every task is told where to log metrics and can import trainctl", "[s
     }
   }
 }
+
+namespace {
+
+// Two nodes on hosts of their own, as an engine placed them: n1 and n2 with their ports.
+RunLayout placed_layout(FakePorts& ports) {
+  RunLayout layout = layout_with(ports);
+  layout.nodes = {{"n1", "192.0.2.1", {5001, 5002, 5003}}, {"n2", "192.0.2.2", {6001, 6002}}};
+  return layout;
+}
+
+}  // namespace
+
+TEST_CASE("A plan placed on hosts wires its tasks to the real nodes' addresses and ports",
+          "[spec][launch][nodes]") {
+  FakePorts ports;
+  GIVEN("a parameter-server run over two placed nodes") {
+    const auto plan = build_launch_plan(parameter_server_spec(true, false), placed_layout(ports));
+    REQUIRE(plan.has_value());
+    THEN("TF_CONFIG lists each task on its own node's address, with that node's ports in order") {
+      // Round-robin: chief-0 -> node 0, ps-0 -> node 1, worker-0 -> node 0, worker-1 -> node 1.
+      const auto config = nlohmann::json::parse(variable(plan->tasks[0], "TF_CONFIG"));
+      CHECK(config["cluster"]["chief"] == nlohmann::json{"192.0.2.1:5001"});
+      CHECK(config["cluster"]["ps"] == nlohmann::json{"192.0.2.2:6001"});
+      CHECK(config["cluster"]["worker"] == nlohmann::json{"192.0.2.1:5002", "192.0.2.2:6002"});
+      CHECK(ports.requests.empty());  // no loopback port was taken
+      CHECK(plan->nodes.size() == 2);
+    }
+    THEN("each node needs a port per listening task it holds") {
+      CHECK(trainctl::spec::ports_needed_on_node(parameter_server_spec(true, false), 0) == 2);
+      CHECK(trainctl::spec::ports_needed_on_node(parameter_server_spec(true, true), 1) == 2);
+    }
+  }
+  GIVEN("a PyTorch run over two placed nodes") {
+    const auto plan = build_launch_plan(ranks_spec(Backend::pytorch, 2, 2), placed_layout(ports));
+    REQUIRE(plan.has_value());
+    THEN("every rank meets at node 0's address and first port") {
+      for (const auto& task : plan->tasks) {
+        CHECK(variable(task, "MASTER_ADDR") == "192.0.2.1");
+        CHECK(variable(task, "MASTER_PORT") == "5001");
+      }
+    }
+  }
+  GIVEN("an MPI run over two placed nodes") {
+    const auto plan = build_launch_plan(ranks_spec(Backend::mpi, 2, 2), placed_layout(ports));
+    REQUIRE(plan.has_value());
+    const auto& argv = plan->launcher->argv;
+    THEN("mpirun puts each node's ranks on its host, and the wrapper waits for the working directory") {
+      const auto hosts = std::ranges::find(argv, "-H");
+      REQUIRE(hosts != argv.end());
+      CHECK(*(hosts + 1) == "n1:2,n2:2");
+      const auto wdir = std::ranges::find(argv, "--wdir");
+      REQUIRE(wdir != argv.end());
+      CHECK(*(wdir + 1) == "/runs/run-abc/work");
+    }
+  }
+  GIVEN("a node without a port for a task of its") {
+    RunLayout layout = placed_layout(ports);
+    layout.nodes[1].ports.clear();
+    const auto plan = build_launch_plan(parameter_server_spec(true, false), layout);
+    THEN("the plan cannot be built, naming the node") {
+      REQUIRE_FALSE(plan.has_value());
+      CHECK_THAT(plan.error().message, Catch::Contains("node 1 (n2)"));
+    }
+  }
+}
+
+TEST_CASE("A node's part of a plan holds that node's tasks and succeeds when they all do",
+          "[spec][launch][nodes]") {
+  FakePorts ports;
+  const auto plan = build_launch_plan(ranks_spec(Backend::mpi, 2, 2), placed_layout(ports));
+  REQUIRE(plan.has_value());
+  const auto first = trainctl::spec::node_part_of(*plan, 0);
+  const auto second = trainctl::spec::node_part_of(*plan, 1);
+  CHECK(first.node == 0);
+  CHECK(second.node == 1);
+  CHECK(shape_of(first) == std::vector<std::string>{"rank-0 rank 0 node0", "rank-1 rank 1 node0"});
+  CHECK(shape_of(second) == std::vector<std::string>{"rank-2 rank 2 node1", "rank-3 rank 3 node1"});
+  CHECK(first.launcher.has_value());  // mpirun runs on node 0 only
+  CHECK_FALSE(second.launcher.has_value());
+  CHECK(first.read_only_dirs.empty());  // ranks may start outside a node's mount namespace
+  const auto ps = build_launch_plan(parameter_server_spec(true, false), placed_layout(ports));
+  REQUIRE(ps.has_value());
+  CHECK(trainctl::spec::node_part_of(*ps, 1).success == "all_tasks");
+  CHECK_FALSE(trainctl::spec::node_part_of(*ps, 1).read_only_dirs.empty());
+  const auto back = LaunchPlan::from_json(second.to_json());
+  REQUIRE(back.has_value());
+  CHECK(back->node == 1);
+  CHECK(back->nodes.size() == 2);
+  CHECK(back->nodes[1].ports == std::vector<int>{6001, 6002});
+}

@@ -24,7 +24,8 @@ struct TaskObservation {
   std::string name;
   std::string role;    // spec::task_role: main | chief | worker | ps | evaluator | rank
   int index = 0;       // within its role
-  int node_rank = 0;   // the virtual node it runs on
+  int node_rank = 0;   // the node it runs on
+  std::string host;    // the host of that node, when the engine placed nodes on hosts (Slurm)
   // "pending" | "running" | "exited" | "killed" | "failed_to_start" | "stopped" (ended because
   // the run was being stopped: by its success policy, by another task's failure, by a cancel or
   // by the time limit; exit_code / signal say how it ended). engines::task_state has the names.
@@ -51,6 +52,10 @@ struct RunObservation {
   // Where the engine placed the run, for the user ("Slurm job 42 on n1"); empty when there is
   // nothing to say (the local engine). Recorded with the run's Running event.
   std::string placement;
+  // While the system behind the engine holds the run in a queue of its own (a pending Slurm
+  // job): why, in that system's words ("Slurm job 42 is pending: Resources"). The run is then
+  // Queued; empty otherwise.
+  std::string waiting;
 };
 
 nlohmann::json to_json(const RunObservation& observation);

@@ -9,7 +9,7 @@
 #include <httplib.h>
 
 #include "trainctl/service/blob_store.hpp"
-#include "trainctl/service/run_manager.hpp"
+#include "trainctl/service/runs/run_manager.hpp"
 #include "trainctl/service/store.hpp"
 #include "trainctl/service/url_fetcher.hpp"
 

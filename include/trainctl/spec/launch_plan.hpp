@@ -65,6 +65,25 @@ struct WorkingDirectory {
   std::string logs_dir;     // linked as <path>/logs
 };
 
+// A node of a multi-node run, as the engine placed it (RunLayout::nodes, LaunchPlan::nodes).
+struct NodePlace {
+  std::string host;        // its name: mpirun's -H (Slurm's node name)
+  std::string address;     // the address its tasks listen on: TF_CONFIG, MASTER_ADDR
+  std::vector<int> ports;  // free on that node when asked, for the tasks that listen there
+};
+
+// A Python environment for pip_packages that each host of a run builds before its tasks start
+// (an engine that runs nodes on hosts of their own, where the service cannot build it: Slurm).
+// The tasks' argv name `interpreter`; the host puts its environment's interpreter in its place.
+struct NodeEnvironment {
+  std::string interpreter;
+  std::vector<std::string> pip_packages;
+  // Where pip looks (the service's --pip-index-url, --pip-find-links, --pip-no-index).
+  std::string index_url;
+  std::vector<std::string> find_links;
+  bool no_index = false;
+};
+
 struct LaunchPlan {
   std::string run_id;
   std::string backend = "none";           // spec::to_string(Backend)
@@ -86,6 +105,14 @@ struct LaunchPlan {
   // written anywhere and are thrown away), and `outputs` and `logs`, which are the run's own
   // collected folders. Empty in a plan written before working directories: tasks start in cwd.
   WorkingDirectory working_dir;
+  // Where the run's nodes are, by node rank, once an engine placed them on hosts of their own;
+  // empty: every node is this host (127.0.0.1, mpirun -H localhost).
+  std::vector<NodePlace> nodes;
+  // >= 0: this plan is one node's part of a multi-node run (node_part_of): only that node's
+  // tasks, run by a supervisor on that node; the launcher, if any, runs on node 0.
+  int node = -1;
+  // The environment the hosts build first; nullopt: the tasks' interpreter is ready.
+  std::optional<NodeEnvironment> node_environment;
 
   nlohmann::json to_json() const;
   static Result<LaunchPlan> from_json(const nlohmann::json& json);
@@ -120,6 +147,10 @@ struct RunLayout {
   // ("0,1"; "" hides every GPU). Empty: CUDA_VISIBLE_DEVICES is not set. MPI ranks get theirs
   // from the rank wrapper (`--node-gpus "0,1;2,3"`), since mpirun passes one environment.
   std::vector<std::string> node_gpus;
+  // Hosts of their own for the run's nodes, by node rank (an engine that runs the nodes on
+  // several machines gives them); empty: every node is this host. When given, the ports of the
+  // tasks that listen come from their own node's `ports` (in plan order), not allocate_ports.
+  std::vector<NodePlace> nodes;
 };
 
 // The GPUs each of node_count nodes holds (RunLayout::node_gpus) on a target with
@@ -164,5 +195,16 @@ inline constexpr std::string_view k_inherited_variables_text =
 //    `<user argv>` as the
 //    program; mpirun's own output goes to logs/mpirun.log.
 Result<LaunchPlan> build_launch_plan(const JobSpec& spec, const RunLayout& layout);
+
+// How many ports node `node_rank` of a run of `spec` listens on: what an engine asks that node
+// for (NodePlace::ports).
+size_t ports_needed_on_node(const JobSpec& spec, int node_rank);
+
+// Node `node`'s part of a multi-node plan: its tasks (with their places in the whole run), the
+// launcher only on node 0. Each part succeeds when all its tasks do (a parameter server waits to
+// be stopped): the run's own success rule is the engine's to apply over every node's tasks. The
+// ranks of an MPI launcher may start outside their node's mount namespace (under a daemon of the
+// launcher's), so no part of an MPI run has read-only mounts (its files' permission bits remain).
+LaunchPlan node_part_of(const LaunchPlan& plan, int node);
 
 }  // namespace trainctl::spec

@@ -13,4 +13,8 @@ namespace trainctl::util {
 // has none to give.
 Result<std::vector<int>> free_loopback_ports(size_t count);
 
+// The same for every address of this host (0.0.0.0): ports a task of a multi-host run can listen
+// on for its peers on other hosts.
+Result<std::vector<int>> free_ports(size_t count);
+
 }  // namespace trainctl::util

@@ -46,6 +46,14 @@ const json* first_failed_task(const json& tasks) {
   return nullptr;
 }
 
+// The NODE cell: the node's rank, and its host where the engine placed it on one ("1 (n2)").
+std::string node_of(const json& task) {
+  const auto node = format_field(task, "node");
+  const auto host = task.find("host");
+  if (host == task.end() || !host->is_string() || host->get<std::string>().empty()) return node;
+  return fmt::format("{} ({})", node, host->get<std::string>());
+}
+
 // The STATE cell: the task's state, marked on the task that failed the run.
 std::string state_of(const json& task) {
   const auto state = format_field(task, "state");
@@ -59,7 +67,7 @@ Description::Section tasks_section(const json& tasks) {
                                .rows = {}};
   for (const auto& task : tasks) {
     section.rows.push_back({format_field(task, "name"), format_field(task, "role"),
-                            format_field(task, "node"), state_of(task),
+                            node_of(task), state_of(task),
                             format_field(task, "exit_code"), format_field(task, "signal"),
                             time_of(task, "started_at"), time_of(task, "ended_at"),
                             format_field(task, "message")});
@@ -67,16 +75,19 @@ Description::Section tasks_section(const json& tasks) {
   return section;
 }
 
-// "node 0: chief-0, worker-1": the tasks on each virtual node, one line per node.
+// "node 0 (n1): chief-0, worker-1": the tasks on each node (and its host), one line per node.
 Description::Section placement_section(const json& tasks) {
   std::map<int64_t, std::vector<std::string>> by_node;
+  std::map<int64_t, std::string> cells;
   for (const auto& task : tasks) {
-    by_node[task.value("node", int64_t{0})].push_back(task.value("name", ""));
+    const auto node = task.value("node", int64_t{0});
+    by_node[node].push_back(task.value("name", ""));
+    cells[node] = node_of(task);
   }
   Description::Section section{.title = "Placement", .headers = {}, .rows = {}};
   for (const auto& [node, names] : by_node) {
     section.rows.push_back(
-        {fmt::format("node {}:", node), fmt::format("{}", fmt::join(names, ", "))});
+        {fmt::format("node {}:", cells[node]), fmt::format("{}", fmt::join(names, ", "))});
   }
   return section;
 }

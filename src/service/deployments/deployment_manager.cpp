@@ -19,7 +19,7 @@
 #include "no_code.hpp"
 #include "trainctl/service/deployments.hpp"
 #include "trainctl/service/no_code_scoring.hpp"
-#include "trainctl/service/run_files.hpp"
+#include "trainctl/service/runs/run_files.hpp"
 #include "trainctl/service/scoring_harness.hpp"
 #include "trainctl/util/fs.hpp"
 #include "trainctl/util/random.hpp"

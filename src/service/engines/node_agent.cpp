@@ -1,11 +1,20 @@
-// `trainctld node-agent`: what a run's Slurm job runs on its first node (slurm_engine.hpp). It
-// copies the run's plan and files from the service into a folder of the node's own, runs the
-// run's supervisor there, and sends back over HTTP what the service shows: the run's state as it
-// changes, every log as it grows (a line reaches `trainctl logs -f` within a few hundred ms), and
-// at the end the outputs, before the final state, so a run is never seen Completed without them.
-// No file system is shared with the service.
+// `trainctld node-agent`: what a run's Slurm job runs on its node, or on each of its nodes
+// (slurm_engine.hpp). It copies the run's plan and files from the service into a folder of the
+// node's own, runs the run's supervisor there, and sends back over HTTP what the service shows:
+// the run's state as it changes, every log as it grows (a line reaches `trainctl logs -f` within
+// a few hundred ms), and at the end the outputs, before the final state, so a run is never seen
+// Completed without them. No file system is shared with the service.
+//
+// On a run of several nodes, each node's agent first tells the service where its node is (host,
+// address, free ports), waits for the plan built with every node's place, and runs its node's
+// part of it (spec::node_part_of); the service merges the parts' states and says when every node
+// must stop (engines/node_states.hpp).
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
+#include <netdb.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -25,7 +34,11 @@
 
 #include "trainctl/service/engines/run_state.hpp"
 #include "trainctl/service/engines/slurm_engine.hpp"
+#include "trainctl/service/environments.hpp"
+#include "trainctl/service/runs/run_files.hpp"
+#include "trainctl/service/runs/run_manager.hpp"
 #include "trainctl/util/fs.hpp"
+#include "trainctl/util/ports.hpp"
 #include "trainctl/util/unique_fd.hpp"
 
 namespace trainctl::service {
@@ -41,6 +54,9 @@ constexpr int k_failure_exit_code = 1;
 // The outputs and the final state are sent again for about half a minute while the service is
 // away (restarting).
 constexpr int k_request_attempts = 12;
+// How long a node waits for every other node of its run to report where it is.
+constexpr auto k_placing_timeout = std::chrono::seconds(120);
+constexpr auto k_placing_poll = std::chrono::milliseconds(20);
 
 std::chrono::milliseconds backoff(int attempt) {
   return std::chrono::milliseconds(std::min(200 << std::min(attempt, 4), 3000));
@@ -83,10 +99,91 @@ void replace_in_strings(nlohmann::json& json, const std::string& from, const std
   }
 }
 
+// The address of this host that reaches `url`'s host (the interface a connection to it would
+// leave by), and that interface's name: where the run's tasks on this node listen for their peers.
+struct LocalRoute {
+  std::string address;
+  std::string interface;
+};
+
+Result<LocalRoute> local_route_to(const std::string& url) {
+  // http://HOST:PORT[/...]
+  std::string_view rest(url);
+  if (const auto scheme = rest.find("://"); scheme != std::string_view::npos) rest.remove_prefix(scheme + 3);
+  rest = rest.substr(0, rest.find('/'));
+  std::string host(rest), port = "80";
+  if (const auto colon = rest.rfind(':'); colon != std::string_view::npos && rest.front() != '[') {
+    host = std::string(rest.substr(0, colon));
+    port = std::string(rest.substr(colon + 1));
+  }
+  addrinfo hints{};
+  hints.ai_family = AF_INET;
+  hints.ai_socktype = SOCK_DGRAM;
+  addrinfo* found = nullptr;
+  if (const int error = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &found); error != 0) {
+    return fail(ErrorCode::unavailable, "cannot resolve {}: {}", host, ::gai_strerror(error));
+  }
+  const std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> owned(found, ::freeaddrinfo);
+  // A datagram socket's connect() only picks the route: nothing is sent.
+  const util::UniqueFd socket(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  sockaddr_in local{};
+  socklen_t length = sizeof local;
+  if (!socket || ::connect(socket.get(), found->ai_addr, found->ai_addrlen) != 0 ||
+      ::getsockname(socket.get(), reinterpret_cast<sockaddr*>(&local), &length) != 0) {
+    return fail(ErrorCode::unavailable, "no route to {}: {}", host, std::strerror(errno));
+  }
+  char text[INET_ADDRSTRLEN] = {};
+  ::inet_ntop(AF_INET, &local.sin_addr, text, sizeof text);
+  LocalRoute route{text, ""};
+  ifaddrs* interfaces = nullptr;
+  if (::getifaddrs(&interfaces) == 0) {
+    for (const ifaddrs* entry = interfaces; entry != nullptr; entry = entry->ifa_next) {
+      if (entry->ifa_addr == nullptr || entry->ifa_addr->sa_family != AF_INET) continue;
+      if (reinterpret_cast<const sockaddr_in*>(entry->ifa_addr)->sin_addr.s_addr == local.sin_addr.s_addr) {
+        route.interface = entry->ifa_name;
+        break;
+      }
+    }
+    ::freeifaddrs(interfaces);
+  }
+  return route;
+}
+
+// Sets `name` in a plan task's environment ([[name, value], ...]) unless the plan set it.
+void set_default(nlohmann::json& env, const std::string& name, const std::string& value) {
+  for (const auto& variable : env) {
+    if (variable.size() == 2 && variable[0] == name) return;
+  }
+  env.push_back({name, value});
+}
+
+// Sets `name` in a plan task's environment, over the plan's value.
+void set_value(nlohmann::json& env, const std::string& name, const std::string& value) {
+  for (auto& variable : env) {
+    if (variable.size() == 2 && variable[0] == name) {
+      variable[1] = value;
+      return;
+    }
+  }
+  env.push_back({name, value});
+}
+
+// This process's SLURM_* variables: what mpirun needs to start ranks on the job's other nodes.
+std::vector<std::pair<std::string, std::string>> slurm_variables() {
+  std::vector<std::pair<std::string, std::string>> variables;
+  for (char** entry = environ; *entry != nullptr; ++entry) {
+    const std::string_view variable = *entry;
+    const size_t equals = variable.find('=');
+    if (!variable.starts_with("SLURM") || equals == std::string_view::npos) continue;
+    variables.emplace_back(variable.substr(0, equals), variable.substr(equals + 1));
+  }
+  return variables;
+}
+
 class NodeAgent {
  public:
   NodeAgent(std::string service_url, std::string run_id, const std::string& credential)
-      : m_client(service_url), m_run_id(std::move(run_id)) {
+      : m_client(service_url), m_service_url(std::move(service_url)), m_run_id(std::move(run_id)) {
     m_client.set_bearer_token_auth(credential);
     m_client.set_connection_timeout(10);
     m_client.set_read_timeout(60);
@@ -98,6 +195,7 @@ class NodeAgent {
     auto prepared = prepare();
     if (!prepared) {
       fmt::print(stderr, "trainctld node-agent: {}\n", prepared.error().message);
+      sync_logs();  // a failed environment build's log, for one
       report_failure(prepared.error().message);
       remove_local_folder();
       return k_failure_exit_code;
@@ -134,6 +232,12 @@ class NodeAgent {
     return fmt::format("/v1/agent/runs/{}/{}", m_run_id, rest);
   }
 
+  // A route about this node's part: ?node=K on a run of several nodes.
+  std::string node_route(std::string_view rest) const {
+    if (m_node < 0) return route(rest);
+    return fmt::format("{}?node={}", route(rest), m_node);
+  }
+
   // The plan and the files, into a folder of this node's.
   Result<void> prepare() {
     auto reply = m_client.Get(route("plan"));
@@ -152,9 +256,111 @@ class NodeAgent {
     for (const auto& file : body.at("files")) {
       if (auto fetched = fetch_file(file.at("path"), file.value("mode", 0644u)); !fetched) return fetched;
     }
+    if (auto made = util::make_directories(m_local / "tasks", 0755); !made) return made;
     nlohmann::json plan = body.at("plan");
+    if (const int nodes = body.value("nodes", 1); nodes > 1) {
+      auto part = place_node(plan, nodes);
+      if (!part) return fail(part.error());
+      plan = std::move(*part);
+    }
     replace_in_strings(plan, body.at("run_dir").get<std::string>(), m_local.string());
+    if (auto built = build_python_environment(plan); !built) return built;
+    add_node_environment(plan);
     return util::write_file_atomic(m_local / engines::k_launch_file, plan.dump() + "\n");
+  }
+
+  // Tells the service where this node is (its host, the address its tasks listen on, a free port
+  // for each of its tasks) and waits for this node's part of the plan built with every node's
+  // place.
+  Result<nlohmann::json> place_node(const nlohmann::json& plan, int nodes) {
+    const std::string node = required_env("SLURM_NODEID");
+    if (node.empty()) return fail(ErrorCode::invalid_argument, "SLURM_NODEID is not set: a run of {} nodes runs one agent per node under srun", nodes);
+    m_node = std::stoi(node);
+    auto route = local_route_to(m_service_url);
+    if (!route) return fail(route.error());
+    m_interface = route->interface;
+    size_t tasks_here = 0;
+    for (const auto& task : plan.at("tasks")) tasks_here += task.value("node_rank", 0) == m_node ? 1 : 0;
+    auto ports = util::free_ports(tasks_here);
+    if (!ports) return fail(ports.error());
+    const nlohmann::json place = {{"host", m_host}, {"address", route->address}, {"ports", *ports}};
+    const auto deadline = std::chrono::steady_clock::now() + k_placing_timeout;
+    bool reported = false;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (!reported) {
+        auto reply = m_client.Put(route_of_node(), place.dump(), "application/octet-stream");
+        reported = reply && reply->status == 204;
+        if (reply && reply->status >= 400 && reply->status < 500) {
+          return fail(ErrorCode::invalid_argument, "the service refused this node's place: {}", describe(reply));
+        }
+      }
+      if (reported) {
+        auto reply = m_client.Get(node_route("plan"));
+        if (reply && reply->status == 200) {
+          auto body = nlohmann::json::parse(reply->body, nullptr, /*allow_exceptions=*/false);
+          if (body.is_discarded()) return fail(ErrorCode::internal, "this node's plan is not JSON");
+          return body.at("plan");
+        }
+        if (reply && reply->status != 409) return fail(ErrorCode::unavailable, "cannot fetch this node's plan: {}", describe(reply));
+      }
+      std::this_thread::sleep_for(k_placing_poll);
+    }
+    return fail(ErrorCode::unavailable, "the run's other nodes did not report within {} s",
+                std::chrono::duration_cast<std::chrono::seconds>(k_placing_timeout).count());
+  }
+
+  std::string route_of_node() const { return route(fmt::format("nodes/{}", m_node)); }
+
+  // The plan's pip_packages, built into a Python environment of this node's (cached under
+  // $TMPDIR/trainctl-environments by the same key as the service's cache, so a later run asking
+  // for the same reuses it), its log the run's preparing log; the tasks' interpreter is then the
+  // environment's.
+  Result<void> build_python_environment(nlohmann::json& plan) const {
+    const auto found = plan.find("node_environment");
+    if (found == plan.end() || !found->is_object()) return {};
+    const auto request = spec::LaunchPlan::from_json(plan);
+    if (!request || !request->node_environment) return fail(ErrorCode::internal, "the plan's environment is unreadable");
+    const auto& wanted = *request->node_environment;
+    const char* tmp = std::getenv("TMPDIR");
+    EnvironmentCache cache({fs::path(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") / "trainctl-environments",
+                            PipIndexConfig{wanted.index_url, wanted.find_links, wanted.no_index},
+                            allowlisted_environment(), k_default_build_timeout});
+    const fs::path log = m_local / "logs" / std::string(k_preparing_log);
+    auto python = cache.acquire({wanted.interpreter, wanted.pip_packages}, log);
+    if (!python) return fail(python.error());
+    const auto use_environment = [&](nlohmann::json& process) {
+      for (auto& arg : process.at("argv")) {
+        if (arg == wanted.interpreter) arg = python->string();
+      }
+    };
+    for (auto& task : plan.at("tasks")) use_environment(task);
+    if (plan.contains("launcher") && plan["launcher"].is_object()) use_environment(plan["launcher"]);
+    return {};
+  }
+
+  // What the tasks need from this node: its temporary folder (the service's means nothing
+  // here), the GPUs Slurm assigned it; on a node among several, the interface on which PyTorch's Gloo finds its peers (the
+  // one that reaches the service: a host name may resolve to a loopback address), and for
+  // mpirun, this job's Slurm variables, since it starts the other nodes' ranks through srun.
+  void add_node_environment(nlohmann::json& plan) const {
+    const char* tmpdir = std::getenv("TMPDIR");
+    // The GPUs Slurm gave this job on this node (--gres), as Slurm numbers them.
+    const char* gpus = std::getenv("CUDA_VISIBLE_DEVICES");
+    std::vector<nlohmann::json*> processes;
+    for (auto& task : plan.at("tasks")) processes.push_back(&task);
+    const bool launcher = plan.contains("launcher") && plan["launcher"].is_object();
+    if (launcher) processes.push_back(&plan["launcher"]);
+    for (auto* process : processes) {
+      auto& env = process->at("env");
+      if (tmpdir != nullptr && *tmpdir != '\0') set_value(env, "TMPDIR", tmpdir);
+      if (gpus != nullptr) set_default(env, "CUDA_VISIBLE_DEVICES", gpus);
+      if (m_node >= 0 && !m_interface.empty()) set_default(env, "GLOO_SOCKET_IFNAME", m_interface);
+    }
+    if (m_node >= 0 && launcher) {
+      auto& env = plan["launcher"].at("env");
+      for (const auto& [name, value] : slurm_variables()) set_default(env, name, value);
+      set_default(env, "SLURM_OVERLAP", "1");  // its steps share the CPUs of this agent's step
+    }
   }
 
   Result<void> fetch_file(const std::string& path, unsigned mode) {
@@ -238,6 +444,8 @@ class NodeAgent {
     if (!state) return;
     auto& run = state->observation;
     if (run.phase == RunObservation::Phase::finished && !final) return;
+    for (auto& task : run.tasks) task.host = m_host;
+    text = engines::to_json(*state).dump();
     if (run.phase == RunObservation::Phase::finished && m_stopped_by_slurm &&
         run.outcome != api::RunStatus::Completed) {
       // Slurm signalled the job (and every process in it) without trainctl asking: an scancel
@@ -250,7 +458,7 @@ class NodeAgent {
       text = engines::to_json(*state).dump();
     }
     for (int attempt = 0; attempt < (final ? k_request_attempts : 1); ++attempt) {
-      auto reply = m_client.Put(route("state"), *text, "application/octet-stream");
+      auto reply = m_client.Put(node_route("state"), *text, "application/octet-stream");
       if (reply && (reply->status == 204 || reply->status == 409)) {
         m_state_sent = *text;
         return;
@@ -297,8 +505,15 @@ class NodeAgent {
     engines::RunState state;
     state.observation.phase = RunObservation::Phase::finished;
     state.observation.outcome = api::RunStatus::Failed;
-    state.observation.reason = "on the Slurm node: " + reason;
-    m_client.Put(route("state"), engines::to_json(state).dump(), "application/octet-stream");
+    state.observation.reason = fmt::format("on Slurm node {}: {}", m_host, reason);
+    m_client.Put(node_route("state"), engines::to_json(state).dump(), "application/octet-stream");
+  }
+
+  static std::string this_host() {
+    if (const char* node = std::getenv("SLURMD_NODENAME"); node != nullptr && *node != '\0') return node;
+    char name[256] = {};
+    ::gethostname(name, sizeof name - 1);
+    return name;
   }
 
   static std::string describe(const httplib::Result& reply) {
@@ -307,7 +522,11 @@ class NodeAgent {
   }
 
   httplib::Client m_client;
+  std::string m_service_url;
   std::string m_run_id;
+  std::string m_host = this_host();  // the node's name, as Slurm calls it
+  int m_node = -1;                   // this node's rank in a run of several nodes; -1: one node
+  std::string m_interface;           // the network interface that reaches the service
   fs::path m_local;
   std::map<std::string, uint64_t> m_log_sent;  // bytes of each log the service has
   std::string m_state_sent;

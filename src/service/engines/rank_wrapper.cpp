@@ -4,15 +4,18 @@
 // rank, so it does little: no logging library, no configuration, one fork.
 #include <fmt/core.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
+#include <thread>
 #include <string_view>
 
 #include "trainctl/api/metrics.hpp"
@@ -37,8 +40,14 @@ struct RankOptions {
   int ranks_per_node = 0;
   // CUDA_VISIBLE_DEVICES per node rank (`--node-gpus "0,1;2,3"`); empty: left as inherited.
   std::vector<std::string> node_gpus;
+  // The rank's working directory (`--wdir`), made by its node's supervisor, which may still be
+  // making it when mpirun starts the rank on another host; empty: the directory mpirun gave.
+  std::filesystem::path wdir;
   std::vector<std::string> argv;  // the rank's command
 };
+
+// How long a rank waits for its working directory: the run's start timeout.
+constexpr auto k_wdir_wait = std::chrono::seconds(60);
 
 std::optional<int> parse_int(std::string_view text) {
   int value = 0;
@@ -48,7 +57,7 @@ std::optional<int> parse_int(std::string_view text) {
 }
 
 // argv as `trainctld rank --status-dir D --logs-dir L --ranks-per-node P [--node-gpus G]
-// -- ARGV...`.
+// [--wdir W] -- ARGV...`.
 Result<RankOptions> parse_rank_options(int argc, char** argv) {
   RankOptions options;
   int next = 2;
@@ -67,6 +76,8 @@ Result<RankOptions> parse_rank_options(int argc, char** argv) {
                     value);
       }
       options.ranks_per_node = *count;
+    } else if (option == "--wdir") {
+      options.wdir = value;
     } else if (option == "--node-gpus") {
       for (const auto gpus : util::split(value, ';')) options.node_gpus.emplace_back(gpus);
     } else {
@@ -137,7 +148,7 @@ spec::TaskLaunch rank_launch(const RankOptions& options, const TaskObservation& 
   }
   launch.env.insert(launch.env.end(), placement.begin(), placement.end());
   std::error_code error;
-  launch.cwd = std::filesystem::current_path(error).string();
+  launch.cwd = options.wdir.empty() ? std::filesystem::current_path(error).string() : options.wdir.string();
   launch.log_file = (options.logs_dir / (rank.name + ".log")).string();
   return launch;
 }
@@ -189,12 +200,23 @@ int usage_error(const Error& error) {
   return k_usage_exit_code;
 }
 
+// Waits until `wdir` is whole (its `logs` link, made last, is there), at most k_wdir_wait.
+void wait_for_working_directory(const std::filesystem::path& wdir) {
+  if (wdir.empty()) return;
+  const auto deadline = std::chrono::steady_clock::now() + k_wdir_wait;
+  struct stat info {};
+  while (::lstat((wdir / "logs").c_str(), &info) != 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
 int run_rank(const RankOptions& options, int rank_number) {
   TaskObservation rank;
   rank.name = fmt::format("rank-{}", rank_number);
   rank.role = spec::task_role::k_rank;
   rank.index = rank_number;
   rank.node_rank = rank_number / options.ranks_per_node;
+  wait_for_working_directory(options.wdir);
   const auto launch = rank_launch(options, rank);
 
   const sigset_t signals = forwarded_signals();

@@ -52,6 +52,7 @@ nlohmann::json task_to_json(const TaskObservation& task) {
           {"role", task.role},
           {"index", task.index},
           {"node_rank", task.node_rank},
+          {"host", task.host},
           {"state", task.state},
           {"exit_code", optional_to_json(task.exit_code)},
           {"signal", optional_to_json(task.signal)},
@@ -69,6 +70,7 @@ TaskObservation task_from_json(const nlohmann::json& json) {
   task.role = json.value("role", std::string());
   task.index = json.value("index", 0);
   task.node_rank = json.value("node_rank", 0);
+  task.host = json.value("host", std::string());
   task.state = json.at("state").get<std::string>();
   task.exit_code = optional_int(json, "exit_code");
   task.signal = optional_int(json, "signal");

@@ -21,6 +21,7 @@
 
 #include "../slurm/captured_program.hpp"
 #include "trainctl/service/engines/agent_credential.hpp"
+#include "trainctl/service/engines/node_states.hpp"
 #include "trainctl/service/engines/run_state.hpp"
 #include "trainctl/util/fs.hpp"
 #include "trainctl/util/strings.hpp"
@@ -67,6 +68,8 @@ struct JobStatus {
 struct TrackedJob {
   std::string id;
   std::string slurm_conf;
+  // The run's plan (its tasks, nodes and success rule: what merging its nodes' states needs).
+  std::shared_ptr<const spec::LaunchPlan> plan;
   std::optional<JobStatus> status;                                // nullopt: not listed (yet)
   std::optional<std::chrono::steady_clock::time_point> ended_at;  // first seen over, or gone
   bool scanceled = false;  // a late cancel was handed to scancel
@@ -86,16 +89,22 @@ Result<JobFile> read_job_file(const fs::path& run_dir) {
   return JobFile{std::string(lines[0]), lines.size() > 1 ? std::string(lines[1]) : ""};
 }
 
-// The batch script: the agent, nothing else. Its variables come from sbatch's --export.
-std::string batch_script(const fs::path& agent) {
-  return fmt::format("#!/bin/sh\nexec '{}' node-agent\n", agent.string());
+// The batch script: the agent, nothing else (on every node of a multi-node job, one step with a
+// task per node that may use every CPU of its node). Its variables come from sbatch's --export.
+std::string batch_script(const fs::path& agent, int nodes) {
+  if (nodes == 1) return fmt::format("#!/bin/sh\nexec '{}' node-agent\n", agent.string());
+  return fmt::format(
+      "#!/bin/sh\nexec srun --nodes={0} --ntasks-per-node=1 --cpus-per-task=\"$SLURM_CPUS_ON_NODE\" "
+      "--cpu-bind=none --kill-on-bad-exit=0 '{1}' node-agent\n",
+      nodes, agent.string());
 }
 
-// How many nodes the plan's tasks are placed on.
-int nodes_of(const spec::LaunchPlan& plan) {
-  int nodes = 1;
-  for (const auto& task : plan.tasks) nodes = std::max(nodes, task.node_rank + 1);
-  return nodes;
+Result<spec::LaunchPlan> read_plan(const fs::path& run_dir) {
+  auto text = util::read_file(run_dir / k_launch_file);
+  if (!text) return fail(text.error());
+  auto json = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
+  if (json.is_discarded()) return fail(ErrorCode::internal, "{} is not JSON", k_launch_file);
+  return spec::LaunchPlan::from_json(json);
 }
 
 // Slurm's --time in minutes, rounded up; empty for no limit.
@@ -129,12 +138,6 @@ class SlurmEngine final : public Engine {
                   "runs on Slurm need the address the nodes reach this service at: start "
                   "trainctld with --advertise-url URL (and --bind)");
     }
-    if (const int nodes = nodes_of(plan); nodes > 1) {
-      return fail(ErrorCode::invalid_argument,
-                  "runs of {} nodes on a Slurm target are not supported by this version yet; "
-                  "use node_count: 1 (several processes on one node work)",
-                  nodes);
-    }
     if (::access((run_dir / k_job_file).c_str(), F_OK) == 0) {
       return fail(ErrorCode::conflict, "run {} was submitted to Slurm already", plan.run_id);
     }
@@ -146,7 +149,7 @@ class SlurmEngine final : public Engine {
     auto credential = issue_agent_credential(run_dir);
     if (!credential) return fail(credential.error());
     if (auto written = util::write_file_atomic(run_dir / k_script_file,
-                                               batch_script(m_options.agent_program));
+                                               batch_script(m_options.agent_program, node_count(plan)));
         !written) {
       return written;
     }
@@ -158,15 +161,19 @@ class SlurmEngine final : public Engine {
       return written;
     }
     spdlog::info("run {}: Slurm job {}", plan.run_id, *job);
-    track(run_dir, JobFile{*job, target.slurm.conf});
+    track(run_dir, JobFile{*job, target.slurm.conf}, std::make_shared<const spec::LaunchPlan>(plan));
     return {};
   }
 
   Result<RunObservation> observe(const fs::path& run_dir) override {
-    auto state = read_run_state(run_dir);
-    if (!state) return fail(state.error());
     const auto job = tracked(run_dir);
+    auto state = read_state(run_dir, job);
+    if (!state) return fail(state.error());
     if (job) state->observation.placement = placement_of(*job);
+    if (job && job->status && job->status->state == "PENDING" &&
+        state->observation.phase == RunObservation::Phase::starting) {
+      state->observation.waiting = fmt::format("Slurm job {} is pending: {}", job->id, job->status->reason);
+    }
     if (state->observation.phase == RunObservation::Phase::finished) {
       finish(run_dir);
       return std::move(state->observation);
@@ -206,12 +213,29 @@ class SlurmEngine final : public Engine {
     if (!job) {
       return fail(ErrorCode::not_found, "the run was not submitted to Slurm: {}", job.error().message);
     }
-    track(run_dir, *job);
+    auto plan = read_plan(run_dir);
+    if (!plan) return fail(plan.error());
+    track(run_dir, *job, std::make_shared<const spec::LaunchPlan>(std::move(*plan)));
     poll_once();
     return observe(run_dir);
   }
 
  private:
+  // The run's state: what its agent sent, or for a run of several nodes what their agents sent,
+  // merged (written as the run's state once finished).
+  static Result<RunState> read_state(const fs::path& run_dir, const std::optional<TrackedJob>& job) {
+    if (!job || !job->plan || node_count(*job->plan) == 1) return read_run_state(run_dir);
+    if (auto current = read_run_state(run_dir);
+        current && current->observation.phase == RunObservation::Phase::finished) {
+      return current;
+    }
+    RunState merged = merge_node_states(*job->plan, run_dir);
+    if (merged.observation.phase == RunObservation::Phase::finished) {
+      if (auto written = write_run_state(run_dir, merged); !written) return fail(written.error());
+    }
+    return merged;
+  }
+
   // "Slurm job 42 on n1", as squeue last told.
   static std::string placement_of(const TrackedJob& job) {
     if (!job.status || job.status->nodes.empty()) return fmt::format("Slurm job {}", job.id);
@@ -279,15 +303,20 @@ class SlurmEngine final : public Engine {
   // sbatch --parsable; returns the job id.
   Result<std::string> submit(const fs::path& run_dir, const spec::LaunchPlan& plan,
                              const ComputeRecord& target, const std::string& credential) {
-    const int nodes = nodes_of(plan);
+    const int nodes = node_count(plan);
     std::vector<std::string> argv{"sbatch",
                                   "--parsable",
                                   fmt::format("--job-name=trainctl-{}", plan.run_id),
                                   fmt::format("--comment=trainctl run {}", plan.run_id),
                                   fmt::format("--nodes={}", nodes),
                                   "--ntasks-per-node=1",
+                                  "--exclusive",  // a run's nodes are whole machines
                                   "--output=/dev/null",
-                                  "--export=TRAINCTL_SERVICE_URL,TRAINCTL_RUN_ID,TRAINCTL_RUN_CREDENTIAL,PATH"};
+                                  // sbatch's environment is only PATH, SLURM_CONF and the agent's
+                                  // variables (run_slurm_command). A list of names here would make
+                                  // slurmd load the user's login environment first (--get-user-env
+                                  // is implied): a second of every start.
+                                  "--export=ALL"};
     if (!target.slurm.partition.empty()) argv.push_back("--partition=" + target.slurm.partition);
     if (!target.slurm.account.empty()) argv.push_back("--account=" + target.slurm.account);
     if (!target.slurm.qos.empty()) argv.push_back("--qos=" + target.slurm.qos);
@@ -345,9 +374,10 @@ class SlurmEngine final : public Engine {
     return std::move(ended->out);
   }
 
-  void track(const fs::path& run_dir, const JobFile& job) {
+  void track(const fs::path& run_dir, const JobFile& job, std::shared_ptr<const spec::LaunchPlan> plan) {
     std::lock_guard lock(m_mutex);
-    m_jobs.try_emplace(run_dir.string(), TrackedJob{job.id, job.slurm_conf, std::nullopt, std::nullopt});
+    m_jobs.try_emplace(run_dir.string(),
+                       TrackedJob{job.id, job.slurm_conf, std::move(plan), std::nullopt, std::nullopt});
   }
 
   std::optional<TrackedJob> tracked(const fs::path& run_dir) const {

@@ -54,7 +54,11 @@ Result<spec::LaunchPlan> load_plan(const std::filesystem::path& run_dir) {
   if (plan->tasks.empty()) return fail(ErrorCode::internal, "the launch plan has no task");
   const bool launched_by_launcher =
       std::ranges::any_of(plan->tasks, &spec::TaskLaunch::started_by_launcher);
-  if (launched_by_launcher && (!plan->launcher || plan->status_dir.empty())) {
+  // A node's part of a multi-node run may hold ranks whose launcher runs on node 0: they report
+  // here all the same.
+  const bool launcher_elsewhere = plan->node > 0;
+  if (launched_by_launcher &&
+      ((!plan->launcher && !launcher_elsewhere) || plan->status_dir.empty())) {
     return fail(ErrorCode::internal,
                 "the launch plan has tasks started by a launcher but no launcher or status_dir");
   }

@@ -8,8 +8,10 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <filesystem>
+#include <mutex>
 #include <optional>
 
 #include <fmt/format.h>
@@ -17,8 +19,9 @@
 #include "handlers.hpp"
 #include "trainctl/api/names.hpp"
 #include "trainctl/service/engines/agent_credential.hpp"
+#include "trainctl/service/engines/node_states.hpp"
 #include "trainctl/service/engines/run_state.hpp"
-#include "trainctl/service/run_files.hpp"
+#include "trainctl/service/runs/run_files.hpp"
 #include "trainctl/util/fs.hpp"
 #include "trainctl/util/random.hpp"
 #include "trainctl/util/unique_fd.hpp"
@@ -121,24 +124,101 @@ nlohmann::json readable_files(const fs::path& run_dir) {
   return files;
 }
 
+Result<spec::LaunchPlan> read_plan(const fs::path& run_dir) {
+  auto text = util::read_file(run_dir / engines::k_launch_file);
+  if (!text) return fail(text.error());
+  auto json = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
+  if (json.is_discarded()) return fail(ErrorCode::internal, "the run's launch plan is unreadable");
+  return spec::LaunchPlan::from_json(json);
+}
+
+// The node rank of `?node=K`; nullopt without one.
+Result<std::optional<int>> node_parameter(const httplib::Request& request, const spec::LaunchPlan& plan) {
+  if (!request.has_param("node")) return std::optional<int>{};
+  const std::string text = request.get_param_value("node");
+  int node = -1;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), node);
+  if (error != std::errc{} || end != text.data() + text.size() || node < 0 ||
+      node >= engines::node_count(plan)) {
+    return fail(ErrorCode::invalid_argument, "node must be a node rank of the run (0..{}), not '{}'",
+                engines::node_count(plan) - 1, text);
+  }
+  return std::optional<int>(node);
+}
+
+// The run's plan and the files its tasks need. With ?node=K, node K's part of a multi-node
+// run's plan, once every node has said where it is (409 until then: the agent asks again).
 Result<Reply> get_plan(const ServiceContext& context, const httplib::Request& request) {
   auto dir = routed_run_dir(context, request);
   if (!dir) return fail(dir.error());
-  auto text = util::read_file(*dir / engines::k_launch_file);
-  if (!text) return fail(text.error());
-  auto plan = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
-  if (plan.is_discarded()) return fail(ErrorCode::internal, "the run's launch plan is unreadable");
-  return Reply{200,
-               {{"run_dir", dir->string()}, {"plan", std::move(plan)}, {"files", readable_files(*dir)}},
-               {}};
+  auto plan = read_plan(*dir);
+  if (!plan) return fail(plan.error());
+  auto node = node_parameter(request, *plan);
+  if (!node) return fail(node.error());
+  nlohmann::json body = {{"run_dir", dir->string()}, {"nodes", engines::node_count(*plan)}};
+  if (*node) {
+    if (plan->nodes.empty()) {
+      return Reply{409,
+                   {{"error", {{"code", "conflict"}, {"message", "waiting for every node to report"}}}},
+                   {}};
+    }
+    body["plan"] = spec::node_part_of(*plan, **node).to_json();
+  } else {
+    body["plan"] = plan->to_json();
+    body["files"] = readable_files(*dir);
+  }
+  return Reply{200, std::move(body), {}};
 }
 
-// What the service asks of the agent: {"cancel": true} once a cancel was requested.
+// Node K's place (`{"host", "address", "ports"}`); once every node of the run has reported, the
+// plan is built again with their addresses and ports (RunManager::placed_plan).
+Result<Reply> put_node(const ServiceContext& context, const httplib::Request& request,
+                       const httplib::ContentReader& reader) {
+  static std::mutex placing;  // one plan is placed once, whichever node reports last
+  auto dir = routed_run_dir(context, request);
+  if (!dir) return fail(dir.error());
+  auto body = read_body(reader, k_max_state_bytes);
+  if (!body) return fail(body.error());
+  const auto json = parse_json_body(*body);
+  if (!json) return fail(json.error());
+  spec::NodePlace place;
+  try {
+    json->at("host").get_to(place.host);
+    json->at("address").get_to(place.address);
+    json->at("ports").get_to(place.ports);
+  } catch (const nlohmann::json::exception&) {
+    return fail(ErrorCode::invalid_argument, "a node's place is {{\"host\", \"address\", \"ports\": [...]}}");
+  }
+  if (auto valid = api::validate_name("host", place.host); !valid) return fail(valid.error());
+  std::lock_guard lock(placing);
+  auto plan = read_plan(*dir);
+  if (!plan) return fail(plan.error());
+  const std::string id = request.matches[1];
+  const std::string text = request.matches[2];
+  int node = -1;
+  std::from_chars(text.data(), text.data() + text.size(), node);
+  if (node < 0 || node >= engines::node_count(*plan)) {
+    return fail(ErrorCode::invalid_argument, "run {} has no node {}", id, text);
+  }
+  if (!plan->nodes.empty()) return Reply{204, {}, {}};  // placed already: a repeated report
+  if (auto written = engines::write_node_place(*dir, node, place); !written) return fail(written.error());
+  auto places = engines::node_places(*dir, engines::node_count(*plan));
+  if (!places) return Reply{204, {}, {}};
+  auto placed = context.runs.placed_plan(id, std::move(*places));
+  if (!placed) return fail(placed.error());
+  if (auto written = util::write_file_atomic(*dir / engines::k_launch_file, placed->to_json().dump() + "\n");
+      !written) {
+    return fail(written.error());
+  }
+  return Reply{204, {}, {}};
+}
+
+// What the service asks of the agent: {"cancel": true} once a cancel was requested, or once a
+// multi-node run's verdict is in (every node stops).
 Result<Reply> get_control(const ServiceContext& context, const httplib::Request& request) {
   auto dir = routed_run_dir(context, request);
   if (!dir) return fail(dir.error());
-  std::error_code error;
-  return Reply{200, {{"cancel", fs::exists(*dir / engines::k_cancel_file, error)}}, {}};
+  return Reply{200, {{"cancel", engines::nodes_must_stop(*dir)}}, {}};
 }
 
 Result<FileReply> get_file(const ServiceContext& context, const httplib::Request& request) {
@@ -155,12 +235,17 @@ Result<FileReply> get_file(const ServiceContext& context, const httplib::Request
   return FileReply{std::move(opened->fd), opened->size};
 }
 
-// The agent's RunState replaces state.json, unless the run's state says it finished already (the
-// engine may have recorded how Slurm ended it).
+// The agent's RunState replaces state.json (with ?node=K, node K's part's state, which the engine
+// merges), unless the run's state says it finished already (the engine may have recorded how
+// Slurm ended it).
 Result<Reply> put_state(const ServiceContext& context, const httplib::Request& request,
                         const httplib::ContentReader& reader) {
   auto dir = routed_run_dir(context, request);
   if (!dir) return fail(dir.error());
+  auto plan = read_plan(*dir);
+  if (!plan) return fail(plan.error());
+  auto node = node_parameter(request, *plan);
+  if (!node) return fail(node.error());
   auto body = read_body(reader, k_max_state_bytes);
   if (!body) return fail(body.error());
   const auto json = parse_json_body(*body);
@@ -171,7 +256,9 @@ Result<Reply> put_state(const ServiceContext& context, const httplib::Request& r
       current && current->observation.phase == RunObservation::Phase::finished) {
     return Reply{409, {{"error", {{"code", "conflict"}, {"message", "the run has finished"}}}}, {}};
   }
-  if (auto written = engines::write_run_state(*dir, *state); !written) return fail(written.error());
+  auto written = *node ? engines::write_node_state(*dir, **node, *state)
+                       : engines::write_run_state(*dir, *state);
+  if (!written) return fail(written.error());
   return Reply{204, {}, {}};
 }
 
@@ -281,6 +368,7 @@ void install_agent_routes(httplib::Server& server, const ServiceContext& context
                return get_file(context, request);
              }));
   server.Put(runs + "([^/]+)/state", upload_route(context, put_state));
+  server.Put(runs + "([^/]+)/nodes/([0-9]+)", upload_route(context, put_node));
   server.Put(runs + "([^/]+)/logs/([^/]+)", upload_route(context, put_log));
   server.Put(runs + "([^/]+)/outputs/(.+)", upload_route(context, put_output));
 }

@@ -224,8 +224,9 @@ nlohmann::json run_json(const ServiceContext& context, const RunRecord& run,
                      {"queue", nullptr}};
   if (run.status == api::RunStatus::Queued) {
     if (const auto queue = context.runs.queue_info(run.id)) {
-      out["queue"] = {{"position", queue->position},
-                      {"queue_length", queue->queue_length},
+      const auto known = [](int value) { return value > 0 ? nlohmann::json(value) : nlohmann::json(nullptr); };
+      out["queue"] = {{"position", known(queue->position)},
+                      {"queue_length", known(queue->queue_length)},
                       {"reason", queue->reason}};
     }
   }

@@ -6,7 +6,7 @@
 #include "compute_config.hpp"
 #include "handlers.hpp"
 #include "trainctl/service/compute_manager.hpp"
-#include "trainctl/service/run_manager.hpp"
+#include "trainctl/service/runs/run_manager.hpp"
 #include "trainctl/util/time.hpp"
 
 namespace trainctl::service::handlers {

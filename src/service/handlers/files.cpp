@@ -1,6 +1,6 @@
 // Run files: outputs/ and logs/, listed and downloaded without following symlinks.
 #include "handlers.hpp"
-#include "trainctl/service/run_files.hpp"
+#include "trainctl/service/runs/run_files.hpp"
 
 namespace trainctl::service::handlers {
 

@@ -7,7 +7,7 @@
 
 #include "handlers.hpp"
 #include "log_chunks.hpp"
-#include "trainctl/service/run_files.hpp"
+#include "trainctl/service/runs/run_files.hpp"
 #include "trainctl/spec/job_spec.hpp"
 
 namespace trainctl::service::handlers {

@@ -13,7 +13,7 @@
 #include "handlers.hpp"
 #include "manifest.hpp"
 #include "trainctl/api/names.hpp"
-#include "trainctl/service/run_files.hpp"
+#include "trainctl/service/runs/run_files.hpp"
 #include "trainctl/util/time.hpp"
 
 namespace trainctl::service::handlers {

@@ -61,33 +61,6 @@ std::optional<std::string> requested_compute(const nlohmann::json& payload) {
   return compute->get<std::string>();
 }
 
-// The one place where runs are refused by their target's type: what the engine of a target of
-// type slurm cannot run yet. Its node agent spans one node, and builds no pip environment there.
-std::vector<ErrorDetail> check_compute_runs_here(const ComputeRecord& target,
-                                                 const nlohmann::json& payload) {
-  std::vector<ErrorDetail> problems;
-  if (target.type != k_slurm_compute_type) return problems;
-  const auto estimator = payload.find("estimator");
-  if (estimator == payload.end() || !estimator->is_object()) return problems;
-  if (const auto nodes = requested_node_count(*estimator); nodes && *nodes > 1) {
-    problems.push_back(field_problem(
-        "estimator.node_count",
-        fmt::format("compute target '{}' is of type slurm, whose runs use one node in this "
-                    "version; set node_count: 1 (process_count_per_node may be more), or use a "
-                    "target of type local",
-                    target.name)));
-  }
-  const auto pip = estimator->find("pip_packages");
-  if (pip != estimator->end() && pip->is_array() && !pip->empty()) {
-    problems.push_back(field_problem(
-        "estimator.pip_packages",
-        fmt::format("compute target '{}' is of type slurm, where this version builds no pip "
-                    "environment; install the packages for the target's python on its nodes",
-                    target.name)));
-  }
-  return problems;
-}
-
 // Why the target cannot take the run the payload describes: one problem per field, none when
 // it can. Checked on the payload, so they are reported with the spec's own problems.
 Result<std::vector<ErrorDetail>> compute_problems(const ServiceContext& context,
@@ -104,7 +77,6 @@ Result<std::vector<ErrorDetail>> compute_problems(const ServiceContext& context,
                                *name, workspace, *name))};
   }
   std::vector<ErrorDetail> problems;
-  for (auto& refused : check_compute_runs_here(*target, payload)) problems.push_back(std::move(refused));
   if (target->state == "Deleting") {
     problems.push_back(field_problem(
         "compute", fmt::format("compute target '{}' is being deleted; use another", *name)));

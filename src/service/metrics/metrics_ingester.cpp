@@ -11,7 +11,7 @@
 
 #include "trainctl/api/metrics.hpp"
 #include "trainctl/service/metrics/metric_lines.hpp"
-#include "trainctl/service/run_files.hpp"
+#include "trainctl/service/runs/run_files.hpp"
 #include "trainctl/util/time.hpp"
 #include "trainctl/util/unique_fd.hpp"
 

@@ -1,7 +1,6 @@
 #pragma once
-// Runs a short program (a Slurm command) to its end with an argv (never a shell) and an exact
-// environment, keeping what it writes to stdout and to stderr apart, and stops it (its whole
-// process group) at a deadline.
+// Runs a short program (a Slurm command) to its end (service::run_program), keeping what it
+// writes to stdout and to stderr apart, and stops it (its whole process group) at a deadline.
 #include <chrono>
 #include <string>
 #include <utility>

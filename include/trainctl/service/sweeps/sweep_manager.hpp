@@ -16,7 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "trainctl/service/run_manager.hpp"
+#include "trainctl/service/runs/run_manager.hpp"
 #include "trainctl/service/store.hpp"
 #include "trainctl/spec/sweep.hpp"
 

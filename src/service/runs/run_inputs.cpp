@@ -1,4 +1,4 @@
-#include "trainctl/service/run_inputs.hpp"
+#include "trainctl/service/runs/run_inputs.hpp"
 
 #include <fmt/format.h>
 #include <sys/stat.h>
@@ -7,7 +7,7 @@
 #include <cstring>
 
 #include "trainctl/api/names.hpp"
-#include "trainctl/service/run_files.hpp"
+#include "trainctl/service/runs/run_files.hpp"
 #include "trainctl/util/fs.hpp"
 
 namespace trainctl::service {

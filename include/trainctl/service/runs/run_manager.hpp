@@ -26,7 +26,7 @@
 #include "trainctl/service/engine.hpp"
 #include "trainctl/service/environments.hpp"
 #include "trainctl/service/metrics/metrics_ingester.hpp"
-#include "trainctl/service/state_watch.hpp"
+#include "trainctl/service/runs/state_watch.hpp"
 #include "trainctl/service/store.hpp"
 #include "trainctl/util/error.hpp"
 
@@ -48,14 +48,16 @@ struct RunManagerOptions {
   // Reads what runs log (metrics); null: nothing is read. An attempt's metrics are read to
   // their end before it is archived or its run recorded finished.
   MetricsIngester* metrics = nullptr;
+  // Where pip looks, for the environments the hosts of an engine's nodes build (Slurm).
+  PipIndexConfig pip_index;
   // Runs prepared at once (an environment build can take minutes; others go on meanwhile).
   int preparation_threads = 4;
 };
 
 // Where a queued run stands (docs/scheduler.md).
 struct QueueInfo {
-  int position = 0;      // 1-based, in its compute target's queue
-  int queue_length = 0;  // runs queued on that target
+  int position = 0;      // 1-based, in its compute target's queue; 0: in its engine's (Slurm's)
+  int queue_length = 0;  // runs queued on that target; 0: unknown (in its engine's queue)
   std::string reason;    // why it waits, for the user
 };
 
@@ -94,6 +96,11 @@ class RunManager {
                                const std::string& reason = {});
 
   std::filesystem::path run_dir(const std::string& run_id) const;
+
+  // A started run whose engine has placed its nodes on hosts of their own (the nodes of a Slurm
+  // job): its launch plan built again with each node's host, address and free ports (TF_CONFIG,
+  // MASTER_ADDR, mpirun -H). conflict when the run is not active here.
+  Result<spec::LaunchPlan> placed_plan(const std::string& run_id, std::vector<spec::NodePlace> nodes);
 
   // A compute target was created, updated, provisioned or is being deleted: the scheduler
   // reads the targets again and starts what now fits.
@@ -147,7 +154,8 @@ class RunManager {
   Result<std::string> run_interpreter(const RunRecord& run, const spec::JobSpec& spec);
   // The launch plan of the run's current attempt (ports are taken now).
   Result<spec::LaunchPlan> plan_for(const RunRecord& run, const spec::JobSpec& spec,
-                                    const std::string& interpreter);
+                                    const std::string& interpreter,
+                                    std::vector<spec::NodePlace> nodes = {});
   Result<void> start_on_engine(const RunRecord& run, const spec::LaunchPlan& plan);
   void recover(const RunRecord& run);
   // The engine of the run's compute target (the local engine when the target is gone).
@@ -156,6 +164,11 @@ class RunManager {
   void observe_active_runs();
   // Reads the rest of the metrics of the run's current attempt, whose tasks have ended.
   void finish_metrics(const std::string& workspace, const std::string& run_id);
+  // A started run that its engine's system holds in a queue of its own (a pending Slurm job) is
+  // Queued, with that system's reason; Starting again once it leaves that queue.
+  void note_waiting(const std::string& run_id, const ActiveRun& active,
+                    const RunObservation& observation, RunUpdate& change);
+  void forget_waiting(const std::string& run_id);
   // Records an engine observation; returns false once the run is finished (stop watching it).
   bool record_observation(const std::string& run_id, ActiveRun& active,
                           const RunObservation& observation);

@@ -1,4 +1,4 @@
-#include "trainctl/service/run_manager.hpp"
+#include "trainctl/service/runs/run_manager.hpp"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -9,10 +9,10 @@
 #include <algorithm>
 
 #include "trainctl/service/engines/run_state.hpp"
-#include "trainctl/service/run_files.hpp"
-#include "trainctl/service/retry_policy.hpp"
-#include "trainctl/service/run_inputs.hpp"
-#include "trainctl/service/scheduler.hpp"
+#include "trainctl/service/runs/run_files.hpp"
+#include "trainctl/service/runs/retry_policy.hpp"
+#include "trainctl/service/runs/run_inputs.hpp"
+#include "trainctl/service/runs/scheduler.hpp"
 #include "trainctl/spec/job_spec.hpp"
 #include "trainctl/spec/launch_plan.hpp"
 #include "trainctl/util/fs.hpp"
@@ -42,6 +42,7 @@ nlohmann::json tasks_json(const RunObservation& observation) {
                      {"role", task.role},
                      {"index", task.index},
                      {"node", task.node_rank},
+                     {"host", task.host.empty() ? nlohmann::json(nullptr) : nlohmann::json(task.host)},
                      {"state", task.state},
                      {"failed_first", task.name == observation.first_failed_task},
                      {"exit_code", optional_value(task.exit_code)},
@@ -282,9 +283,12 @@ Result<CancelOutcome> RunManager::cancel(const std::string& workspace, const std
   if (api::is_terminal(run->status)) return CancelOutcome{std::move(*run), false};
 
   RunUpdate change;
-  const bool engine_owns_it = run->status != RunStatus::NotStarted &&
-                              run->status != RunStatus::Queued &&
-                              run->status != RunStatus::Preparing;
+  bool engine_owns_it = run->status != RunStatus::NotStarted &&
+                        run->status != RunStatus::Queued && run->status != RunStatus::Preparing;
+  {
+    std::lock_guard lock(m_mutex);
+    engine_owns_it = engine_owns_it || m_active.contains(run_id);  // Queued in Slurm's queue
+  }
   if (engine_owns_it) {
     change.status = RunStatus::CancelRequested;
     change.message = "cancel requested";
@@ -399,6 +403,8 @@ Result<std::string> RunManager::run_interpreter(const RunRecord& run, const spec
   }
   const auto& packages = spec.estimator.pip_packages;
   if (packages.empty()) return interpreter;
+  // An engine whose nodes are hosts of their own has them build it (plan_for: node_environment).
+  if (engine_for(run).queues_runs()) return interpreter;
   if (m_options.environments == nullptr) {
     return fail(ErrorCode::invalid_argument, "this service cannot build Python environments");
   }
@@ -415,8 +421,27 @@ Result<std::string> RunManager::run_interpreter(const RunRecord& run, const spec
   return built->string();
 }
 
+Result<spec::LaunchPlan> RunManager::placed_plan(const std::string& run_id,
+                                                 std::vector<spec::NodePlace> nodes) {
+  std::string workspace;
+  {
+    std::lock_guard lock(m_mutex);
+    const auto active = m_active.find(run_id);
+    if (active == m_active.end()) return fail(ErrorCode::conflict, "run {} is not running", run_id);
+    workspace = active->second.workspace;
+  }
+  auto run = m_store.get_run(workspace, run_id);
+  if (!run) return fail(run.error());
+  auto spec = spec::job_spec_from_payload(run->payload);
+  if (!spec) return fail(spec.error());
+  auto interpreter = run_interpreter(*run, *spec);
+  if (!interpreter) return fail(interpreter.error());
+  return plan_for(*run, *spec, *interpreter, std::move(nodes));
+}
+
 Result<spec::LaunchPlan> RunManager::plan_for(const RunRecord& run, const spec::JobSpec& spec,
-                                              const std::string& interpreter) {
+                                              const std::string& interpreter,
+                                              std::vector<spec::NodePlace> nodes) {
   const fs::path dir = run_dir(run.id);
   spec::RunLayout layout;
   layout.run_id = run.id;
@@ -430,16 +455,26 @@ Result<spec::LaunchPlan> RunManager::plan_for(const RunRecord& run, const spec::
   layout.grace_seconds = m_options.grace_seconds;
   layout.mpirun = m_options.mpirun;
   layout.rank_wrapper = m_options.rank_wrapper.string();
-  std::vector<int> nodes;
+  layout.nodes = std::move(nodes);
+  std::vector<int> slots;
   {
     std::lock_guard lock(m_mutex);
-    if (auto it = m_holding.find(run.id); it != m_holding.end()) nodes = it->second.nodes;
+    if (auto it = m_holding.find(run.id); it != m_holding.end()) slots = it->second.nodes;
   }
-  if (auto compute = m_store.get_compute(run.workspace, run.compute); compute) {
-    layout.node_gpus = spec::node_gpu_lists(nodes, compute->gpus_per_node, spec.estimator.use_gpu);
+  // An engine whose system allocates the nodes (Slurm) gives each node's tasks the GPUs that
+  // system assigned; the service numbers GPUs only for the nodes it holds itself.
+  if (auto compute = m_store.get_compute(run.workspace, run.compute);
+      compute && !engine_for(run).queues_runs()) {
+    layout.node_gpus = spec::node_gpu_lists(slots, compute->gpus_per_node, spec.estimator.use_gpu);
   }
   auto plan = spec::build_launch_plan(spec, layout);  // ports: free ones, taken now
   if (!plan) return plan;
+  if (!spec.estimator.pip_packages.empty() && engine_for(run).queues_runs()) {
+    plan->node_environment = spec::NodeEnvironment{interpreter, spec.estimator.pip_packages,
+                                                   m_options.pip_index.index_url,
+                                                   m_options.pip_index.find_links,
+                                                   m_options.pip_index.no_index};
+  }
   if (!plan->status_dir.empty()) {
     if (auto made = util::make_directories(plan->status_dir, 0755); !made) return fail(made.error());
   }
@@ -469,9 +504,13 @@ Result<void> RunManager::start_on_engine(const RunRecord& run, const spec::Launc
 }
 
 void RunManager::recover(const RunRecord& run) {
+  // A run its engine holds in a queue of its own (a pending Slurm job) is Queued too, but it was
+  // started: it is re-attached, never started twice.
+  const bool in_engine_queue = run.status == RunStatus::Queued && engine_for(run).queues_runs() &&
+                               fs::exists(run_dir(run.id) / engines::k_launch_file);
   {
     std::lock_guard lock(m_mutex);
-    if (run.status == RunStatus::Queued || run.status == RunStatus::NotStarted) {
+    if ((run.status == RunStatus::Queued && !in_engine_queue) || run.status == RunStatus::NotStarted) {
       m_waiting[run.id] = WaitingRun{run.workspace, run.compute, run.priority, run.seq,
                                      requested_nodes(run)};
       return;
@@ -562,9 +601,11 @@ bool RunManager::record_observation(const std::string& run_id, ActiveRun& active
   if (tasks != active.tasks) change.tasks = tasks;
   switch (observation.phase) {
     case RunObservation::Phase::starting:
+      note_waiting(run_id, active, observation, change);
       break;
     case RunObservation::Phase::running:
-      if (active.status == RunStatus::Starting) {
+      forget_waiting(run_id);
+      if (active.status == RunStatus::Starting || active.status == RunStatus::Queued) {
         change.status = RunStatus::Running;
         change.message = observation.placement;
         change.started_at_ms =
@@ -578,7 +619,9 @@ bool RunManager::record_observation(const std::string& run_id, ActiveRun& active
         case Retry::started: return true;
         case Retry::failed: return false;
       }
-      if (active.status == RunStatus::Starting && observation.started_at_ms > 0) {
+      forget_waiting(run_id);
+      if ((active.status == RunStatus::Starting || active.status == RunStatus::Queued) &&
+          observation.started_at_ms > 0) {
         RunUpdate running;  // it ran, even if it ended between two observations
         running.status = RunStatus::Running;
         running.message = observation.placement;
@@ -633,6 +676,29 @@ void RunManager::finish_metrics(const std::string& workspace, const std::string&
   if (auto run = m_store.get_run(workspace, run_id); run) {
     m_options.metrics->finish_attempt(run_id, run->attempt);
   }
+}
+
+void RunManager::note_waiting(const std::string& run_id, const ActiveRun& active,
+                              const RunObservation& observation, RunUpdate& change) {
+  if (observation.waiting.empty()) {
+    if (active.status != RunStatus::Queued) return;
+    forget_waiting(run_id);
+    change.status = RunStatus::Starting;  // its engine's queue let it go: it is starting
+    return;
+  }
+  {
+    std::lock_guard lock(m_mutex);
+    m_queue_info[run_id] = QueueInfo{0, 0, observation.waiting};
+  }
+  if (active.status == RunStatus::Starting) {
+    change.status = RunStatus::Queued;
+    change.message = observation.waiting;
+  }
+}
+
+void RunManager::forget_waiting(const std::string& run_id) {
+  std::lock_guard lock(m_mutex);
+  m_queue_info.erase(run_id);
 }
 
 void RunManager::update(const std::string& run_id, const RunUpdate& change) {

@@ -8,7 +8,7 @@
 #include <string_view>
 
 #include "trainctl/service/engines/run_state.hpp"
-#include "trainctl/service/run_files.hpp"
+#include "trainctl/service/runs/run_files.hpp"
 #include "trainctl/util/fs.hpp"
 
 namespace trainctl::service {

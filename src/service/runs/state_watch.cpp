@@ -1,4 +1,4 @@
-#include "trainctl/service/state_watch.hpp"
+#include "trainctl/service/runs/state_watch.hpp"
 
 #include <poll.h>
 #include <sys/eventfd.h>

@@ -1,4 +1,4 @@
-#include "trainctl/service/scheduler.hpp"
+#include "trainctl/service/runs/scheduler.hpp"
 
 #include <algorithm>
 #include <set>

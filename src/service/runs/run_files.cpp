@@ -1,4 +1,4 @@
-#include "trainctl/service/run_files.hpp"
+#include "trainctl/service/runs/run_files.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>

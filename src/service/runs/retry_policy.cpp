@@ -1,4 +1,4 @@
-#include "trainctl/service/retry_policy.hpp"
+#include "trainctl/service/runs/retry_policy.hpp"
 
 #include <algorithm>
 

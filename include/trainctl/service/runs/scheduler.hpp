@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "trainctl/service/run_manager.hpp"
+#include "trainctl/service/runs/run_manager.hpp"
 
 namespace trainctl::service::scheduling {
 

@@ -1,0 +1,174 @@
+#include "trainctl/service/engines/node_states.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "trainctl/service/engines/outcome_policy.hpp"
+#include "trainctl/util/fs.hpp"
+
+namespace trainctl::service::engines {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr size_t k_max_node_file = 8u << 20;
+
+fs::path place_file(const fs::path& run_dir, int node) {
+  return run_dir / k_nodes_dir / fmt::format("{}.place.json", node);
+}
+
+fs::path state_file(const fs::path& run_dir, int node) {
+  return run_dir / k_nodes_dir / fmt::format("{}.state.json", node);
+}
+
+Result<void> write_json(const fs::path& file, const nlohmann::json& json) {
+  if (auto made = util::make_directories(file.parent_path()); !made) return made;
+  return util::write_file_atomic(file, json.dump() + "\n");
+}
+
+std::optional<nlohmann::json> read_json(const fs::path& file) {
+  auto text = util::read_file(file, k_max_node_file);
+  if (!text) return std::nullopt;
+  auto json = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
+  if (json.is_discarded()) return std::nullopt;
+  return json;
+}
+
+nlohmann::json verdict_to_json(const RunVerdict& verdict) {
+  return {{"outcome", api::to_string(verdict.outcome)},
+          {"exit_code", verdict.exit_code ? nlohmann::json(*verdict.exit_code) : nlohmann::json(nullptr)},
+          {"reason", verdict.reason},
+          {"first_failed_task", verdict.first_failed_task}};
+}
+
+std::optional<RunVerdict> read_verdict(const fs::path& run_dir) {
+  const auto json = read_json(run_dir / k_stop_file);
+  if (!json || !json->is_object()) return std::nullopt;
+  const auto outcome = api::parse_run_status(json->value("outcome", ""));
+  if (!outcome) return std::nullopt;
+  RunVerdict verdict{*outcome, std::nullopt, json->value("reason", ""), json->value("first_failed_task", "")};
+  if (const auto code = json->find("exit_code"); code != json->end() && code->is_number_integer()) {
+    verdict.exit_code = code->get<int>();
+  }
+  return verdict;
+}
+
+// A node whose part ended by itself without success decides the run when its tasks did not:
+// its supervisor could not start them, or a time limit.
+std::optional<RunVerdict> node_ended_badly(const std::vector<std::optional<RunState>>& nodes,
+                                           bool cancel_asked) {
+  for (const auto& node : nodes) {
+    if (!node) continue;
+    const auto& part = node->observation;
+    if (part.phase != RunObservation::Phase::finished || part.outcome == api::RunStatus::Completed) continue;
+    if (part.outcome == api::RunStatus::Canceled && cancel_asked) continue;
+    return RunVerdict{part.outcome, part.exit_code, part.reason, part.first_failed_task};
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+int node_count(const spec::LaunchPlan& plan) {
+  int nodes = 1;
+  for (const auto& task : plan.tasks) nodes = std::max(nodes, task.node_rank + 1);
+  return nodes;
+}
+
+Result<void> write_node_place(const fs::path& run_dir, int node, const spec::NodePlace& place) {
+  return write_json(place_file(run_dir, node),
+                    {{"host", place.host}, {"address", place.address}, {"ports", place.ports}});
+}
+
+Result<void> write_node_state(const fs::path& run_dir, int node, const RunState& state) {
+  return write_json(state_file(run_dir, node), to_json(state));
+}
+
+std::optional<std::vector<spec::NodePlace>> node_places(const fs::path& run_dir, int nodes) {
+  std::vector<spec::NodePlace> places;
+  for (int node = 0; node < nodes; ++node) {
+    const auto json = read_json(place_file(run_dir, node));
+    if (!json) return std::nullopt;
+    try {
+      places.push_back({json->at("host").get<std::string>(), json->at("address").get<std::string>(),
+                        json->at("ports").get<std::vector<int>>()});
+    } catch (const nlohmann::json::exception&) {
+      return std::nullopt;
+    }
+  }
+  return places;
+}
+
+bool nodes_must_stop(const fs::path& run_dir) {
+  std::error_code error;
+  return fs::exists(run_dir / k_cancel_file, error) || fs::exists(run_dir / k_stop_file, error);
+}
+
+RunState merge_node_states(const spec::LaunchPlan& plan, const fs::path& run_dir) {
+  const int nodes = node_count(plan);
+  std::vector<std::optional<RunState>> parts(static_cast<size_t>(nodes));
+  for (int node = 0; node < nodes; ++node) {
+    if (const auto json = read_json(state_file(run_dir, node))) {
+      if (auto state = run_state_from_json(*json)) parts[static_cast<size_t>(node)] = std::move(*state);
+    }
+  }
+  RunState merged;
+  auto& run = merged.observation;
+  run.tasks = pending_tasks(plan);
+  for (const auto& part : parts) {
+    if (!part) continue;
+    for (const auto& task : part->observation.tasks) {
+      const auto found = std::ranges::find(run.tasks, task.name, &TaskObservation::name);
+      if (found != run.tasks.end()) *found = task;
+    }
+  }
+  std::error_code error;
+  const bool cancel_asked = fs::exists(run_dir / k_cancel_file, error);
+  auto verdict = read_verdict(run_dir);
+  if (!verdict) {
+    verdict = policy_for(plan.success)(run.tasks);
+    if (!verdict) verdict = node_ended_badly(parts, cancel_asked);
+    if (verdict) {
+      if (auto written = write_json(run_dir / k_stop_file, verdict_to_json(*verdict)); !written) {
+        spdlog::warn("run {}: cannot ask its nodes to stop: {}", plan.run_id, written.error().message);
+      }
+    }
+  }
+  const auto reached = [&](RunObservation::Phase phase) {
+    return std::ranges::all_of(parts, [&](const auto& part) {
+      return part && static_cast<int>(part->observation.phase) >= static_cast<int>(phase);
+    });
+  };
+  for (const auto& part : parts) {
+    if (!part) continue;
+    run.started_at_ms = std::max(run.started_at_ms, part->observation.started_at_ms);
+    run.ended_at_ms = std::max(run.ended_at_ms, part->observation.ended_at_ms);
+  }
+  if (!reached(RunObservation::Phase::running)) {
+    run.phase = RunObservation::Phase::starting;
+    run.started_at_ms = 0;
+  } else if (!reached(RunObservation::Phase::finished)) {
+    run.phase = RunObservation::Phase::running;
+  } else {
+    run.phase = RunObservation::Phase::finished;
+    if (verdict) {
+      run.outcome = verdict->outcome;
+      run.exit_code = verdict->exit_code;
+      run.reason = verdict->reason;
+      run.first_failed_task = verdict->first_failed_task;
+    } else if (cancel_asked) {
+      run.outcome = api::RunStatus::Canceled;
+      run.reason = "canceled";
+    } else {
+      run.outcome = api::RunStatus::Completed;
+      run.exit_code = 0;
+    }
+  }
+  if (run.phase != RunObservation::Phase::finished) run.ended_at_ms = 0;
+  return merged;
+}
+
+}  // namespace trainctl::service::engines

@@ -1,0 +1,188 @@
+// How a multi-node run's state follows from its nodes' (engines/node_states.hpp): the run's own
+// success rule over every node's tasks, a stop for every node once it is decided, and the
+// verdict kept across a restart of the service.
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <string>
+
+#include "trainctl/service/engines/node_states.hpp"
+#include "trainctl/util/fs.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using trainctl::api::RunStatus;
+using trainctl::service::RunObservation;
+using trainctl::service::TaskObservation;
+using trainctl::service::engines::merge_node_states;
+using trainctl::service::engines::nodes_must_stop;
+using trainctl::service::engines::RunState;
+using trainctl::service::engines::write_node_state;
+using trainctl::spec::LaunchPlan;
+
+struct TempRunDir {
+  TempRunDir() {
+    char pattern[] = "/tmp/trainctl-nodes-XXXXXX";
+    path = ::mkdtemp(pattern);
+  }
+  ~TempRunDir() {
+    std::error_code ignored;
+    fs::remove_all(path, ignored);
+  }
+  fs::path path;
+};
+
+// A parameter-server plan: chief-0 and worker-0 on node 0, ps-0 on node 1; the chief decides.
+LaunchPlan ps_plan() {
+  LaunchPlan plan;
+  plan.run_id = "run-nodes";
+  plan.backend = "parameter_server";
+  plan.success = "chief";
+  for (const auto& [name, role, node] : {std::tuple{"chief-0", "chief", 0}, std::tuple{"ps-0", "ps", 1},
+                                         std::tuple{"worker-0", "worker", 0}}) {
+    trainctl::spec::TaskLaunch task;
+    task.name = name;
+    task.role = role;
+    task.node_rank = node;
+    plan.tasks.push_back(task);
+  }
+  return plan;
+}
+
+TaskObservation task(std::string name, std::string role, int node, std::string state,
+                     std::optional<int> exit_code = std::nullopt, int64_t ended_at_ms = 0) {
+  TaskObservation observed;
+  observed.name = std::move(name);
+  observed.role = std::move(role);
+  observed.node_rank = node;
+  observed.state = std::move(state);
+  observed.exit_code = exit_code;
+  observed.ended_at_ms = ended_at_ms;
+  observed.host = node == 0 ? "n1" : "n2";
+  return observed;
+}
+
+RunState part(RunObservation::Phase phase, std::vector<TaskObservation> tasks,
+              RunStatus outcome = RunStatus::Completed, std::string reason = {}) {
+  RunState state;
+  state.observation.phase = phase;
+  state.observation.outcome = outcome;
+  state.observation.reason = std::move(reason);
+  state.observation.started_at_ms = 1000;
+  state.observation.tasks = std::move(tasks);
+  return state;
+}
+
+}  // namespace
+
+TEST_CASE("A multi-node run is starting until every node's tasks started", "[service][nodes]") {
+  TempRunDir run;
+  const auto plan = ps_plan();
+  auto merged = merge_node_states(plan, run.path);
+  CHECK(merged.observation.phase == RunObservation::Phase::starting);
+  CHECK(merged.observation.tasks.size() == 3);
+  for (const auto& task : merged.observation.tasks) CHECK(task.state == "pending");
+
+  REQUIRE(write_node_state(run.path, 0,
+                           part(RunObservation::Phase::running,
+                                {task("chief-0", "chief", 0, "running"), task("worker-0", "worker", 0, "running")})));
+  CHECK(merge_node_states(plan, run.path).observation.phase == RunObservation::Phase::starting);
+  REQUIRE(write_node_state(run.path, 1, part(RunObservation::Phase::running, {task("ps-0", "ps", 1, "running")})));
+  merged = merge_node_states(plan, run.path);
+  CHECK(merged.observation.phase == RunObservation::Phase::running);
+  CHECK(merged.observation.tasks[1].host == "n2");  // ps-0, where node 1 ran it
+  CHECK_FALSE(nodes_must_stop(run.path));
+}
+
+TEST_CASE("A chief's success on one node stops the ps on another, and the run is Completed",
+          "[service][nodes]") {
+  TempRunDir run;
+  const auto plan = ps_plan();
+  REQUIRE(write_node_state(run.path, 0,
+                           part(RunObservation::Phase::running,
+                                {task("chief-0", "chief", 0, "exited", 0, 2000), task("worker-0", "worker", 0, "running")})));
+  REQUIRE(write_node_state(run.path, 1, part(RunObservation::Phase::running, {task("ps-0", "ps", 1, "running")})));
+  CHECK(merge_node_states(plan, run.path).observation.phase == RunObservation::Phase::running);
+  CHECK(nodes_must_stop(run.path));  // every node is told to stop
+
+  // The nodes stop their tasks (their parts end Canceled); the run ends as its chief decided.
+  REQUIRE(write_node_state(run.path, 0,
+                           part(RunObservation::Phase::finished,
+                                {task("chief-0", "chief", 0, "exited", 0, 2000), task("worker-0", "worker", 0, "stopped")},
+                                RunStatus::Canceled)));
+  REQUIRE(write_node_state(run.path, 1,
+                           part(RunObservation::Phase::finished, {task("ps-0", "ps", 1, "stopped")},
+                                RunStatus::Canceled)));
+  const auto merged = merge_node_states(plan, run.path);
+  CHECK(merged.observation.phase == RunObservation::Phase::finished);
+  CHECK(merged.observation.outcome == RunStatus::Completed);
+  CHECK(merged.observation.exit_code == 0);
+}
+
+TEST_CASE("A node that fails on its own fails the run and stops the others", "[service][nodes]") {
+  TempRunDir run;
+  const auto plan = ps_plan();
+  REQUIRE(write_node_state(run.path, 0,
+                           part(RunObservation::Phase::running,
+                                {task("chief-0", "chief", 0, "running"), task("worker-0", "worker", 0, "running")})));
+  SECTION("a task exits non-zero") {
+    REQUIRE(write_node_state(run.path, 1,
+                             part(RunObservation::Phase::finished, {task("ps-0", "ps", 1, "exited", 3, 1500)},
+                                  RunStatus::Failed, "task 'ps-0' exited with code 3")));
+    merge_node_states(plan, run.path);
+    CHECK(nodes_must_stop(run.path));
+    REQUIRE(write_node_state(run.path, 0,
+                             part(RunObservation::Phase::finished,
+                                  {task("chief-0", "chief", 0, "stopped"), task("worker-0", "worker", 0, "stopped")},
+                                  RunStatus::Canceled)));
+    const auto merged = merge_node_states(plan, run.path);
+    CHECK(merged.observation.outcome == RunStatus::Failed);
+    CHECK(merged.observation.first_failed_task == "ps-0");
+    CHECK(merged.observation.exit_code == 3);
+  }
+  SECTION("a node's agent could not start its part") {
+    RunState failed = part(RunObservation::Phase::finished, {}, RunStatus::Failed,
+                           "on Slurm node n2: cannot fetch the run's plan");
+    REQUIRE(write_node_state(run.path, 1, failed));
+    merge_node_states(plan, run.path);
+    CHECK(nodes_must_stop(run.path));
+    REQUIRE(write_node_state(run.path, 0,
+                             part(RunObservation::Phase::finished,
+                                  {task("chief-0", "chief", 0, "stopped"), task("worker-0", "worker", 0, "stopped")},
+                                  RunStatus::Canceled)));
+    const auto merged = merge_node_states(plan, run.path);
+    CHECK(merged.observation.outcome == RunStatus::Failed);
+    CHECK_THAT(merged.observation.reason, Catch::Contains("cannot fetch the run's plan"));
+  }
+}
+
+TEST_CASE("A canceled multi-node run ends Canceled, and its verdict outlives a restart",
+          "[service][nodes]") {
+  TempRunDir run;
+  const auto plan = ps_plan();
+  REQUIRE(trainctl::util::write_file_atomic(run.path / "cancel", "requested\n"));
+  CHECK(nodes_must_stop(run.path));
+  for (int node : {0, 1}) {
+    std::vector<TaskObservation> tasks;
+    for (const auto& launch : plan.tasks) {
+      if (launch.node_rank == node) tasks.push_back(task(launch.name, launch.role, node, "stopped"));
+    }
+    REQUIRE(write_node_state(run.path, node,
+                             part(RunObservation::Phase::finished, tasks, RunStatus::Canceled, "canceled")));
+  }
+  const auto merged = merge_node_states(plan, run.path);
+  CHECK(merged.observation.outcome == RunStatus::Canceled);
+  // A verdict recorded once is the verdict: what the nodes say later does not change it.
+  TempRunDir other;
+  REQUIRE(write_node_state(other.path, 0,
+                           part(RunObservation::Phase::running,
+                                {task("chief-0", "chief", 0, "exited", 1, 10), task("worker-0", "worker", 0, "running")})));
+  merge_node_states(plan, other.path);  // Failed by chief-0, recorded
+  REQUIRE(write_node_state(other.path, 0,
+                           part(RunObservation::Phase::finished,
+                                {task("chief-0", "chief", 0, "exited", 0, 10), task("worker-0", "worker", 0, "stopped")})));
+  REQUIRE(write_node_state(other.path, 1,
+                           part(RunObservation::Phase::finished, {task("ps-0", "ps", 1, "stopped")})));
+  CHECK(merge_node_states(plan, other.path).observation.outcome == RunStatus::Failed);
+}
