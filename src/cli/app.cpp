@@ -23,10 +23,11 @@ namespace trainctl::cli {
 namespace {
 
 // The command groups, one line each.
-constexpr std::array<AddCommands, 9> k_command_groups{
+constexpr std::array<AddCommands, 10> k_command_groups{
     add_server_commands,  add_workspace_commands, add_spec_commands,
     add_logs_commands,    add_run_commands,       add_dataset_commands,
     add_compute_commands, add_model_commands,     add_deploy_commands,
+    add_sweep_commands,
 };
 
 constexpr std::string_view k_description =
@@ -125,7 +126,9 @@ Result<int> run_selected(const Action& selected, const GlobalFlags& flags, Print
                                      .color = terminal.color,
                                      .error_color = terminal.error_color,
                                      .quiet = flags.quiet,
-                                     .progress = terminal.progress});
+                                     .progress = terminal.progress,
+                                     .charts = terminal.terminal,
+                                     .columns = terminal.columns});
   spdlog::debug("endpoint \"{}\", workspace \"{}\", home {}", config->endpoint, config->workspace,
                 config->home.string());
   Session session(std::move(*config), printer);

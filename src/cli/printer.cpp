@@ -1,5 +1,6 @@
 #include "trainctl/cli/printer.hpp"
 
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -194,9 +195,14 @@ TerminalInfo detect_terminal() {
   const bool forced = !variable("CLICOLOR_FORCE").empty() && variable("CLICOLOR_FORCE") != "0";
   const bool dumb = variable("TERM") == "dumb";
   const auto colors = [&](int fd) { return !no_color && (forced || (!dumb && ::isatty(fd) == 1)); };
+  const bool terminal = ::isatty(STDOUT_FILENO) == 1;
+  struct winsize size {};
+  const bool sized = terminal && ::ioctl(STDOUT_FILENO, TIOCGWINSZ, &size) == 0 && size.ws_col > 0;
   return TerminalInfo{.color = colors(STDOUT_FILENO),
                       .error_color = colors(STDERR_FILENO),
-                      .progress = ::isatty(STDERR_FILENO) == 1};
+                      .progress = ::isatty(STDERR_FILENO) == 1,
+                      .terminal = terminal,
+                      .columns = sized ? size.ws_col : 80};
 }
 
 Printer::Printer(std::ostream& out, std::ostream& err, PrinterOptions options)

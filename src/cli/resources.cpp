@@ -92,4 +92,20 @@ const ResourceKind& model_version_kind() {
   return kind;
 }
 
+const ResourceKind& sweep_kind() {
+  static const ResourceKind kind{
+      .name = "sweep",
+      .columns = {{.header = "ID", .pointer = "/id"},
+                  {.header = "EXPERIMENT", .pointer = "/experiment"},
+                  {.header = "STATUS", .pointer = "/status", .style = CellStyle::status},
+                  {.header = "SAMPLING", .pointer = "/sampling"},
+                  {.header = "TRIALS", .pointer = "/trials_started"},
+                  {.header = "OF", .pointer = "/max_total_trials"},
+                  {.header = "BEST RUN", .pointer = "/best/run_id"},
+                  {.header = "BEST", .pointer = "/best/objective"},
+                  {.header = "CREATED", .pointer = "/created_at", .format = format_time}},
+      .name_pointer = "/id"};
+  return kind;
+}
+
 }  // namespace trainctl::cli

@@ -11,6 +11,8 @@ void install_api(httplib::Server& server, const ServiceContext& context) {
   handlers::install_blob_routes(server, context);
   handlers::install_run_routes(server, context);
   handlers::install_log_routes(server, context);
+  handlers::install_metric_routes(server, context);
+  handlers::install_sweep_routes(server, context);
   handlers::install_file_routes(server, context);
   handlers::install_dataset_routes(server, context);
   handlers::install_compute_routes(server, context);

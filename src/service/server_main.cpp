@@ -25,10 +25,12 @@
 #include "trainctl/service/engines/slurm_engine.hpp"
 #include "trainctl/service/environments.hpp"
 #include "trainctl/service/http_api.hpp"
+#include "trainctl/service/metrics/metrics_ingester.hpp"
 #include "trainctl/service/runs/run_files.hpp"
 #include "trainctl/service/runs/run_manager.hpp"
 #include "trainctl/service/server.hpp"
 #include "trainctl/service/store.hpp"
+#include "trainctl/service/sweeps/sweep_manager.hpp"
 #include "trainctl/service/task_queue.hpp"
 #include "trainctl/service/url_fetcher.hpp"
 #include "trainctl/spec/job_spec.hpp"
@@ -353,10 +355,13 @@ int serve(const ServerOptions& options) {
   run_options.rank_wrapper = self;
   run_options.environments = &environments;
   run_options.pip_index = options.pip_index;
+  MetricsIngester metrics(**store, {.runs_dir = home / "runs"});
+  run_options.metrics = &metrics;
   Engines engines;  // the Slurm engine joins once the port is known (below)
   engines.add(std::string(k_local_type), *engine);
   RunManager runs(**store, blobs, engines, std::move(run_options));
   ComputeManager computes(**store, runs, *host_probe, *slurm_client, options.python);
+  SweepManager sweeps(**store, runs);
 
   httplib::Server server;
   server.new_task_queue = [] { return new GrowingTaskQueue(); };
@@ -395,23 +400,29 @@ int serve(const ServerOptions& options) {
   ServiceContext context{config, **store, blobs, runs, options.url_policy};
   context.deployments = &deployments;
   context.computes = &computes;
+  context.metrics = &metrics;
+  context.sweeps = &sweeps;
   install_api(server, context);
   install_signal_handlers();
   if (auto written = write_server_file(home, options.bind, config.port); !written) {
     spdlog::error("{}", written.error().message);
     return exit_code::k_error;
   }
+  metrics.start();
   runs.start();
   if (auto started = deployments.start(); !started) {
     spdlog::error("deployments: {}", started.error().message);
     return exit_code::k_error;
   }
   computes.start();
+  sweeps.start();
   std::thread stopper([&] {
     wait_for_stop_signal();
     spdlog::info("stopping");
+    sweeps.stop();
     computes.stop();
     runs.stop();
+    metrics.stop();
     server.stop();
     deployments.stop();
   });

@@ -2,6 +2,8 @@
 
 #include <iterator>
 
+#include <fmt/format.h>
+
 #include "overrides.hpp"
 #include "problems.hpp"
 #include "spec_reader.hpp"
@@ -120,6 +122,7 @@ nlohmann::json build_payload(const JobSpec& spec, const std::string& snapshot_id
     }
     payload["inputs"] = std::move(inputs);
   }
+  if (spec.sweep) payload["sweep"] = sweep_to_json(*spec.sweep);
   return payload;
 }
 
@@ -127,6 +130,32 @@ Result<JobSpec> job_spec_from_payload(const nlohmann::json& payload) {
   SpecReading reading = read_job_spec(document_from_json(payload), SpecSource::payload);
   if (!reading.problems.empty()) return invalid_spec(std::move(reading.problems));
   return std::move(reading.spec);
+}
+
+namespace {
+
+// "--lr" or "-v", but not "-1" or "-.5", which are values.
+bool is_flag(std::string_view argument) {
+  if (argument.size() < 2 || argument.front() != '-') return false;
+  const char next = argument[1];
+  return !(next >= '0' && next <= '9') && next != '.';
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, std::string>> script_param_values(
+    const std::vector<std::string>& script_params) {
+  std::vector<std::pair<std::string, std::string>> values;
+  for (size_t i = 0; i < script_params.size(); ++i) {
+    const std::string& argument = script_params[i];
+    if (!is_flag(argument)) {
+      values.emplace_back(fmt::format("arg{}", i), argument);
+      continue;
+    }
+    const bool has_value = i + 1 < script_params.size() && !is_flag(script_params[i + 1]);
+    values.emplace_back(argument, has_value ? script_params[++i] : std::string());
+  }
+  return values;
 }
 
 }  // namespace trainctl::spec

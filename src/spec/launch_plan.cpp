@@ -12,6 +12,7 @@
 #include "problems.hpp"
 #include "spec_rules.hpp"
 #include "task_slots.hpp"
+#include "trainctl/api/metrics.hpp"
 #include "trainctl/util/ports.hpp"
 
 namespace trainctl::spec {
@@ -71,6 +72,8 @@ Variables run_variables(const JobSpec& spec, const RunLayout& layout, std::strin
       {"TRAINCTL_LOCAL_RANK", std::to_string(slot.local_rank)},
       {"TRAINCTL_LOCAL_SIZE", std::to_string(slot.local_size)},
       {"PYTHONUNBUFFERED", "1"},
+      {"TRAINCTL_METRICS_FILE", fmt::format("{}/{}", layout.logs_dir, api::metrics_file_name(task))},
+      {"PYTHONPATH", fmt::format("{}/{}", layout.run_dir, k_python_library_dir)},
   };
   if (node_rank >= 0 && static_cast<size_t>(node_rank) < layout.node_gpus.size()) {
     variables.emplace_back("CUDA_VISIBLE_DEVICES", layout.node_gpus[static_cast<size_t>(node_rank)]);
@@ -91,6 +94,17 @@ Variables layered_environment(const RunLayout& layout, const Variables& run,
   for (const Variables* layer : {&run, &backend, &spec_variables}) {
     for (const auto& [name, value] : *layer) env.insert_or_assign(name, value);
   }
+  // A PYTHONPATH of the spec's (or the service's) comes first; the folder of the trainctl module
+  // stays on it.
+  const auto value_in = [](const Variables& layer, std::string_view name) -> const std::string* {
+    const auto found = std::find_if(layer.begin(), layer.end(),
+                                    [&](const auto& variable) { return variable.first == name; });
+    return found == layer.end() ? nullptr : &found->second;
+  };
+  const std::string* library = value_in(run, "PYTHONPATH");
+  const std::string* theirs = value_in(spec_variables, "PYTHONPATH");
+  if (theirs == nullptr) theirs = value_in(layout.base_env, "PYTHONPATH");
+  if (library != nullptr && theirs != nullptr) env["PYTHONPATH"] = *theirs + ":" + *library;
   env.erase(std::string(k_token_variable));
   return {env.begin(), env.end()};
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <cmath>
 #include <limits>
 #include <map>
 #include <optional>
@@ -10,6 +11,8 @@
 #include <span>
 #include <string_view>
 #include <system_error>
+
+#include <fmt/ranges.h>
 
 #include "problems.hpp"
 #include "spec_rules.hpp"
@@ -26,7 +29,8 @@ using Keys = std::span<const std::string_view>;
 
 constexpr std::array k_yaml_top_keys{"experiment"sv, "name"sv,   "compute"sv,
                                      "priority"sv,   "estimator"sv,  "inputs"sv,
-                                     "environment_variables"sv, "limits"sv, "tags"sv};
+                                     "environment_variables"sv, "limits"sv, "tags"sv,
+                                     "sweep"sv};
 constexpr std::array k_payload_top_keys{"experiment"sv,
                                         "name"sv,
                                         "compute"sv,
@@ -36,7 +40,8 @@ constexpr std::array k_payload_top_keys{"experiment"sv,
                                         "inputs"sv,
                                         "environment_variables"sv,
                                         "limits"sv,
-                                        "tags"sv};
+                                        "tags"sv,
+                                        "sweep"sv};
 constexpr std::array k_yaml_estimator_keys{
     "framework"sv,     "framework_version"sv,      "source_directory"sv,    "entry_script"sv,
     "script_params"sv, "pip_packages"sv,           "conda_packages"sv,      "use_gpu"sv,
@@ -58,6 +63,18 @@ constexpr std::array k_yaml_limits_keys{"max_run_duration"sv, "max_retries"sv,
 constexpr std::array k_payload_limits_keys{"max_run_duration_seconds"sv, "max_retries"sv,
                                            "retry_on_exit_codes"sv};
 constexpr std::array k_input_keys{"dataset"sv, "version"sv, "mode"sv};
+constexpr std::array k_sweep_keys{"sampling"sv,   "search_space"sv,      "objective"sv,
+                                  "limits"sv,     "early_termination"sv, "seed"sv};
+constexpr std::array k_sweep_objective_keys{"primary_metric"sv, "goal"sv};
+constexpr std::array k_yaml_sweep_limits_keys{"max_total_trials"sv, "max_concurrent_trials"sv,
+                                              "max_duration"sv};
+constexpr std::array k_payload_sweep_limits_keys{"max_total_trials"sv, "max_concurrent_trials"sv,
+                                                 "max_duration_seconds"sv};
+constexpr std::array k_early_termination_keys{"policy"sv,       "evaluation_interval"sv,
+                                              "delay_evaluation"sv, "slack_factor"sv,
+                                              "slack_amount"sv,  "truncation_percentage"sv};
+constexpr std::array k_parameter_keys{"type"sv, "values"sv, "min"sv, "max"sv,
+                                      "q"sv,    "mu"sv,     "sigma"sv};
 
 std::string join_path(std::string_view parent, std::string_view key) {
   return parent.empty() ? std::string(key) : fmt::format("{}.{}", parent, key);
@@ -129,6 +146,120 @@ class SpecReader {
     read_field(fields, "tags", tags, &SpecReader::read_string_pairs);
     spec.tags.insert(tags.begin(), tags.end());
     if (const auto* limits = section(fields, "limits")) read_limits(*limits, spec.limits);
+    if (const auto* sweep = section(fields, "sweep")) read_sweep(*sweep, spec.sweep.emplace());
+  }
+
+  // ---- the sweep section (docs/sweeps.md) ----------------------------------------------------
+
+  void read_sweep(const DocumentNode& node, Sweep& sweep) {
+    const auto fields = known_fields(node, "sweep", k_sweep_keys);
+    read_field(fields, "sampling", sweep.sampling, &SpecReader::read_sampling);
+    read_field(fields, "search_space", sweep.search_space, &SpecReader::read_search_space);
+    if (const auto* objective = section(fields, "objective")) {
+      const auto objective_fields = known_fields(*objective, "sweep.objective", k_sweep_objective_keys);
+      read_field(objective_fields, "primary_metric", sweep.primary_metric, &SpecReader::read_string);
+      read_field(objective_fields, "goal", sweep.goal, &SpecReader::read_goal);
+    }
+    if (const auto* limits = section(fields, "limits")) {
+      const auto limit_fields =
+          known_fields(*limits, "sweep.limits",
+                       yaml() ? Keys(k_yaml_sweep_limits_keys) : Keys(k_payload_sweep_limits_keys));
+      read_field(limit_fields, "max_total_trials", sweep.max_total_trials, &SpecReader::read_int);
+      read_field(limit_fields, "max_concurrent_trials", sweep.max_concurrent_trials,
+                 &SpecReader::read_int);
+      if (yaml()) {
+        read_field(limit_fields, "max_duration", sweep.max_duration_seconds,
+                   &SpecReader::read_duration);
+      } else {
+        read_field(limit_fields, "max_duration_seconds", sweep.max_duration_seconds,
+                   &SpecReader::read_seconds);
+      }
+    }
+    if (const auto* early = section(fields, "early_termination")) {
+      auto& termination = sweep.early_termination;
+      const auto early_fields = known_fields(*early, "sweep.early_termination", k_early_termination_keys);
+      read_field(early_fields, "policy", termination.policy, &SpecReader::read_termination_policy);
+      read_field(early_fields, "evaluation_interval", termination.evaluation_interval,
+                 &SpecReader::read_int);
+      read_field(early_fields, "delay_evaluation", termination.delay_evaluation, &SpecReader::read_int);
+      read_field(early_fields, "slack_factor", termination.slack_factor, &SpecReader::read_number);
+      read_field(early_fields, "slack_amount", termination.slack_amount, &SpecReader::read_number);
+      read_field(early_fields, "truncation_percentage", termination.truncation_percentage,
+                 &SpecReader::read_int);
+    }
+    std::optional<int64_t> seed;
+    read_field(fields, "seed", seed, &SpecReader::read_optional_seed);
+    if (seed) sweep.seed = static_cast<uint64_t>(*seed);
+  }
+
+  std::optional<std::optional<int64_t>> read_optional_seed(const DocumentNode& node,
+                                                           const std::string& path) {
+    const auto value = read_integer(node, path);
+    if (!value) return std::nullopt;
+    if (*value < 0) {
+      problem(node.mark, path, fmt::format("must be at least 0, not {}", *value));
+      return std::nullopt;
+    }
+    return std::optional<int64_t>(*value);
+  }
+
+  std::optional<Sampling> read_sampling(const DocumentNode& node, const std::string& path) {
+    return read_named<Sampling>(node, path, k_sampling_names);
+  }
+  std::optional<Goal> read_goal(const DocumentNode& node, const std::string& path) {
+    return read_named<Goal>(node, path, k_goal_names);
+  }
+  std::optional<TerminationPolicy> read_termination_policy(const DocumentNode& node,
+                                                           const std::string& path) {
+    return read_named<TerminationPolicy>(node, path, k_termination_policy_names);
+  }
+  std::optional<ParameterType> read_parameter_type(const DocumentNode& node, const std::string& path) {
+    return read_named<ParameterType>(node, path, k_parameter_type_names);
+  }
+
+  // A number written plainly (1, 0.5, 1e-3); not a quoted string, not NaN or an infinity.
+  std::optional<double> read_number(const DocumentNode& node, const std::string& path) {
+    if (!node.is_scalar() || node.quoted || node.text.empty()) return wrong(node, path, "a number");
+    double value = 0;
+    const char* end = node.text.data() + node.text.size();
+    const auto [stop, error] = std::from_chars(node.text.data(), end, value);
+    if (stop != end || error != std::errc() || !std::isfinite(value)) {
+      return wrong(node, path, "a number");
+    }
+    return value;
+  }
+
+  // {name: {type: ..., ...}} in spec order.
+  std::optional<std::vector<SearchParameter>> read_search_space(const DocumentNode& node,
+                                                                const std::string& path) {
+    if (!node.is_mapping()) {
+      return wrong(node, path, "a mapping of script params to {type: ..., ...}");
+    }
+    std::vector<SearchParameter> space;
+    for (const auto& [key, value] : node.entries) {
+      const std::string parameter_path = join_path(path, key.text);
+      m_marks[parameter_path] = key.mark;
+      if (!value.is_mapping()) {
+        wrong(value, parameter_path, "a mapping such as {type: loguniform, min: 0.01, max: 100}");
+        continue;
+      }
+      SearchParameter parameter;
+      parameter.name = key.text;
+      const auto fields = known_fields(value, parameter_path, k_parameter_keys);
+      if (!fields.nodes.contains("type")) {
+        problem(key.mark, join_path(parameter_path, "type"),
+                fmt::format("is required: one of {}", fmt::join(k_parameter_type_names, ", ")));
+      }
+      read_field(fields, "type", parameter.type, &SpecReader::read_parameter_type);
+      read_field(fields, "values", parameter.values, &SpecReader::read_string_list);
+      read_field(fields, "min", parameter.min, &SpecReader::read_number);
+      read_field(fields, "max", parameter.max, &SpecReader::read_number);
+      read_field(fields, "q", parameter.q, &SpecReader::read_number);
+      read_field(fields, "mu", parameter.mu, &SpecReader::read_number);
+      read_field(fields, "sigma", parameter.sigma, &SpecReader::read_number);
+      space.push_back(std::move(parameter));
+    }
+    return space;
   }
 
   void read_estimator(const DocumentNode& node, Estimator& estimator) {

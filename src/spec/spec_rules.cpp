@@ -308,7 +308,10 @@ std::vector<ErrorDetail> check_spec_rules(const JobSpec& spec) {
   check_input_references(spec, problems);
   check_environment(spec, problems);
   check_scheduling(spec, problems);
-  return problems.take();
+  auto details = problems.take();
+  auto sweep = check_sweep_rules(spec);
+  details.insert(details.end(), sweep.begin(), sweep.end());
+  return details;
 }
 
 

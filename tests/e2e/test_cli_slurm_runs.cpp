@@ -124,3 +124,28 @@ TEST_CASE("e2e: a run's agent routes take that run's credential only, never the 
   CHECK(setup.cli().run({"run", "cancel", run}).exit_code == 0);
   REQUIRE(setup.wait_for_status(run, "Canceled"));
 }
+
+TEST_CASE("e2e: a run on Slurm logs metrics with `import trainctl`, and they reach the service",
+          "[e2e][cli][slurm][metrics]") {
+  REQUIRE_CLUSTER();
+  SlurmSetup setup;
+  // The module and the metrics file are on the node; the node agent sends the metrics file back
+  // with the run's logs.
+  const auto project = setup.project(
+      "import trainctl\n"
+      "for step in range(500):\n"
+      "    trainctl.log_metric('loss', 1.0 / (step + 1), step=step)\n"
+      "trainctl.log_param('where', 'slurm')\n");
+  const auto streamed = setup.cli().run({"submit", project.spec(), "--stream"}, project.dir(), 120);
+  INFO(streamed.out << streamed.err);
+  REQUIRE(streamed.exit_code == 0);
+  const auto listed = setup.cli().run({"run", "list", "-o", "name"});
+  const std::string run = trimmed(listed.out.substr(0, listed.out.find('\n')));
+  const auto shown = setup.cli().run({"run", "metrics", run, "-o", "json"});
+  INFO(shown.out << shown.err);
+  REQUIRE(shown.exit_code == 0);
+  const auto metrics = json::parse(shown.out);
+  CHECK(metrics["metrics"]["loss"]["count"] == 500);
+  CHECK(metrics["metrics"]["loss"]["last_step"] == 499);
+  CHECK(metrics["params"]["where"] == "slurm");
+}

@@ -37,6 +37,13 @@ const std::vector<Route> k_authenticated_routes{
     {"GET", "/v1/workspaces/default/runs/run-0000000000/logs?follow=true"},
     {"GET", "/v1/workspaces/default/runs/run-0000000000/files"},
     {"GET", "/v1/workspaces/default/runs/run-0000000000/files/outputs/x"},
+    {"GET", "/v1/workspaces/default/runs/run-0000000000/metrics"},
+    {"GET", "/v1/workspaces/default/runs/run-0000000000/metrics/series?name=loss"},
+    {"GET", "/v1/workspaces/default/runs/run-0000000000/metrics/points?follow=true"},
+    {"GET", "/v1/workspaces/default/sweeps"},
+    {"POST", "/v1/workspaces/default/sweeps"},
+    {"GET", "/v1/workspaces/default/sweeps/sweep-0000000000"},
+    {"POST", "/v1/workspaces/default/sweeps/sweep-0000000000/cancel"},
 };
 
 std::string error_code_of(const RawResponse& response) {

@@ -702,3 +702,12 @@ TEST_CASE("The example specs shipped in configs/examples validate", "[spec][dist
     }
   }
 }
+
+TEST_CASE("script_params become the run's params", "[spec][metrics]") {
+  using trainctl::spec::script_param_values;
+  using Pairs = std::vector<std::pair<std::string, std::string>>;
+  CHECK(script_param_values({"--lr", "0.1", "--verbose", "--offset", "-1", "-k", "3"}) ==
+        Pairs{{"--lr", "0.1"}, {"--verbose", ""}, {"--offset", "-1"}, {"-k", "3"}});
+  CHECK(script_param_values({"data.csv", "--fast"}) == Pairs{{"arg0", "data.csv"}, {"--fast", ""}});
+  CHECK(script_param_values({}).empty());
+}

@@ -70,9 +70,11 @@ TEST_CASE("A single-process run has one task, main", "[spec][launch]") {
           {"HOME", "/root"},
           {"MODE", "spec"},
           {"PATH", "/usr/bin"},
+          {"PYTHONPATH", "/runs/run-abc/python"},
           {"PYTHONUNBUFFERED", "1"},
           {"TRAINCTL_LOCAL_RANK", "0"},
           {"TRAINCTL_LOCAL_SIZE", "1"},
+          {"TRAINCTL_METRICS_FILE", "/runs/run-abc/logs/main.metrics.jsonl"},
           {"TRAINCTL_NODE_RANK", "0"},
           {"TRAINCTL_OUTPUTS_DIR", "/runs/run-abc/outputs"},
           {"TRAINCTL_RUN_ID", "run-abc"},
@@ -256,11 +258,13 @@ TEST_CASE("A parameter-server run wires every task with its own TF_CONFIG", "[sp
           {"HOME", "/root"},
           {"MODE", "spec"},
           {"PATH", "/usr/bin"},
+          {"PYTHONPATH", "/runs/run-abc/python"},
           {"PYTHONUNBUFFERED", "1"},
           {"TF_CONFIG", R"({"cluster":)" + cluster +
                             R"(,"task":{"type":"worker","index":1},"environment":"cloud"})"},
           {"TRAINCTL_LOCAL_RANK", "1"},
           {"TRAINCTL_LOCAL_SIZE", "2"},
+          {"TRAINCTL_METRICS_FILE", "/runs/run-abc/logs/worker-1.metrics.jsonl"},
           {"TRAINCTL_NODE_RANK", "1"},
           {"TRAINCTL_OUTPUTS_DIR", "/runs/run-abc/outputs"},
           {"TRAINCTL_RUN_ID", "run-abc"},
@@ -376,9 +380,11 @@ TEST_CASE("An MPI run is started by mpirun, one wrapped process per rank", "[spe
           {"OMPI_COMM_WORLD_RANK", "2"},
           {"OMPI_COMM_WORLD_SIZE", "4"},
           {"PATH", "/usr/bin"},
+          {"PYTHONPATH", "/runs/run-abc/python"},
           {"PYTHONUNBUFFERED", "1"},
           {"TRAINCTL_LOCAL_RANK", "0"},
           {"TRAINCTL_LOCAL_SIZE", "2"},
+          {"TRAINCTL_METRICS_FILE", "/runs/run-abc/logs/rank-2.metrics.jsonl"},
           {"TRAINCTL_NODE_RANK", "1"},
           {"TRAINCTL_OUTPUTS_DIR", "/runs/run-abc/outputs"},
           {"TRAINCTL_RUN_ID", "run-abc"},
@@ -424,11 +430,15 @@ TEST_CASE("An MPI run is started by mpirun, one wrapped process per rank", "[spe
                                               "-x",
                                               "PATH",
                                               "-x",
+                                              "PYTHONPATH",
+                                              "-x",
                                               "PYTHONUNBUFFERED",
                                               "-x",
                                               "TRAINCTL_LOCAL_RANK",
                                               "-x",
                                               "TRAINCTL_LOCAL_SIZE",
+                                              "-x",
+                                              "TRAINCTL_METRICS_FILE",
                                               "-x",
                                               "TRAINCTL_NODE_RANK",
                                               "-x",
@@ -460,9 +470,11 @@ TEST_CASE("An MPI run is started by mpirun, one wrapped process per rank", "[spe
           {"HOME", "/root"},
           {"MODE", "spec"},
           {"PATH", "/usr/bin"},
+          {"PYTHONPATH", "/runs/run-abc/python"},
           {"PYTHONUNBUFFERED", "1"},
           {"TRAINCTL_LOCAL_RANK", "0"},
           {"TRAINCTL_LOCAL_SIZE", "1"},
+          {"TRAINCTL_METRICS_FILE", "/runs/run-abc/logs/mpirun.metrics.jsonl"},
           {"TRAINCTL_NODE_RANK", "0"},
           {"TRAINCTL_OUTPUTS_DIR", "/runs/run-abc/outputs"},
           {"TRAINCTL_RUN_ID", "run-abc"},
@@ -603,6 +615,34 @@ TEST_CASE("A distributed plan round-trips through JSON", "[spec][launch]") {
       CHECK(back->tasks[4].role == "evaluator");
       CHECK(back->tasks[1].node_rank == 1);
       CHECK(back->to_json() == json);
+    }
+  }
+}
+
+TEST_CASE("Every task is told where to log metrics and can import trainctl", "[spec][launch][metrics]") {
+  GIVEN("a PyTorch run of two ranks") {
+    auto spec = example_spec("train.py");
+    spec.estimator.node_count = 1;
+    spec.estimator.process_count_per_node = 2;
+    spec.estimator.distributed.backend = Backend::pytorch;
+    const auto plan = build_launch_plan(spec, example_layout());
+    REQUIRE(plan.has_value());
+    THEN("each task has its own metrics file beside its log, and the module's folder on PYTHONPATH") {
+      for (const auto& task : plan->tasks) {
+        const std::map<std::string, std::string> env(task.env.begin(), task.env.end());
+        CHECK(env.at("TRAINCTL_METRICS_FILE") == "/runs/run-abc/logs/" + task.name + ".metrics.jsonl");
+        CHECK(env.at("PYTHONPATH") == "/runs/run-abc/python");
+      }
+    }
+  }
+  GIVEN("a spec that sets its own PYTHONPATH") {
+    auto spec = example_spec("train.py");
+    spec.environment_variables.emplace_back("PYTHONPATH", "/opt/lib");
+    const auto plan = build_launch_plan(spec, example_layout());
+    REQUIRE(plan.has_value());
+    THEN("the spec's folders come first, and the module's folder stays on it") {
+      const std::map<std::string, std::string> env(plan->tasks[0].env.begin(), plan->tasks[0].env.end());
+      CHECK(env.at("PYTHONPATH") == "/opt/lib:/runs/run-abc/python");
     }
   }
 }

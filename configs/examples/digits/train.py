@@ -15,6 +15,11 @@ import numpy as np
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
+try:
+    import trainctl  # on every trainctl task's PYTHONPATH (docs/metrics.md)
+except ImportError:  # run outside trainctl: nothing is logged
+    trainctl = None
+
 
 def softmax(z):
     z = z - z.max(axis=1, keepdims=True)
@@ -24,6 +29,10 @@ def softmax(z):
 
 def accuracy(w, b, x, y):
     return float((np.argmax(x @ w + b, axis=1) == y).mean())
+
+
+def cross_entropy(w, b, x, onehot):
+    return float(-(onehot * np.log(softmax(x @ w + b) + 1e-12)).sum(axis=1).mean())
 
 
 def main():
@@ -55,6 +64,10 @@ def main():
             grad = p - onehot[idx]
             w -= args.learning_rate * x_train[idx].T @ grad / len(idx)
             b -= args.learning_rate * grad.mean(axis=0)
+        if trainctl:
+            trainctl.log_metrics({"loss": cross_entropy(w, b, x_train, onehot),
+                                  "train_accuracy": accuracy(w, b, x_train, y_train),
+                                  "test_accuracy": accuracy(w, b, x_test, y_test)}, step=epoch)
         if epoch % 5 == 0 or epoch == 1 or epoch == args.epochs:
             print(f"epoch {epoch:3d}  train accuracy {accuracy(w, b, x_train, y_train):.3f}  "
                   f"test accuracy {accuracy(w, b, x_test, y_test):.3f}", flush=True)

@@ -78,6 +78,8 @@ struct PrinterOptions {
   bool error_color = false;  // ANSI colours in what goes to stderr (error: and warning: prefixes)
   bool quiet = false;        // no message() or notice() output
   bool progress = false;     // progress bars on stderr (a TTY)
+  bool charts = false;       // stdout is a terminal: metrics are also drawn as charts
+  int columns = 80;          // the terminal's width, for charts
 };
 
 // Whether stdout and stderr, each on its own, take colour, and stderr progress bars. Colour:
@@ -87,6 +89,8 @@ struct TerminalInfo {
   bool color = false;        // stdout
   bool error_color = false;  // stderr
   bool progress = false;
+  bool terminal = false;  // stdout is a terminal
+  int columns = 80;       // stdout's width when it is a terminal
 };
 TerminalInfo detect_terminal();
 

@@ -10,6 +10,7 @@ const ResourceKind& run_file_kind();   // PATH SIZE ; name: path
 const ResourceKind& dataset_kind();          // NAME LATEST VERSIONS UPDATED ; name: name
 const ResourceKind& dataset_version_kind();  // VERSION FILES SIZE SOURCE CREATED ; name: name
 const ResourceKind& model_kind();          // NAME LATEST VERSIONS FRAMEWORK UPDATED ; name: name
-const ResourceKind& model_version_kind();  // VERSION FRAMEWORK RUN FILES SIZE CREATED ; name: name
+const ResourceKind& model_version_kind();
+const ResourceKind& sweep_kind();  // ID EXPERIMENT STATUS SAMPLING TRIALS OF BEST... ; name: id  // VERSION FRAMEWORK RUN FILES SIZE CREATED ; name: name
 
 }  // namespace trainctl::cli

@@ -99,6 +99,14 @@ struct LogQuery {
   int attempt = 0;     // the attempt whose logs to read (following: from); 0: the current one
 };
 
+// Which series of a run's metric to read (docs/rest-api.md, Run metrics).
+struct MetricSeriesQuery {
+  std::string name;     // the metric
+  std::string task;     // empty: every task
+  int attempt = 0;      // 0: every attempt
+  int max_points = 0;   // per series; more are downsampled by the service; 0: its default
+};
+
 // What PUT services/{name} did.
 struct DeploymentOutcome {
   nlohmann::json deployment;
@@ -135,6 +143,25 @@ class ApiClient {
   Result<void> stream_logs(const std::string& workspace, const std::string& run_id,
                            const LogQuery& query,
                            const std::function<bool(const nlohmann::json&)>& on_event);
+  // ---- Sweeps (docs/sweeps.md; src/client/api_client_sweeps.cpp) ----
+  // POSTs a payload with a sweep section; returns the new sweep.
+  Result<nlohmann::json> create_sweep(const std::string& workspace, const nlohmann::json& payload);
+  Result<nlohmann::json> list_sweeps(const std::string& workspace);
+  // The sweep with its trials, the best first, and "best".
+  Result<nlohmann::json> get_sweep(const std::string& workspace, const std::string& id);
+  Result<nlohmann::json> cancel_sweep(const std::string& workspace, const std::string& id);
+
+  // ---- Metrics (docs/metrics.md; src/client/api_client_metrics.cpp) ----
+  // {"metrics" (summary by name), "params", "tags", "series", "rejected"} of a run.
+  Result<nlohmann::json> get_run_metrics(const std::string& workspace, const std::string& run_id);
+  // {"name", "series": [{"attempt", "task", "count", "downsampled", "points"}]}.
+  Result<nlohmann::json> get_metric_series(const std::string& workspace, const std::string& run_id,
+                                           const MetricSeriesQuery& query);
+  // The run's points (of metric `name`; every metric when empty) as "point" events, then with
+  // `follow` the new ones as they are recorded, until an "end" event; as stream_logs.
+  Result<void> stream_metric_points(const std::string& workspace, const std::string& run_id,
+                                    const std::string& name, bool follow,
+                                    const std::function<bool(const nlohmann::json&)>& on_event);
   Result<nlohmann::json> list_run_files(const std::string& workspace, const std::string& run_id);
   // Writes the file to `<dest>.partial`, renamed onto `dest` once complete and verified (size,
   // and sha256 when given): `dest` never holds a partial file. A transfer that breaks off keeps

@@ -17,6 +17,8 @@ namespace trainctl::service {
 
 class ComputeManager;     // compute_manager.hpp (issue 5)
 class DeploymentManager;  // deployments.hpp (issue 6)
+class MetricsIngester;    // metrics/metrics_ingester.hpp
+class SweepManager;       // sweeps/sweep_manager.hpp
 
 struct ApiConfig {
   std::string token;  // the bearer token every route but GET /v1/health requires
@@ -40,6 +42,11 @@ struct ServiceContext {
   ComputeManager* computes = nullptr;
   // The replica processes of deployments and the scoring route's dispatch.
   DeploymentManager* deployments = nullptr;
+  // Says when new metric points are recorded (the live stream waits on it); null: the stream
+  // looks again about every 250 ms.
+  MetricsIngester* metrics = nullptr;
+  // Runs sweeps; null: the sweep routes answer 503.
+  SweepManager* sweeps = nullptr;
 };
 
 // Installs the middleware and every route. `context` must outlive `server`.

@@ -199,6 +199,30 @@ struct RunRecord {
   // The attempts that ended and were retried, oldest first: [{"attempt", "status",
   // "exit_code", "signal", "reason", "first_failed_task", "started_at", "ended_at", "tasks"}].
   nlohmann::json attempts = nlohmann::json::array();
+  // What the run logged (docs/metrics.md): its params (script_params, recorded at submit, then
+  // what the script logged) and tags as {"name": "text"}, and per metric name its summary
+  // {"last", "last_step", "min", "max", "count"} over every task and attempt.
+  nlohmann::json params = nlohmann::json::object();
+  nlohmann::json logged_tags = nlohmann::json::object();
+  nlohmann::json metrics = nlohmann::json::object();
+  // A trial of a sweep (docs/sweeps.md): the sweep's id and the trial's number (0..), unique
+  // within the sweep; empty and 0 for a run of its own.
+  std::string sweep_id;
+  int trial = 0;
+};
+
+// A hyperparameter sweep (docs/sweeps.md): its trials are runs (RunRecord::sweep_id).
+struct SweepRecord {
+  std::string id;  // "sweep-" + 10 random [a-z0-9]
+  std::string workspace;
+  std::string experiment;
+  nlohmann::json payload = nlohmann::json::object();  // the validated payload, "sweep" included
+  uint64_t seed = 0;  // the spec's, or drawn at creation
+  std::string status = "Running";  // Running | Completed | Canceled
+  std::string message;
+  int64_t created_at_ms = 0;
+  int64_t ended_at_ms = 0;  // 0: not yet
+  int64_t seq = 0;
 };
 
 struct RunEvent {
@@ -234,6 +258,67 @@ struct RunUpdate {
   // Appends the timeline event even when the status stays the same: a new attempt that starts
   // again from Starting before the one it replaces was ever seen Running.
   bool always_record = false;
+};
+
+// ---- Metrics (docs/metrics.md) ----
+
+// A metric point read from a task's metrics file, to record.
+struct MetricPointDraft {
+  std::string name;
+  double value = 0;             // NaN and infinities too
+  std::optional<int64_t> step;  // absent: one more than the series' last step (0 for the first)
+  int64_t at_ms = 0;
+};
+
+// What one read of a task's metrics file found: the bytes [from_offset, to_offset) of it.
+struct MetricBatch {
+  std::string run_id;
+  int attempt = 1;
+  std::string task;
+  int64_t from_offset = 0;
+  int64_t to_offset = 0;
+  int64_t lines = 0;  // lines read, rejected ones included
+  std::vector<MetricPointDraft> points;
+  std::vector<std::pair<std::string, std::string>> params;  // in order: a later one wins
+  std::vector<std::pair<std::string, std::string>> tags;
+  int64_t rejected = 0;      // lines that were not records
+  std::string last_problem;  // why the last of them was rejected
+};
+
+// The points one task logged under one name in one attempt.
+struct MetricSeriesRecord {
+  int64_t id = 0;
+  std::string name;
+  int attempt = 1;
+  std::string task;
+  int64_t count = 0;
+  double last = 0;
+  int64_t last_step = 0;
+  int64_t last_at_ms = 0;
+  std::optional<double> min;  // over the values that are not NaN; none when all are
+  std::optional<double> max;
+};
+
+struct MetricPointRecord {
+  int64_t index = 0;  // 0.. in the order logged
+  int64_t step = 0;
+  double value = 0;
+  int64_t at_ms = 0;
+  // A downsampled point stands for the points index..last_index: value is their mean, and
+  // these their least and greatest values and last step. Equal to the point's own otherwise.
+  int64_t last_index = 0;
+  double low = 0;
+  double high = 0;
+};
+
+// How far the service has read one task's metrics file, and what it refused in it.
+struct MetricFileRecord {
+  int attempt = 1;
+  std::string task;
+  int64_t offset = 0;
+  int64_t lines = 0;
+  int64_t rejected = 0;
+  std::string last_problem;
 };
 
 struct CreateRunOutcome {
@@ -277,7 +362,7 @@ class Store {
   virtual Result<SnapshotRecord> get_snapshot(const std::string& id) = 0;
 
   // Inserts a run (status Queued, with its first timeline event) and assigns id and seq when
-  // empty. With an idempotency key already used in the workspace: the same request_hash replays
+  // empty. A trial (sweep_id set) whose number the sweep has already is a conflict. With an idempotency key already used in the workspace: the same request_hash replays
   // the existing run; a different one fails with conflict.
   virtual Result<CreateRunOutcome> create_run(const RunRecord& draft) = 0;
   virtual Result<RunRecord> get_run(const std::string& workspace, const std::string& id) = 0;
@@ -363,6 +448,37 @@ class Store {
   // Removes the deployment and its service_models rows; not_found when absent.
   virtual Result<void> delete_deployment(const std::string& workspace,
                                          const std::string& name) = 0;
+
+  // ---- Sweeps (docs/sweeps.md; src/service/store/sqlite_store_sweeps.cpp) ----
+  // Inserts the sweep (status Running) and assigns its id and seq. not_found: no workspace.
+  virtual Result<SweepRecord> create_sweep(const SweepRecord& draft) = 0;
+  virtual Result<SweepRecord> get_sweep(const std::string& workspace, const std::string& id) = 0;
+  virtual Result<std::vector<SweepRecord>> list_sweeps(const std::string& workspace) = 0;  // newest first
+  virtual Result<std::vector<SweepRecord>> list_active_sweeps() = 0;  // Running, every workspace
+  // Sets status, message and ended_at of a Running sweep; conflict when it has ended.
+  virtual Result<SweepRecord> end_sweep(const std::string& id, const std::string& status,
+                                        const std::string& message) = 0;
+  // The sweep's trials, by trial number.
+  virtual Result<std::vector<RunRecord>> sweep_trials(const std::string& sweep_id) = 0;
+
+  // ---- Metrics (docs/metrics.md; src/service/store/sqlite_store_metrics.cpp) ----
+  // Records a batch, the file's new offset, and the run's new summary, params and tags, in one
+  // transaction, so that a byte of a metrics file is recorded once or not at all. conflict
+  // when the file's recorded offset is not batch.from_offset (the batch was recorded already);
+  // not_found when the run does not exist.
+  virtual Result<void> record_metrics(const MetricBatch& batch) = 0;
+  virtual Result<std::vector<MetricFileRecord>> metric_files(const std::string& run_id) = 0;
+  // The run's series, by name, attempt and task; only those of `name` when it is given.
+  virtual Result<std::vector<MetricSeriesRecord>> metric_series(
+      const std::string& run_id, const std::optional<std::string>& name) = 0;
+  // Up to `limit` points of a series from index `from_index` on, in order.
+  virtual Result<std::vector<MetricPointRecord>> metric_points(int64_t series_id,
+                                                               int64_t from_index,
+                                                               int64_t limit) = 0;
+  // The series in at most `max_points` points: all of them when it has no more, else one point
+  // per run of ceil(count / max_points) consecutive points (MetricPointRecord).
+  virtual Result<std::vector<MetricPointRecord>> downsampled_metric_points(
+      int64_t series_id, int64_t max_points) = 0;
 };
 
 }  // namespace trainctl::service

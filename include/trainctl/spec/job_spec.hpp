@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "trainctl/spec/sweep.hpp"
 #include "trainctl/util/error.hpp"
 
 namespace trainctl::spec {
@@ -99,6 +100,8 @@ struct JobSpec {
   std::vector<std::pair<std::string, std::string>> environment_variables;  // in spec order
   Limits limits;
   std::map<std::string, std::string> tags;
+  // A hyperparameter sweep: the spec is the template of its trials (docs/sweeps.md).
+  std::optional<Sweep> sweep;
 };
 
 struct ParseOptions {
@@ -112,6 +115,13 @@ struct ParseOptions {
 // "mpirun" for backend mpi (the launcher, whose log is logs/mpirun.log). These are the names
 // `logs --task` accepts.
 std::vector<std::string> task_names(const JobSpec& spec);
+
+// script_params as the run's params (docs/metrics.md): each flag ("--lr", "-v") with the
+// argument after it as its value, or "" when the next argument is a flag too or there is none
+// (a negative number such as "-1" is a value); an argument after no flag is "arg<index>".
+// In argv order; a flag given twice keeps its last value.
+std::vector<std::pair<std::string, std::string>> script_param_values(
+    const std::vector<std::string>& script_params);
 
 // The virtual nodes a run of `spec` occupies: estimator.node_count.
 inline int node_count(const JobSpec& spec) { return spec.estimator.node_count; }

@@ -29,6 +29,11 @@ inline constexpr std::string_view k_rank = "rank";
 inline constexpr std::string_view k_launcher = "launcher";  // mpirun
 }  // namespace task_role
 
+// The folder of a run (<run>/python) that holds the `trainctl` Python module (docs/metrics.md):
+// the supervisor writes it there before the first task starts, and every task has it on its
+// PYTHONPATH.
+inline constexpr std::string_view k_python_library_dir = "python";
+
 struct TaskLaunch {
   std::string name;               // "main", "chief-0", "worker-1", "ps-0", "evaluator-0", "rank-3"
   std::string role;               // a task_role value
@@ -165,7 +170,9 @@ inline constexpr std::string_view k_inherited_variables_text =
 // Every `${{inputs.NAME}}` in script_params and environment_variables values becomes
 // `<inputs_dir>/NAME`. Each task's environment is base_env, then TRAINCTL_RUN_ID,
 // TRAINCTL_OUTPUTS_DIR, TRAINCTL_TASK, TRAINCTL_NODE_RANK, TRAINCTL_LOCAL_RANK and
-// TRAINCTL_LOCAL_SIZE (the task's place among the tasks of its node), PYTHONUNBUFFERED=1, one
+// TRAINCTL_LOCAL_SIZE (the task's place among the tasks of its node), PYTHONUNBUFFERED=1,
+// TRAINCTL_METRICS_FILE=<logs_dir>/<task>.metrics.jsonl, PYTHONPATH=<run_dir>/python (after the
+// spec's own PYTHONPATH when it sets one), one
 // TRAINCTL_INPUT_<NAME> = <inputs_dir>/NAME per input (NAME upper-cased, every character but
 // letters and digits made '_'), then the backend's (TF_CONFIG; MASTER_ADDR,
 // MASTER_PORT, WORLD_SIZE, RANK, LOCAL_RANK, NODE_RANK, LOCAL_WORLD_SIZE; OMPI_COMM_WORLD_*),

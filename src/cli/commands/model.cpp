@@ -3,6 +3,7 @@
 #include <fmt/ranges.h>
 
 #include "command_table.hpp"
+#include "trainctl/cli/commands/sweep.hpp"
 #include "transfers.hpp"
 #include "versioned_assets.hpp"
 #include "trainctl/api/names.hpp"
@@ -150,7 +151,12 @@ json register_body(const RegisterOptions& options) {
 Result<int> run_register(Session& session, const RegisterOptions& options) {
   auto client = session.client();
   if (!client) return fail(client.error());
-  auto version = (*client)->register_model(session.workspace(), register_body(options));
+  // A sweep's id stands for the run of its best trial.
+  auto run_id = resolve_run_or_sweep(**client, session.workspace(), options.run_id);
+  if (!run_id) return fail(run_id.error());
+  RegisterOptions resolved = options;
+  resolved.run_id = *run_id;
+  auto version = (*client)->register_model(session.workspace(), register_body(resolved));
   if (!version) return fail(version.error());
   auto& printer = session.printer();
   if (!printer.for_people()) {
@@ -192,7 +198,8 @@ if the run is deleted. The version records its run, experiment, snapshot and dat
 Examples:
   trainctl register --run run-abc123 --name digits --path outputs/model --framework sklearn
   trainctl register --run run-abc123 --name digits --path outputs/model.pkl --cpu 1 --memory-gb 2)");
-  command->add_option("--run", options->run_id, "The Completed run the files come from")
+  command->add_option("--run", options->run_id,
+                      "The Completed run the files come from, or a sweep: its best trial's run")
       ->required();
   command->add_option("--name", options->name, "Model name (a new version of it is made)")
       ->required();

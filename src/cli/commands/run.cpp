@@ -1,4 +1,5 @@
-// `trainctl run list|show|cancel|wait|files|download`.
+// `trainctl run list|show|cancel|wait|files|download|metrics|compare` (metrics and compare:
+// run_metrics.cpp).
 #include "trainctl/cli/commands/run.hpp"
 
 #include <algorithm>
@@ -12,6 +13,7 @@
 #include "transfers.hpp"
 #include "trainctl/api/names.hpp"
 #include "trainctl/api/run_status.hpp"
+#include "trainctl/cli/commands/run_metrics.hpp"
 #include "trainctl/cli/resources.hpp"
 #include "trainctl/cli/run_timeline.hpp"
 #include "trainctl/util/fs.hpp"
@@ -185,6 +187,12 @@ Result<void> validate(const RunListOptions& options) {
   if (options.limit < 1 || options.limit > k_max_page) {
     return fail(ErrorCode::usage, "--limit must be within 1-{}", k_max_page);
   }
+  if (!options.columns.empty()) {
+    if (auto fields = parse_run_fields(options.columns); !fields) return fail(fields.error());
+  }
+  if (!options.sort.empty()) {
+    if (auto sort = parse_run_sort(options.sort); !sort) return fail(sort.error());
+  }
   if (options.status.empty()) return {};
   for (const auto status : util::split(options.status, ',')) {
     if (!api::parse_run_status(status)) {
@@ -293,7 +301,10 @@ Result<int> run_run_list(Session& session, const RunListOptions& options) {
     next_page = page->value("next_page_token", json());
     query.page_token = next_page.is_string() ? next_page.get<std::string>() : std::string();
   } while (options.all && !query.page_token.empty());
-  session.printer().print_list(run_list_kind(items), items);
+  if (!options.sort.empty()) sort_runs(items, parse_run_sort(options.sort).value());
+  ResourceKind kind = run_list_kind(items);
+  if (!options.columns.empty()) kind = with_fields(std::move(kind), parse_run_fields(options.columns).value());
+  session.printer().print_list(kind, items);
   if (!options.all && !query.page_token.empty()) {
     session.printer().notice(
         fmt::format("more runs exist: --all lists them, --limit N pages by N"));
@@ -421,7 +432,10 @@ Examples:
   trainctl run list --experiment tf-mnist --status Failed,TimedOut
   trainctl run show run-k3x9q2m7ab
   trainctl run wait run-k3x9q2m7ab --timeout 30m && echo completed
-  trainctl run download run-k3x9q2m7ab --path outputs --dest ./results)");
+  trainctl run download run-k3x9q2m7ab --path outputs --dest ./results
+  trainctl run metrics run-k3x9q2m7ab --name loss -f
+  trainctl run list --experiment digits --columns metrics.accuracy,params.--C --sort -metrics.accuracy
+  trainctl run compare run-k3x9q2m7ab run-p0q1w2e3r4)");
 
   auto list_options = std::make_shared<RunListOptions>();
   auto* list = group->add_subcommand("list", "List runs, newest first");
@@ -432,6 +446,12 @@ Examples:
   list->add_option("--limit", list_options->limit, "At most N runs (per page with --all)")
       ->capture_default_str();
   list->add_flag("--all", list_options->all, "Every run, page after page");
+  list->add_option("--columns", list_options->columns,
+                   "Extra columns, a comma list of metrics.NAME (last value), params.NAME, "
+                   "tags.NAME");
+  list->add_option("--sort", list_options->sort,
+                   "Sort the runs listed by metrics.NAME, params.NAME, tags.NAME or a run field "
+                   "(created_at, status, ...); '-' first for descending; runs without it last");
   on_parsed(list, selected, list_options, run_run_list);
 
   auto show_options = std::make_shared<RunOptions>();
@@ -456,6 +476,29 @@ Examples:
   auto* files = group->add_subcommand("files", "List a run's outputs and logs");
   files->add_option("RUN", files_options->run_id, "Run id")->required();
   on_parsed(files, selected, files_options, run_run_files);
+
+  auto metrics_options = std::make_shared<RunMetricsOptions>();
+  auto* metrics = group->add_subcommand(
+      "metrics",
+      "A run's metrics (summary, params, tags), one metric's points with --name, drawn as a "
+      "chart on a terminal; -f follows them live");
+  metrics->add_option("RUN", metrics_options->run_id, "Run id")->required();
+  metrics->add_option("--name", metrics_options->name, "One metric: its points (or its chart)");
+  metrics->add_option("--task", metrics_options->task, "Only this task's series (rank-1, worker-0)");
+  metrics->add_option("--attempt", metrics_options->attempt, "Only this attempt's series");
+  metrics->add_option("--max-points", metrics_options->max_points,
+                      "At most N points per series; the service averages runs of points beyond")
+      ->capture_default_str();
+  metrics->add_flag("-f,--follow", metrics_options->follow,
+                    "Print (on a terminal: draw) points as they are logged, until the run ends; "
+                    "exit with its outcome");
+  on_parsed(metrics, selected, metrics_options, run_run_metrics);
+
+  auto compare_options = std::make_shared<RunCompareOptions>();
+  auto* compare = group->add_subcommand(
+      "compare", "Params and last metric values of runs side by side; * marks differences");
+  compare->add_option("RUN", compare_options->run_ids, "Two or more run ids")->required();
+  on_parsed(compare, selected, compare_options, run_run_compare);
 
   auto download_options = std::make_shared<RunDownloadOptions>();
   auto* download = group->add_subcommand("download", "Download a run's files");

@@ -2,11 +2,13 @@
 #include "trainctl/cli/commands/submit.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "command_table.hpp"
 #include "transfers.hpp"
 #include "trainctl/api/names.hpp"
 #include "trainctl/cli/commands/logs.hpp"
+#include "trainctl/cli/commands/sweep.hpp"
 #include "trainctl/cli/resources.hpp"
 #include "trainctl/client/snapshot.hpp"
 #include "trainctl/spec/yaml_document.hpp"
@@ -271,6 +273,79 @@ Description describe_launch_plan(const spec::LaunchPlan& plan) {
   return description;
 }
 
+json sweep_json(const spec::Sweep& sweep) {
+  json space = json::array();
+  for (const auto& parameter : sweep.search_space) {
+    json entry{{"name", parameter.name}, {"type", spec::to_string(parameter.type)}};
+    if (parameter.type == spec::ParameterType::choice) {
+      entry["values"] = parameter.values;
+    } else if (parameter.type == spec::ParameterType::normal) {
+      entry["mu"] = parameter.mu;
+      entry["sigma"] = parameter.sigma;
+    } else {
+      entry["min"] = parameter.min;
+      entry["max"] = parameter.max;
+      if (parameter.q > 0) entry["q"] = parameter.q;
+    }
+    if (const auto values = spec::grid_values(parameter)) entry["grid_values"] = values->size();
+    space.push_back(std::move(entry));
+  }
+  return {{"sampling", spec::to_string(sweep.sampling)},
+          {"trials", spec::total_trials(sweep)},
+          {"grid_size", spec::grid_size(sweep) ? json(*spec::grid_size(sweep)) : json(nullptr)},
+          {"max_concurrent_trials", sweep.max_concurrent_trials},
+          {"primary_metric", sweep.primary_metric},
+          {"goal", spec::to_string(sweep.goal)},
+          {"early_termination", spec::to_string(sweep.early_termination.policy)},
+          {"search_space", std::move(space)}};
+}
+
+// "loguniform 0.01 .. 100", "choice of rbf, poly", "randint 1 .. 5 (5 values)".
+std::string parameter_range(const spec::SearchParameter& parameter) {
+  using spec::ParameterType;
+  std::string text;
+  switch (parameter.type) {
+    case ParameterType::choice:
+      text = fmt::format("choice of {}", fmt::join(parameter.values, ", "));
+      break;
+    case ParameterType::normal:
+      text = fmt::format("normal, mu {} sigma {}", parameter.mu, parameter.sigma);
+      break;
+    default:
+      text = fmt::format("{} {} .. {}", spec::to_string(parameter.type), parameter.min,
+                         parameter.max);
+      if (parameter.q > 0) text += fmt::format(" in steps of {}", parameter.q);
+  }
+  if (parameter.type != ParameterType::choice) {
+    if (const auto values = spec::grid_values(parameter)) {
+      text += fmt::format(" ({} values)", values->size());
+    }
+  }
+  return text;
+}
+
+Description::Section sweep_section(const spec::Sweep& sweep) {
+  Description::Section section{.title = "Sweep", .headers = {}, .rows = {}};
+  const auto grid = spec::grid_size(sweep);
+  std::string trials = fmt::format("{}", spec::total_trials(sweep));
+  if (sweep.sampling == spec::Sampling::grid) {
+    trials += fmt::format(" (the grid has {} points)", grid.value_or(0));
+  }
+  section.rows.push_back({"sampling:", std::string(spec::to_string(sweep.sampling))});
+  section.rows.push_back({"trials:", trials});
+  section.rows.push_back({"at once:", std::to_string(sweep.max_concurrent_trials)});
+  section.rows.push_back({"objective:", fmt::format("{} {}", spec::to_string(sweep.goal),
+                                                    sweep.primary_metric)});
+  if (sweep.early_termination.policy != spec::TerminationPolicy::none) {
+    section.rows.push_back({"early termination:",
+                            std::string(spec::to_string(sweep.early_termination.policy))});
+  }
+  for (const auto& parameter : sweep.search_space) {
+    section.rows.push_back({fmt::format("{}:", parameter.name), parameter_range(parameter)});
+  }
+  return section;
+}
+
 Result<int> run_validate(Session& session, const ValidateOptions& options) {
   if (auto accepted = accept_formats(
           session.printer().options().format,
@@ -284,9 +359,13 @@ Result<int> run_validate(Session& session, const ValidateOptions& options) {
   auto plan = placeholder_launch_plan(loaded->spec);
   if (!plan) return fail(plan.error());
   session.printer().message(fmt::format("{} is valid", options.file));
-  session.printer().print_document(
-      json{{"file", options.file}, {"valid", true}, {"launch_plan", plan->to_json()}},
-      describe_launch_plan(*plan));
+  json document{{"file", options.file}, {"valid", true}, {"launch_plan", plan->to_json()}};
+  Description description = describe_launch_plan(*plan);
+  if (loaded->spec.sweep) {
+    document["sweep"] = sweep_json(*loaded->spec.sweep);
+    description.sections.insert(description.sections.begin(), sweep_section(*loaded->spec.sweep));
+  }
+  session.printer().print_document(document, description);
   return exit_code::k_success;
 }
 
@@ -309,6 +388,18 @@ Result<int> run_submit(Session& session, const SubmitOptions& options) {
   if (!client) return fail(client.error());
   auto snapshot = upload_source(**client, session, loaded->source_directory);
   if (!snapshot) return fail(snapshot.error());
+  if (loaded->spec.sweep) {
+    auto sweep = (*client)->create_sweep(
+        session.workspace(), spec::build_payload(loaded->spec, snapshot->snapshot_id));
+    if (!sweep) return fail(sweep.error());
+    const auto sweep_id = sweep->value("id", "");
+    if (!options.stream) {
+      printer.print_resource(sweep_kind(), *sweep);
+      return exit_code::k_success;
+    }
+    printer.notice(fmt::format("submitted sweep {}", sweep_id));
+    return follow_sweep(**client, session, sweep_id);
+  }
   const auto key = options.idempotency_key.empty() ? util::random_hex(16) : options.idempotency_key;
   auto submitted = (*client)->create_run(
       session.workspace(), spec::build_payload(loaded->spec, snapshot->snapshot_id), key);

@@ -18,6 +18,7 @@
 #include <thread>
 #include <string_view>
 
+#include "trainctl/api/metrics.hpp"
 #include "trainctl/service/engines/run_state.hpp"
 #include "trainctl/service/engines/task_launcher.hpp"
 #include "trainctl/util/strings.hpp"
@@ -110,6 +111,7 @@ std::vector<std::pair<std::string, std::string>> node_placement(const RankOption
   const std::string local_rank = std::to_string(rank.index % options.ranks_per_node);
   const std::string local_size = std::to_string(options.ranks_per_node);
   return {{"TRAINCTL_TASK", rank.name},
+          {"TRAINCTL_METRICS_FILE", (options.logs_dir / api::metrics_file_name(rank.name)).string()},
           {"TRAINCTL_NODE_RANK", std::to_string(rank.node_rank)},
           {"TRAINCTL_LOCAL_RANK", local_rank},
           {"TRAINCTL_LOCAL_SIZE", local_size},

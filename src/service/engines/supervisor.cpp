@@ -25,6 +25,7 @@
 #include "trainctl/service/engines/run_state.hpp"
 #include "trainctl/service/engines/task_launcher.hpp"
 #include "trainctl/service/engines/working_directory.hpp"
+#include "trainctl/service/trainctl_module.hpp"
 #include "trainctl/util/fs.hpp"
 #include "trainctl/util/time.hpp"
 
@@ -196,6 +197,7 @@ class Supervisor {
     save();  // the engine's start() waits for this first state
     if (!m_verdict && cancel_requested()) decide(canceled());
     if (!m_verdict) protect_shared_files();
+    if (!m_verdict) install_python_library();
     if (!m_verdict) prepare_working_directory();
     if (!m_verdict) start_tasks();
     if (!m_verdict) watch();
@@ -231,6 +233,15 @@ class Supervisor {
     if (m_verdict) return;
     m_verdict = std::move(verdict);
     m_verdict_at_ms = util::now_unix_ms();
+  }
+
+  // The `trainctl` module, where every task's PYTHONPATH names it. A run that cannot have it
+  // still runs: only `import trainctl` fails in it.
+  void install_python_library() {
+    const auto dir = m_run_dir / spec::k_python_library_dir;
+    auto written = util::make_directories(dir, 0755);
+    if (written) written = util::write_file_atomic(dir / "trainctl.py", k_trainctl_module, 0644);
+    if (!written) spdlog::warn("cannot write the trainctl module: {}", written.error().message);
   }
 
   // The tasks' working directory, made before any task starts; a run without one cannot start.

@@ -180,6 +180,13 @@ std::string workspace_route(std::string_view suffix) {
   return fmt::format("/v1/workspaces/([^/]+){}", suffix);
 }
 
+nlohmann::json run_tags(const RunRecord& run) {
+  nlohmann::json tags = payload_field(run, "tags");
+  if (!tags.is_object()) tags = nlohmann::json::object();
+  if (run.logged_tags.is_object()) tags.update(run.logged_tags);
+  return tags;
+}
+
 nlohmann::json run_json(const ServiceContext& context, const RunRecord& run,
                         const std::vector<RunEvent>* events) {
   nlohmann::json duration = nullptr;
@@ -204,7 +211,9 @@ nlohmann::json run_json(const ServiceContext& context, const RunRecord& run,
                      {"estimator", payload_field(run, "estimator")},
                      {"environment_variables", payload_field(run, "environment_variables")},
                      {"limits", payload_field(run, "limits")},
-                     {"tags", payload_field(run, "tags")},
+                     {"tags", run_tags(run)},
+                     {"params", run.params.is_object() ? run.params : nlohmann::json::object()},
+                     {"metrics", run.metrics.is_object() ? run.metrics : nlohmann::json::object()},
                      {"tasks", run.tasks.is_array() ? run.tasks : nlohmann::json::array()},
                      {"inputs", inputs_json(run.inputs)},
                      {"priority", run.priority},

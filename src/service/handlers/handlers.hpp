@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "trainctl/service/http_api.hpp"
+#include "trainctl/spec/job_spec.hpp"
 #include "trainctl/util/error.hpp"
 #include "trainctl/util/unique_fd.hpp"
 
@@ -72,6 +73,18 @@ Result<std::string> existing_workspace(const ServiceContext& context,
 // included when `events` is given.
 nlohmann::json run_json(const ServiceContext& context, const RunRecord& run,
                         const std::vector<RunEvent>* events = nullptr);
+// A run payload that passed every check of POST .../runs: the spec's rules and what its compute
+// target cannot do (invalid_spec with every problem), its snapshot, and its inputs, each resolved
+// to a fixed dataset version.
+struct CheckedPayload {
+  spec::JobSpec spec;
+  std::vector<ResolvedInput> inputs;
+};
+Result<CheckedPayload> check_run_payload(const ServiceContext& context, const std::string& workspace,
+                                         const nlohmann::json& payload);
+
+// The run's tags: the spec's, then those its tasks set (trainctl.set_tag), which win.
+nlohmann::json run_tags(const RunRecord& run);
 // The run with its timeline, as shown by create, show and cancel.
 Result<nlohmann::json> run_json_with_timeline(const ServiceContext& context, const RunRecord& run);
 
@@ -81,6 +94,8 @@ void install_workspace_routes(httplib::Server& server, const ServiceContext& con
 void install_blob_routes(httplib::Server& server, const ServiceContext& context);
 void install_run_routes(httplib::Server& server, const ServiceContext& context);
 void install_log_routes(httplib::Server& server, const ServiceContext& context);
+void install_metric_routes(httplib::Server& server, const ServiceContext& context);
+void install_sweep_routes(httplib::Server& server, const ServiceContext& context);
 void install_file_routes(httplib::Server& server, const ServiceContext& context);
 void install_dataset_routes(httplib::Server& server, const ServiceContext& context);
 void install_compute_routes(httplib::Server& server, const ServiceContext& context);

@@ -180,6 +180,21 @@ Result<std::vector<ResolvedInput>> resolve_inputs(const ServiceContext& context,
   return resolved;
 }
 
+}  // namespace
+
+Result<CheckedPayload> check_run_payload(const ServiceContext& context,
+                                         const std::string& workspace,
+                                         const nlohmann::json& payload) {
+  auto spec = validated_spec(context, workspace, payload);
+  if (!spec) return fail(spec.error());
+  if (auto snapshot = check_snapshot(context, payload); !snapshot) return fail(snapshot.error());
+  auto inputs = resolve_inputs(context, workspace, *spec);
+  if (!inputs) return fail(inputs.error());
+  return CheckedPayload{std::move(*spec), std::move(*inputs)};
+}
+
+namespace {
+
 // The reply to a submission: 201 with the new run, or 200 marked Idempotent-Replay with the run
 // an earlier submission with the same key made.
 Result<Reply> submitted_run_reply(const ServiceContext& context, const RunRecord& run,
@@ -210,24 +225,31 @@ Result<Reply> create_run(const ServiceContext& context, const httplib::Request& 
       return submitted_run_reply(context, **earlier, /*replayed=*/true);
     }
   }
-  auto spec = validated_spec(context, *workspace, *payload);
-  if (!spec) return fail(spec.error());
-  if (auto snapshot = check_snapshot(context, *payload); !snapshot) return fail(snapshot.error());
-  auto inputs = resolve_inputs(context, *workspace, *spec);
-  if (!inputs) return fail(inputs.error());
+  auto checked = check_run_payload(context, *workspace, *payload);
+  if (!checked) return fail(checked.error());
+  if (checked->spec.sweep) {
+    return fail(ErrorCode::invalid_argument,
+                "a payload with a sweep section starts a sweep: POST it to "
+                "/v1/workspaces/{}/sweeps",
+                *workspace);
+  }
+  const spec::JobSpec& spec = checked->spec;
 
   RunRecord draft;
   draft.workspace = *workspace;
-  draft.experiment = spec->experiment;
-  draft.name = spec->name;
-  draft.compute = spec->compute;
-  draft.priority = spec->priority;
+  draft.experiment = spec.experiment;
+  draft.name = spec.name;
+  draft.compute = spec.compute;
+  draft.priority = spec.priority;
   draft.snapshot_id = payload->at("snapshot_id").get<std::string>();
-  draft.payload = spec::build_payload(*spec, draft.snapshot_id);
+  draft.payload = spec::build_payload(spec, draft.snapshot_id);
   draft.idempotency_key = key;
   draft.request_hash = request_hash;
   draft.created_at_ms = util::now_unix_ms();
-  draft.inputs = std::move(*inputs);
+  draft.inputs = std::move(checked->inputs);
+  for (const auto& [name, value] : spec::script_param_values(spec.estimator.script_params)) {
+    draft.params[name] = value;
+  }
   auto outcome = context.store.create_run(draft);
   if (!outcome) return fail(outcome.error());
   if (!outcome->replayed) context.runs.submit(outcome->run);

@@ -275,7 +275,8 @@ void RunManager::notify_change() {
   m_changed.notify_all();
 }
 
-Result<CancelOutcome> RunManager::cancel(const std::string& workspace, const std::string& run_id) {
+Result<CancelOutcome> RunManager::cancel(const std::string& workspace, const std::string& run_id,
+                                         const std::string& reason) {
   std::lock_guard start_lock(m_start_mutex);
   auto run = m_store.get_run(workspace, run_id);
   if (!run) return fail(run.error());
@@ -295,6 +296,11 @@ Result<CancelOutcome> RunManager::cancel(const std::string& workspace, const std
     change.status = RunStatus::Canceled;
     change.ended_at_ms = util::now_unix_ms();
     change.message = "canceled before it started";
+    if (!reason.empty()) change.failure_reason = reason;
+  }
+  if (!reason.empty()) {
+    std::lock_guard lock(m_mutex);
+    m_cancel_reasons[run_id] = reason;
   }
   auto updated = m_store.update_run(run_id, change);
   if (!updated && updated.error().code == ErrorCode::conflict) {
@@ -607,6 +613,7 @@ bool RunManager::record_observation(const std::string& run_id, ActiveRun& active
       }
       break;
     case RunObservation::Phase::finished: {
+      finish_metrics(active.workspace, run_id);
       switch (retry(run_id, active, observation)) {
         case Retry::no: break;
         case Retry::started: return true;
@@ -629,6 +636,13 @@ bool RunManager::record_observation(const std::string& run_id, ActiveRun& active
       change.status = observation.outcome;
       change.exit_code = observation.exit_code;
       change.failure_reason = observation.reason;
+      {
+        std::lock_guard lock(m_mutex);
+        if (auto reason = m_cancel_reasons.find(run_id); reason != m_cancel_reasons.end()) {
+          if (observation.outcome == RunStatus::Canceled) change.failure_reason = reason->second;
+          m_cancel_reasons.erase(reason);
+        }
+      }
       if (observation.started_at_ms > 0) change.started_at_ms = observation.started_at_ms;
       change.ended_at_ms =
           observation.ended_at_ms > 0 ? observation.ended_at_ms : util::now_unix_ms();
@@ -655,6 +669,13 @@ bool RunManager::record_observation(const std::string& run_id, ActiveRun& active
   if (change.status) active.status = *change.status;
   active.tasks = std::move(tasks);
   return true;
+}
+
+void RunManager::finish_metrics(const std::string& workspace, const std::string& run_id) {
+  if (m_options.metrics == nullptr) return;
+  if (auto run = m_store.get_run(workspace, run_id); run) {
+    m_options.metrics->finish_attempt(run_id, run->attempt);
+  }
 }
 
 void RunManager::note_waiting(const std::string& run_id, const ActiveRun& active,

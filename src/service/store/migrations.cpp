@@ -210,6 +210,74 @@ ALTER TABLE computes ADD COLUMN slurm_qos TEXT NOT NULL DEFAULT '';
 ALTER TABLE computes ADD COLUMN slurm_conf TEXT NOT NULL DEFAULT '';
 )sql";
 
+// Version 7: metrics (docs/metrics.md). A series is what one task logged under one name in one
+// attempt; its row keeps the summary (count, last, min, max), so neither `run show` nor
+// `run list` reads points: the run's summary over its series, and its params and tags, are
+// JSON columns of the run, rewritten with each batch. A point is keyed by its series and its
+// place in it, so a series is read, paged and downsampled by its primary key. NaN is stored as
+// NULL, which SQLite's aggregates skip. metric_files says how many bytes of each task's
+// metrics file are recorded: a batch and its new offset commit together.
+constexpr std::string_view k_metrics_schema = R"sql(
+CREATE TABLE metric_series (
+  id          INTEGER PRIMARY KEY,
+  run_id      TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+  name        TEXT NOT NULL,
+  attempt     INTEGER NOT NULL,
+  task        TEXT NOT NULL,
+  count       INTEGER NOT NULL,
+  last_value  REAL,              -- NULL: NaN
+  last_step   INTEGER NOT NULL,
+  last_at_ms  INTEGER NOT NULL,
+  min_value   REAL,              -- NULL: no value but NaN yet
+  max_value   REAL,
+  UNIQUE (run_id, name, attempt, task)
+);
+CREATE TABLE metric_points (
+  series_id INTEGER NOT NULL REFERENCES metric_series (id) ON DELETE CASCADE,
+  idx       INTEGER NOT NULL,    -- 0.. in the order logged
+  step      INTEGER NOT NULL,
+  value     REAL,                -- NULL: NaN
+  at_ms     INTEGER NOT NULL,
+  PRIMARY KEY (series_id, idx)
+) WITHOUT ROWID;
+CREATE TABLE metric_files (
+  run_id       TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+  attempt      INTEGER NOT NULL,
+  task         TEXT NOT NULL,
+  offset       INTEGER NOT NULL,
+  lines        INTEGER NOT NULL,
+  rejected     INTEGER NOT NULL,
+  last_problem TEXT NOT NULL,
+  PRIMARY KEY (run_id, attempt, task)
+) WITHOUT ROWID;
+ALTER TABLE runs ADD COLUMN params TEXT NOT NULL DEFAULT '{}';       -- JSON {"name": "text"}
+ALTER TABLE runs ADD COLUMN logged_tags TEXT NOT NULL DEFAULT '{}';  -- JSON {"name": "text"}
+ALTER TABLE runs ADD COLUMN metrics TEXT NOT NULL DEFAULT '{}';      -- JSON summary by name
+)sql";
+
+// Version 8: sweeps (docs/sweeps.md). A sweep is a row of its own; its trials are runs that name
+// it, each with its number, unique within the sweep: the insert of a trial is the one thing a
+// sweep does to start it, so a restart can neither lose nor repeat one.
+constexpr std::string_view k_sweeps_schema = R"sql(
+CREATE TABLE sweeps (
+  seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+  id            TEXT NOT NULL UNIQUE,
+  workspace     TEXT NOT NULL REFERENCES workspaces (name) ON DELETE CASCADE,
+  experiment    TEXT NOT NULL,
+  payload       TEXT NOT NULL,     -- JSON: the validated payload, its "sweep" included
+  seed          INTEGER NOT NULL,
+  status        TEXT NOT NULL,     -- Running | Completed | Canceled
+  message       TEXT NOT NULL,
+  created_at_ms INTEGER NOT NULL,
+  ended_at_ms   INTEGER NOT NULL
+);
+CREATE INDEX sweeps_by_workspace ON sweeps (workspace, seq);
+CREATE INDEX sweeps_running ON sweeps (seq) WHERE status = 'Running';
+ALTER TABLE runs ADD COLUMN sweep_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE runs ADD COLUMN trial INTEGER NOT NULL DEFAULT 0;
+CREATE UNIQUE INDEX runs_by_sweep ON runs (sweep_id, trial) WHERE sweep_id <> '';
+)sql";
+
 constexpr std::array k_migrations{
     Migration{1, "workspaces, blobs, snapshots, runs and run events", k_initial_schema},
     Migration{2, "dataset versions and run inputs", k_datasets_schema},
@@ -217,6 +285,8 @@ constexpr std::array k_migrations{
     Migration{4, "model registry", k_models_schema},
     Migration{5, "deployments", k_services_schema},
     Migration{6, "compute targets of type slurm", k_slurm_computes_schema},
+    Migration{7, "metrics, params and logged tags of runs", k_metrics_schema},
+    Migration{8, "sweeps and their trials", k_sweeps_schema},
 };
 
 Result<void> apply(Connection& connection, const Migration& migration) {

@@ -62,7 +62,8 @@ WorkspaceRecord read_workspace(const Statement& row) {
 constexpr std::string_view k_run_columns =
     "seq, id, workspace, experiment, name, compute, status, snapshot_id, payload, tasks,"
     " idempotency_key, request_hash, created_at_ms, updated_at_ms, started_at_ms, ended_at_ms,"
-    " exit_code, failure_reason, inputs, priority, nodes, attempt, attempts";
+    " exit_code, failure_reason, inputs, priority, nodes, attempt, attempts, params, logged_tags,"
+    " metrics, sweep_id, trial";
 
 std::string select_runs(std::string_view rest) {
   return fmt::format("SELECT {} FROM runs {}", k_run_columns, rest);
@@ -174,6 +175,17 @@ Result<RunRecord> read_run(const Statement& row) {
   auto attempts = parse_stored_json(row.column_text(22), "run attempts");
   if (!attempts) return std::unexpected(attempts.error());
   run.attempts = std::move(*attempts);
+  auto params = parse_stored_json(row.column_text(23), "run params");
+  if (!params) return std::unexpected(params.error());
+  run.params = std::move(*params);
+  auto tags = parse_stored_json(row.column_text(24), "run logged tags");
+  if (!tags) return std::unexpected(tags.error());
+  run.logged_tags = std::move(*tags);
+  auto metrics = parse_stored_json(row.column_text(25), "run metrics");
+  if (!metrics) return std::unexpected(metrics.error());
+  run.metrics = std::move(*metrics);
+  run.sweep_id = row.column_text(26);
+  run.trial = static_cast<int>(row.column_int64(27));
   return run;
 }
 
@@ -254,9 +266,10 @@ Result<void> insert_run(Connection& connection, RunRecord& run) {
   auto statement = connection.prepare(
       "INSERT INTO runs (id, workspace, experiment, name, compute, status, snapshot_id, payload,"
       " tasks, idempotency_key, request_hash, created_at_ms, updated_at_ms, started_at_ms,"
-      " ended_at_ms, exit_code, failure_reason, inputs, priority, nodes, attempt, attempts)"
+      " ended_at_ms, exit_code, failure_reason, inputs, priority, nodes, attempt, attempts, params,"
+      " sweep_id, trial)"
       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,"
-      " ?19, ?20, ?21, ?22)");
+      " ?19, ?20, ?21, ?22, ?23, ?24, ?25)");
   if (!statement) return std::unexpected(statement.error());
   statement->bind(run.id, run.workspace, run.experiment, run.name, run.compute,
                   api::to_string(run.status), run.snapshot_id, dump_json(run.payload),
@@ -264,7 +277,7 @@ Result<void> insert_run(Connection& connection, RunRecord& run) {
   statement->bind(run.created_at_ms, run.updated_at_ms, run.started_at_ms, run.ended_at_ms,
                   run.exit_code, run.failure_reason, dump_json(inputs_json(run.inputs)));
   statement->bind(run.priority, dump_json(nlohmann::json(run.nodes)), run.attempt,
-                  dump_json(run.attempts));
+                  dump_json(run.attempts), dump_json(run.params), run.sweep_id, run.trial);
   if (auto done = statement->execute(); !done) return done;
   run.seq = connection.last_insert_rowid();
   return insert_run_inputs(connection, run);
@@ -770,6 +783,17 @@ Result<std::vector<RunRecord>> SqliteStore::list_active_runs() {
     auto statement = connection.prepare(k_sql);
     if (!statement) return std::unexpected(statement.error());
     return read_runs(*statement);
+  });
+}
+
+Result<std::vector<RunRecord>> SqliteStore::sweep_trials(const std::string& sweep_id) {
+  return read([&](Connection& connection) -> Result<std::vector<RunRecord>> {
+    // "sweep_id <> ''" lets SQLite use the partial index runs_by_sweep.
+    static const std::string k_sql =
+        select_runs("WHERE sweep_id = ?1 AND sweep_id <> '' ORDER BY trial");
+    auto statement = connection.prepare(k_sql);
+    if (!statement) return std::unexpected(statement.error());
+    return read_runs(statement->bind(sweep_id));
   });
 }
 

@@ -87,6 +87,25 @@ class SqliteStore final : public Store {
   Result<std::vector<DeploymentRecord>> list_all_deployments() override;
   Result<void> delete_deployment(const std::string& workspace, const std::string& name) override;
 
+  // Sweeps: sqlite_store_sweeps.cpp
+  Result<SweepRecord> create_sweep(const SweepRecord& draft) override;
+  Result<SweepRecord> get_sweep(const std::string& workspace, const std::string& id) override;
+  Result<std::vector<SweepRecord>> list_sweeps(const std::string& workspace) override;
+  Result<std::vector<SweepRecord>> list_active_sweeps() override;
+  Result<SweepRecord> end_sweep(const std::string& id, const std::string& status,
+                                const std::string& message) override;
+  Result<std::vector<RunRecord>> sweep_trials(const std::string& sweep_id) override;
+
+  // Metrics: sqlite_store_metrics.cpp
+  Result<void> record_metrics(const MetricBatch& batch) override;
+  Result<std::vector<MetricFileRecord>> metric_files(const std::string& run_id) override;
+  Result<std::vector<MetricSeriesRecord>> metric_series(
+      const std::string& run_id, const std::optional<std::string>& name) override;
+  Result<std::vector<MetricPointRecord>> metric_points(int64_t series_id, int64_t from_index,
+                                                       int64_t limit) override;
+  Result<std::vector<MetricPointRecord>> downsampled_metric_points(int64_t series_id,
+                                                                   int64_t max_points) override;
+
  private:
   SqliteStore(const std::filesystem::path& db_path, StoreOptions options,
               std::unique_ptr<Connection> writer, int schema_version);

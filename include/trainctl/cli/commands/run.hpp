@@ -15,6 +15,8 @@ struct RunListOptions {
   std::string status;  // comma list of run statuses
   int limit = 100;     // rows (per page with --all)
   bool all = false;    // follow page tokens to the end
+  std::string columns;  // extra columns: "metrics.accuracy,params.--lr" (run_metrics.hpp)
+  std::string sort;     // "[-]metrics.accuracy": sorts the runs listed
 };
 
 struct RunOptions {
@@ -32,7 +34,7 @@ struct RunDownloadOptions {
   std::string dest = ".";
 };
 
-// Statuses must be run status names; limit within 1-1000.
+// Statuses must be run status names; limit within 1-1000; columns and sort name run fields.
 Result<void> validate(const RunListOptions& options);
 Result<void> validate(const RunOptions& options);
 Result<void> validate(const RunWaitOptions& options);  // also: the timeout parses

@@ -25,6 +25,7 @@
 #include "trainctl/service/blob_store.hpp"
 #include "trainctl/service/engine.hpp"
 #include "trainctl/service/environments.hpp"
+#include "trainctl/service/metrics/metrics_ingester.hpp"
 #include "trainctl/service/runs/state_watch.hpp"
 #include "trainctl/service/store.hpp"
 #include "trainctl/util/error.hpp"
@@ -44,6 +45,9 @@ struct RunManagerOptions {
   // Builds the virtual environments of runs with pip_packages; null: such runs fail in
   // Preparing.
   EnvironmentCache* environments = nullptr;
+  // Reads what runs log (metrics); null: nothing is read. An attempt's metrics are read to
+  // their end before it is archived or its run recorded finished.
+  MetricsIngester* metrics = nullptr;
   // Where pip looks, for the environments the hosts of an engine's nodes build (Slurm).
   PipIndexConfig pip_index;
   // Runs prepared at once (an environment build can take minutes; others go on meanwhile).
@@ -87,7 +91,9 @@ class RunManager {
   void submit(const RunRecord& run);
   // Queued/Preparing -> Canceled; Starting/Running/Finalizing -> CancelRequested and the engine
   // is asked to stop it; a finished run is returned unchanged.
-  Result<CancelOutcome> cancel(const std::string& workspace, const std::string& run_id);
+  // `reason`, when given, is the Canceled run's failure_reason (a sweep's "early termination").
+  Result<CancelOutcome> cancel(const std::string& workspace, const std::string& run_id,
+                               const std::string& reason = {});
 
   std::filesystem::path run_dir(const std::string& run_id) const;
 
@@ -156,6 +162,8 @@ class RunManager {
   Engine& engine_for(const std::string& workspace, const std::string& compute);
   Engine& engine_for(const RunRecord& run) { return engine_for(run.workspace, run.compute); }
   void observe_active_runs();
+  // Reads the rest of the metrics of the run's current attempt, whose tasks have ended.
+  void finish_metrics(const std::string& workspace, const std::string& run_id);
   // A started run that its engine's system holds in a queue of its own (a pending Slurm job) is
   // Queued, with that system's reason; Starting again once it leaves that queue.
   void note_waiting(const std::string& run_id, const ActiveRun& active,
@@ -202,6 +210,7 @@ class RunManager {
   std::map<std::string, std::stop_source> m_preparing;
   std::map<std::string, ActiveRun> m_active;       // runs the engine owns, by id
   std::map<std::string, std::deque<RunUpdate>> m_unrecorded;  // changes the store could not take yet
+  std::map<std::string, std::string> m_cancel_reasons;  // runs canceled with a reason, by id
   // Serializes "Starting + engine.start" and the watcher's "Running" against cancel, so a cancel
   // never misses a start and CancelRequested is never set back to Running.
   std::mutex m_start_mutex;
