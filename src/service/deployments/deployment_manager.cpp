@@ -344,10 +344,6 @@ void DeploymentManager::roll_back(const Rollback& rollback) {
                "revision {} as revision {}",
                previous.workspace, previous.name, rollback.failed_revision, rollback.reason,
                previous.revision, restored.revision);
-  target->set_rollout_message(fmt::format(
-      "revision {} failed and was rolled back: {}; revision {} (the configuration of revision "
-      "{}) serves",
-      rollback.failed_revision, rollback.reason, restored.revision, previous.revision));
   const int64_t serving = target->serving_revision();
   {
     std::lock_guard lock(m_mutex);
@@ -355,8 +351,14 @@ void DeploymentManager::roll_back(const Rollback& rollback) {
     deployed.erase(rollback.failed_revision);
     deployed.insert_or_assign(restored.revision, restored);
   }
+  // The failed revision's files go before the rollback is announced: who reads "rolled back"
+  // finds no trace of it.
   remove_old_revisions(deployment_dir(previous.workspace, previous.name),
                        {restored.revision, serving});
+  target->set_rollout_message(fmt::format(
+      "revision {} failed and was rolled back: {}; revision {} (the configuration of revision "
+      "{}) serves",
+      rollback.failed_revision, rollback.reason, restored.revision, previous.revision));
 }
 
 Result<DeploymentManager::Applied> DeploymentManager::apply(DeploymentRecord draft) {
