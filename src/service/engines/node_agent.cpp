@@ -253,13 +253,17 @@ class NodeAgent {
     for (const char* folder : {"", "outputs", "logs"}) {
       if (auto made = util::make_directories(m_local / folder, 0700); !made) return made;
     }
+    nlohmann::json plan = body.at("plan");
+    const int nodes = body.value("nodes", 1);
+    if (nodes > 1) {
+      if (auto reported = report_place(plan, nodes); !reported) return reported;
+    }
     for (const auto& file : body.at("files")) {
       if (auto fetched = fetch_file(file.at("path"), file.value("mode", 0644u)); !fetched) return fetched;
     }
     if (auto made = util::make_directories(m_local / "tasks", 0755); !made) return made;
-    nlohmann::json plan = body.at("plan");
-    if (const int nodes = body.value("nodes", 1); nodes > 1) {
-      auto part = place_node(plan, nodes);
+    if (nodes > 1) {
+      auto part = wait_for_part();
       if (!part) return fail(part.error());
       plan = std::move(*part);
     }
@@ -269,10 +273,10 @@ class NodeAgent {
     return util::write_file_atomic(m_local / engines::k_launch_file, plan.dump() + "\n");
   }
 
-  // Tells the service where this node is (its host, the address its tasks listen on, a free port
-  // for each of its tasks) and waits for this node's part of the plan built with every node's
-  // place.
-  Result<nlohmann::json> place_node(const nlohmann::json& plan, int nodes) {
+  // Tells the service where this node is: its host, the address its tasks listen on, a free port
+  // for each of its tasks. Done before the files are fetched, so that the wait for the other
+  // nodes' places overlaps that fetch.
+  Result<void> report_place(const nlohmann::json& plan, int nodes) {
     const std::string node = required_env("SLURM_NODEID");
     if (node.empty()) return fail(ErrorCode::invalid_argument, "SLURM_NODEID is not set: a run of {} nodes runs one agent per node under srun", nodes);
     m_node = std::stoi(node);
@@ -284,25 +288,28 @@ class NodeAgent {
     auto ports = util::free_ports(tasks_here);
     if (!ports) return fail(ports.error());
     const nlohmann::json place = {{"host", m_host}, {"address", route->address}, {"ports", *ports}};
+    for (int attempt = 0; attempt < k_request_attempts; ++attempt) {
+      auto reply = m_client.Put(route_of_node(), place.dump(), "application/octet-stream");
+      if (reply && reply->status == 204) return {};
+      if (reply && reply->status >= 400 && reply->status < 500) {
+        return fail(ErrorCode::invalid_argument, "the service refused this node's place: {}", describe(reply));
+      }
+      std::this_thread::sleep_for(backoff(attempt));
+    }
+    return fail(ErrorCode::unavailable, "cannot report this node's place to the service");
+  }
+
+  // This node's part of the plan, built with every node's place, once all have reported.
+  Result<nlohmann::json> wait_for_part() {
     const auto deadline = std::chrono::steady_clock::now() + k_placing_timeout;
-    bool reported = false;
     while (std::chrono::steady_clock::now() < deadline) {
-      if (!reported) {
-        auto reply = m_client.Put(route_of_node(), place.dump(), "application/octet-stream");
-        reported = reply && reply->status == 204;
-        if (reply && reply->status >= 400 && reply->status < 500) {
-          return fail(ErrorCode::invalid_argument, "the service refused this node's place: {}", describe(reply));
-        }
+      auto reply = m_client.Get(node_route("plan"));
+      if (reply && reply->status == 200) {
+        auto body = nlohmann::json::parse(reply->body, nullptr, /*allow_exceptions=*/false);
+        if (body.is_discarded()) return fail(ErrorCode::internal, "this node's plan is not JSON");
+        return body.at("plan");
       }
-      if (reported) {
-        auto reply = m_client.Get(node_route("plan"));
-        if (reply && reply->status == 200) {
-          auto body = nlohmann::json::parse(reply->body, nullptr, /*allow_exceptions=*/false);
-          if (body.is_discarded()) return fail(ErrorCode::internal, "this node's plan is not JSON");
-          return body.at("plan");
-        }
-        if (reply && reply->status != 409) return fail(ErrorCode::unavailable, "cannot fetch this node's plan: {}", describe(reply));
-      }
+      if (reply && reply->status != 409) return fail(ErrorCode::unavailable, "cannot fetch this node's plan: {}", describe(reply));
       std::this_thread::sleep_for(k_placing_poll);
     }
     return fail(ErrorCode::unavailable, "the run's other nodes did not report within {} s",
