@@ -29,7 +29,7 @@
 #include "trainctl/service/run_manager.hpp"
 #include "trainctl/service/server.hpp"
 #include "trainctl/service/store.hpp"
-#include "trainctl/service/task_queue.hpp"
+#include "trainctl/service/http_server.hpp"
 #include "trainctl/service/url_fetcher.hpp"
 #include "trainctl/spec/job_spec.hpp"
 #include "trainctl/util/fs.hpp"
@@ -357,8 +357,7 @@ int serve(const ServerOptions& options) {
   RunManager runs(**store, blobs, engines, std::move(run_options));
   ComputeManager computes(**store, runs, *host_probe, *slurm_client, options.python);
 
-  httplib::Server server;
-  server.new_task_queue = [] { return new GrowingTaskQueue(); };
+  HttpServer server;
   int listening_socket = -1;
   server.set_socket_options([&listening_socket](socket_t sock) {
     reusable_cloexec_socket(sock);
@@ -417,6 +416,7 @@ int serve(const ServerOptions& options) {
   spdlog::info("trainctld {} listening on {}:{} (home {})", k_version, options.bind, config.port,
                home.string());
   server.listen_after_bind();
+  server.close_connections();
   on_stop_signal(0);  // lets the stopper finish if listening ended on its own
   stopper.join();
   std::error_code ec;

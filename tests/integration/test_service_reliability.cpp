@@ -3,6 +3,7 @@
 // reader misses nothing, and deep, compressed or NUL-carrying bodies are refused.
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -586,4 +587,73 @@ TEST_CASE("a second trainctld refuses a home another serves, even with its lock 
   // The first keeps serving, and its server.json is still there.
   CHECK(std::filesystem::exists(service.home() / "server.json"));
   CHECK(http_request(service, "GET", "/v1/health").status == 200);
+}
+
+namespace {
+
+// The threads of process `pid` now (/proc/<pid>/status).
+int thread_count(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.starts_with("Threads:")) return std::atoi(line.c_str() + 8);
+  }
+  return -1;
+}
+
+// A loopback connection to the service that has sent `text` and nothing more.
+int connect_and_send(int port, const std::string& text) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  (void)::send(fd, text.data(), text.size(), MSG_NOSIGNAL);
+  return fd;
+}
+
+// Whether the peer closed `fd` within `seconds` (recv sees the end, or the connection reset).
+bool closed_by_peer(int fd, int seconds) {
+  pollfd poll_fd{fd, POLLIN, 0};
+  if (::poll(&poll_fd, 1, seconds * 1000) <= 0) return false;
+  char buffer[256];
+  return ::recv(fd, buffer, sizeof buffer, MSG_DONTWAIT) <= 0;
+}
+
+}  // namespace
+
+// RELIABILITY 39: slowloris. Connections that send their request head a line at a time hold no
+// thread of the service; real clients are answered meanwhile; a head that never ends is closed.
+TEST_CASE("hundreds of slow connections hold no thread, and health and run list still answer",
+          "[service][reliability][slowloris]") {
+  ServiceFixture service;
+  const int threads_before = thread_count(service.pid());
+  REQUIRE(threads_before > 0);
+  constexpr int k_slow_connections = 400;
+  std::vector<int> slow;
+  for (int i = 0; i < k_slow_connections; ++i) {
+    const int fd = connect_and_send(service.port(), "GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+    REQUIRE(fd >= 0);
+    slow.push_back(fd);
+  }
+  for (int round = 0; round < 3; ++round) {  // a header line from each, every second
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    for (const int fd : slow) {
+      const std::string line = "X-Slow-" + std::to_string(round) + ": 1\r\n";
+      (void)::send(fd, line.data(), line.size(), MSG_NOSIGNAL);
+    }
+  }
+  THEN("the service holds no thread for them and answers health and run list") {
+    CHECK(thread_count(service.pid()) < threads_before + 50);
+    CHECK(http_request(service, "GET", "/v1/health").status == 200);
+    CHECK(http_request(service, "GET", k_runs).status == 200);
+  }
+  THEN("a connection whose head never ends is closed by the service") {
+    CHECK(closed_by_peer(slow.front(), 60));
+  }
+  for (const int fd : slow) ::close(fd);
 }
