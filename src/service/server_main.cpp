@@ -289,6 +289,40 @@ Result<void> make_home(const fs::path& home) {
   return {};
 }
 
+// The database of `home` is there unless it was lost: refused when trainctl.db is missing or
+// empty while <home>/runs holds run directories, since starting would make an empty service that
+// knows none of those runs. A new home (no run directory yet) passes.
+Result<void> require_database_of_runs(const fs::path& home) {
+  const auto db = home / "trainctl.db";
+  std::error_code ec;
+  const bool missing = !fs::exists(db, ec);
+  if (!missing && fs::file_size(db, ec) > 0) return {};
+  size_t run_dirs = 0;
+  for (fs::directory_iterator entry(home / "runs", ec), end; !ec && entry != end; entry.increment(ec)) {
+    if (entry->is_directory(ec)) ++run_dirs;
+  }
+  if (run_dirs == 0) return {};
+  return fail(ErrorCode::conflict,
+              "{} is {} but {} holds {} run directories: the database was lost or truncated, and "
+              "starting would show none of those runs. Restore trainctl.db (with trainctl.db-wal, "
+              "if there is one) from a backup; or, to start with an empty database, first move "
+              "the runs aside: mv {} {}.orphaned",
+              db.string(), missing ? "missing" : "empty", (home / "runs").string(), run_dirs,
+              (home / "runs").string(), (home / "runs").string());
+}
+
+// What to do about a database SQLite cannot read.
+std::string database_advice(const fs::path& home, const std::string& message) {
+  if (message.find("not a database") == std::string::npos &&
+      message.find("malformed") == std::string::npos && message.find("corrupt") == std::string::npos) {
+    return message;
+  }
+  return fmt::format("{}: {} is corrupt. Stop here: restore it from a backup (with its -wal file), "
+                     "or try `sqlite3 {} .recover`; the run directories under {} are kept",
+                     message, (home / "trainctl.db").string(), (home / "trainctl.db").string(),
+                     (home / "runs").string());
+}
+
 int serve(const ServerOptions& options) {
   const fs::path& home = options.home;
   if (auto made = make_home(home); !made) {
@@ -311,9 +345,13 @@ int serve(const ServerOptions& options) {
   auto token = ensure_token(home);
   StoreOptions store_options;
   store_options.local_max_nodes = options.local_max_nodes;
+  if (auto kept = require_database_of_runs(home); !kept) {
+    spdlog::error("{}", kept.error().message);
+    return exit_code::k_error;
+  }
   auto store = Store::open(home / "trainctl.db", store_options);
   if (!token || !store) {
-    spdlog::error("{}", !token ? token.error().message : store.error().message);
+    spdlog::error("{}", !token ? token.error().message : database_advice(home, store.error().message));
     return exit_code::k_error;
   }
   if (auto ensured = (*store)->ensure_workspace("default"); !ensured) {

@@ -657,3 +657,58 @@ TEST_CASE("hundreds of slow connections hold no thread, and health and run list 
   }
   for (const int fd : slow) ::close(fd);
 }
+
+// RELIABILITY 45: an empty (truncated) or missing trainctl.db beside run directories is refused
+// with what to do, never started as an empty service that knows none of those runs.
+TEST_CASE("trainctld refuses an empty database beside run directories, saying what to do",
+          "[service][reliability][store]") {
+  ServiceFixture service;
+  const auto created = submit_script(service, "print('hi')\n");
+  const std::string id = created.value("id", "");
+  REQUIRE_FALSE(id.empty());
+  CHECK(wait_for_run(service, id, 60)["status"] == "Completed");
+  service.stop();
+  for (const char* file : {"trainctl.db-wal", "trainctl.db-shm"}) fs::remove(service.home() / file);
+  std::ofstream(service.home() / "trainctl.db", std::ios::trunc).close();  // zero length
+
+  const auto started = run_command({TRAINCTLD_BINARY, "--home", service.home().string(), "--port", "0"},
+                                   {}, {}, {}, 30);
+  THEN("it exits with an error naming the database, the runs and the way out") {
+    CHECK(started.exit_code != 0);
+    const std::string said = started.out + started.err;
+    CHECK_THAT(said, Catch::Contains("trainctl.db is empty"));
+    CHECK_THAT(said, Catch::Contains("1 run directories"));
+    CHECK_THAT(said, Catch::Contains("Restore trainctl.db"));
+    CHECK(fs::is_directory(service.home() / "runs" / id));
+    CHECK(fs::file_size(service.home() / "trainctl.db") == 0);
+  }
+}
+
+// RELIABILITY 45: one run whose row cannot be read is left out of the list (and logged); the
+// other runs are still listed.
+TEST_CASE("a run whose row is corrupt is left out of run list, which still lists the others",
+          "[service][reliability][store]") {
+  ServiceFixture service;
+  std::vector<std::string> ids;
+  for (int i = 0; i < 2; ++i) {
+    ids.push_back(submit_script(service, "print('hi')\n").value("id", ""));
+    REQUIRE_FALSE(ids.back().empty());
+    CHECK(wait_for_run(service, ids.back(), 60)["status"] == "Completed");
+  }
+  service.stop();
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open((service.home() / "trainctl.db").c_str(), &db) == SQLITE_OK);
+  const std::string corrupt = "UPDATE runs SET payload = '{not json' WHERE id = '" + ids[0] + "'";
+  CHECK(sqlite3_exec(db, corrupt.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(db);
+  service.start();
+
+  const auto listed = http_request(service, "GET", k_runs);
+  THEN("the list answers with the readable run, and the log names the unreadable one") {
+    REQUIRE(listed.status == 200);
+    const auto items = body_json(listed)["items"];
+    REQUIRE(items.size() == 1);
+    CHECK(items[0]["id"] == ids[1]);
+    CHECK_THAT(slurp(service.home() / "trainctld.log"), Catch::Contains("run " + ids[0] + " is left out"));
+  }
+}
