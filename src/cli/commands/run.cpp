@@ -381,12 +381,12 @@ Result<int> run_run_download(Session& session, const RunDownloadOptions& options
       session.printer().warning(fmt::format("skipped {}: {}", path, parts.error().message));
       continue;
     }
-    const auto dest = fs::path(options.dest) / path;
-    if (auto made = util::make_directories(dest.parent_path()); !made) return fail(made.error());
+    const auto dest = download_destination(options.dest, path);
+    if (!dest) return fail(dest.error());
     const client::DownloadOptions expected{.size = file.value("size", uint64_t{0}),
                                            .sha256 = {},
                                            .on_progress = progress.for_file()};
-    if (auto done = (*client)->download_run_file(session.workspace(), options.run_id, path, dest,
+    if (auto done = (*client)->download_run_file(session.workspace(), options.run_id, path, *dest,
                                                  expected);
         !done) {
       return fail(done.error());
