@@ -9,6 +9,7 @@
 #include <fmt/ranges.h>
 
 #include "command_table.hpp"
+#include "trainctl/cli/reconnect.hpp"
 #include "transfers.hpp"
 #include "trainctl/api/names.hpp"
 #include "trainctl/api/run_status.hpp"
@@ -327,13 +328,25 @@ Result<int> run_run_wait(Session& session, const RunWaitOptions& options) {
                             ? SteadyClock::time_point::max()
                             : SteadyClock::now() + util::parse_duration(options.timeout).value();
   InterruptScope interrupt_scope;
+  // A service that restarts or is busy meanwhile is waited out (docs/cli.md, Following).
+  Reconnect reconnect(Reconnect::k_default_patience, {}, [&](const Error& error) {
+    session.printer().notice(fmt::format("{}; retrying", error.message));
+  });
   while (true) {
     const auto left = deadline == SteadyClock::time_point::max()
                           ? std::chrono::seconds(k_longest_server_wait_seconds)
                           : std::chrono::ceil<std::chrono::seconds>(deadline - SteadyClock::now());
     const auto wait = std::clamp<int64_t>(left.count(), 0, k_longest_server_wait_seconds);
     auto run = (*client)->get_run(session.workspace(), options.run_id, static_cast<int>(wait));
-    if (!run) return fail(run.error());
+    if (!run) {
+      if (Reconnect::is_transient(run.error()) && SteadyClock::now() < deadline &&
+          reconnect.wait(run.error())) {
+        continue;
+      }
+      if (InterruptScope::interrupted()) return fail(ErrorCode::interrupted, "interrupted");
+      return fail(run.error());
+    }
+    reconnect.reset();
     const auto status = status_of(*run);
     if (status && api::is_terminal(*status)) {
       session.printer().print_description(
