@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -84,7 +85,10 @@ std::optional<ServerOptions> parse_options(int argc, char** argv, int& exit_code
   CLI::App app{"trainctld: the trainctl REST service", "trainctld"};
   app.add_option("--home", options.home, "State directory (default $TRAINCTL_HOME, else $XDG_DATA_HOME/trainctl)");
   app.add_option("--bind", options.bind, "Address to listen on")->capture_default_str();
-  app.add_option("--port", options.port, "Port to listen on; 0 picks a free one")->capture_default_str();
+  app.add_option("--port", options.port,
+                 "Port to listen on; 0: the port this home was served on last when it is free "
+                 "(a restarted service keeps its address), else a free one")
+      ->capture_default_str();
   app.add_option("--allowed-host", options.allowed_hosts, "Another host name accepted in the Host header");
   app.add_option("--advertise-url", options.advertise_url,
                  "The address compute nodes reach this service at, e.g. http://10.0.0.5:8080 "
@@ -222,6 +226,22 @@ std::string endpoint_host(const std::string& bind) {
   if (bind == "::") return "[::1]";
   if (bind.find(':') != std::string::npos) return "[" + bind + "]";
   return bind;
+}
+
+// <home>/last_port: the port the home was served on last. Kept at stop, so that a service started
+// again with --port 0 comes back at the same address, and followers (logs -f, run wait) reconnect.
+constexpr std::string_view k_last_port_file = "last_port";
+
+std::optional<int> read_last_port(const fs::path& home) {
+  const auto text = util::read_file(home / k_last_port_file, 16);
+  if (!text) return std::nullopt;
+  int port = 0;
+  const auto* begin = text->data();
+  const auto* end = begin + text->size();
+  const auto [parsed_end, error] = std::from_chars(begin, end, port);
+  if (error != std::errc() || port <= 0 || port > 65535) return std::nullopt;
+  (void)parsed_end;
+  return port;
 }
 
 Result<void> write_server_file(const fs::path& home, const std::string& bind, int port) {
@@ -412,8 +432,13 @@ int serve(const ServerOptions& options) {
   if (options.bind != "127.0.0.1" && options.bind != "localhost") config.allowed_hosts.push_back(options.bind);
   server.set_payload_max_length(config.max_blob_bytes);
 
-  config.port = options.port == 0 ? server.bind_to_any_port(options.bind)
-                                  : (server.bind_to_port(options.bind, options.port) ? options.port : -1);
+  if (options.port != 0) {
+    config.port = server.bind_to_port(options.bind, options.port) ? options.port : -1;
+  } else if (const auto last = read_last_port(home); last && server.bind_to_port(options.bind, *last)) {
+    config.port = *last;
+  } else {
+    config.port = server.bind_to_any_port(options.bind);
+  }
   if (config.port <= 0) {
     spdlog::error("cannot listen on {}:{}", options.bind, options.port);
     return exit_code::k_error;
@@ -436,6 +461,10 @@ int serve(const ServerOptions& options) {
   if (auto written = write_server_file(home, options.bind, config.port); !written) {
     spdlog::error("{}", written.error().message);
     return exit_code::k_error;
+  }
+  if (auto kept = util::write_file_atomic(home / k_last_port_file, fmt::format("{}\n", config.port), 0644);
+      !kept) {
+    spdlog::warn("{}", kept.error().message);
   }
   runs.start();
   if (auto started = deployments.start(); !started) {
