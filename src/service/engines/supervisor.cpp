@@ -253,6 +253,10 @@ class Supervisor {
                    made.error().message);
     } else {
       m_private_mounts = ::geteuid() == 0 && !m_plan.read_only_dirs.empty();
+      if (auto hidden = m_private_mounts ? hide_home_from_run(m_run_dir.string()) : Result<void>{};
+          !hidden) {
+        spdlog::warn("{}; the run can see the service's home", hidden.error().message);
+      }
     }
   }
 
