@@ -712,3 +712,74 @@ TEST_CASE("a run whose row is corrupt is left out of run list, which still lists
     CHECK_THAT(slurp(service.home() / "trainctld.log"), Catch::Contains("run " + ids[0] + " is left out"));
   }
 }
+
+// RELIABILITY 40: a run's processes see their own run directory of the home, nothing else: not
+// the token, the database, the blob store, nor another run. Needs root (a mount namespace).
+TEST_CASE("a run cannot see the service's token, database, blobs or other runs",
+          "[service][reliability][isolation]") {
+  if (::geteuid() != 0) {
+    WARN("skipped: hiding the home from runs needs root (a mount namespace); runs of a non-root "
+         "trainctld run as its user");
+    return;
+  }
+  ServiceFixture service;
+  const std::string first = submit_script(service, "print('first')\n").value("id", "");
+  REQUIRE(wait_for_run(service, first, 60)["status"] == "Completed");
+  const std::string script = R"(import os
+outputs = os.environ['TRAINCTL_OUTPUTS_DIR'].rstrip('/')
+run_dir = os.path.dirname(outputs)
+home = os.path.dirname(os.path.dirname(run_dir))
+for name in ['token', 'trainctl.db', 'blobs', 'tmp']:
+    print(name, 'visible' if os.path.exists(os.path.join(home, name)) else 'hidden')
+print('runs', ','.join(sorted(os.listdir(os.path.join(home, 'runs')))))
+with open(os.path.join(outputs, 'ok.txt'), 'w') as f:
+    f.write('written')
+)";
+  const std::string second = submit_script(service, script).value("id", "");
+  const auto ended = wait_for_run(service, second, 60);
+  REQUIRE(ended["status"] == "Completed");
+  const std::string log = slurp(service.home() / "runs" / second / "logs" / "main.log");
+  INFO(log);
+  CHECK_THAT(log, Catch::Contains("token hidden"));
+  CHECK_THAT(log, Catch::Contains("trainctl.db hidden"));
+  CHECK_THAT(log, Catch::Contains("blobs hidden"));
+  CHECK_THAT(log, Catch::Contains("runs " + second + "\n"));  // only its own
+  CHECK(slurp(service.home() / "runs" / second / "outputs" / "ok.txt") == "written");
+  CHECK(fs::exists(service.home() / "token"));  // the service's own view is unchanged
+}
+
+// RELIABILITY 40: a blob changed after it was stored (chmod and append through a hard link) no
+// longer matches its name: it is reported missing and moved aside, a run that needs it fails
+// naming the file, and uploaded again it is whole.
+TEST_CASE("a blob whose content no longer matches its name is noticed and uploaded again",
+          "[service][reliability][blobs]") {
+  ServiceFixture service;
+  const std::string content = "print('from a tampered blob')\n";
+  const std::string hash = trainctl::util::sha256_hex(content);
+  const std::string snapshot = upload_snapshot(service, {{"train.py", content}});
+  const trainctl::service::BlobStore blobs(service.home() / "blobs", service.home() / "tmp");
+  const auto missing = [&] {
+    return body_json(http_request(service, "POST", "/v1/workspaces/default/blobs/missing",
+                                  nlohmann::json{{"hashes", {hash}}}.dump()))["missing"];
+  };
+  REQUIRE(missing().empty());
+  fs::permissions(blobs.path_of(hash), fs::perms::owner_write, fs::perm_options::add);
+  std::ofstream(blobs.path_of(hash), std::ios::app) << "import os  # tampered\n";
+
+  CHECK(missing() == nlohmann::json::array({hash}));
+  CHECK_FALSE(fs::is_empty(service.home() / "quarantine"));
+  auto payload = script_payload(snapshot);
+  const auto created = body_json(
+      http_request(service, "POST", "/v1/workspaces/default/runs", payload.dump()));
+  const auto failed = wait_for_run(service, created.value("id", ""), 30);
+  CHECK(failed["status"] == "Failed");
+  CHECK_THAT(failed.value("failure_reason", ""), Catch::Contains("train.py"));
+
+  CHECK(http_request(service, "PUT", "/v1/workspaces/default/blobs/" + hash, content, {}, true,
+                     "application/octet-stream")
+            .status < 300);
+  CHECK(missing().empty());
+  const auto again = body_json(
+      http_request(service, "POST", "/v1/workspaces/default/runs", payload.dump()));
+  CHECK(wait_for_run(service, again.value("id", ""), 30)["status"] == "Completed");
+}

@@ -29,6 +29,11 @@ class BlobStore {
 
   std::filesystem::path path_of(const std::string& sha256) const;
   bool exists(const std::string& sha256) const;
+  // Whether the blob is there with the content its name says (RELIABILITY 40). Cheap while the
+  // blob is as stored (mode 0444 and the sealed modification time: a stat); after a write or a
+  // chmod its content is hashed. A blob whose content no longer matches is moved to
+  // <home>/quarantine (logged) and so is missing: the client uploads it again.
+  bool intact(const std::string& sha256) const;
   Result<std::unique_ptr<Writer>> begin_write(uint64_t max_size);
   // Removes temp files left by a crash (called at start).
   Result<void> remove_stale_temp_files();
