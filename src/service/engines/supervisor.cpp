@@ -577,7 +577,7 @@ class Supervisor {
     run.reason = m_verdict->reason;
     run.first_failed_task = m_verdict->first_failed_task;
     run.ended_at_ms = util::now_unix_ms();
-    return write_run_state(m_run_dir, m_state);
+    return write_final_run_state(m_run_dir, m_state);
   }
 
   std::filesystem::path m_run_dir;
