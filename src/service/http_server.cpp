@@ -4,6 +4,7 @@
 #include <netdb.h>
 #include <poll.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -152,9 +153,24 @@ class ConnectionStream final : public httplib::Stream {
 
 }  // namespace
 
+namespace {
+
+// `limits` with the connection cap lowered to what the open-file limit allows, with room for the
+// database, logs and runs' files.
+HttpServerLimits within_file_limit(HttpServerLimits limits) {
+  rlimit files{};
+  if (::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur != RLIM_INFINITY) {
+    const auto soft = static_cast<size_t>(files.rlim_cur);
+    limits.max_connections = std::min(limits.max_connections, soft > 512 ? soft - 256 : soft / 2);
+  }
+  return limits;
+}
+
+}  // namespace
+
 struct HttpServer::Gate {
   explicit Gate(HttpServerLimits limits_in)
-      : limits(limits_in), workers(limits_in.max_request_threads) {}
+      : limits(within_file_limit(limits_in)), workers(limits_in.max_request_threads) {}
 
   // Reads what the socket holds (stopping once a head is complete or the head cap is passed);
   // false when the peer is gone.

@@ -13,8 +13,9 @@
 namespace trainctl::service {
 
 struct HttpServerLimits {
-  // Open connections in all. At the cap, a new connection closes the one that has waited longest
-  // for its next request head (the new one is closed when every connection is being answered).
+  // Open connections in all (lowered to the open-file limit less 256 when that is smaller). At
+  // the cap, a new connection closes the one that has waited longest for its next request head
+  // (the new one is closed when every connection is being answered).
   size_t max_connections = 8192;
   // From accept, or from the end of the previous reply on a kept-alive connection, until the
   // request head has arrived in full; then the connection is closed without a reply.
