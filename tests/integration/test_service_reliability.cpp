@@ -783,3 +783,29 @@ TEST_CASE("a blob whose content no longer matches its name is noticed and upload
       http_request(service, "POST", "/v1/workspaces/default/runs", payload.dump()));
   CHECK(wait_for_run(service, again.value("id", ""), 30)["status"] == "Completed");
 }
+
+// RELIABILITY 40: `trainctld fsck HOME` hashes every blob, also one changed and then given back its
+// mode and time (which the cheap check on use trusts); it is moved aside and then counts as missing.
+TEST_CASE("trainctld fsck finds a blob changed behind the store's back", "[service][reliability][blobs]") {
+  ServiceFixture service;
+  const std::string content = "print('checked by fsck')\n";
+  const std::string hash = trainctl::util::sha256_hex(content);
+  upload_snapshot(service, {{"train.py", content}, {"other.py", "print('whole')\n"}});
+  const trainctl::service::BlobStore blobs(service.home() / "blobs", service.home() / "tmp");
+  const auto path = blobs.path_of(hash);
+  const auto sealed = fs::last_write_time(path);
+  fs::permissions(path, fs::perms::owner_write, fs::perm_options::add);
+  std::ofstream(path, std::ios::app) << "# changed\n";
+  fs::permissions(path, fs::perms::owner_write, fs::perm_options::remove);
+  fs::last_write_time(path, sealed);
+
+  const auto checked = run_command({TRAINCTLD_BINARY, "fsck", service.home().string()});
+  INFO(checked.out << checked.err);
+  CHECK(checked.exit_code == 1);
+  CHECK_THAT(checked.out, Catch::Contains("blob " + hash + " no longer matches its name"));
+  CHECK_THAT(checked.out, Catch::Contains("2 blobs checked, 1 did not match"));
+  const auto missing = body_json(http_request(service, "POST", "/v1/workspaces/default/blobs/missing",
+                                              nlohmann::json{{"hashes", {hash}}}.dump()))["missing"];
+  CHECK(missing == nlohmann::json::array({hash}));
+  CHECK(run_command({TRAINCTLD_BINARY, "fsck", service.home().string()}).exit_code == 0);
+}

@@ -202,6 +202,28 @@ bool BlobStore::intact(const std::string& sha256) const {
     return true;
   }
   // Changed since it was stored, or stored before blobs were sealed: its content decides.
+  return verify(sha256);
+}
+
+BlobStore::Check BlobStore::verify_all() const {
+  Check check;
+  std::error_code ec;
+  for (std::filesystem::directory_iterator shard(m_blobs_dir, ec), end; !ec && shard != end;
+       shard.increment(ec)) {
+    if (!shard->is_directory(ec)) continue;
+    for (std::filesystem::directory_iterator blob(shard->path(), ec), last; !ec && blob != last;
+         blob.increment(ec)) {
+      const std::string name = blob->path().filename().string();
+      if (!api::is_sha256_hex(name)) continue;
+      ++check.checked;
+      if (!verify(name)) check.quarantined.push_back(name);
+    }
+  }
+  return check;
+}
+
+bool BlobStore::verify(const std::string& sha256) const {
+  const auto path = path_of(sha256);
   const auto actual = util::sha256_file(path);
   if (actual && *actual == sha256) {
     const timespec times[2] = {{0, UTIME_OMIT}, k_sealed_mtime};
