@@ -135,8 +135,20 @@ ErrorDetail detail_of(const Json& item) {
 }
 
 // The Error an error reply stands for: the body's error object when there is one, else the
-// HTTP status alone.
+// HTTP status alone; with the reply's Retry-After (whole seconds, capped at an hour).
+Error error_of_reply_body(const HttpRequest& request, const HttpResponse& response);
+
 Error error_of_reply(const HttpRequest& request, const HttpResponse& response) {
+  Error error = error_of_reply_body(request, response);
+  const std::string retry_after = response.header("Retry-After");
+  if (!retry_after.empty() && retry_after.size() <= 5 &&
+      retry_after.find_first_not_of("0123456789") == std::string::npos) {
+    error.retry_after_seconds = std::min(std::stoi(retry_after), 3600);
+  }
+  return error;
+}
+
+Error error_of_reply_body(const HttpRequest& request, const HttpResponse& response) {
   const auto body = Json::parse(response.body, nullptr, false);
   if (body.is_object() && body.contains("error") && body["error"].is_object()) {
     const auto& error = body["error"];

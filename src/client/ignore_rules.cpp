@@ -40,16 +40,30 @@ bool component_matches(const std::string& glob, const std::string& component) {
 // The `**` handling fnmatch(3) lacks: a `**` component matches any number of path components
 // (`**/x`, `a/**/b`), and at least one when it ends the pattern (`a/**` matches inside `a`).
 bool components_match(std::span<const std::string> glob, std::span<const std::string> path) {
-  if (glob.empty()) return path.empty();
-  if (glob.front() == "**") {
-    if (glob.size() == 1) return !path.empty();
-    for (size_t skip = 0; skip <= path.size(); ++skip) {
-      if (components_match(glob.subspan(1), path.subspan(skip))) return true;
+  // Filled from the ends: next[j] is whether glob[i + 1..] matches path[j..]. O(glob × path²)
+  // steps at worst; trying every split of every `**` recursively was exponential (found by
+  // fuzzing: a line of many `**/` hung the snapshot walk).
+  const size_t path_size = path.size();
+  std::vector<char> next(path_size + 1, 0);
+  std::vector<char> current(path_size + 1, 0);
+  next[path_size] = 1;  // the empty rest of a glob matches the empty rest of a path only
+  for (size_t i = glob.size(); i-- > 0;) {
+    for (size_t j = 0; j <= path_size; ++j) {
+      if (glob[i] == "**") {
+        if (i + 1 == glob.size()) {
+          current[j] = j < path_size;  // ending the pattern: at least one component
+        } else {
+          char any = 0;
+          for (size_t k = j; k <= path_size && !any; ++k) any = next[k];
+          current[j] = any;
+        }
+      } else {
+        current[j] = j < path_size && next[j + 1] && component_matches(glob[i], path[j]);
+      }
     }
-    return false;
+    std::swap(next, current);
   }
-  return !path.empty() && component_matches(glob.front(), path.front()) &&
-         components_match(glob.subspan(1), path.subspan(1));
+  return next[0] != 0;
 }
 
 // Drops trailing spaces unless escaped with a backslash, and a trailing '\r'.

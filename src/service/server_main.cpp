@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -32,6 +33,7 @@
 #include "trainctl/service/store.hpp"
 #include "trainctl/service/sweeps/sweep_manager.hpp"
 #include "trainctl/service/task_queue.hpp"
+#include "trainctl/service/http_server.hpp"
 #include "trainctl/service/url_fetcher.hpp"
 #include "trainctl/spec/job_spec.hpp"
 #include "trainctl/util/fs.hpp"
@@ -86,7 +88,10 @@ std::optional<ServerOptions> parse_options(int argc, char** argv, int& exit_code
   CLI::App app{"trainctld: the trainctl REST service", "trainctld"};
   app.add_option("--home", options.home, "State directory (default $TRAINCTL_HOME, else $XDG_DATA_HOME/trainctl)");
   app.add_option("--bind", options.bind, "Address to listen on")->capture_default_str();
-  app.add_option("--port", options.port, "Port to listen on; 0 picks a free one")->capture_default_str();
+  app.add_option("--port", options.port,
+                 "Port to listen on; 0: the port this home was served on last when it is free "
+                 "(a restarted service keeps its address), else a free one")
+      ->capture_default_str();
   app.add_option("--allowed-host", options.allowed_hosts, "Another host name accepted in the Host header");
   app.add_option("--advertise-url", options.advertise_url,
                  "The address compute nodes reach this service at, e.g. http://10.0.0.5:8080 "
@@ -226,6 +231,22 @@ std::string endpoint_host(const std::string& bind) {
   return bind;
 }
 
+// <home>/last_port: the port the home was served on last. Kept at stop, so that a service started
+// again with --port 0 comes back at the same address, and followers (logs -f, run wait) reconnect.
+constexpr std::string_view k_last_port_file = "last_port";
+
+std::optional<int> read_last_port(const fs::path& home) {
+  const auto text = util::read_file(home / k_last_port_file, 16);
+  if (!text) return std::nullopt;
+  int port = 0;
+  const auto* begin = text->data();
+  const auto* end = begin + text->size();
+  const auto [parsed_end, error] = std::from_chars(begin, end, port);
+  if (error != std::errc() || port <= 0 || port > 65535) return std::nullopt;
+  (void)parsed_end;
+  return port;
+}
+
 Result<void> write_server_file(const fs::path& home, const std::string& bind, int port) {
   const nlohmann::json info{{"endpoint", fmt::format("http://{}:{}", endpoint_host(bind), port)},
                             {"pid", ::getpid()},
@@ -291,6 +312,40 @@ Result<void> make_home(const fs::path& home) {
   return {};
 }
 
+// The database of `home` is there unless it was lost: refused when trainctl.db is missing or
+// empty while <home>/runs holds run directories, since starting would make an empty service that
+// knows none of those runs. A new home (no run directory yet) passes.
+Result<void> require_database_of_runs(const fs::path& home) {
+  const auto db = home / "trainctl.db";
+  std::error_code ec;
+  const bool missing = !fs::exists(db, ec);
+  if (!missing && fs::file_size(db, ec) > 0) return {};
+  size_t run_dirs = 0;
+  for (fs::directory_iterator entry(home / "runs", ec), end; !ec && entry != end; entry.increment(ec)) {
+    if (entry->is_directory(ec)) ++run_dirs;
+  }
+  if (run_dirs == 0) return {};
+  return fail(ErrorCode::conflict,
+              "{} is {} but {} holds {} run directories: the database was lost or truncated, and "
+              "starting would show none of those runs. Restore trainctl.db (with trainctl.db-wal, "
+              "if there is one) from a backup; or, to start with an empty database, first move "
+              "the runs aside: mv {} {}.orphaned",
+              db.string(), missing ? "missing" : "empty", (home / "runs").string(), run_dirs,
+              (home / "runs").string(), (home / "runs").string());
+}
+
+// What to do about a database SQLite cannot read.
+std::string database_advice(const fs::path& home, const std::string& message) {
+  if (message.find("not a database") == std::string::npos &&
+      message.find("malformed") == std::string::npos && message.find("corrupt") == std::string::npos) {
+    return message;
+  }
+  return fmt::format("{}: {} is corrupt. Stop here: restore it from a backup (with its -wal file), "
+                     "or try `sqlite3 {} .recover`; the run directories under {} are kept",
+                     message, (home / "trainctl.db").string(), (home / "trainctl.db").string(),
+                     (home / "runs").string());
+}
+
 int serve(const ServerOptions& options) {
   const fs::path& home = options.home;
   if (auto made = make_home(home); !made) {
@@ -313,9 +368,13 @@ int serve(const ServerOptions& options) {
   auto token = ensure_token(home);
   StoreOptions store_options;
   store_options.local_max_nodes = options.local_max_nodes;
+  if (auto kept = require_database_of_runs(home); !kept) {
+    spdlog::error("{}", kept.error().message);
+    return exit_code::k_error;
+  }
   auto store = Store::open(home / "trainctl.db", store_options);
   if (!token || !store) {
-    spdlog::error("{}", !token ? token.error().message : store.error().message);
+    spdlog::error("{}", !token ? token.error().message : database_advice(home, store.error().message));
     return exit_code::k_error;
   }
   if (auto ensured = (*store)->ensure_workspace("default"); !ensured) {
@@ -363,8 +422,7 @@ int serve(const ServerOptions& options) {
   ComputeManager computes(**store, runs, *host_probe, *slurm_client, options.python);
   SweepManager sweeps(**store, runs);
 
-  httplib::Server server;
-  server.new_task_queue = [] { return new GrowingTaskQueue(); };
+  HttpServer server;
   int listening_socket = -1;
   server.set_socket_options([&listening_socket](socket_t sock) {
     reusable_cloexec_socket(sock);
@@ -381,8 +439,13 @@ int serve(const ServerOptions& options) {
   if (options.bind != "127.0.0.1" && options.bind != "localhost") config.allowed_hosts.push_back(options.bind);
   server.set_payload_max_length(config.max_blob_bytes);
 
-  config.port = options.port == 0 ? server.bind_to_any_port(options.bind)
-                                  : (server.bind_to_port(options.bind, options.port) ? options.port : -1);
+  if (options.port != 0) {
+    config.port = server.bind_to_port(options.bind, options.port) ? options.port : -1;
+  } else if (const auto last = read_last_port(home); last && server.bind_to_port(options.bind, *last)) {
+    config.port = *last;
+  } else {
+    config.port = server.bind_to_any_port(options.bind);
+  }
   if (config.port <= 0) {
     spdlog::error("cannot listen on {}:{}", options.bind, options.port);
     return exit_code::k_error;
@@ -409,6 +472,10 @@ int serve(const ServerOptions& options) {
     return exit_code::k_error;
   }
   metrics.start();
+  if (auto kept = util::write_file_atomic(home / k_last_port_file, fmt::format("{}\n", config.port), 0644);
+      !kept) {
+    spdlog::warn("{}", kept.error().message);
+  }
   runs.start();
   if (auto started = deployments.start(); !started) {
     spdlog::error("deployments: {}", started.error().message);
@@ -429,6 +496,7 @@ int serve(const ServerOptions& options) {
   spdlog::info("trainctld {} listening on {}:{} (home {})", k_version, options.bind, config.port,
                home.string());
   server.listen_after_bind();
+  server.close_connections();
   on_stop_signal(0);  // lets the stopper finish if listening ended on its own
   stopper.join();
   std::error_code ec;

@@ -80,10 +80,15 @@ std::string join_path(std::string_view parent, std::string_view key) {
   return parent.empty() ? std::string(key) : fmt::format("{}.{}", parent, key);
 }
 
-// "a.b[2]" -> "a.b" -> "a" -> "": the enclosing field's path.
+// "a.b[2]" -> "a.b" -> "a" -> "": the enclosing field's path, always shorter than `path` (a key
+// may itself hold ']' or '.': "tags.l]" -> "tags").
 std::string_view parent_path(std::string_view path) {
-  if (path.ends_with(']')) return path.substr(0, path.rfind('['));
   const size_t dot = path.rfind('.');
+  const size_t bracket = path.rfind('[');
+  if (path.ends_with(']') && bracket != std::string_view::npos &&
+      (dot == std::string_view::npos || bracket > dot)) {
+    return path.substr(0, bracket);
+  }
   return dot == std::string_view::npos ? std::string_view() : path.substr(0, dot);
 }
 

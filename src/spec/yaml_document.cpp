@@ -189,6 +189,27 @@ Result<DocumentNode> parse_events(std::string_view text, std::string_view file_n
   return std::move(*builder.root());
 }
 
+// The first control character YAML does not allow in a file (any below U+0020 but tab, line
+// feed and carriage return; NUL included), at its line and column. yaml-cpp takes a NUL for the
+// end of its input or reports it elsewhere, so it is found here first.
+std::optional<ErrorDetail> find_control_character(std::string_view text, std::string_view file_name) {
+  int line = 1;
+  size_t line_start = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c == '\n') {
+      ++line;
+      line_start = i + 1;
+    } else if (c < 0x20 && c != '\t' && c != '\r') {
+      const std::string what = c == 0 ? std::string("a NUL byte (\\0)")
+                                       : fmt::format("the control character U+{:04X}", c);
+      return detail_in_file(file_name, line, static_cast<int>(i - line_start) + 1,
+                            fmt::format("{} is not allowed in a YAML file; remove it", what));
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 Result<DocumentNode> parse_yaml_document(std::string_view text, std::string_view file_name,
@@ -199,6 +220,7 @@ Result<DocumentNode> parse_yaml_document(std::string_view text, std::string_view
                         fmt::format("the file is {} bytes; a job spec is limited to {}",
                                     text.size(), util::format_size(limits.max_bytes)))});
   }
+  if (auto control = find_control_character(text, file_name)) return invalid_spec({std::move(*control)});
   if (auto problem = prescan_yaml(text, limits.max_depth)) {
     return invalid_spec(
         {detail_in_file(file_name, problem->line, problem->column, std::move(problem->message))});

@@ -24,20 +24,29 @@ Result<void> fsync_directory(const std::filesystem::path& dir) {
   return {};
 }
 
+namespace {
+
+// What errno says of a failed write: no space (ENOSPC, EDQUOT: insufficient_storage), else io.
+ErrorCode space_or_io() {
+  return errno == ENOSPC || errno == EDQUOT ? ErrorCode::insufficient_storage : ErrorCode::io;
+}
+
+}  // namespace
+
 Result<void> write_file_atomic(const std::filesystem::path& path, std::string_view content,
                                unsigned mode) {
   std::random_device random;
   const auto temp = path.parent_path() /
                     fmt::format(".{}.tmp-{:08x}", path.filename().string(), random());
   const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-  if (fd < 0) return fail(ErrorCode::io, "cannot create {}: {}", temp.string(), errno_text());
+  if (fd < 0) return fail(space_or_io(), "cannot create {}: {}", temp.string(), errno_text());
   ::fchmod(fd, mode);  // not subject to the umask
   size_t written = 0;
   while (written < content.size()) {
     const ssize_t n = ::write(fd, content.data() + written, content.size() - written);
     if (n < 0) {
       if (errno == EINTR) continue;
-      const auto code = errno == ENOSPC ? ErrorCode::insufficient_storage : ErrorCode::io;
+      const auto code = space_or_io();
       const auto text = errno_text();
       ::close(fd);
       ::unlink(temp.c_str());
@@ -46,14 +55,16 @@ Result<void> write_file_atomic(const std::filesystem::path& path, std::string_vi
     written += static_cast<size_t>(n);
   }
   if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    const auto code = space_or_io();
     const auto text = errno_text();
     ::unlink(temp.c_str());
-    return fail(ErrorCode::io, "cannot write {}: {}", path.string(), text);
+    return fail(code, "cannot write {}: {}", path.string(), text);
   }
   if (::rename(temp.c_str(), path.c_str()) != 0) {
+    const auto code = space_or_io();
     const auto text = errno_text();
     ::unlink(temp.c_str());
-    return fail(ErrorCode::io, "cannot replace {}: {}", path.string(), text);
+    return fail(code, "cannot replace {}: {}", path.string(), text);
   }
   return fsync_directory(path.parent_path().empty() ? "." : path.parent_path());
 }

@@ -1,6 +1,10 @@
 // The real trainctl against a real trainctld (ServiceFixture), as a user or a script runs it.
 #include <catch2/catch.hpp>
 
+#include <chrono>
+#include <future>
+#include <thread>
+
 #include <nlohmann/json.hpp>
 
 #include "test_cli_common.hpp"
@@ -152,4 +156,34 @@ TEST_CASE("e2e: a distributed run's logs, tasks and placement", "[e2e][cli][dist
     CHECK_THAT(shown.out, Catch::Contains("NAME     ROLE   NODE   STATE") &&
                               Catch::Contains("Placement:\n  node 0: rank-0\n  node 1: rank-1\n"));
   }
+}
+
+// Issue item 9: a trainctld restarted on its home comes back at the same address, and `logs -f`
+// and `run wait` started before the restart reconnect and end with the run.
+TEST_CASE("e2e: logs -f and run wait ride out a restart of trainctld", "[e2e][cli][restart]") {
+  ServiceFixture service;
+  const auto cli = CliEnvironment::for_service(service);
+  Project project(
+      "import time\nprint('before', flush=True)\ntime.sleep(6)\nprint('after the restart', flush=True)\n");
+  const auto submitted = cli.run({"submit", project.spec(), "-o", "name"}, project.dir());
+  INFO(submitted.err);
+  REQUIRE(submitted.exit_code == 0);
+  const std::string run_id = trimmed(submitted.out);
+  const int port = service.port();
+
+  auto follower = std::async(std::launch::async, [&] { return cli.run({"logs", "-f", run_id}, {}, 120); });
+  auto waiter = std::async(std::launch::async, [&] { return cli.run({"run", "wait", run_id}, {}, 120); });
+  std::this_thread::sleep_for(std::chrono::seconds(2));  // both are connected and waiting
+  service.kill9();
+  std::this_thread::sleep_for(std::chrono::seconds(1));  // both lose the service for a while
+  service.start();
+
+  CHECK(service.port() == port);
+  const auto followed = follower.get();
+  const auto waited = waiter.get();
+  INFO(followed.err << waited.err);
+  CHECK(followed.exit_code == 0);
+  CHECK_THAT(followed.out, Catch::Contains("before\n") && Catch::Contains("after the restart\n"));
+  CHECK(waited.exit_code == 0);
+  CHECK_THAT(waited.out, Catch::Contains("Completed"));
 }

@@ -277,3 +277,36 @@ else:
   CHECK_FALSE(files.contains("scratch.txt"));
   CHECK_FALSE(fs::exists(run_dir / "work"));
 }
+
+// Issue item 17: a symbolic link already inside --dest (planted, say, by an archive unpacked
+// there) is never written through; the download stops and names it.
+TEST_CASE("e2e: run download refuses a symbolic link inside --dest and writes nothing through it",
+          "[e2e][cli][runs][download]") {
+  ServiceFixture service;
+  const auto cli = CliEnvironment::for_service(service);
+  Project project(
+      "import os\nos.makedirs('./outputs', exist_ok=True)\n"
+      "open('./outputs/model.txt', 'w').write('weights')\n");
+  const std::string run_id = run_to_completion(cli, project);
+
+  TempDir dest;
+  TempDir elsewhere;
+  SECTION("a folder link") {
+    fs::create_directory_symlink(elsewhere.path(), dest.path() / "outputs");
+    const auto downloaded = cli.run({"run", "download", run_id, "--dest", dest.path().string()});
+    CHECK(downloaded.exit_code != 0);
+    CHECK_THAT(downloaded.err, Catch::Contains("outputs is a symbolic link"));
+    CHECK_FALSE(fs::exists(elsewhere.path() / "model.txt"));
+    CHECK_FALSE(fs::exists(elsewhere.path() / "model.txt.partial"));
+  }
+  SECTION("a file link") {
+    fs::create_directories(dest.path() / "outputs");
+    std::ofstream(elsewhere.path() / "target") << "keep me";
+    fs::create_symlink(elsewhere.path() / "target", dest.path() / "outputs" / "model.txt");
+    const auto downloaded = cli.run({"run", "download", run_id, "--dest", dest.path().string()});
+    CHECK(downloaded.exit_code != 0);
+    CHECK_THAT(downloaded.err, Catch::Contains("model.txt is a symbolic link"));
+    CHECK(read(elsewhere.path() / "target") == "keep me");
+    CHECK(fs::is_symlink(dest.path() / "outputs" / "model.txt"));
+  }
+}

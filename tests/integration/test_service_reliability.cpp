@@ -3,6 +3,7 @@
 // reader misses nothing, and deep, compressed or NUL-carrying bodies are refused.
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -586,4 +587,225 @@ TEST_CASE("a second trainctld refuses a home another serves, even with its lock 
   // The first keeps serving, and its server.json is still there.
   CHECK(std::filesystem::exists(service.home() / "server.json"));
   CHECK(http_request(service, "GET", "/v1/health").status == 200);
+}
+
+namespace {
+
+// The threads of process `pid` now (/proc/<pid>/status).
+int thread_count(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.starts_with("Threads:")) return std::atoi(line.c_str() + 8);
+  }
+  return -1;
+}
+
+// A loopback connection to the service that has sent `text` and nothing more.
+int connect_and_send(int port, const std::string& text) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  (void)::send(fd, text.data(), text.size(), MSG_NOSIGNAL);
+  return fd;
+}
+
+// Whether the peer closed `fd` within `seconds` (recv sees the end, or the connection reset).
+bool closed_by_peer(int fd, int seconds) {
+  pollfd poll_fd{fd, POLLIN, 0};
+  if (::poll(&poll_fd, 1, seconds * 1000) <= 0) return false;
+  char buffer[256];
+  return ::recv(fd, buffer, sizeof buffer, MSG_DONTWAIT) <= 0;
+}
+
+}  // namespace
+
+// RELIABILITY 39: slowloris. Connections that send their request head a line at a time hold no
+// thread of the service; real clients are answered meanwhile; a head that never ends is closed.
+TEST_CASE("hundreds of slow connections hold no thread, and health and run list still answer",
+          "[service][reliability][slowloris]") {
+  ServiceFixture service;
+  const int threads_before = thread_count(service.pid());
+  REQUIRE(threads_before > 0);
+  constexpr int k_slow_connections = 400;
+  std::vector<int> slow;
+  for (int i = 0; i < k_slow_connections; ++i) {
+    const int fd = connect_and_send(service.port(), "GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+    REQUIRE(fd >= 0);
+    slow.push_back(fd);
+  }
+  for (int round = 0; round < 3; ++round) {  // a header line from each, every second
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    for (const int fd : slow) {
+      const std::string line = "X-Slow-" + std::to_string(round) + ": 1\r\n";
+      (void)::send(fd, line.data(), line.size(), MSG_NOSIGNAL);
+    }
+  }
+  THEN("the service holds no thread for them and answers health and run list") {
+    CHECK(thread_count(service.pid()) < threads_before + 50);
+    CHECK(http_request(service, "GET", "/v1/health").status == 200);
+    CHECK(http_request(service, "GET", k_runs).status == 200);
+  }
+  THEN("a connection whose head never ends is closed by the service") {
+    CHECK(closed_by_peer(slow.front(), 60));
+  }
+  for (const int fd : slow) ::close(fd);
+}
+
+// RELIABILITY 45: an empty (truncated) or missing trainctl.db beside run directories is refused
+// with what to do, never started as an empty service that knows none of those runs.
+TEST_CASE("trainctld refuses an empty database beside run directories, saying what to do",
+          "[service][reliability][store]") {
+  ServiceFixture service;
+  const auto created = submit_script(service, "print('hi')\n");
+  const std::string id = created.value("id", "");
+  REQUIRE_FALSE(id.empty());
+  CHECK(wait_for_run(service, id, 60)["status"] == "Completed");
+  service.stop();
+  for (const char* file : {"trainctl.db-wal", "trainctl.db-shm"}) fs::remove(service.home() / file);
+  std::ofstream(service.home() / "trainctl.db", std::ios::trunc).close();  // zero length
+
+  const auto started = run_command({TRAINCTLD_BINARY, "--home", service.home().string(), "--port", "0"},
+                                   {}, {}, {}, 30);
+  THEN("it exits with an error naming the database, the runs and the way out") {
+    CHECK(started.exit_code != 0);
+    const std::string said = started.out + started.err;
+    CHECK_THAT(said, Catch::Contains("trainctl.db is empty"));
+    CHECK_THAT(said, Catch::Contains("1 run directories"));
+    CHECK_THAT(said, Catch::Contains("Restore trainctl.db"));
+    CHECK(fs::is_directory(service.home() / "runs" / id));
+    CHECK(fs::file_size(service.home() / "trainctl.db") == 0);
+  }
+}
+
+// RELIABILITY 45: one run whose row cannot be read is left out of the list (and logged); the
+// other runs are still listed.
+TEST_CASE("a run whose row is corrupt is left out of run list, which still lists the others",
+          "[service][reliability][store]") {
+  ServiceFixture service;
+  std::vector<std::string> ids;
+  for (int i = 0; i < 2; ++i) {
+    ids.push_back(submit_script(service, "print('hi')\n").value("id", ""));
+    REQUIRE_FALSE(ids.back().empty());
+    CHECK(wait_for_run(service, ids.back(), 60)["status"] == "Completed");
+  }
+  service.stop();
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open((service.home() / "trainctl.db").c_str(), &db) == SQLITE_OK);
+  const std::string corrupt = "UPDATE runs SET payload = '{not json' WHERE id = '" + ids[0] + "'";
+  CHECK(sqlite3_exec(db, corrupt.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(db);
+  service.start();
+
+  const auto listed = http_request(service, "GET", k_runs);
+  THEN("the list answers with the readable run, and the log names the unreadable one") {
+    REQUIRE(listed.status == 200);
+    const auto items = body_json(listed)["items"];
+    REQUIRE(items.size() == 1);
+    CHECK(items[0]["id"] == ids[1]);
+    CHECK_THAT(slurp(service.home() / "trainctld.log"), Catch::Contains("run " + ids[0] + " is left out"));
+  }
+}
+
+// RELIABILITY 40: a run's processes see their own run directory of the home, nothing else: not
+// the token, the database, the blob store, nor another run. Needs root (a mount namespace).
+TEST_CASE("a run cannot see the service's token, database, blobs or other runs",
+          "[service][reliability][isolation]") {
+  if (::geteuid() != 0) {
+    WARN("skipped: hiding the home from runs needs root (a mount namespace); runs of a non-root "
+         "trainctld run as its user");
+    return;
+  }
+  ServiceFixture service;
+  const std::string first = submit_script(service, "print('first')\n").value("id", "");
+  REQUIRE(wait_for_run(service, first, 60)["status"] == "Completed");
+  const std::string script = R"(import os
+outputs = os.environ['TRAINCTL_OUTPUTS_DIR'].rstrip('/')
+run_dir = os.path.dirname(outputs)
+home = os.path.dirname(os.path.dirname(run_dir))
+for name in ['token', 'trainctl.db', 'blobs', 'tmp']:
+    print(name, 'visible' if os.path.exists(os.path.join(home, name)) else 'hidden')
+print('runs', ','.join(sorted(os.listdir(os.path.join(home, 'runs')))))
+with open(os.path.join(outputs, 'ok.txt'), 'w') as f:
+    f.write('written')
+)";
+  const std::string second = submit_script(service, script).value("id", "");
+  const auto ended = wait_for_run(service, second, 60);
+  REQUIRE(ended["status"] == "Completed");
+  const std::string log = slurp(service.home() / "runs" / second / "logs" / "main.log");
+  INFO(log);
+  CHECK_THAT(log, Catch::Contains("token hidden"));
+  CHECK_THAT(log, Catch::Contains("trainctl.db hidden"));
+  CHECK_THAT(log, Catch::Contains("blobs hidden"));
+  CHECK_THAT(log, Catch::Contains("runs " + second + "\n"));  // only its own
+  CHECK(slurp(service.home() / "runs" / second / "outputs" / "ok.txt") == "written");
+  CHECK(fs::exists(service.home() / "token"));  // the service's own view is unchanged
+}
+
+// RELIABILITY 40: a blob changed after it was stored (chmod and append through a hard link) no
+// longer matches its name: it is reported missing and moved aside, a run that needs it fails
+// naming the file, and uploaded again it is whole.
+TEST_CASE("a blob whose content no longer matches its name is noticed and uploaded again",
+          "[service][reliability][blobs]") {
+  ServiceFixture service;
+  const std::string content = "print('from a tampered blob')\n";
+  const std::string hash = trainctl::util::sha256_hex(content);
+  const std::string snapshot = upload_snapshot(service, {{"train.py", content}});
+  const trainctl::service::BlobStore blobs(service.home() / "blobs", service.home() / "tmp");
+  const auto missing = [&] {
+    return body_json(http_request(service, "POST", "/v1/workspaces/default/blobs/missing",
+                                  nlohmann::json{{"hashes", {hash}}}.dump()))["missing"];
+  };
+  REQUIRE(missing().empty());
+  fs::permissions(blobs.path_of(hash), fs::perms::owner_write, fs::perm_options::add);
+  std::ofstream(blobs.path_of(hash), std::ios::app) << "import os  # tampered\n";
+
+  CHECK(missing() == nlohmann::json::array({hash}));
+  CHECK_FALSE(fs::is_empty(service.home() / "quarantine"));
+  auto payload = script_payload(snapshot);
+  const auto created = body_json(
+      http_request(service, "POST", "/v1/workspaces/default/runs", payload.dump()));
+  const auto failed = wait_for_run(service, created.value("id", ""), 30);
+  CHECK(failed["status"] == "Failed");
+  CHECK_THAT(failed.value("failure_reason", ""), Catch::Contains("train.py"));
+
+  CHECK(http_request(service, "PUT", "/v1/workspaces/default/blobs/" + hash, content, {}, true,
+                     "application/octet-stream")
+            .status < 300);
+  CHECK(missing().empty());
+  const auto again = body_json(
+      http_request(service, "POST", "/v1/workspaces/default/runs", payload.dump()));
+  CHECK(wait_for_run(service, again.value("id", ""), 30)["status"] == "Completed");
+}
+
+// RELIABILITY 40: `trainctld fsck HOME` hashes every blob, also one changed and then given back its
+// mode and time (which the cheap check on use trusts); it is moved aside and then counts as missing.
+TEST_CASE("trainctld fsck finds a blob changed behind the store's back", "[service][reliability][blobs]") {
+  ServiceFixture service;
+  const std::string content = "print('checked by fsck')\n";
+  const std::string hash = trainctl::util::sha256_hex(content);
+  upload_snapshot(service, {{"train.py", content}, {"other.py", "print('whole')\n"}});
+  const trainctl::service::BlobStore blobs(service.home() / "blobs", service.home() / "tmp");
+  const auto path = blobs.path_of(hash);
+  const auto sealed = fs::last_write_time(path);
+  fs::permissions(path, fs::perms::owner_write, fs::perm_options::add);
+  std::ofstream(path, std::ios::app) << "# changed\n";
+  fs::permissions(path, fs::perms::owner_write, fs::perm_options::remove);
+  fs::last_write_time(path, sealed);
+
+  const auto checked = run_command({TRAINCTLD_BINARY, "fsck", service.home().string()});
+  INFO(checked.out << checked.err);
+  CHECK(checked.exit_code == 1);
+  CHECK_THAT(checked.out, Catch::Contains("blob " + hash + " no longer matches its name"));
+  CHECK_THAT(checked.out, Catch::Contains("2 blobs checked, 1 did not match"));
+  const auto missing = body_json(http_request(service, "POST", "/v1/workspaces/default/blobs/missing",
+                                              nlohmann::json{{"hashes", {hash}}}.dump()))["missing"];
+  CHECK(missing == nlohmann::json::array({hash}));
+  CHECK(run_command({TRAINCTLD_BINARY, "fsck", service.home().string()}).exit_code == 0);
 }

@@ -48,9 +48,11 @@ class GatedRuns {
   void open(const std::string& id) const { REQUIRE(trainctl::util::write_file_atomic(m_gates.at(id), "open\n")); }
 
  private:
-  std::filesystem::path gate_dir() const { return m_service.home() / "gates"; }
+  // Outside the service's home, which runs cannot see.
+  std::filesystem::path gate_dir() const { return m_gate_root.path() / "gates"; }
 
   const ServiceFixture& m_service;
+  TempDir m_gate_root;
   std::string m_compute;
   std::string m_snapshot;
   int m_submitted = 0;

@@ -239,3 +239,23 @@ TEST_CASE("a .trainctlignore that cannot be applied is reported", "[client][igno
     CHECK_THAT(entered.error().message, Catch::Contains("sub/.trainctlignore is over the limit"));
   }
 }
+
+// Found by fuzzing: a pattern of many `**` components tried every split of the path at each, an
+// exponential walk (15 s for one line of a .trainctlignore); it now takes a few steps per pair.
+TEST_CASE("a pattern of many ** components is decided at once, with git's meaning", "[client][ignore]") {
+  std::string pattern = "a";
+  for (int i = 0; i < 40; ++i) pattern += "/**";
+  pattern += "/z";
+  std::string deep = "a";
+  for (int i = 0; i < 40; ++i) deep += "/d" + std::to_string(i);
+  const auto rules = IgnoreRules::parse(pattern + "\n");
+  CHECK(rules.is_ignored(deep + "/z", false));
+  CHECK_FALSE(rules.is_ignored(deep + "/y", false));
+  const auto ending = IgnoreRules::parse("a/**\n");
+  CHECK(ending.is_ignored("a/b", false));
+  CHECK_FALSE(ending.is_ignored("a", true));
+  const auto middle = IgnoreRules::parse("a/**/b\n");
+  CHECK(middle.is_ignored("a/b", false));
+  CHECK(middle.is_ignored("a/x/y/b", false));
+  CHECK_FALSE(middle.is_ignored("a/x/c", false));
+}

@@ -711,3 +711,16 @@ TEST_CASE("script_params become the run's params", "[spec][metrics]") {
   CHECK(script_param_values({"data.csv", "--fast"}) == Pairs{{"arg0", "data.csv"}, {"--fast", ""}});
   CHECK(script_param_values({}).empty());
 }
+
+// Found by fuzzing: a key ending in ']' without a '[' made finding a problem's position loop
+// forever (`trainctl validate` hung).
+TEST_CASE("A key ending in a closing bracket is reported, not looped on", "[spec]") {
+  GIVEN("a tag key 'l]' beside keys the spec does not know") {
+    const auto parsed = trainctl::spec::parse_job_spec("r:\ns:\ntags:\n l]: s\n");
+    THEN("the unknown keys are reported at their lines") {
+      REQUIRE_FALSE(parsed.has_value());
+      CHECK(parsed.error().code == ErrorCode::invalid_spec);
+      CHECK_FALSE(parsed.error().details.empty());
+    }
+  }
+}

@@ -215,3 +215,27 @@ TEST_CASE("Duplicate keys, explicit tags and extra documents are errors (RELIABI
     }
   }
 }
+
+// RELIABILITY 43 (issue's item 17): a NUL byte is reported where it is, not where yaml-cpp
+// stumbles later.
+TEST_CASE("A NUL or control byte is reported at its own line and column", "[spec][yaml]") {
+  GIVEN("a NUL alone on line 5, column 3") {
+    const auto problems =
+        problems_of(std::string("experiment: e\nname: x\nestimator:\n  entry_script: t.py\n  \0\n", 58));
+    THEN("the one problem names the NUL at 5:3") {
+      REQUIRE(problems.size() == 1);
+      CHECK(problems[0].line == 5);
+      CHECK(problems[0].column == 3);
+      CHECK_THAT(problems[0].message, Catch::Contains("NUL"));
+    }
+  }
+  GIVEN("a bell character inside a value on line 2") {
+    const auto problems = problems_of("a: 1\nb: x\ay\n");
+    THEN("it is named at 2:5") {
+      REQUIRE(problems.size() == 1);
+      CHECK(problems[0].line == 2);
+      CHECK(problems[0].column == 5);
+      CHECK_THAT(problems[0].message, Catch::Contains("U+0007"));
+    }
+  }
+}

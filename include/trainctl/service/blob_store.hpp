@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "trainctl/util/error.hpp"
 
@@ -29,6 +30,20 @@ class BlobStore {
 
   std::filesystem::path path_of(const std::string& sha256) const;
   bool exists(const std::string& sha256) const;
+  // Whether the blob is there with the content its name says (RELIABILITY 40). Cheap while the
+  // blob is as stored (mode 0444 and the sealed modification time: a stat); after a write or a
+  // chmod its content is hashed. A blob whose content no longer matches is moved to
+  // <home>/quarantine (logged) and so is missing: the client uploads it again.
+  bool intact(const std::string& sha256) const;
+  // As intact(), hashing the content whatever the blob's mode and time say.
+  bool verify(const std::string& sha256) const;
+
+  struct Check {
+    size_t checked = 0;
+    std::vector<std::string> quarantined;  // blobs that no longer matched their names
+  };
+  // verify() of every blob in the store (`trainctld fsck`).
+  Check verify_all() const;
   Result<std::unique_ptr<Writer>> begin_write(uint64_t max_size);
   // Removes temp files left by a crash (called at start).
   Result<void> remove_stale_temp_files();

@@ -28,16 +28,18 @@ struct DocumentNode {
   std::vector<DocumentNode> items;                             // a sequence's items
   std::vector<std::pair<DocumentNode, DocumentNode>> entries;  // a mapping's entries in order;
                                                                // keys are unique scalars
-  static DocumentNode null(SourceMark mark = {}) { return make(Kind::null, std::move(mark)); }
-  static DocumentNode scalar(std::string text, bool quoted, SourceMark mark = {}) {
-    DocumentNode node = make(Kind::scalar, std::move(mark));
-    node.text = std::move(text);
-    node.quoted = quoted;
-    return node;
-  }
-  static DocumentNode collection(Kind kind, SourceMark mark = {}) {
-    return make(kind, std::move(mark));
-  }
+  // Declared here, defaulted below: clang instantiates std::pair<DocumentNode, DocumentNode> for
+  // members defined inside the class, where DocumentNode is still incomplete.
+  DocumentNode();
+  ~DocumentNode();
+  DocumentNode(const DocumentNode&);
+  DocumentNode(DocumentNode&&) noexcept;
+  DocumentNode& operator=(const DocumentNode&);
+  DocumentNode& operator=(DocumentNode&&) noexcept;
+
+  static DocumentNode null(SourceMark mark = {});
+  static DocumentNode scalar(std::string text, bool quoted, SourceMark mark = {});
+  static DocumentNode collection(Kind kind, SourceMark mark = {});
 
   bool is_null() const { return kind == Kind::null; }
   bool is_scalar() const { return kind == Kind::scalar; }
@@ -45,13 +47,31 @@ struct DocumentNode {
   bool is_mapping() const { return kind == Kind::mapping; }
 
  private:
-  static DocumentNode make(Kind kind, SourceMark mark) {
-    DocumentNode node;
-    node.kind = kind;
-    node.mark = std::move(mark);
-    return node;
-  }
+  static DocumentNode make(Kind kind, SourceMark mark);
 };
+
+inline DocumentNode::DocumentNode() = default;
+inline DocumentNode::~DocumentNode() = default;
+inline DocumentNode::DocumentNode(const DocumentNode&) = default;
+inline DocumentNode::DocumentNode(DocumentNode&&) noexcept = default;
+inline DocumentNode& DocumentNode::operator=(const DocumentNode&) = default;
+inline DocumentNode& DocumentNode::operator=(DocumentNode&&) noexcept = default;
+inline DocumentNode DocumentNode::make(Kind kind, SourceMark mark) {
+  DocumentNode node;
+  node.kind = kind;
+  node.mark = std::move(mark);
+  return node;
+}
+inline DocumentNode DocumentNode::null(SourceMark mark) { return make(Kind::null, std::move(mark)); }
+inline DocumentNode DocumentNode::scalar(std::string text, bool quoted, SourceMark mark) {
+  DocumentNode node = make(Kind::scalar, std::move(mark));
+  node.text = std::move(text);
+  node.quoted = quoted;
+  return node;
+}
+inline DocumentNode DocumentNode::collection(Kind kind, SourceMark mark) {
+  return make(kind, std::move(mark));
+}
 
 struct YamlLimits {
   size_t max_bytes = 1u << 20;          // the whole text

@@ -46,6 +46,8 @@ struct Error {
   ErrorCode code = ErrorCode::internal;
   std::string message;
   std::vector<ErrorDetail> details;
+  // A busy service's Retry-After (429, 503) in seconds: when to ask again; 0 when not given.
+  int retry_after_seconds = 0;
 
   Error() = default;
   Error(ErrorCode c, std::string msg, std::vector<ErrorDetail> d = {})

@@ -10,6 +10,7 @@
 
 #include "command_table.hpp"
 #include "trainctl/cli/log_prefixer.hpp"
+#include "trainctl/cli/reconnect.hpp"
 
 namespace trainctl::cli {
 
@@ -17,8 +18,6 @@ namespace {
 
 using nlohmann::json;
 
-constexpr auto k_reconnect_delay = std::chrono::milliseconds(250);
-constexpr int k_max_reconnects_without_progress = 40;  // about 10 s of a service that is gone
 
 // Which attempt of a run is read and where each task's log was read up to, to resume from
 // after a dropped connection.
@@ -99,7 +98,10 @@ Result<std::optional<json>> print_log_events(const LogSource& source, Printer& p
   LogCursor cursor(task);
   LogPrefixer prefixer;
   std::optional<json> end_event;
-  int failures = 0;
+  // A stream that ended early or a service that is away (restarting): resumed at the cursor.
+  Reconnect reconnect(Reconnect::k_default_patience, {}, [&](const Error& error) {
+    if (!error.message.empty()) printer.notice(fmt::format("{}; reconnecting", error.message));
+  });
   while (true) {
     const client::LogQuery query{.task = task,
                                  .offset = cursor.offset_query(),
@@ -122,18 +124,20 @@ Result<std::optional<json>> print_log_events(const LogSource& source, Printer& p
       return !InterruptScope::interrupted();
     });
     if (end_event) return end_event;
-    if (!streamed && streamed.error().code != ErrorCode::unavailable) return fail(streamed.error());
+    if (!streamed && !Reconnect::is_transient(streamed.error())) return fail(streamed.error());
     if (!follow) {
       if (!streamed) return fail(streamed.error());
       return std::optional<json>();
     }
-    failures = progressed ? 0 : failures + 1;
-    if (failures > k_max_reconnects_without_progress) {
+    if (progressed) reconnect.reset();
+    // An early end is waited out quietly (empty message); a lost service is announced once.
+    const Error dropped = streamed ? Error{ErrorCode::unavailable, ""} : streamed.error();
+    if (!reconnect.wait(dropped)) {
+      if (InterruptScope::interrupted()) return fail(ErrorCode::interrupted, "interrupted");
       return fail(streamed ? Error{ErrorCode::unavailable, "the log stream keeps ending early"}
                            : streamed.error());
     }
     spdlog::debug("log stream of {} dropped; resuming at \"{}\"", what, cursor.offset_query());
-    std::this_thread::sleep_for(k_reconnect_delay);
     if (InterruptScope::interrupted()) return fail(ErrorCode::interrupted, "interrupted");
   }
 }

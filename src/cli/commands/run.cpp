@@ -10,6 +10,7 @@
 #include <fmt/ranges.h>
 
 #include "command_table.hpp"
+#include "trainctl/cli/reconnect.hpp"
 #include "transfers.hpp"
 #include "trainctl/api/names.hpp"
 #include "trainctl/api/run_status.hpp"
@@ -349,13 +350,25 @@ Result<int> run_run_wait(Session& session, const RunWaitOptions& options) {
                             ? SteadyClock::time_point::max()
                             : SteadyClock::now() + util::parse_duration(options.timeout).value();
   InterruptScope interrupt_scope;
+  // A service that restarts or is busy meanwhile is waited out (docs/cli.md, Following).
+  Reconnect reconnect(Reconnect::k_default_patience, {}, [&](const Error& error) {
+    session.printer().notice(fmt::format("{}; retrying", error.message));
+  });
   while (true) {
     const auto left = deadline == SteadyClock::time_point::max()
                           ? std::chrono::seconds(k_longest_server_wait_seconds)
                           : std::chrono::ceil<std::chrono::seconds>(deadline - SteadyClock::now());
     const auto wait = std::clamp<int64_t>(left.count(), 0, k_longest_server_wait_seconds);
     auto run = (*client)->get_run(session.workspace(), options.run_id, static_cast<int>(wait));
-    if (!run) return fail(run.error());
+    if (!run) {
+      if (Reconnect::is_transient(run.error()) && SteadyClock::now() < deadline &&
+          reconnect.wait(run.error())) {
+        continue;
+      }
+      if (InterruptScope::interrupted()) return fail(ErrorCode::interrupted, "interrupted");
+      return fail(run.error());
+    }
+    reconnect.reset();
     const auto status = status_of(*run);
     if (status && api::is_terminal(*status)) {
       session.printer().print_description(
@@ -403,12 +416,12 @@ Result<int> run_run_download(Session& session, const RunDownloadOptions& options
       session.printer().warning(fmt::format("skipped {}: {}", path, parts.error().message));
       continue;
     }
-    const auto dest = fs::path(options.dest) / path;
-    if (auto made = util::make_directories(dest.parent_path()); !made) return fail(made.error());
+    const auto dest = download_destination(options.dest, path);
+    if (!dest) return fail(dest.error());
     const client::DownloadOptions expected{.size = file.value("size", uint64_t{0}),
                                            .sha256 = {},
                                            .on_progress = progress.for_file()};
-    if (auto done = (*client)->download_run_file(session.workspace(), options.run_id, path, dest,
+    if (auto done = (*client)->download_run_file(session.workspace(), options.run_id, path, *dest,
                                                  expected);
         !done) {
       return fail(done.error());

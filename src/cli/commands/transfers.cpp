@@ -1,6 +1,8 @@
 #include "transfers.hpp"
 
 #include <sys/stat.h>
+#include <cerrno>
+#include <cstring>
 #include <unistd.h>
 
 #include <iostream>
@@ -72,6 +74,38 @@ bool already_downloaded(const std::filesystem::path& dest, uint64_t size,
 
 }  // namespace
 
+Result<std::filesystem::path> download_destination(const std::filesystem::path& dest_dir,
+                                                   const std::string& relative_path) {
+  auto parts = api::split_relative_path(relative_path);
+  if (!parts) return fail(parts.error());
+  if (auto made = util::make_directories(dest_dir); !made) return fail(made.error());
+  std::filesystem::path at = dest_dir;
+  for (size_t i = 0; i < parts->size(); ++i) {
+    at /= (*parts)[i];
+    const bool last = i + 1 == parts->size();
+    struct stat info {};
+    if (::lstat(at.c_str(), &info) != 0) {
+      if (errno != ENOENT) {
+        return fail(ErrorCode::io, "cannot inspect {}: {}", at.string(), std::strerror(errno));
+      }
+      if (!last && ::mkdir(at.c_str(), 0755) != 0 && errno != EEXIST) {
+        return fail(ErrorCode::io, "cannot make {}: {}", at.string(), std::strerror(errno));
+      }
+      continue;
+    }
+    if (S_ISLNK(info.st_mode)) {
+      return fail(ErrorCode::io,
+                  "{} is a symbolic link; a download does not write through links in its "
+                  "destination. Remove it, or choose another --dest",
+                  at.string());
+    }
+    if (!last && !S_ISDIR(info.st_mode)) {
+      return fail(ErrorCode::io, "{} is in the way: it is not a folder", at.string());
+    }
+  }
+  return at;
+}
+
 Result<ManifestDownload> download_manifest(Printer& printer, const nlohmann::json& files,
                                            const std::filesystem::path& dest_dir,
                                            const FetchFile& fetch) {
@@ -84,15 +118,15 @@ Result<ManifestDownload> download_manifest(Printer& printer, const nlohmann::jso
       return fail(ErrorCode::internal, "trainctld listed a file named {}: {}", path,
                   parts.error().message);
     }
-    const auto dest = dest_dir / path;
+    auto dest = download_destination(dest_dir, path);
+    if (!dest) return fail(dest.error());
     const client::DownloadOptions expected{.size = file.value("size", uint64_t{0}),
                                            .sha256 = file.value("sha256", ""),
                                            .on_progress = progress.for_file()};
-    if (already_downloaded(dest, *expected.size, expected.sha256)) {
+    if (already_downloaded(*dest, *expected.size, expected.sha256)) {
       ++done.kept;
-    } else {
-      if (auto made = util::make_directories(dest.parent_path()); !made) return fail(made.error());
-      if (auto fetched = fetch(path, dest, expected); !fetched) return fail(fetched.error());
+    } else if (auto fetched = fetch(path, *dest, expected); !fetched) {
+      return fail(fetched.error());
     }
     progress.file_done(*expected.size);
   }

@@ -59,6 +59,13 @@ struct ManifestDownload {
   size_t kept = 0;  // files already at their destination with the right content
 };
 
+// Makes the folders of `relative_path` below `dest_dir` (mode 0755) and returns where the file
+// goes, refusing (ErrorCode::io, naming it) a folder or file below `dest_dir` that is a symbolic
+// link or a folder that is not a directory: a download never writes through a link it finds in
+// its destination. `dest_dir` itself may be a link the user chose.
+Result<std::filesystem::path> download_destination(const std::filesystem::path& dest_dir,
+                                                   const std::string& relative_path);
+
 // Downloads every file of a manifest [{"path","size","sha256"}] to `dest_dir`/path with one
 // progress line, each verified against its size and sha256: a file already there with that
 // content is kept, a broken-off one resumes. A path that is not a clean relative path is

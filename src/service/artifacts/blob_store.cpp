@@ -6,9 +6,12 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <system_error>
 #include <utility>
 #include <vector>
+
+#include <spdlog/spdlog.h>
 
 #include "trainctl/api/names.hpp"
 #include "trainctl/util/fs.hpp"
@@ -21,6 +24,10 @@ namespace {
 
 constexpr mode_t k_temp_file_mode = 0600;
 constexpr mode_t k_blob_mode = 0444;
+// A blob's modification time from the moment it is stored: a write to it (through any of its
+// hard links) changes it, and so does nothing the service does. Blobs stored before this seal
+// existed are hashed once, then sealed.
+constexpr timespec k_sealed_mtime{1, 0};  // 1970-01-01T00:00:01Z
 constexpr unsigned k_tmp_dir_mode = 0700;
 constexpr unsigned k_blobs_dir_mode = 0755;
 
@@ -127,7 +134,8 @@ Result<void> TempFileWriter::write(const char* data, size_t size) {
 }
 
 Result<void> TempFileWriter::seal() {
-  if (::fchmod(m_fd, k_blob_mode) != 0 || ::fsync(m_fd) != 0) {
+  const timespec times[2] = {{0, UTIME_OMIT}, k_sealed_mtime};
+  if (::fchmod(m_fd, k_blob_mode) != 0 || ::futimens(m_fd, times) != 0 || ::fsync(m_fd) != 0) {
     return std::unexpected(write_error(errno, "store the upload"));
   }
   if (::close(std::exchange(m_fd, -1)) != 0) {
@@ -182,6 +190,56 @@ bool BlobStore::exists(const std::string& sha256) const {
   if (!api::is_sha256_hex(sha256)) return false;
   struct stat info {};
   return ::stat(path_of(sha256).c_str(), &info) == 0 && S_ISREG(info.st_mode);
+}
+
+bool BlobStore::intact(const std::string& sha256) const {
+  if (!api::is_sha256_hex(sha256)) return false;
+  const auto path = path_of(sha256);
+  struct stat info {};
+  if (::lstat(path.c_str(), &info) != 0 || !S_ISREG(info.st_mode)) return false;
+  if ((info.st_mode & 07777) == k_blob_mode && info.st_mtim.tv_sec == k_sealed_mtime.tv_sec &&
+      info.st_mtim.tv_nsec == k_sealed_mtime.tv_nsec) {
+    return true;
+  }
+  // Changed since it was stored, or stored before blobs were sealed: its content decides.
+  return verify(sha256);
+}
+
+BlobStore::Check BlobStore::verify_all() const {
+  Check check;
+  std::error_code ec;
+  for (std::filesystem::directory_iterator shard(m_blobs_dir, ec), end; !ec && shard != end;
+       shard.increment(ec)) {
+    if (!shard->is_directory(ec)) continue;
+    for (std::filesystem::directory_iterator blob(shard->path(), ec), last; !ec && blob != last;
+         blob.increment(ec)) {
+      const std::string name = blob->path().filename().string();
+      if (!api::is_sha256_hex(name)) continue;
+      ++check.checked;
+      if (!verify(name)) check.quarantined.push_back(name);
+    }
+  }
+  return check;
+}
+
+bool BlobStore::verify(const std::string& sha256) const {
+  const auto path = path_of(sha256);
+  const auto actual = util::sha256_file(path);
+  if (actual && *actual == sha256) {
+    const timespec times[2] = {{0, UTIME_OMIT}, k_sealed_mtime};
+    ::chmod(path.c_str(), k_blob_mode);
+    ::utimensat(AT_FDCWD, path.c_str(), times, AT_SYMLINK_NOFOLLOW);
+    return true;
+  }
+  const auto quarantine = m_blobs_dir.parent_path() / "quarantine";
+  std::error_code ec;
+  std::filesystem::create_directories(quarantine, ec);
+  const auto kept = quarantine / (sha256 + "." + util::random_hex(4));
+  if (::rename(path.c_str(), kept.c_str()) != 0) ::unlink(path.c_str());
+  spdlog::error("blob {} no longer matches its name (its content hashes to {}): moved to {}; it "
+                "counts as missing, and the client uploads it again",
+                sha256, actual ? *actual : std::string("nothing readable"), kept.string());
+  return false;
 }
 
 Result<std::unique_ptr<BlobStore::Writer>> BlobStore::begin_write(uint64_t max_size) {

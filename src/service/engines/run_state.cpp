@@ -3,10 +3,15 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <thread>
 #include <utility>
+
+#include <spdlog/spdlog.h>
 
 #include "trainctl/util/fs.hpp"
 
@@ -222,6 +227,25 @@ Result<RunState> read_run_state(const std::filesystem::path& run_dir) {
 
 Result<void> write_run_state(const std::filesystem::path& run_dir, const RunState& state) {
   return util::write_file_atomic(run_dir / k_state_file, to_json(state).dump() + "\n");
+}
+
+Result<void> write_final_run_state(const std::filesystem::path& run_dir, const RunState& state) {
+  auto delay = std::chrono::milliseconds(250);
+  bool logged = false;
+  while (true) {
+    auto written = write_run_state(run_dir, state);
+    std::error_code ec;
+    if (written || written.error().code != ErrorCode::insufficient_storage ||
+        !std::filesystem::exists(run_dir, ec)) {
+      return written;
+    }
+    if (!logged) {
+      spdlog::error("{}; trying again until there is space", written.error().message);
+      logged = true;
+    }
+    std::this_thread::sleep_for(delay);
+    delay = std::min(delay * 2, std::chrono::milliseconds(5000));
+  }
 }
 
 Result<void> write_task_report(const std::filesystem::path& status_dir,

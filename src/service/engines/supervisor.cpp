@@ -268,6 +268,10 @@ class Supervisor {
                    made.error().message);
     } else {
       m_private_mounts = ::geteuid() == 0 && !m_plan.read_only_dirs.empty();
+      if (auto hidden = m_private_mounts ? hide_home_from_run(m_run_dir.string()) : Result<void>{};
+          !hidden) {
+        spdlog::warn("{}; the run can see the service's home", hidden.error().message);
+      }
     }
   }
 
@@ -588,7 +592,7 @@ class Supervisor {
     run.reason = m_verdict->reason;
     run.first_failed_task = m_verdict->first_failed_task;
     run.ended_at_ms = util::now_unix_ms();
-    return write_run_state(m_run_dir, m_state);
+    return write_final_run_state(m_run_dir, m_state);
   }
 
   std::filesystem::path m_run_dir;

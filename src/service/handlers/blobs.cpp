@@ -32,10 +32,11 @@ Result<Reply> missing_blobs(const ServiceContext& context, const httplib::Reques
   }
   auto missing = context.store.missing_blobs(list);
   if (!missing) return fail(missing.error());
-  // A blob whose row is there but whose file is gone (deleted by hand, a lost disk) is missing
-  // too, so that the client uploads it again.
+  // A blob whose row is there but whose file is gone (deleted by hand, a lost disk) or no longer
+  // holds the content its name says (changed through a link) is missing too, so that the client
+  // uploads it again.
   for (const auto& hash : list) {
-    if (!context.blobs.exists(hash) && std::ranges::find(*missing, hash) == missing->end()) {
+    if (!context.blobs.intact(hash) && std::ranges::find(*missing, hash) == missing->end()) {
       missing->push_back(hash);
     }
   }

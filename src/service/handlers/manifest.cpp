@@ -57,6 +57,9 @@ Result<nlohmann::json> checked_entry(const nlohmann::json& entry, size_t index,
 }  // namespace
 
 Result<nlohmann::json> checked_manifest(const nlohmann::json& files, std::string_view what) {
+  if (!files.is_array()) {
+    return fail(ErrorCode::invalid_argument, "the {}'s files must be an array", what);
+  }
   std::map<std::string, nlohmann::json> by_path;
   for (size_t i = 0; i < files.size(); ++i) {
     auto entry = checked_entry(files[i], i, what);

@@ -13,7 +13,7 @@
 
 namespace trainctl::service::handlers {
 
-// `files` (the request's "files" array) checked and sorted by path: each entry an object with a
+// `files` (the request's "files" array; anything else is refused) checked and sorted by path: each entry an object with a
 // path that passes api::split_relative_path, a SHA-256, a size >= 0 and permission bits (0 to
 // 0777); no path twice, and none both a file and a directory. invalid_argument otherwise, with
 // the field path ("files[3].path") in details; `what` ("snapshot", "dataset") names the manifest

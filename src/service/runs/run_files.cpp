@@ -193,7 +193,7 @@ Result<void> materialize_snapshot(const BlobStore& blobs, const nlohmann::json& 
     target /= parts->back();
     const auto mode = file.at("mode").get<unsigned>() & 0777;
     const auto sha256 = file.at("sha256").get<std::string>();
-    if (!blobs.exists(sha256)) {
+    if (!blobs.intact(sha256)) {
       return fail(ErrorCode::io,
                   "{} (blob {}) is missing from the blob store; upload it again (submit the run "
                   "again: the CLI uploads what the service reports missing)",

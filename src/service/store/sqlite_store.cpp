@@ -6,6 +6,7 @@
 #include <utility>
 
 #include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
 
 #include "migrations.hpp"
 #include "store_rows.hpp"
@@ -189,7 +190,8 @@ Result<RunRecord> read_run(const Statement& row) {
   return run;
 }
 
-// Every row `statement` returns, as runs.
+// Every row `statement` returns, as runs; a row that cannot be read as a run is logged and left
+// out.
 Result<std::vector<RunRecord>> read_runs(Statement& statement) {
   std::vector<RunRecord> runs;
   while (true) {
@@ -197,7 +199,11 @@ Result<std::vector<RunRecord>> read_runs(Statement& statement) {
     if (!row) return std::unexpected(row.error());
     if (!*row) return runs;
     auto run = read_run(statement);
-    if (!run) return std::unexpected(run.error());
+    if (!run) {  // one unreadable row must not hide every other run
+      spdlog::error("run {} is left out of a list: its row in the database is unreadable ({})",
+                    statement.column_text(1), run.error().message);
+      continue;
+    }
     runs.push_back(std::move(*run));
   }
 }

@@ -17,4 +17,13 @@ namespace trainctl::service::engines {
 // (a container without CAP_SYS_ADMIN): the caller logs it and goes on.
 Result<void> make_directories_read_only(const std::vector<std::string>& dirs);
 
+// After make_directories_read_only, in the run's mount namespace (root only; else nothing is done):
+// hides the service's home from the run (RELIABILITY 40). The home, <run_dir>/../.., gets an
+// empty tmpfs over it; only the run's own directory is shown again (with its read-only mounts),
+// and <home>/environments read-only (the run's Python may live there). So a task cannot read
+// the token or the database, nor reach the blob store or another run's directory. Nothing is done
+// when `run_dir` is not <home>/runs/<id> of a home holding trainctl.db. Fails like
+// make_directories_read_only; the caller logs it and goes on.
+Result<void> hide_home_from_run(const std::string& run_dir);
+
 }  // namespace trainctl::service::engines

@@ -55,6 +55,11 @@ Result<RunState> run_state_from_json(const nlohmann::json& json);
 Result<RunState> read_run_state(const std::filesystem::path& run_dir);
 // Replaces <run_dir>/state.json atomically.
 Result<void> write_run_state(const std::filesystem::path& run_dir, const RunState& state);
+// write_run_state for the run's final state, which must not be lost: on a full disk
+// (insufficient_storage) it is tried again, every 250 ms doubling to 5 s, until there is space
+// (the supervisor, and so the run, stays alive meanwhile), or until the run directory is gone.
+// Other failures are returned at once.
+Result<void> write_final_run_state(const std::filesystem::path& run_dir, const RunState& state);
 
 // What `trainctld rank` writes for the rank it wraps, replaced atomically at its start and its
 // end: <status_dir>/<name>.json with name, state (running | exited | killed | failed_to_start |
