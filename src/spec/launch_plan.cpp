@@ -400,6 +400,14 @@ nlohmann::json task_to_json(const TaskLaunch& task) {
           {"started_by_launcher", task.started_by_launcher}};
 }
 
+// Whether `json` holds a floating-point number anywhere: a launch plan's numbers are all whole
+// (indexes, ranks, seconds, ports), and a float converted to int past its range is undefined.
+bool holds_float(const nlohmann::json& json) {
+  if (json.is_number_float()) return true;
+  if (!json.is_structured()) return false;
+  return std::ranges::any_of(json, [](const nlohmann::json& item) { return holds_float(item); });
+}
+
 // Throws nlohmann::json::exception on a missing field or a wrong type.
 TaskLaunch task_from_json(const nlohmann::json& json) {
   TaskLaunch task;
@@ -457,6 +465,9 @@ nlohmann::json LaunchPlan::to_json() const {
 }
 
 Result<LaunchPlan> LaunchPlan::from_json(const nlohmann::json& json) {
+  if (holds_float(json)) {
+    return fail(ErrorCode::invalid_argument, "invalid launch plan: a number that is not whole");
+  }
   try {
     LaunchPlan plan;
     json.at("run_id").get_to(plan.run_id);

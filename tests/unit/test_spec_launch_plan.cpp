@@ -736,3 +736,13 @@ TEST_CASE("A node's part of a plan holds that node's tasks and succeeds when the
   CHECK(back->nodes.size() == 2);
   CHECK(back->nodes[1].ports == std::vector<int>{6001, 6002});
 }
+
+// Found by fuzzing: a float where a plan holds a whole number was converted to int past its range.
+TEST_CASE("A launch plan with a number that is not whole is refused", "[spec][launch]") {
+  auto json = nlohmann::json::parse(
+      R"({"run_id": "r", "tasks": [{"name": "main", "node_rank": 1e300, "argv": ["x"], "env": [],
+          "cwd": "/", "log_file": "/l"}], "max_duration_seconds": 0, "grace_seconds": 10})");
+  const auto plan = LaunchPlan::from_json(json);
+  REQUIRE_FALSE(plan.has_value());
+  CHECK_THAT(plan.error().message, Catch::Contains("not whole"));
+}
