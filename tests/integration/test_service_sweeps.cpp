@@ -145,7 +145,9 @@ SCENARIO("a trial that fails does not stop the sweep", "[service][sweeps]") {
 
 SCENARIO("kill -9 of trainctld mid-sweep loses and repeats no trial", "[service][sweeps][restart]") {
   ServiceFixture service;
-  const std::string go = (service.home() / "go").string();
+  // Outside the service's home, which runs do not see.
+  const TempDir gates;
+  const std::string go = (gates.path() / "go").string();
   const auto created = submit_sweep(
       service, grid({{"--a", {{"type", "choice"}, {"values", {"1", "2", "3", "4", "5"}}}}}, 2), json::object(),
       {{"environment_variables", {{"GO_FILE", go}}}});
