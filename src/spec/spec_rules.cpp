@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "input_references.hpp"
+#include "problems.hpp"
 #include "task_slots.hpp"
 #include "trainctl/api/names.hpp"
 #include "trainctl/util/strings.hpp"
@@ -22,29 +23,6 @@ constexpr std::array k_frameworks{"tensorflow"sv, "pytorch"sv, "generic"sv};
 constexpr std::array k_input_modes{"mount"sv, "download"sv};
 constexpr std::string_view k_reserved_env_prefix = "TRAINCTL_";
 
-// Collects problems with their field paths.
-class Problems {
- public:
-  void add(std::string path, std::string message) {
-    ErrorDetail detail;
-    detail.path = std::move(path);
-    detail.message = std::move(message);
-    m_details.push_back(std::move(detail));
-  }
-  // Adds the message of a failed check, if it failed.
-  void add_if_failed(std::string path, const Result<void>& check) {
-    if (!check) add(std::move(path), check.error().message);
-  }
-  void at_least(std::string path, int64_t value, int64_t minimum) {
-    if (value < minimum) {
-      add(std::move(path), fmt::format("must be at least {}, not {}", minimum, value));
-    }
-  }
-  std::vector<ErrorDetail> take() { return std::move(m_details); }
-
- private:
-  std::vector<ErrorDetail> m_details;
-};
 
 bool is_env_name(std::string_view name) {
   const auto is_alpha = [](char c) {

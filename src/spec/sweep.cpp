@@ -7,6 +7,7 @@
 #include <cmath>
 #include <set>
 
+#include "problems.hpp"
 #include "spec_rules.hpp"
 #include "trainctl/api/metrics.hpp"
 
@@ -22,21 +23,8 @@ bool is_continuous(ParameterType type) {
          type == ParameterType::qloguniform || type == ParameterType::normal;
 }
 
-class SweepProblems {
- public:
-  void add(std::string path, std::string message) {
-    ErrorDetail detail;
-    detail.path = std::move(path);
-    detail.message = std::move(message);
-    m_details.push_back(std::move(detail));
-  }
-  std::vector<ErrorDetail> take() { return std::move(m_details); }
 
- private:
-  std::vector<ErrorDetail> m_details;
-};
-
-void check_parameter(const SearchParameter& parameter, SweepProblems& problems) {
+void check_parameter(const SearchParameter& parameter, Problems& problems) {
   const std::string path = "sweep.search_space." + parameter.name;
   if (auto valid = api::validate_param_name("search space parameter", parameter.name); !valid) {
     problems.add(path, valid.error().message);
@@ -83,7 +71,7 @@ void check_parameter(const SearchParameter& parameter, SweepProblems& problems) 
   }
 }
 
-void check_limits(const Sweep& sweep, SweepProblems& problems) {
+void check_limits(const Sweep& sweep, Problems& problems) {
   const auto grid = grid_size(sweep);
   if (sweep.sampling == Sampling::grid && !grid) {
     std::vector<std::string> continuous;
@@ -118,7 +106,7 @@ void check_limits(const Sweep& sweep, SweepProblems& problems) {
   }
 }
 
-void check_early_termination(const EarlyTermination& early, SweepProblems& problems) {
+void check_early_termination(const EarlyTermination& early, Problems& problems) {
   const std::string path = "sweep.early_termination";
   if (early.evaluation_interval < 1) {
     problems.add(path + ".evaluation_interval",
@@ -264,7 +252,7 @@ int total_trials(const Sweep& sweep) {
 std::vector<ErrorDetail> check_sweep_rules(const JobSpec& spec) {
   if (!spec.sweep) return {};
   const Sweep& sweep = *spec.sweep;
-  SweepProblems problems;
+  Problems problems;
   if (sweep.search_space.empty()) {
     problems.add("sweep.search_space",
                  "is required: the script params to search, e.g. --lr: {type: loguniform, min: "
