@@ -14,6 +14,7 @@
 
 #include "trainctl/client/api_client.hpp"
 #include "trainctl/util/fs.hpp"
+#include "trainctl/util/process.hpp"
 
 namespace trainctl::cli {
 
@@ -51,26 +52,16 @@ std::string log_tail(const fs::path& log_file) {
 // Starts trainctld in a new session with its output appended to <home>/trainctld.log.
 Result<pid_t> spawn_service(const fs::path& binary, const fs::path& home) {
   if (auto made = util::make_directories(home, 0700); !made) return fail(made.error());
-  const auto log_file = home / "trainctld.log";
-  std::vector<std::string> args{binary.string(), "--home", home.string(), "--port", "0"};
-  std::vector<char*> argv;
-  for (auto& arg : args) argv.push_back(arg.data());
-  argv.push_back(nullptr);
-
-  const pid_t pid = ::fork();
-  if (pid < 0) return fail(ErrorCode::io, "cannot start {}: fork failed", binary.string());
-  if (pid == 0) {
-    ::setsid();
-    const int log = ::open(log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    const int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (log < 0 || null < 0) ::_exit(127);
-    ::dup2(null, STDIN_FILENO);
-    ::dup2(log, STDOUT_FILENO);
-    ::dup2(log, STDERR_FILENO);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
-  return pid;
+  const auto log = util::open_fd(home / "trainctld.log", O_WRONLY | O_CREAT | O_APPEND, 0600);
+  if (!log) return fail(log.error());
+  std::vector<std::string> environment;
+  for (char** variable = environ; *variable != nullptr; ++variable) environment.emplace_back(*variable);
+  return util::start_process({
+      .argv = {binary.string(), "--home", home.string(), "--port", "0"},
+      .environment = std::move(environment),
+      .stdout_fd = log->get(),
+      .placement = util::Placement::own_session,  // its exit status tells why a start failed
+  });
 }
 
 }  // namespace

@@ -33,7 +33,7 @@
 #include <thread>
 
 #include "environments/line_process.hpp"
-#include "trainctl/service/engines/child_process.hpp"
+#include "trainctl/util/process.hpp"
 #include "trainctl/util/fs.hpp"
 #include "trainctl/util/sha256.hpp"
 
@@ -43,7 +43,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-using engines::UniqueFd;
+using util::UniqueFd;
 using Env = std::vector<std::pair<std::string, std::string>>;
 
 constexpr std::string_view k_complete_marker = ".complete";
@@ -62,7 +62,7 @@ void write_all(int fd, std::string_view data) {
 Result<UniqueFd> open_log(const fs::path& path, int extra_flags) {
   std::error_code ec;
   fs::create_directories(path.parent_path(), ec);
-  return engines::open_fd(path, O_WRONLY | O_CREAT | O_APPEND | extra_flags, 0644);
+  return util::open_fd(path, O_WRONLY | O_CREAT | O_APPEND | extra_flags, 0644);
 }
 
 bool is_complete(const fs::path& env_dir) {

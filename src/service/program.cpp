@@ -13,18 +13,17 @@
 #include <cstring>
 #include <thread>
 
-#include "trainctl/service/engines/child_process.hpp"
+#include "trainctl/util/process.hpp"
+#include "trainctl/util/unique_fd.hpp"
 
 namespace trainctl::service {
 
 namespace {
 
-using engines::UniqueFd;
+using util::UniqueFd;
 using Clock = std::chrono::steady_clock;
 using Reason = ProgramEnd::Reason;
 
-// The only report a child sends: exec failed with errno `value`.
-constexpr int32_t k_exec_failed = 1;
 // How often a program that may be abandoned is checked on while it writes nothing.
 constexpr std::chrono::milliseconds k_abandon_check{100};
 
@@ -118,14 +117,10 @@ Result<ProgramEnd> reap(pid_t pid, Reason reason, const StopWhen& stop_when) {
 Result<ProgramEnd> run_program(std::vector<std::string> argv,
                                const std::vector<std::pair<std::string, std::string>>& env,
                                const ProgramOutput& output, const StopWhen& stop_when) {
-  std::vector<std::string> env_strings;
-  for (const auto& [name, value] : env) env_strings.push_back(name + "=" + value);
-  // Built before fork: the child may only make async-signal-safe calls.
-  auto argv_array = engines::exec_array(argv);
-  auto env_array = engines::exec_array(env_strings);
-
-  auto devnull = engines::open_fd("/dev/null", O_RDONLY);
-  if (!devnull) return fail(devnull.error());
+  util::ProcessSpec process{.argv = std::move(argv),
+                            .placement = util::Placement::own_group,
+                            .die_with_parent = true};
+  for (const auto& [name, value] : env) process.environment.push_back(name + "=" + value);
   const bool separate_err = static_cast<bool>(output.err);
   auto out = make_pipe();
   if (!out) return fail(out.error());
@@ -135,38 +130,22 @@ Result<ProgramEnd> run_program(std::vector<std::string> argv,
     if (!made) return fail(made.error());
     err = std::move(*made);
   }
-  auto reports = engines::make_report_pipe();
-  if (!reports) return fail(reports.error());
-
-  const pid_t parent = ::getpid();
-  const pid_t pid = ::fork();
-  if (pid < 0) return fail(ErrorCode::internal, "fork failed: {}", std::strerror(errno));
-  if (pid == 0) {
-    ::setpgid(0, 0);
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) ::_exit(127);  // the service died before the line above
-    engines::prepare_child_for_exec(devnull->get(), out->write_end.get());
-    if (separate_err) ::dup2(err.write_end.get(), STDERR_FILENO);  // the copy is not close-on-exec
-    ::execve(argv_array[0], argv_array.data(), env_array.data());
-    engines::send_report(reports->write_end.get(), {k_exec_failed, errno});
-    ::_exit(127);
+  process.stdout_fd = out->write_end.get();
+  if (separate_err) process.stderr_fd = err.write_end.get();
+  const auto started = util::start_process(process);
+  if (!started) {
+    const auto code = started.error().code == ErrorCode::not_found ? ErrorCode::io : started.error().code;
+    return fail(code, "{}", started.error().message);
   }
-  ::setpgid(pid, pid);  // also here, so the group exists before any kill below
+  const pid_t pid = *started;
   out->write_end.reset();
   err.write_end.reset();
-  reports->write_end.reset();
   const OutputSink ignore = [](std::string_view) {};
   const Reason reason = forward_output(
       {pollfd{out->read_end.get(), POLLIN, 0}, pollfd{separate_err ? err.read_end.get() : -1, POLLIN, 0}},
       {output.out ? &output.out : &ignore, separate_err ? &output.err : &ignore}, stop_when);
   if (reason != Reason::exited) ::kill(-pid, SIGKILL);
-  const auto child_reports = engines::receive_reports(reports->read_end.get());
-  auto end = reap(pid, reason, stop_when);
-  if (!child_reports.empty()) {
-    return fail(ErrorCode::io, "cannot run {}: {}", argv.front(),
-                std::strerror(child_reports.front().value));
-  }
-  return end;
+  return reap(pid, reason, stop_when);
 }
 
 }  // namespace trainctl::service

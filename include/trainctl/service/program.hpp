@@ -44,7 +44,7 @@ struct ProgramOutput {
   OutputSink err;
 };
 
-// Forks and execs argv[0] (an absolute path) with exactly `env` and waits for it to end, or stops
+// Starts argv[0] (an absolute path; util::start_process) with exactly `env` and waits for it to end, or stops
 // it as `stop_when` says. io error naming the program when it cannot be started (not found, not
 // executable); internal error when the system refuses a pipe, a fork or a wait.
 Result<ProgramEnd> run_program(std::vector<std::string> argv,

@@ -10,13 +10,14 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <thread>
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
-#include "trainctl/service/engines/child_process.hpp"
+#include "trainctl/util/process.hpp"
 #include "trainctl/service/process_tree.hpp"
 #include "trainctl/util/random.hpp"
 
@@ -300,37 +301,32 @@ Result<pid_t> Replica::spawn(UniqueFd& channel) const {
   }
   UniqueFd parent_end(ends[0]);
   UniqueFd child_end(ends[1]);
-  auto log = engines::open_fd(m_launch.log_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC);
+  auto log = util::open_fd(m_launch.log_file, O_WRONLY | O_CREAT | O_APPEND);
   if (!log) return fail(log.error());
-  auto devnull = engines::open_fd("/dev/null", O_RDONLY);
-  if (!devnull) return fail(devnull.error());
-  // Built before fork: the child may only make async-signal-safe calls.
-  auto argv_strings = m_launch.argv;
-  auto env_strings = m_launch.env;
-  auto argv = engines::exec_array(argv_strings);
-  auto env = engines::exec_array(env_strings);
-  const std::string cwd = m_launch.cwd.string();
-  const pid_t parent = ::getpid();
-  const pid_t pid = ::fork();
-  if (pid < 0) return fail(ErrorCode::internal, "fork failed: {}", std::strerror(errno));
-  if (pid == 0) {
-    ::setpgid(0, 0);
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // replicas never outlive trainctld
-    if (::getppid() != parent) ::_exit(127);
-    engines::prepare_child_for_exec(devnull->get(), log->get());
-    if (child_end.get() == 3) {
-      ::fcntl(3, F_SETFD, 0);
-    } else {
-      ::dup2(child_end.get(), 3);
-    }
-    if (::chdir(cwd.c_str()) == 0) ::execvpe(argv[0], argv.data(), env.data());
-    static constexpr char k_message[] = "trainctl: cannot start the replica's interpreter\n";
-    [[maybe_unused]] const auto written = ::write(STDERR_FILENO, k_message, sizeof k_message - 1);
-    ::_exit(127);
+  // The interpreter is looked up on the replica's own PATH, else the service's.
+  std::string search_path;
+  for (const auto& variable : m_launch.env) {
+    if (variable.starts_with("PATH=")) search_path = variable.substr(5);
   }
-  ::setpgid(pid, pid);  // also here, so a kill(-pid) right after fork finds the group
+  if (search_path.empty()) {
+    const char* own = std::getenv("PATH");
+    search_path = own != nullptr ? own : "/usr/local/bin:/usr/bin:/bin";
+  }
+  auto program = util::find_program(m_launch.argv.front(), search_path, m_launch.cwd);
+  if (!program) return fail(program.error());
+  auto pid = util::start_process({
+      .argv = m_launch.argv,
+      .program = std::move(*program),
+      .environment = m_launch.env,
+      .cwd = m_launch.cwd,
+      .stdout_fd = log->get(),
+      .inherited = {{child_end.get(), 3}},  // the request channel: the harness's fd 3
+      .placement = util::Placement::own_group,
+      .die_with_parent = true,  // replicas never outlive trainctld
+  });
+  if (!pid) return fail(pid.error());
   channel = std::move(parent_end);
-  return pid;
+  return *pid;
 }
 
 }  // namespace trainctl::service::deployments

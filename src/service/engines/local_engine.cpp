@@ -10,9 +10,9 @@
 #include <thread>
 
 #include "trainctl/service/engine.hpp"
-#include "trainctl/service/engines/child_process.hpp"
 #include "trainctl/service/engines/run_state.hpp"
 #include "trainctl/util/fs.hpp"
+#include "trainctl/util/process.hpp"
 #include "trainctl/util/time.hpp"
 
 namespace trainctl::service {
@@ -25,67 +25,29 @@ constexpr int64_t k_supervisor_start_timeout_ms = 10'000;
 constexpr auto k_start_poll_interval = std::chrono::milliseconds(1);
 constexpr std::string_view k_supervisor_died = "the run's supervisor died unexpectedly";
 
-// What the intermediate child and the supervisor report while the supervisor is spawned.
-enum ReportKind : int32_t { k_supervisor_pid = 1, k_fork_failed = 2, k_exec_failed = 3 };
 
 bool is_alive(pid_t pid) {
   const auto info = read_process_info(pid);
   return info && !info->is_zombie();
 }
 
-// Runs `<program> supervise <run_dir>` detached from the caller: fork, setsid, fork again (the
-// intermediate child exits at once, so the supervisor is re-parented away from the service),
-// stdin /dev/null, stdout and stderr appended to <run>/supervisor.log, no other descriptor, and
-// an empty environment (the tasks get exactly their plan's). Returns the supervisor's pid once
-// it runs the program.
+// Runs `<program> supervise <run_dir>` detached from the caller (a new session, re-parented away
+// from the service, so it outlives a service restart), stdin /dev/null, stdout and stderr
+// appended to <run>/supervisor.log, and an empty environment (the tasks get exactly their
+// plan's). Returns the supervisor's pid once it runs the program.
 Result<pid_t> spawn_supervisor(const std::filesystem::path& program,
                                const std::filesystem::path& run_dir) {
-  const auto log = open_fd(run_dir / k_supervisor_log, O_WRONLY | O_CREAT | O_APPEND);
+  const auto log = util::open_fd(run_dir / k_supervisor_log, O_WRONLY | O_CREAT | O_APPEND);
   if (!log) return fail(log.error());
-  const auto null_input = open_fd("/dev/null", O_RDONLY);
-  if (!null_input) return fail(null_input.error());
-  auto pipe = make_report_pipe();
-  if (!pipe) return fail(pipe.error());
-  // Built before fork: the service is multi-threaded, so the children only call
-  // async-signal-safe functions.
-  std::vector<std::string> argv_strings{program.string(), "supervise", run_dir.string()};
-  std::vector<std::string> no_environment;
-  const auto argv = exec_array(argv_strings);
-  const auto envp = exec_array(no_environment);
-
-  const pid_t child = ::fork();
-  if (child < 0)
-    return fail(ErrorCode::internal, "cannot start a supervisor: fork: {}", std::strerror(errno));
-  if (child == 0) {
-    ::setsid();
-    const pid_t supervisor = ::fork();
-    if (supervisor != 0) {
-      send_report(pipe->write_end.get(), supervisor > 0 ? ChildReport{k_supervisor_pid, supervisor}
-                                                        : ChildReport{k_fork_failed, errno});
-      ::_exit(0);
-    }
-    prepare_child_for_exec(null_input->get(), log->get());
-    ::execve(argv[0], argv.data(), envp.data());
-    send_report(pipe->write_end.get(), {k_exec_failed, errno});
-    ::_exit(127);
+  const auto supervisor = util::start_process({
+      .argv = {program.string(), "supervise", run_dir.string()},
+      .stdout_fd = log->get(),
+      .placement = util::Placement::detached,
+  });
+  if (!supervisor) {
+    return fail(supervisor.error().code, "cannot start the run's supervisor: {}",
+                supervisor.error().message);
   }
-  pipe->write_end.reset();
-  while (::waitpid(child, nullptr, 0) < 0 && errno == EINTR) {
-  }
-  std::optional<pid_t> supervisor;
-  for (const auto report : receive_reports(pipe->read_end.get())) {
-    if (report.kind == k_supervisor_pid) supervisor = report.value;
-    if (report.kind == k_fork_failed) {
-      return fail(ErrorCode::internal, "cannot start a supervisor: fork: {}",
-                  std::strerror(report.value));
-    }
-    if (report.kind == k_exec_failed) {
-      return fail(ErrorCode::internal, "cannot run the supervisor '{}': {}", program.string(),
-                  std::strerror(report.value));
-    }
-  }
-  if (!supervisor)
-    return fail(ErrorCode::internal, "cannot start a supervisor: no process was created");
   return *supervisor;
 }
 

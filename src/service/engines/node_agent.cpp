@@ -39,6 +39,7 @@
 #include "trainctl/service/runs/run_manager.hpp"
 #include "trainctl/util/fs.hpp"
 #include "trainctl/util/ports.hpp"
+#include "trainctl/util/process.hpp"
 #include "trainctl/util/unique_fd.hpp"
 
 namespace trainctl::service {
@@ -200,11 +201,12 @@ class NodeAgent {
       remove_local_folder();
       return k_failure_exit_code;
     }
-    const pid_t supervisor = spawn_supervisor();
-    if (supervisor < 0) {
-      report_failure(fmt::format("cannot start the run's supervisor: {}", std::strerror(errno)));
+    const auto started = spawn_supervisor();
+    if (!started) {
+      report_failure(fmt::format("cannot start the run's supervisor: {}", started.error().message));
       return k_failure_exit_code;
     }
+    const pid_t supervisor = *started;
     bool stop_forwarded = false;
     int status = 0;
     for (int tick = 0; ::waitpid(supervisor, &status, WNOHANG) == 0; ++tick) {
@@ -386,25 +388,18 @@ class NodeAgent {
     return {};
   }
 
-  // `trainctld supervise <local>` as this process's child, with no environment of its own (the
-  // plan has every task's) and its messages in <local>/supervisor.log.
-  pid_t spawn_supervisor() const {
-    const std::string self = fs::read_symlink("/proc/self/exe").string();
-    const std::string local = m_local.string();
-    const std::string log = (m_local / engines::k_supervisor_log).string();
-    const pid_t child = ::fork();
-    if (child != 0) return child;
-    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    if (fd >= 0) {
-      ::dup2(fd, STDOUT_FILENO);
-      ::dup2(fd, STDERR_FILENO);
-    }
-    ::signal(SIGTERM, SIG_DFL);
-    char* argv[] = {const_cast<char*>(self.c_str()), const_cast<char*>("supervise"),
-                    const_cast<char*>(local.c_str()), nullptr};
-    char* envp[] = {nullptr};
-    ::execve(argv[0], argv, envp);
-    ::_exit(127);
+  // `trainctld supervise <local>` as this process's child, in its process group (Slurm signals
+  // the step's processes), with no environment of its own (the plan has every task's) and its
+  // messages in <local>/supervisor.log.
+  Result<pid_t> spawn_supervisor() const {
+    const auto log = util::open_fd(m_local / engines::k_supervisor_log,
+                                   O_WRONLY | O_CREAT | O_APPEND, 0600);
+    if (!log) return fail(log.error());
+    return util::start_process({
+        .argv = {fs::read_symlink("/proc/self/exe").string(), "supervise", m_local.string()},
+        .stdout_fd = log->get(),
+        .placement = util::Placement::callers_group,
+    });
   }
 
   // Whether the service asks for the run to stop (`trainctl run cancel`).

@@ -19,7 +19,7 @@
 #include <set>
 
 #include "trainctl/service/engine.hpp"
-#include "trainctl/service/engines/child_process.hpp"
+#include "trainctl/util/unique_fd.hpp"
 #include "trainctl/service/engines/outcome_policy.hpp"
 #include "trainctl/service/engines/read_only_mounts.hpp"
 #include "trainctl/service/engines/run_state.hpp"
@@ -32,6 +32,8 @@
 namespace trainctl::service {
 
 namespace engines {
+
+using util::UniqueFd;
 
 namespace {
 
