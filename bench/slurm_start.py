@@ -4,7 +4,7 @@
 
 - submit -> first line of user code: the moment the script's first statement runs minus the
   moment just before `trainctl submit` (or `sbatch`) started, median of --repetitions, the two
-  taking turns;
+  taking turns, each on an idle cluster at a random phase of slurmctld's scheduling loop;
 - trivial runs finished per second: --runs runs submitted one after another, then waited for,
   through trainctl (`submit -o name`, then `run wait` on each) and through sbatch (then squeue
   until the queue is empty).
@@ -23,6 +23,7 @@ nodes see. trainctld runs in the controller's network namespace with --advertise
 import argparse
 import json
 import os
+import random
 import shutil
 import statistics
 import subprocess
@@ -73,9 +74,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--build", type=Path, required=True)
-    parser.add_argument("--repetitions", type=int, default=7)
+    parser.add_argument("--repetitions", type=int, default=15)
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--nodes", type=int, default=1, choices=[1, 2, 3])
+    parser.add_argument("--seed", type=int, default=1, help="of the random start phases")
     args = parser.parse_args()
     build = args.build.resolve()
 
@@ -119,7 +121,27 @@ def main():
         sbatch = cluster.netns + ["sbatch", "--parsable", "--output=/dev/null", f"--nodes={nodes}",
                                   "--exclusive"]
 
+        jitter = random.Random(args.seed)
+
+        def wait_idle():
+            # Every sample starts on an idle cluster: a job submitted while the last one still
+            # holds (or is releasing) the nodes waits for Slurm's next scheduling pass instead.
+            while True:
+                queue = subprocess.run(cluster.netns + ["squeue", "-h"], env=env,
+                                       capture_output=True, text=True).stdout.strip()
+                states = subprocess.run(cluster.netns + ["sinfo", "-h", "-o", "%t"], env=env,
+                                        capture_output=True, text=True).stdout.split()
+                if not queue and states and all(state == "idle" for state in states):
+                    break
+                time.sleep(0.02)
+            # Slurm's own start time depends on when a job arrives relative to slurmctld's
+            # periodic work (here 0.3 s or 0.9 s for the same sbatch, in runs of one or the
+            # other when submitted in lockstep): a random delay for each sample keeps either side
+            # from being lucky.
+            time.sleep(jitter.uniform(0.0, 1.0))
+
         def trainctl_first_line(out: Path):
+            wait_idle()
             start = time.time()
             subprocess.run(cli + ["submit", str(project / "job.yaml"), "--set",
                                   f"estimator.script_params={json.dumps([str(out)])}", "-o", "name"],
@@ -127,6 +149,7 @@ def main():
             return (wait_for_file(out) - start) * 1000
 
         def sbatch_first_line(out: Path):
+            wait_idle()
             start = time.time()
             subprocess.run(sbatch + ["--wrap", f"srun {PYTHON} {project / 'probe.py'} {out}"],
                            env=env, check=True, stdout=subprocess.DEVNULL)

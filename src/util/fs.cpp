@@ -34,7 +34,7 @@ ErrorCode space_or_io() {
 }  // namespace
 
 Result<void> write_file_atomic(const std::filesystem::path& path, std::string_view content,
-                               unsigned mode) {
+                               unsigned mode, Sync sync) {
   std::random_device random;
   const auto temp = path.parent_path() /
                     fmt::format(".{}.tmp-{:08x}", path.filename().string(), random());
@@ -54,7 +54,7 @@ Result<void> write_file_atomic(const std::filesystem::path& path, std::string_vi
     }
     written += static_cast<size_t>(n);
   }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+  if ((sync == Sync::now && ::fsync(fd) != 0) || ::close(fd) != 0) {
     const auto code = space_or_io();
     const auto text = errno_text();
     ::unlink(temp.c_str());
@@ -66,6 +66,18 @@ Result<void> write_file_atomic(const std::filesystem::path& path, std::string_vi
     ::unlink(temp.c_str());
     return fail(code, "cannot replace {}: {}", path.string(), text);
   }
+  if (sync == Sync::deferred) return {};
+  return fsync_directory(path.parent_path().empty() ? "." : path.parent_path());
+}
+
+Result<void> sync_file(const std::filesystem::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return fail(space_or_io(), "cannot open {}: {}", path.string(), errno_text());
+  const bool synced = ::fsync(fd) == 0;
+  const auto code = space_or_io();
+  const auto text = errno_text();
+  ::close(fd);
+  if (!synced) return fail(code, "cannot write {}: {}", path.string(), text);
   return fsync_directory(path.parent_path().empty() ? "." : path.parent_path());
 }
 

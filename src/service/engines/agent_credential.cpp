@@ -15,10 +15,10 @@ constexpr std::string_view k_bearer = "Bearer ";
 
 }  // namespace
 
-Result<std::string> issue_agent_credential(const std::filesystem::path& run_dir) {
+Result<std::string> issue_agent_credential(const std::filesystem::path& run_dir, util::Sync sync) {
   std::string secret = util::random_hex(k_secret_bytes);
   if (auto written =
-          util::write_file_atomic(run_dir / k_agent_credential_file, util::sha256_hex(secret), 0600);
+          util::write_file_atomic(run_dir / k_agent_credential_file, util::sha256_hex(secret), 0600, sync);
       !written) {
     return fail(written.error());
   }

@@ -225,8 +225,9 @@ Result<RunState> read_run_state(const std::filesystem::path& run_dir) {
   return run_state_from_json(json);
 }
 
-Result<void> write_run_state(const std::filesystem::path& run_dir, const RunState& state) {
-  return util::write_file_atomic(run_dir / k_state_file, to_json(state).dump() + "\n");
+Result<void> write_run_state(const std::filesystem::path& run_dir, const RunState& state,
+                             util::Sync sync) {
+  return util::write_file_atomic(run_dir / k_state_file, to_json(state).dump() + "\n", 0644, sync);
 }
 
 Result<void> write_final_run_state(const std::filesystem::path& run_dir, const RunState& state) {

@@ -141,15 +141,20 @@ class SlurmEngine final : public Engine {
     if (::access((run_dir / k_job_file).c_str(), F_OK) == 0) {
       return fail(ErrorCode::conflict, "run {} was submitted to Slurm already", plan.run_id);
     }
-    if (auto written = util::write_file_atomic(run_dir / k_launch_file, plan.to_json().dump() + "\n");
+    // What the job needs is written before sbatch but made durable after it: the fsyncs (about
+    // 10 ms each here) then overlap Slurm's own start instead of delaying it.
+    constexpr auto later = util::Sync::deferred;
+    if (auto written = util::write_file_atomic(run_dir / k_launch_file,
+                                               plan.to_json().dump() + "\n", 0644, later);
         !written) {
       return written;
     }
-    if (auto written = write_run_state(run_dir, pending_state(plan)); !written) return written;
-    auto credential = issue_agent_credential(run_dir);
+    if (auto written = write_run_state(run_dir, pending_state(plan), later); !written) return written;
+    auto credential = issue_agent_credential(run_dir, later);
     if (!credential) return fail(credential.error());
-    if (auto written = util::write_file_atomic(run_dir / k_script_file,
-                                               batch_script(m_options.agent_program, node_count(plan)));
+    if (auto written = util::write_file_atomic(
+            run_dir / k_script_file, batch_script(m_options.agent_program, node_count(plan)), 0644,
+            later);
         !written) {
       return written;
     }
@@ -162,6 +167,10 @@ class SlurmEngine final : public Engine {
     }
     spdlog::info("run {}: Slurm job {}", plan.run_id, *job);
     track(run_dir, JobFile{*job, target.slurm.conf}, std::make_shared<const spec::LaunchPlan>(plan));
+    for (const std::string_view file :
+         {k_launch_file, k_state_file, k_agent_credential_file, k_script_file}) {
+      if (auto synced = util::sync_file(run_dir / file); !synced) return synced;
+    }
     return {};
   }
 
@@ -169,7 +178,7 @@ class SlurmEngine final : public Engine {
     const auto job = tracked(run_dir);
     auto state = read_state(run_dir, job);
     if (!state) return fail(state.error());
-    if (job) state->observation.placement = placement_of(*job);
+    if (job) state->observation.placement = placement_of(*job, state->observation.tasks);
     if (job && job->status && job->status->state == "PENDING" &&
         state->observation.phase == RunObservation::Phase::starting) {
       state->observation.waiting = fmt::format("Slurm job {} is pending: {}", job->id, job->status->reason);
@@ -237,9 +246,18 @@ class SlurmEngine final : public Engine {
   }
 
   // "Slurm job 42 on n1", as squeue last told.
-  static std::string placement_of(const TrackedJob& job) {
-    if (!job.status || job.status->nodes.empty()) return fmt::format("Slurm job {}", job.id);
-    return fmt::format("Slurm job {} on {}", job.id, job.status->nodes);
+  // "Slurm job 7 on n[1-2]": the nodes as squeue says, or, before squeue has seen the job
+  // running (a short run may end between two polls), as its agents reported them.
+  static std::string placement_of(const TrackedJob& job, const std::vector<TaskObservation>& tasks) {
+    if (job.status && !job.status->nodes.empty()) {
+      return fmt::format("Slurm job {} on {}", job.id, job.status->nodes);
+    }
+    std::vector<std::string> hosts;
+    for (const auto& task : tasks) {
+      if (!task.host.empty() && std::ranges::find(hosts, task.host) == hosts.end()) hosts.push_back(task.host);
+    }
+    if (hosts.empty()) return fmt::format("Slurm job {}", job.id);
+    return fmt::format("Slurm job {} on {}", job.id, fmt::join(hosts, ","));
   }
 
   // A cancel the agent has not carried out within the run's grace period and some slack (its

@@ -8,13 +8,15 @@
 #include <string_view>
 
 #include "trainctl/util/error.hpp"
+#include "trainctl/util/fs.hpp"
 
 namespace trainctl::service::engines {
 
 inline constexpr std::string_view k_agent_credential_file = "agent.credential";
 
 // Makes a new credential for the run in `run_dir` (replacing any earlier one) and returns it.
-Result<std::string> issue_agent_credential(const std::filesystem::path& run_dir);
+Result<std::string> issue_agent_credential(const std::filesystem::path& run_dir,
+                                           util::Sync sync = util::Sync::now);
 // Whether `authorization` ("Bearer <secret>") holds the run's current credential.
 bool agent_credential_matches(const std::filesystem::path& run_dir, std::string_view authorization);
 // The credential stops working (the run has ended). Idempotent.

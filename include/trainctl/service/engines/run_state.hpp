@@ -13,6 +13,7 @@
 #include "trainctl/service/engine.hpp"
 #include "trainctl/service/process_tree.hpp"
 #include "trainctl/util/error.hpp"
+#include "trainctl/util/fs.hpp"
 
 namespace trainctl::service::engines {
 
@@ -54,7 +55,8 @@ Result<RunState> run_state_from_json(const nlohmann::json& json);
 // Reads <run_dir>/state.json; not_found when the supervisor has not written it yet.
 Result<RunState> read_run_state(const std::filesystem::path& run_dir);
 // Replaces <run_dir>/state.json atomically.
-Result<void> write_run_state(const std::filesystem::path& run_dir, const RunState& state);
+Result<void> write_run_state(const std::filesystem::path& run_dir, const RunState& state,
+                             util::Sync sync = util::Sync::now);
 // write_run_state for the run's final state, which must not be lost: on a full disk
 // (insufficient_storage) it is tried again, every 250 ms doubling to 5 s, until there is space
 // (the supervisor, and so the run, stays alive meanwhile), or until the run directory is gone.
