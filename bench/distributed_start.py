@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Start overhead of an MPI run: from `trainctl submit` to every rank running, for 1, 4 and 8
-ranks, against the same `mpirun` command (../shared/LAUNCH.md) started by hand.
+ranks, against the same `mpirun` command (docs/job-spec.md) started by hand.
 
     bench/distributed_start.py --build build/release
     bench/distributed_start.py --build build/release --ranks 1,4 --repetitions 9 --probes first-line
@@ -34,7 +34,7 @@ RECORD = ("import os, sys\n"
           "with open(os.path.join(sys.argv[1], os.environ['OMPI_COMM_WORLD_RANK']), 'w') as f:\n"
           "    f.write(repr(started))\n")
 
-# LAUNCH.md's command line, as the engine runs it (minus the -x of each run variable).
+# The engine's mpirun command line, as it runs it (minus the -x of each run variable).
 MPIRUN = ["mpirun", "--allow-run-as-root", "--oversubscribe", "--bind-to", "none",
           "--map-by", "slot", "--mca", "btl", "self,tcp",
           "--mca", "btl_vader_single_copy_mechanism", "none", "--mca", "mpi_yield_when_idle", "1"]

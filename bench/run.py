@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""trainctl benchmarks (DESIGN.md §9 budgets). Builds nothing: pass the build directory.
+"""trainctl benchmarks (budgets: bench/README.md). Builds nothing: pass the build directory.
 
     bench/run.py --build build/release            # every benchmark, a summary table at the end
     bench/run.py --build build/release --only version,list

@@ -1,7 +1,7 @@
 #pragma once
 // libcurl, loaded with dlopen on first use instead of linked into the program: the dynamic loading
 // of libcurl and its ~20 dependencies costs more than the rest of a `trainctl --version`
-// (DESIGN.md §9 gives it 2 ms), so only the commands that talk to a service pay for it. curl's
+// (its budget is 2 ms, bench/README.md), so only the commands that talk to a service pay for it. curl's
 // headers are used for types and constants only; no curl symbol is linked.
 #include <curl/curl.h>
 

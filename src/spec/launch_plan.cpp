@@ -59,7 +59,7 @@ JobSpec with_input_paths(JobSpec spec, std::string_view inputs_dir) {
   return spec;
 }
 
-// What every process of the run is told about itself (LAUNCH.md, Every process), and where each
+// What every process of the run is told about itself (docs/engines.md), and where each
 // of its inputs is.
 Variables run_variables(const JobSpec& spec, const RunLayout& layout, std::string_view task,
                         const TaskSlot& slot) {
@@ -230,7 +230,7 @@ class PlanBuilder {
     return tasks;
   }
 
-  // mpirun (LAUNCH.md, MPI), starting every rank through `<rank_wrapper> rank`.
+  // mpirun, starting every rank through `<rank_wrapper> rank`.
   TaskLaunch launcher() const {
     const std::string name(k_launcher_task);
     const Variables run =
@@ -280,7 +280,7 @@ class PlanBuilder {
             .started_by_launcher = m_spec.estimator.distributed.backend == Backend::mpi};
   }
 
-  // How the backend wires a task to its peers (LAUNCH.md).
+  // How the backend wires a task to its peers: TF_CONFIG, MASTER_ADDR/PORT and ranks.
   Variables backend_variables(const TaskSlot& slot) const {
     switch (m_spec.estimator.distributed.backend) {
       case Backend::none: return {};

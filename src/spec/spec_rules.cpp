@@ -34,7 +34,7 @@ bool is_env_name(std::string_view name) {
 }
 
 // A package requirement such as "scikit-learn" or "numpy>=1.24": never an option ("-i x") nor
-// anything a shell would interpret (RELIABILITY.md 33).
+// anything a shell would interpret.
 bool is_package_requirement(std::string_view text) {
   constexpr std::string_view k_allowed_after_first = "._-[],<>=!~*+";
   const auto is_alnum = [](char c) {

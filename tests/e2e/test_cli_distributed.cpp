@@ -1,4 +1,4 @@
-// The plan `trainctl submit --dry-run` prints is what runs (../shared/LAUNCH.md): the same
+// The plan `trainctl submit --dry-run` prints is what runs (docs/engines.md): the same
 // tasks, nodes, command lines, working directories and environments as every process of the
 // real run saw (tests/data/distributed/task.py records them), for a parameter-server and an MPI
 // spec; and `trainctl logs` of a run with several ranks, merged with prefixes or one rank alone.

@@ -102,7 +102,7 @@ std::vector<std::string> rank_wrapper(const RunDirectory& run, int per_node) {
           "--"};
 }
 
-// A real mpirun (LAUNCH.md's command line) running `rank_argv` in `ranks` wrapped ranks.
+// A real mpirun (the engine's command line) running `rank_argv` in `ranks` wrapped ranks.
 trainctl::spec::LaunchPlan real_mpi_plan(const RunDirectory& run, int ranks, int per_node,
                                          const std::vector<std::string>& rank_argv) {
   const auto count = std::to_string(ranks);

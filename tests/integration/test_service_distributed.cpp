@@ -1,4 +1,4 @@
-// Distributed runs through the real trainctld (../shared/LAUNCH.md): parameter-server, MPI and
+// Distributed runs through the real trainctld (docs/engines.md): parameter-server, MPI and
 // PyTorch tasks are real processes running tests/data/distributed/task.py, which records what
 // it was given in outputs/<task>.json. What each task sees, the success policies, failures
 // (RELIABILITY 26, 27), cancel (28), a restart of the service (23) and validation (4, 5).
@@ -92,7 +92,7 @@ std::pair<json, Clock::duration> wait_for_end(const ServiceFixture& service,
 }
 
 // Every process of a run sees its run id, outputs folder, task and node, unbuffered Python, and
-// never the service's token (LAUNCH.md, Every process).
+// never the service's token.
 void check_run_variables(const json& record, const ServiceFixture& service,
                          const std::string& run_id, const std::string& task, int node) {
   INFO(task << " saw " << record.dump());

@@ -1,4 +1,4 @@
-// RELIABILITY.md 10, 15, 16 at the level of names and paths.
+// Hostile names and paths (traversal, NUL, control characters, overlong) are refused.
 #include <catch2/catch.hpp>
 #include <string>
 

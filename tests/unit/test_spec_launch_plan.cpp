@@ -392,7 +392,7 @@ TEST_CASE("An MPI run is started by mpirun, one wrapped process per rank", "[spe
       };
       CHECK(env_of(plan->tasks[2]) == expected);
     }
-    THEN("the launcher runs mpirun with the LAUNCH.md command line around the rank wrapper") {
+    THEN("the launcher runs mpirun with the documented command line around the rank wrapper") {
       REQUIRE(plan->launcher.has_value());
       const TaskLaunch& launcher = *plan->launcher;
       CHECK(launcher.name == "mpirun");

@@ -1,4 +1,4 @@
-// pip package names (RELIABILITY.md 33): only requirement strings reach pip; options, shell
+// pip package names: only requirement strings reach pip; options, shell
 // syntax and requirement files are refused when the spec is read and when the service
 // validates a payload.
 #include <catch2/catch.hpp>

@@ -1,4 +1,4 @@
-// RELIABILITY.md 1, 6, 7 and 8: hostile or broken YAML is refused with its position, quickly,
+// Hostile or broken YAML is refused with its position, quickly,
 // before yaml-cpp can be hurt by it.
 #include <catch2/catch.hpp>
 #include <string>

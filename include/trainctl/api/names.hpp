@@ -1,5 +1,6 @@
 #pragma once
-// Validation of every name and path that crosses the API (RELIABILITY.md cases 10, 15, 16).
+// Validation of every name and path that crosses the API: no traversal (`..`, absolute paths,
+// NUL, backslashes), no control characters, bounded lengths.
 #include <string>
 #include <string_view>
 #include <vector>

@@ -1,5 +1,5 @@
 #pragma once
-// The run lifecycle of DESIGN.md §5, shared by the service, the engines and the CLI.
+// The run lifecycle (docs/runs.md), shared by the service, the engines and the CLI.
 #include <optional>
 #include <string_view>
 

@@ -1,5 +1,5 @@
 #pragma once
-// The local trainctld of $TRAINCTL_HOME (the embedded default, DESIGN.md §2): found through
+// The local trainctld of $TRAINCTL_HOME (the embedded default: no endpoint configured): found through
 // <home>/server.json, started detached when none answers, stopped by its recorded pid.
 #include <sys/types.h>
 

@@ -1,5 +1,5 @@
 #pragma once
-// The job spec of DESIGN.md §4: parsed from YAML (with positions, every problem reported at once),
+// The job spec (docs/job-spec.md): parsed from YAML (with positions, every problem reported at once),
 // turned into the estimator payload the CLI POSTs, and validated again by the service from that
 // payload. One set of rules serves both sides.
 #include <cstdint>
@@ -22,7 +22,7 @@ enum class Backend { none, mpi, parameter_server, pytorch };
 std::string_view to_string(Backend backend);                  // "none", "mpi", ...
 std::optional<Backend> parse_backend(std::string_view text);  // exact names only
 
-// When a parameter-server run has succeeded (../shared/LAUNCH.md): `chief` once the chief (or
+// When a parameter-server run has succeeded: `chief` once the chief (or
 // worker 0 without a chief) exits 0; `all_workers` once every worker (and the chief) exited 0.
 // Either way the tasks still running (ps, evaluator, ...) are then stopped by policy.
 enum class SuccessPolicy { chief, all_workers };
@@ -136,6 +136,17 @@ nlohmann::json build_payload(const JobSpec& spec, const std::string& snapshot_id
 
 // The service's side: validates a payload by the same rules (details carry JSON field paths, no
 // positions). ErrorCode::invalid_spec on failure.
+//
+// On its way from YAML to execve a spec is read three times, each for a reason:
+//  1. parse_job_spec in the CLI: every problem with its file, line and column, before anything
+//     is uploaded;
+//  2. job_spec_from_payload when the service accepts a run: the service trusts no client (the
+//     REST API is public, and the CLI may be older or newer than the service);
+//  3. job_spec_from_payload when the service starts (or retries) the run from its stored
+//     payload, which is all the store keeps: the rules run again because a payload stored by an
+//     older trainctld must fail with a reason rather than run with a meaning it never had.
+// The launch plan built from it is then only serialised (LaunchPlan::to_json / from_json) to the
+// supervisor or a node agent, which check its shape, not the spec's rules.
 Result<JobSpec> job_spec_from_payload(const nlohmann::json& payload);
 
 }  // namespace trainctl::spec

@@ -1,6 +1,6 @@
 #pragma once
 // The exact processes a run starts: argv, environment and working directory of every task
-// (../shared/LAUNCH.md). Built by one function, used both by the engine and by
+// (docs/engines.md has the contract). Built by one function, used both by the engine and by
 // `trainctl validate` / `submit --dry-run`, so the plan printed is the plan run.
 #include <cstdint>
 #include <functional>
@@ -17,7 +17,7 @@
 
 namespace trainctl::spec {
 
-// What a task is in its run (LAUNCH.md): the single process of a run without a backend, a
+// What a task is in its run: the single process of a run without a backend, a
 // parameter-server task type, or an MPI / PyTorch rank.
 namespace task_role {
 inline constexpr std::string_view k_main = "main";
@@ -132,9 +132,9 @@ struct RunLayout {
   std::string logs_dir;      // <run>/logs
   std::string inputs_dir;    // <run>/inputs, a folder per input; empty: run_dir + "/inputs"
   std::string working_dir;   // every task's cwd (LaunchPlan::working_dir); empty: run_dir + "/work"
-  std::string interpreter = "/usr/bin/python3";  // for .py entry scripts (LAUNCH.md, Python)
+  std::string interpreter = "/usr/bin/python3";  // for .py entry scripts: Debian's, which sees Debian's Python packages
   // The variables passed through from the service's own environment (PATH, HOME, LANG, ...);
-  // never the service token (LAUNCH.md, Every process).
+  // never the service token.
   std::vector<std::pair<std::string, std::string>> base_env;
   int64_t grace_seconds = 10;
   // MPI: the mpirun to start (a name looked up on PATH, or absolute) and the program that wraps
@@ -190,7 +190,7 @@ inline constexpr std::string_view k_inherited_variables_text =
 //    r % process_count_per_node, LOCAL_WORLD_SIZE = process_count_per_node.
 //  - mpi: the same ranks (started_by_launcher), whose OMPI_COMM_WORLD_LOCAL_RANK / _LOCAL_SIZE /
 //    _NODE_RANK are per node as on separate hosts, and a launcher running mpirun with the
-//    LAUNCH.md command line, every variable the run sets passed with -x, and
+//    command line of docs/job-spec.md (backend mpi), every variable the run sets passed with -x, and
 //    `<rank_wrapper> rank --status-dir <run>/tasks --logs-dir <run>/logs --ranks-per-node P --`
 //    `<user argv>` as the
 //    program; mpirun's own output goes to logs/mpirun.log.

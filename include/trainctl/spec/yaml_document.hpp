@@ -1,6 +1,7 @@
 #pragma once
 // A YAML document as a tree that remembers where each part was written, parsed defensively
-// (RELIABILITY.md 1, 6, 7, 8). The job spec reader works on this tree, never on yaml-cpp nodes.
+// (bounded depth and scalar lengths; aliases, tags and duplicate keys refused; every problem
+// with its line and column). The job spec reader works on this tree, never on yaml-cpp nodes.
 #include <cstddef>
 #include <string>
 #include <string_view>

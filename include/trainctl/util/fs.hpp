@@ -1,6 +1,6 @@
 #pragma once
-// File helpers with the durability rules of RELIABILITY.md 24: temp file, fsync, rename,
-// fsync of the directory; and finding executables.
+// File helpers that keep what was written through a crash or power loss: temp file, fsync,
+// rename, fsync of the directory; and finding executables.
 #include <filesystem>
 #include <string>
 #include <string_view>

@@ -177,8 +177,7 @@ CREATE INDEX model_versions_live ON model_versions (workspace, name, version)
   WHERE deleted = 0;
 )sql";
 
-// Version 5: deployments (docs/deployments.md). Owned by the deployment work of issue 6. It
-// must create service_models (workspace, service, model, version): the model versions each
+// Version 5: deployments (docs/deployments.md). It creates service_models (workspace, service, model, version): the model versions each
 // deployment uses, which the delete of a model checks. A deployment's configuration is one JSON
 // column (models, entry script, snapshot, replicas, resources, environment, description, tags).
 constexpr std::string_view k_services_schema = R"sql(

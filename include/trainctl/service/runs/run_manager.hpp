@@ -1,5 +1,5 @@
 #pragma once
-// Drives runs through the lifecycle of DESIGN.md §5 (Queued -> Preparing -> Starting -> Running
+// Drives runs through their lifecycle (docs/runs.md: Queued -> Preparing -> Starting -> Running
 // -> Finalizing -> outcome). A scheduler thread gives queued runs the nodes of their compute
 // target (scheduler.hpp: gang, priority then FIFO) and hands each started run to a pool of
 // preparation threads, which materialize it (snapshot, inputs, Python environment) and start it
