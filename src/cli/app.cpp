@@ -45,6 +45,8 @@ Examples:
   trainctl run list --status Running          the runs still going
   trainctl logs run-k3x9q2m7ab -f             follow a run's logs
   trainctl run show run-k3x9q2m7ab -o yaml    a run, for scripts
+  trainctl run list -o jsonpath='{.items[*].id}'   fields of runs, for scripts
+  source <(trainctl completion bash)          complete commands, options, run ids (also zsh, fish)
 
 Exit codes: 0 ok, 1 error, 2 usage, 3 run failed, 4 run canceled, 5 run timed out,
 6 invalid spec, 7 not found, 8 service unreachable, 9 conflict, 130 interrupted.)";

@@ -39,10 +39,16 @@ std::vector<std::string> fixed_values(const CLI::Option& option) {
     return std::find(names.begin(), names.end(), name) != names.end();
   };
   if (has("output")) {
+    // The printer's list ("table|...|jsonpath=TEMPLATE|..."), a format that takes a value up to
+    // its '='.
     std::vector<std::string> formats;
-    for (const auto& name : {"table", "wide", "json", "yaml", "name", "tsv", "jsonpath=",
-                             "custom-columns="}) {
-      formats.emplace_back(name);
+    const auto list = output_format_names();
+    for (size_t start = 0; start <= list.size();) {
+      const auto end = std::min(list.find('|', start), list.size());
+      const auto format = list.substr(start, end - start);
+      formats.push_back(format.substr(0, format.find('=') == std::string::npos ? format.size()
+                                                                               : format.find('=') + 1));
+      start = end + 1;
     }
     return formats;
   }
