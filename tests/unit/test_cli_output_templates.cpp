@@ -170,3 +170,15 @@ TEST_CASE("printer: -o values", "[cli][printer]") {
     CHECK(parse_output_format("jsonpath={.a").error().code == trainctl::ErrorCode::usage);
   }
 }
+
+TEST_CASE("printer: -o wide adds columns to the lists", "[cli][printer]") {
+  const json sweeps = json::parse(R"([{"id": "sweep-a", "status": "Running", "primary_metric": "acc",
+                                       "goal": "maximize", "max_concurrent_trials": 4}])");
+  Output table(PrinterOptions{.format = OutputFormat::table});
+  table.printer.print_list(sweep_kind(), sweeps);
+  Output wide(PrinterOptions{.format = OutputFormat::wide});
+  wide.printer.print_list(sweep_kind(), sweeps);
+  CHECK_THAT(table.out.str(), !Catch::Contains("METRIC"));
+  CHECK_THAT(wide.out.str(), Catch::Contains("METRIC") && Catch::Contains("maximize") &&
+                                 Catch::Contains("AT ONCE"));
+}
