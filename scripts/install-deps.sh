@@ -9,6 +9,7 @@ packages=(
   catch2 libsqlite3-dev libcpp-httplib-dev libssl-dev zlib1g-dev libbrotli-dev
   python3 python3-numpy python3-sklearn python3-venv python3-pip python3-yaml python3-jsonschema
   procps curl dpkg-dev
+  man-db groff-base zsh fish
   openmpi-bin python3-mpi4py python3-torch
   slurm-wlm slurm-client iproute2 util-linux
 )

@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include "commands/command_table.hpp"
+#include "commands/format_rules.hpp"
 #include "trainctl/cli/printer.hpp"
 #include "trainctl/cli/session.hpp"
 #include "trainctl/config/config.hpp"
@@ -23,11 +24,11 @@ namespace trainctl::cli {
 namespace {
 
 // The command groups, one line each.
-constexpr std::array<AddCommands, 10> k_command_groups{
+constexpr std::array<AddCommands, 11> k_command_groups{
     add_server_commands,  add_workspace_commands, add_spec_commands,
     add_logs_commands,    add_run_commands,       add_dataset_commands,
     add_compute_commands, add_model_commands,     add_deploy_commands,
-    add_sweep_commands,
+    add_sweep_commands,   add_shell_commands,
 };
 
 constexpr std::string_view k_description =
@@ -44,6 +45,8 @@ Examples:
   trainctl run list --status Running          the runs still going
   trainctl logs run-k3x9q2m7ab -f             follow a run's logs
   trainctl run show run-k3x9q2m7ab -o yaml    a run, for scripts
+  trainctl run list -o jsonpath='{.items[*].id}'   fields of runs, for scripts
+  source <(trainctl completion bash)          complete commands, options, run ids (also zsh, fish)
 
 Exit codes: 0 ok, 1 error, 2 usage, 3 run failed, 4 run canceled, 5 run timed out,
 6 invalid spec, 7 not found, 8 service unreachable, 9 conflict, 130 interrupted.)";
@@ -55,6 +58,7 @@ struct GlobalFlags {
   std::string token;
   bool verbose = false;
   bool quiet = false;
+  bool no_headers = false;
 
   config::FlagValues as_config() const {
     config::FlagValues values;
@@ -72,7 +76,10 @@ void add_global_flags(CLI::App& app, GlobalFlags& flags) {
   const auto* group = "Global options";
   app.add_option("-w,--workspace", flags.workspace, "Workspace (default: \"default\")")
       ->group(group);
-  app.add_option("-o,--output", flags.output, "Output format: table|wide|json|yaml|name")
+  app.add_option("-o,--output", flags.output, "Output format: " + output_format_names())
+      ->group(group);
+  app.add_flag("--no-headers", flags.no_headers,
+               "Tables (table, wide, custom-columns) without their header line")
       ->group(group);
   app.add_option("--endpoint", flags.endpoint, "Service URL (default: the local service)")
       ->group(group);
@@ -112,23 +119,41 @@ void configure_logging(bool verbose) {
   spdlog::set_default_logger(std::move(logger));
 }
 
-// Loads the configuration, applies it to the printer, and runs the selected command.
-Result<int> run_selected(const Action& selected, const GlobalFlags& flags, Printer& printer) {
+// The command the arguments picked: the deepest parsed subcommand.
+const CLI::App& picked_command(const CLI::App& app) {
+  const CLI::App* command = &app;
+  while (!command->get_subcommands().empty()) command = command->get_subcommands().front();
+  return *command;
+}
+
+// Loads the configuration, applies it to the printer, and runs the selected command (`path`,
+// e.g. "run show") unless it has no form for the -o format.
+Result<int> run_selected(const Action& selected, const std::string& path, const GlobalFlags& flags,
+                         Printer& printer) {
   const auto sources = config::process_sources();
   for (const auto& file : config::config_files(sources))
     spdlog::debug("config file {}", file.string());
   auto config = config::load_config(sources, flags.as_config());
   if (!config) return fail(config.error());
   auto format = parse_output_format(config->output);
-  if (!format) return fail(format.error());
+  if (!format) {
+    if (config->output_origin.empty()) return fail(format.error());
+    return fail(ErrorCode::usage, "{} (from {})", format.error().message, config->output_origin);
+  }
   const auto terminal = detect_terminal();
-  printer.set_options(PrinterOptions{.format = *format,
+  printer.set_options(PrinterOptions{.format = format->format,
                                      .color = terminal.color,
                                      .error_color = terminal.error_color,
                                      .quiet = flags.quiet,
                                      .progress = terminal.progress,
                                      .charts = terminal.terminal,
-                                     .columns = terminal.columns});
+                                     .columns = terminal.columns,
+                                     .no_headers = flags.no_headers,
+                                     .jsonpath = std::move(format->jsonpath),
+                                     .custom_columns = std::move(format->custom_columns)});
+  if (auto accepted = check_output_format(path, printer.options().format); !accepted) {
+    return fail(accepted.error());
+  }
   spdlog::debug("endpoint \"{}\", workspace \"{}\", home {}", config->endpoint, config->workspace,
                 config->home.string());
   Session session(std::move(*config), printer);
@@ -221,7 +246,7 @@ int run_app(int argc, char** argv, Printer& printer) {
     return exit_code::k_usage;
   }
   configure_logging(flags.verbose);
-  auto result = run_selected(selected, flags, printer);
+  auto result = run_selected(selected, command_path(picked_command(app)), flags, printer);
   if (!result) {
     // Ctrl-C is the user's own doing (e.g. to stop `logs -f`): exit 130 without an error line.
     if (result.error().code != ErrorCode::interrupted) printer.error(result.error());

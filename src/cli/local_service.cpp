@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
 #include <thread>
@@ -56,8 +57,10 @@ Result<pid_t> spawn_service(const fs::path& binary, const fs::path& home) {
   if (!log) return fail(log.error());
   std::vector<std::string> environment;
   for (char** variable = environ; *variable != nullptr; ++variable) environment.emplace_back(*variable);
+  // No --port: the home's trainctld.yaml may choose one; without it trainctld's default (0, the
+  // home's last port when free) keeps a restarted service at its address.
   return util::start_process({
-      .argv = {binary.string(), "--home", home.string(), "--port", "0"},
+      .argv = {binary.string(), "--home", home.string()},
       .environment = std::move(environment),
       .stdout_fd = log->get(),
       .placement = util::Placement::own_session,  // its exit status tells why a start failed
@@ -75,7 +78,9 @@ Result<ServerRecord> read_server_record(const fs::path& home) {
     return ServerRecord{.endpoint = json.at("endpoint").get<std::string>(),
                         .pid = json.at("pid").get<pid_t>(),
                         .version = json.value("version", ""),
-                        .started_at = json.value("started_at", "")};
+                        .started_at = json.value("started_at", ""),
+                        .config_file = json.value("config_file", ""),
+                        .config = json.value("config", nlohmann::json::object())};
   } catch (const nlohmann::json::exception& e) {
     return fail(ErrorCode::io, "malformed {}: {}", file.string(), e.what());
   }
@@ -120,6 +125,51 @@ Result<fs::path> find_server_binary(const config::Config& config) {
   }
   return fail(ErrorCode::not_found,
               "cannot find trainctld next to trainctl or on PATH; set server_binary in the config");
+}
+
+Result<void> save_service_options(const config::Config& config, const std::vector<std::string>& args) {
+  auto binary = find_server_binary(config);
+  if (!binary) return fail(binary.error());
+  std::vector<std::string> command{binary->string(), "--home", config.home.string(), "--write-config"};
+  command.insert(command.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& arg : command) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  int output[2];
+  if (::pipe2(output, O_CLOEXEC) != 0) return fail(ErrorCode::io, "cannot run {}: pipe failed", binary->string());
+  const pid_t pid = ::fork();
+  if (pid < 0) return fail(ErrorCode::io, "cannot run {}: fork failed", binary->string());
+  if (pid == 0) {
+    const int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    ::dup2(null, STDIN_FILENO);
+    ::dup2(output[1], STDOUT_FILENO);
+    ::dup2(output[1], STDERR_FILENO);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  ::close(output[1]);
+  std::string text;
+  char buffer[4096];
+  for (ssize_t got; (got = ::read(output[0], buffer, sizeof buffer)) != 0;) {
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    text.append(buffer, static_cast<size_t>(got));
+  }
+  ::close(output[0]);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return {};
+  // trainctld's message, without its log prefix ("[2026-...] [trainctld] [error] ").
+  std::string message = trim(text);
+  if (const auto bracket = message.rfind("] "); message.starts_with("[") && bracket != std::string::npos) {
+    message = message.substr(bracket + 2);
+  }
+  return fail(WIFEXITED(status) && WEXITSTATUS(status) == exit_code::k_usage ? ErrorCode::usage
+                                                                            : ErrorCode::internal,
+              "trainctld refused the options: {}", message.empty() ? "(no message)" : message);
 }
 
 Result<StartedService> ensure_service(const config::Config& config, int timeout_ms) {

@@ -27,13 +27,57 @@ constexpr std::string_view k_green = "32";
 constexpr std::string_view k_yellow = "33";
 constexpr std::string_view k_bold = "1";
 
-constexpr std::array<std::pair<std::string_view, OutputFormat>, 5> k_formats{{
-    {"table", OutputFormat::table},
-    {"wide", OutputFormat::wide},
-    {"json", OutputFormat::json},
-    {"yaml", OutputFormat::yaml},
-    {"name", OutputFormat::name},
+// The one table of -o formats. `argument`: what follows "name=" (empty: the format takes none).
+struct FormatRow {
+  std::string_view name;
+  OutputFormat format;
+  std::string_view argument;
+};
+constexpr std::array<FormatRow, 8> k_formats{{
+    {"table", OutputFormat::table, ""},
+    {"wide", OutputFormat::wide, ""},
+    {"json", OutputFormat::json, ""},
+    {"yaml", OutputFormat::yaml, ""},
+    {"name", OutputFormat::name, ""},
+    {"tsv", OutputFormat::tsv, ""},
+    {"jsonpath", OutputFormat::jsonpath, "TEMPLATE"},
+    {"custom-columns", OutputFormat::custom_columns, "SPEC"},
 }};
+
+std::string_view format_name(OutputFormat format) {
+  for (const auto& row : k_formats) {
+    if (row.format == format) return row.name;
+  }
+  return "?";
+}
+
+// A tsv cell: a scalar as text (null empty); tabs and line breaks escaped so a row stays a line.
+std::string tsv_cell(const json& value) {
+  if (value.is_null()) return {};
+  std::string text = value.is_string() ? value.get<std::string>() : value.dump();
+  std::string escaped;
+  for (const char c : text) {
+    if (c == '\t') escaped += "\\t";
+    else if (c == '\n') escaped += "\\n";
+    else if (c == '\r') escaped += "\\r";
+    else escaped += c;
+  }
+  return escaped;
+}
+
+// One tsv line of `value` (az's tsv): an object's scalar values in key order, nested objects and
+// arrays left out; an array's scalars; a scalar alone.
+std::string tsv_row(const json& value) {
+  std::vector<std::string> cells;
+  if (value.is_object() || value.is_array()) {
+    for (const auto& item : value) {
+      if (!item.is_object() && !item.is_array()) cells.push_back(tsv_cell(item));
+    }
+  } else {
+    cells.push_back(tsv_cell(value));
+  }
+  return fmt::format("{}\n", fmt::join(cells, "\t"));
+}
 
 // Display width of UTF-8 text: one column per code point.
 size_t display_width(std::string_view text) {
@@ -119,27 +163,50 @@ void emit_yaml(YAML::Emitter& out, const json& value) {
 
 }  // namespace
 
-Result<OutputFormat> parse_output_format(std::string_view text) {
-  for (const auto& [name, format] : k_formats) {
-    if (name == text) return format;
+std::string output_format_names() {
+  std::vector<std::string> names;
+  for (const auto& row : k_formats) {
+    names.push_back(row.argument.empty() ? std::string(row.name)
+                                         : fmt::format("{}={}", row.name, row.argument));
   }
-  return fail(ErrorCode::usage,
-              "invalid output format \"{}\" (expected table, wide, json, yaml or name)", text);
+  return fmt::format("{}", fmt::join(names, "|"));
 }
 
-Result<void> accept_formats(OutputFormat format, std::initializer_list<OutputFormat> accepted,
+Result<OutputChoice> parse_output_format(std::string_view text) {
+  const auto equals = text.find('=');
+  const auto name = text.substr(0, equals);
+  const auto argument = equals == std::string_view::npos ? std::string_view() : text.substr(equals + 1);
+  for (const auto& row : k_formats) {
+    if (row.name != name) continue;
+    if (row.argument.empty() != (equals == std::string_view::npos) || (!row.argument.empty() && argument.empty())) {
+      return row.argument.empty()
+                 ? fail(ErrorCode::usage, "-o {} takes no value", row.name)
+                 : fail(ErrorCode::usage, "-o {} needs a {}: -o {}={}", row.name, row.argument,
+                        row.name, row.format == OutputFormat::jsonpath ? "'{.items[*].id}'" : "ID:.id,STATUS:.status");
+    }
+    OutputChoice choice{.format = row.format, .jsonpath = {}, .custom_columns = {}};
+    if (row.format == OutputFormat::jsonpath) {
+      auto parsed = JsonPathTemplate::parse(argument);
+      if (!parsed) return fail(parsed.error());
+      choice.jsonpath = std::move(*parsed);
+    } else if (row.format == OutputFormat::custom_columns) {
+      auto parsed = parse_custom_columns(argument);
+      if (!parsed) return fail(parsed.error());
+      choice.custom_columns = std::move(*parsed);
+    }
+    return choice;
+  }
+  return fail(ErrorCode::usage, "invalid output format \"{}\" (expected {})", text,
+              output_format_names());
+}
+
+Result<void> accept_formats(OutputFormat format, const std::vector<OutputFormat>& accepted,
                             std::string_view command, std::string_view why) {
   if (std::ranges::find(accepted, format) != accepted.end()) return {};
-  const auto name_of = [](OutputFormat wanted) {
-    for (const auto& [name, each] : k_formats) {
-      if (each == wanted) return name;
-    }
-    return std::string_view("?");
-  };
   std::vector<std::string_view> names;
-  for (const auto each : accepted) names.push_back(name_of(each));
+  for (const auto each : accepted) names.push_back(format_name(each));
   return fail(ErrorCode::usage, "{} {}: -o {} is not one of its formats ({})", command, why,
-              name_of(format), fmt::join(names, ", "));
+              format_name(format), fmt::join(names, ", "));
 }
 
 std::string format_cell(const json& value) {
@@ -220,6 +287,7 @@ bool Printer::for_people() const {
 }
 
 void Printer::print_list(const ResourceKind& kind, const json& items) {
+  if (print_template(json{{"items", items}}, items)) return;
   switch (m_options.format) {
     case OutputFormat::json:
     case OutputFormat::yaml:
@@ -235,6 +303,7 @@ void Printer::print_list(const ResourceKind& kind, const json& items) {
 }
 
 bool Printer::print_for_scripts(const ResourceKind& kind, const json& resource) {
+  if (print_template(resource, json::array({resource}))) return true;
   switch (m_options.format) {
     case OutputFormat::json:
     case OutputFormat::yaml:
@@ -258,6 +327,7 @@ void Printer::print_description(const ResourceKind& kind, const json& resource,
 }
 
 void Printer::print_document(const json& document, const Description& description) {
+  if (print_template(document, json::array({document}))) return;
   if (m_options.format == OutputFormat::json || m_options.format == OutputFormat::yaml) {
     print_serialized(document);
   } else {
@@ -348,7 +418,7 @@ std::string Printer::render_table(const std::vector<std::string>& headers,
     }
     return line + '\n';
   };
-  std::string text = render_row(headers, true);
+  std::string text = m_options.no_headers ? std::string() : render_row(headers, true);
   for (const auto& row : rows) text += render_row(row, false);
   return text;
 }
@@ -379,6 +449,32 @@ void Printer::print_human(const Description& description) {
     m_out << render_table(section.headers, section.rows, {}, "  ");
   }
   m_out << std::flush;
+}
+
+bool Printer::print_template(const json& document, const json& rows) {
+  switch (m_options.format) {
+    case OutputFormat::jsonpath:
+      if (m_options.jsonpath) m_out << m_options.jsonpath->render(document);
+      break;
+    case OutputFormat::tsv:
+      for (const auto& row : rows) m_out << tsv_row(row);
+      break;
+    case OutputFormat::custom_columns: {
+      std::vector<std::string> headers;
+      for (const auto& column : m_options.custom_columns) headers.push_back(column.header);
+      std::vector<std::vector<std::string>> cells;
+      for (const auto& row : rows) {
+        auto& line = cells.emplace_back();
+        for (const auto& column : m_options.custom_columns) line.push_back(custom_column_cell(column, row));
+      }
+      m_out << render_table(headers, cells, {}, "");
+      break;
+    }
+    default:
+      return false;
+  }
+  m_out << std::flush;
+  return true;
 }
 
 void Printer::print_serialized(const json& document) {

@@ -103,7 +103,13 @@ const ResourceKind& sweep_kind() {
                   {.header = "OF", .pointer = "/max_total_trials"},
                   {.header = "BEST RUN", .pointer = "/best/run_id"},
                   {.header = "BEST", .pointer = "/best/objective"},
-                  {.header = "CREATED", .pointer = "/created_at", .format = format_time}},
+                  {.header = "CREATED", .pointer = "/created_at", .format = format_time},
+                  {.header = "METRIC", .pointer = "/primary_metric", .wide_only = true},
+                  {.header = "GOAL", .pointer = "/goal", .wide_only = true},
+                  {.header = "RUNNING", .pointer = "/trials_running", .wide_only = true},
+                  {.header = "AT ONCE", .pointer = "/max_concurrent_trials", .wide_only = true},
+                  {.header = "ENDED", .pointer = "/ended_at", .wide_only = true, .format = format_time},
+                  {.header = "MESSAGE", .pointer = "/message", .wide_only = true}},
       .name_pointer = "/id"};
   return kind;
 }

@@ -16,7 +16,6 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr size_t k_max_config_bytes = 64u << 10;
-constexpr std::array<std::string_view, 5> k_output_formats{"table", "wide", "json", "yaml", "name"};
 
 // How a layer's value lands in a Config field.
 using Setter = void (*)(Config&, const std::string& value, const fs::path& base_dir);
@@ -176,19 +175,11 @@ Result<Layer> flag_layer(const FlagValues& flags) {
   return layer;
 }
 
-Result<void> check_output(const std::string& value, const std::string& origin) {
-  for (auto format : k_output_formats) {
-    if (format == value) return {};
-  }
-  return fail(ErrorCode::usage, "invalid output format \"{}\" from {} (expected one of: {})", value,
-              origin, fmt::join(k_output_formats, ", "));
-}
-
 Result<void> apply(Config& config, const Layer& layer) {
   for (const auto& [row, value] : layer.values) {
-    if (row->name == "output") {
-      if (auto ok = check_output(value, layer.origin); !ok) return ok;
-    }
+    // The CLI's printer owns the list of output formats and checks the value; it names the
+    // layer that set it when the value is not one.
+    if (row->name == "output") config.output_origin = layer.origin;
     row->set(config, value, layer.base_dir);
   }
   return {};
@@ -247,6 +238,16 @@ Result<Config> load_config(const ConfigSources& sources, const FlagValues& flags
   if (!flag_values) return fail(flag_values.error());
   if (auto ok = apply(config, *flag_values); !ok) return fail(ok.error());
   return config;
+}
+
+}  // namespace trainctl::config
+
+namespace trainctl::config {
+
+Result<std::filesystem::path> resolve_home(const ConfigSources& sources) {
+  auto config = load_config(sources);
+  if (!config) return fail(config.error());
+  return config->home;
 }
 
 }  // namespace trainctl::config

@@ -16,10 +16,14 @@
 #include <thread>
 
 #include <CLI/CLI.hpp>
+#include <sstream>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "trainctl/cli/man_page.hpp"
+#include "trainctl/config/config.hpp"
 #include "trainctl/service/blob_store.hpp"
+#include "trainctl/service/server_config.hpp"
 #include "trainctl/service/compute_manager.hpp"
 #include "trainctl/service/deployments.hpp"
 #include "trainctl/service/engine.hpp"
@@ -51,6 +55,9 @@ constexpr int k_exit_already_running = exit_code::k_conflict;
 
 struct ServerOptions {
   fs::path home;
+  fs::path config_file;   // the config file read ("" none)
+  bool write_config = false;  // --write-config: save the options into the config file and exit
+  nlohmann::json effective;   // every option's value, for server.json
   std::string bind = "127.0.0.1";
   int port = 0;
   std::vector<std::string> allowed_hosts;
@@ -67,26 +74,78 @@ struct ServerOptions {
   int64_t pip_timeout_seconds = k_default_build_timeout.count();
 };
 
-fs::path default_home() {
-  if (const char* home = std::getenv("TRAINCTL_HOME"); home && *home) return home;
-  if (const char* data = std::getenv("XDG_DATA_HOME"); data && *data) return fs::path(data) / "trainctl";
-  const char* user_home = std::getenv("HOME");
-  return fs::path(user_home && *user_home ? user_home : ".") / ".local/share/trainctl";
+constexpr std::string_view k_config_file = "trainctld.yaml";
+
+// The value of `--name VALUE` or `--name=VALUE` in argv, before the full parse (the default
+// config file lives in the home); "" when not given.
+std::string prescan(int argc, char** argv, std::string_view name) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--") break;
+    if (arg == name && i + 1 < argc) return argv[i + 1];
+    if (arg.starts_with(name) && arg.size() > name.size() && arg[name.size()] == '=') {
+      return std::string(arg.substr(name.size() + 1));
+    }
+  }
+  return {};
 }
 
 std::string default_python() { return fs::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3"; }
+
+const CLI::Option* local_max_nodes(const CLI::App& app) {
+  return app.get_option_no_throw("--local-max-nodes");
+}
+
+// --write-config: the options of the config file read and of the command line (which win) into
+// <home>/trainctld.yaml, without --home (that file is found through its home) and --config.
+int save_config(const CLI::App& app, const fs::path& file) {
+  std::string text = fmt::format("# trainctld options (trainctld --help); written by trainctld --write-config\n");
+  std::string body = app.config_to_str();
+  // --home is configurable (a file given with --config may choose the home) but not saved: the
+  // file is found through the home.
+  std::string kept;
+  std::istringstream lines(body);
+  for (std::string line; std::getline(lines, line);) {
+    if (!line.starts_with("home:")) kept += line + "\n";
+  }
+  if (kept == "{}\n") kept.clear();
+  if (auto made = util::make_directories(file.parent_path(), 0700); !made) {
+    spdlog::error("{}", made.error().message);
+    return exit_code::k_error;
+  }
+  if (auto written = util::write_file_atomic(file, text + kept, 0600); !written) {
+    spdlog::error("{}", written.error().message);
+    return exit_code::k_error;
+  }
+  spdlog::info("saved the options in {}", file.string());
+  return exit_code::k_success;
+}
 
 bool is_loopback(const std::string& address) {
   return address == "localhost" || address == "::1" || address.starts_with("127.");
 }
 
-// Parses argv; nullopt with `exit_code` set when the process should exit (help, bad usage).
-std::optional<ServerOptions> parse_options(int argc, char** argv, int& exit_code) {
-  ServerOptions options;
-  options.home = default_home();
-  options.python = default_python();
-  CLI::App app{"trainctld: the trainctl REST service", "trainctld"};
-  app.add_option("--home", options.home, "State directory (default $TRAINCTL_HOME, else $XDG_DATA_HOME/trainctl)");
+constexpr std::string_view k_description = R"(The trainctl REST service.
+
+Every option can also be set in a YAML config file, <home>/trainctld.yaml or the file
+--config names, as "option: value" (the long name without its dashes; a list for the
+repeatable ones). An option on the command line wins over the file.)";
+
+constexpr std::string_view k_footer = R"(Example <home>/trainctld.yaml:
+  bind: 127.0.0.1
+  port: 8080
+  allow-url-network: [127.0.0.0/8]
+  pip-find-links: [/srv/wheels]
+  host-gpus: 2
+
+`trainctl server start --port 8080 ...` saves its options there (trainctld --write-config),
+so the local service the CLI starts next runs with them.)";
+
+// The options of trainctld, bound to `options`; `config_file`: the default config file.
+void add_options(CLI::App& app, ServerOptions& options, const fs::path& config_file) {
+  app.add_option("--home", options.home,
+                 "State directory (default: as trainctl resolves it: $TRAINCTL_HOME, the CLI's "
+                 "config files' home, else $XDG_DATA_HOME/trainctl)");
   app.add_option("--bind", options.bind, "Address to listen on")->capture_default_str();
   app.add_option("--port", options.port,
                  "Port to listen on; 0: the port this home was served on last when it is free "
@@ -99,12 +158,11 @@ std::optional<ServerOptions> parse_options(int argc, char** argv, int& exit_code
   app.add_flag("--no-auth", options.no_auth, "Serve without a token (loopback binds only)");
   app.add_option("--python", options.python, "Interpreter for .py entry scripts")->capture_default_str();
   app.add_option("--log-level", options.log_level, "trace|debug|info|warn|error")->capture_default_str();
-  auto* local_max_nodes =
-      app.add_option("--local-max-nodes", options.local_max_nodes,
-                     "Virtual nodes of the 'local' compute target each new workspace gets; when "
-                     "given, also of the default workspace's at start")
-          ->check(CLI::Range(1, k_max_compute_nodes))
-          ->capture_default_str();
+  app.add_option("--local-max-nodes", options.local_max_nodes,
+                 "Virtual nodes of the 'local' compute target each new workspace gets; when "
+                 "given, also of the default workspace's at start")
+      ->check(CLI::Range(1, k_max_compute_nodes))
+      ->capture_default_str();
   app.add_option("--host-gpus", options.host_gpus,
                  "GPUs this host offers to compute targets (default: the NVIDIA devices in /dev)")
       ->check(CLI::Range(0, k_max_compute_nodes * k_max_gpus_per_node));
@@ -127,8 +185,39 @@ std::optional<ServerOptions> parse_options(int argc, char** argv, int& exit_code
       ->check(CLI::Range(int64_t{1}, int64_t{7 * 24 * 3600}))
       ->capture_default_str();
   app.add_option("--grace-seconds", options.grace_seconds, "SIGTERM to SIGKILL delay on cancel")
-      ->group("");  // hidden: tests shorten it
+      ->group("")  // hidden: tests shorten it
+      ->capture_default_str();
+  app.set_config("--config", config_file.string(),
+                 "YAML config file of these options (default <home>/trainctld.yaml; need not exist)");
+  app.add_flag("--write-config", options.write_config,
+               "Save the options given, with those of the config file read, into "
+               "<home>/trainctld.yaml, and exit")
+      ->configurable(false);
   app.set_version_flag("--version", std::string(k_version));
+  app.config_formatter(std::make_shared<YamlConfig>(configurable_names(app)));
+}
+
+// Parses argv; nullopt with `exit_code` set when the process should exit (help, bad usage, man
+// page, --write-config).
+std::optional<ServerOptions> parse_options(int argc, char** argv, int& exit_code) {
+  ServerOptions options;
+  options.python = default_python();
+  if (auto home = prescan(argc, argv, "--home"); !home.empty()) {
+    options.home = home;
+  } else {
+    auto resolved = config::resolve_home(config::process_sources());
+    if (!resolved) {
+      spdlog::error("{}", resolved.error().message);
+      exit_code = exit_code::k_usage;
+      return std::nullopt;
+    }
+    options.home = *resolved;
+  }
+  CLI::App app{std::string(k_description), "trainctld"};
+  app.footer(std::string(k_footer));
+  add_options(app, options, options.home / k_config_file);
+  bool man = false;
+  app.add_flag("--man-page", man, "Print this help as a man page")->group("")->configurable(false);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
@@ -136,7 +225,15 @@ std::optional<ServerOptions> parse_options(int argc, char** argv, int& exit_code
     exit_code = app.exit(error) == 0 ? exit_code::k_success : exit_code::k_usage;
     return std::nullopt;
   }
-  options.local_max_nodes_given = local_max_nodes->count() > 0;
+  if (man) {
+    std::fputs(cli::man_page(app, fmt::format("trainctl {}", k_version)).c_str(), stdout);
+    exit_code = exit_code::k_success;
+    return std::nullopt;
+  }
+  const auto* config = app.get_config_ptr();
+  if (config != nullptr && config->count() > 0) options.config_file = config->as<std::string>();
+  if (options.config_file.empty()) options.config_file = options.home / k_config_file;
+  options.local_max_nodes_given = local_max_nodes(app)->count() > 0;
   if (options.no_auth && !is_loopback(options.bind)) {
     spdlog::error("refusing to serve {} without auth: --no-auth is allowed on a loopback address only",
                   options.bind);
@@ -148,6 +245,11 @@ std::optional<ServerOptions> parse_options(int argc, char** argv, int& exit_code
     exit_code = exit_code::k_usage;
     return std::nullopt;
   }
+  if (options.write_config) {
+    exit_code = save_config(app, options.home / k_config_file);
+    return std::nullopt;
+  }
+  options.effective = effective_options(app);
   return options;
 }
 
@@ -247,11 +349,16 @@ std::optional<int> read_last_port(const fs::path& home) {
   return port;
 }
 
-Result<void> write_server_file(const fs::path& home, const std::string& bind, int port) {
-  const nlohmann::json info{{"endpoint", fmt::format("http://{}:{}", endpoint_host(bind), port)},
+Result<void> write_server_file(const ServerOptions& options, int port) {
+  const fs::path& home = options.home;
+  std::error_code ignored;
+  const bool config_read = fs::is_regular_file(options.config_file, ignored);
+  const nlohmann::json info{{"endpoint", fmt::format("http://{}:{}", endpoint_host(options.bind), port)},
                             {"pid", ::getpid()},
                             {"version", k_version},
-                            {"started_at", util::format_rfc3339(util::now_unix_ms())}};
+                            {"started_at", util::format_rfc3339(util::now_unix_ms())},
+                            {"config_file", config_read ? options.config_file.string() : ""},
+                            {"config", options.effective}};
   return util::write_file_atomic(home / "server.json", info.dump() + "\n", 0644);
 }
 
@@ -467,7 +574,7 @@ int serve(const ServerOptions& options) {
   context.sweeps = &sweeps;
   install_api(server, context);
   install_signal_handlers();
-  if (auto written = write_server_file(home, options.bind, config.port); !written) {
+  if (auto written = write_server_file(options, config.port); !written) {
     spdlog::error("{}", written.error().message);
     return exit_code::k_error;
   }

@@ -38,6 +38,14 @@ TEST_CASE("e2e: the Debian package declares its dependencies and its binaries ru
   const auto contents = run_command({"dpkg-deb", "-c", deb.string()});
   CHECK_THAT(contents.out, Catch::Contains("./usr/bin/trainctl\n") && Catch::Contains("./usr/bin/trainctld\n") &&
                                Catch::Contains("./usr/share/doc/trainctl/README.md"));
+  // A man page per command, and the completion scripts where each shell looks.
+  CHECK_THAT(contents.out, Catch::Contains("./usr/share/man/man1/trainctl.1\n") &&
+                               Catch::Contains("./usr/share/man/man1/trainctl-run-show.1\n") &&
+                               Catch::Contains("./usr/share/man/man1/trainctl-server-start.1\n") &&
+                               Catch::Contains("./usr/share/man/man1/trainctld.1\n") &&
+                               Catch::Contains("./usr/share/bash-completion/completions/trainctl\n") &&
+                               Catch::Contains("./usr/share/zsh/vendor-completions/_trainctl\n") &&
+                               Catch::Contains("./usr/share/fish/vendor_completions.d/trainctl.fish\n"));
 
   // What it installs, unpacked in a folder of its own, finds its service next to itself.
   const TempDir root;
@@ -49,6 +57,22 @@ TEST_CASE("e2e: the Debian package declares its dependencies and its binaries ru
                                  {"XDG_CACHE_HOME", (home.path() / "cache").string()},
                                  {"NO_COLOR", "1"}};
   CHECK_THAT(run_command({trainctl, "--version"}, env).out, Catch::Contains("0.1.0"));
+  const auto page = run_command({"man", "-l", (root.path() / "usr/share/man/man1/trainctl-submit.1").string()},
+                                {{"MANWIDTH", "80"}, {"MANPAGER", "cat"}});
+  INFO(page.err);
+  CHECK(page.exit_code == 0);
+  CHECK_THAT(page.out, Catch::Contains("SYNOPSIS") && Catch::Contains("trainctl submit") &&
+                           Catch::Contains("--stream"));
+  const auto daemon_page = run_command({"man", "-l", (root.path() / "usr/share/man/man1/trainctld.1").string()},
+                                       {{"MANWIDTH", "80"}, {"MANPAGER", "cat"}});
+  CHECK_THAT(daemon_page.out, Catch::Contains("--allow-url-network") && Catch::Contains("trainctld.yaml"));
+  const auto completed = run_command(
+      {"bash", "-c",
+       "source \"$1\" && COMP_WORDS=(trainctl run l) && COMP_CWORD=2 && _trainctl && echo \"${COMPREPLY[*]}\"",
+       "bash", (root.path() / "usr/share/bash-completion/completions/trainctl").string()},
+      {{"PATH", (root.path() / "usr/bin").string() + ":/usr/bin:/bin"},
+       {"TRAINCTL_HOME", home.path().string()}, {"XDG_CONFIG_HOME", (home.path() / "config").string()}});
+  CHECK(completed.out == "list\n");
   const Project project("print('hello from the package', flush=True)\n");
   const auto streamed = run_command({trainctl, "submit", project.spec(), "--stream"}, env, project.dir(), {}, 120);
   INFO(streamed.out << streamed.err);

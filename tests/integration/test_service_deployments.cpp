@@ -364,8 +364,9 @@ TEST_CASE("an update whose new replicas fail is rolled back to the revision stil
       nlohmann::json deployment;
       const bool rolled_back = eventually(
           [&] {
+            // Revision 3 is stored first, saying "rolling back"; the rollback is announced (the
+            // message) once it is done.
             deployment = get_deployment(service, "steady");
-            // Revision 3 is stored first; the rollback is over once the message says so.
             return deployment.value("revision", 0) == 3 &&
                    deployment.value("message", "").find("was rolled back") != std::string::npos;
           },

@@ -179,7 +179,7 @@ TEST_CASE("printer: descriptions, messages and errors", "[cli][printer]") {
 }
 
 TEST_CASE("printer: output format names", "[cli][printer]") {
-  CHECK(parse_output_format("yaml").value() == OutputFormat::yaml);
+  CHECK(parse_output_format("yaml").value().format == OutputFormat::yaml);
   CHECK(parse_output_format("XML").error().code == trainctl::ErrorCode::usage);
   CHECK(format_bytes(1536) == "1.5 KiB");
   CHECK(format_bytes(12) == "12 B");

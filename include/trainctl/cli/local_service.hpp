@@ -6,6 +6,9 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "trainctl/config/config.hpp"
 #include "trainctl/util/error.hpp"
@@ -18,6 +21,8 @@ struct ServerRecord {
   pid_t pid = 0;
   std::string version;
   std::string started_at;  // RFC 3339
+  std::string config_file;  // the trainctld.yaml it read; "" none
+  nlohmann::json config;    // every trainctld option's value it runs with (an object)
 };
 
 // ErrorCode::not_found when the file does not exist; io for an unreadable or malformed one.
@@ -43,7 +48,13 @@ struct StartedService {
   bool started = false;  // false: one was running already (or another CLI started it meanwhile)
 };
 
-// Returns the running service, or starts `trainctld --home <home> --port 0` in its own session
+// Checks trainctld options (e.g. {"--port", "8080"}) as trainctld does at start and saves them,
+// with those already saved, in <home>/trainctld.yaml, which every start of the local service
+// reads (`trainctld --home <home> --write-config ARGS`). ErrorCode::usage with trainctld's own
+// message when it refuses them.
+Result<void> save_service_options(const config::Config& config, const std::vector<std::string>& args);
+
+// Returns the running service, or starts `trainctld --home <home>` in its own session
 // (stdout/stderr appended to <home>/trainctld.log) and waits until server.json names an endpoint
 // that answers health. Safe when several CLIs call it at once (the service locks its home; the
 // others' trainctld exits 9 and they wait for the winner's server.json). ErrorCode::unavailable,

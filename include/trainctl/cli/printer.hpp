@@ -1,8 +1,9 @@
 #pragma once
 // The one output layer of the CLI (kubectl's printers): every byte the CLI writes goes through a
-// Printer. Resources print as -o table|wide|json|yaml|name; messages and errors have fixed homes:
+// Printer. Resources print as -o table|wide|json|yaml|name|tsv|jsonpath=|custom-columns= (one
+// table of formats, printer.cpp); messages and errors have fixed homes:
 //   - resources, documents, raw bytes (logs, help): stdout;
-//   - message(): stdout for table/wide, stderr for json/yaml/name (so stdout stays parseable);
+//   - message(): stdout for table/wide, stderr for the formats scripts read (stdout stays parseable);
 //   - notice(), warning(), error(), progress: stderr.
 // Colour only when the options say so (a TTY without NO_COLOR; see detect_terminal()).
 #include <cstdint>
@@ -11,24 +12,38 @@
 #include <string_view>
 #include <utility>
 #include <initializer_list>
+#include <optional>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "trainctl/cli/jsonpath.hpp"
 #include "trainctl/cli/progress.hpp"
 #include "trainctl/util/error.hpp"
 
 namespace trainctl::cli {
 
-enum class OutputFormat { table, wide, json, yaml, name };
+enum class OutputFormat { table, wide, json, yaml, name, tsv, jsonpath, custom_columns };
 
-// "table" | "wide" | "json" | "yaml" | "name"; anything else is ErrorCode::usage.
-Result<OutputFormat> parse_output_format(std::string_view text);
+// An -o value: the format, and the template or columns of jsonpath= and custom-columns=.
+struct OutputChoice {
+  OutputFormat format = OutputFormat::table;
+  std::optional<JsonPathTemplate> jsonpath;
+  std::vector<CustomColumn> custom_columns;
+};
+
+// "table", "wide", "json", "yaml", "name", "tsv", "jsonpath=TEMPLATE" or "custom-columns=SPEC";
+// anything else (or a template or spec that does not parse) is ErrorCode::usage, listing them.
+Result<OutputChoice> parse_output_format(std::string_view text);
+
+// "table|wide|json|yaml|name|tsv|jsonpath=TEMPLATE|custom-columns=SPEC", for help texts.
+std::string output_format_names();
+
 
 // A command whose output has fewer forms than -o names refuses the others (ErrorCode::usage),
 // rather than print what was not asked for: "logs prints a run's log as written: -o json is not
 // one of its formats (table)". `why` says what the command prints.
-Result<void> accept_formats(OutputFormat format, std::initializer_list<OutputFormat> accepted,
+Result<void> accept_formats(OutputFormat format, const std::vector<OutputFormat>& accepted,
                             std::string_view command, std::string_view why);
 
 enum class CellStyle { plain, status };  // status: coloured by run status when colour is on
@@ -80,6 +95,9 @@ struct PrinterOptions {
   bool progress = false;     // progress bars on stderr (a TTY)
   bool charts = false;       // stdout is a terminal: metrics are also drawn as charts
   int columns = 80;          // the terminal's width, for charts
+  bool no_headers = false;   // tables (table, wide, custom-columns) without their header line
+  std::optional<JsonPathTemplate> jsonpath = {};  // with OutputFormat::jsonpath
+  std::vector<CustomColumn> custom_columns = {};  // with OutputFormat::custom_columns
 };
 
 // Whether stdout and stderr, each on its own, take colour, and stderr progress bars. Colour:
@@ -105,10 +123,11 @@ class Printer {
 
   void print_list(const ResourceKind& kind, const nlohmann::json& items);
   void print_resource(const ResourceKind& kind, const nlohmann::json& resource);
-  // table/wide: the description; json/yaml: the resource; name: its name.
+  // table/wide: the description; json/yaml: the resource; name: its name; tsv/jsonpath/
+  // custom-columns: the resource.
   void print_description(const ResourceKind& kind, const nlohmann::json& resource,
                          const Description& description);
-  // json/yaml: the document; any other format: the description.
+  // json/yaml/tsv/jsonpath/custom-columns: the document; table/wide/name: the description.
   void print_document(const nlohmann::json& document, const Description& description);
 
   void message(std::string_view text);  // a line; see the file comment for where it goes
@@ -131,6 +150,9 @@ class Printer {
                            const std::vector<std::vector<std::string>>& rows,
                            const std::vector<CellStyle>& styles, std::string_view indent) const;
   void print_serialized(const nlohmann::json& document);
+  // tsv, jsonpath and custom-columns: `rows` one row each (tsv, custom-columns); `document` the
+  // whole (jsonpath). Returns false for the other formats.
+  bool print_template(const nlohmann::json& document, const nlohmann::json& rows);
   // Prints one resource as json, yaml or its name and returns true; false for the formats
   // meant for people (table, wide), which the caller prints its own way.
   bool print_for_scripts(const ResourceKind& kind, const nlohmann::json& resource);

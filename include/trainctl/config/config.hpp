@@ -21,7 +21,8 @@ struct Config {
   std::string endpoint;  // empty: the local service recorded in `home`
   std::string token;     // empty with no endpoint: read from <home>/token
   std::string workspace = "default";
-  std::string output = "table";         // table | wide | json | yaml | name
+  std::string output = "table";  // an -o value (cli/printer.hpp checks it)
+  std::string output_origin;     // the layer that set `output` ("the environment", a file); "" default
   std::filesystem::path home;           // TRAINCTL_HOME; default $XDG_DATA_HOME/trainctl
   std::filesystem::path server_binary;  // empty: trainctld next to this binary, else PATH
   std::filesystem::path cache_dir;      // not a key: $XDG_CACHE_HOME/trainctl (default ~/.cache)
@@ -46,8 +47,13 @@ using FlagValues = std::map<std::string, std::string>;
 // to scalars fails with ErrorCode::usage naming the file (and "did you mean ..." for a near miss);
 // so does a project's .trainctl.yaml that sets a key only the machine's or the user's file, the
 // environment or a flag may set (server_binary, token, home), naming the key, the line and those
-// places; an invalid `output` fails naming the layer that set it.
+// places. `output` is taken as it is; `output_origin` says which layer set it, for the CLI's
+// message when it is no output format.
 Result<Config> load_config(const ConfigSources& sources, const FlagValues& flags = {});
+
+// The home of the local service (`home`) as the layers above resolve it: the one resolution the
+// CLI and trainctld (without --home) share. Fails as load_config does.
+Result<std::filesystem::path> resolve_home(const ConfigSources& sources);
 
 // The config file layers in precedence order (lowest first) that exist for `sources`.
 std::vector<std::filesystem::path> config_files(const ConfigSources& sources);

@@ -509,11 +509,10 @@ Result<int> run_deploy_invoke(Session& session, const DeployInvokeOptions& optio
   auto result = (*client)->score(session.workspace(), options.name, *key, std::move(*data));
   if (!result) return fail(result.error());
   auto& printer = session.printer();
-  const auto format = printer.options().format;
-  if (format == OutputFormat::json || format == OutputFormat::yaml) {
-    printer.print_document(*result, {});
-  } else {
+  if (printer.for_people()) {
     printer.write(result->dump(2) + "\n");
+  } else {
+    printer.print_document(*result, {});
   }
   return exit_code::k_success;
 }

@@ -161,11 +161,6 @@ Result<api::RunStatus> print_logs(client::ApiClient& client, Printer& printer,
 }
 
 Result<int> run_logs(Session& session, const LogsOptions& options) {
-  if (auto accepted = accept_formats(session.printer().options().format, {OutputFormat::table},
-                                     "logs", "prints a run's logs as they were written");
-      !accepted) {
-    return fail(accepted.error());
-  }
   auto client = session.client();
   if (!client) return fail(client.error());
   InterruptScope interrupt_scope;

@@ -175,6 +175,58 @@ std::string nodes_of(const json& run) {
   return fmt::format("{}", fmt::join(slots, ", "));
 }
 
+// -o wide: the tasks with their index, host, exit, signal and duration in columns of their own.
+Description::Section wide_tasks_section(const json& tasks) {
+  Description::Section section{.title = "Tasks",
+                               .headers = {"NAME", "ROLE", "INDEX", "NODE", "HOST", "STATE", "EXIT",
+                                           "SIGNAL", "STARTED", "ENDED", "DURATION", "MESSAGE"},
+                               .rows = {}};
+  for (const auto& task : tasks) {
+    const auto started = time_at(task, "started_at");
+    const auto ended = time_at(task, "ended_at");
+    section.rows.push_back({format_field(task, "name"), format_field(task, "role"),
+                            format_field(task, "index"), format_field(task, "node"),
+                            format_field(task, "host"), state_of(task),
+                            format_field(task, "exit_code"), format_field(task, "signal"),
+                            time_of(task, "started_at"), time_of(task, "ended_at"),
+                            started && ended ? util::format_duration_ms(*ended - *started) : "-",
+                            format_field(task, "message")});
+  }
+  return section;
+}
+
+// -o wide: the run's inputs (dataset versions resolved at submit).
+Description::Section inputs_section(const json& inputs) {
+  Description::Section section{
+      .title = "Inputs", .headers = {"NAME", "DATASET", "VERSION", "MODE"}, .rows = {}};
+  for (const auto& input : inputs) {
+    section.rows.push_back({format_field(input, "name"), format_field(input, "dataset"),
+                            format_field(input, "version"), format_field(input, "mode")});
+  }
+  return section;
+}
+
+// -o wide: "key: value" rows of an object (the estimator, tags, parameters), values compact.
+Description::Section object_section(std::string title, const json& object) {
+  Description::Section section{.title = std::move(title), .headers = {}, .rows = {}};
+  for (const auto& [key, value] : object.items()) {
+    section.rows.push_back({key + ":", format_cell(value)});
+  }
+  return section;
+}
+
+// -o wide: each metric's last value, its step, and its range.
+Description::Section metrics_section(const json& metrics) {
+  Description::Section section{
+      .title = "Metrics", .headers = {"NAME", "LAST", "STEP", "MIN", "MAX", "POINTS"}, .rows = {}};
+  for (const auto& [name, summary] : metrics.items()) {
+    section.rows.push_back({name, format_field(summary, "last"), format_field(summary, "last_step"),
+                            format_field(summary, "min"), format_field(summary, "max"),
+                            format_field(summary, "count")});
+  }
+  return section;
+}
+
 // Whether `path` is `prefix` or lies under the folder `prefix`.
 bool is_within(const std::string& path, const std::string& prefix) {
   if (prefix.empty() || path == prefix) return true;
@@ -232,7 +284,7 @@ Result<void> validate(const RunDownloadOptions& options) {
   return {};
 }
 
-Description describe_run(const json& run, int64_t now_ms) {
+Description describe_run(const json& run, int64_t now_ms, bool wide) {
   const auto tasks = run.value("tasks", json::array());
   Description description{
       .fields = {{"ID", format_field(run, "id")},
@@ -265,6 +317,24 @@ Description describe_run(const json& run, int64_t now_ms) {
   const auto spans = timeline_spans(run.value("timeline", json::array()), now_ms);
   description.sections.push_back(timeline_section(spans));
   description.sections.push_back(stages_section(spans));
+  if (!wide) return description;
+  description.fields.emplace_back("Snapshot", format_field(run, "snapshot_id"));
+  description.fields.emplace_back("Updated", time_of(run, "updated_at"));
+  description.sections.front() = wide_tasks_section(tasks);
+  const auto add_section = [&](const char* key, auto make) {
+    const auto value = run.value(key, json());
+    if ((value.is_object() || value.is_array()) && !value.empty()) {
+      description.sections.push_back(make(value));
+    }
+  };
+  add_section("inputs", inputs_section);
+  add_section("estimator", [](const json& value) { return object_section("Estimator", value); });
+  add_section("params", [](const json& value) { return object_section("Parameters", value); });
+  add_section("tags", [](const json& value) { return object_section("Tags", value); });
+  add_section("limits", [](const json& value) { return object_section("Limits", value); });
+  add_section("environment_variables",
+              [](const json& value) { return object_section("Environment variables", value); });
+  add_section("metrics", metrics_section);
   return description;
 }
 
@@ -318,7 +388,9 @@ Result<int> run_run_show(Session& session, const RunOptions& options) {
   if (!client) return fail(client.error());
   auto run = (*client)->get_run(session.workspace(), options.run_id);
   if (!run) return fail(run.error());
-  session.printer().print_description(run_kind(), *run, describe_run(*run, util::now_unix_ms()));
+  const bool wide = session.printer().options().format == OutputFormat::wide;
+  session.printer().print_description(run_kind(), *run,
+                                      describe_run(*run, util::now_unix_ms(), wide));
   return exit_code::k_success;
 }
 

@@ -497,6 +497,15 @@ Description describe_comparison(const std::vector<json>& runs) {
 }
 
 Result<int> run_run_metrics(Session& session, const RunMetricsOptions& options) {
+  if (options.follow) {
+    // Points come one by one: a line each for people, the event as a JSON line for scripts.
+    if (auto accepted = accept_formats(session.printer().options().format,
+                                       {OutputFormat::table, OutputFormat::wide, OutputFormat::json},
+                                       "run metrics --follow", "prints each point as it comes");
+        !accepted) {
+      return fail(accepted.error());
+    }
+  }
   auto client = session.client();
   if (!client) return fail(client.error());
   if (options.follow) return follow_points(session, **client, options);

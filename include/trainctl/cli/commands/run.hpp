@@ -41,7 +41,9 @@ Result<void> validate(const RunWaitOptions& options);  // also: the timeout pars
 Result<void> validate(const RunDownloadOptions& options);
 
 // What `run show` prints for people; `now_ms` ends the time spent in a stage still going on.
-Description describe_run(const nlohmann::json& run, int64_t now_ms);
+// `wide` (-o wide) adds the tasks' hosts and durations, the inputs, the estimator, parameters,
+// tags, limits, environment variables and metrics.
+Description describe_run(const nlohmann::json& run, int64_t now_ms, bool wide = false);
 
 // The table of `run list` for `items`: run_kind(), plus a WAITING column after STATUS
 // ("#2 of 3: waiting for 2 nodes (0 of 2 free)", format_queue) when one of them is queued.
