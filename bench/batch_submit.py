@@ -62,18 +62,23 @@ class Cluster:
         self.base = base
         self.env = dict(os.environ, **env_file(base / "cluster.env"))
         self.netns = ["nsenter", f"--net=/run/netns/{self.env['CONTROLLER_NETNS']}"]
+        # Records of cancelled jobs are purged after 2 s instead of 300, so that the thousands
+        # each measurement makes stay below MaxJobCount (10,000) for the next one.
+        conf = base / "slurm.conf"
+        conf.write_text(conf.read_text().replace("MinJobAge=300", "MinJobAge=2"))
+        self.run(["scontrol", "reconfigure"], check=True)
 
     def run(self, args, **kwargs):
         return subprocess.run(self.netns + args, env=self.env, **kwargs)
 
     def cancel_all(self):
         self.run(["scancel", "--user", "root"], check=False)
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            pending = self.run(["squeue", "-h", "-t", "PD,R,CG"], capture_output=True, text=True).stdout
-            if not pending.strip():
+        deadline = time.time() + 60
+        while time.time() < deadline:  # until the records are purged too
+            left = self.run(["squeue", "-h", "-t", "all"], capture_output=True, text=True).stdout
+            if not left.strip():
                 return
-            time.sleep(0.1)
+            time.sleep(0.2)
 
     def down(self):
         subprocess.run([str(CLUSTER), "down", str(self.base)], check=False, stdout=subprocess.DEVNULL)
@@ -82,14 +87,14 @@ class Cluster:
 class Fixture:
     """A fresh trainctld whose compute target `bench` is held by a sleeping run."""
 
-    def __init__(self, build: Path, work: Path, project: Path, name: str):
+    def __init__(self, build: Path, work: Path, project: Path, blocker: Path, name: str):
         self.build = build
         self.home = work / name
         self.home.mkdir()
         self.service = Service(build, self.home)
         self.env = self.service.env()
         self.cli(["compute", "create", "bench", "--max-nodes", "1", "--wait"])
-        self.blocker = self.cli(["submit", str(project / "blocker.yaml"), "-o", "name"]).strip()
+        self.blocker = self.cli(["submit", str(blocker), "-o", "name"]).strip()
         deadline = time.time() + 60
         while time.time() < deadline:
             shown = json.loads(self.cli(["run", "show", self.blocker, "-o", "json"]))
@@ -179,10 +184,14 @@ def http_batch(fixture, body, runs, clients):
         answer = reply.read()
         if reply.status != 201:
             raise RuntimeError(f"HTTP {reply.status}: {answer[:300]!r}")
+        replies[i] = answer  # checked after the clock stops
+
+    replies = [b""] * clients
+    elapsed = parallel(clients, post)
+    for answer in replies:
         if len(json.loads(answer)["items"]) != runs:
             raise RuntimeError("the batch made the wrong number of runs")
-
-    return parallel(clients, post)
+    return elapsed
 
 
 def sbatch_loop(cluster, runs, clients):
@@ -224,8 +233,11 @@ def main():
         (project / "main.py").write_text("import sys\nprint(sys.argv)\n")
         (project / "job.yaml").write_text(
             "experiment: bench\ncompute: bench\nestimator:\n  entry_script: main.py\n")
-        (project / "hold.py").write_text("import time\ntime.sleep(3600)\n")
-        (project / "blocker.yaml").write_text(
+        hold = work / "hold"  # a folder of its own: the batch's snapshot is not uploaded before it
+        hold.mkdir()
+        (hold / "hold.py").write_text("import time\ntime.sleep(3600)\n")
+        blocker = hold / "blocker.yaml"
+        blocker.write_text(
             "experiment: blocker\ncompute: bench\nestimator:\n  entry_script: hold.py\n")
         params = work / "params.txt"
         params.write_text("".join(f"estimator.script_params.--seed={i}\n" for i in range(args.runs)))
@@ -253,7 +265,7 @@ def main():
                         cluster.cancel_all()
                     else:
                         runs = args.runs * clients
-                        fixture = Fixture(build, work, project, f"home-{serial}")
+                        fixture = Fixture(build, work, project, blocker, f"home-{serial}")
                         try:
                             if method == "trainctl batch (CLI)":
                                 elapsed = trainctl_batch(fixture, project, params, args.runs,
