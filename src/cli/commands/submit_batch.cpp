@@ -640,7 +640,7 @@ Result<int> run_batch_submit(Session& session, const SubmitOptions& options) {
     printer.print_list(run_kind(), outcome->runs);
     return exit_code::k_success;
   }
-  printer.notice(fmt::format("submitted {} runs", ids.size()));
+  printer.notice(fmt::format("submitted {} run{}", ids.size(), ids.size() == 1 ? "" : "s"));
   if (options.wait) return wait_for_submitted(**client, session, options, ids);
   return follow_runs(**client, session, options, ids);
 }

@@ -403,8 +403,8 @@ Result<Reply> create_run_batch(const ServiceContext& context, const httplib::Req
   }
   if (!problems.empty()) {
     return fail(Error{ErrorCode::invalid_spec,
-                      fmt::format("{} of the {} runs of the batch do not validate; no run was made",
-                                  invalid, payloads->size()),
+                      fmt::format("{} of the {} runs of the batch {} not validate; no run was made",
+                                  invalid, payloads->size(), invalid == 1 ? "does" : "do"),
                       std::move(problems)});
   }
 
