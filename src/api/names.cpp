@@ -1,5 +1,7 @@
 #include "trainctl/api/names.hpp"
 
+#include <algorithm>
+
 namespace trainctl::api {
 
 namespace {
@@ -52,6 +54,21 @@ bool is_clean_utf8(std::string_view text) {
 }
 
 }  // namespace
+
+Result<void> validate_idempotency_key(std::string_view key) {
+  const bool printable =
+      std::all_of(key.begin(), key.end(), [](char c) { return c > 0x20 && c < 0x7f; });
+  if (key.empty() || key.size() > k_max_idempotency_key || !printable) {
+    return fail(ErrorCode::invalid_argument,
+                "an idempotency key is 1-{} printable ASCII characters without spaces",
+                k_max_idempotency_key);
+  }
+  return {};
+}
+
+std::string batch_item_idempotency_key(std::string_view batch_key, size_t index) {
+  return fmt::format("{}/{}", batch_key, index);
+}
 
 Result<void> validate_name(std::string_view kind, std::string_view name) {
   if (name.empty()) return fail(ErrorCode::invalid_argument, "{} name is empty", kind);

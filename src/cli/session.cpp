@@ -55,6 +55,10 @@ Result<client::ApiClient*> Session::client() {
   return m_client.get();
 }
 
+Result<std::unique_ptr<client::ApiClient>> Session::another_client() {
+  return m_factory(m_config, m_printer);
+}
+
 InterruptScope::InterruptScope() {
   g_interrupted.store(false);
   struct sigaction action {};

@@ -471,6 +471,26 @@ Result<SubmitOutcome> ApiClient::create_run(const std::string& workspace,
       .replayed = equals_ignore_case(response->header("Idempotent-Replay"), "true")};
 }
 
+Result<BatchSubmitOutcome> ApiClient::create_run_batch(const std::string& workspace,
+                                                       const nlohmann::json& payloads,
+                                                       const std::string& batch_key) {
+  auto submit = make_json_request("POST", workspace_path(workspace) + "/runs/batch",
+                                  nlohmann::json{{"runs", payloads}});
+  if (!batch_key.empty()) submit.headers.emplace_back("Idempotency-Key", batch_key);
+  auto response = exchange(submit);
+  if (!response) return std::unexpected(std::move(response.error()));
+  auto body = parse_json_body(submit, *response);
+  if (!body) return std::unexpected(std::move(body.error()));
+  const auto items = body->find("items");
+  if (!body->is_object() || items == body->end() || !items->is_array()) {
+    return fail(ErrorCode::internal, "trainctld answered POST {} without the batch's runs",
+                submit.target);
+  }
+  return BatchSubmitOutcome{.runs = std::move(*items),
+                            .created = body->value("created", size_t{0}),
+                            .replayed = body->value("replayed", size_t{0})};
+}
+
 Result<nlohmann::json> ApiClient::list_runs(const std::string& workspace,
                                             const RunListQuery& query) {
   const auto target = workspace_path(workspace) + "/runs" +

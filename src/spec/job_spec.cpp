@@ -73,8 +73,13 @@ Result<JobSpec> parse_job_spec(std::string_view yaml_text, const ParseOptions& o
   limits.max_bytes = options.max_spec_bytes;
   auto root = parse_yaml_document(yaml_text, options.file_name, limits);
   if (!root) return fail(std::move(root.error()));
-  std::vector<ErrorDetail> problems = apply_overrides(*root, options.overrides, limits);
-  SpecReading reading = read_job_spec(*root, SpecSource::yaml);
+  return job_spec_from_document(std::move(*root), options.overrides);
+}
+
+Result<JobSpec> job_spec_from_document(DocumentNode document,
+                                       const std::vector<std::string>& overrides) {
+  std::vector<ErrorDetail> problems = apply_overrides(document, overrides, YamlLimits{});
+  SpecReading reading = read_job_spec(document, SpecSource::yaml);
   problems.insert(problems.end(), std::make_move_iterator(reading.problems.begin()),
                   std::make_move_iterator(reading.problems.end()));
   if (!problems.empty()) return invalid_spec(std::move(problems));

@@ -167,26 +167,43 @@ ErrorDetail detail_in_file(std::string_view file, int line, int column, std::str
 }
 
 // Runs yaml-cpp over the text; a malformed document is one problem at yaml-cpp's position.
-Result<DocumentNode> parse_events(std::string_view text, std::string_view file_name,
-                                  const YamlLimits& limits) {
+// With `many`, every document of the stream (empty ones left out); otherwise the one document,
+// a second being a problem.
+Result<std::vector<DocumentNode>> parse_events(std::string_view text, std::string_view file_name,
+                                               const YamlLimits& limits, bool many) {
   std::istringstream stream{std::string(text)};
-  TreeBuilder builder(file_name, limits);
+  std::vector<DocumentNode> documents;
+  std::vector<ErrorDetail> problems;
   try {
     YAML::Parser parser(stream);
-    parser.HandleNextDocument(builder);
-    TreeBuilder next(file_name, limits);
-    if (parser.HandleNextDocument(next)) {
-      const SourceMark mark = next.document_mark();
-      builder.problems().push_back(detail_in_file(
-          file_name, mark.line, mark.column, "a job spec is one YAML document; remove the second"));
+    TreeBuilder first(file_name, limits);
+    parser.HandleNextDocument(first);
+    problems = std::move(first.problems());
+    if (first.root()) documents.push_back(std::move(*first.root()));
+    while (true) {
+      TreeBuilder next(file_name, limits);
+      if (!parser.HandleNextDocument(next)) break;
+      if (!many) {
+        const SourceMark mark = next.document_mark();
+        problems.push_back(detail_in_file(file_name, mark.line, mark.column,
+                                          "a job spec is one YAML document; remove the second"));
+        break;
+      }
+      problems.insert(problems.end(), std::make_move_iterator(next.problems().begin()),
+                      std::make_move_iterator(next.problems().end()));
+      if (next.root() && !next.root()->is_null()) documents.push_back(std::move(*next.root()));
     }
   } catch (const YAML::Exception& error) {
     return invalid_spec({detail_in_file(file_name, error.mark.line + 1, error.mark.column + 1,
                                         fmt::format("malformed YAML: {}", error.msg))});
   }
-  if (!builder.problems().empty()) return invalid_spec(std::move(builder.problems()));
-  if (!builder.root()) return DocumentNode::null(SourceMark{std::string(file_name), 1, 1});
-  return std::move(*builder.root());
+  if (!problems.empty()) return invalid_spec(std::move(problems));
+  if (many) {
+    std::erase_if(documents, [](const DocumentNode& node) { return node.is_null(); });
+  } else if (documents.empty()) {
+    documents.push_back(DocumentNode::null(SourceMark{std::string(file_name), 1, 1}));
+  }
+  return documents;
 }
 
 // The first control character YAML does not allow in a file (any below U+0020 but tab, line
@@ -210,10 +227,8 @@ std::optional<ErrorDetail> find_control_character(std::string_view text, std::st
   return std::nullopt;
 }
 
-}  // namespace
-
-Result<DocumentNode> parse_yaml_document(std::string_view text, std::string_view file_name,
-                                         const YamlLimits& limits) {
+// The checks made before yaml-cpp sees the text: its size, control characters, nesting.
+Result<void> prescan(std::string_view text, std::string_view file_name, const YamlLimits& limits) {
   if (text.size() > limits.max_bytes) {
     return invalid_spec(
         {detail_in_file(file_name, 0, 0,
@@ -225,7 +240,24 @@ Result<DocumentNode> parse_yaml_document(std::string_view text, std::string_view
     return invalid_spec(
         {detail_in_file(file_name, problem->line, problem->column, std::move(problem->message))});
   }
-  return parse_events(text, file_name, limits);
+  return {};
+}
+
+}  // namespace
+
+Result<DocumentNode> parse_yaml_document(std::string_view text, std::string_view file_name,
+                                         const YamlLimits& limits) {
+  if (auto checked = prescan(text, file_name, limits); !checked) return fail(checked.error());
+  auto documents = parse_events(text, file_name, limits, /*many=*/false);
+  if (!documents) return fail(std::move(documents.error()));
+  return std::move(documents->front());
+}
+
+Result<std::vector<DocumentNode>> parse_yaml_documents(std::string_view text,
+                                                       std::string_view file_name,
+                                                       const YamlLimits& limits) {
+  if (auto checked = prescan(text, file_name, limits); !checked) return fail(checked.error());
+  return parse_events(text, file_name, limits, /*many=*/true);
 }
 
 }  // namespace trainctl::spec

@@ -54,8 +54,14 @@ class CliEnvironment {
 
   CommandResult run(std::vector<std::string> args, const std::filesystem::path& cwd = {},
                     int timeout_seconds = 120) const {
+    return run_with_input(std::move(args), {}, cwd, timeout_seconds);
+  }
+  // As run, with `input` on standard input.
+  CommandResult run_with_input(std::vector<std::string> args, const std::string& input,
+                               const std::filesystem::path& cwd = {},
+                               int timeout_seconds = 120) const {
     args.insert(args.begin(), TRAINCTL_BINARY);
-    return run_command(args, m_env, cwd.empty() ? m_root.path() : cwd, {}, timeout_seconds);
+    return run_command(args, m_env, cwd.empty() ? m_root.path() : cwd, input, timeout_seconds);
   }
 
  private:

@@ -31,6 +31,7 @@ const std::vector<Route> k_authenticated_routes{
     {"PUT", "/v1/workspaces/default/blobs/" + std::string(64, 'a')},
     {"POST", "/v1/workspaces/default/snapshots"},
     {"POST", "/v1/workspaces/default/runs"},
+    {"POST", "/v1/workspaces/default/runs/batch"},
     {"GET", "/v1/workspaces/default/runs"},
     {"GET", "/v1/workspaces/default/runs/run-0000000000"},
     {"POST", "/v1/workspaces/default/runs/run-0000000000/cancel"},

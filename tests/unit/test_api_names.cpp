@@ -91,3 +91,31 @@ TEST_CASE("Run statuses", "[api][run_status]") {
   CHECK(trainctl::api::exit_code_for_outcome(RunStatus::Failed) == 3);
   CHECK(trainctl::api::exit_code_for_outcome(RunStatus::TimedOut) == 5);
 }
+
+TEST_CASE("Idempotency keys: one rule for the CLI and the service", "[api][names]") {
+  using trainctl::api::validate_idempotency_key;
+  GIVEN("keys CI systems make") {
+    THEN("they are accepted") {
+      for (const char* key : {"ci-42", "pipeline/7/train", "a", "x:y@z#1"})
+        CHECK(validate_idempotency_key(key).has_value());
+      CHECK(validate_idempotency_key(std::string(255, 'k')).has_value());
+    }
+  }
+  GIVEN("keys with spaces, control or non-ASCII characters, empty or too long") {
+    THEN("they are refused with invalid_argument") {
+      for (const std::string& key : std::vector<std::string>{
+               "", "a b", " lead", "tab\tkey", std::string("a\0b", 3), "caf\xc3\xa9",
+               std::string(256, 'k')}) {
+        const auto result = validate_idempotency_key(key);
+        REQUIRE_FALSE(result.has_value());
+        CHECK(result.error().code == trainctl::ErrorCode::invalid_argument);
+      }
+    }
+  }
+  GIVEN("a batch key") {
+    THEN("each item's key is distinct and says its place") {
+      CHECK(trainctl::api::batch_item_idempotency_key("ci-42", 0) == "ci-42/0");
+      CHECK(trainctl::api::batch_item_idempotency_key("ci-42", 12) == "ci-42/12");
+    }
+  }
+}

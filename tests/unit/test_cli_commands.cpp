@@ -79,16 +79,16 @@ TEST_CASE("commands: options are validated before anything runs", "[cli][command
   };
   SECTION("given submit flags that contradict each other, a usage error") {
     CHECK(code_of(validate(make<SubmitOptions>([&](auto& o) {
-            o.file = "job.yaml";
+            o.files = {"job.yaml"};
             o.cancel_on_interrupt = true;
           }))) == ErrorCode::usage);
     CHECK(code_of(validate(make<SubmitOptions>([&](auto& o) {
-            o.file = "job.yaml";
+            o.files = {"job.yaml"};
             o.dry_run = true;
             o.stream = true;
           }))) == ErrorCode::usage);
     CHECK(code_of(validate(make<SubmitOptions>([&](auto& o) {
-            o.file = "job.yaml";
+            o.files = {"job.yaml"};
             o.stream = true;
             o.cancel_on_interrupt = true;
           }))) == std::nullopt);
@@ -103,11 +103,11 @@ TEST_CASE("commands: options are validated before anything runs", "[cli][command
   }
   SECTION("given an idempotency key with spaces or over 255 characters, a usage error") {
     CHECK(code_of(validate(make<SubmitOptions>([&](auto& o) {
-            o.file = "f";
+            o.files = {"f"};
             o.idempotency_key = "a b";
           }))) == ErrorCode::usage);
     CHECK(code_of(validate(make<SubmitOptions>([&](auto& o) {
-            o.file = "f";
+            o.files = {"f"};
             o.idempotency_key = std::string(256, 'k');
           }))) == ErrorCode::usage);
   }
@@ -123,12 +123,23 @@ TEST_CASE("commands: options are validated before anything runs", "[cli][command
   }
   SECTION("given a wait timeout that is not a duration, a usage error") {
     CHECK(code_of(validate(make<RunWaitOptions>([&](auto& o) {
-            o.run_id = "run-a";
+            o.run_ids = {"run-a"};
             o.timeout = "soon";
           }))) == ErrorCode::usage);
     CHECK(code_of(validate(make<RunWaitOptions>([&](auto& o) {
-            o.run_id = "run-a";
+            o.run_ids = {"run-a"};
             o.timeout = "90s";
+          }))) == std::nullopt);
+  }
+  SECTION("given run wait with both --all and --any, a usage error") {
+    CHECK(code_of(validate(make<RunWaitOptions>([&](auto& o) {
+            o.run_ids = {"run-a", "run-b"};
+            o.all = true;
+            o.any = true;
+          }))) == ErrorCode::usage);
+    CHECK(code_of(validate(make<RunWaitOptions>([&](auto& o) {
+            o.run_ids = {"run-a", "run-b"};
+            o.any = true;
           }))) == std::nullopt);
   }
   SECTION("given a download path that climbs out, a usage error") {
@@ -281,11 +292,33 @@ TEST_CASE("commands: runs", "[cli][commands][run]") {
     FakeSession fake;
     fake.transport.add_json("GET", k_runs + "/run-a", 200, run_in("Running"));
     fake.transport.add_json("GET", k_runs + "/run-a", 200, run_in("Failed", 1));
-    CHECK(run_run_wait(fake.session, make<RunWaitOptions>([&](auto& o) { o.run_id = "run-a"; }))
+    CHECK(run_run_wait(fake.session, make<RunWaitOptions>([&](auto& o) { o.run_ids = {"run-a"}; }))
               .value() == 3);
     const auto waits = fake.transport.requests_to("GET", k_runs + "/run-a");
     REQUIRE(waits.size() == 2);
     CHECK_THAT(waits[0].target, Catch::Contains("wait=true"));
+  }
+  SECTION("given several runs of which one fails, wait exits 3 once every one has ended") {
+    FakeSession fake(OutputFormat::name);
+    fake.transport.add_json("GET", k_runs + "/run-a", 200, run_in("Completed", 0));
+    fake.transport.add_json("GET", k_runs + "/run-b", 200, run_in("Running"));
+    fake.transport.add_json("GET", k_runs + "/run-b", 200, run_in("Failed", 1));
+    fake.transport.add_json("GET", k_runs + "/run-c", 200, run_in("Canceled"));
+    CHECK(run_run_wait(fake.session, make<RunWaitOptions>([&](auto& o) {
+                         o.run_ids = {"run-a", "run-b", "run-c"};
+                       }))
+              .value() == 3);
+    CHECK(fake.transport.requests_to("GET", k_runs + "/run-b").size() == 2);
+  }
+  SECTION("given --any, wait exits with the outcome of the first run that ended") {
+    FakeSession fake(OutputFormat::name);
+    fake.transport.add_json("GET", k_runs + "/run-a", 200, run_in("Running"));
+    fake.transport.add_json("GET", k_runs + "/run-b", 200, run_in("Canceled"));
+    CHECK(run_run_wait(fake.session, make<RunWaitOptions>([&](auto& o) {
+                         o.run_ids = {"run-a", "run-b"};
+                         o.any = true;
+                       }))
+              .value() == 4);
   }
   SECTION("given --all, list follows page tokens to the end") {
     FakeSession fake(OutputFormat::name);
@@ -390,7 +423,7 @@ TEST_CASE("commands: submit --dry-run contacts no service", "[cli][commands][sub
   SECTION("given a valid spec, the payload and the launch plan print, and no client is made") {
     FakeSession fake(OutputFormat::json);
     auto code = run_submit(fake.session, make<SubmitOptions>([&](auto& o) {
-                             o.file = spec_file;
+                             o.files = {spec_file};
                              o.dry_run = true;
                            }));
     REQUIRE(code);
@@ -405,7 +438,7 @@ TEST_CASE("commands: submit --dry-run contacts no service", "[cli][commands][sub
   SECTION("given an mpi spec, the plan has the mpirun launcher wrapping ranks in <trainctld>") {
     FakeSession fake(OutputFormat::json);
     auto code = run_submit(fake.session, make<SubmitOptions>([&](auto& o) {
-                             o.file = spec_file;
+                             o.files = {spec_file};
                              o.dry_run = true;
                              o.overrides = {"estimator.distributed_training.backend=mpi",
                                             "estimator.process_count_per_node=2"};
@@ -421,7 +454,7 @@ TEST_CASE("commands: submit --dry-run contacts no service", "[cli][commands][sub
     FakeSession fake;
     std::filesystem::remove(project.path() / "src/train.py");
     auto code = run_submit(fake.session, make<SubmitOptions>([&](auto& o) {
-                             o.file = spec_file;
+                             o.files = {spec_file};
                              o.dry_run = true;
                            }));
     REQUIRE_FALSE(code);

@@ -392,3 +392,40 @@ TEST_CASE("active runs are listed across workspaces, oldest first", "[store][run
   CHECK((*active)[1].id == b.id);
   CHECK((*active)[1].status == RunStatus::Running);
 }
+
+TEST_CASE("a batch of runs is stored whole or not at all", "[store][runs][batch]") {
+  StoreFixture fixture;
+  auto& store = *fixture.store;
+  const auto earlier = create_run(store, draft_run("default", "exp", "batch/1", "hash-b"));
+
+  GIVEN("three drafts, of which the second replays a run made before with its key") {
+    const std::vector<RunRecord> drafts{draft_run("default", "a", "batch/0", "hash-a"),
+                                        draft_run("default", "exp", "batch/1", "hash-b"),
+                                        draft_run("default", "c", "batch/2", "hash-c")};
+    auto outcomes = store.create_runs(drafts);
+    THEN("the other two are made, in order, and the second is the earlier run") {
+      REQUIRE(outcomes.has_value());
+      REQUIRE(outcomes->size() == 3);
+      CHECK_FALSE((*outcomes)[0].replayed);
+      CHECK((*outcomes)[0].run.experiment == "a");
+      CHECK((*outcomes)[1].replayed);
+      CHECK((*outcomes)[1].run.id == earlier.id);
+      CHECK((*outcomes)[2].run.experiment == "c");
+      CHECK((*outcomes)[0].run.seq < (*outcomes)[2].run.seq);
+      CHECK(store.list_runs(runs_in("default"))->items.size() == 3);
+    }
+  }
+  GIVEN("drafts of which the third reuses a key for another request") {
+    const std::vector<RunRecord> drafts{draft_run("default", "a", "other/0", "hash-a"),
+                                        draft_run("default", "b", "other/1", "hash-b"),
+                                        draft_run("default", "exp", "batch/1", "hash-other")};
+    auto outcomes = store.create_runs(drafts);
+    THEN("a conflict naming the item, and none of them is stored") {
+      REQUIRE_FALSE(outcomes.has_value());
+      CHECK(outcomes.error().code == ErrorCode::conflict);
+      CHECK_THAT(outcomes.error().message, Catch::StartsWith("runs[2]: idempotency key 'batch/1'"));
+      CHECK(store.list_runs(runs_in("default"))->items.size() == 1);
+      CHECK_FALSE(store.find_idempotent_run("default", "other/0")->has_value());
+    }
+  }
+}

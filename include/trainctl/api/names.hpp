@@ -25,6 +25,19 @@ inline constexpr size_t k_max_slurm_name = 64;
 // command. `field` ("partition", ...) is used in the message. Fails with invalid_argument.
 Result<void> validate_slurm_name(std::string_view field, std::string_view name);
 
+// The longest idempotency key a client may give.
+inline constexpr size_t k_max_idempotency_key = 255;
+
+// An idempotency key as a client gives it (the CLI's --idempotency-key, the Idempotency-Key
+// header): 1-255 printable ASCII characters, no spaces (an HTTP header value loses the spaces
+// around it, which would make two keys one). Fails with invalid_argument.
+Result<void> validate_idempotency_key(std::string_view key);
+
+// The idempotency key of item `index` (0-based, in request order) of a batch submitted with
+// `batch_key`: "<batch_key>/<index>". Distinct for every item of a batch and for every batch
+// key, so that a retried batch replays each item it made and makes only what is missing.
+std::string batch_item_idempotency_key(std::string_view batch_key, size_t index);
+
 // A lower-case 64-hex-digit SHA-256.
 bool is_sha256_hex(std::string_view text);
 

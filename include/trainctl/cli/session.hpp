@@ -29,6 +29,9 @@ class Session {
   Printer& printer() { return m_printer; }
   // The client, made by the factory on the first call that succeeds.
   Result<client::ApiClient*> client();
+  // Another client of the same service, for a thread of its own (a client is not for
+  // concurrent use). Call client() first: this one starts no service.
+  Result<std::unique_ptr<client::ApiClient>> another_client();
 
  private:
   config::Config m_config;

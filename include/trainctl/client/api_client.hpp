@@ -92,6 +92,14 @@ struct SubmitOutcome {
   bool replayed = false;
 };
 
+// What POST .../runs/batch did: every run of the batch in request order, and how many of them
+// an earlier submission with the same key had made already.
+struct BatchSubmitOutcome {
+  nlohmann::json runs = nlohmann::json::array();
+  size_t created = 0;
+  size_t replayed = 0;
+};
+
 struct LogQuery {
   std::string task;    // empty: every task
   std::string offset;  // "" | "123" | "main:123,worker-0:5"
@@ -134,6 +142,11 @@ class ApiClient {
 
   Result<SubmitOutcome> create_run(const std::string& workspace, const nlohmann::json& payload,
                                    const std::string& idempotency_key);
+  // Submits every payload in one request, all or none; item i's key is derived from
+  // `batch_key` (api::batch_item_idempotency_key). Problems name their item "runs[i]".
+  Result<BatchSubmitOutcome> create_run_batch(const std::string& workspace,
+                                              const nlohmann::json& payloads,
+                                              const std::string& batch_key);
   Result<nlohmann::json> list_runs(const std::string& workspace, const RunListQuery& query);
   Result<nlohmann::json> get_run(const std::string& workspace, const std::string& run_id,
                                  int wait_seconds = 0);

@@ -28,6 +28,7 @@ struct ApiConfig {
   size_t max_json_bytes = 8u << 20;
   uint64_t max_blob_bytes = 10ull << 30;
   size_t max_missing_hashes = 100'000;
+  size_t max_batch_runs = 1000;  // runs in one POST .../runs/batch
   std::chrono::milliseconds heartbeat_interval{5000};
 };
 

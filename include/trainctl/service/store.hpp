@@ -365,6 +365,11 @@ class Store {
   // empty. A trial (sweep_id set) whose number the sweep has already is a conflict. With an idempotency key already used in the workspace: the same request_hash replays
   // the existing run; a different one fails with conflict.
   virtual Result<CreateRunOutcome> create_run(const RunRecord& draft) = 0;
+  // The runs of a batch, each as create_run would make or replay it, in one transaction (one
+  // fsync), outcomes in the order of `drafts`. All or nothing: when one cannot be made (its key
+  // was used for a different request: conflict; an input version is gone: invalid_spec) none
+  // is, and the error names it as "runs[i]" (in the message, or first in each detail's path).
+  virtual Result<std::vector<CreateRunOutcome>> create_runs(const std::vector<RunRecord>& drafts) = 0;
   virtual Result<RunRecord> get_run(const std::string& workspace, const std::string& id) = 0;
   // The run an earlier submission with `idempotency_key` made in the workspace, if any.
   virtual Result<std::optional<RunRecord>> find_idempotent_run(const std::string& workspace,

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "trainctl/spec/sweep.hpp"
+#include "trainctl/spec/yaml_document.hpp"
 #include "trainctl/util/error.hpp"
 
 namespace trainctl::spec {
@@ -129,6 +130,11 @@ inline int node_count(const JobSpec& spec) { return spec.estimator.node_count; }
 // Parses and validates a YAML job spec. On failure: ErrorCode::invalid_spec with one ErrorDetail
 // per problem (file, line, column, field path, message), all of them, never only the first.
 Result<JobSpec> parse_job_spec(std::string_view yaml_text, const ParseOptions& options = {});
+
+// As parse_job_spec, for one document already parsed (one of a multi-document file:
+// parse_yaml_documents): `overrides` are applied to it, then it is validated.
+Result<JobSpec> job_spec_from_document(DocumentNode document,
+                                       const std::vector<std::string>& overrides);
 
 // The estimator payload POSTed to /v1/workspaces/{ws}/runs (docs/rest-api.md). "inputs" is
 // written only when the spec has some.

@@ -89,4 +89,11 @@ struct YamlLimits {
 Result<DocumentNode> parse_yaml_document(std::string_view text, std::string_view file_name,
                                          const YamlLimits& limits = {});
 
+// Parses every document of a YAML stream (documents separated by `---`), as
+// parse_yaml_document parses one; documents that are empty (a `---` at the start or the end)
+// are left out. The limits apply to the whole text. Positions are lines of the whole text.
+Result<std::vector<DocumentNode>> parse_yaml_documents(std::string_view text,
+                                                       std::string_view file_name,
+                                                       const YamlLimits& limits = {});
+
 }  // namespace trainctl::spec

@@ -94,13 +94,31 @@ std::string selected_task(const LogsOptions& options) {
 
 Result<std::optional<json>> print_log_events(const LogSource& source, Printer& printer,
                                              const std::string& task, bool follow,
-                                             std::string_view what) {
+                                             std::string_view what, const SharedLogOutput* shared) {
   LogCursor cursor(task);
   LogPrefixer prefixer;
   std::optional<json> end_event;
+  const auto locked = [&] {
+    return shared && shared->mutex ? std::unique_lock(*shared->mutex) : std::unique_lock<std::mutex>();
+  };
+  const auto notice = [&](const std::string& text) {
+    const auto lock = locked();
+    printer.notice(shared ? fmt::format("[{}] {}", shared->run_label, text) : text);
+  };
+  // The log bytes of `event`'s task, prefixed as the merged view and a shared output say.
+  const auto output = [&](const json& event) {
+    const auto data = event.value("data", "");
+    if (!task.empty() && !shared) return data;
+    const std::string event_task = event.value("task", "");
+    if (!shared) return prefixer.apply(event_task, data);
+    const std::string label = LogPrefixer::prefixes(event_task)
+                                  ? fmt::format("{}/{}", shared->run_label, event_task)
+                                  : shared->run_label;
+    return prefixer.apply(label, data);
+  };
   // A stream that ended early or a service that is away (restarting): resumed at the cursor.
   Reconnect reconnect(Reconnect::k_default_patience, {}, [&](const Error& error) {
-    if (!error.message.empty()) printer.notice(fmt::format("{}; reconnecting", error.message));
+    if (!error.message.empty()) notice(fmt::format("{}; reconnecting", error.message));
   });
   while (true) {
     const client::LogQuery query{.task = task,
@@ -111,12 +129,15 @@ Result<std::optional<json>> print_log_events(const LogSource& source, Printer& p
     auto streamed = source(query, [&](const json& event) {
       const auto type = event.value("type", "");
       if (type == "log") {
-        const auto data = event.value("data", "");
-        printer.write(task.empty() ? prefixer.apply(event.value("task", ""), data) : data);
+        const std::string bytes = output(event);
+        {
+          const auto lock = locked();
+          printer.write(bytes);
+        }
         cursor.advance(event);
         progressed = true;
       } else if (type == "attempt") {
-        if (event.contains("previous")) printer.notice(retry_notice(event));
+        if (event.contains("previous")) notice(retry_notice(event));
         cursor.start_attempt(event);
       } else if (type == "end") {
         end_event = event;

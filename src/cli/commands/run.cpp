@@ -10,13 +10,13 @@
 #include <fmt/ranges.h>
 
 #include "command_table.hpp"
-#include "trainctl/cli/reconnect.hpp"
 #include "transfers.hpp"
 #include "trainctl/api/names.hpp"
 #include "trainctl/api/run_status.hpp"
 #include "trainctl/cli/commands/run_metrics.hpp"
 #include "trainctl/cli/resources.hpp"
 #include "trainctl/cli/run_timeline.hpp"
+#include "trainctl/cli/run_waiter.hpp"
 #include "trainctl/util/fs.hpp"
 #include "trainctl/util/strings.hpp"
 #include "trainctl/util/time.hpp"
@@ -29,7 +29,6 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 constexpr int k_max_page = 1000;
-constexpr int64_t k_longest_server_wait_seconds = 60;
 
 std::optional<api::RunStatus> status_of(const json& run) {
   return api::parse_run_status(run.value("status", ""));
@@ -266,7 +265,11 @@ Result<void> validate(const RunOptions& options) {
 }
 
 Result<void> validate(const RunWaitOptions& options) {
-  if (auto valid = validate(RunOptions{options.run_id}); !valid) return valid;
+  if (options.run_ids.empty()) return fail(ErrorCode::usage, "a run id is required");
+  for (const auto& id : options.run_ids) {
+    if (auto valid = validate(RunOptions{id}); !valid) return valid;
+  }
+  if (options.any && options.all) return fail(ErrorCode::usage, "--all and --any exclude each other");
   if (options.timeout.empty()) return {};
   if (auto timeout = util::parse_duration(options.timeout); !timeout) {
     return fail(ErrorCode::usage, "--timeout {}: {}", options.timeout, timeout.error().message);
@@ -422,41 +425,30 @@ Result<int> run_run_wait(Session& session, const RunWaitOptions& options) {
                             ? SteadyClock::time_point::max()
                             : SteadyClock::now() + util::parse_duration(options.timeout).value();
   InterruptScope interrupt_scope;
-  // A service that restarts or is busy meanwhile is waited out (docs/cli.md, Following).
-  Reconnect reconnect(Reconnect::k_default_patience, {}, [&](const Error& error) {
-    session.printer().notice(fmt::format("{}; retrying", error.message));
-  });
-  while (true) {
-    const auto left = deadline == SteadyClock::time_point::max()
-                          ? std::chrono::seconds(k_longest_server_wait_seconds)
-                          : std::chrono::ceil<std::chrono::seconds>(deadline - SteadyClock::now());
-    const auto wait = std::clamp<int64_t>(left.count(), 0, k_longest_server_wait_seconds);
-    auto run = (*client)->get_run(session.workspace(), options.run_id, static_cast<int>(wait));
-    if (!run) {
-      if (Reconnect::is_transient(run.error()) && SteadyClock::now() < deadline &&
-          reconnect.wait(run.error())) {
-        continue;
-      }
-      if (InterruptScope::interrupted()) return fail(ErrorCode::interrupted, "interrupted");
-      return fail(run.error());
-    }
-    reconnect.reset();
-    const auto status = status_of(*run);
-    if (status && api::is_terminal(*status)) {
-      session.printer().print_description(
-          run_kind(), *run,
-          Description{.fields = {{"ID", format_field(*run, "id")},
-                                 {"Status", format_field(*run, "status")},
-                                 {"Exit code", format_field(*run, "exit_code")}},
-                      .sections = {}});
-      return api::exit_code_for_outcome(*status);
-    }
-    if (InterruptScope::interrupted()) return fail(ErrorCode::interrupted, "interrupted");
-    if (SteadyClock::now() >= deadline) {
-      return fail(ErrorCode::timeout, "run {} is still {} after {}", options.run_id,
-                  run->value("status", ""), options.timeout);
+  auto runs = wait_for_runs(**client, session.printer(), session.workspace(), options.run_ids,
+                            options.any ? WaitFor::any : WaitFor::all, deadline);
+  if (!runs && runs.error().code == ErrorCode::timeout) {
+    return fail(ErrorCode::timeout, "{} after {}", runs.error().message, options.timeout);
+  }
+  if (!runs) return fail(runs.error());
+  if (runs->size() == 1) {
+    const json& run = runs->front();
+    session.printer().print_description(
+        run_kind(), run,
+        Description{.fields = {{"ID", format_field(run, "id")},
+                               {"Status", format_field(run, "status")},
+                               {"Exit code", format_field(run, "exit_code")}},
+                    .sections = {}});
+    return exit_code_for_runs(*runs);
+  }
+  session.printer().print_list(run_kind(), json(*runs));
+  if (options.any) {  // the outcome of the run that ended
+    for (const auto& run : *runs) {
+      const auto status = status_of(run);
+      if (status && api::is_terminal(*status)) return api::exit_code_for_outcome(*status);
     }
   }
+  return exit_code_for_runs(*runs);
 }
 
 Result<int> run_run_files(Session& session, const RunOptions& options) {
@@ -552,9 +544,22 @@ Examples:
   on_parsed(cancel, selected, cancel_options, run_run_cancel);
 
   auto wait_options = std::make_shared<RunWaitOptions>();
-  auto* wait = group->add_subcommand("wait", "Wait for a run to end; exit with its outcome");
-  wait->add_option("RUN", wait_options->run_id, "Run id")->required();
+  auto* wait = group->add_subcommand(
+      "wait", "Wait for runs to end; exit with their outcome (the worst of several)");
+  wait->add_option("RUN", wait_options->run_ids, "Run ids")->required();
+  wait->add_flag("--all", wait_options->all, "Until every run has ended (the default)");
+  wait->add_flag("--any", wait_options->any,
+                 "Until one of the runs has ended; exit with that run's outcome");
   wait->add_option("--timeout", wait_options->timeout, "Give up after this long (90s, 15m, 2h)");
+  wait->footer(R"(
+Exit code: 0 when every run Completed; otherwise that of the worst outcome: 3 when one Failed,
+else 5 when one TimedOut, else 4 when one was Canceled (with --any: the outcome of the run that
+ended). A wait that runs out (--timeout) exits 1, Ctrl-C 130; the runs go on either way.
+
+Examples:
+  trainctl run wait run-k3x9q2m7ab --timeout 30m && echo completed
+  trainctl run wait $(trainctl submit a.yaml b.yaml -o name)
+  trainctl run wait --any run-k3x9q2m7ab run-p0q1w2e3r4)");
   on_parsed(wait, selected, wait_options, run_run_wait);
 
   auto files_options = std::make_shared<RunOptions>();

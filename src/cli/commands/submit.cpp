@@ -8,6 +8,7 @@
 #include "transfers.hpp"
 #include "trainctl/api/names.hpp"
 #include "trainctl/cli/commands/logs.hpp"
+#include "trainctl/cli/commands/submit_batch.hpp"
 #include "trainctl/cli/commands/sweep.hpp"
 #include "trainctl/cli/resources.hpp"
 #include "trainctl/client/snapshot.hpp"
@@ -23,8 +24,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-constexpr size_t k_max_idempotency_key = 255;
 
 Result<void> validate_overrides(const std::vector<std::string>& overrides) {
   for (const auto& entry : overrides) {
@@ -114,6 +113,34 @@ Description describe_dry_run(const json& payload, const spec::LaunchPlan& plan) 
   return description;
 }
 
+// Follows the run's logs to its end; Ctrl-C detaches, or cancels with --cancel-on-interrupt.
+Result<int> stream_run(client::ApiClient& client, Session& session, const SubmitOptions& options,
+                       const std::string& run_id) {
+  auto& printer = session.printer();
+  const auto status = [&] {
+    InterruptScope interrupt_scope;  // ends before the cancel, which must not be aborted
+    return print_logs(
+        client, printer, session.workspace(),
+        LogsOptions{.run_id = run_id, .task = {}, .rank = {}, .follow = true, .attempt = {}});
+  }();
+  if (status) {
+    if (auto run = client.get_run(session.workspace(), run_id)) printer.notice(describe_outcome(*run));
+    return api::exit_code_for_outcome(*status);
+  }
+  if (status.error().code != ErrorCode::interrupted) return fail(status.error());
+  if (options.cancel_on_interrupt) {
+    if (auto canceled = client.cancel_run(session.workspace(), run_id); !canceled) {
+      return fail(canceled.error());
+    }
+    printer.notice(fmt::format("canceled run {}", run_id));
+  } else {
+    printer.notice(fmt::format("detached; the run goes on: trainctl logs {} -f", run_id));
+  }
+  return exit_code::k_interrupted;
+}
+
+}  // namespace
+
 Result<client::UploadReport> upload_source(client::ApiClient& client, Session& session,
                                            const fs::path& source_directory) {
   auto scan = client::scan_source_directory(
@@ -144,33 +171,9 @@ std::string describe_outcome(const json& run) {
   return line;
 }
 
-// Follows the run's logs to its end; Ctrl-C detaches, or cancels with --cancel-on-interrupt.
-Result<int> stream_run(client::ApiClient& client, Session& session, const SubmitOptions& options,
-                       const std::string& run_id) {
-  auto& printer = session.printer();
-  const auto status = [&] {
-    InterruptScope interrupt_scope;  // ends before the cancel, which must not be aborted
-    return print_logs(
-        client, printer, session.workspace(),
-        LogsOptions{.run_id = run_id, .task = {}, .rank = {}, .follow = true, .attempt = {}});
-  }();
-  if (status) {
-    if (auto run = client.get_run(session.workspace(), run_id)) printer.notice(describe_outcome(*run));
-    return api::exit_code_for_outcome(*status);
-  }
-  if (status.error().code != ErrorCode::interrupted) return fail(status.error());
-  if (options.cancel_on_interrupt) {
-    if (auto canceled = client.cancel_run(session.workspace(), run_id); !canceled) {
-      return fail(canceled.error());
-    }
-    printer.notice(fmt::format("canceled run {}", run_id));
-  } else {
-    printer.notice(fmt::format("detached; the run goes on: trainctl logs {} -f", run_id));
-  }
-  return exit_code::k_interrupted;
+bool is_batch(const SubmitOptions& options) {
+  return options.files.size() > 1 || !options.matrix.empty() || !options.from_file.empty();
 }
-
-}  // namespace
 
 Result<void> validate(const ValidateOptions& options) {
   if (options.file.empty()) return fail(ErrorCode::usage, "a job spec file is required");
@@ -178,27 +181,33 @@ Result<void> validate(const ValidateOptions& options) {
 }
 
 Result<void> validate(const SubmitOptions& options) {
-  if (auto valid = validate(ValidateOptions{options.file, options.overrides}); !valid) return valid;
-  if (options.cancel_on_interrupt && !options.stream) {
-    return fail(ErrorCode::usage, "--cancel-on-interrupt needs --stream");
+  if (options.files.empty()) return fail(ErrorCode::usage, "a job spec file is required");
+  for (const auto& file : options.files) {
+    if (file.empty()) return fail(ErrorCode::usage, "a job spec file name is empty");
   }
-  if (options.dry_run && options.stream) {
-    return fail(ErrorCode::usage, "--dry-run submits nothing, so it cannot --stream");
+  if (auto valid = validate_overrides(options.overrides); !valid) return valid;
+  if (auto matrix = matrix_sets(options.matrix); !matrix) return fail(matrix.error());
+  if (options.cancel_on_interrupt && !options.stream && !options.wait) {
+    return fail(ErrorCode::usage, "--cancel-on-interrupt needs --stream or --wait");
+  }
+  if (options.stream && options.wait) {
+    return fail(ErrorCode::usage, "--stream waits for the runs already; give one of them");
+  }
+  if (options.dry_run && (options.stream || options.wait)) {
+    return fail(ErrorCode::usage, "--dry-run submits nothing, so it cannot --stream or --wait");
   }
   if (!options.name.empty()) {
     if (auto valid = api::validate_name("run name", options.name); !valid) return valid;
   }
-  const auto& key = options.idempotency_key;
-  const bool printable =
-      std::all_of(key.begin(), key.end(), [](char c) { return c > 0x20 && c < 0x7f; });
-  if (key.size() > k_max_idempotency_key || !printable) {
-    return fail(ErrorCode::usage,
-                "--idempotency-key must be 1-255 printable characters without spaces");
+  if (!options.idempotency_key.empty()) {
+    if (auto valid = api::validate_idempotency_key(options.idempotency_key); !valid) {
+      return fail(ErrorCode::usage, "--idempotency-key: {}", valid.error().message);
+    }
   }
   return {};
 }
 
-Result<LoadedSpec> load_spec(const std::string& file, const std::vector<std::string>& overrides) {
+Result<std::string> read_spec_file(const std::string& file) {
   // Looked at before it is opened: a FIFO would block the open and the read, and a spec over
   // the size limit is refused without being read.
   const size_t max_bytes = spec::YamlLimits{}.max_bytes;
@@ -215,25 +224,32 @@ Result<LoadedSpec> load_spec(const std::string& file, const std::vector<std::str
     return fail(spec_error(file, "", fmt::format("is {} bytes; a job spec is at most {} bytes (1 MiB)",
                                                  size, max_bytes)));
   }
-  auto text = util::read_file(file, max_bytes + 1);
+  return util::read_file(file, max_bytes + 1);
+}
+
+Result<LoadedSpec> load_spec(const std::string& file, const std::vector<std::string>& overrides) {
+  auto text = read_spec_file(file);
   if (!text) return fail(text.error());
   auto spec =
       spec::parse_job_spec(*text, spec::ParseOptions{.file_name = file, .overrides = overrides});
   if (!spec) return fail(spec.error());
+  return locate_source(file, std::move(*spec));
+}
 
+Result<LoadedSpec> locate_source(const std::string& file, spec::JobSpec spec) {
   std::error_code ignored;
   const fs::path spec_dir = fs::absolute(fs::path(file), ignored).parent_path();
-  const fs::path source = (spec_dir / spec->estimator.source_directory).lexically_normal();
+  const fs::path source = (spec_dir / spec.estimator.source_directory).lexically_normal();
   if (!fs::is_directory(source, ignored)) {
     return fail(spec_error(file, "estimator.source_directory",
                            fmt::format("directory {} does not exist", source.string())));
   }
-  if (!fs::is_regular_file(source / spec->estimator.entry_script, ignored)) {
+  if (!fs::is_regular_file(source / spec.estimator.entry_script, ignored)) {
     return fail(spec_error(
         file, "estimator.entry_script",
-        fmt::format("{} is not a file in {}", spec->estimator.entry_script, source.string())));
+        fmt::format("{} is not a file in {}", spec.estimator.entry_script, source.string())));
   }
-  return LoadedSpec{std::move(*spec), source};
+  return LoadedSpec{std::move(spec), source};
 }
 
 Result<spec::LaunchPlan> placeholder_launch_plan(const spec::JobSpec& spec) {
@@ -370,7 +386,11 @@ Result<int> run_validate(Session& session, const ValidateOptions& options) {
 }
 
 Result<int> run_submit(Session& session, const SubmitOptions& options) {
-  auto loaded = load_spec(options.file, options.overrides);
+  if (is_batch(options) || is_multi_document(options.files.front())) {
+    return run_batch_submit(session, options);
+  }
+  const std::string& file = options.files.front();
+  auto loaded = load_spec(file, options.overrides);
   if (!loaded) return fail(loaded.error());
   if (!options.name.empty()) loaded->spec.name = options.name;
   auto& printer = session.printer();
@@ -393,7 +413,7 @@ Result<int> run_submit(Session& session, const SubmitOptions& options) {
         session.workspace(), spec::build_payload(loaded->spec, snapshot->snapshot_id));
     if (!sweep) return fail(sweep.error());
     const auto sweep_id = sweep->value("id", "");
-    if (!options.stream) {
+    if (!options.stream && !options.wait) {
       printer.print_resource(sweep_kind(), *sweep);
       return exit_code::k_success;
     }
@@ -407,6 +427,10 @@ Result<int> run_submit(Session& session, const SubmitOptions& options) {
   const auto run_id = submitted->run.value("id", "");
   if (submitted->replayed) {
     printer.notice(fmt::format("run {} was already submitted with this idempotency key", run_id));
+  }
+  if (options.wait) {
+    printer.notice(fmt::format("submitted run {}", run_id));
+    return wait_for_submitted(**client, session, options, {run_id});
   }
   if (!options.stream) {
     printer.print_resource(run_kind(), submitted->run);
@@ -432,26 +456,47 @@ Examples:
   on_parsed(check, selected, validate_options, run_validate);
 
   auto options = std::make_shared<SubmitOptions>();
-  auto* submit = app.add_subcommand("submit", "Upload the source directory and start a run");
-  submit->add_option("FILE", options->file, "Job spec (YAML)")->required();
+  auto* submit = app.add_subcommand(
+      "submit", "Upload the source directory and start a run, or a batch of runs");
+  submit->add_option("SPEC", options->files,
+                     "Job specs (YAML); a file of several documents (---) is a run per document")
+      ->required();
   submit->add_option("--set", options->overrides, "Override a field: key=value (repeatable)")
       ->allow_extra_args(false);
-  submit->add_option("--name", options->name, "Display name of the run");
+  submit->add_option("--matrix", options->matrix,
+                     "A run per value: KEY=V1,V2,... (repeatable: every combination)")
+      ->allow_extra_args(false);
+  submit->add_option("--from-file", options->from_file,
+                     "A run per line of overrides in FILE (- for stdin): key=value words, or a "
+                     "JSON object");
+  submit->add_option("--name", options->name, "Display name of the run (of every run of a batch)");
   submit->add_option("--idempotency-key", options->idempotency_key,
-                     "Submitting again with the same key returns the same run (default: random)");
+                     "Submitting again with the same key returns the same runs (default: random)");
   submit->add_flag("--dry-run", options->dry_run,
-                   "Print the payload and launch plan; contact no service");
-  submit->add_flag("--stream", options->stream, "Follow the logs; exit with the run's outcome");
+                   "Print the payload and launch plan (of a batch: every run); contact no service");
+  submit->add_flag("--stream", options->stream,
+                   "Follow the logs (of a batch: prefixed with the run); exit with the outcome");
+  submit->add_flag("--wait", options->wait,
+                   "Wait for the runs to end without their logs; exit with the outcome");
   submit->add_flag("--cancel-on-interrupt", options->cancel_on_interrupt,
-                   "With --stream: Ctrl-C cancels the run instead of detaching");
+                   "With --stream or --wait: Ctrl-C cancels the runs instead of detaching");
   submit->footer(R"(
 Only files the service lacks are uploaded (hashes are cached under $XDG_CACHE_HOME/trainctl).
+
+Several specs, a file of several YAML documents, --matrix and --from-file make a batch: every
+run is checked before any is made, and one request makes them all, or none (docs/batch.md).
+--matrix and --from-file lines combine with each other and with --set; a later value of a
+key wins. With --stream or --wait, the exit code is the worst outcome: 3 when a run failed.
 
 Examples:
   trainctl submit job.yaml
   trainctl submit job.yaml --stream --cancel-on-interrupt
   RUN=$(trainctl submit job.yaml -o name --idempotency-key "$CI_JOB_ID")
-  trainctl submit job.yaml --dry-run -o yaml)");
+  trainctl submit job.yaml --dry-run -o yaml
+  trainctl submit a.yaml b.yaml --wait
+  trainctl submit job.yaml --matrix estimator.script_params.--lr=0.1,0.01 \
+                           --matrix estimator.script_params.--batch-size=16,32 -o name
+  trainctl submit job.yaml --from-file params.txt --idempotency-key "$CI_JOB_ID")");
   on_parsed(submit, selected, options, run_submit);
 }
 

@@ -1,5 +1,6 @@
-// Runs: submit (idempotent), list, show (with long-poll), cancel.
+// Runs: submit (idempotent), a batch of them in one request, list, show (with long-poll), cancel.
 #include <charconv>
+#include <map>
 
 #include "handlers.hpp"
 #include "trainctl/api/names.hpp"
@@ -25,19 +26,60 @@ Result<int64_t> parse_integer(std::string_view text, std::string_view what, int6
   return value;
 }
 
-Result<void> check_idempotency_key(const std::string& key) {
-  const bool printable = std::all_of(key.begin(), key.end(), [](char c) { return c >= 0x20 && c < 0x7f; });
-  if (key.empty() || key.size() > 255 || !printable) {
-    return fail(ErrorCode::invalid_argument, "Idempotency-Key must be 1-255 printable characters");
+// The Idempotency-Key header of `request`, validated by the one rule; empty when absent.
+Result<std::string> idempotency_key_of(const httplib::Request& request) {
+  if (!request.has_header("Idempotency-Key")) return std::string();
+  std::string key = request.get_header_value("Idempotency-Key");
+  if (auto valid = api::validate_idempotency_key(key); !valid) {
+    return fail(ErrorCode::invalid_argument, "Idempotency-Key: {}", valid.error().message);
   }
-  return {};
+  return key;
 }
 
+// What checking run payloads reads from the store, each thing read once per request: the runs
+// of a batch name the same compute target, snapshot and dataset versions again and again.
+class PayloadLookups {
+ public:
+  PayloadLookups(const ServiceContext& context, std::string workspace)
+      : m_context(context), m_workspace(std::move(workspace)) {}
+
+  const std::string& workspace() const { return m_workspace; }
+
+  Result<ComputeRecord> compute(const std::string& name) {
+    auto [it, added] = m_computes.try_emplace(name);
+    if (added) it->second = m_context.store.get_compute(m_workspace, name);
+    return it->second;
+  }
+
+  bool snapshot_exists(const std::string& id) {
+    auto [it, added] = m_snapshots.try_emplace(id, false);
+    if (added) it->second = static_cast<bool>(m_context.store.get_snapshot(id));
+    return it->second;
+  }
+
+  // The number of version `version` of the dataset (0: the latest); not_found when none.
+  Result<int64_t> dataset_version(const std::string& dataset, int64_t version) {
+    auto [it, added] = m_versions.try_emplace({dataset, version});
+    if (added) {
+      auto record = m_context.store.get_dataset_version(m_workspace, dataset, version);
+      it->second = record ? Result<int64_t>(record->version) : fail(record.error());
+    }
+    return it->second;
+  }
+
+ private:
+  const ServiceContext& m_context;
+  std::string m_workspace;
+  std::map<std::string, Result<ComputeRecord>> m_computes;
+  std::map<std::string, bool> m_snapshots;
+  std::map<std::pair<std::string, int64_t>, Result<int64_t>> m_versions;
+};
+
 // The snapshot a payload names must exist; otherwise the payload is invalid.
-Result<void> check_snapshot(const ServiceContext& context, const nlohmann::json& payload) {
+Result<void> check_snapshot(PayloadLookups& lookups, const nlohmann::json& payload) {
   const auto it = payload.find("snapshot_id");
   const std::string id = it != payload.end() && it->is_string() ? it->get<std::string>() : "";
-  if (api::is_sha256_hex(id) && context.store.get_snapshot(id)) return {};
+  if (api::is_sha256_hex(id) && lookups.snapshot_exists(id)) return {};
   return fail(Error{ErrorCode::invalid_spec,
                     "the payload does not validate",
                     {field_problem("snapshot_id", "no such snapshot; upload it first")}});
@@ -63,12 +105,12 @@ std::optional<std::string> requested_compute(const nlohmann::json& payload) {
 
 // Why the target cannot take the run the payload describes: one problem per field, none when
 // it can. Checked on the payload, so they are reported with the spec's own problems.
-Result<std::vector<ErrorDetail>> compute_problems(const ServiceContext& context,
-                                                  const std::string& workspace,
+Result<std::vector<ErrorDetail>> compute_problems(PayloadLookups& lookups,
                                                   const nlohmann::json& payload) {
   const auto name = requested_compute(payload);
   if (!name) return std::vector<ErrorDetail>{};
-  auto target = context.store.get_compute(workspace, *name);
+  const std::string& workspace = lookups.workspace();
+  auto target = lookups.compute(*name);
   if (!target && target.error().code != ErrorCode::not_found) return fail(target.error());
   if (!target) {
     return std::vector{field_problem(
@@ -116,11 +158,10 @@ Result<std::vector<ErrorDetail>> compute_problems(const ServiceContext& context,
 
 // The payload as a validated spec that its compute target can run. Every problem at once: the
 // spec's rules, then what the target lacks.
-Result<spec::JobSpec> validated_spec(const ServiceContext& context, const std::string& workspace,
-                                     const nlohmann::json& payload) {
+Result<spec::JobSpec> validated_spec(PayloadLookups& lookups, const nlohmann::json& payload) {
   auto spec = spec::job_spec_from_payload(payload);
   if (!spec && spec.error().code != ErrorCode::invalid_spec) return spec;
-  auto target_problems = compute_problems(context, workspace, payload);
+  auto target_problems = compute_problems(lookups, payload);
   if (!target_problems) return fail(target_problems.error());
   if (target_problems->empty()) return spec;
   std::vector<ErrorDetail> problems = spec ? std::vector<ErrorDetail>{} : spec.error().details;
@@ -138,10 +179,10 @@ std::optional<int64_t> requested_version(const spec::Input& input) {
 
 // Why `input` names nothing: no such dataset (inputs.<name>.dataset), or no such version of it
 // (inputs.<name>.version); other store errors are returned as they are.
-Result<ErrorDetail> unknown_input(const ServiceContext& context, const std::string& workspace,
-                                  const spec::Input& input) {
+Result<ErrorDetail> unknown_input(PayloadLookups& lookups, const spec::Input& input) {
   const std::string path = "inputs." + input.name;
-  auto latest = context.store.get_dataset_version(workspace, input.dataset, 0);
+  const std::string& workspace = lookups.workspace();
+  auto latest = lookups.dataset_version(input.dataset, 0);
   if (!latest && latest.error().code != ErrorCode::not_found) return fail(latest.error());
   if (!latest) {
     return field_problem(path + ".dataset",
@@ -151,26 +192,25 @@ Result<ErrorDetail> unknown_input(const ServiceContext& context, const std::stri
   }
   return field_problem(path + ".version",
                        fmt::format("dataset '{}' has no version {}; the latest is {}",
-                                   input.dataset, input.version, latest->version));
+                                   input.dataset, input.version, *latest));
 }
 
 // Each input of `spec` at a fixed version, in spec order: `latest` is the latest version now.
 // Every input that names no dataset version is reported at once (invalid_spec).
-Result<std::vector<ResolvedInput>> resolve_inputs(const ServiceContext& context,
-                                                  const std::string& workspace,
+Result<std::vector<ResolvedInput>> resolve_inputs(PayloadLookups& lookups,
                                                   const spec::JobSpec& spec) {
   std::vector<ResolvedInput> resolved;
   std::vector<ErrorDetail> problems;
   for (const spec::Input& input : spec.inputs) {
     if (const auto number = requested_version(input)) {
-      auto version = context.store.get_dataset_version(workspace, input.dataset, *number);
+      auto version = lookups.dataset_version(input.dataset, *number);
       if (version) {
-        resolved.push_back({input.name, input.dataset, version->version, input.mode});
+        resolved.push_back({input.name, input.dataset, *version, input.mode});
         continue;
       }
       if (version.error().code != ErrorCode::not_found) return fail(version.error());
     }
-    auto problem = unknown_input(context, workspace, input);
+    auto problem = unknown_input(lookups, input);
     if (!problem) return fail(problem.error());
     problems.push_back(std::move(*problem));
   }
@@ -180,17 +220,22 @@ Result<std::vector<ResolvedInput>> resolve_inputs(const ServiceContext& context,
   return resolved;
 }
 
+Result<CheckedPayload> check_payload(PayloadLookups& lookups, const nlohmann::json& payload) {
+  auto spec = validated_spec(lookups, payload);
+  if (!spec) return fail(spec.error());
+  if (auto snapshot = check_snapshot(lookups, payload); !snapshot) return fail(snapshot.error());
+  auto inputs = resolve_inputs(lookups, *spec);
+  if (!inputs) return fail(inputs.error());
+  return CheckedPayload{std::move(*spec), std::move(*inputs)};
+}
+
 }  // namespace
 
 Result<CheckedPayload> check_run_payload(const ServiceContext& context,
                                          const std::string& workspace,
                                          const nlohmann::json& payload) {
-  auto spec = validated_spec(context, workspace, payload);
-  if (!spec) return fail(spec.error());
-  if (auto snapshot = check_snapshot(context, payload); !snapshot) return fail(snapshot.error());
-  auto inputs = resolve_inputs(context, workspace, *spec);
-  if (!inputs) return fail(inputs.error());
-  return CheckedPayload{std::move(*spec), std::move(*inputs)};
+  PayloadLookups lookups(context, workspace);
+  return check_payload(lookups, payload);
 }
 
 namespace {
@@ -205,14 +250,43 @@ Result<Reply> submitted_run_reply(const ServiceContext& context, const RunRecord
   return Reply{201, std::move(*body), {}};
 }
 
+Error sweep_refused(const std::string& workspace) {
+  return Error{ErrorCode::invalid_argument,
+               fmt::format("a payload with a sweep section starts a sweep: POST it to "
+                           "/v1/workspaces/{}/sweeps",
+                           workspace)};
+}
+
+// The run a checked payload makes, as the store takes it.
+RunRecord run_draft(const std::string& workspace, const nlohmann::json& payload,
+                    CheckedPayload checked, const std::string& key,
+                    const std::string& request_hash) {
+  const spec::JobSpec& spec = checked.spec;
+  RunRecord draft;
+  draft.workspace = workspace;
+  draft.experiment = spec.experiment;
+  draft.name = spec.name;
+  draft.compute = spec.compute;
+  draft.priority = spec.priority;
+  draft.snapshot_id = payload.at("snapshot_id").get<std::string>();
+  draft.payload = spec::build_payload(spec, draft.snapshot_id);
+  draft.idempotency_key = key;
+  draft.request_hash = request_hash;
+  draft.created_at_ms = util::now_unix_ms();
+  draft.inputs = std::move(checked.inputs);
+  for (const auto& [name, value] : spec::script_param_values(spec.estimator.script_params)) {
+    draft.params[name] = value;
+  }
+  return draft;
+}
+
 Result<Reply> create_run(const ServiceContext& context, const httplib::Request& request,
                     const std::string& text) {
   auto workspace = existing_workspace(context, request);
   if (!workspace) return fail(workspace.error());
-  const std::string key = request.get_header_value("Idempotency-Key");
-  if (request.has_header("Idempotency-Key")) {
-    if (auto valid = check_idempotency_key(key); !valid) return fail(valid.error());
-  }
+  auto idempotency_key = idempotency_key_of(request);
+  if (!idempotency_key) return fail(idempotency_key.error());
+  const std::string& key = *idempotency_key;
   auto payload = parse_json_object(text);
   if (!payload) return fail(payload.error());
   const std::string request_hash = util::sha256_hex(payload->dump());
@@ -227,33 +301,129 @@ Result<Reply> create_run(const ServiceContext& context, const httplib::Request& 
   }
   auto checked = check_run_payload(context, *workspace, *payload);
   if (!checked) return fail(checked.error());
-  if (checked->spec.sweep) {
-    return fail(ErrorCode::invalid_argument,
-                "a payload with a sweep section starts a sweep: POST it to "
-                "/v1/workspaces/{}/sweeps",
-                *workspace);
-  }
-  const spec::JobSpec& spec = checked->spec;
-
-  RunRecord draft;
-  draft.workspace = *workspace;
-  draft.experiment = spec.experiment;
-  draft.name = spec.name;
-  draft.compute = spec.compute;
-  draft.priority = spec.priority;
-  draft.snapshot_id = payload->at("snapshot_id").get<std::string>();
-  draft.payload = spec::build_payload(spec, draft.snapshot_id);
-  draft.idempotency_key = key;
-  draft.request_hash = request_hash;
-  draft.created_at_ms = util::now_unix_ms();
-  draft.inputs = std::move(checked->inputs);
-  for (const auto& [name, value] : spec::script_param_values(spec.estimator.script_params)) {
-    draft.params[name] = value;
-  }
+  if (checked->spec.sweep) return fail(sweep_refused(*workspace));
+  const RunRecord draft = run_draft(*workspace, *payload, std::move(*checked), key, request_hash);
   auto outcome = context.store.create_run(draft);
   if (!outcome) return fail(outcome.error());
   if (!outcome->replayed) context.runs.submit(outcome->run);
   return submitted_run_reply(context, outcome->run, outcome->replayed);
+}
+
+// `detail` of item `index` of a batch: its path starts with "runs[index]".
+ErrorDetail item_detail(size_t index, ErrorDetail detail) {
+  detail.path = detail.path.empty() ? fmt::format("runs[{}]", index)
+                                    : fmt::format("runs[{}].{}", index, detail.path);
+  return detail;
+}
+
+// The payloads of a batch body {"runs": [payload, ...]}: 1 to max_batch_runs objects.
+Result<std::vector<nlohmann::json>> batch_payloads(const ServiceContext& context,
+                                                   nlohmann::json body) {
+  const auto runs = body.find("runs");
+  if (runs == body.end() || !runs->is_array() || runs->empty()) {
+    return fail(ErrorCode::invalid_argument,
+                "the body must be {{\"runs\": [payload, ...]}} with at least one payload");
+  }
+  if (runs->size() > context.config.max_batch_runs) {
+    return fail(ErrorCode::invalid_argument,
+                "a batch holds at most {} runs and this one has {}; submit it in several batches",
+                context.config.max_batch_runs, runs->size());
+  }
+  std::vector<nlohmann::json> payloads;
+  payloads.reserve(runs->size());
+  std::vector<ErrorDetail> problems;
+  for (size_t i = 0; i < runs->size(); ++i) {
+    if (!(*runs)[i].is_object()) {
+      problems.push_back(field_problem(fmt::format("runs[{}]", i), "must be a run payload (an object)"));
+    }
+    payloads.push_back(std::move((*runs)[i]));
+  }
+  if (!problems.empty()) {
+    return fail(Error{ErrorCode::invalid_argument, "the batch has items that are not payloads",
+                      std::move(problems)});
+  }
+  return payloads;
+}
+
+// POST .../runs/batch: every run of the batch, or none. Item i's idempotency key is derived
+// from the request's key (api::batch_item_idempotency_key), so each item replays or is made
+// on its own: a retried batch makes only the runs it lacks.
+Result<Reply> create_run_batch(const ServiceContext& context, const httplib::Request& request,
+                               const std::string& text) {
+  auto workspace = existing_workspace(context, request);
+  if (!workspace) return fail(workspace.error());
+  auto batch_key = idempotency_key_of(request);
+  if (!batch_key) return fail(batch_key.error());
+  auto body = parse_json_object(text);
+  if (!body) return fail(body.error());
+  auto payloads = batch_payloads(context, std::move(*body));
+  if (!payloads) return fail(payloads.error());
+
+  PayloadLookups lookups(context, *workspace);
+  std::vector<RunRecord> drafts(payloads->size());
+  std::vector<ErrorDetail> problems;
+  size_t invalid = 0;
+  for (size_t i = 0; i < payloads->size(); ++i) {
+    const nlohmann::json& payload = (*payloads)[i];
+    RunRecord& draft = drafts[i];
+    draft.workspace = *workspace;
+    draft.request_hash = util::sha256_hex(payload.dump());
+    if (!batch_key->empty()) {
+      draft.idempotency_key = api::batch_item_idempotency_key(*batch_key, i);
+      // An item made before is replayed unchecked, as a single retried submission is; the
+      // store replays it again, atomically, from the key and hash alone.
+      auto earlier = context.store.find_idempotent_run(*workspace, draft.idempotency_key);
+      if (!earlier) return fail(earlier.error());
+      if (*earlier && (*earlier)->request_hash == draft.request_hash) continue;
+      if (*earlier) {
+        return fail(ErrorCode::conflict,
+                    "runs[{}]: idempotency key '{}' was already used for a different request "
+                    "(run {})",
+                    i, draft.idempotency_key, (*earlier)->id);
+      }
+    }
+    auto checked = check_payload(lookups, payload);
+    if (!checked && checked.error().code != ErrorCode::invalid_spec) {
+      Error error = std::move(checked.error());
+      error.message = fmt::format("runs[{}]: {}", i, error.message);
+      return fail(std::move(error));
+    }
+    if (checked && checked->spec.sweep) {
+      ++invalid;
+      problems.push_back(field_problem(fmt::format("runs[{}].sweep", i), sweep_refused(*workspace).message));
+      continue;
+    }
+    if (!checked) {
+      ++invalid;
+      for (auto& detail : checked.error().details) problems.push_back(item_detail(i, std::move(detail)));
+      continue;
+    }
+    draft = run_draft(*workspace, payload, std::move(*checked), draft.idempotency_key,
+                      draft.request_hash);
+  }
+  if (!problems.empty()) {
+    return fail(Error{ErrorCode::invalid_spec,
+                      fmt::format("{} of the {} runs of the batch {} not validate; no run was made",
+                                  invalid, payloads->size(), invalid == 1 ? "does" : "do"),
+                      std::move(problems)});
+  }
+
+  auto outcomes = context.store.create_runs(drafts);
+  if (!outcomes) return fail(outcomes.error());
+  auto items = nlohmann::json::array();
+  size_t replayed = 0;
+  for (const auto& outcome : *outcomes) {
+    if (outcome.replayed) {
+      ++replayed;
+    } else {
+      context.runs.submit(outcome.run);
+    }
+    items.push_back(run_json(context, outcome.run));
+  }
+  const size_t created = outcomes->size() - replayed;
+  nlohmann::json reply{{"items", std::move(items)}, {"created", created}, {"replayed", replayed}};
+  if (created == 0) return Reply{200, std::move(reply), {{"Idempotent-Replay", "true"}}};
+  return Reply{201, std::move(reply), {}};
 }
 
 Result<RunQuery> run_query(const std::string& workspace, const httplib::Request& request) {
@@ -348,6 +518,11 @@ Result<Reply> cancel_run(const ServiceContext& context, const httplib::Request& 
 void install_run_routes(httplib::Server& server, const ServiceContext& context) {
   server.Post(workspace_route("/runs"), json_body_route(context, [&context](const httplib::Request& request, const std::string& text) {
                 return create_run(context, request, text);
+              }));
+  server.Post(workspace_route("/runs/batch"),
+              json_body_route(context, [&context](const httplib::Request& request,
+                                                  const std::string& text) {
+                return create_run_batch(context, request, text);
               }));
   server.Get(workspace_route("/runs"), json_route([&context](const httplib::Request& request) {
                return list_runs(context, request);

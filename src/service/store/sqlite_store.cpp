@@ -690,6 +690,76 @@ Result<SnapshotRecord> SqliteStore::get_snapshot(const std::string& id) {
 
 // ---- runs ---------------------------------------------------------------------------------
 
+namespace {
+
+// Inserts `draft` (Queued, with its first timeline event) on a connection inside a write
+// transaction, or replays the run its idempotency key made. The workspace is known to exist.
+Result<CreateRunOutcome> insert_or_replay_run(Connection& connection, const RunRecord& draft) {
+  if (!draft.idempotency_key.empty()) {  // checked inside the transaction: check and insert are atomic
+    auto earlier = find_run_by_idempotency_key(connection, draft.workspace, draft.idempotency_key);
+    if (!earlier) return std::unexpected(earlier.error());
+    if (*earlier) return replay_or_conflict(std::move(**earlier), draft);
+  }
+  if (auto inputs = check_inputs_exist(connection, draft); !inputs) {
+    return std::unexpected(inputs.error());
+  }
+  RunRecord run = draft;
+  if (run.id.empty()) {
+    auto id = new_run_id(connection);
+    if (!id) return std::unexpected(id.error());
+    run.id = std::move(*id);
+  }
+  run.status = api::RunStatus::Queued;
+  if (run.created_at_ms == 0) run.created_at_ms = util::now_unix_ms();
+  run.updated_at_ms = run.created_at_ms;
+  if (auto inserted = insert_run(connection, run); !inserted) {
+    return std::unexpected(inserted.error());
+  }
+  if (auto event = append_event(connection, run.id, run.status, run.created_at_ms, ""); !event) {
+    return std::unexpected(event.error());
+  }
+  return CreateRunOutcome{.run = std::move(run), .replayed = false};
+}
+
+// `error` of item `index` of a batch, saying which item it is about.
+Error batch_item_error(Error error, size_t index) {
+  const std::string item = fmt::format("runs[{}]", index);
+  if (error.details.empty()) {
+    error.message = fmt::format("{}: {}", item, error.message);
+  }
+  for (auto& detail : error.details) {
+    detail.path = detail.path.empty() ? item : fmt::format("{}.{}", item, detail.path);
+  }
+  return error;
+}
+
+}  // namespace
+
+Result<std::vector<CreateRunOutcome>> SqliteStore::create_runs(
+    const std::vector<RunRecord>& drafts) {
+  if (drafts.empty()) return std::vector<CreateRunOutcome>{};
+  return write([&](Connection& connection) -> Result<std::vector<CreateRunOutcome>> {
+    std::vector<std::string> workspaces;
+    for (const auto& draft : drafts) {
+      if (std::find(workspaces.begin(), workspaces.end(), draft.workspace) != workspaces.end()) {
+        continue;
+      }
+      if (auto exists = require_workspace(connection, draft.workspace); !exists) {
+        return std::unexpected(exists.error());
+      }
+      workspaces.push_back(draft.workspace);
+    }
+    std::vector<CreateRunOutcome> outcomes;
+    outcomes.reserve(drafts.size());
+    for (size_t i = 0; i < drafts.size(); ++i) {
+      auto outcome = insert_or_replay_run(connection, drafts[i]);
+      if (!outcome) return fail(batch_item_error(std::move(outcome.error()), i));
+      outcomes.push_back(std::move(*outcome));
+    }
+    return outcomes;
+  });
+}
+
 Result<CreateRunOutcome> SqliteStore::create_run(const RunRecord& draft) {
   const bool has_key = !draft.idempotency_key.empty();
   if (has_key) {
@@ -701,35 +771,10 @@ Result<CreateRunOutcome> SqliteStore::create_run(const RunRecord& draft) {
     if (*earlier) return replay_or_conflict(std::move(**earlier), draft);
   }
   return write([&](Connection& connection) -> Result<CreateRunOutcome> {
-    if (has_key) {  // checked again inside the transaction: check and insert are atomic
-      auto earlier =
-          find_run_by_idempotency_key(connection, draft.workspace, draft.idempotency_key);
-      if (!earlier) return std::unexpected(earlier.error());
-      if (*earlier) return replay_or_conflict(std::move(**earlier), draft);
-    }
     if (auto exists = require_workspace(connection, draft.workspace); !exists) {
       return std::unexpected(exists.error());
     }
-    if (auto inputs = check_inputs_exist(connection, draft); !inputs) {
-      return std::unexpected(inputs.error());
-    }
-
-    RunRecord run = draft;
-    if (run.id.empty()) {
-      auto id = new_run_id(connection);
-      if (!id) return std::unexpected(id.error());
-      run.id = std::move(*id);
-    }
-    run.status = api::RunStatus::Queued;
-    if (run.created_at_ms == 0) run.created_at_ms = util::now_unix_ms();
-    run.updated_at_ms = run.created_at_ms;
-    if (auto inserted = insert_run(connection, run); !inserted) {
-      return std::unexpected(inserted.error());
-    }
-    if (auto event = append_event(connection, run.id, run.status, run.created_at_ms, ""); !event) {
-      return std::unexpected(event.error());
-    }
-    return CreateRunOutcome{.run = std::move(run), .replayed = false};
+    return insert_or_replay_run(connection, draft);
   });
 }
 

@@ -37,6 +37,7 @@ class SqliteStore final : public Store {
   Result<SnapshotRecord> get_snapshot(const std::string& id) override;
 
   Result<CreateRunOutcome> create_run(const RunRecord& draft) override;
+  Result<std::vector<CreateRunOutcome>> create_runs(const std::vector<RunRecord>& drafts) override;
   Result<std::optional<RunRecord>> find_idempotent_run(const std::string& workspace,
                                                        const std::string& key) override;
   Result<RunRecord> get_run(const std::string& workspace, const std::string& id) override;

@@ -2,6 +2,7 @@
 // `trainctl logs RUN [-f] [--task T | --rank N] [--attempt N]`, and the log follower
 // `submit --stream` shares.
 #include <functional>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -40,9 +41,17 @@ using LogSource =
 // connection from the last next_offset of each task. Returns the stream's "end" event, or nullopt
 // when a stream that is not followed ended without one. `what` names the source in debug logs.
 // ErrorCode::interrupted on Ctrl-C (within an InterruptScope).
+// How the logs of several runs followed at once share one output: every line is prefixed with
+// its run ("[run-x] ", or "[run-x/worker-1] " for a task other than main), notices too, and the
+// printer is used under `mutex` only.
+struct SharedLogOutput {
+  std::string run_label;
+  std::mutex* mutex = nullptr;
+};
 Result<std::optional<nlohmann::json>> print_log_events(const LogSource& source, Printer& printer,
                                                        const std::string& task, bool follow,
-                                                       std::string_view what);
+                                                       std::string_view what,
+                                                       const SharedLogOutput* shared = nullptr);
 
 // Writes the run's log bytes through the printer: one task's as written; every task's merged,
 // each line prefixed with its task ("[worker-1] ", LogPrefixer; not for a run's only task

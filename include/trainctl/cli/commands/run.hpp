@@ -24,8 +24,10 @@ struct RunOptions {
 };
 
 struct RunWaitOptions {
-  std::string run_id;
+  std::vector<std::string> run_ids;
   std::string timeout;  // a duration ("90s", "15m"); empty: wait forever
+  bool any = false;     // --any: until one of the runs ends (default, --all: every one)
+  bool all = false;
 };
 
 struct RunDownloadOptions {
@@ -37,7 +39,8 @@ struct RunDownloadOptions {
 // Statuses must be run status names; limit within 1-1000; columns and sort name run fields.
 Result<void> validate(const RunListOptions& options);
 Result<void> validate(const RunOptions& options);
-Result<void> validate(const RunWaitOptions& options);  // also: the timeout parses
+// Also: the timeout parses; --all and --any exclude each other.
+Result<void> validate(const RunWaitOptions& options);
 Result<void> validate(const RunDownloadOptions& options);
 
 // What `run show` prints for people; `now_ms` ends the time spent in a stage still going on.
@@ -56,7 +59,8 @@ Result<int> run_run_list(Session& session, const RunListOptions& options);
 Result<int> run_run_show(Session& session, const RunOptions& options);
 // A second cancel, or a cancel of a finished run, is a no-op with exit 0.
 Result<int> run_run_cancel(Session& session, const RunOptions& options);
-// Exit code: the run's outcome; ErrorCode::timeout when --timeout passes first.
+// Exit code: the run's outcome; of several runs, that of the worst (exit_code_for_runs);
+// ErrorCode::timeout when --timeout passes first.
 Result<int> run_run_wait(Session& session, const RunWaitOptions& options);
 Result<int> run_run_files(Session& session, const RunOptions& options);
 Result<int> run_run_download(Session& session, const RunDownloadOptions& options);
