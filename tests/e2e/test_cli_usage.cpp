@@ -68,4 +68,14 @@ TEST_CASE("e2e: a command refuses an output format it has no form for", "[e2e][c
   const auto validated = cli.run({"validate", project.spec(), "-o", "name"}, project.dir());
   CHECK(validated.exit_code == 2);
   CHECK(validated.out.empty());
+  for (const std::vector<std::string>& specs :
+       {std::vector<std::string>{project.spec()}, std::vector<std::string>{project.spec(), project.spec()}}) {
+    std::vector<std::string> argv{"submit"};
+    argv.insert(argv.end(), specs.begin(), specs.end());
+    argv.insert(argv.end(), {"--dry-run", "-o", "name"});
+    const auto dry = cli.run(argv, project.dir());
+    CHECK(dry.exit_code == 2);
+    CHECK(dry.out.empty());
+    CHECK_THAT(dry.err, Catch::Contains("submit --dry-run prints launch plans, which have no name"));
+  }
 }

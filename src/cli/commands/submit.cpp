@@ -362,14 +362,8 @@ Description::Section sweep_section(const spec::Sweep& sweep) {
   return section;
 }
 
+// The formats validate takes are checked before it runs (format_rules.cpp).
 Result<int> run_validate(Session& session, const ValidateOptions& options) {
-  if (auto accepted = accept_formats(
-          session.printer().options().format,
-          {OutputFormat::table, OutputFormat::wide, OutputFormat::json, OutputFormat::yaml},
-          "validate", "prints a spec's launch plan, which has no name");
-      !accepted) {
-    return fail(accepted.error());
-  }
   auto loaded = load_spec(options.file, options.overrides);
   if (!loaded) return fail(loaded.error());
   auto plan = placeholder_launch_plan(loaded->spec);
@@ -386,6 +380,15 @@ Result<int> run_validate(Session& session, const ValidateOptions& options) {
 }
 
 Result<int> run_submit(Session& session, const SubmitOptions& options) {
+  if (options.dry_run) {
+    using enum OutputFormat;
+    if (auto accepted = accept_formats(session.printer().options().format,
+                                       {table, wide, json, yaml, tsv, jsonpath, custom_columns},
+                                       "submit --dry-run", "prints launch plans, which have no name");
+        !accepted) {
+      return fail(accepted.error());
+    }
+  }
   if (is_batch(options) || is_multi_document(options.files.front())) {
     return run_batch_submit(session, options);
   }
