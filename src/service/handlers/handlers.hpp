@@ -2,6 +2,7 @@
 // Shared by the route files: replies, JSON bodies, path parameters and the per-group installers.
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -88,7 +89,9 @@ nlohmann::json run_tags(const RunRecord& run);
 // The run with its timeline, as shown by create, show and cancel.
 Result<nlohmann::json> run_json_with_timeline(const ServiceContext& context, const RunRecord& run);
 
-void install_middleware(httplib::Server& server, const ServiceContext& context);
+class UiSessions;  // ui_sessions.hpp
+void install_middleware(httplib::Server& server, const ServiceContext& context,
+                        std::shared_ptr<UiSessions> sessions);
 void install_health_routes(httplib::Server& server, const ServiceContext& context);
 void install_workspace_routes(httplib::Server& server, const ServiceContext& context);
 void install_blob_routes(httplib::Server& server, const ServiceContext& context);
