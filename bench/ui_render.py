@@ -9,7 +9,8 @@ bench_populate_runs, and runs one real task that logs --points points of one met
 logged-in headless Chromium (Debian's `chromium`, driven over the DevTools protocol with
 python3-websocket):
 
-  runs page   from navigation start to the runs table's first rows in the page
+  runs page   from navigation start to the runs table's first rows in the page, navigating from
+              another page of the UI and from a blank tab (where the browser starts a renderer)
   run page    from navigation start to the chart of the --points metric holding its points
   log         a task prints its own clock once the page follows its log: print to shown
 
@@ -65,11 +66,11 @@ CLOCK = textwrap.dedent('''\
     ''')
 
 
-def first_render(page, url, condition, repetitions):
+def first_render(page, url, condition, repetitions, start_url):
     times = []
     for _ in range(repetitions):
-        page.navigate("about:blank")
-        page.wait_for("location.href === 'about:blank'")
+        page.navigate(start_url)
+        page.wait_for("location.href === %s && document.readyState === 'complete'" % json.dumps(start_url))
         # The condition is installed with the watcher, before any script of the page runs.
         source = WATCHER.replace("window.__renderedWhen && window.__renderedWhen()", "(%s)" % condition)
         script = page.send("Page.addScriptToEvaluateOnNewDocument", {"source": source})
@@ -126,14 +127,19 @@ def main():
             page.wait_for("location.pathname === '/ui/' && document.querySelector('table.runs') !== null", timeout=60)
 
             runs_url = service.endpoint + "/ui/#/default/runs"
-            runs_times = first_render(page, runs_url, "document.querySelectorAll('table.runs tbody tr').length > 0",
-                                      options.repetitions)
+            rows = "document.querySelectorAll('table.runs tbody tr').length > 0"
+            # From another page of the UI (the browser's renderer for the service is up), and
+            # from a blank tab (a renderer is started for the page).
+            other = service.endpoint + "/ui/login"
+            runs_times = first_render(page, runs_url, rows, options.repetitions, other)
+            runs_blank = first_render(page, runs_url, rows, options.repetitions, "about:blank")
             loaded = page.wait_for("(() => { const s = document.querySelector('.page-head .muted').textContent;"
                                    " return s.includes('loaded so far') ? '' : s; })()", timeout=120)
             run_url = service.endpoint + "/ui/#/default/runs/" + run_id
             chart = "(window.Chart && Chart.getChart(document.querySelector('canvas[data-metric=\"loss\"]')))"
-            run_times = first_render(page, run_url, "%s && %s.data.datasets[0].data.length > 0" % (chart, chart),
-                                     options.repetitions)
+            drawn_chart = "%s && %s.data.datasets[0].data.length > 0" % (chart, chart)
+            run_times = first_render(page, run_url, drawn_chart, options.repetitions, other)
+            run_blank = first_render(page, run_url, drawn_chart, options.repetitions, "about:blank")
             drawn = page.evaluate("%s.data.datasets[0].data.length" % chart)
             label = page.evaluate("%s.data.datasets[0].label" % chart)
 
@@ -171,8 +177,10 @@ def main():
         whole = size_of(service, "/v1/workspaces/default/runs/%s/metrics/series?name=loss&max_points=100000" % run_id)
 
     print()
-    print("runs page, %d runs stored: first rows %s; then %s" % (options.runs + 1, summary(runs_times), loaded))
-    print("run page, %d-point metric: chart drawn %s (%d points drawn: %s)" % (options.points, summary(run_times), drawn, label))
+    print("runs page, %d runs stored: first rows %s; from a blank tab %s" % (options.runs + 1, summary(runs_times), summary(runs_blank)))
+    print("          then, loaded in the background: %s" % loaded)
+    print("run page, %d-point metric: chart drawn %s; from a blank tab %s" % (options.points, summary(run_times), summary(run_blank)))
+    print("          %d points drawn: %s" % (drawn, label))
     print("log line, print to shown: %s" % summary([lag * 1000 for lag in lags]))
     print("payloads: page %d B + assets %d B (Chart.js included), uncompressed" % (index, page_assets))
     print("          runs: first page (100 runs) %d B, all %d runs %d B in pages of 1,000" % (first_page, options.runs + 1, all_runs))

@@ -4,8 +4,10 @@
 #include "ui.hpp"
 
 #include <algorithm>
+#include <vector>
 
 #include "trainctl/service/ui_assets.hpp"
+#include "trainctl/util/sha256.hpp"
 #include "trainctl/util/time.hpp"
 
 namespace trainctl::service::handlers {
@@ -35,11 +37,31 @@ void set_page_headers(httplib::Response& response) {
   response.set_header("Cache-Control", "no-cache");
 }
 
+// The entity tag of an asset: a hash of its bytes, made once per asset.
+const std::string& asset_etag(const UiAsset& asset) {
+  static const std::vector<std::string> k_etags = [] {
+    std::vector<std::string> etags;
+    for (const UiAsset& each : ui_assets()) {
+      etags.push_back("\"" + util::sha256_hex(each.body).substr(0, 32) + "\"");
+    }
+    return etags;
+  }();
+  return k_etags[static_cast<size_t>(&asset - ui_assets().data())];
+}
+
+// The asset; 304 when the browser's copy (If-None-Match) is this one, so a page load revalidates
+// its scripts without sending them again and the browser keeps their compiled code.
 httplib::Server::Handler asset_route(std::string_view name) {
-  return [name](const httplib::Request&, httplib::Response& response) {
+  return [name](const httplib::Request& request, httplib::Response& response) {
     const UiAsset* asset = find_asset(name);
     if (asset == nullptr) return send_error(response, Error{ErrorCode::not_found, "no such page"});
     set_page_headers(response);
+    const std::string& etag = asset_etag(*asset);
+    response.set_header("ETag", etag);
+    if (request.get_header_value("If-None-Match") == etag) {
+      response.status = 304;
+      return;
+    }
     response.set_content(asset->body.data(), asset->body.size(), std::string(asset->content_type));
   };
 }
