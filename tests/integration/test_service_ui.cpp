@@ -58,7 +58,7 @@ SCENARIO("the UI's pages are served with a strict Content-Security-Policy", "[se
     }
     THEN("the chart library comes from the service itself") {
       CHECK(chart.status == 200);
-      CHECK(header_of(chart, "Content-Type").starts_with("text/javascript"));
+      CHECK(header_of(chart, "Content-Type").starts_with("application/javascript"));
       CHECK(chart.body.find("Chart.js v3") != std::string::npos);
     }
   }

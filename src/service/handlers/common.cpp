@@ -37,7 +37,7 @@ void send_json(httplib::Response& response, int status, const nlohmann::json& bo
   response.status = status;
   if (status == 204) return;
   response.set_content(body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n",
-                       "application/json");
+                       k_json_content_type);
 }
 
 namespace {
