@@ -11,7 +11,7 @@ const k_colors = ['#2563eb', '#dc2626', '#16a34a', '#d97706', '#7c3aed', '#0891b
   '#65a30d', '#475569', '#ea580c'];
 const k_max_rows = 500;       // rows of the runs table drawn at once
 const k_max_loaded_runs = 20000;
-const k_chart_points = 2000;  // points per series asked of the service (it downsamples past it)
+const k_chart_points = 1000;  // points per series asked of the service (it downsamples past it); a chart is ~500 px wide
 
 const ui = {
   csrf: '',
@@ -879,7 +879,8 @@ async function versionedPage(main, kind, name, query, extraColumns) {
       el('div', {}, link(viewPath('datasets/' + enc(i.dataset) + '?version=' + i.version), i.dataset + ':' + i.version), ' as ' + i.name)) : 'no dataset'),
   ] : [el('dt', {}, 'source'), el('dd', {}, version.source), el('dt', {}, 'content hash'), el('dd', {class: 'mono'}, version.content_hash)];
   main.append(section('Version ' + version.version, el('dl', {class: 'facts'}, lineage,
-    el('dt', {}, 'tags'), el('dd', {}, Object.entries(version.tags || {}).map(([k, v]) => el('span', {class: 'tag'}, k + '=' + v)))),
+    el('dt', {}, 'tags'), el('dd', {}, Object.keys(version.tags || {}).length ?
+      Object.entries(version.tags).map(([k, v]) => el('span', {class: 'tag'}, k + '=' + v)) : 'none')),
   el('h3', {}, 'Files'), fileTable(version.files || [], (path) => '/v1' + base + '/versions/' + enc(version.version) + '/files/' + encPath(path))));
 }
 

@@ -47,6 +47,8 @@ FINISHED = textwrap.dedent('''\
         trainctl.log_metric("accuracy", step / 20.0, step=step)
     with open(os.path.join("outputs", %r), "w") as out:
         out.write("payload\\n")
+    with open(os.path.join("outputs", "model.txt"), "w") as out:
+        out.write("weights\\n")
     print("finished", flush=True)
     ''') % (XSS_LOG, *XSS_PARAM, *XSS_TAG, XSS_FILE)
 
@@ -72,6 +74,15 @@ TRIAL = textwrap.dedent('''\
     x = float(sys.argv[sys.argv.index("--x") + 1])
     for step in range(3):
         trainctl.log_metric("score", x * (step + 1) / 3.0, step=step)
+    ''')
+
+
+SCORE = textwrap.dedent('''\
+    import json
+    def init():
+        print("replica ready", flush=True)
+    def run(raw_data):
+        return {"echo": json.loads(raw_data), "markup": "<img src=x onerror=\\"window.__xss = 'score'\\">"}
     ''')
 
 
@@ -129,6 +140,11 @@ def main():
                           "  limits: {max_total_trials: 3, max_concurrent_trials: 3}\n")
         service.wait_run(finished_id, {"Completed"})
         service.wait_run(running_id, {"Running"})
+        # A model version of the finished run, served by a deployment whose answers echo requests.
+        service.cli("register", "--run", finished_id, "--name", "ui-model", "--path", "outputs/model.txt")
+        write(os.path.join(project, "serve", "score.py"), SCORE)
+        service.cli("deploy", "create", "ui-echo", "--model", "ui-model", "--entry-script", "score.py",
+                    "--source-dir", os.path.join(project, "serve"), "--wait", "--timeout", "60s")
 
         # The login link comes from `trainctl ui`; the token never sits in it.
         login = service.cli("ui", "--no-open").stdout.strip().splitlines()[0]
@@ -208,10 +224,28 @@ def main():
             checks.check(progress_points == 3, "the primary metric over trials has a point per trial")
             page.screenshot(os.path.join(options.screenshots, "sweep.png"))
 
-            for view in ("computes", "datasets", "models", "deployments"):
+            # A deployment: its replicas, and the scoring form's answer (its markup stays text).
+            page.navigate(service.endpoint + "/ui/#/default/deployments/ui-echo")
+            page.wait_for("document.querySelector('#score-request') !== null && "
+                          "document.body.textContent.includes('replica ready')")
+            page.evaluate("document.getElementById('score-request').value = '{\"data\": [1, 2]}'")
+            page.click("form.score button")
+            answer = page.wait_for("(() => { const t = document.getElementById('score-answer').textContent;"
+                                   " return t.startsWith('200') ? t : ''; })()")
+            checks.check('"echo"' in answer and '"data"' in answer and "onerror" in answer,
+                         "the deployment page's form sends a scoring request and shows the answer")
+            page.screenshot(os.path.join(options.screenshots, "deployment.png"))
+
+            page.navigate(service.endpoint + "/ui/#/default/models/ui-model")
+            page.wait_for("document.body.textContent.includes('model.txt') && "
+                          "document.body.textContent.includes(%s)" % json.dumps(finished_id))
+            checks.check(True, "the model page shows the version's file and the run it came from")
+            page.screenshot(os.path.join(options.screenshots, "model.png"))
+
+            for view in ("computes", "datasets", "models", "deployments", "sweeps"):
                 page.navigate(service.endpoint + "/ui/#/default/" + view)
                 page.wait_for("document.querySelector('main .card') !== null")
-            page.screenshot(os.path.join(options.screenshots, "computes.png"))
+                page.screenshot(os.path.join(options.screenshots, view + ".png"))
 
             checks.check(page.evaluate("window.__xss === undefined"), "no script of a run's markup ran")
             checks.check(not page.problems, "no console errors, exceptions or failed loads: %s" % page.problems)
