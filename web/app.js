@@ -375,10 +375,10 @@ async function runsPage(main, query) {
     }
   }).catch(() => {});
 
-  const listQuery = (limit, pageToken) => {
+  const listQuery = (limit, pageToken, statuses) => {
     const params = new URLSearchParams({limit: String(limit)});
     if (filters.experiment) params.set('experiment', filters.experiment);
-    if (filters.status) params.set('status', filters.status);
+    if (statuses || filters.status) params.set('status', statuses || filters.status);
     if (filters.compute) params.set('compute', filters.compute);
     if (pageToken) params.set('page_token', pageToken);
     return wsPath('/runs?' + params);
@@ -393,7 +393,7 @@ async function runsPage(main, query) {
   };
 
   const draw = () => {
-    const runs = [...state.runs.values()].filter(tagMatches);
+    const runs = [...state.runs.values()].filter((run) => tagMatches(run) && (!filters.status || run.status === filters.status));
     // The metric and param columns: the names most runs have, at most six of each.
     const count = (field) => {
       const counts = new Map();
@@ -468,16 +468,25 @@ async function runsPage(main, query) {
     }
   })().catch((error) => main.append(errorBox(error)));
 
-  // Live: the newest runs again every two seconds; only changed rows make a redraw.
+  // Live, every two seconds: the newest runs (new ones appear), every unfinished run (their
+  // statuses change), and each run that was unfinished here but is no longer listed so (it has
+  // finished). Only changed rows make a redraw.
+  const unfinished = k_statuses.filter((status) => !k_terminal.has(status)).join(',');
   every(2000, async () => {
-    const page = await api(listQuery(100));
+    const [newest, active] = await Promise.all([api(listQuery(100)), api(listQuery(1000, null, unfinished))]);
     let changed = false;
-    for (const run of page.items) {
+    const merge = (run) => {
       const old = state.runs.get(run.id);
-      if (!old || old.status !== run.status || old.updated_at !== run.updated_at) changed = true;
+      if (old && old.status === run.status && old.updated_at === run.updated_at) return;
+      changed = true;
       state.runs.set(run.id, run);
-    }
-    if (changed) draw();
+    };
+    newest.items.forEach(merge);
+    active.items.forEach(merge);
+    const listed = new Set([...newest.items, ...active.items].map((run) => run.id));
+    const ended = [...state.runs.values()].filter((run) => !k_terminal.has(run.status) && !listed.has(run.id)).slice(0, 20);
+    (await Promise.all(ended.map((run) => api(wsPath('/runs/' + enc(run.id))).catch(() => null)))).filter(Boolean).forEach(merge);
+    if (changed && generation === ui.generation) draw();
   });
 }
 

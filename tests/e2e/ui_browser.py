@@ -133,6 +133,8 @@ def main():
         finished_id = submit(service, project, "experiment: ui-finished\n" + base + "  entry_script: finished.py\n")
         running_id = submit(service, project, "experiment: ui-live\n" + base + "  entry_script: running.py\n"
                             "  script_params:\n    --trigger: %s\n" % trigger)
+        waiting_id = submit(service, project, "experiment: ui-waiting\n" + base + "  entry_script: running.py\n"
+                            "  script_params:\n    --trigger: %s\n" % (trigger + "-never"))
         sweep_id = submit(service, project, "experiment: ui-sweep\n" + base + "  entry_script: trial.py\n"
                           "  script_params:\n    --x: 1\n"
                           "sweep:\n  sampling: grid\n  search_space:\n    --x: {type: choice, values: [1, 2, 3]}\n"
@@ -241,6 +243,15 @@ def main():
                           "document.body.textContent.includes(%s)" % json.dumps(finished_id))
             checks.check(True, "the model page shows the version's file and the run it came from")
             page.screenshot(os.path.join(options.screenshots, "model.png"))
+
+            # The runs table follows statuses: a run canceled meanwhile shows Canceled, unreloaded.
+            page.navigate(service.endpoint + "/ui/#/default/runs")
+            page.wait_for("%s && %s.textContent.includes('Running')" % (row % waiting_id, row % waiting_id))
+            page.evaluate("window.__notReloaded = true")
+            service.api("POST", "/v1/workspaces/default/runs/%s/cancel" % waiting_id, {})
+            page.wait_for("%s.textContent.includes('Canceled')" % (row % waiting_id), timeout=30)
+            checks.check(page.evaluate("window.__notReloaded === true"),
+                         "the runs table shows a run's new status without a reload")
 
             for view in ("computes", "datasets", "models", "deployments", "sweeps"):
                 page.navigate(service.endpoint + "/ui/#/default/" + view)
