@@ -743,7 +743,9 @@ async function sweepPage(main, id) {
   const progress = chartBox({id: 'sweep-progress', 'aria-label': 'primary metric over trials'});
   const parallel = chartBox({id: 'sweep-parallel', 'aria-label': 'parallel coordinates'});
   main.append(head, el('div', {class: 'grid two'}, section('Primary metric over trials', progress.box),
-    section('Params against the metric', parallel.box)), section('Trials', trialsBox), facts);
+    section('Params against the metric', parallel.box,
+      el('p', {class: 'muted caption'}, 'One line per trial through each axis (scaled to its range); colour: the metric, red worst to blue best; dashed: stopped early.'))),
+  section('Trials', trialsBox), facts);
   let progressChart = null;
   let parallelChart = null;
 
@@ -794,6 +796,7 @@ async function sweepPage(main, id) {
     // axis scaled to 0..1 (choices by their index); the tooltip shows the values.
     const axes = [...paramNames, sweep.primary_metric];
     const values = (t, axis) => (axis === sweep.primary_metric ? t.objective : (t.params || {})[axis]);
+    const axisLabels = [];
     const scales = axes.map((axis) => {
       const raw = sweep.trials.map((t) => values(t, axis)).filter((v) => v !== undefined && v !== null);
       const numeric = raw.every((v) => !isNaN(Number(v)));
@@ -801,9 +804,11 @@ async function sweepPage(main, id) {
         const numbers = raw.map(Number);
         const low = Math.min(...numbers);
         const high = Math.max(...numbers);
+        axisLabels.push([axis, raw.length ? formatNumber(low) + ' … ' + formatNumber(high) : '']);
         return (v) => (high === low ? 0.5 : (Number(v) - low) / (high - low));
       }
       const choices = [...new Set(raw.map(String))].sort();
+      axisLabels.push([axis, choices.join(' · ')]);
       return (v) => (choices.length === 1 ? 0.5 : choices.indexOf(String(v)) / (choices.length - 1));
     });
     const scored = sweep.trials.filter((t) => typeof t.objective === 'number');
@@ -823,7 +828,8 @@ async function sweepPage(main, id) {
     }));
     const options = {
       scales: {
-        x: {type: 'linear', min: 0, max: Math.max(axes.length - 1, 1), ticks: {stepSize: 1, callback: (v) => axes[v] || ''}, grid: {color: '#94a3b8'}},
+        x: {type: 'linear', min: 0, max: Math.max(axes.length - 1, 1), ticks: {stepSize: 1, callback: (v) => axisLabels[v] || ''},
+          grid: {color: '#94a3b8'}},
         y: {min: 0, max: 1, title: {display: true, text: 'scaled to each axis'}, ticks: {display: false}},
       },
       plugins: {
@@ -992,7 +998,7 @@ async function computesPage(main) {
     const queued = await api(wsPath('/runs?status=Queued&limit=100&compute=' + enc(compute.name)));
     const usage = compute.usage || {};
     main.append(section(compute.name,
-      el('div', {class: 'toolbar'}, statusBadge(compute.state), el('span', {class: 'muted'}, compute.type + ' · ' + compute.message)),
+      el('div', {class: 'toolbar'}, statusBadge(compute.state), el('span', {class: 'muted'}, compute.message ? compute.type + ' · ' + compute.message : compute.type)),
       el('dl', {class: 'facts'}, [
         ['nodes', compute.max_nodes], ['busy nodes', usage.busy_nodes], ['free nodes', usage.free_nodes],
         ['active runs', usage.active_runs], ['queued runs', usage.queued_runs], ['GPUs per node', compute.gpus_per_node],
