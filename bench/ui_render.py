@@ -110,15 +110,20 @@ def main():
                                           "  entry_script: big.py\n  script_params:\n    --n: %d\n" % options.points)
         # big.py reads its count as the last argument.
         (project / "src" / "big.py").write_text(BIG_METRIC.replace("sys.argv[1]", "sys.argv[-1]"))
+        # The runs first: bench_populate_runs holds the database's write lock while it adds them.
+        subprocess.run([str(build / "bench" / "bench_populate_runs"), service.home, str(options.runs)], check=True)
         run_id = json.loads(service.cli("submit", str(project / "big.yaml"), "-o", "json", cwd=str(project)).stdout)["id"]
         print("logging %d points in run %s ..." % (options.points, run_id), flush=True)
-        subprocess.run([str(build / "bench" / "bench_populate_runs"), service.home, str(options.runs)], check=True)
         service.wait_run(run_id, {"Completed"}, timeout=600)
-        deadline = time.monotonic() + 120
-        while service.api("GET", "/v1/workspaces/default/runs/" + run_id)["metrics"]["loss"]["count"] < options.points:
+        deadline = time.monotonic() + 600
+        while True:
+            metrics = service.api("GET", "/v1/workspaces/default/runs/" + run_id)["metrics"]
+            count = metrics.get("loss", {}).get("count", 0)
+            if count >= options.points:
+                break
             if time.monotonic() > deadline:
-                raise RuntimeError("the points were not all recorded")
-            time.sleep(0.2)
+                raise RuntimeError("%d of %d points recorded: %s" % (count, options.points, metrics))
+            time.sleep(0.5)
 
         login = service.cli("ui", "--no-open").stdout.strip().splitlines()[0]
         with Browser() as browser:

@@ -247,7 +247,6 @@ function lineChart(canvas, datasets, xTitle, yTitle, extra) {
       },
       plugins: {
         legend: {display: true, position: 'bottom', labels: {boxWidth: 12}},
-        decimation: {enabled: true, algorithm: 'lttb', samples: 1000},
       },
     }, extra || {}),
   });

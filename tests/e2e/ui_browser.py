@@ -123,7 +123,16 @@ def main():
     trigger_dir = tempfile.mkdtemp(prefix="trainctl-ui-trigger-")
     trigger = os.path.join(trigger_dir, "go")
     started = time.monotonic()
+    try:
+        run_checks(options, checks, trigger)
+    finally:
+        shutil.rmtree(trigger_dir, ignore_errors=True)
+    print("%d checks failed; %.1f s; screenshots in %s" % (len(checks.failures), time.monotonic() - started,
+                                                          options.screenshots))
+    return 1 if checks.failures else 0
 
+
+def run_checks(options, checks, trigger):
     with Service(options.trainctld, options.trainctl) as service:
         project = os.path.join(service.root, "project")
         write(os.path.join(project, "src", "finished.py"), FINISHED)
@@ -265,11 +274,6 @@ def main():
         code = login.split("#code=")[1]
         status, _, _ = service.request("POST", "/ui/session", {"code": code}, token=False)
         checks.check(status == 401, "a used login code is refused (%d)" % status)
-
-    shutil.rmtree(trigger_dir, ignore_errors=True)
-    print("%d checks failed; %.1f s; screenshots in %s" % (len(checks.failures), time.monotonic() - started,
-                                                          options.screenshots))
-    return 1 if checks.failures else 0
 
 
 if __name__ == "__main__":

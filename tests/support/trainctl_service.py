@@ -17,6 +17,14 @@ class Service:
         self.trainctl = os.path.abspath(trainctl)
         self.root = tempfile.mkdtemp(prefix="trainctl-ui-")
         self.home = os.path.join(self.root, "home")
+        self.process = None
+        try:
+            self._start(extra_args)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self, extra_args):
         os.makedirs(self.home)
         self._log = open(os.path.join(self.root, "trainctld.out"), "wb")
         self.process = subprocess.Popen([self.trainctld, "--home", self.home, "--port", "0", *extra_args],
@@ -93,6 +101,8 @@ class Service:
     def _processes_of_runs(self):
         runs = os.path.join(self.home, "runs") + "/"
         found = []
+        if not os.path.isdir(runs):
+            return found
         for entry in os.listdir("/proc"):
             if not entry.isdigit() or int(entry) == os.getpid():
                 continue
@@ -108,7 +118,7 @@ class Service:
 
     def stop(self):
         """Stops the service, then SIGKILLs whatever its runs left, and removes the home."""
-        if self.process.poll() is None:
+        if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
                 self.process.wait(timeout=15)
@@ -125,7 +135,8 @@ class Service:
                 except OSError:
                     pass
             time.sleep(0.02)
-        self._log.close()
+        if getattr(self, "_log", None):
+            self._log.close()
         shutil.rmtree(self.root, ignore_errors=True)
 
     def __enter__(self):
