@@ -178,7 +178,8 @@ def main():
             if not token:
                 break
         run_json = size_of(service, "/v1/workspaces/default/runs/" + run_id)
-        series = size_of(service, "/v1/workspaces/default/runs/%s/metrics/series?name=loss&max_points=2000" % run_id)
+        # As the run page asks (web/app.js, k_chart_points).
+        series = size_of(service, "/v1/workspaces/default/runs/%s/metrics/series?name=loss&max_points=1000" % run_id)
         whole = size_of(service, "/v1/workspaces/default/runs/%s/metrics/series?name=loss&max_points=100000" % run_id)
 
     print()
@@ -189,7 +190,7 @@ def main():
     print("log line, print to shown: %s" % summary([lag * 1000 for lag in lags]))
     print("payloads: page %d B + assets %d B (Chart.js included), uncompressed" % (index, page_assets))
     print("          runs: first page (100 runs) %d B, all %d runs %d B in pages of 1,000" % (first_page, options.runs + 1, all_runs))
-    print("          run page: run %d B, series downsampled to 2,000 points %d B (all %d points: %d B)" % (run_json, series, options.points, whole))
+    print("          run page: run %d B, series downsampled to 1,000 points %d B (all %d points: %d B)" % (run_json, series, options.points, whole))
     if problems:
         print("console problems: %s" % problems)
 
