@@ -155,7 +155,8 @@ def main():
             clock_id = json.loads(service.cli("submit", str(project / "clock.yaml"), "-o", "json", cwd=str(project)).stdout)["id"]
             service.wait_run(clock_id, {"Running"})
             page.navigate(service.endpoint + "/ui/#/default/runs/" + clock_id)
-            page.wait_for("document.getElementById('run-log') !== null")
+            page.wait_for("document.getElementById('run-log') !== null && "
+                          "document.querySelector('.page-head h1').textContent === %s" % json.dumps(clock_id))
             page.evaluate("""window.__lags = []; new MutationObserver(() => {
                 const now = Date.now() / 1000;
                 const lines = document.getElementById('run-log').textContent.trim().split('\\n');
