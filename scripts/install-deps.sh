@@ -12,6 +12,8 @@ packages=(
   man-db groff-base zsh fish
   openmpi-bin python3-mpi4py python3-torch
   slurm-wlm slurm-client iproute2 util-linux
+  # Chart.js, built into trainctld's web UI; headless Chromium and a DevTools client for its test
+  libjs-chart.js chromium python3-websocket
 )
 
 missing=()

@@ -24,11 +24,11 @@ namespace trainctl::cli {
 namespace {
 
 // The command groups, one line each.
-constexpr std::array<AddCommands, 11> k_command_groups{
+constexpr std::array<AddCommands, 12> k_command_groups{
     add_server_commands,  add_workspace_commands, add_spec_commands,
     add_logs_commands,    add_run_commands,       add_dataset_commands,
     add_compute_commands, add_model_commands,     add_deploy_commands,
-    add_sweep_commands,   add_shell_commands,
+    add_sweep_commands,   add_shell_commands,     add_ui_commands,
 };
 
 constexpr std::string_view k_description =

@@ -517,6 +517,10 @@ Result<nlohmann::json> ApiClient::cancel_run(const std::string& workspace,
       make_json_request("POST", run_path(workspace, run_id) + "/cancel", nlohmann::json::object()));
 }
 
+Result<nlohmann::json> ApiClient::create_ui_login_code() {
+  return exchange_json(make_json_request("POST", "/v1/ui/codes", nlohmann::json::object()));
+}
+
 Result<void> ApiClient::stream_logs(const std::string& workspace, const std::string& run_id,
                                     const LogQuery& query,
                                     const std::function<bool(const nlohmann::json&)>& on_event) {

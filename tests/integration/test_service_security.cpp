@@ -45,6 +45,7 @@ const std::vector<Route> k_authenticated_routes{
     {"POST", "/v1/workspaces/default/sweeps"},
     {"GET", "/v1/workspaces/default/sweeps/sweep-0000000000"},
     {"POST", "/v1/workspaces/default/sweeps/sweep-0000000000/cancel"},
+    {"POST", "/v1/ui/codes"},
 };
 
 std::string error_code_of(const RawResponse& response) {

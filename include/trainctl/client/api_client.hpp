@@ -260,6 +260,9 @@ class ApiClient {
   Result<nlohmann::json> score(const std::string& workspace, const std::string& name,
                                const std::string& scoring_key, std::string body);
 
+  // A one-time login code for the web UI: {"code", "expires_at", "login_path"} (POST /v1/ui/codes).
+  Result<nlohmann::json> create_ui_login_code();
+
   Transport& transport() { return *m_transport; }
 
  private:

@@ -234,6 +234,7 @@ struct RunEvent {
 struct RunQuery {
   std::string workspace;
   std::optional<std::string> experiment;
+  std::optional<std::string> compute;    // the compute target's name
   std::vector<api::RunStatus> statuses;  // empty: any
   int limit = 100;
   std::optional<int64_t> before_seq;     // page token: runs with seq < this

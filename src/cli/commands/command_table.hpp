@@ -28,6 +28,7 @@ void add_model_commands(CLI::App& app, Action& selected);  // register, model
 void add_deploy_commands(CLI::App& app, Action& selected);
 void add_sweep_commands(CLI::App& app, Action& selected);
 void add_shell_commands(CLI::App& app, Action& selected);  // completion, __complete, __man
+void add_ui_commands(CLI::App& app, Action& selected);
 
 // When `command` is parsed: validate(options) (usage errors), then run(session, options).
 template <typename Options>

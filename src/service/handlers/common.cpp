@@ -2,6 +2,7 @@
 
 #include "handlers.hpp"
 #include "trainctl/api/names.hpp"
+#include "trainctl/util/fs.hpp"
 #include "trainctl/util/time.hpp"
 
 namespace trainctl::service::handlers {
@@ -36,7 +37,7 @@ void send_json(httplib::Response& response, int status, const nlohmann::json& bo
   response.status = status;
   if (status == 204) return;
   response.set_content(body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n",
-                       "application/json");
+                       k_json_content_type);
 }
 
 namespace {
@@ -245,7 +246,14 @@ nlohmann::json run_json(const ServiceContext& context, const RunRecord& run,
 Result<nlohmann::json> run_json_with_timeline(const ServiceContext& context, const RunRecord& run) {
   auto events = context.store.run_events(run.id);
   if (!events) return fail(events.error());
-  return run_json(context, run, &*events);
+  auto out = run_json(context, run, &*events);
+  // The Slurm job of a run on a Slurm target: the first line of the run directory's slurm_job.
+  out["slurm_job_id"] = nullptr;
+  if (const auto job = util::read_file(context.runs.run_dir(run.id) / "slurm_job", 4096)) {
+    const std::string first_line = job->substr(0, job->find('\n'));
+    if (!first_line.empty()) out["slurm_job_id"] = first_line;
+  }
+  return out;
 }
 
 }  // namespace trainctl::service::handlers

@@ -2,6 +2,7 @@
 // Shared by the route files: replies, JSON bodies, path parameters and the per-group installers.
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -25,6 +26,11 @@ struct Reply {
 
 // A problem with one field of a request.
 ErrorDetail field_problem(std::string path, std::string message);
+
+// The type of every JSON reply. With its charset stated, cpp-httplib leaves the reply as it is:
+// it compresses a reply of type exactly "application/json" with brotli at its slowest quality
+// whenever the client accepts br, as every browser does, which took over a second for 100 KB.
+inline constexpr const char* k_json_content_type = "application/json; charset=utf-8";
 
 // {"error": {"code", "message", "details"}} with the status of the error's code.
 void send_error(httplib::Response& response, const Error& error);
@@ -88,7 +94,9 @@ nlohmann::json run_tags(const RunRecord& run);
 // The run with its timeline, as shown by create, show and cancel.
 Result<nlohmann::json> run_json_with_timeline(const ServiceContext& context, const RunRecord& run);
 
-void install_middleware(httplib::Server& server, const ServiceContext& context);
+class UiSessions;  // ui_sessions.hpp
+void install_middleware(httplib::Server& server, const ServiceContext& context,
+                        std::shared_ptr<UiSessions> sessions);
 void install_health_routes(httplib::Server& server, const ServiceContext& context);
 void install_workspace_routes(httplib::Server& server, const ServiceContext& context);
 void install_blob_routes(httplib::Server& server, const ServiceContext& context);

@@ -9,7 +9,7 @@ void install_health_routes(httplib::Server& server, const ServiceContext&) {
                return Reply{200, {{"status", "ok"}, {"version", k_version}}, {}};
              }));
   server.Get("/v1/openapi.json", [](const httplib::Request&, httplib::Response& response) {
-    response.set_content(std::string(k_openapi_document), "application/json");
+    response.set_content(std::string(k_openapi_document), k_json_content_type);
   });
 }
 

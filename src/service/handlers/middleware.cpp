@@ -11,6 +11,7 @@
 
 #include "handlers.hpp"
 #include "trainctl/api/names.hpp"
+#include "ui.hpp"
 #include "trainctl/service/deployments.hpp"
 
 namespace trainctl::service::handlers {
@@ -120,9 +121,28 @@ Result<void> check_body(const ApiConfig& config, const httplib::Request& request
   return {};
 }
 
+// A request without an Authorization header, from a browser logged in to the UI: its session
+// cookie must name a live session, and a request that may change state (any but GET and HEAD)
+// must also send that session's CSRF token in X-CSRF-Token, which only the UI's own pages can
+// read (GET /ui/session). One-time login codes are issued for the service token only.
+Result<void> check_session(UiSessions& sessions, const httplib::Request& request) {
+  if (request.path == "/v1/ui/codes") {
+    return fail(ErrorCode::unauthorized, "a login code is issued for the service token only");
+  }
+  const auto session = sessions.find(session_cookie(request));
+  if (!session) return fail(ErrorCode::unauthorized, "missing or wrong bearer token");
+  if (request.method != "GET" && request.method != "HEAD" &&
+      !secrets_equal(request.get_header_value("X-CSRF-Token"), session->csrf_token)) {
+    return fail(ErrorCode::forbidden, "missing or wrong X-CSRF-Token for this session");
+  }
+  return {};
+}
+
 // A deployment's scoring route takes that deployment's scoring key and nothing else
-// (RELIABILITY 22); every other route but health takes the service token, never a scoring key.
-Result<void> check_auth(const ServiceContext& context, const httplib::Request& request) {
+// (RELIABILITY 22); every other route but health and the UI's pages takes the service token,
+// never a scoring key, or (without an Authorization header) a UI session.
+Result<void> check_auth(const ServiceContext& context, UiSessions& sessions,
+                        const httplib::Request& request) {
   static const std::regex k_scoring_route("/v1/workspaces/([^/]+)/services/([^/]+)/score");
   std::smatch scoring;
   if (request.method == "POST" && request.path.ends_with("/score") &&
@@ -146,7 +166,11 @@ Result<void> check_auth(const ServiceContext& context, const httplib::Request& r
     return {};
   }
   const bool is_health = request.method == "GET" && request.path == "/v1/health";
-  if (context.config.require_auth && !is_health && !token_matches(context.config, request)) {
+  if (!context.config.require_auth || is_health || is_public_ui_route(request)) return {};
+  if (!request.has_header("Authorization") && request.has_header("Cookie")) {
+    return check_session(sessions, request);
+  }
+  if (!token_matches(context.config, request)) {
     return fail(ErrorCode::unauthorized, "missing or wrong bearer token");
   }
   return {};
@@ -185,7 +209,8 @@ Result<void> check_content_encoding(const httplib::Request& request) {
   return {};
 }
 
-Result<void> check_request(const ServiceContext& context, const httplib::Request& request) {
+Result<void> check_request(const ServiceContext& context, UiSessions& sessions,
+                           const httplib::Request& request) {
   const ApiConfig& config = context.config;
   // Before the token and the scoring key: they need no lookup, and hold on every route.
   if (auto framing = check_framing(request); !framing) return framing;
@@ -193,23 +218,31 @@ Result<void> check_request(const ServiceContext& context, const httplib::Request
   if (!host_allowed(config, request.get_header_value("Host"))) {
     return fail(ErrorCode::forbidden, "the Host header does not name this service");
   }
-  if (auto authorized = check_auth(context, request); !authorized) return authorized;
-  if (auto target = check_target(request); !target) return target;
+  if (auto authorized = check_auth(context, sessions, request); !authorized) return authorized;
+  // The UI's pages are fixed paths ("/ui/" ends in an empty segment) and assets by plain name.
+  if (!is_public_ui_route(request)) {
+    if (auto target = check_target(request); !target) return target;
+  }
   return check_body(config, request);
 }
 
 }  // namespace
 
-void install_middleware(httplib::Server& server, const ServiceContext& context) {
+void install_middleware(httplib::Server& server, const ServiceContext& context,
+                        std::shared_ptr<UiSessions> sessions) {
   server.set_pre_routing_handler(
-      [&context](const httplib::Request& request, httplib::Response& response) {
-        auto checked = check_request(context, request);
+      [&context, sessions](const httplib::Request& request, httplib::Response& response) {
+        auto checked = check_request(context, *sessions, request);
         if (checked) return HandlerResponse::Unhandled;
         send_error(response, checked.error());
         // The body (if any) is left unread: the connection cannot be reused.
         if (has_body(request)) response.set_header("Connection", "close");
         return HandlerResponse::Handled;
       });
+  // No reply is to be read as another type than the one it names (a log file as HTML, say).
+  server.set_post_routing_handler([](const httplib::Request&, httplib::Response& response) {
+    response.set_header("X-Content-Type-Options", "nosniff");
+  });
   server.set_error_handler([](const httplib::Request&, httplib::Response& response) {
     if (!response.body.empty()) return;
     const ErrorCode code = error_code_from_http_status(response.status);

@@ -433,6 +433,10 @@ Result<RunQuery> run_query(const std::string& workspace, const httplib::Request&
     if (auto valid = api::validate_name("experiment", experiment); !valid) return fail(valid.error());
     query.experiment = experiment;
   }
+  if (const auto compute = request.get_param_value("compute"); !compute.empty()) {
+    if (auto valid = api::validate_name("compute", compute); !valid) return fail(valid.error());
+    query.compute = compute;
+  }
   const std::string statuses = request.get_param_value("status");
   for (size_t start = 0; !statuses.empty() && start <= statuses.size();) {
     const size_t comma = std::min(statuses.find(',', start), statuses.size());

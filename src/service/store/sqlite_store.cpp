@@ -324,6 +324,7 @@ Result<void> save_run_state(Connection& connection, const RunRecord& run) {
 std::string list_runs_sql(const RunQuery& query, size_t status_count) {
   std::string where = "WHERE workspace = ?";
   if (query.experiment) where += " AND experiment = ?";
+  if (query.compute) where += " AND compute = ?";
   if (status_count > 0) {
     where += " AND status IN (?";
     for (size_t i = 1; i < status_count; ++i) where += ", ?";
@@ -807,6 +808,7 @@ Result<RunPage> SqliteStore::list_runs(const RunQuery& query) {
     if (!statement) return std::unexpected(statement.error());
     statement->bind(query.workspace);
     if (query.experiment) statement->bind(*query.experiment);
+    if (query.compute) statement->bind(*query.compute);
     for (auto status : statuses) statement->bind(api::to_string(status));
     if (query.before_seq) statement->bind(*query.before_seq);
     statement->bind(int64_t{query.limit} + 1);  // one more tells whether a next page exists
