@@ -496,14 +496,14 @@ int serve(const ServerOptions& options) {
   if (auto cleaned = blobs.remove_stale_temp_files(); !cleaned) {
     spdlog::warn("{}", cleaned.error().message);
   }
-  // ---- issue 5: compute targets (ComputeManager) and environments (EnvironmentCache) ----
+  // ---- compute targets (ComputeManager) and environments (EnvironmentCache) ----
   auto host_probe = make_host_probe({.python_timeout = std::chrono::seconds(10),
                                      .gpus = options.host_gpus,
                                      .env = allowlisted_environment()});
   auto slurm_client = slurm::make_slurm_cli({.env = allowlisted_environment()});
   EnvironmentCache environments({home / "environments", options.pip_index, allowlisted_environment(),
                                  std::chrono::seconds(options.pip_timeout_seconds)});
-  // ---- issue 6: deployments (DeploymentManager) ----
+  // ---- deployments (DeploymentManager) ----
   DeploymentManagerOptions deployment_options;
   deployment_options.services_dir = home / "services";
   deployment_options.interpreter = options.python;

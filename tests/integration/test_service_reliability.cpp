@@ -514,11 +514,16 @@ TEST_CASE("a NUL in a run's or a deployment's arguments or variables is refused 
 }
 
 // RELIABILITY 37: a run's end that cannot be written while another process holds the database's
-// write lock past the busy timeout is kept and recorded once the lock goes, never dropped.
+// write lock past the busy timeout is kept and recorded once the lock goes, never dropped; so are
+// the metrics it logged just before it ended.
 TEST_CASE("a run that ends while the database is locked ends with its true state once the lock goes",
           "[service][reliability][store]") {
   ServiceFixture service;
-  const auto created = submit_script(service, "import time\ntime.sleep(1.5)\nprint('done')\n");
+  const auto created = submit_script(service,
+                                     "import time, trainctl\ntime.sleep(1.5)\n"
+                                     "for step in range(300):\n"
+                                     "    trainctl.log_metric('loss', 1.0 / (step + 1), step=step)\n"
+                                     "print('done')\n");
   const std::string id = created.value("id", "");
   REQUIRE_FALSE(id.empty());
   REQUIRE(eventually([&] {
@@ -538,6 +543,14 @@ TEST_CASE("a run that ends while the database is locked ends with its true state
   const auto ended = wait_for_run(service, id, 30);
   CHECK(ended["status"] == "Completed");
   CHECK(ended["exit_code"] == 0);
+  // Every point: those the run's end could not record are recorded once the lock goes.
+  nlohmann::json run;
+  (void)eventually([&] {
+    run = body_json(http_request(service, "GET", "/v1/workspaces/default/runs/" + id));
+    return run["metrics"]["loss"].value("count", 0) == 300;
+  });
+  INFO(run.dump());
+  CHECK(run["metrics"]["loss"].value("count", 0) == 300);
 }
 
 // RELIABILITY 44: a blob whose file was deleted from the store is reported missing, so the client

@@ -15,8 +15,8 @@
 
 namespace trainctl::service {
 
-class ComputeManager;     // compute_manager.hpp (issue 5)
-class DeploymentManager;  // deployments.hpp (issue 6)
+class ComputeManager;     // compute_manager.hpp
+class DeploymentManager;  // deployments.hpp
 class MetricsIngester;    // metrics/metrics_ingester.hpp
 class SweepManager;       // sweeps/sweep_manager.hpp
 

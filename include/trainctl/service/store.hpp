@@ -403,7 +403,7 @@ class Store {
   virtual Result<void> delete_dataset(const std::string& workspace, const std::string& name,
                                       int64_t version) = 0;
 
-  // ---- Compute targets (issue 5; src/service/store/sqlite_store_computes.cpp) ----
+  // ---- Compute targets (src/service/store/sqlite_store_computes.cpp) ----
   // Creates the target, or with `replace` updates its configuration (type cannot change:
   // invalid_argument). Returns the record and whether it was new. not_found: no workspace;
   // conflict: exists and !replace, or it is Deleting.
@@ -423,7 +423,7 @@ class Store {
   // Inserts the workspace's "local" target (state Succeeded) when it has none.
   virtual Result<void> ensure_local_compute(const std::string& workspace, int max_nodes) = 0;
 
-  // ---- Model registry (issue 6; src/service/store/sqlite_store_models.cpp) ----
+  // ---- Model registry (src/service/store/sqlite_store_models.cpp) ----
   // Adds the next version of draft.name (the workspace must exist: not_found).
   virtual Result<ModelVersionRecord> create_model_version(const ModelVersionRecord& draft) = 0;
   virtual Result<std::vector<ModelSummary>> list_models(const std::string& workspace) = 0;
@@ -439,7 +439,7 @@ class Store {
   virtual Result<void> delete_model(const std::string& workspace, const std::string& name,
                                     int64_t version) = 0;
 
-  // ---- Deployments (issue 6; src/service/store/sqlite_store_services.cpp) ----
+  // ---- Deployments (src/service/store/sqlite_store_services.cpp) ----
   // Creates the deployment (revision 1), or replaces the configuration of the existing one
   // (revision + 1, created_at kept), and records the model versions it uses (service_models).
   // Returns the stored record and whether it was new. not_found: no workspace, or a model

@@ -109,9 +109,24 @@ void MetricsIngester::loop() {
       if (run.status == api::RunStatus::Queued || run.status == api::RunStatus::Preparing) continue;
       ingest_run(run.id, run.attempt);
     }
+    retry_unfinished();
     std::lock_guard lock(m_ingest_mutex);  // forget the runs that ended
+    for (const auto& [run_id, attempt] : m_unfinished) active.insert(run_id);
     std::erase_if(m_recorded, [&](const auto& entry) { return !active.contains(std::get<0>(entry.first)); });
     std::erase_if(m_closed, [&](const auto& entry) { return !active.contains(entry.first); });
+  }
+}
+
+void MetricsIngester::retry_unfinished() {
+  std::lock_guard lock(m_ingest_mutex);
+  for (auto it = m_unfinished.begin(); it != m_unfinished.end();) {
+    const auto& [run_id, attempt] = *it;
+    const fs::path run_dir = m_options.runs_dir / run_id;
+    // Archived by now if the run went on to another attempt.
+    const fs::path archived = attempt_dir(run_dir, attempt) / "logs";
+    std::error_code error;
+    const fs::path logs = fs::is_directory(archived, error) ? archived : run_dir / "logs";
+    it = ingest_attempt(run_id, attempt, logs, /*at_end=*/true) ? m_unfinished.erase(it) : std::next(it);
   }
 }
 
@@ -128,18 +143,22 @@ void MetricsIngester::ingest_run(const std::string& run_id, int current) {
 
 void MetricsIngester::finish_attempt(const std::string& run_id, int attempt) {
   std::lock_guard lock(m_ingest_mutex);
-  ingest_attempt(run_id, attempt, m_options.runs_dir / run_id / "logs", /*at_end=*/true);
+  if (!ingest_attempt(run_id, attempt, m_options.runs_dir / run_id / "logs", /*at_end=*/true)) {
+    m_unfinished.insert({run_id, attempt});
+  }
   m_closed.insert({run_id, attempt});
 }
 
-void MetricsIngester::ingest_attempt(const std::string& run_id, int attempt,
+bool MetricsIngester::ingest_attempt(const std::string& run_id, int attempt,
                                      const fs::path& logs_dir, bool at_end) {
   std::error_code error;
+  bool complete = true;
   for (const auto& entry : fs::directory_iterator(logs_dir, error)) {
     const std::string task = task_of(entry.path());
     if (task.empty()) continue;
-    ingest_file({run_id, attempt, task}, entry.path(), at_end);
+    complete = ingest_file({run_id, attempt, task}, entry.path(), at_end) && complete;
   }
+  return complete;
 }
 
 std::pair<int64_t, int64_t> MetricsIngester::recorded(const FileKey& key) {
@@ -155,10 +174,11 @@ std::pair<int64_t, int64_t> MetricsIngester::recorded(const FileKey& key) {
   return m_recorded[key] = found;
 }
 
-void MetricsIngester::ingest_file(const FileKey& key, const fs::path& file, bool at_end) {
+bool MetricsIngester::ingest_file(const FileKey& key, const fs::path& file, bool at_end) {
   const auto& [run_id, attempt, task] = key;
   const int64_t size = size_of(file);
   bool recorded_any = false;
+  bool complete = true;
   while (true) {
     auto [offset, lines] = recorded(key);
     if (offset >= size) break;
@@ -180,6 +200,7 @@ void MetricsIngester::ingest_file(const FileKey& key, const fs::path& file, bool
       } else {
         spdlog::warn("run {}: cannot record metrics now ({}); trying again", run_id,
                      done.error().message);
+        complete = false;
       }
       break;
     }
@@ -187,6 +208,7 @@ void MetricsIngester::ingest_file(const FileKey& key, const fs::path& file, bool
     recorded_any = true;
   }
   if (recorded_any) notify();
+  return complete;
 }
 
 }  // namespace trainctl::service
