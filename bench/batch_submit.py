@@ -43,17 +43,9 @@ from urllib.parse import urlparse
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run import Service  # noqa: E402  (bench/run.py: a private trainctld)
+from slurm_start import env_file  # noqa: E402  (the cluster script's cluster.env)
 
 CLUSTER = ROOT / "scripts" / "slurm-cluster.sh"
-
-
-def env_file(path: Path):
-    values = {}
-    for line in path.read_text().splitlines():
-        if "=" in line:
-            key, value = line.split("=", 1)
-            values[key] = value
-    return values
 
 
 class Cluster:
