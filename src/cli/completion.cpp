@@ -17,17 +17,19 @@ struct ArgumentKind {
   std::string_view argument;
   std::string_view resource;  // "files": file names
 };
-constexpr std::array<ArgumentKind, 10> k_argument_kinds{{
+constexpr std::array<ArgumentKind, 12> k_argument_kinds{{
     {"RUN", "runs"},
     {"SWEEP", "sweeps"},
     {"DATASET", "datasets"},
     {"MODEL", "models"},
     {"FILE", "files"},
+    {"SPEC", "files"},
     {"--workspace", "workspaces"},
     {"--compute", "computes"},
     {"--model", "models"},
     {"--dest", "files"},
     {"--config", "files"},
+    {"--from-file", "files"},
 }};
 constexpr std::array<std::pair<std::string_view, std::string_view>, 3> k_group_kinds{{
     {"compute", "computes"}, {"deploy", "deployments"}, {"workspace", "workspaces"}}};

@@ -92,6 +92,8 @@ TEST_CASE("completion: from the command tree", "[cli][completion]") {
     CHECK(complete(tree, {"run", "compare", "a", "b", ""}).resource == "runs");
     CHECK(complete(tree, {"run", "show", "a", ""}).resource.empty());  // one run only
     CHECK(complete(tree, {"submit", ""}).files);
+    CHECK(complete(tree, {"submit", "a.yaml", ""}).files);  // several specs
+    CHECK(complete(tree, {"submit", "a.yaml", "--from-file", ""}).files);
   }
 }
 
