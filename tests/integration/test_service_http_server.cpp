@@ -15,26 +15,14 @@
 #include <catch2/catch.hpp>
 #include <httplib.h>
 
+#include "support/service_fixture.hpp"
 #include "trainctl/service/http_server.hpp"
 
 using trainctl::service::HttpServer;
 using namespace std::chrono_literals;
+using trainctl::testing::connect_and_send;
 
 namespace {
-
-int connect_and_send(int port, const std::string& text) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(static_cast<uint16_t>(port));
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  if (!text.empty()) (void)::send(fd, text.data(), text.size(), MSG_NOSIGNAL);
-  return fd;
-}
 
 // What the peer sent on `fd` within 10 s, until it closed.
 std::string reply_of(int fd) {

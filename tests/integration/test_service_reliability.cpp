@@ -614,21 +614,6 @@ int thread_count(pid_t pid) {
   return -1;
 }
 
-// A loopback connection to the service that has sent `text` and nothing more.
-int connect_and_send(int port, const std::string& text) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(static_cast<uint16_t>(port));
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  (void)::send(fd, text.data(), text.size(), MSG_NOSIGNAL);
-  return fd;
-}
-
 // Whether the peer closed `fd` within `seconds` (recv sees the end, or the connection reset).
 bool closed_by_peer(int fd, int seconds) {
   pollfd poll_fd{fd, POLLIN, 0};

@@ -1,8 +1,11 @@
 #include "support/service_fixture.hpp"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -195,6 +198,20 @@ void ServiceFixture::stop() {
     wait_for(m_pid, k_stop_timeout);
   }
   m_pid = -1;
+}
+
+int connect_and_send(int port, const std::string& text) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  if (!text.empty()) (void)::send(fd, text.data(), text.size(), MSG_NOSIGNAL);
+  return fd;
 }
 
 CommandResult run_command(const std::vector<std::string>& argv,

@@ -63,6 +63,10 @@ struct CommandResult {
 // Runs argv (no shell) with the current environment plus `env` (NAME=value entries override),
 // in `cwd` when non-empty, feeding `input` on stdin; waits at most `timeout_seconds`
 // (then SIGKILL and exit_code -1).
+// A loopback TCP connection to `port` that has sent `text` (if any) and nothing more; its
+// descriptor, or -1 when the connection is refused. The caller closes it.
+int connect_and_send(int port, const std::string& text);
+
 CommandResult run_command(const std::vector<std::string>& argv,
                           const std::vector<std::pair<std::string, std::string>>& env = {},
                           const std::filesystem::path& cwd = {}, const std::string& input = {},

@@ -59,6 +59,9 @@ struct ProcessSpec {
 // Safe to call from a multi-threaded process: the child only makes async-signal-safe calls.
 Result<pid_t> start_process(const ProcessSpec& spec);
 
+// The search path of a child whose environment has no PATH.
+inline constexpr std::string_view k_default_search_path = "/usr/local/bin:/usr/bin:/bin";
+
 // The file execve should run for `program`, looked up as execvp would, but on `search_path` (a
 // PATH value: the child's, not the caller's) with relative entries taken from `cwd`: a name
 // holding a '/' is taken as is. Not found: "cannot start 'train': No such file or directory

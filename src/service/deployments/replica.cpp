@@ -310,7 +310,7 @@ Result<pid_t> Replica::spawn(UniqueFd& channel) const {
   }
   if (search_path.empty()) {
     const char* own = std::getenv("PATH");
-    search_path = own != nullptr ? own : "/usr/local/bin:/usr/bin:/bin";
+    search_path = own != nullptr ? std::string(own) : std::string(util::k_default_search_path);
   }
   auto program = util::find_program(m_launch.argv.front(), search_path, m_launch.cwd);
   if (!program) return fail(program.error());

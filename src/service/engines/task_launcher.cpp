@@ -16,13 +16,11 @@ namespace trainctl::service::engines {
 
 namespace {
 
-constexpr std::string_view k_default_path = "/usr/local/bin:/usr/bin:/bin";
-
 std::string_view path_of(const spec::TaskLaunch& task) {
   for (const auto& [name, value] : task.env) {
     if (name == "PATH") return value;
   }
-  return k_default_path;
+  return util::k_default_search_path;
 }
 
 }  // namespace
