@@ -429,3 +429,43 @@ TEST_CASE("a batch of runs is stored whole or not at all", "[store][runs][batch]
     }
   }
 }
+
+TEST_CASE("run summaries page exactly as whole runs, with the same fields", "[store][runs]") {
+  StoreFixture fixture;
+  auto& store = *fixture.store;
+  for (int i = 0; i < 23; ++i) {
+    const auto run = create_run(store, draft_run("default", i % 2 == 0 ? "a" : "b"));
+    if (i % 4 == 0) REQUIRE(store.update_run(run.id, status_change(RunStatus::Completed)).has_value());
+  }
+  for (const auto& [experiment, limit] : {std::pair<std::string, int>{"", 5}, {"a", 4}, {"b", 100}}) {
+    auto query = runs_in("default", limit);
+    if (!experiment.empty()) query.experiment = experiment;
+    if (limit == 4) query.statuses = {RunStatus::Queued};
+    INFO("experiment '" << experiment << "', " << limit << " a page");
+    int pages = 0;
+    while (pages++ < 30) {
+      auto whole = store.list_runs(query);
+      auto summaries = store.list_run_summaries(query);
+      REQUIRE(whole.has_value());
+      REQUIRE(summaries.has_value());
+      REQUIRE(summaries->items.size() == whole->items.size());
+      for (size_t i = 0; i < whole->items.size(); ++i) {
+        const auto expected = trainctl::service::summary_of(whole->items[i]);
+        const auto& summary = summaries->items[i];
+        CHECK(summary.id == expected.id);
+        CHECK(summary.experiment == expected.experiment);
+        CHECK(summary.status == expected.status);
+        CHECK(summary.created_at_ms == expected.created_at_ms);
+        CHECK(summary.updated_at_ms == expected.updated_at_ms);
+        CHECK(summary.exit_code == expected.exit_code);
+        CHECK(summary.attempt == expected.attempt);
+        CHECK(summary.seq == expected.seq);
+      }
+      CHECK(summaries->next_before_seq == whole->next_before_seq);
+      if (!whole->next_before_seq) break;
+      query.before_seq = whole->next_before_seq;
+    }
+  }
+  CHECK(store.list_run_summaries(runs_in("nowhere")).error().code == ErrorCode::not_found);
+  CHECK(store.list_run_summaries(runs_in("default", 0)).error().code == ErrorCode::invalid_argument);
+}

@@ -245,6 +245,36 @@ struct RunPage {
   std::optional<int64_t> next_before_seq;
 };
 
+// What a list of runs shows of each run: the fields the runs table keeps in columns of their
+// own, none of the JSON a run carries (payload, tasks, inputs, attempts, params, metrics), so a
+// page of them is read without parsing any JSON.
+struct RunSummary {
+  std::string id;
+  std::string workspace;
+  std::string experiment;
+  std::string name;
+  std::string compute;
+  api::RunStatus status = api::RunStatus::Queued;
+  std::string snapshot_id;
+  int64_t created_at_ms = 0;
+  int64_t updated_at_ms = 0;
+  int64_t started_at_ms = 0;  // 0: not yet
+  int64_t ended_at_ms = 0;    // 0: not yet
+  std::optional<int> exit_code;
+  std::string failure_reason;
+  int priority = 0;
+  int attempt = 1;
+  int64_t seq = 0;
+};
+
+// The summary of a whole run: the same fields, copied.
+RunSummary summary_of(const RunRecord& run);
+
+struct RunSummaryPage {
+  std::vector<RunSummary> items;         // newest first
+  std::optional<int64_t> next_before_seq;
+};
+
 struct RunUpdate {
   std::optional<api::RunStatus> status;  // appends a timeline event when it changes
   std::optional<nlohmann::json> tasks;
@@ -377,6 +407,8 @@ class Store {
                                                                const std::string& key) = 0;
   // not_found when the workspace does not exist; invalid_argument when limit < 1.
   virtual Result<RunPage> list_runs(const RunQuery& query) = 0;
+  // The same page as list_runs, as summaries; the same errors.
+  virtual Result<RunSummaryPage> list_run_summaries(const RunQuery& query) = 0;
   virtual Result<std::vector<RunRecord>> list_active_runs() = 0;  // every workspace
   // Applies `update` in one transaction. A terminal status is final: updating the status of a
   // terminal run fails with conflict and changes nothing.

@@ -188,8 +188,7 @@ nlohmann::json run_tags(const RunRecord& run) {
   return tags;
 }
 
-nlohmann::json run_json(const ServiceContext& context, const RunRecord& run,
-                        const std::vector<RunEvent>* events) {
+nlohmann::json run_summary_json(const ServiceContext& context, const RunSummary& run) {
   nlohmann::json duration = nullptr;
   if (run.started_at_ms > 0) {
     const int64_t end = run.ended_at_ms > 0 ? run.ended_at_ms : util::now_unix_ms();
@@ -209,19 +208,8 @@ nlohmann::json run_json(const ServiceContext& context, const RunRecord& run,
                      {"duration_ms", duration},
                      {"exit_code", run.exit_code ? nlohmann::json(*run.exit_code) : nullptr},
                      {"failure_reason", run.failure_reason},
-                     {"estimator", payload_field(run, "estimator")},
-                     {"environment_variables", payload_field(run, "environment_variables")},
-                     {"limits", payload_field(run, "limits")},
-                     {"tags", run_tags(run)},
-                     {"params", run.params.is_object() ? run.params : nlohmann::json::object()},
-                     {"metrics", run.metrics.is_object() ? run.metrics : nlohmann::json::object()},
-                     {"tasks", run.tasks.is_array() ? run.tasks : nlohmann::json::array()},
-                     {"inputs", inputs_json(run.inputs)},
                      {"priority", run.priority},
-                     {"nodes", run.nodes},
                      {"attempt", run.attempt},
-                     {"max_attempts", 1 + max_retries(run)},
-                     {"attempts", run.attempts.is_array() ? run.attempts : nlohmann::json::array()},
                      {"queue", nullptr}};
   if (run.status == api::RunStatus::Queued) {
     if (const auto queue = context.runs.queue_info(run.id)) {
@@ -231,6 +219,23 @@ nlohmann::json run_json(const ServiceContext& context, const RunRecord& run,
                       {"reason", queue->reason}};
     }
   }
+  return out;
+}
+
+nlohmann::json run_json(const ServiceContext& context, const RunRecord& run,
+                        const std::vector<RunEvent>* events) {
+  nlohmann::json out = run_summary_json(context, summary_of(run));
+  out["estimator"] = payload_field(run, "estimator");
+  out["environment_variables"] = payload_field(run, "environment_variables");
+  out["limits"] = payload_field(run, "limits");
+  out["tags"] = run_tags(run);
+  out["params"] = run.params.is_object() ? run.params : nlohmann::json::object();
+  out["metrics"] = run.metrics.is_object() ? run.metrics : nlohmann::json::object();
+  out["tasks"] = run.tasks.is_array() ? run.tasks : nlohmann::json::array();
+  out["inputs"] = inputs_json(run.inputs);
+  out["nodes"] = run.nodes;
+  out["max_attempts"] = 1 + max_retries(run);
+  out["attempts"] = run.attempts.is_array() ? run.attempts : nlohmann::json::array();
   if (events != nullptr) {
     auto timeline = nlohmann::json::array();
     for (const auto& event : *events) {

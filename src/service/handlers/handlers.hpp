@@ -79,6 +79,9 @@ Result<std::string> existing_workspace(const ServiceContext& context,
 // included when `events` is given.
 nlohmann::json run_json(const ServiceContext& context, const RunRecord& run,
                         const std::vector<RunEvent>* events = nullptr);
+// A run as GET .../runs?view=summary lists it: exactly the fields of run_json that the summary
+// holds (the same values), the queue included.
+nlohmann::json run_summary_json(const ServiceContext& context, const RunSummary& run);
 // A run payload that passed every check of POST .../runs: the spec's rules and what its compute
 // target cannot do (invalid_spec with every problem), its snapshot, and its inputs, each resolved
 // to a fixed dataset version.

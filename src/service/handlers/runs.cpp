@@ -459,19 +459,43 @@ Result<RunQuery> run_query(const std::string& workspace, const httplib::Request&
   return query;
 }
 
+// ?view=: how much of each run a list shows.
+enum class RunView { full, summary };
+
+Result<RunView> run_view(const httplib::Request& request) {
+  if (!request.has_param("view")) return RunView::full;
+  const std::string view = request.get_param_value("view");
+  if (view == "full") return RunView::full;
+  if (view == "summary") return RunView::summary;
+  return fail(ErrorCode::invalid_argument, "view must be 'full' or 'summary'");
+}
+
+// The reply of a list: its items, and the token of the next page (null on the last).
+template <typename Page, typename ToJson>
+Reply run_page_reply(const Page& page, ToJson to_json) {
+  auto items = nlohmann::json::array();
+  for (const auto& run : page.items) items.push_back(to_json(run));
+  const nlohmann::json next = page.next_before_seq
+                                  ? nlohmann::json(std::to_string(*page.next_before_seq))
+                                  : nlohmann::json(nullptr);
+  return Reply{200, {{"items", std::move(items)}, {"next_page_token", next}}, {}};
+}
+
 Result<Reply> list_runs(const ServiceContext& context, const httplib::Request& request) {
   auto workspace = existing_workspace(context, request);
   if (!workspace) return fail(workspace.error());
   auto query = run_query(*workspace, request);
   if (!query) return fail(query.error());
+  auto view = run_view(request);
+  if (!view) return fail(view.error());
+  if (*view == RunView::summary) {
+    auto page = context.store.list_run_summaries(*query);
+    if (!page) return fail(page.error());
+    return run_page_reply(*page, [&](const RunSummary& run) { return run_summary_json(context, run); });
+  }
   auto page = context.store.list_runs(*query);
   if (!page) return fail(page.error());
-  auto items = nlohmann::json::array();
-  for (const auto& run : page->items) items.push_back(run_json(context, run));
-  const nlohmann::json next = page->next_before_seq
-                                  ? nlohmann::json(std::to_string(*page->next_before_seq))
-                                  : nlohmann::json(nullptr);
-  return Reply{200, {{"items", std::move(items)}, {"next_page_token", next}}, {}};
+  return run_page_reply(*page, [&](const RunRecord& run) { return run_json(context, run); });
 }
 
 // ?wait=true&timeout=N: holds the request until the run is finished or N seconds passed.

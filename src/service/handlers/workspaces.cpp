@@ -43,7 +43,7 @@ Result<std::vector<std::string>> workspace_run_ids(const ServiceContext& context
   query.workspace = workspace;
   query.limit = 1000;
   while (true) {
-    auto page = context.store.list_runs(query);
+    auto page = context.store.list_run_summaries(query);
     if (!page) return fail(page.error());
     for (const auto& run : page->items) ids.push_back(run.id);
     if (!page->next_before_seq) return ids;

@@ -34,6 +34,25 @@ nlohmann::json inputs_json(const std::vector<ResolvedInput>& inputs) {
   return list;
 }
 
+RunSummary summary_of(const RunRecord& run) {
+  return RunSummary{.id = run.id,
+                    .workspace = run.workspace,
+                    .experiment = run.experiment,
+                    .name = run.name,
+                    .compute = run.compute,
+                    .status = run.status,
+                    .snapshot_id = run.snapshot_id,
+                    .created_at_ms = run.created_at_ms,
+                    .updated_at_ms = run.updated_at_ms,
+                    .started_at_ms = run.started_at_ms,
+                    .ended_at_ms = run.ended_at_ms,
+                    .exit_code = run.exit_code,
+                    .failure_reason = run.failure_reason,
+                    .priority = run.priority,
+                    .attempt = run.attempt,
+                    .seq = run.seq};
+}
+
 }  // namespace trainctl::service
 
 namespace trainctl::service::store {
@@ -190,15 +209,45 @@ Result<RunRecord> read_run(const Statement& row) {
   return run;
 }
 
-// Every row `statement` returns, as runs; a row that cannot be read as a run is logged and left
-// out.
-Result<std::vector<RunRecord>> read_runs(Statement& statement) {
-  std::vector<RunRecord> runs;
+// The columns read_run_summary reads, in its order: none holds JSON.
+constexpr std::string_view k_run_summary_columns =
+    "seq, id, workspace, experiment, name, compute, status, snapshot_id, created_at_ms,"
+    " updated_at_ms, started_at_ms, ended_at_ms, exit_code, failure_reason, priority, attempt";
+
+Result<RunSummary> read_run_summary(const Statement& row) {
+  auto status = parse_stored_status(row.column_text(6));
+  if (!status) return std::unexpected(status.error());
+  return RunSummary{
+      .id = row.column_text(1),
+      .workspace = row.column_text(2),
+      .experiment = row.column_text(3),
+      .name = row.column_text(4),
+      .compute = row.column_text(5),
+      .status = *status,
+      .snapshot_id = row.column_text(7),
+      .created_at_ms = row.column_int64(8),
+      .updated_at_ms = row.column_int64(9),
+      .started_at_ms = row.column_int64(10),
+      .ended_at_ms = row.column_int64(11),
+      .exit_code = row.column_optional_int64(12).transform(
+          [](int64_t code) { return static_cast<int>(code); }),
+      .failure_reason = row.column_text(13),
+      .priority = static_cast<int>(row.column_int64(14)),
+      .attempt = static_cast<int>(row.column_int64(15)),
+      .seq = row.column_int64(0)};
+}
+
+// Every row `statement` returns, read by `read_row` (read_run or read_run_summary); a row that
+// cannot be read is logged and left out. Column 1 of every row is the run's id.
+template <typename ReadRow>
+auto read_rows(Statement& statement, ReadRow read_row)
+    -> Result<std::vector<typename std::invoke_result_t<ReadRow, const Statement&>::value_type>> {
+  std::vector<typename std::invoke_result_t<ReadRow, const Statement&>::value_type> runs;
   while (true) {
     auto row = statement.step();
     if (!row) return std::unexpected(row.error());
     if (!*row) return runs;
-    auto run = read_run(statement);
+    auto run = read_row(statement);
     if (!run) {  // one unreadable row must not hide every other run
       spdlog::error("run {} is left out of a list: its row in the database is unreadable ({})",
                     statement.column_text(1), run.error().message);
@@ -206,6 +255,12 @@ Result<std::vector<RunRecord>> read_runs(Statement& statement) {
     }
     runs.push_back(std::move(*run));
   }
+}
+
+// Every row `statement` returns, as runs; a row that cannot be read as a run is logged and left
+// out.
+Result<std::vector<RunRecord>> read_runs(Statement& statement) {
+  return read_rows(statement, read_run);
 }
 
 // The first run `statement` returns, if any.
@@ -319,9 +374,10 @@ Result<void> save_run_state(Connection& connection, const RunRecord& run) {
       .execute();
 }
 
-// "SELECT ... WHERE workspace = ? [AND experiment = ?] [AND status IN (...)] [AND seq < ?]
-// ORDER BY seq DESC LIMIT ?", one placeholder per value, bound in that order.
-std::string list_runs_sql(const RunQuery& query, size_t status_count) {
+// "SELECT columns FROM runs WHERE workspace = ? [AND experiment = ?] [AND compute = ?]
+// [AND status IN (...)] [AND seq < ?] ORDER BY seq DESC LIMIT ?", one placeholder per value,
+// bound in that order.
+std::string list_runs_sql(const RunQuery& query, size_t status_count, std::string_view columns) {
   std::string where = "WHERE workspace = ?";
   if (query.experiment) where += " AND experiment = ?";
   if (query.compute) where += " AND compute = ?";
@@ -331,7 +387,7 @@ std::string list_runs_sql(const RunQuery& query, size_t status_count) {
     where += ")";
   }
   if (query.before_seq) where += " AND seq < ?";
-  return select_runs(where + " ORDER BY seq DESC LIMIT ?");
+  return fmt::format("SELECT {} FROM runs {} ORDER BY seq DESC LIMIT ?", columns, where);
 }
 
 std::vector<api::RunStatus> distinct(const std::vector<api::RunStatus>& statuses) {
@@ -797,35 +853,59 @@ Result<std::optional<RunRecord>> SqliteStore::find_idempotent_run(const std::str
   });
 }
 
-Result<RunPage> SqliteStore::list_runs(const RunQuery& query) {
+namespace {
+
+// A page of the runs `query` selects, newest first, each row read by `read_row` from
+// `columns`; not_found when the page is empty because the workspace does not exist.
+template <typename Page, typename ReadRow>
+Result<Page> read_run_page(Connection& connection, const RunQuery& query,
+                           std::string_view columns, ReadRow read_row) {
+  const auto statuses = distinct(query.statuses);
+  auto statement = connection.prepare(list_runs_sql(query, statuses.size(), columns));
+  if (!statement) return std::unexpected(statement.error());
+  statement->bind(query.workspace);
+  if (query.experiment) statement->bind(*query.experiment);
+  if (query.compute) statement->bind(*query.compute);
+  for (auto status : statuses) statement->bind(api::to_string(status));
+  if (query.before_seq) statement->bind(*query.before_seq);
+  statement->bind(int64_t{query.limit} + 1);  // one more tells whether a next page exists
+  auto runs = read_rows(*statement, read_row);
+  if (!runs) return std::unexpected(runs.error());
+
+  Page page{.items = std::move(*runs), .next_before_seq = std::nullopt};
+  if (page.items.size() > static_cast<size_t>(query.limit)) {
+    page.items.pop_back();
+    page.next_before_seq = page.items.back().seq;
+  }
+  if (page.items.empty()) {  // an empty page of a workspace that does not exist is a 404
+    if (auto exists = require_workspace(connection, query.workspace); !exists) {
+      return std::unexpected(exists.error());
+    }
+  }
+  return page;
+}
+
+Result<void> check_limit(const RunQuery& query) {
   if (query.limit < 1) {
     return fail(ErrorCode::invalid_argument, "limit must be at least 1, not {}", query.limit);
   }
-  const auto statuses = distinct(query.statuses);
-  const auto sql = list_runs_sql(query, statuses.size());
-  return read([&](Connection& connection) -> Result<RunPage> {
-    auto statement = connection.prepare(sql);
-    if (!statement) return std::unexpected(statement.error());
-    statement->bind(query.workspace);
-    if (query.experiment) statement->bind(*query.experiment);
-    if (query.compute) statement->bind(*query.compute);
-    for (auto status : statuses) statement->bind(api::to_string(status));
-    if (query.before_seq) statement->bind(*query.before_seq);
-    statement->bind(int64_t{query.limit} + 1);  // one more tells whether a next page exists
-    auto runs = read_runs(*statement);
-    if (!runs) return std::unexpected(runs.error());
+  return {};
+}
 
-    RunPage page{.items = std::move(*runs), .next_before_seq = std::nullopt};
-    if (page.items.size() > static_cast<size_t>(query.limit)) {
-      page.items.pop_back();
-      page.next_before_seq = page.items.back().seq;
-    }
-    if (page.items.empty()) {  // an empty page of a workspace that does not exist is a 404
-      if (auto exists = require_workspace(connection, query.workspace); !exists) {
-        return std::unexpected(exists.error());
-      }
-    }
-    return page;
+}  // namespace
+
+Result<RunPage> SqliteStore::list_runs(const RunQuery& query) {
+  if (auto valid = check_limit(query); !valid) return std::unexpected(valid.error());
+  return read([&](Connection& connection) {
+    return read_run_page<RunPage>(connection, query, k_run_columns, read_run);
+  });
+}
+
+Result<RunSummaryPage> SqliteStore::list_run_summaries(const RunQuery& query) {
+  if (auto valid = check_limit(query); !valid) return std::unexpected(valid.error());
+  return read([&](Connection& connection) {
+    return read_run_page<RunSummaryPage>(connection, query, k_run_summary_columns,
+                                         read_run_summary);
   });
 }
 

@@ -42,6 +42,7 @@ class SqliteStore final : public Store {
                                                        const std::string& key) override;
   Result<RunRecord> get_run(const std::string& workspace, const std::string& id) override;
   Result<RunPage> list_runs(const RunQuery& query) override;
+  Result<RunSummaryPage> list_run_summaries(const RunQuery& query) override;
   Result<std::vector<RunRecord>> list_active_runs() override;
   Result<RunRecord> update_run(const std::string& id, const RunUpdate& update) override;
   Result<std::vector<RunEvent>> run_events(const std::string& id) override;
