@@ -497,7 +497,8 @@ Result<nlohmann::json> ApiClient::list_runs(const std::string& workspace,
                       query_string({{"experiment", query.experiment},
                                     {"status", query.status},
                                     {"limit", query.limit > 0 ? std::to_string(query.limit) : ""},
-                                    {"page_token", query.page_token}});
+                                    {"page_token", query.page_token},
+                                    {"view", query.summary ? "summary" : ""}});
   return exchange_json(make_request("GET", target));
 }
 

@@ -94,6 +94,21 @@ TEST_CASE("e2e: output for scripts from a real service", "[e2e][cli][output]") {
     CHECK_THAT(cli.run({"run", "list", "-o", "wide"}).out, Catch::Contains("COMPUTE"));
     CHECK_THAT(cli.run({"run", "list"}).out, !Catch::Contains("COMPUTE"));
   }
+  SECTION("given the table, each row says what the whole run says, from summaries or whole runs") {
+    const auto whole = json::parse(cli.run({"run", "list", "-o", "json"}).out)["items"].at(0);
+    const auto from_summaries = cli.run({"run", "list", "-o", "wide", "--no-headers"});
+    // Sorting by a tag needs the whole runs; the table must not change.
+    const auto from_whole_runs =
+        cli.run({"run", "list", "-o", "wide", "--no-headers", "--sort", "tags.nope"});
+    INFO(from_summaries.err << from_whole_runs.err);
+    CHECK(from_summaries.exit_code == 0);
+    CHECK(from_whole_runs.out == from_summaries.out);
+    CHECK_THAT(from_summaries.out,
+               Catch::StartsWith(id + " ") &&
+                   Catch::Contains(whole["experiment"].get<std::string>()) &&
+                   Catch::Contains("Completed") && Catch::Contains(whole["compute"].get<std::string>()));
+    CHECK(cli.run({"run", "list", "-o", "name"}).out == id + "\n");
+  }
   SECTION("given a format a command has no form for, it is refused (exit 2) before it runs") {
     const auto logs = cli.run({"logs", id, "-o", "json"});
     CHECK(logs.exit_code == 2);

@@ -85,6 +85,9 @@ struct RunListQuery {
   std::string status;  // comma list
   int limit = 100;
   std::string page_token;
+  // Each run as a summary (its own fields and queue; no payload, tasks, params, metrics or
+  // attempts) rather than the whole run. A service that predates summaries sends whole runs.
+  bool summary = false;
 };
 
 struct SubmitOutcome {

@@ -359,21 +359,41 @@ int exit_code_for_run(const json& run) {
   return status ? api::exit_code_for_outcome(*status) : exit_code::k_error;
 }
 
+// Whether the list prints only what run summaries hold: the table's columns (plain and wide)
+// and names do, unless --columns or --sort reads metrics, params or tags; every other format
+// prints whole runs.
+bool summaries_suffice(const RunListOptions& options, OutputFormat format) {
+  const bool tabular = format == OutputFormat::table || format == OutputFormat::wide ||
+                       format == OutputFormat::name;
+  const bool reads_run_data = !options.columns.empty() ||
+                              (!options.sort.empty() && options.sort.find('.') != std::string::npos);
+  return tabular && !reads_run_data;
+}
+
 Result<int> run_run_list(Session& session, const RunListOptions& options) {
   auto client = session.client();
   if (!client) return fail(client.error());
-  client::RunListQuery query{.experiment = options.experiment,
-                             .status = options.status,
-                             .limit = options.limit,
-                             .page_token = {}};
+  client::RunListQuery query{
+      .experiment = options.experiment,
+      .status = options.status,
+      .limit = options.limit,
+      .page_token = {},
+      .summary = summaries_suffice(options, session.printer().options().format)};
   json items = json::array();
-  json next_page;
   do {
     auto page = (*client)->list_runs(session.workspace(), query);
     if (!page) return fail(page.error());
-    for (auto& item : page->value("items", json::array())) items.push_back(std::move(item));
-    next_page = page->value("next_page_token", json());
-    query.page_token = next_page.is_string() ? next_page.get<std::string>() : std::string();
+    if (const auto listed = page->find("items"); listed != page->end() && listed->is_array()) {
+      if (items.empty()) {
+        items = std::move(*listed);
+      } else {
+        for (auto& item : *listed) items.push_back(std::move(item));
+      }
+    }
+    const auto next_page = page->find("next_page_token");
+    query.page_token = next_page != page->end() && next_page->is_string()
+                           ? next_page->get<std::string>()
+                           : std::string();
   } while (options.all && !query.page_token.empty());
   if (!options.sort.empty()) sort_runs(items, parse_run_sort(options.sort).value());
   ResourceKind kind = run_list_kind(items);

@@ -48,7 +48,8 @@ std::vector<std::string> resource_names(client::ApiClient& client, const std::st
   std::string key = "name";
   if (resource == "runs") {
     listed = client.list_runs(workspace, client::RunListQuery{.experiment = {}, .status = {},
-                                                              .limit = 200, .page_token = {}});
+                                                              .limit = 200, .page_token = {},
+                                                              .summary = true});
     key = "id";
   } else if (resource == "sweeps") {
     listed = client.list_sweeps(workspace);
