@@ -40,7 +40,7 @@ Result<std::unique_ptr<client::ApiClient>> connect(const config::Config& config,
   }
   debug_log("service {}", options.endpoint);
   auto token = options.token;
-  return std::make_unique<client::ApiClient>(client::make_curl_transport(options), token);
+  return std::make_unique<client::ApiClient>(client::make_transport(options), token);
 }
 
 Session::Session(config::Config config, Printer& printer, ClientFactory factory)
