@@ -26,7 +26,8 @@ Rows (--only takes these names):
 
 Timing: every command is timed whole, from spawn to exit, by one small timer in this script:
 time.perf_counter() around os.posix_spawn (stdout to a file, stderr to /dev/null) and
-os.waitpid, the same code for both sides. The timer's own cost is measured too (`/bin/true`,
+os.wait4, the same code for both sides; wait4's rusage gives each command's CPU time (user +
+system) and page faults, printed beside the wall times. The timer's own cost is measured too (`/bin/true`,
 printed under the table). Each row warms both sides up first, then runs --rounds rounds; every
 round runs both commands once, in alternating order (A B, then B A, ...), so that a change in
 load hits both alike. Times are medians (and p99 where the tail matters) of the rounds.
@@ -74,6 +75,7 @@ class Timer:
 
     def __init__(self, work: Path):
         self.out = str(work / "timer.out")
+        self.cpu = self.faults = 0.0  # of the last command run
 
     def run(self, argv, env):
         actions = [(os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
@@ -81,8 +83,10 @@ class Timer:
                    (os.POSIX_SPAWN_OPEN, 2, "/dev/null", os.O_WRONLY, 0)]
         start = time.perf_counter()
         pid = os.posix_spawn(argv[0], argv, env, file_actions=actions)
-        _, status = os.waitpid(pid, 0)
+        _, status, usage = os.wait4(pid, 0)
         elapsed = (time.perf_counter() - start) * 1000
+        self.cpu = (usage.ru_utime + usage.ru_stime) * 1000
+        self.faults = usage.ru_minflt + usage.ru_majflt
         if os.waitstatus_to_exitcode(status) != 0:
             # Once more, to say why (untimed).
             done = subprocess.run(argv, env=env, capture_output=True, text=True)
@@ -100,6 +104,8 @@ class Side:
     def __init__(self, label, argv, env, after=None):
         self.label, self.argv, self.env, self.after = label, argv, env, after
         self.samples = []
+        self.cpu = []  # ms of CPU (user + system) per sample, when timed by the Timer
+        self.faults = []
 
 
 def interleave(timer, sides, rounds, warmup):
@@ -112,6 +118,8 @@ def interleave(timer, sides, rounds, warmup):
     for index in range(rounds):
         for side in (sides if index % 2 == 0 else list(reversed(sides))):
             side.samples.append(timer.run(side.argv, side.env))
+            side.cpu.append(timer.cpu)
+            side.faults.append(timer.faults)
             if side.after:
                 side.after(timer.output())
 
@@ -135,6 +143,7 @@ class Bench:
         self.rows = []  # (row, trainctl, slurm, ratio, budget, verdict)
         self.details = []  # (row, side, samples summary)
         self.notes = []
+        self.anatomies = []  # (command, requests, bytes sent, bytes received)
         self.serial = 0
         self.rounds = args.rounds
         self.warmup = min(5, max(1, args.rounds // 20))
@@ -179,8 +188,10 @@ class Bench:
         self.rows.append((row, t_text, s_text, ratio, budget, verdict))
         for side in sides:
             s = side.samples
+            cpu = f"{statistics.median(side.cpu):.2f}" if side.cpu else ""
+            faults = f"{statistics.median(side.faults):.0f}" if side.faults else ""
             self.details.append((row, side.label, len(s), min(s), statistics.median(s),
-                                 percentile(s, 0.9), percentile(s, 0.99), max(s), unit))
+                                 percentile(s, 0.9), percentile(s, 0.99), max(s), unit, cpu, faults))
 
     @staticmethod
     def verdict(ok):
@@ -199,6 +210,7 @@ class Bench:
         if self.slurm:
             sides.append(Side("`sbatch --version`", [which("sbatch"), "--version"], self.slurm_env))
         interleave(self.timer, sides, self.rounds, self.warmup)
+        self.anatomy(sides[0])
         t = statistics.median(sides[0].samples)
         ok = t <= 1.5 and (not self.slurm or t <= statistics.median(sides[1].samples))
         self.add("`--version`", sides, "≤ 1.5 ms and ≤ sbatch", self.verdict(ok))
@@ -217,6 +229,7 @@ class Bench:
                 sides.append(Side("`sbatch --hold --wrap true`", self.sbatch_submit(), self.slurm_env,
                                   lambda out: self.slurm_cancel_all(wait=False)))
             interleave(self.timer, sides, self.rounds, self.warmup)
+            self.anatomy(sides[0])
         finally:
             fixture.stop()
             if self.slurm:
@@ -296,6 +309,7 @@ class Bench:
                 if self.slurm:
                     sides.append(Side("`squeue -j ID`", [which("squeue"), "-j", job_id], self.slurm_env))
                 interleave(self.timer, sides, self.rounds, self.warmup)
+                self.anatomy(sides[0])
                 t = statistics.median(sides[0].samples)
                 ok = not self.slurm or t <= statistics.median(sides[1].samples)
                 self.add(f"show one job, {RUNS_STORED:,} stored", sides, "≤ squeue -j",
@@ -306,6 +320,7 @@ class Bench:
                     sides.append(Side(f"`squeue` ({SLURM_JOBS_LISTED} held)", [which("squeue")],
                                       self.slurm_env))
                 interleave(self.timer, sides, self.rounds, self.warmup)
+                self.anatomy(sides[0])
                 t = statistics.median(sides[0].samples)
                 ok = not self.slurm or t <= statistics.median(sides[1].samples)
                 self.add("list a page", sides, "≤ squeue", self.verdict(ok) if self.slurm else "—")
@@ -375,55 +390,74 @@ class Bench:
 
             side = Side("`trainctl submit -o name` (unchanged)", cli, fixture.env, cancel_run)
             interleave(self.timer, [side], max(3, self.rounds // 4), min(2, self.warmup))
-            sent, requests, blob_bytes, wrote = self.bytes_sent(fixture, cli)
+            before = self.wchar(fixture.service.proc.pid)
+            traced = self.trace(cli, fixture.env)
+            wrote = self.wchar(fixture.service.proc.pid) - before
+            if traced:
+                cancel_run(traced["stdout"])
+                self.anatomies.append((side.label, ", ".join(traced["requests"]), traced["sent"],
+                                       traced["received"]))
         finally:
             fixture.stop()
         t = statistics.median(side.samples)
+        blob_bytes = traced["blob_bytes"] if traced else None
         ok = t <= 150 and blob_bytes == 0
 
         def fmt(s):
-            return (f"{statistics.median(s.samples):.1f} ms; file bytes uploaded: {blob_bytes:,}")
+            sent = (f"sent {traced['sent']:,} bytes in {len(traced['requests'])} requests, "
+                    f"{blob_bytes:,} of them file uploads") if traced else "bytes not counted (no strace)"
+            return f"{statistics.median(s.samples):.1f} ms; {sent}"
 
         self.add("resubmit unchanged 10,000-file project", [side], "≤ 150 ms, 0 bytes",
                  self.verdict(ok), fmt=fmt)
-        self.notes.append(
-            f"resubmit: the first submit (uploading 10,000 files) took {first:.0f} ms; an unchanged "
-            f"resubmit sent {sent:,} bytes in {requests} request(s) ({blob_bytes:,} of them blob "
-            f"uploads); trainctld wrote {wrote:,} bytes meanwhile (wchar)"
-            if sent is not None else
-            f"resubmit: the first submit took {first:.0f} ms; bytes not counted (no strace)")
+        self.notes.append(f"resubmit: the first submit (uploading 10,000 files) took {first:.0f} ms; "
+                          f"trainctld wrote {wrote:,} bytes (wchar) while serving one unchanged "
+                          "resubmit")
 
-    def bytes_sent(self, fixture, cli):
-        """Bytes one more resubmit sends on its sockets (strace), and trainctld's wchar meanwhile."""
+    def trace(self, argv, env):
+        """Runs argv once under strace: its requests (method and path) in order, the bytes it
+        wrote to and read from sockets, and the bytes of blob uploads (PUT .../blobs/...), the
+        request line and headers included. None when strace is missing."""
         strace = shutil.which("strace")
         if not strace:
-            return None, 0, 0, 0
-        trace = self.work / "resubmit.strace"
-        before = self.wchar(fixture.service.proc.pid)
-        done = subprocess.run([strace, "-f", "-qq", "-y", "-s", "80", "-e", "signal=none",
-                               "-e", "trace=sendto,sendmsg,write,writev", "-o", str(trace)] + cli,
-                              env=fixture.env, check=True, capture_output=True, text=True)
-        time.sleep(0.2)  # the service's write-behind, if any
-        wrote = self.wchar(fixture.service.proc.pid) - before
-        fixture.cli(["run", "cancel", done.stdout.strip()])
-        # Every call that wrote to a socket; a call whose data starts with a request line starts
-        # a request, and the calls after it (headers, body) count towards that request.
+            return None
+        log = self.work / "trace.strace"
+        done = subprocess.run([strace, "-f", "-qq", "-y", "-s", "96", "-e", "signal=none",
+                               "-e", "trace=sendto,sendmsg,write,writev,recvfrom,recvmsg,read,readv",
+                               "-o", str(log), *argv], env=env, check=True, capture_output=True,
+                              text=True)
+        # A call on a socket; one whose data starts with a request line starts a request, and
+        # the calls after it (headers, body) count towards that request.
         call = re.compile(r'^(?:\d+\s+)?(\w+)\(\d+<(?:socket|TCP|TCPv6|UNIX)[^>]*>, (.*) = (\d+)$')
-        sent = requests = blob_bytes = 0
+        result = {"requests": [], "sent": 0, "received": 0, "blob_bytes": 0, "stdout": done.stdout}
         in_blob = False
-        for line in trace.read_text().splitlines():
+        for line in log.read_text().splitlines():
             match = call.match(line)
             if not match:
                 continue
             count = int(match.group(3))
-            sent += count
+            if match.group(1).startswith(("recv", "read")):
+                result["received"] += count
+                continue
+            result["sent"] += count
             data = re.search(r'"((?:[^"\\]|\\.)*)"', match.group(2))
-            if data and re.match(r"(GET|POST|PUT|DELETE|PATCH|HEAD) /", data.group(1)):
-                requests += 1
-                in_blob = data.group(1).startswith("PUT ") and "/blobs/" in data.group(1)
+            request = data and re.match(r"(GET|POST|PUT|DELETE|PATCH|HEAD) (\S+)", data.group(1))
+            if request:
+                result["requests"].append(f"{request.group(1)} {request.group(2).split('?')[0]}")
+                in_blob = request.group(1) == "PUT" and "/blobs/" in request.group(2)
             if in_blob:
-                blob_bytes += count
-        return sent, requests, blob_bytes, wrote
+                result["blob_bytes"] += count
+        log.unlink()
+        return result
+
+    def anatomy(self, side):
+        traced = self.trace(side.argv, side.env)
+        if traced is None:
+            return
+        if side.after:
+            side.after(traced["stdout"])
+        self.anatomies.append((side.label, ", ".join(traced["requests"]) or "none",
+                               traced["sent"], traced["received"]))
 
     @staticmethod
     def wchar(pid):
@@ -448,11 +482,19 @@ class Bench:
               "time above, alike for both sides.")
         for note in self.notes:
             print(f"- {note}")
-        print("\n| row | command | n | min | median | p90 | p99 | max |")
-        print("|---|---|---:|---:|---:|---:|---:|---:|")
-        for row, label, n, lo, median, p90, p99, hi, unit in self.details:
+        print("\nEvery sample: wall time (or rate), and the median CPU time (user + system) and page "
+              "faults of the command itself")
+        print("\n| row | command | n | min | median | p90 | p99 | max | CPU ms | faults |")
+        print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for row, label, n, lo, median, p90, p99, hi, unit, cpu, faults in self.details:
             print(f"| {row} | {label} | {n} | {lo:.2f} | {median:.2f} | {p90:.2f} | {p99:.2f} | "
-                  f"{hi:.2f} {unit} |")
+                  f"{hi:.2f} {unit} | {cpu} | {faults} |")
+        if self.anatomies:
+            print("\nWhat each trainctl command does on the wire (strace of one more run, untimed):")
+            print("\n| command | requests | bytes sent | bytes received |")
+            print("|---|---|---:|---:|")
+            for label, requests, sent, received in self.anatomies:
+                print(f"| {label} | {requests} | {sent:,} | {received:,} |")
 
 
 class HeldFixture(Fixture):
@@ -472,9 +514,6 @@ def measure(args, work: Path):
     """Every row, in this process (in the controller's namespace when Slurm is measured)."""
     bench = Bench(args, work)
     wanted = args.only.split(",")
-    for name in wanted:
-        if name not in ROWS:
-            sys.exit(f"client_speed: unknown row {name!r}; rows: {','.join(ROWS)}")
     bench.row_floor()
     if "version" in wanted:
         bench.row_version()
@@ -515,6 +554,11 @@ def main():
     parser.add_argument("--inside", type=Path, help=argparse.SUPPRESS)  # the re-executed half
     args = parser.parse_args()
     terminate_on_sigterm()
+    for name in args.only.split(","):
+        if name not in ROWS:
+            sys.exit(f"client_speed: unknown row {name!r}; rows: {','.join(ROWS)}")
+    if args.rounds < 1 or args.per_client < 1:
+        sys.exit("client_speed: --rounds and --per-client must be at least 1")
     if not (args.build / "trainctl").exists():
         sys.exit(f"client_speed: no trainctl in {args.build} (cmake --preset release && "
                  "cmake --build --preset release)")
