@@ -594,4 +594,7 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (KeyboardInterrupt, Terminated):
+        sys.exit("client_speed: interrupted; everything it started is stopped")
