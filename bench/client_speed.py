@@ -27,8 +27,8 @@ Rows (--only takes these names):
 Timing: every command is timed whole, from spawn to exit, by one small timer in this script:
 time.perf_counter() around os.posix_spawn (stdout to a file, stderr to /dev/null) and
 os.wait4, the same code for both sides; wait4's rusage gives each command's CPU time (user +
-system) and page faults, printed beside the wall times. The timer's own cost is measured too (`/bin/true`,
-printed under the table). Each row warms both sides up first, then runs --rounds rounds; every
+system) and page faults, printed beside the wall times. The timer's own cost is measured too
+(`/bin/true`, printed under the table). Each row warms both sides up first, then runs --rounds rounds; every
 round runs both commands once, in alternating order (A B, then B A, ...), so that a change in
 load hits both alike. Times are medians (and p99 where the tail matters) of the rounds.
 
@@ -49,13 +49,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from batch_submit import CLUSTER, Cluster, Fixture, parallel  # noqa: E402  (the Slurm cluster, a held target)
+# The Slurm cluster, a trainctld with a held target, threads at once (bench/batch_submit.py).
+from batch_submit import CLUSTER, Cluster, Fixture, parallel  # noqa: E402
 from run import Service, write_project  # noqa: E402  (a private trainctld, a project on disk)
 from slurm_start import env_file  # noqa: E402  (the cluster script's cluster.env)
 
@@ -286,8 +286,8 @@ class Bench:
         home.mkdir()
         service = Service(self.build, home)  # creates and migrates the store
         service.stop()
-        subprocess.run([str(self.build / "bench" / "bench_populate_runs"), str(home), str(RUNS_STORED)],
-                       check=True, stdout=subprocess.DEVNULL)
+        populate = self.build / "bench" / "bench_populate_runs"
+        subprocess.run([str(populate), str(home), str(RUNS_STORED)], check=True, stdout=subprocess.DEVNULL)
         return Service(self.build, home)
 
     def rows_show_list(self, wanted):
@@ -295,8 +295,9 @@ class Bench:
         env = service.env()
         jobs = []
         try:
-            listed = json.loads(subprocess.run([self.trainctl, "run", "list", "-o", "json", "--limit", "1"],
-                                               env=env, check=True, capture_output=True).stdout)
+            listed = json.loads(subprocess.run(
+                [self.trainctl, "run", "list", "-o", "json", "--limit", "1"], env=env, check=True,
+                capture_output=True).stdout)
             items = listed["items"] if isinstance(listed, dict) else listed
             run_id = items[0]["id"]
             if self.slurm:
@@ -307,7 +308,8 @@ class Bench:
             if "show" in wanted:
                 sides = [Side("`trainctl run show ID`", [self.trainctl, "run", "show", run_id], env)]
                 if self.slurm:
-                    sides.append(Side("`squeue -j ID`", [which("squeue"), "-j", job_id], self.slurm_env))
+                    sides.append(Side("`squeue -j ID`", [which("squeue"), "-j", job_id],
+                                      self.slurm_env))
                 interleave(self.timer, sides, self.rounds, self.warmup)
                 self.anatomy(sides[0])
                 t = statistics.median(sides[0].samples)
@@ -315,7 +317,8 @@ class Bench:
                 self.add(f"show one job, {RUNS_STORED:,} stored", sides, "≤ squeue -j",
                          self.verdict(ok) if self.slurm else "—")
             if "list" in wanted:
-                sides = [Side("`trainctl run list` (100 of 10,000)", [self.trainctl, "run", "list"], env)]
+                sides = [Side("`trainctl run list` (100 of 10,000)",
+                              [self.trainctl, "run", "list"], env)]
                 if self.slurm:
                     sides.append(Side(f"`squeue` ({SLURM_JOBS_LISTED} held)", [which("squeue")],
                                       self.slurm_env))
@@ -323,7 +326,8 @@ class Bench:
                 self.anatomy(sides[0])
                 t = statistics.median(sides[0].samples)
                 ok = not self.slurm or t <= statistics.median(sides[1].samples)
-                self.add("list a page", sides, "≤ squeue", self.verdict(ok) if self.slurm else "—")
+                self.add("list a page", sides, "≤ squeue",
+                         self.verdict(ok) if self.slurm else "—")
                 size = len(subprocess.run([self.trainctl, "run", "list", "-o", "json"], env=env,
                                           check=True, capture_output=True).stdout)
                 lines = len(subprocess.run([which("squeue")], env=self.slurm_env, capture_output=True,
@@ -404,8 +408,10 @@ class Bench:
         ok = t <= 150 and blob_bytes == 0
 
         def fmt(s):
+            if not traced:
+                return f"{statistics.median(s.samples):.1f} ms; bytes not counted (no strace)"
             sent = (f"sent {traced['sent']:,} bytes in {len(traced['requests'])} requests, "
-                    f"{blob_bytes:,} of them file uploads") if traced else "bytes not counted (no strace)"
+                    f"{blob_bytes:,} of them file uploads")
             return f"{statistics.median(s.samples):.1f} ms; {sent}"
 
         self.add("resubmit unchanged 10,000-file project", [side], "≤ 150 ms, 0 bytes",
@@ -474,7 +480,7 @@ class Bench:
         print(f"\ntrainctl ({self.build}, commit {commit}) against Slurm"
               f"{'' if self.slurm else ' (left out: --no-slurm)'}; {self.rounds} rounds, "
               f"load average {os.getloadavg()[0]:.2f}\n")
-        print("| row | trainctl | Slurm | ratio | budget | |")
+        print("| row | trainctl | Slurm | trainctl ÷ Slurm | budget | |")
         print("|---|---|---|---|---|---|")
         for row in self.rows:
             print("| " + " | ".join(row) + " |")
@@ -544,7 +550,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--build", type=Path, default=ROOT / "build" / "release")
-    parser.add_argument("--only", default=",".join(ROWS), help="rows, comma-separated: " + ",".join(ROWS))
+    parser.add_argument("--only", default=",".join(ROWS),
+                        help="rows, comma-separated: " + ",".join(ROWS))
     parser.add_argument("--rounds", type=int, default=100,
                         help="rounds per row (default 100); resubmit takes a quarter, the concurrent "
                              "row one batch per 20")
