@@ -472,12 +472,22 @@ class Bench:
                 return int(line.split()[1])
         return 0
 
+    def source_commit(self):
+        """The commit the build's source tree is at now (the build may be older)."""
+        source = ROOT
+        cache = self.build / "CMakeCache.txt"
+        if cache.exists():
+            match = re.search(r"^CMAKE_HOME_DIRECTORY:INTERNAL=(.*)$", cache.read_text(), re.M)
+            if match:
+                source = Path(match.group(1))
+        commit = subprocess.run(["git", "-C", str(source), "describe", "--always", "--dirty"],
+                                capture_output=True, text=True).stdout.strip()
+        return f"source {source} at {commit or 'unknown'}"
+
     # --- report --------------------------------------------------------------------------------
 
     def report(self):
-        commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                                capture_output=True, text=True).stdout.strip()
-        print(f"\ntrainctl ({self.build}, commit {commit}) against Slurm"
+        print(f"\ntrainctl ({self.build}, {self.source_commit()}) against Slurm"
               f"{'' if self.slurm else ' (left out: --no-slurm)'}; {self.rounds} rounds, "
               f"load average {os.getloadavg()[0]:.2f}\n")
         print("| row | trainctl | Slurm | trainctl ÷ Slurm | budget | |")
