@@ -40,6 +40,7 @@ down at the end, also on an error or Ctrl-C. Every process started is stopped by
 every temp dir removed.
 """
 import argparse
+import http.client
 import json
 import os
 import re
@@ -51,6 +52,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -311,7 +313,7 @@ class Bench:
                     sides.append(Side("`squeue -j ID`", [which("squeue"), "-j", job_id],
                                       self.slurm_env))
                 interleave(self.timer, sides, self.rounds, self.warmup)
-                self.anatomy(sides[0])
+                self.anatomy(sides[0], service)
                 t = statistics.median(sides[0].samples)
                 ok = not self.slurm or t <= statistics.median(sides[1].samples)
                 self.add(f"show one job, {RUNS_STORED:,} stored", sides, "≤ squeue -j",
@@ -323,7 +325,7 @@ class Bench:
                     sides.append(Side(f"`squeue` ({SLURM_JOBS_LISTED} held)", [which("squeue")],
                                       self.slurm_env))
                 interleave(self.timer, sides, self.rounds, self.warmup)
-                self.anatomy(sides[0])
+                self.anatomy(sides[0], service)
                 t = statistics.median(sides[0].samples)
                 ok = not self.slurm or t <= statistics.median(sides[1].samples)
                 self.add("list a page", sides, "≤ squeue",
@@ -400,7 +402,7 @@ class Bench:
             if traced:
                 cancel_run(traced["stdout"])
                 self.anatomies.append((side.label, ", ".join(traced["requests"]), traced["sent"],
-                                       traced["received"]))
+                                       traced["received"], ""))
         finally:
             fixture.stop()
         t = statistics.median(side.samples)
@@ -435,7 +437,7 @@ class Bench:
         # A call on a socket; one whose data starts with a request line starts a request, and
         # the calls after it (headers, body) count towards that request.
         call = re.compile(r'^(?:\d+\s+)?(\w+)\(\d+<(?:socket|TCP|TCPv6|UNIX)[^>]*>, (.*) = (\d+)$')
-        result = {"requests": [], "sent": 0, "received": 0, "blob_bytes": 0, "stdout": done.stdout}
+        result = {"requests": [], "targets": [], "sent": 0, "received": 0, "blob_bytes": 0, "stdout": done.stdout}
         in_blob = False
         for line in log.read_text().splitlines():
             match = call.match(line)
@@ -450,20 +452,49 @@ class Bench:
             request = data and re.match(r"(GET|POST|PUT|DELETE|PATCH|HEAD) (\S+)", data.group(1))
             if request:
                 result["requests"].append(f"{request.group(1)} {request.group(2).split('?')[0]}")
+                result["targets"].append((request.group(1), request.group(2)))
                 in_blob = request.group(1) == "PUT" and "/blobs/" in request.group(2)
             if in_blob:
                 result["blob_bytes"] += count
         log.unlink()
         return result
 
-    def anatomy(self, side):
+    def anatomy(self, side, service=None):
+        """The requests one run of the side's command makes; with `service`, also how long the
+        service alone takes to answer its GETs (replayed on one keep-alive connection)."""
         traced = self.trace(side.argv, side.env)
         if traced is None:
             return
         if side.after:
             side.after(traced["stdout"])
+        served = ""
+        gets = [target for method, target in traced["targets"] if method == "GET"]
+        if service and gets and len(gets) == len(traced["targets"]):
+            served = f"{self.serve_time(service, gets):.2f} ms"
         self.anatomies.append((side.label, ", ".join(traced["requests"]) or "none",
-                               traced["sent"], traced["received"]))
+                               traced["sent"], traced["received"], served))
+
+    def serve_time(self, service, targets, repeats=50):
+        """Median ms for the service to answer `targets` (GETs) on one keep-alive connection,
+        from the request sent to the last byte of the reply read."""
+        endpoint = urlparse(service.endpoint)
+        connection = http.client.HTTPConnection(endpoint.hostname, endpoint.port, timeout=30)
+        headers = {"Authorization": f"Bearer {service.token}"}
+        samples = []
+        try:
+            for index in range(repeats + 5):
+                start = time.perf_counter()
+                for target in targets:
+                    connection.request("GET", target, headers=headers)
+                    reply = connection.getresponse()
+                    reply.read()
+                    if reply.status != 200:
+                        raise RuntimeError(f"GET {target}: HTTP {reply.status}")
+                if index >= 5:  # the first few warm the connection up
+                    samples.append((time.perf_counter() - start) * 1000)
+        finally:
+            connection.close()
+        return statistics.median(samples)
 
     @staticmethod
     def wchar(pid):
@@ -506,11 +537,13 @@ class Bench:
             print(f"| {row} | {label} | {n} | {lo:.2f} | {median:.2f} | {p90:.2f} | {p99:.2f} | "
                   f"{hi:.2f} {unit} | {cpu} | {faults} |")
         if self.anatomies:
-            print("\nWhat each trainctl command does on the wire (strace of one more run, untimed):")
-            print("\n| command | requests | bytes sent | bytes received |")
-            print("|---|---|---:|---:|")
-            for label, requests, sent, received in self.anatomies:
-                print(f"| {label} | {requests} | {sent:,} | {received:,} |")
+            print("\nWhat each trainctl command does on the wire (strace of one more run, "
+                  "untimed), and how long the service alone takes to answer its GETs (median of "
+                  "50 on one keep-alive connection):")
+            print("\n| command | requests | bytes sent | bytes received | the service alone |")
+            print("|---|---|---:|---:|---:|")
+            for label, requests, sent, received, served in self.anatomies:
+                print(f"| {label} | {requests} | {sent:,} | {received:,} | {served} |")
 
 
 class HeldFixture(Fixture):
