@@ -368,7 +368,11 @@ class Bench:
                     if match:
                         side.samples.append((now - float(match.group(1))) * 1000)
             finally:
-                follower.wait(timeout=30)
+                try:
+                    follower.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    follower.kill()
+                    follower.wait()
             if len(side.samples) != lines:
                 raise RuntimeError(f"follow: received {len(side.samples)} of {lines} lines")
         finally:
