@@ -4,7 +4,9 @@
 
     bench/client_speed.py --build build/release                  # every row, Slurm beside
     bench/client_speed.py --build build/release --only version,show,list --rounds 200
-    bench/client_speed.py --build build/ci --no-slurm --rounds 1  # smoke: trainctl only, ~15 s
+    bench/client_speed.py --build build/ci --no-slurm             # trainctl only
+    bench/client_speed.py --build build/ci --no-slurm --rounds 1 --only version,submit,show,list,follow
+                                                                  # smoke: 20-30 s
 
 Rows (--only takes these names):
 
