@@ -6,7 +6,7 @@
     bench/client_speed.py --build build/release --only version,show,list --rounds 200
     bench/client_speed.py --build build/ci --no-slurm             # trainctl only
     bench/client_speed.py --build build/ci --no-slurm --rounds 1 --only version,submit,show,list,follow
-                                                                  # smoke: 20-30 s
+                                                                  # smoke: 30-40 s
 
 Rows (--only takes these names):
 
