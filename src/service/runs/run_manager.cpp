@@ -557,7 +557,39 @@ void RunManager::watch_loop() {
   while (!m_stopping) {
     record_unrecorded_changes();
     observe_active_runs();
-    m_state_watch.wait(m_options.watch_interval);
+    std::map<std::string, fs::path> followed;
+    {
+      std::lock_guard lock(m_mutex);
+      for (const auto& [id, followers] : m_log_followers) followed.emplace(id, run_dir(id) / "logs");
+    }
+    if (m_state_watch.track_logs(followed)) notify_change();
+    // Until the next observation, a followed log's write only wakes its followers; a state file
+    // change (or stop()) observes at once.
+    const auto next = std::chrono::steady_clock::now() + m_options.watch_interval;
+    while (!m_stopping) {
+      const auto left =
+          std::chrono::ceil<std::chrono::milliseconds>(next - std::chrono::steady_clock::now());
+      if (left.count() <= 0) break;
+      const auto woken = m_state_watch.wait(left);
+      if (woken.logs) notify_change();
+      if (woken.state) break;
+    }
+  }
+}
+
+void RunManager::follow_logs(const std::string& run_id) {
+  bool first = false;
+  {
+    std::lock_guard lock(m_mutex);
+    first = m_log_followers[run_id]++ == 0;
+  }
+  if (first) m_state_watch.wake();  // watch its logs now, not at the next observation
+}
+
+void RunManager::unfollow_logs(const std::string& run_id) {
+  std::lock_guard lock(m_mutex);
+  if (auto it = m_log_followers.find(run_id); it != m_log_followers.end() && --it->second <= 0) {
+    m_log_followers.erase(it);
   }
 }
 
@@ -591,7 +623,6 @@ void RunManager::observe_active_runs() {
     }
     for (const auto& id : finished) m_active.erase(id);
   }
-  notify_change();  // log followers look for new bytes on every tick
 }
 
 bool RunManager::record_observation(const std::string& run_id, ActiveRun& active,
