@@ -264,8 +264,8 @@ std::string wait_for_gate(const std::filesystem::path& gates, const std::string&
 TEST_CASE("a follower gets each line of every task while the run runs, not when it ends",
           "[service][logs]") {
   ServiceFixture service;
-  const auto gates = service.home() / "gates";
-  std::filesystem::create_directories(gates);
+  const TempDir gates_dir;  // outside the service's home, which tasks do not see
+  const auto gates = gates_dir.path();
   // Each rank prints a line, then waits for the follower to open that line's gate before it
   // prints the next: the run only ends if every line reaches the follower while it runs.
   const auto id = submit_two_ranks(
@@ -299,8 +299,8 @@ TEST_CASE("a follower gets each line of every task while the run runs, not when 
 TEST_CASE("a follower gets a retried run's lines of each attempt while it runs",
           "[service][logs]") {
   ServiceFixture service;
-  const auto gates = service.home() / "gates";
-  std::filesystem::create_directories(gates);
+  const TempDir gates_dir;  // outside the service's home, which tasks do not see
+  const auto gates = gates_dir.path();
   // The first attempt prints a line, waits for its gate, then is killed; the second (a marker
   // in outputs/ tells them apart) prints a line and waits for its own gate.
   auto payload = script_payload(upload_snapshot(

@@ -25,6 +25,10 @@ using api::RunStatus;
 
 namespace {
 
+// The least time between two wake-ups of a run's log followers for writes to its logs: a line
+// written alone is sent at once, a stream of them in batches at most this far apart.
+constexpr auto k_log_wake_gap = std::chrono::milliseconds(5);
+
 nlohmann::json optional_time(int64_t unix_ms) {
   return unix_ms > 0 ? nlohmann::json(util::format_rfc3339(unix_ms)) : nlohmann::json(nullptr);
 }
@@ -571,7 +575,12 @@ void RunManager::watch_loop() {
           std::chrono::ceil<std::chrono::milliseconds>(next - std::chrono::steady_clock::now());
       if (left.count() <= 0) break;
       const auto woken = m_state_watch.wait(left);
-      if (woken.logs) notify_change();
+      if (woken.logs) {
+        notify_change();
+        // A task that writes without pause wakes its followers once per gap, each reading
+        // what the gap gathered, not once per write.
+        std::this_thread::sleep_for(k_log_wake_gap);
+      }
       if (woken.state) break;
     }
   }
