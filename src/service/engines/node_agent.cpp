@@ -1,8 +1,8 @@
 // `trainctld node-agent`: what a run's Slurm job runs on its node, or on each of its nodes
 // (slurm_engine.hpp). It copies the run's plan and files from the service into a folder of the
 // node's own, runs the run's supervisor there, and sends back over HTTP what the service shows:
-// the run's state as it changes, every log as it grows (a line is sent as soon as a task writes
-// it, so it reaches `trainctl logs -f` within milliseconds), and at the end the outputs, before the final state, so a run is never seen
+// the run's state as it changes, every log as it grows (a line reaches `trainctl logs -f` within
+// a few hundred ms), and at the end the outputs, before the final state, so a run is never seen
 // Completed without them. No file system is shared with the service.
 //
 // On a run of several nodes, each node's agent first tells the service where its node is (host,
@@ -13,9 +13,7 @@
 #include <fcntl.h>
 #include <ifaddrs.h>
 #include <netdb.h>
-#include <poll.h>
 #include <signal.h>
-#include <sys/inotify.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -24,7 +22,6 @@
 #include <httplib.h>
 #include <fmt/format.h>
 
-#include <array>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -51,11 +48,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Logs and state are sent when a log is written (at most every k_min_sync_gap, so a task that
-// writes without pause costs a bounded number of requests) and at least every k_sync_interval.
 constexpr auto k_sync_interval = std::chrono::milliseconds(100);
-constexpr auto k_min_sync_gap = std::chrono::milliseconds(10);
-constexpr auto k_control_interval = std::chrono::milliseconds(300);  // asks about a cancel
+constexpr int k_control_ticks = 3;  // the service is asked about a cancel every 300 ms
 constexpr size_t k_max_log_piece = 1u << 20;
 constexpr int k_failure_exit_code = 1;
 // The outputs and the final state are sent again for about half a minute while the service is
@@ -187,33 +181,6 @@ std::vector<std::pair<std::string, std::string>> slurm_variables() {
   return variables;
 }
 
-// Waits for a write to a log in a directory (inotify); without inotify, or when the directory
-// cannot be watched, a wait lasts its whole timeout.
-class LogWatch {
- public:
-  explicit LogWatch(const fs::path& dir) : m_inotify(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) {
-    if (m_inotify && ::inotify_add_watch(m_inotify.get(), dir.c_str(), IN_MODIFY | IN_CREATE) < 0) {
-      m_inotify.reset();
-    }
-  }
-
-  // Returns once a log was written since the last wait, a signal arrives, or `timeout` passes.
-  void wait(std::chrono::milliseconds timeout) const {
-    if (!m_inotify) {
-      std::this_thread::sleep_for(timeout);
-      return;
-    }
-    pollfd entry{m_inotify.get(), POLLIN, 0};
-    if (::poll(&entry, 1, static_cast<int>(timeout.count())) <= 0) return;
-    alignas(inotify_event) std::array<char, 4096> buffer{};
-    while (::read(m_inotify.get(), buffer.data(), buffer.size()) > 0) {
-    }
-  }
-
- private:
-  util::UniqueFd m_inotify;
-};
-
 class NodeAgent {
  public:
   NodeAgent(std::string service_url, std::string run_id, const std::string& credential)
@@ -245,21 +212,15 @@ class NodeAgent {
     const pid_t supervisor = *started;
     bool stop_forwarded = false;
     int status = 0;
-    const LogWatch log_watch(m_local / "logs");
-    auto next_control = std::chrono::steady_clock::now();
-    while (::waitpid(supervisor, &status, WNOHANG) == 0) {
-      if (!stop_forwarded && !m_cancel_asked && std::chrono::steady_clock::now() >= next_control) {
-        m_cancel_asked = cancel_asked();
-        next_control = std::chrono::steady_clock::now() + k_control_interval;
-      }
+    for (int tick = 0; ::waitpid(supervisor, &status, WNOHANG) == 0; ++tick) {
+      if (!stop_forwarded && !m_cancel_asked && tick % k_control_ticks == 0) m_cancel_asked = cancel_asked();
       if (!stop_forwarded && (g_stop_signal != 0 || m_cancel_asked)) {
         ::kill(supervisor, SIGTERM);  // the supervisor stops every task: the run ends Canceled
         stop_forwarded = true;
       }
       sync_logs();
       sync_state(/*final=*/false);
-      std::this_thread::sleep_for(k_min_sync_gap);
-      log_watch.wait(k_sync_interval - k_min_sync_gap);
+      std::this_thread::sleep_for(k_sync_interval);
     }
     // Slurm signals every process of a job it ends, so the supervisor may have seen the signal
     // before this loop did.
