@@ -558,6 +558,7 @@ void RunManager::recover(const RunRecord& run) {
 }
 
 void RunManager::watch_loop() {
+  bool logs_written = false;  // a followed log was written; its followers are not woken yet
   while (!m_stopping) {
     record_unrecorded_changes();
     observe_active_runs();
@@ -566,7 +567,7 @@ void RunManager::watch_loop() {
       std::lock_guard lock(m_mutex);
       for (const auto& [id, followers] : m_log_followers) followed.emplace(id, run_dir(id) / "logs");
     }
-    if (m_state_watch.track_logs(followed)) notify_change();
+    if (m_state_watch.track_logs(followed) || std::exchange(logs_written, false)) notify_change();
     // Until the next observation, a followed log's write only wakes its followers; a state file
     // change (or stop()) observes at once.
     const auto next = std::chrono::steady_clock::now() + m_options.watch_interval;
@@ -575,15 +576,31 @@ void RunManager::watch_loop() {
           std::chrono::ceil<std::chrono::milliseconds>(next - std::chrono::steady_clock::now());
       if (left.count() <= 0) break;
       const auto woken = m_state_watch.wait(left);
-      if (woken.logs) {
-        notify_change();
-        // A task that writes without pause wakes its followers once per gap, each reading
-        // what the gap gathered, not once per write.
-        std::this_thread::sleep_for(k_log_wake_gap);
+      if (woken.state) {
+        logs_written = logs_written || woken.logs;
+        break;
       }
-      if (woken.state) break;
+      if (!woken.logs) continue;
+      if (followed_run_starting()) {
+        // Observed first: its followers hear that it runs before they get its first lines.
+        logs_written = true;
+        break;
+      }
+      notify_change();
+      // A task that writes without pause wakes its followers once per gap, each reading what
+      // the gap gathered, not once per write.
+      std::this_thread::sleep_for(k_log_wake_gap);
     }
   }
+}
+
+bool RunManager::followed_run_starting() const {
+  std::lock_guard lock(m_mutex);
+  return std::ranges::any_of(m_log_followers, [&](const auto& followed) {
+    const auto active = m_active.find(followed.first);
+    return active != m_active.end() && (active->second.status == RunStatus::Starting ||
+                                        active->second.status == RunStatus::Queued);
+  });
 }
 
 void RunManager::follow_logs(const std::string& run_id) {

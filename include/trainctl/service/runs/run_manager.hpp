@@ -152,6 +152,8 @@ class RunManager {
   void request_schedule();
   void preparation_loop();
   void watch_loop();
+  // A run with a log follower is active and not yet recorded Running.
+  bool followed_run_starting() const;
   void prepare(const RunRef& ref);
   // Preparing -> Starting -> engine.start; a failure is returned for the caller to record.
   Result<void> prepare_and_start(const RunRecord& run);
