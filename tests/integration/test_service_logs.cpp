@@ -4,7 +4,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <fstream>
+#include <functional>
+#include <map>
 #include <thread>
 
 #include <catch2/catch.hpp>
@@ -204,4 +208,130 @@ TEST_CASE("the merged log of a run ends even when a task's log never appeared",
   for (const auto& event : followed.events) {
     if (event["type"] == "log") CHECK(event["task"] == "rank-1");
   }
+}
+
+namespace {
+
+// Follows the run's merged logs to the end event; `on_line(task, line)` is called for each whole
+// line as the follower receives it.
+Stream follow_lines(const ServiceFixture& service, const std::string& run_id,
+                    const std::function<void(const std::string&, const std::string&)>& on_line) {
+  httplib::Client client("127.0.0.1", service.port());
+  client.set_read_timeout(std::chrono::seconds(60));
+  Stream stream;
+  NdjsonLines lines;
+  std::map<std::string, std::string> partial;  // by task: bytes after its last newline
+  client.Get(("/v1/workspaces/default/runs/" + run_id + "/logs?follow=true").c_str(),
+             {{"Authorization", "Bearer " + service.token()}},
+             [&](const char* data, size_t size) {
+               return lines.feed(data, size, [&](nlohmann::json event) {
+                 if (event["type"] == "log") {
+                   const std::string task = event["task"];
+                   stream.data += event["data"].get<std::string>();
+                   auto& text = partial[task];
+                   text += event["data"].get<std::string>();
+                   for (auto end = text.find('\n'); end != std::string::npos; end = text.find('\n')) {
+                     on_line(task, text.substr(0, end));
+                     text.erase(0, end + 1);
+                   }
+                 }
+                 stream.events.push_back(std::move(event));
+                 return true;
+               });
+             });
+  return stream;
+}
+
+std::string run_status(const ServiceFixture& service, const std::string& run_id) {
+  return body_json(http_request(service, "GET", "/v1/workspaces/default/runs/" + run_id))
+      .value("status", "");
+}
+
+bool is_finished(const std::string& status) {
+  return status == "Completed" || status == "Failed" || status == "Canceled" || status == "TimedOut";
+}
+
+// Python lines, indented by `indent` spaces, that wait until the file named by the expression
+// `gate` exists in the directory `gates`.
+std::string wait_for_gate(const std::filesystem::path& gates, const std::string& gate, int indent) {
+  const std::string pad(static_cast<size_t>(indent), ' ');
+  return fmt::format("{0}while not os.path.exists(os.path.join('{1}', {2})):\n{0}    time.sleep(0.01)\n",
+                     pad, gates.string(), gate);
+}
+
+}  // namespace
+
+TEST_CASE("a follower gets each line of every task while the run runs, not when it ends",
+          "[service][logs]") {
+  ServiceFixture service;
+  const TempDir gates_dir;  // outside the service's home, which tasks do not see
+  const auto gates = gates_dir.path();
+  // Each rank prints a line, then waits for the follower to open that line's gate before it
+  // prints the next: the run only ends if every line reaches the follower while it runs.
+  const auto id = submit_two_ranks(
+      service, "pytorch",
+      "import os, time\n"
+      "rank = os.environ['RANK']\n"
+      "for step in range(3):\n"
+      "    print(f'rank {rank} step {step}', flush=True)\n"
+      "    gate = f'{rank}-{step}'\n" +
+          wait_for_gate(gates, "gate", 4));
+  REQUIRE_FALSE(id.empty());
+
+  std::vector<std::string> lines;
+  const auto followed = follow_lines(service, id, [&](const std::string& task, const std::string& line) {
+    lines.push_back(task + ": " + line);
+    CHECK_FALSE(is_finished(run_status(service, id)));
+    // "rank R step S" opens gate "R-S".
+    const auto rank = line.substr(5, line.find(' ', 5) - 5);
+    const auto step = line.substr(line.rfind(' ') + 1);
+    std::ofstream(gates / (rank + "-" + step)).close();
+  });
+  REQUIRE_FALSE(followed.events.empty());
+  CHECK(followed.events.back()["type"] == "end");
+  CHECK(followed.events.back()["status"] == "Completed");
+  std::sort(lines.begin(), lines.end());
+  CHECK(lines == std::vector<std::string>{"rank-0: rank 0 step 0", "rank-0: rank 0 step 1",
+                                          "rank-0: rank 0 step 2", "rank-1: rank 1 step 0",
+                                          "rank-1: rank 1 step 1", "rank-1: rank 1 step 2"});
+}
+
+TEST_CASE("a follower gets a retried run's lines of each attempt while it runs",
+          "[service][logs]") {
+  ServiceFixture service;
+  const TempDir gates_dir;  // outside the service's home, which tasks do not see
+  const auto gates = gates_dir.path();
+  // The first attempt prints a line, waits for its gate, then is killed; the second (a marker
+  // in outputs/ tells them apart) prints a line and waits for its own gate.
+  auto payload = script_payload(upload_snapshot(
+      service,
+      {{"train.py",
+        "import os, signal, time\n"
+        "marker = os.path.join(os.environ['TRAINCTL_OUTPUTS_DIR'], 'tried')\n"
+        "first = not os.path.exists(marker)\n"
+        "open(marker, 'w').close()\n"
+        "name = 'first' if first else 'second'\n"
+        "print('attempt', name, flush=True)\n" +
+            wait_for_gate(gates, "name", 0) +
+            "if first:\n"
+            "    os.kill(os.getpid(), signal.SIGKILL)\n"}}));
+  payload["limits"] = {{"max_retries", 1}};
+  const std::string id =
+      body_json(http_request(service, "POST", "/v1/workspaces/default/runs", payload.dump()))
+          .value("id", "");
+  REQUIRE_FALSE(id.empty());
+
+  std::vector<std::string> lines;
+  const auto followed = follow_lines(service, id, [&](const std::string&, const std::string& line) {
+    lines.push_back(line);
+    CHECK_FALSE(is_finished(run_status(service, id)));
+    std::ofstream(gates / line.substr(line.rfind(' ') + 1)).close();
+  });
+  CHECK(lines == std::vector<std::string>{"attempt first", "attempt second"});
+  REQUIRE_FALSE(followed.events.empty());
+  CHECK(followed.events.back()["type"] == "end");
+  CHECK(followed.events.back()["status"] == "Completed");
+  const auto attempts = std::count_if(followed.events.begin(), followed.events.end(),
+                                      [](const auto& event) { return event["type"] == "attempt"; });
+  CHECK(attempts == 2);
 }

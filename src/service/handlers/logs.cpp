@@ -14,7 +14,9 @@ namespace trainctl::service::handlers {
 
 namespace {
 
-constexpr auto k_max_wait = std::chrono::milliseconds(250);
+// A follower is woken by every change of its run and every write to its logs; this bounds its
+// sleep for what sends no notification (the heartbeat's time, a deleted run).
+constexpr auto k_max_wait = std::chrono::milliseconds(1000);
 using SteadyClock = std::chrono::steady_clock;
 
 // The task name of a run's Preparing log (logs/preparing.log): the build of its pip environment.
@@ -68,6 +70,21 @@ nlohmann::json attempt_outcome(const RunRecord& run, int attempt) {
   return {{"attempt", attempt}, {"status", "Failed"}, {"exit_code", nullptr}, {"reason", ""}};
 }
 
+// A run's logs watched for writes while this is alive (RunManager::follow_logs).
+class FollowedLogs {
+ public:
+  FollowedLogs(RunManager& runs, std::string run_id) : m_runs(runs), m_run_id(std::move(run_id)) {
+    m_runs.follow_logs(m_run_id);
+  }
+  ~FollowedLogs() { m_runs.unfollow_logs(m_run_id); }
+  FollowedLogs(const FollowedLogs&) = delete;
+  FollowedLogs& operator=(const FollowedLogs&) = delete;
+
+ private:
+  RunManager& m_runs;
+  std::string m_run_id;
+};
+
 // Streams one request's events; owns the cursors, which read the logs of one attempt of the
 // run. Without follow, that attempt's log is sent up to what exists (all of it when the attempt
 // is over) and an end event closes the stream. Following, an "attempt" event says which attempt
@@ -86,6 +103,9 @@ class LogStream {
 
   // Writes every event of the request to `sink`; returns false when the client went away.
   bool run(httplib::DataSink& sink) {
+    // Following, a write to one of the run's logs wakes the wait below at once.
+    std::optional<FollowedLogs> followed;
+    if (m_follow) followed.emplace(m_context.runs, m_run.id);
     std::optional<api::RunStatus> sent_status;
     if (m_follow && !write_event(sink, {{"type", "attempt"}, {"attempt", m_attempt}})) return false;
     auto last_write = SteadyClock::now();

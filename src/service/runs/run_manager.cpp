@@ -25,6 +25,10 @@ using api::RunStatus;
 
 namespace {
 
+// The least time between two wake-ups of a run's log followers for writes to its logs: a line
+// written alone is sent at once, a stream of them in batches at most this far apart.
+constexpr auto k_log_wake_gap = std::chrono::milliseconds(5);
+
 nlohmann::json optional_time(int64_t unix_ms) {
   return unix_ms > 0 ? nlohmann::json(util::format_rfc3339(unix_ms)) : nlohmann::json(nullptr);
 }
@@ -554,10 +558,64 @@ void RunManager::recover(const RunRecord& run) {
 }
 
 void RunManager::watch_loop() {
+  bool logs_written = false;  // a followed log was written; its followers are not woken yet
   while (!m_stopping) {
     record_unrecorded_changes();
     observe_active_runs();
-    m_state_watch.wait(m_options.watch_interval);
+    std::map<std::string, fs::path> followed;
+    {
+      std::lock_guard lock(m_mutex);
+      for (const auto& [id, followers] : m_log_followers) followed.emplace(id, run_dir(id) / "logs");
+    }
+    if (m_state_watch.track_logs(followed) || std::exchange(logs_written, false)) notify_change();
+    // Until the next observation, a followed log's write only wakes its followers; a state file
+    // change (or stop()) observes at once.
+    const auto next = std::chrono::steady_clock::now() + m_options.watch_interval;
+    while (!m_stopping) {
+      const auto left =
+          std::chrono::ceil<std::chrono::milliseconds>(next - std::chrono::steady_clock::now());
+      if (left.count() <= 0) break;
+      const auto woken = m_state_watch.wait(left);
+      if (woken.state) {
+        logs_written = logs_written || woken.logs;
+        break;
+      }
+      if (!woken.logs) continue;
+      if (followed_run_starting()) {
+        // Observed first: its followers hear that it runs before they get its first lines.
+        logs_written = true;
+        break;
+      }
+      notify_change();
+      // A task that writes without pause wakes its followers once per gap, each reading what
+      // the gap gathered, not once per write.
+      std::this_thread::sleep_for(k_log_wake_gap);
+    }
+  }
+}
+
+bool RunManager::followed_run_starting() const {
+  std::lock_guard lock(m_mutex);
+  return std::ranges::any_of(m_log_followers, [&](const auto& followed) {
+    const auto active = m_active.find(followed.first);
+    return active != m_active.end() && (active->second.status == RunStatus::Starting ||
+                                        active->second.status == RunStatus::Queued);
+  });
+}
+
+void RunManager::follow_logs(const std::string& run_id) {
+  bool first = false;
+  {
+    std::lock_guard lock(m_mutex);
+    first = m_log_followers[run_id]++ == 0;
+  }
+  if (first) m_state_watch.wake();  // watch its logs now, not at the next observation
+}
+
+void RunManager::unfollow_logs(const std::string& run_id) {
+  std::lock_guard lock(m_mutex);
+  if (auto it = m_log_followers.find(run_id); it != m_log_followers.end() && --it->second <= 0) {
+    m_log_followers.erase(it);
   }
 }
 
@@ -591,7 +649,6 @@ void RunManager::observe_active_runs() {
     }
     for (const auto& id : finished) m_active.erase(id);
   }
-  notify_change();  // log followers look for new bytes on every tick
 }
 
 bool RunManager::record_observation(const std::string& run_id, ActiveRun& active,

@@ -109,11 +109,17 @@ class RunManager {
   std::optional<QueueInfo> queue_info(const std::string& run_id) const;
   ComputeUsage compute_usage(const std::string& workspace, const std::string& compute) const;
 
-  // A counter that moves on every recorded change and on every watcher tick with active runs
-  // (new log bytes may have been written). wait_for_change returns once it differs from `seen`,
-  // on stop(), or after `timeout`.
+  // A counter that moves on every recorded change and whenever a log of a followed run is
+  // written (new log bytes to send). wait_for_change returns once it differs from `seen`, on
+  // stop(), or after `timeout`.
   uint64_t generation() const;
   void wait_for_change(uint64_t seen, std::chrono::milliseconds timeout) const;
+
+  // While a run has a log follower (between follow_logs and its unfollow_logs), every write to
+  // one of its logs moves the generation, so the follower sends a line as soon as it is written.
+  // Calls pair up; a run may have many followers.
+  void follow_logs(const std::string& run_id);
+  void unfollow_logs(const std::string& run_id);
 
  private:
   struct RunRef {
@@ -146,6 +152,8 @@ class RunManager {
   void request_schedule();
   void preparation_loop();
   void watch_loop();
+  // A run with a log follower is active and not yet recorded Running.
+  bool followed_run_starting() const;
   void prepare(const RunRef& ref);
   // Preparing -> Starting -> engine.start; a failure is returned for the caller to record.
   Result<void> prepare_and_start(const RunRecord& run);
@@ -198,7 +206,8 @@ class RunManager {
   mutable std::condition_variable m_changed;
   std::condition_variable m_schedule_wakeup;
   std::condition_variable m_prepare_wakeup;
-  StateWatch m_state_watch;  // the watcher's sleep, cut short by a state file change or stop()
+  // The watcher's sleep, cut short by a state file change, a followed log's write or stop().
+  StateWatch m_state_watch;
   uint64_t m_generation = 0;
   bool m_schedule_requested = false;
   std::map<std::string, WaitingRun> m_waiting;     // queued runs, by id
@@ -211,6 +220,7 @@ class RunManager {
   std::map<std::string, ActiveRun> m_active;       // runs the engine owns, by id
   std::map<std::string, std::deque<RunUpdate>> m_unrecorded;  // changes the store could not take yet
   std::map<std::string, std::string> m_cancel_reasons;  // runs canceled with a reason, by id
+  std::map<std::string, int> m_log_followers;           // followed runs: their followers, by id
   // Serializes "Starting + engine.start" and the watcher's "Running" against cancel, so a cancel
   // never misses a start and CancelRequested is never set back to Running.
   std::mutex m_start_mutex;
