@@ -157,6 +157,7 @@ TEST_CASE("e2e: canceling a run of 2 Slurm nodes leaves no process on any node",
   const auto canceled = setup.cli().run({"run", "cancel", run});
   CHECK(canceled.exit_code == 0);
   const auto waited = setup.cli().run({"run", "wait", run}, {}, 90);
+  INFO(setup.cli().run({"run", "show", run, "-o", "json"}).out);  // how it ended, when it fails
   CHECK(waited.exit_code == 4);
   CHECK(setup.status(run) == "Canceled");
   const auto queue = setup.cluster().exec({"squeue", "-h", "-t", "RUNNING,PENDING"});
