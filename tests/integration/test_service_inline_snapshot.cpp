@@ -64,7 +64,8 @@ json with_snapshot(json snapshot, const std::string& experiment = "inline") {
 
 std::set<std::string> detail_paths(const RawResponse& response) {
   std::set<std::string> paths;
-  for (const auto& detail : body_json(response)["error"]["details"]) paths.insert(detail.value("path", ""));
+  const auto body = body_json(response);
+  for (const auto& detail : body["error"]["details"]) paths.insert(detail.value("path", ""));
   return paths;
 }
 
