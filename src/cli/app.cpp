@@ -1,5 +1,6 @@
 #include "trainctl/cli/app.hpp"
 
+#include <algorithm>
 #include <array>
 #include <exception>
 #include <iostream>
@@ -8,11 +9,10 @@
 #include <vector>
 
 #include <fmt/ranges.h>
-#include <spdlog/sinks/stdout_sinks.h>
-#include <spdlog/spdlog.h>
 
 #include "commands/command_table.hpp"
 #include "commands/format_rules.hpp"
+#include "trainctl/cli/debug_log.hpp"
 #include "trainctl/cli/printer.hpp"
 #include "trainctl/cli/session.hpp"
 #include "trainctl/config/config.hpp"
@@ -23,12 +23,26 @@ namespace trainctl::cli {
 
 namespace {
 
-// The command groups, one line each.
-constexpr std::array<AddCommands, 12> k_command_groups{
-    add_server_commands,  add_workspace_commands, add_spec_commands,
-    add_logs_commands,    add_run_commands,       add_dataset_commands,
-    add_compute_commands, add_model_commands,     add_deploy_commands,
-    add_sweep_commands,   add_shell_commands,     add_ui_commands,
+// The command groups and the top-level names each adds (a unit test checks them against the tree).
+constexpr std::string_view k_server[] = {"server"};
+constexpr std::string_view k_workspace[] = {"workspace", "ws"};
+constexpr std::string_view k_spec[] = {"validate", "submit"};
+constexpr std::string_view k_logs[] = {"logs"};
+constexpr std::string_view k_run[] = {"run"};
+constexpr std::string_view k_dataset[] = {"dataset"};
+constexpr std::string_view k_compute[] = {"compute"};
+constexpr std::string_view k_model[] = {"register", "model"};
+constexpr std::string_view k_deploy[] = {"deploy"};
+constexpr std::string_view k_sweep[] = {"sweep"};
+constexpr std::string_view k_shell[] = {"completion", "__complete", "__man"};
+constexpr std::string_view k_ui[] = {"ui"};
+constexpr CommandGroup k_command_groups[] = {
+    {k_server, add_server_commands},   {k_workspace, add_workspace_commands},
+    {k_spec, add_spec_commands},       {k_logs, add_logs_commands},
+    {k_run, add_run_commands},         {k_dataset, add_dataset_commands},
+    {k_compute, add_compute_commands}, {k_model, add_model_commands},
+    {k_deploy, add_deploy_commands},   {k_sweep, add_sweep_commands},
+    {k_shell, add_shell_commands, true}, {k_ui, add_ui_commands},
 };
 
 constexpr std::string_view k_description =
@@ -112,13 +126,6 @@ void show_global_options(CLI::App& command, const std::string& section) {
   }
 }
 
-void configure_logging(bool verbose) {
-  auto logger = spdlog::stderr_logger_st("trainctl");
-  logger->set_pattern("debug: %v");
-  logger->set_level(verbose ? spdlog::level::debug : spdlog::level::off);
-  spdlog::set_default_logger(std::move(logger));
-}
-
 // The command the arguments picked: the deepest parsed subcommand.
 const CLI::App& picked_command(const CLI::App& app) {
   const CLI::App* command = &app;
@@ -132,7 +139,7 @@ Result<int> run_selected(const Action& selected, const std::string& path, const 
                          Printer& printer) {
   const auto sources = config::process_sources();
   for (const auto& file : config::config_files(sources))
-    spdlog::debug("config file {}", file.string());
+    debug_log("config file {}", file.string());
   auto config = config::load_config(sources, flags.as_config());
   if (!config) return fail(config.error());
   auto format = parse_output_format(config->output);
@@ -154,7 +161,7 @@ Result<int> run_selected(const Action& selected, const std::string& path, const 
   if (auto accepted = check_output_format(path, printer.options().format); !accepted) {
     return fail(accepted.error());
   }
-  spdlog::debug("endpoint \"{}\", workspace \"{}\", home {}", config->endpoint, config->workspace,
+  debug_log("endpoint \"{}\", workspace \"{}\", home {}", config->endpoint, config->workspace,
                 config->home.string());
   Session session(std::move(*config), printer);
   return selected(session);
@@ -217,6 +224,47 @@ std::string typo_hint(const CLI::App& app, int argc, char** argv) {
   return {};
 }
 
+// The first word of the arguments that is neither an option of `app` nor an option's value: the
+// command, when the arguments name one. Empty when there is none (or "--" comes first).
+std::string_view command_word(const CLI::App& app, int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view word = argv[i];
+    if (word == "--") return {};
+    if (!word.starts_with("-") || word == "-") return word;
+    if (word.starts_with("--")) {
+      if (word.find('=') != std::string_view::npos) continue;
+      const CLI::Option* option = app.get_option_no_throw(std::string(word));
+      if (option != nullptr && option->get_type_size() != 0) ++i;  // its value follows
+      continue;
+    }
+    // A cluster of short options, "-qo json" or "-ojson": a value-taking option in it takes
+    // the rest of the word, or the next word when it is last.
+    for (size_t at = 1; at < word.size(); ++at) {
+      const CLI::Option* option = app.get_option_no_throw(std::string{'-', word[at]});
+      if (option == nullptr || option->get_type_size() == 0) continue;
+      if (at + 1 == word.size()) ++i;
+      break;
+    }
+  }
+  return {};
+}
+
+// Adds the command groups the arguments need: only the group of the command they name, all of
+// them when they name none (for help and for "did you mean"), and none for a bare --version.
+void add_commands(CLI::App& app, Action& selected, int argc, char** argv) {
+  const std::string_view word = command_word(app, argc, argv);
+  if (!word.empty()) {
+    for (const auto& group : k_command_groups) {
+      if (std::ranges::find(group.names, word) == group.names.end() || group.needs_all) continue;
+      group.add(app, selected);
+      return;
+    }
+  } else if (argc == 2 && std::string_view(argv[1]) == "--version") {
+    return;
+  }
+  for (const auto& group : k_command_groups) group.add(app, selected);
+}
+
 int run_app(int argc, char** argv, Printer& printer) {
   CLI::App app{std::string(k_description), "trainctl"};
   app.footer(std::string(k_examples));
@@ -225,7 +273,7 @@ int run_app(int argc, char** argv, Printer& printer) {
   GlobalFlags flags;
   add_global_flags(app, flags);
   Action selected;
-  for (const auto add : k_command_groups) add(app, selected);
+  add_commands(app, selected, argc, argv);
   show_global_options(app, global_options_help(app));
 
   try {
@@ -245,7 +293,7 @@ int run_app(int argc, char** argv, Printer& printer) {
     printer.notice("Run 'trainctl --help' for usage.");
     return exit_code::k_usage;
   }
-  configure_logging(flags.verbose);
+  enable_debug_log(flags.verbose);
   auto result = run_selected(selected, command_path(picked_command(app)), flags, printer);
   if (!result) {
     // Ctrl-C is the user's own doing (e.g. to stop `logs -f`): exit 130 without an error line.
@@ -256,6 +304,8 @@ int run_app(int argc, char** argv, Printer& printer) {
 }
 
 }  // namespace
+
+std::span<const CommandGroup> command_groups() { return k_command_groups; }
 
 int run_cli(int argc, char** argv) {
   Printer printer(std::cout, std::cerr);

@@ -5,8 +5,8 @@
 #include <atomic>
 
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
+#include "trainctl/cli/debug_log.hpp"
 #include "trainctl/cli/local_service.hpp"
 
 namespace trainctl::cli {
@@ -38,9 +38,9 @@ Result<std::unique_ptr<client::ApiClient>> connect(const config::Config& config,
       options.token = *token;
     }
   }
-  spdlog::debug("service {}", options.endpoint);
+  debug_log("service {}", options.endpoint);
   auto token = options.token;
-  return std::make_unique<client::ApiClient>(client::make_curl_transport(options), token);
+  return std::make_unique<client::ApiClient>(client::make_transport(options), token);
 }
 
 Session::Session(config::Config config, Printer& printer, ClientFactory factory)

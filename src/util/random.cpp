@@ -3,15 +3,24 @@
 #include <stdexcept>
 #include <vector>
 
-#include <openssl/rand.h>
+#include <sys/random.h>
+
+#include <cerrno>
 
 namespace trainctl::util {
 
 namespace {
+// From the kernel's random number generator (getrandom(2)), which blocks only until it is
+// seeded at boot: OpenSSL's RAND_bytes would first set up its own generator, seeded from the same
+// source, at a cost to every short command of the CLI.
 std::vector<unsigned char> random_bytes(size_t count) {
   std::vector<unsigned char> bytes(count);
-  if (RAND_bytes(bytes.data(), static_cast<int>(count)) != 1) {
-    throw std::runtime_error("the system random number generator failed");
+  size_t filled = 0;
+  while (filled < count) {
+    const ssize_t got = ::getrandom(bytes.data() + filled, count - filled, 0);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) throw std::runtime_error("the system random number generator failed");
+    filled += static_cast<size_t>(got);
   }
   return bytes;
 }

@@ -79,3 +79,44 @@ TEST_CASE("e2e: a command refuses an output format it has no form for", "[e2e][c
     CHECK_THAT(dry.err, Catch::Contains("submit --dry-run prints launch plans, which have no name"));
   }
 }
+
+TEST_CASE("e2e: global options before the command, in every spelling, reach the command",
+          "[e2e][cli][usage]") {
+  // The program builds only the command group the arguments name, so it must find the command
+  // behind every form of the options before it.
+  const ServiceFixture service;
+  const auto cli = CliEnvironment::for_service(service);
+  for (const auto& args : {std::vector<std::string>{"-o", "json", "workspace", "list"},
+                           std::vector<std::string>{"-ojson", "workspace", "list"},
+                           std::vector<std::string>{"--output=json", "ws", "list"},
+                           std::vector<std::string>{"-qo", "json", "workspace", "list"},
+                           std::vector<std::string>{"-w", "run", "-o", "json", "workspace", "list"},
+                           std::vector<std::string>{"--endpoint", service.endpoint(), "--output",
+                                                    "json", "workspace", "list"}}) {
+    const auto listed = cli.run(args);
+    INFO(listed.out << listed.err);
+    CHECK(listed.exit_code == 0);
+    CHECK_THAT(listed.out, Catch::Contains("\"name\": \"default\""));
+  }
+  const auto version = cli.run({"--version"});
+  CHECK(version.exit_code == 0);
+  CHECK_THAT(version.out, Catch::StartsWith("trainctl "));
+  const auto help = cli.run({"--help"});
+  CHECK(help.exit_code == 0);
+  for (const auto* command : {"server", "submit", "run", "register", "deploy", "completion", "ui"}) {
+    CHECK_THAT(help.out, Catch::Contains(std::string("\n  ") + command));
+  }
+}
+
+TEST_CASE("e2e: --verbose prints debug lines on stderr, and only then", "[e2e][cli][usage]") {
+  const ServiceFixture service;
+  const auto cli = CliEnvironment::for_service(service);
+  const auto verbose = cli.run({"-v", "workspace", "list", "-o", "name"});
+  CHECK(verbose.exit_code == 0);
+  CHECK(trimmed(verbose.out) == "default");
+  CHECK_THAT(verbose.err, Catch::Contains("debug: endpoint \"" + service.endpoint() + "\"") &&
+                              Catch::Contains("debug: service " + service.endpoint()));
+  const auto quiet = cli.run({"workspace", "list", "-o", "name"});
+  CHECK(quiet.exit_code == 0);
+  CHECK(quiet.err.empty());
+}

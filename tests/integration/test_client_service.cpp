@@ -14,7 +14,7 @@ using trainctl::client::ApiClient;
 
 ApiClient client_of(const trainctl::testing::ServiceFixture& service, const std::string& token) {
   return ApiClient(
-      trainctl::client::make_curl_transport({.endpoint = service.endpoint(), .token = token}),
+      trainctl::client::make_transport({.endpoint = service.endpoint(), .token = token}),
       token);
 }
 

@@ -1,5 +1,6 @@
-// The libcurl transport over real HTTP, against an in-process cpp-httplib server: keep-alive,
-// uploads, streaming, timeouts and unreachable services.
+// Both transports (libcurl's and the loopback one the CLI uses for a local service) over real
+// HTTP, against an in-process cpp-httplib server: keep-alive, uploads, streaming, timeouts and
+// unreachable services. Every test runs once with each.
 #include <httplib.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -20,7 +21,18 @@ namespace {
 
 using trainctl::ErrorCode;
 using trainctl::client::HttpRequest;
-using trainctl::client::make_curl_transport;
+using trainctl::client::ClientOptions;
+using trainctl::client::Transport;
+
+// The transport under test: each test case runs once with each.
+std::unique_ptr<Transport> transport_under_test(const ClientOptions& options) {
+  const bool loopback = GENERATE(false, true);
+  UNSCOPED_INFO((loopback ? "loopback transport" : "libcurl transport"));
+  if (!loopback) return trainctl::client::make_curl_transport(options);
+  auto transport = trainctl::client::make_loopback_transport(options);
+  REQUIRE(transport != nullptr);
+  return transport;
+}
 
 // An HTTP server on a free loopback port, serving until destroyed.
 class TestServer {
@@ -79,7 +91,7 @@ TEST_CASE("consecutive requests reuse one connection", "[client][transport]") {
     reply.set_header("X-Reply", "yes");
     reply.set_content(R"({"status":"ok"})", "application/json");
   });
-  const auto transport = make_curl_transport({.endpoint = server.endpoint(), .token = ""});
+  const auto transport = transport_under_test({.endpoint = server.endpoint(), .token = ""});
 
   for (int i = 0; i < 3; ++i) {
     const auto response = transport->send(get("/v1/health"));
@@ -105,7 +117,7 @@ TEST_CASE("an API call carries the token and its JSON body", "[client][transport
                          reply.set_content(R"({"name":"ws1"})", "application/json");
                        });
   trainctl::client::ApiClient client(
-      make_curl_transport({.endpoint = server.endpoint(), .token = "tok"}), "tok");
+      transport_under_test({.endpoint = server.endpoint(), .token = "tok"}), "tok");
 
   const auto created = client.create_workspace("ws1", "");
 
@@ -136,7 +148,7 @@ TEST_CASE("a file body is streamed with its length and without Expect", "[client
   upload.body_file = file;
 
   const auto response =
-      make_curl_transport({.endpoint = server.endpoint(), .token = ""})->send(upload);
+      transport_under_test({.endpoint = server.endpoint(), .token = ""})->send(upload);
 
   REQUIRE(response.has_value());
   CHECK(response->status == 201);
@@ -164,7 +176,7 @@ TEST_CASE("a streamed body arrives in pieces and the receiver can stop it", "[cl
     reply.set_content(R"({"error":{"code":"not_found","message":"no such task"}})",
                       "application/json");
   });
-  const auto transport = make_curl_transport({.endpoint = server.endpoint(), .token = ""});
+  const auto transport = transport_under_test({.endpoint = server.endpoint(), .token = ""});
   std::string received;
 
   SECTION("to the end") {
@@ -213,7 +225,7 @@ TEST_CASE("a reply slower than the timeout is a timeout", "[client][transport]")
   request.timeout_seconds = 1;
 
   const auto response =
-      make_curl_transport({.endpoint = server.endpoint(), .token = ""})->send(request);
+      transport_under_test({.endpoint = server.endpoint(), .token = ""})->send(request);
   released = true;
 
   REQUIRE_FALSE(response.has_value());
@@ -222,7 +234,7 @@ TEST_CASE("a reply slower than the timeout is a timeout", "[client][transport]")
 
 TEST_CASE("a service that is not running is unavailable, with what to do", "[client][transport]") {
   const auto endpoint = "http://127.0.0.1:" + std::to_string(closed_port());
-  trainctl::client::ApiClient client(make_curl_transport({.endpoint = endpoint, .token = "t"}),
+  trainctl::client::ApiClient client(transport_under_test({.endpoint = endpoint, .token = "t"}),
                                      "t");
 
   const auto health = client.health();
@@ -245,7 +257,7 @@ TEST_CASE("a request is aborted soon after should_abort turns true", "[client][t
   });
   std::atomic<bool> abort_requested{false};
   const auto transport =
-      make_curl_transport({.endpoint = server.endpoint(),
+      transport_under_test({.endpoint = server.endpoint(),
                            .token = "",
                            .should_abort = [&] { return abort_requested.load(); }});
   std::thread interrupter([&] {
@@ -267,4 +279,147 @@ TEST_CASE("a request is aborted soon after should_abort turns true", "[client][t
     REQUIRE_FALSE(response.has_value());
     CHECK(response.error().code == ErrorCode::interrupted);
   }
+}
+
+namespace {
+
+// A server that answers every request with a fixed reply, byte for byte, and closes the
+// connection after it when `close_after` is set: replies no library server would send.
+class RawServer {
+ public:
+  RawServer(std::string reply, bool close_after)
+      : m_reply(std::move(reply)), m_close_after(close_after) {
+    m_listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(m_listener, reinterpret_cast<sockaddr*>(&address), sizeof address);
+    socklen_t length = sizeof address;
+    ::getsockname(m_listener, reinterpret_cast<sockaddr*>(&address), &length);
+    m_port = ntohs(address.sin_port);
+    ::listen(m_listener, 8);
+    m_thread = std::thread([this] { serve(); });
+  }
+  ~RawServer() {
+    ::shutdown(m_listener, SHUT_RDWR);
+    m_thread.join();
+    ::close(m_listener);
+  }
+  RawServer(const RawServer&) = delete;
+  RawServer& operator=(const RawServer&) = delete;
+
+  std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(m_port); }
+  int connections() const { return m_connections.load(); }
+
+ private:
+  void serve() {
+    while (true) {
+      const int connection = ::accept(m_listener, nullptr, nullptr);
+      if (connection < 0) return;
+      ++m_connections;
+      std::string request;
+      char buffer[4096];
+      while (true) {
+        const ssize_t got = ::recv(connection, buffer, sizeof buffer, 0);
+        if (got <= 0) break;
+        request.append(buffer, static_cast<size_t>(got));
+        size_t end = 0;
+        while ((end = request.find("\r\n\r\n")) != std::string::npos) {
+          request.erase(0, end + 4);
+          ::send(connection, m_reply.data(), m_reply.size(), MSG_NOSIGNAL);
+        }
+        if (m_close_after) break;
+      }
+      ::close(connection);
+    }
+  }
+
+  std::string m_reply;
+  bool m_close_after;
+  int m_listener = -1;
+  int m_port = 0;
+  std::atomic<int> m_connections{0};
+  std::thread m_thread;
+};
+
+}  // namespace
+
+TEST_CASE("the loopback transport serves only plain-HTTP loopback endpoints", "[client][transport]") {
+  using trainctl::client::make_loopback_transport;
+  for (const auto* endpoint : {"http://127.0.0.1:8080", "http://127.0.0.2:1/", "http://localhost:9",
+                               "http://[::1]:8080", "http://127.0.0.1:8080/prefix"}) {
+    INFO(endpoint);
+    CHECK(make_loopback_transport({.endpoint = endpoint, .token = ""}) != nullptr);
+  }
+  for (const auto* endpoint : {"https://127.0.0.1:8080", "http://10.1.2.3:8080", "http://example.com",
+                               "http://user@127.0.0.1:8080", "http://127.0.0.1:0", "http://127.0.0.1:99999",
+                               "http://localhost.example.com:80", "127.0.0.1:8080"}) {
+    INFO(endpoint);
+    CHECK(make_loopback_transport({.endpoint = endpoint, .token = ""}) == nullptr);
+  }
+}
+
+TEST_CASE("the loopback transport sends a new connection when the service closed the kept one",
+          "[client][transport]") {
+  RawServer server("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", /*close_after=*/true);
+  const auto transport = trainctl::client::make_loopback_transport({.endpoint = server.endpoint(), .token = ""});
+
+  for (int i = 0; i < 3; ++i) {
+    const auto response = transport->send(get("/v1/health"));
+    REQUIRE(response.has_value());
+    CHECK(response->body == "ok");
+  }
+  CHECK(server.connections() == 3);
+}
+
+TEST_CASE("the loopback transport reads chunked replies and replies that end with the connection",
+          "[client][transport]") {
+  SECTION("chunks with extensions and trailers, over one kept connection") {
+    RawServer server(
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "5;name=x\r\nhello\r\n1\r\n \r\n5\r\nworld\r\n0\r\nX-Trailer: 1\r\n\r\n",
+        /*close_after=*/false);
+    const auto transport =
+        trainctl::client::make_loopback_transport({.endpoint = server.endpoint(), .token = ""});
+    std::string streamed;
+    const auto first = transport->stream(get("/a"), [&](std::string_view data) {
+      streamed += data;
+      return true;
+    });
+    const auto second = transport->send(get("/b"));
+    REQUIRE(first.has_value());
+    REQUIRE(second.has_value());
+    CHECK(streamed == "hello world");
+    CHECK(second->body == "hello world");
+    CHECK(server.connections() == 1);
+  }
+  SECTION("no length: the body is what comes before the close") {
+    RawServer server("HTTP/1.0 200 OK\r\n\r\nuntil the end", /*close_after=*/true);
+    const auto transport =
+        trainctl::client::make_loopback_transport({.endpoint = server.endpoint(), .token = ""});
+    const auto response = transport->send(get("/a"));
+    REQUIRE(response.has_value());
+    CHECK(response->body == "until the end");
+  }
+  SECTION("a reply cut short is a lost connection, not a short body") {
+    RawServer server("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort", /*close_after=*/true);
+    const auto transport =
+        trainctl::client::make_loopback_transport({.endpoint = server.endpoint(), .token = ""});
+    const auto response = transport->send(get("/a"));
+    REQUIRE_FALSE(response.has_value());
+    CHECK(response.error().code == ErrorCode::unavailable);
+    CHECK_THAT(response.error().message, Catch::Contains("lost the connection"));
+  }
+}
+
+TEST_CASE("an endpoint's path is put before every target", "[client][transport]") {
+  TestServer server;
+  server.routes().Get("/prefix/v1/health", [](const httplib::Request&, httplib::Response& reply) {
+    reply.set_content("ok", "text/plain");
+  });
+  const auto transport = transport_under_test({.endpoint = server.endpoint() + "/prefix/", .token = ""});
+  const auto response = transport->send(get("/v1/health"));
+  REQUIRE(response.has_value());
+  CHECK(response->status == 200);
+  CHECK(response->body == "ok");
 }

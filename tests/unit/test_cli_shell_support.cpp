@@ -22,12 +22,7 @@ struct Tree {
     app.add_option("-o,--output", output, "Output format")->group("Global options");
     app.add_option("-w,--workspace", output, "Workspace")->group("Global options");
     app.add_flag("-q,--quiet", quiet, "Quiet")->group("Global options");
-    for (const auto add : {add_server_commands, add_workspace_commands, add_spec_commands,
-                           add_logs_commands, add_run_commands, add_dataset_commands,
-                           add_compute_commands, add_model_commands, add_deploy_commands,
-                           add_sweep_commands, add_shell_commands}) {
-      add(app, selected);
-    }
+    for (const auto& group : command_groups()) group.add(app, selected);
   }
   const CLI::App* find(const std::string& path) const {
     const CLI::App* command = &app;
@@ -62,6 +57,29 @@ TEST_CASE("format rules: every command the table names exists", "[cli][output]")
   }
   CHECK(check_output_format("run show", OutputFormat::jsonpath));
   CHECK_FALSE(check_output_format("logs", OutputFormat::yaml));
+}
+
+TEST_CASE("command groups: each names exactly the top-level commands it adds", "[cli]") {
+  // The program builds only the group of the command it is given, found by these names: a name
+  // missing here would make that command unknown.
+  std::vector<std::string> all;
+  for (const auto& group : command_groups()) {
+    CLI::App app{"trainctl", "trainctl"};
+    Action selected;
+    group.add(app, selected);
+    std::vector<std::string> added;
+    for (const CLI::App* command : app.get_subcommands({})) {
+      added.push_back(command->get_name());
+      for (const auto& alias : command->get_aliases()) added.push_back(alias);
+    }
+    std::vector<std::string> named(group.names.begin(), group.names.end());
+    std::ranges::sort(added);
+    std::ranges::sort(named);
+    CHECK(added == named);
+    all.insert(all.end(), named.begin(), named.end());
+  }
+  std::ranges::sort(all);
+  CHECK(std::ranges::adjacent_find(all) == all.end());  // no name in two groups
 }
 
 TEST_CASE("completion: from the command tree", "[cli][completion]") {

@@ -70,6 +70,15 @@ struct ClientOptions {
 // request fails with ErrorCode::unavailable ("libcurl is not installed: apt-get install libcurl4").
 std::unique_ptr<Transport> make_curl_transport(const ClientOptions& options);
 
+// Plain HTTP/1.1 to a service on this machine's loopback (http://127.0.0.1:PORT,
+// http://localhost:PORT, http://[::1]:PORT), without libcurl: a short command's start does not pay
+// for loading it. Null for any other endpoint. Keep-alive on one connection; not for concurrent use.
+std::unique_ptr<Transport> make_loopback_transport(const ClientOptions& options);
+
+// The transport for `options.endpoint`: the loopback one when it can, libcurl otherwise (https,
+// other hosts, proxies).
+std::unique_ptr<Transport> make_transport(const ClientOptions& options);
+
 // What a download is checked against before it replaces its destination, and who hears how far
 // it got.
 struct DownloadOptions {

@@ -1,5 +1,5 @@
 #pragma once
-// SHA-256 through OpenSSL's EVP interface.
+// SHA-256, computed by OpenSSL.
 #include <cstddef>
 #include <filesystem>
 #include <memory>

@@ -3,6 +3,8 @@
 // add_<group>_commands; app.cpp lists them in one table.
 #include <functional>
 #include <memory>
+#include <span>
+#include <string_view>
 
 #include <CLI/CLI.hpp>
 
@@ -29,6 +31,17 @@ void add_deploy_commands(CLI::App& app, Action& selected);
 void add_sweep_commands(CLI::App& app, Action& selected);
 void add_shell_commands(CLI::App& app, Action& selected);  // completion, __complete, __man
 void add_ui_commands(CLI::App& app, Action& selected);
+
+// A group and the top-level command names (and aliases) it adds, so that a run of the program
+// builds only the commands the arguments name: building all of CLI11's tree costs about a
+// millisecond, most of a short command's own time. `needs_all`: the group's commands read the
+// whole tree (completion, man pages).
+struct CommandGroup {
+  std::span<const std::string_view> names;
+  AddCommands add;
+  bool needs_all = false;
+};
+std::span<const CommandGroup> command_groups();
 
 // When `command` is parsed: validate(options) (usage errors), then run(session, options).
 template <typename Options>

@@ -6,9 +6,9 @@
 #include <thread>
 
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 #include "command_table.hpp"
+#include "trainctl/cli/debug_log.hpp"
 #include "trainctl/cli/log_prefixer.hpp"
 #include "trainctl/cli/reconnect.hpp"
 
@@ -158,7 +158,7 @@ Result<std::optional<json>> print_log_events(const LogSource& source, Printer& p
       return fail(streamed ? Error{ErrorCode::unavailable, "the log stream keeps ending early"}
                            : streamed.error());
     }
-    spdlog::debug("log stream of {} dropped; resuming at \"{}\"", what, cursor.offset_query());
+    debug_log("log stream of {} dropped; resuming at \"{}\"", what, cursor.offset_query());
     if (InterruptScope::interrupted()) return fail(ErrorCode::interrupted, "interrupted");
   }
 }

@@ -38,7 +38,7 @@ std::unique_ptr<client::ApiClient> quiet_client(const config::Config& config) {
     }
   }
   auto token = options.token;
-  return std::make_unique<client::ApiClient>(client::make_curl_transport(options), token);
+  return std::make_unique<client::ApiClient>(client::make_transport(options), token);
 }
 
 // The names of `resource` in `workspace`; empty when the service cannot say.
