@@ -405,7 +405,8 @@ TEST_CASE("a JSON body nested 10,000 levels deep is refused on every route (RELI
   WHEN("a run's node agent sends the run's state nested 10,000 levels deep") {
     const std::string id = submit_script(service, "import time\ntime.sleep(30)\n").value("id", "");
     const fs::path run_dir = service.home() / "runs" / id;
-    REQUIRE(eventually([&] { return fs::is_directory(run_dir); }));
+    // Started: the agent routes read the run's launch file first, so the body is parsed only then.
+    REQUIRE(eventually([&] { return fs::exists(run_dir / "launch.json"); }));
     // The run's agent credential as an engine issues it: its SHA-256 in the run directory.
     std::ofstream(run_dir / "agent.credential") << trainctl::util::sha256_hex("agent-secret");
     const auto response = http_request(service, "PUT", "/v1/agent/runs/" + id + "/state",
