@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 
+#include "trainctl/api/manifest_digest.hpp"
 #include "trainctl/client/hash_cache.hpp"
 #include "trainctl/client/ignore_rules.hpp"
 #include "trainctl/util/fs.hpp"
@@ -247,6 +248,16 @@ nlohmann::json SnapshotScan::manifest() const {
   return {{"files", std::move(items)}};
 }
 
+std::string SnapshotScan::digest() const {
+  std::vector<api::ManifestEntry> entries;
+  entries.reserve(files.size());
+  for (const auto& file : files) {
+    entries.push_back(
+        {.path = file.path, .sha256 = file.sha256, .size = file.size, .mode = file.mode});
+  }
+  return api::manifest_digest(entries);
+}
+
 Result<SnapshotScan> scan_source_directory(const std::filesystem::path& source_dir,
                                            const ScanOptions& options) {
   const int64_t scan_start_ns = util::now_unix_ms() * 1'000'000;
@@ -334,6 +345,107 @@ Result<UploadReport> upload_snapshot(ApiClient& client, const std::string& works
     return fail(ErrorCode::internal, "trainctld created the snapshot without an id");
   }
   return report;
+}
+
+namespace {
+
+// The attempts of create_run_with_snapshot: by id, with the files, with the files again after
+// uploading the blobs the service named.
+constexpr int k_max_submit_attempts = 3;
+
+// Whether `error` is the service asking for the snapshot's files (it does not know the id).
+bool asks_for_files(const Error& error) {
+  return std::ranges::any_of(error.details,
+                             [](const ErrorDetail& detail) { return detail.path == "snapshot.files"; });
+}
+
+// Uploads the blobs `error` names (content_missing: one detail per blob) that `scan` holds.
+Result<void> upload_named_blobs(ApiClient& client, const std::string& workspace,
+                                const SnapshotScan& scan, const Error& error,
+                                const UploadProgress& progress, UploadReport& report) {
+  std::map<std::string_view, const SnapshotFile*> file_of_hash;
+  for (const auto& file : scan.files) file_of_hash.emplace(file.sha256, &file);
+  std::vector<const SnapshotFile*> to_upload;
+  uint64_t bytes_to_upload = 0;
+  for (const auto& detail : error.details) {
+    const auto it = file_of_hash.find(detail.path);
+    if (it == file_of_hash.end()) continue;
+    to_upload.push_back(it->second);
+    bytes_to_upload += it->second->size;
+    file_of_hash.erase(it);  // once each
+  }
+  if (to_upload.empty()) return std::unexpected(error);  // nothing this client can send
+  uint64_t done = 0;
+  if (progress) progress(0, bytes_to_upload);
+  for (const auto* file : to_upload) {
+    if (auto uploaded = client.upload_blob(workspace, file->sha256, file->source); !uploaded) {
+      return std::unexpected(std::move(uploaded.error()));
+    }
+    ++report.uploaded_files;
+    report.uploaded_bytes += file->size;
+    done += file->size;
+    if (progress) progress(done, bytes_to_upload);
+  }
+  return {};
+}
+
+// Whether `error` is a service that takes no inline snapshot (one older than this client)
+// refusing the field, or the snapshot it does not have: a service that takes it answers
+// content_missing instead.
+bool refuses_inline_snapshot(const Error& error) {
+  return error.code == ErrorCode::invalid_spec &&
+         std::ranges::any_of(error.details, [](const ErrorDetail& detail) {
+           return detail.path == "snapshot" || detail.path == "snapshot_id" ||
+                  detail.path.starts_with("snapshot.");
+         });
+}
+
+// The submission in the requests every service takes: the missing blobs, the snapshot, the run.
+Result<SubmitOutcome> create_run_after_upload(ApiClient& client, const std::string& workspace,
+                                              const SnapshotScan& scan, nlohmann::json payload,
+                                              const std::string& idempotency_key,
+                                              const UploadProgress& progress,
+                                              UploadReport* report) {
+  auto uploaded = upload_snapshot(client, workspace, scan, progress);
+  if (!uploaded) return std::unexpected(std::move(uploaded.error()));
+  if (report != nullptr) *report = *uploaded;
+  payload.erase("snapshot");
+  payload["snapshot_id"] = uploaded->snapshot_id;
+  return client.create_run(workspace, payload, idempotency_key);
+}
+
+}  // namespace
+
+Result<SubmitOutcome> create_run_with_snapshot(ApiClient& client, const std::string& workspace,
+                                               const SnapshotScan& scan, nlohmann::json payload,
+                                               const std::string& idempotency_key,
+                                               const UploadProgress& progress,
+                                               UploadReport* report) {
+  UploadReport uploads;
+  uploads.files = scan.files.size();
+  const std::string id = payload.value("snapshot_id", "");
+  payload["snapshot"] = {{"id", id}};
+  Result<SubmitOutcome> outcome = fail(ErrorCode::internal, "no submission was made");
+  for (int attempt = 0; attempt < k_max_submit_attempts; ++attempt) {
+    outcome = client.create_run(workspace, payload, idempotency_key);
+    if (attempt == 0 && !outcome && refuses_inline_snapshot(outcome.error())) {
+      return create_run_after_upload(client, workspace, scan, std::move(payload), idempotency_key,
+                                     progress, report);
+    }
+    if (outcome || outcome.error().code != ErrorCode::content_missing ||
+        attempt + 1 == k_max_submit_attempts) {
+      break;
+    }
+    const bool files_sent = payload["snapshot"].contains("files");
+    if (!files_sent) payload["snapshot"]["files"] = scan.manifest()["files"];
+    if (files_sent || !asks_for_files(outcome.error())) {
+      auto uploaded = upload_named_blobs(client, workspace, scan, outcome.error(), progress, uploads);
+      if (!uploaded) return std::unexpected(std::move(uploaded.error()));
+    }
+  }
+  uploads.snapshot_id = id;
+  if (report != nullptr) *report = uploads;
+  return outcome;
 }
 
 }  // namespace trainctl::client

@@ -20,6 +20,7 @@ constexpr std::array k_error_table{
     ErrorCodeRow{ErrorCode::invalid_spec, "invalid_spec", 422, exit_code::k_invalid_spec},
     ErrorCodeRow{ErrorCode::not_found, "not_found", 404, exit_code::k_not_found},
     ErrorCodeRow{ErrorCode::conflict, "conflict", 409, exit_code::k_conflict},
+    ErrorCodeRow{ErrorCode::content_missing, "content_missing", 409, exit_code::k_conflict},
     ErrorCodeRow{ErrorCode::unauthorized, "unauthorized", 401, exit_code::k_error},
     ErrorCodeRow{ErrorCode::forbidden, "forbidden", 403, exit_code::k_error},
     ErrorCodeRow{ErrorCode::unsupported_media_type, "unsupported_media_type", 415, exit_code::k_error},

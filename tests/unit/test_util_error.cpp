@@ -15,7 +15,8 @@ TEST_CASE("One table maps each error code to its name, HTTP status and exit code
     THEN("its wire name reads back to it, and its status maps back for the statuses the API uses") {
       for (const auto code :
            {ErrorCode::usage, ErrorCode::invalid_argument, ErrorCode::invalid_spec,
-            ErrorCode::not_found, ErrorCode::conflict, ErrorCode::unauthorized,
+            ErrorCode::not_found, ErrorCode::conflict, ErrorCode::content_missing,
+            ErrorCode::unauthorized,
             ErrorCode::forbidden, ErrorCode::payload_too_large, ErrorCode::unsupported_media_type,
             ErrorCode::unavailable, ErrorCode::too_many_requests, ErrorCode::insufficient_storage,
             ErrorCode::timeout, ErrorCode::internal}) {

@@ -34,6 +34,7 @@ struct SnapshotScan {
   uint64_t total_bytes = 0;
   uint64_t hashed_files = 0;          // files read and hashed; the others came from the cache
   nlohmann::json manifest() const;    // {"files": [{"path","sha256","size","mode"}]}
+  std::string digest() const;         // the snapshot's id: api::manifest_digest of the files
 };
 
 struct ScanOptions {
@@ -75,5 +76,17 @@ Result<UploadReport> upload_missing_blobs(ApiClient& client, const std::string& 
 Result<UploadReport> upload_snapshot(ApiClient& client, const std::string& workspace,
                                      const SnapshotScan& scan,
                                      const UploadProgress& progress = {});
+
+// Creates the run `payload` describes, its snapshot that of `scan` (the payload's snapshot_id
+// must be scan.digest()), in one request when the service has that snapshot in the workspace:
+// the request names the snapshot by id. When the service answers content_missing, the request is
+// sent again with the manifest and, when blobs are missing, after uploading exactly those; always
+// with the same idempotency key, so a retry makes no second run. `report` (when given) gets what
+// was uploaded; `progress` as for upload_missing_blobs, called only when something is uploaded.
+Result<SubmitOutcome> create_run_with_snapshot(ApiClient& client, const std::string& workspace,
+                                               const SnapshotScan& scan, nlohmann::json payload,
+                                               const std::string& idempotency_key,
+                                               const UploadProgress& progress = {},
+                                               UploadReport* report = nullptr);
 
 }  // namespace trainctl::client

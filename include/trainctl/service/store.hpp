@@ -391,11 +391,21 @@ class Store {
   // Returns the record and whether it was new.
   virtual Result<std::pair<SnapshotRecord, bool>> put_snapshot(const SnapshotRecord& snapshot) = 0;
   virtual Result<SnapshotRecord> get_snapshot(const std::string& id) = 0;
+  // The distinct blob hashes of snapshot `id`, sorted, read without building its manifest;
+  // not_found when there is no such snapshot.
+  virtual Result<std::vector<std::string>> snapshot_blob_hashes(const std::string& id) = 0;
+  // Whether a run of `workspace` names snapshot `id` (a snapshot the workspace has submitted).
+  virtual Result<bool> workspace_has_snapshot(const std::string& workspace,
+                                              const std::string& id) = 0;
 
   // Inserts a run (status Queued, with its first timeline event) and assigns id and seq when
   // empty. A trial (sweep_id set) whose number the sweep has already is a conflict. With an idempotency key already used in the workspace: the same request_hash replays
   // the existing run; a different one fails with conflict.
   virtual Result<CreateRunOutcome> create_run(const RunRecord& draft) = 0;
+  // create_run that stores `snapshot` (kept as it is when stored already: content-addressed) in
+  // the same transaction as the run.
+  virtual Result<CreateRunOutcome> create_run_with_snapshot(const RunRecord& draft,
+                                                            const SnapshotRecord& snapshot) = 0;
   // The runs of a batch, each as create_run would make or replay it, in one transaction (one
   // fsync), outcomes in the order of `drafts`. All or nothing: when one cannot be made (its key
   // was used for a different request: conflict; an input version is gone: invalid_spec) none

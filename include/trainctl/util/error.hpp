@@ -18,6 +18,7 @@ enum class ErrorCode {
   invalid_spec,            // the job spec does not validate; exit 6, HTTP 422
   not_found,               // exit 7, HTTP 404
   conflict,                // exists already / idempotency key reused / wrong state; exit 9, HTTP 409
+  content_missing,         // a submission names a snapshot or blobs the service lacks; exit 9, HTTP 409
   unauthorized,            // missing or wrong token; exit 1, HTTP 401
   forbidden,               // e.g. foreign Host header; exit 1, HTTP 403
   unsupported_media_type,  // exit 1, HTTP 415

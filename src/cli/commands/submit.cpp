@@ -141,14 +141,20 @@ Result<int> stream_run(client::ApiClient& client, Session& session, const Submit
 
 }  // namespace
 
-Result<client::UploadReport> upload_source(client::ApiClient& client, Session& session,
-                                           const fs::path& source_directory) {
+Result<client::SnapshotScan> scan_source(Session& session, const fs::path& source_directory) {
   auto scan = client::scan_source_directory(
       source_directory,
       client::ScanOptions{.limits = {},
                           .hash_cache_file = hash_cache_file(session, source_directory)});
   if (!scan) return fail(scan.error());
   for (const auto& warning : scan->warnings) session.printer().warning(warning);
+  return scan;
+}
+
+Result<client::UploadReport> upload_source(client::ApiClient& client, Session& session,
+                                           const fs::path& source_directory) {
+  auto scan = scan_source(session, source_directory);
+  if (!scan) return fail(scan.error());
   auto report = client::upload_snapshot(
       client, session.workspace(), *scan,
       [&](uint64_t done, uint64_t total) { session.printer().progress("uploading", done, total); });
@@ -409,9 +415,9 @@ Result<int> run_submit(Session& session, const SubmitOptions& options) {
 
   auto client = session.client();
   if (!client) return fail(client.error());
-  auto snapshot = upload_source(**client, session, loaded->source_directory);
-  if (!snapshot) return fail(snapshot.error());
   if (loaded->spec.sweep) {
+    auto snapshot = upload_source(**client, session, loaded->source_directory);
+    if (!snapshot) return fail(snapshot.error());
     auto sweep = (*client)->create_sweep(
         session.workspace(), spec::build_payload(loaded->spec, snapshot->snapshot_id));
     if (!sweep) return fail(sweep.error());
@@ -424,8 +430,13 @@ Result<int> run_submit(Session& session, const SubmitOptions& options) {
     return follow_sweep(**client, session, sweep_id);
   }
   const auto key = options.idempotency_key.empty() ? util::random_hex(16) : options.idempotency_key;
-  auto submitted = (*client)->create_run(
-      session.workspace(), spec::build_payload(loaded->spec, snapshot->snapshot_id), key);
+  auto scan = scan_source(session, loaded->source_directory);
+  if (!scan) return fail(scan.error());
+  // One request when the service has the snapshot; the files and missing blobs only when asked.
+  auto submitted = client::create_run_with_snapshot(
+      **client, session.workspace(), *scan, spec::build_payload(loaded->spec, scan->digest()), key,
+      [&](uint64_t done, uint64_t total) { printer.progress("uploading", done, total); });
+  printer.end_progress();
   if (!submitted) return fail(submitted.error());
   const auto run_id = submitted->run.value("id", "");
   if (submitted->replayed) {

@@ -9,8 +9,10 @@
 
 #include <map>
 #include <set>
+#include <vector>
 
 #include "handlers.hpp"
+#include "trainctl/api/manifest_digest.hpp"
 #include "trainctl/api/names.hpp"
 #include "trainctl/util/sha256.hpp"
 
@@ -81,14 +83,15 @@ Result<nlohmann::json> checked_manifest(const nlohmann::json& files, std::string
 }
 
 std::string manifest_hash(const nlohmann::json& files) {
-  auto canonical = nlohmann::json::array();
+  std::vector<api::ManifestEntry> entries;
+  entries.reserve(files.size());
   for (const auto& file : files) {
-    canonical.push_back({{"path", file.at("path")},
-                         {"sha256", file.at("sha256")},
-                         {"size", file.at("size")},
-                         {"mode", file.at("mode")}});
+    entries.push_back(api::ManifestEntry{.path = file.at("path").get_ref<const std::string&>(),
+                                         .sha256 = file.at("sha256").get_ref<const std::string&>(),
+                                         .size = file.at("size").get<uint64_t>(),
+                                         .mode = file.at("mode").get<unsigned>()});
   }
-  return util::sha256_hex(canonical.dump());
+  return api::manifest_digest(entries);
 }
 
 int64_t manifest_total_size(const nlohmann::json& files) {

@@ -1,8 +1,12 @@
 // Runs: submit (idempotent), a batch of them in one request, list, show (with long-poll), cancel.
+#include <algorithm>
 #include <charconv>
 #include <map>
+#include <optional>
+#include <vector>
 
 #include "handlers.hpp"
+#include "manifest.hpp"
 #include "trainctl/api/names.hpp"
 #include "trainctl/service/compute_manager.hpp"
 #include "trainctl/spec/job_spec.hpp"
@@ -56,6 +60,9 @@ class PayloadLookups {
     if (added) it->second = static_cast<bool>(m_context.store.get_snapshot(id));
     return it->second;
   }
+
+  // Counts snapshot `id` as existing (it is stored with the run that names it).
+  void add_snapshot(const std::string& id) { m_snapshots.insert_or_assign(id, true); }
 
   // The number of version `version` of the dataset (0: the latest); not_found when none.
   Result<int64_t> dataset_version(const std::string& dataset, int64_t version) {
@@ -240,6 +247,133 @@ Result<CheckedPayload> check_run_payload(const ServiceContext& context,
 
 namespace {
 
+// The snapshot a submission carries inline, {"snapshot": {"id": D}} or {"snapshot": {"id": D,
+// "files": [...]}} beside the payload's fields: its id, and its checked manifest when sent.
+struct InlineSnapshot {
+  std::string id;
+  std::optional<nlohmann::json> files;  // checked, in path order
+};
+
+Error snapshot_problem(std::string path, std::string message) {
+  return Error{ErrorCode::invalid_argument, "the inline snapshot is invalid",
+               {field_problem(std::move(path), std::move(message))}};
+}
+
+// Takes "snapshot" out of `payload` and names it in "snapshot_id", so that the payload reads (and
+// hashes, for idempotency) as one that names its snapshot by id: a submission whose files had to
+// be sent is the same request as the one that named the snapshot only. nullopt without one.
+Result<std::optional<InlineSnapshot>> take_inline_snapshot(nlohmann::json& payload) {
+  const auto it = payload.find("snapshot");
+  if (it == payload.end()) return std::nullopt;
+  if (!it->is_object()) return fail(snapshot_problem("snapshot", "must be an object"));
+  InlineSnapshot snapshot;
+  if (const auto files = it->find("files"); files != it->end()) {
+    auto checked = checked_manifest(*files, "snapshot");
+    if (!checked) return fail(checked.error());
+    snapshot.id = manifest_hash(*checked);
+    snapshot.files = std::move(*checked);
+  }
+  if (const auto id = it->find("id"); id != it->end()) {
+    if (!id->is_string() || !api::is_sha256_hex(id->get<std::string>())) {
+      return fail(snapshot_problem("snapshot.id", "64 lower-case hex digits are required"));
+    }
+    if (!snapshot.id.empty() && snapshot.id != id->get<std::string>()) {
+      return fail(snapshot_problem(
+          "snapshot.id", fmt::format("the files' digest is {}, not the id given", snapshot.id)));
+    }
+    snapshot.id = id->get<std::string>();
+  }
+  if (snapshot.id.empty()) {
+    return fail(snapshot_problem("snapshot", "\"id\" or \"files\" (or both) is required"));
+  }
+  if (const auto named = payload.find("snapshot_id");
+      named != payload.end() && *named != snapshot.id) {
+    return fail(snapshot_problem("snapshot_id", "differs from the inline snapshot's id"));
+  }
+  payload.erase("snapshot");
+  payload["snapshot_id"] = snapshot.id;
+  return snapshot;
+}
+
+// The blobs of `hashes` (sorted, distinct) that the service lacks: no row, or a file that is gone
+// or no longer holds its content (so that the client uploads them again).
+Result<std::vector<std::string>> absent_blobs(const ServiceContext& context,
+                                              const std::vector<std::string>& hashes) {
+  auto missing = context.store.missing_blobs(hashes);
+  if (!missing) return fail(missing.error());
+  std::ranges::sort(*missing);
+  std::vector<std::string> absent = *missing;
+  for (const auto& hash : hashes) {
+    if (!std::ranges::binary_search(*missing, hash) && !context.blobs.intact(hash)) {
+      absent.push_back(hash);
+    }
+  }
+  return absent;
+}
+
+// content_missing naming each blob of `absent` (its sha256 as the detail's path).
+Error blobs_absent(const std::vector<std::string>& absent) {
+  Error error{ErrorCode::content_missing,
+              fmt::format("{} blob(s) of the snapshot are not uploaded; upload them and send the "
+                          "request again",
+                          absent.size())};
+  for (const auto& hash : absent) error.details.push_back(field_problem(hash, "blob is missing"));
+  return error;
+}
+
+std::vector<std::string> distinct_hashes(const nlohmann::json& files) {
+  std::vector<std::string> hashes;
+  hashes.reserve(files.size());
+  for (const auto& file : files) hashes.push_back(file.at("sha256").get<std::string>());
+  std::ranges::sort(hashes);
+  hashes.erase(std::unique(hashes.begin(), hashes.end()), hashes.end());
+  return hashes;
+}
+
+// The snapshot record to store with the run: nullopt when the workspace has submitted the
+// snapshot before. content_missing (409) when the service cannot make the run: an id alone that
+// this workspace never submitted (detail "snapshot.files": send them), or blobs of the snapshot
+// that are not uploaded or whose files are lost (one detail per blob, its path the blob's
+// sha256). A snapshot another workspace made is not reused from its id alone: its files must be
+// sent (and their blobs exist).
+Result<std::optional<SnapshotRecord>> inline_snapshot_record(const ServiceContext& context,
+                                                             const std::string& workspace,
+                                                             InlineSnapshot snapshot) {
+  if (!snapshot.files) {
+    auto known = context.store.workspace_has_snapshot(workspace, snapshot.id);
+    if (!known) return fail(known.error());
+    if (!*known) {
+      return fail(Error{
+          ErrorCode::content_missing,
+          fmt::format("workspace '{}' has no snapshot {}; send its files", workspace, snapshot.id),
+          {field_problem("snapshot.files", "required: the snapshot is not known here")}});
+    }
+    // Its blobs have rows (they were checked when it was made, and rows are never deleted);
+    // their files are checked again, so that one lost since is uploaded again.
+    auto hashes = context.store.snapshot_blob_hashes(snapshot.id);
+    if (!hashes) return fail(hashes.error());
+    std::vector<std::string> lost;
+    for (const auto& hash : *hashes) {
+      if (!context.blobs.intact(hash)) lost.push_back(hash);
+    }
+    if (!lost.empty()) return fail(blobs_absent(lost));
+    return std::nullopt;
+  }
+  auto absent = absent_blobs(context, distinct_hashes(*snapshot.files));
+  if (!absent) return fail(absent.error());
+  if (!absent->empty()) return fail(blobs_absent(*absent));
+  SnapshotRecord record;
+  record.id = snapshot.id;
+  record.file_count = static_cast<int64_t>(snapshot.files->size());
+  record.total_size = manifest_total_size(*snapshot.files);
+  record.files = std::move(*snapshot.files);
+  return record;
+}
+
+}  // namespace
+
+namespace {
+
 // The reply to a submission: 201 with the new run, or 200 marked Idempotent-Replay with the run
 // an earlier submission with the same key made.
 Result<Reply> submitted_run_reply(const ServiceContext& context, const RunRecord& run,
@@ -289,6 +423,8 @@ Result<Reply> create_run(const ServiceContext& context, const httplib::Request& 
   const std::string& key = *idempotency_key;
   auto payload = parse_json_object(text);
   if (!payload) return fail(payload.error());
+  auto inline_snapshot = take_inline_snapshot(*payload);
+  if (!inline_snapshot) return fail(inline_snapshot.error());
   const std::string request_hash = util::sha256_hex(payload->dump());
   // A retry replays its run before anything is checked again: what the first submission
   // resolved (its inputs' versions) may have changed since. The store decides again, atomically.
@@ -299,11 +435,22 @@ Result<Reply> create_run(const ServiceContext& context, const httplib::Request& 
       return submitted_run_reply(context, **earlier, /*replayed=*/true);
     }
   }
-  auto checked = check_run_payload(context, *workspace, *payload);
+  PayloadLookups lookups(context, *workspace);
+  std::optional<SnapshotRecord> new_snapshot;
+  if (*inline_snapshot) {
+    const std::string id = (*inline_snapshot)->id;
+    auto record = inline_snapshot_record(context, *workspace, std::move(**inline_snapshot));
+    if (!record) return fail(record.error());
+    new_snapshot = std::move(*record);
+    // Known to the workspace, or stored with the run in its transaction.
+    lookups.add_snapshot(id);
+  }
+  auto checked = check_payload(lookups, *payload);
   if (!checked) return fail(checked.error());
   if (checked->spec.sweep) return fail(sweep_refused(*workspace));
   const RunRecord draft = run_draft(*workspace, *payload, std::move(*checked), key, request_hash);
-  auto outcome = context.store.create_run(draft);
+  auto outcome = new_snapshot ? context.store.create_run_with_snapshot(draft, *new_snapshot)
+                              : context.store.create_run(draft);
   if (!outcome) return fail(outcome.error());
   if (!outcome->replayed) context.runs.submit(outcome->run);
   return submitted_run_reply(context, outcome->run, outcome->replayed);

@@ -416,6 +416,26 @@ Result<std::optional<SnapshotRecord>> find_snapshot(Connection& connection, cons
                         .created_at_ms = statement->column_int64(4)};
 }
 
+// Stores `snapshot` unless one with its id is stored already (content-addressed: same id, same
+// files); returns the stored record and whether it was new.
+Result<std::pair<SnapshotRecord, bool>> insert_snapshot(Connection& connection,
+                                                        const SnapshotRecord& snapshot) {
+  SnapshotRecord record = snapshot;
+  record.created_at_ms = util::now_unix_ms();
+  auto statement = connection.prepare(
+      "INSERT OR IGNORE INTO snapshots (id, manifest, file_count, total_size, created_at_ms)"
+      " VALUES (?1, ?2, ?3, ?4, ?5)");
+  if (!statement) return std::unexpected(statement.error());
+  statement->bind(record.id, dump_json(record.files), record.file_count, record.total_size,
+                  record.created_at_ms);
+  if (auto done = statement->execute(); !done) return std::unexpected(done.error());
+  if (connection.changes() > 0) return std::pair{std::move(record), true};
+  auto existing = find_snapshot(connection, record.id);
+  if (!existing) return std::unexpected(existing.error());
+  if (!*existing) return fail(ErrorCode::internal, "snapshot {} vanished", record.id);
+  return std::pair{std::move(**existing), false};
+}
+
 // ---- datasets -----------------------------------------------------------------------------
 
 Result<DatasetVersionRecord> read_dataset_version(const Statement& row, bool with_files) {
@@ -717,23 +737,7 @@ Result<std::vector<std::string>> SqliteStore::list_blob_hashes() {
 // ---- snapshots ----------------------------------------------------------------------------
 
 Result<std::pair<SnapshotRecord, bool>> SqliteStore::put_snapshot(const SnapshotRecord& snapshot) {
-  SnapshotRecord record = snapshot;
-  record.created_at_ms = util::now_unix_ms();
-  const auto manifest = dump_json(record.files);
-  return write([&](Connection& connection) -> Result<std::pair<SnapshotRecord, bool>> {
-    auto statement = connection.prepare(
-        "INSERT OR IGNORE INTO snapshots (id, manifest, file_count, total_size, created_at_ms)"
-        " VALUES (?1, ?2, ?3, ?4, ?5)");
-    if (!statement) return std::unexpected(statement.error());
-    statement->bind(record.id, manifest, record.file_count, record.total_size,
-                    record.created_at_ms);
-    if (auto done = statement->execute(); !done) return std::unexpected(done.error());
-    if (connection.changes() > 0) return std::pair{std::move(record), true};
-    auto existing = find_snapshot(connection, record.id);
-    if (!existing) return std::unexpected(existing.error());
-    if (!*existing) return fail(ErrorCode::internal, "snapshot {} vanished", record.id);
-    return std::pair{std::move(**existing), false};
-  });
+  return write([&](Connection& connection) { return insert_snapshot(connection, snapshot); });
 }
 
 Result<SnapshotRecord> SqliteStore::get_snapshot(const std::string& id) {
@@ -742,6 +746,44 @@ Result<SnapshotRecord> SqliteStore::get_snapshot(const std::string& id) {
     if (!snapshot) return std::unexpected(snapshot.error());
     if (!*snapshot) return fail(ErrorCode::not_found, "snapshot '{}' not found", id);
     return std::move(**snapshot);
+  });
+}
+
+Result<std::vector<std::string>> SqliteStore::snapshot_blob_hashes(const std::string& id) {
+  return read([&](Connection& connection) -> Result<std::vector<std::string>> {
+    auto statement = connection.prepare("SELECT manifest FROM snapshots WHERE id = ?1");
+    if (!statement) return std::unexpected(statement.error());
+    auto row = statement->bind(id).step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) return fail(ErrorCode::not_found, "snapshot '{}' not found", id);
+    // The manifest is stored as compact JSON of checked entries, so `"sha256":"` occurs only as
+    // that key (a quote inside a path is escaped) and is followed by 64 hex digits.
+    constexpr std::string_view k_key = "\"sha256\":\"";
+    constexpr size_t k_hex = 64;
+    const std::string manifest = statement->column_text(0);
+    std::vector<std::string> hashes;
+    for (size_t at = manifest.find(k_key); at != std::string::npos;
+         at = manifest.find(k_key, at + k_key.size() + k_hex)) {
+      const size_t start = at + k_key.size();
+      if (start + k_hex > manifest.size() || manifest[start + k_hex] != '"') {
+        return fail(ErrorCode::internal, "the manifest of snapshot {} is damaged", id);
+      }
+      hashes.emplace_back(manifest, start, k_hex);
+    }
+    std::ranges::sort(hashes);
+    hashes.erase(std::unique(hashes.begin(), hashes.end()), hashes.end());
+    return hashes;
+  });
+}
+
+Result<bool> SqliteStore::workspace_has_snapshot(const std::string& workspace,
+                                                 const std::string& id) {
+  return read([&](Connection& connection) -> Result<bool> {
+    // Newest runs first: a resubmitted project's snapshot is usually that of a recent run.
+    auto statement = connection.prepare(
+        "SELECT 1 FROM runs WHERE workspace = ?1 AND snapshot_id = ?2 ORDER BY seq DESC LIMIT 1");
+    if (!statement) return std::unexpected(statement.error());
+    return statement->bind(workspace, id).step();
   });
 }
 
@@ -830,6 +872,26 @@ Result<CreateRunOutcome> SqliteStore::create_run(const RunRecord& draft) {
   return write([&](Connection& connection) -> Result<CreateRunOutcome> {
     if (auto exists = require_workspace(connection, draft.workspace); !exists) {
       return std::unexpected(exists.error());
+    }
+    return insert_or_replay_run(connection, draft);
+  });
+}
+
+Result<CreateRunOutcome> SqliteStore::create_run_with_snapshot(const RunRecord& draft,
+                                                               const SnapshotRecord& snapshot) {
+  if (!draft.idempotency_key.empty()) {
+    auto earlier = read([&](Connection& connection) {
+      return find_run_by_idempotency_key(connection, draft.workspace, draft.idempotency_key);
+    });
+    if (!earlier) return std::unexpected(earlier.error());
+    if (*earlier) return replay_or_conflict(std::move(**earlier), draft);
+  }
+  return write([&](Connection& connection) -> Result<CreateRunOutcome> {
+    if (auto exists = require_workspace(connection, draft.workspace); !exists) {
+      return std::unexpected(exists.error());
+    }
+    if (auto stored = insert_snapshot(connection, snapshot); !stored) {
+      return std::unexpected(stored.error());
     }
     return insert_or_replay_run(connection, draft);
   });

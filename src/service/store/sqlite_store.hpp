@@ -35,8 +35,12 @@ class SqliteStore final : public Store {
 
   Result<std::pair<SnapshotRecord, bool>> put_snapshot(const SnapshotRecord& snapshot) override;
   Result<SnapshotRecord> get_snapshot(const std::string& id) override;
+  Result<std::vector<std::string>> snapshot_blob_hashes(const std::string& id) override;
+  Result<bool> workspace_has_snapshot(const std::string& workspace, const std::string& id) override;
 
   Result<CreateRunOutcome> create_run(const RunRecord& draft) override;
+  Result<CreateRunOutcome> create_run_with_snapshot(const RunRecord& draft,
+                                                    const SnapshotRecord& snapshot) override;
   Result<std::vector<CreateRunOutcome>> create_runs(const std::vector<RunRecord>& drafts) override;
   Result<std::optional<RunRecord>> find_idempotent_run(const std::string& workspace,
                                                        const std::string& key) override;
