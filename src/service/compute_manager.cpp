@@ -227,7 +227,7 @@ ComputeRecord ComputeManager::provisioned_on_host(ComputeRecord record) {
 
 Result<bool> ComputeManager::drain_step(const Key& key) {
   const auto& [workspace, name] = key;
-  auto active = m_store.list_active_runs();
+  auto active = m_store.list_active_run_summaries();
   if (!active) return fail(active.error());
   for (const auto& run : *active) {
     if (run.workspace != workspace || run.compute != name ||

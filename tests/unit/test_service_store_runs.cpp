@@ -391,6 +391,16 @@ TEST_CASE("active runs are listed across workspaces, oldest first", "[store][run
   CHECK((*active)[0].id == a.id);
   CHECK((*active)[1].id == b.id);
   CHECK((*active)[1].status == RunStatus::Running);
+
+  // The same runs as summaries, for who polls them (metrics, compute deletion).
+  auto summaries = store.list_active_run_summaries();
+  REQUIRE(summaries.has_value());
+  REQUIRE(summaries->size() == 2);
+  CHECK((*summaries)[0].id == a.id);
+  CHECK((*summaries)[1].id == b.id);
+  CHECK((*summaries)[1].workspace == "other");
+  CHECK((*summaries)[1].status == RunStatus::Running);
+  CHECK((*summaries)[1].attempt == 1);
 }
 
 TEST_CASE("a batch of runs is stored whole or not at all", "[store][runs][batch]") {

@@ -420,6 +420,8 @@ class Store {
   // The same page as list_runs, as summaries; the same errors.
   virtual Result<RunSummaryPage> list_run_summaries(const RunQuery& query) = 0;
   virtual Result<std::vector<RunRecord>> list_active_runs() = 0;  // every workspace
+  // The same runs as summaries: no run's JSON is parsed (for who polls thousands of queued runs).
+  virtual Result<std::vector<RunSummary>> list_active_run_summaries() = 0;
   // Applies `update` in one transaction. A terminal status is final: updating the status of a
   // terminal run fails with conflict and changes nothing.
   virtual Result<RunRecord> update_run(const std::string& id, const RunUpdate& update) = 0;

@@ -98,7 +98,7 @@ void MetricsIngester::loop() {
       m_changed.wait_for(lock, m_options.interval, [&] { return m_stopping; });
       if (m_stopping) return;
     }
-    auto runs = m_store.list_active_runs();
+    auto runs = m_store.list_active_run_summaries();  // thousands may be queued: no JSON parsed
     if (!runs) {
       spdlog::warn("metrics: cannot list the active runs: {}", runs.error().message);
       continue;

@@ -981,6 +981,16 @@ Result<std::vector<RunRecord>> SqliteStore::list_active_runs() {
   });
 }
 
+Result<std::vector<RunSummary>> SqliteStore::list_active_run_summaries() {
+  return read([&](Connection& connection) -> Result<std::vector<RunSummary>> {
+    static const std::string k_sql = fmt::format("SELECT {} FROM runs WHERE {} ORDER BY seq",
+                                                 k_run_summary_columns, k_active_condition);
+    auto statement = connection.prepare(k_sql);
+    if (!statement) return std::unexpected(statement.error());
+    return read_rows(*statement, read_run_summary);
+  });
+}
+
 Result<std::vector<RunRecord>> SqliteStore::sweep_trials(const std::string& sweep_id) {
   return read([&](Connection& connection) -> Result<std::vector<RunRecord>> {
     // "sweep_id <> ''" lets SQLite use the partial index runs_by_sweep.

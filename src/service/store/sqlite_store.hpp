@@ -48,6 +48,7 @@ class SqliteStore final : public Store {
   Result<RunPage> list_runs(const RunQuery& query) override;
   Result<RunSummaryPage> list_run_summaries(const RunQuery& query) override;
   Result<std::vector<RunRecord>> list_active_runs() override;
+  Result<std::vector<RunSummary>> list_active_run_summaries() override;
   Result<RunRecord> update_run(const std::string& id, const RunUpdate& update) override;
   Result<std::vector<RunEvent>> run_events(const std::string& id) override;
 
