@@ -322,6 +322,14 @@ class LoopbackTransport final : public Transport {
     return unreachable(reason);
   }
 
+  // After a send that wrote nothing: true when it is worth sending again (it was interrupted,
+  // or the socket was full and has room now); false otherwise (transfer.failure set when the
+  // wait failed).
+  bool room_again(Transfer& transfer, ssize_t sent) {
+    if (sent >= 0 || (errno != EINTR && errno != EAGAIN)) return false;
+    return errno == EINTR || wait_ready(transfer, POLLOUT);
+  }
+
   // Sends all of `data`; false (with transfer.failure set) when it cannot.
   bool send_all(Transfer& transfer, std::string_view data, int flags = 0) {
     while (!data.empty()) {
@@ -331,11 +339,8 @@ class LoopbackTransport final : public Transport {
         transfer.last_progress = Clock::now();
         continue;
       }
-      if (sent < 0 && errno == EINTR) continue;
-      if (sent < 0 && errno == EAGAIN) {
-        if (!wait_ready(transfer, POLLOUT)) return false;
-        continue;
-      }
+      if (room_again(transfer, sent)) continue;
+      if (transfer.failure != Failure::none) return false;
       transfer.failure = Failure::lost;
       transfer.reason = std::strerror(errno);
       return false;
@@ -361,11 +366,8 @@ class LoopbackTransport final : public Transport {
         transfer.last_progress = Clock::now();
         continue;
       }
-      if (sent < 0 && errno == EINTR) continue;
-      if (sent < 0 && errno == EAGAIN) {
-        if (!wait_ready(transfer, POLLOUT)) return false;
-        continue;
-      }
+      if (room_again(transfer, sent)) continue;
+      if (transfer.failure != Failure::none) return false;
       // sendfile fails with the socket's errno or the file's; a file that shrank reads 0.
       const int error = errno;
       if (sent == 0 || error == EIO || error == EINVAL || error == EOVERFLOW) {

@@ -295,6 +295,29 @@ Result<SnapshotScan> scan_single_file(const std::filesystem::path& file,
   return scan;
 }
 
+namespace {
+
+// Uploads `files` (bytes_to_upload in all), counting them into `report` and telling `progress`
+// (its count starts at 0 for these files).
+Result<void> upload_files(ApiClient& client, const std::string& workspace,
+                          const std::vector<const SnapshotFile*>& files, uint64_t bytes_to_upload,
+                          const UploadProgress& progress, UploadReport& report) {
+  uint64_t done = 0;
+  if (progress) progress(0, bytes_to_upload);
+  for (const auto* file : files) {
+    if (auto uploaded = client.upload_blob(workspace, file->sha256, file->source); !uploaded) {
+      return std::unexpected(std::move(uploaded.error()));
+    }
+    ++report.uploaded_files;
+    report.uploaded_bytes += file->size;
+    done += file->size;
+    if (progress) progress(done, bytes_to_upload);
+  }
+  return {};
+}
+
+}  // namespace
+
 Result<UploadReport> upload_missing_blobs(ApiClient& client, const std::string& workspace,
                                           const SnapshotScan& scan,
                                           const UploadProgress& progress) {
@@ -322,14 +345,9 @@ Result<UploadReport> upload_missing_blobs(ApiClient& client, const std::string& 
 
   UploadReport report;
   report.files = scan.files.size();
-  if (progress) progress(0, bytes_to_upload);
-  for (const auto* file : to_upload) {
-    if (auto uploaded = client.upload_blob(workspace, file->sha256, file->source); !uploaded) {
-      return std::unexpected(std::move(uploaded.error()));
-    }
-    ++report.uploaded_files;
-    report.uploaded_bytes += file->size;
-    if (progress) progress(report.uploaded_bytes, bytes_to_upload);
+  if (auto uploaded = upload_files(client, workspace, to_upload, bytes_to_upload, progress, report);
+      !uploaded) {
+    return std::unexpected(std::move(uploaded.error()));
   }
   return report;
 }
@@ -375,18 +393,7 @@ Result<void> upload_named_blobs(ApiClient& client, const std::string& workspace,
     file_of_hash.erase(it);  // once each
   }
   if (to_upload.empty()) return std::unexpected(error);  // nothing this client can send
-  uint64_t done = 0;
-  if (progress) progress(0, bytes_to_upload);
-  for (const auto* file : to_upload) {
-    if (auto uploaded = client.upload_blob(workspace, file->sha256, file->source); !uploaded) {
-      return std::unexpected(std::move(uploaded.error()));
-    }
-    ++report.uploaded_files;
-    report.uploaded_bytes += file->size;
-    done += file->size;
-    if (progress) progress(done, bytes_to_upload);
-  }
-  return {};
+  return upload_files(client, workspace, to_upload, bytes_to_upload, progress, report);
 }
 
 // Whether `error` is a service that takes no inline snapshot (one older than this client)

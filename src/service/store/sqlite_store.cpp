@@ -860,8 +860,17 @@ Result<std::vector<CreateRunOutcome>> SqliteStore::create_runs(
 }
 
 Result<CreateRunOutcome> SqliteStore::create_run(const RunRecord& draft) {
-  const bool has_key = !draft.idempotency_key.empty();
-  if (has_key) {
+  return create_run_and_snapshot(draft, nullptr);
+}
+
+Result<CreateRunOutcome> SqliteStore::create_run_with_snapshot(const RunRecord& draft,
+                                                               const SnapshotRecord& snapshot) {
+  return create_run_and_snapshot(draft, &snapshot);
+}
+
+Result<CreateRunOutcome> SqliteStore::create_run_and_snapshot(const RunRecord& draft,
+                                                              const SnapshotRecord* snapshot) {
+  if (!draft.idempotency_key.empty()) {
     // A retried submission is answered from a reader, without waiting for the writer.
     auto earlier = read([&](Connection& connection) {
       return find_run_by_idempotency_key(connection, draft.workspace, draft.idempotency_key);
@@ -873,25 +882,10 @@ Result<CreateRunOutcome> SqliteStore::create_run(const RunRecord& draft) {
     if (auto exists = require_workspace(connection, draft.workspace); !exists) {
       return std::unexpected(exists.error());
     }
-    return insert_or_replay_run(connection, draft);
-  });
-}
-
-Result<CreateRunOutcome> SqliteStore::create_run_with_snapshot(const RunRecord& draft,
-                                                               const SnapshotRecord& snapshot) {
-  if (!draft.idempotency_key.empty()) {
-    auto earlier = read([&](Connection& connection) {
-      return find_run_by_idempotency_key(connection, draft.workspace, draft.idempotency_key);
-    });
-    if (!earlier) return std::unexpected(earlier.error());
-    if (*earlier) return replay_or_conflict(std::move(**earlier), draft);
-  }
-  return write([&](Connection& connection) -> Result<CreateRunOutcome> {
-    if (auto exists = require_workspace(connection, draft.workspace); !exists) {
-      return std::unexpected(exists.error());
-    }
-    if (auto stored = insert_snapshot(connection, snapshot); !stored) {
-      return std::unexpected(stored.error());
+    if (snapshot != nullptr) {
+      if (auto stored = insert_snapshot(connection, *snapshot); !stored) {
+        return std::unexpected(stored.error());
+      }
     }
     return insert_or_replay_run(connection, draft);
   });

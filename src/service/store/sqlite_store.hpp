@@ -117,6 +117,11 @@ class SqliteStore final : public Store {
   SqliteStore(const std::filesystem::path& db_path, StoreOptions options,
               std::unique_ptr<Connection> writer, int schema_version);
 
+  // create_run and create_run_with_snapshot: the run, and `snapshot` when not null, in one
+  // transaction.
+  Result<CreateRunOutcome> create_run_and_snapshot(const RunRecord& draft,
+                                                   const SnapshotRecord* snapshot);
+
   // Runs `body(connection)` on the writer connection, in a transaction that may be shared with
   // other threads' writes (group commit); returns its result once the transaction is durable.
   // A failing body's changes are rolled back. Fails with unavailable when another process
