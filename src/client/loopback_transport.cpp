@@ -14,6 +14,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <strings.h>
@@ -144,6 +146,43 @@ struct Transfer {
   bool any_reply_byte = false;  // a byte of the reply has arrived
   Failure failure = Failure::none;
   std::string reason;  // what failed, for Failure::lost and upload_read
+};
+
+// SIGPIPE held back on this thread while a file is sent: sendfile(2) takes no MSG_NOSIGNAL, and
+// a service that closed the connection must be an error to report, not the end of the program.
+// A SIGPIPE the sending raised is taken from the thread's pending signals before the mask is
+// restored, unless one was pending before.
+class SigpipeHeld {
+ public:
+  SigpipeHeld() {
+    ::pthread_sigmask(SIG_BLOCK, &pipe_only(), &m_previous);
+    sigset_t pending;
+    m_was_pending = ::sigpending(&pending) == 0 && ::sigismember(&pending, SIGPIPE) == 1;
+  }
+  ~SigpipeHeld() {
+    sigset_t pending;
+    if (!m_was_pending && ::sigpending(&pending) == 0 && ::sigismember(&pending, SIGPIPE) == 1) {
+      const timespec now{};
+      ::sigtimedwait(&pipe_only(), nullptr, &now);
+    }
+    ::pthread_sigmask(SIG_SETMASK, &m_previous, nullptr);
+  }
+  SigpipeHeld(const SigpipeHeld&) = delete;
+  SigpipeHeld& operator=(const SigpipeHeld&) = delete;
+
+ private:
+  static const sigset_t& pipe_only() {
+    static const sigset_t set = [] {
+      sigset_t pipe;
+      ::sigemptyset(&pipe);
+      ::sigaddset(&pipe, SIGPIPE);
+      return pipe;
+    }();
+    return set;
+  }
+
+  sigset_t m_previous{};
+  bool m_was_pending = false;
 };
 
 class LoopbackTransport final : public Transport {
@@ -358,6 +397,7 @@ class LoopbackTransport final : public Transport {
       return send_all(transfer, head, MSG_MORE) && send_all(transfer, transfer.request.body);
     }
     if (!send_all(transfer, head, file_size > 0 ? MSG_MORE : 0)) return false;
+    const SigpipeHeld held;
     off_t offset = 0;
     while (static_cast<uint64_t>(offset) < file_size) {
       const auto left = static_cast<size_t>(file_size - static_cast<uint64_t>(offset));

@@ -423,3 +423,36 @@ TEST_CASE("an endpoint's path is put before every target", "[client][transport]"
   CHECK(response->status == 200);
   CHECK(response->body == "ok");
 }
+
+TEST_CASE("a file body the service stops reading is a lost connection, not the end of the program",
+          "[client][transport]") {
+  // The service answers as soon as it has the head and closes: the rest of the body meets a
+  // closed connection (EPIPE), which must not raise SIGPIPE in the client.
+  RawServer server("HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                   /*close_after=*/true);
+  const trainctl::testing::TempDir dir;
+  const auto file = dir.path() / "big.bin";
+  REQUIRE(trainctl::util::write_file_atomic(file, std::string(32u << 20, 'x')).has_value());
+  HttpRequest upload;
+  upload.method = "PUT";
+  upload.target = "/v1/workspaces/default/blobs/abc";
+  upload.body_file = file;
+  const auto transport =
+      trainctl::client::make_loopback_transport({.endpoint = server.endpoint(), .token = ""});
+
+  const auto response = transport->send(upload);
+
+  if (response.has_value()) {
+    CHECK(response->status == 413);  // the reply came before the body met the closed connection
+  } else {
+    CHECK(response.error().code == ErrorCode::unavailable);
+    CHECK_THAT(response.error().message, Catch::Contains("lost the connection"));
+  }
+  AND_THEN("the transport still works") {
+    RawServer other("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", /*close_after=*/true);
+    const auto again = trainctl::client::make_loopback_transport({.endpoint = other.endpoint(), .token = ""})
+                           ->send(get("/v1/health"));
+    REQUIRE(again.has_value());
+    CHECK(again->body == "ok");
+  }
+}
