@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "curl_library.hpp"
+#include "transport_errors.hpp"
 #include "trainctl/client/api_client.hpp"
 
 namespace trainctl::client {
@@ -193,8 +194,7 @@ class CurlTransport final : public Transport {
     m_curl->easy_getinfo(m_handle, CURLINFO_RESPONSE_CODE, &status);
     transfer.response.status = static_cast<int>(status);
     if (status < 400 && !deliver_head(transfer, status)) {  // a reply without a body
-      return fail(ErrorCode::interrupted, "{} {} stopped by the receiver", request.method,
-                  request.target);
+      return std::unexpected(transport_errors::stopped_by_receiver(request));
     }
     return std::move(transfer.response);
   }
@@ -273,10 +273,7 @@ class CurlTransport final : public Transport {
   }
 
   Error unreachable(const std::string& reason) const {
-    return Error(ErrorCode::unavailable,
-                 fmt::format("cannot reach trainctld at {}: {} (start it with 'trainctl server "
-                             "start')",
-                             m_options.endpoint, reason));
+    return transport_errors::unreachable(m_options.endpoint, reason);
   }
 
   Error error_of(CURLcode code, const HttpRequest& request, const Transfer& transfer) const {
@@ -292,33 +289,22 @@ class CurlTransport final : public Transport {
         if (!connected()) {
           return unreachable(fmt::format("no answer within {} ms", m_options.connect_timeout_ms));
         }
-        return Error(ErrorCode::timeout,
-                     fmt::format("trainctld at {} did not answer {} {} in time", m_options.endpoint,
-                                 request.method, request.target));
+        return transport_errors::no_answer_in_time(m_options.endpoint, request);
       case CURLE_WRITE_ERROR:
-        if (transfer.stopped_by_receiver) {
-          return Error(ErrorCode::interrupted, fmt::format("{} {} stopped by the receiver",
-                                                           request.method, request.target));
-        }
+        if (transfer.stopped_by_receiver) return transport_errors::stopped_by_receiver(request);
         break;
       case CURLE_ABORTED_BY_CALLBACK:
       case CURLE_READ_ERROR:
-        if (transfer.aborted) {
-          return Error(ErrorCode::interrupted,
-                       fmt::format("{} {} interrupted", request.method, request.target));
-        }
+        if (transfer.aborted) return transport_errors::interrupted(request);
         if (transfer.upload.read_errno != 0) {
-          return Error(ErrorCode::io, fmt::format("cannot read {}: {}", request.body_file->string(),
-                                                  std::strerror(transfer.upload.read_errno)));
+          return transport_errors::unreadable_body(request, std::strerror(transfer.upload.read_errno));
         }
         break;
       case CURLE_GOT_NOTHING:
       case CURLE_SEND_ERROR:
       case CURLE_RECV_ERROR:
       case CURLE_PARTIAL_FILE:
-        return Error(ErrorCode::unavailable,
-                     fmt::format("lost the connection to trainctld at {} during {} {}: {}",
-                                 m_options.endpoint, request.method, request.target, reason));
+        return transport_errors::connection_lost(m_options.endpoint, request, reason);
       default: break;
     }
     return Error(ErrorCode::internal, fmt::format("{} {} failed: {}", request.method,

@@ -32,6 +32,7 @@
 #include <fmt/format.h>
 
 #include "trainctl/client/api_client.hpp"
+#include "transport_errors.hpp"
 #include "trainctl/util/unique_fd.hpp"
 
 namespace trainctl::client {
@@ -236,8 +237,7 @@ class LoopbackTransport final : public Transport {
       if (!reusable) drop_connection();
       if (transfer.failure == Failure::none) {
         if (transfer.response.status < 400 && !deliver_head(transfer)) {  // a reply without a body
-          return fail(ErrorCode::interrupted, "{} {} stopped by the receiver", request.method,
-                      request.target);
+          return std::unexpected(transport_errors::stopped_by_receiver(request));
         }
         return std::move(transfer.response);
       }
@@ -598,39 +598,21 @@ class LoopbackTransport final : public Transport {
     }
   }
 
-  Error unreachable_error(const std::string& reason) const {
-    return Error(ErrorCode::unavailable,
-                 fmt::format("cannot reach trainctld at {}: {} (start it with 'trainctl server "
-                             "start')",
-                             m_options.endpoint, reason));
-  }
-
   std::unexpected<Error> unreachable(const std::string& reason) const {
-    return std::unexpected(unreachable_error(reason));
+    return std::unexpected(transport_errors::unreachable(m_options.endpoint, reason));
   }
 
   Error error_of(const Transfer& transfer) const {
     const auto& request = transfer.request;
     switch (transfer.failure) {
-      case Failure::timeout:
-        return Error(ErrorCode::timeout,
-                     fmt::format("trainctld at {} did not answer {} {} in time", m_options.endpoint,
-                                 request.method, request.target));
-      case Failure::aborted:
-        return Error(ErrorCode::interrupted,
-                     fmt::format("{} {} interrupted", request.method, request.target));
-      case Failure::stopped:
-        return Error(ErrorCode::interrupted,
-                     fmt::format("{} {} stopped by the receiver", request.method, request.target));
-      case Failure::upload_read:
-        return Error(ErrorCode::io, fmt::format("cannot read {}: {}", request.body_file->string(),
-                                                transfer.reason));
+      case Failure::timeout: return transport_errors::no_answer_in_time(m_options.endpoint, request);
+      case Failure::aborted: return transport_errors::interrupted(request);
+      case Failure::stopped: return transport_errors::stopped_by_receiver(request);
+      case Failure::upload_read: return transport_errors::unreadable_body(request, transfer.reason);
       case Failure::lost:
       case Failure::none: break;
     }
-    return Error(ErrorCode::unavailable,
-                 fmt::format("lost the connection to trainctld at {} during {} {}: {}",
-                             m_options.endpoint, request.method, request.target, transfer.reason));
+    return transport_errors::connection_lost(m_options.endpoint, request, transfer.reason);
   }
 
   ClientOptions m_options;
