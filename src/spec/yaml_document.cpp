@@ -169,20 +169,22 @@ ErrorDetail detail_in_file(std::string_view file, int line, int column, std::str
 // Runs yaml-cpp over the text; a malformed document is one problem at yaml-cpp's position.
 // With `many`, every document of the stream (empty ones left out); otherwise the one document,
 // a second being a problem.
-Result<std::vector<DocumentNode>> parse_events(std::string_view text, std::string_view file_name,
-                                               const YamlLimits& limits, bool many) {
+Result<YamlStream> parse_events(std::string_view text, std::string_view file_name,
+                                const YamlLimits& limits, bool many) {
   std::istringstream stream{std::string(text)};
   std::vector<DocumentNode> documents;
   std::vector<ErrorDetail> problems;
+  size_t count = 0;
   try {
     YAML::Parser parser(stream);
     TreeBuilder first(file_name, limits);
-    parser.HandleNextDocument(first);
+    if (parser.HandleNextDocument(first)) ++count;
     problems = std::move(first.problems());
     if (first.root()) documents.push_back(std::move(*first.root()));
     while (true) {
       TreeBuilder next(file_name, limits);
       if (!parser.HandleNextDocument(next)) break;
+      ++count;
       if (!many) {
         const SourceMark mark = next.document_mark();
         problems.push_back(detail_in_file(file_name, mark.line, mark.column,
@@ -203,7 +205,7 @@ Result<std::vector<DocumentNode>> parse_events(std::string_view text, std::strin
   } else if (documents.empty()) {
     documents.push_back(DocumentNode::null(SourceMark{std::string(file_name), 1, 1}));
   }
-  return documents;
+  return YamlStream{std::move(documents), count};
 }
 
 // The first control character YAML does not allow in a file (any below U+0020 but tab, line
@@ -248,14 +250,21 @@ Result<void> prescan(std::string_view text, std::string_view file_name, const Ya
 Result<DocumentNode> parse_yaml_document(std::string_view text, std::string_view file_name,
                                          const YamlLimits& limits) {
   if (auto checked = prescan(text, file_name, limits); !checked) return fail(checked.error());
-  auto documents = parse_events(text, file_name, limits, /*many=*/false);
-  if (!documents) return fail(std::move(documents.error()));
-  return std::move(documents->front());
+  auto parsed = parse_events(text, file_name, limits, /*many=*/false);
+  if (!parsed) return fail(std::move(parsed.error()));
+  return std::move(parsed->documents.front());
 }
 
 Result<std::vector<DocumentNode>> parse_yaml_documents(std::string_view text,
                                                        std::string_view file_name,
                                                        const YamlLimits& limits) {
+  auto parsed = parse_yaml_stream(text, file_name, limits);
+  if (!parsed) return fail(std::move(parsed.error()));
+  return std::move(parsed->documents);
+}
+
+Result<YamlStream> parse_yaml_stream(std::string_view text, std::string_view file_name,
+                                     const YamlLimits& limits) {
   if (auto checked = prescan(text, file_name, limits); !checked) return fail(checked.error());
   return parse_events(text, file_name, limits, /*many=*/true);
 }

@@ -239,3 +239,39 @@ TEST_CASE("A NUL or control byte is reported at its own line and column", "[spec
     }
   }
 }
+
+// `submit FILE` parses its file once: a text that parse_yaml_stream counts as one document must be
+// exactly one that parse_yaml_document takes, with the same node.
+TEST_CASE("parse_yaml_stream counts every document, the empty ones too", "[spec][yaml]") {
+  using trainctl::spec::parse_yaml_stream;
+  GIVEN("one document, with or without a leading ---") {
+    for (const std::string text : {"a: 1\n", "---\na: 1\n"}) {
+      const auto stream = parse_yaml_stream(text, "job.yaml");
+      REQUIRE(stream);
+      CHECK(stream->count == 1);
+      REQUIRE(stream->documents.size() == 1);
+      REQUIRE(stream->documents[0].is_mapping());
+      CHECK(stream->documents[0].entries.at(0).first.text == "a");
+      CHECK(parse_yaml_document(text, "job.yaml"));
+    }
+  }
+  GIVEN("one document and a trailing ---, which a single spec refuses") {
+    const auto stream = parse_yaml_stream("a: 1\n---\n", "job.yaml");
+    REQUIRE(stream);
+    CHECK(stream->documents.size() == 1);
+    CHECK(stream->count == 2);
+    CHECK_FALSE(parse_yaml_document("a: 1\n---\n", "job.yaml"));
+  }
+  GIVEN("two documents") {
+    const auto stream = parse_yaml_stream("a: 1\n---\nb: 2\n", "job.yaml");
+    REQUIRE(stream);
+    CHECK(stream->count == 2);
+    CHECK(stream->documents.size() == 2);
+  }
+  GIVEN("an empty text") {
+    const auto stream = parse_yaml_stream("", "job.yaml");
+    REQUIRE(stream);
+    CHECK(stream->count == 0);
+    CHECK(stream->documents.empty());
+  }
+}

@@ -96,4 +96,15 @@ Result<std::vector<DocumentNode>> parse_yaml_documents(std::string_view text,
                                                        std::string_view file_name,
                                                        const YamlLimits& limits = {});
 
+// A YAML stream as parse_yaml_documents reads it, with the number of documents the text holds,
+// empty ones counted: a text whose count is 1 is one that parse_yaml_document takes, and its
+// document (when not empty) is documents[0]. Lets a caller that accepts one document or many
+// parse the text once.
+struct YamlStream {
+  std::vector<DocumentNode> documents;  // empty ones left out
+  size_t count = 0;                     // every document, empty ones too
+};
+Result<YamlStream> parse_yaml_stream(std::string_view text, std::string_view file_name,
+                                     const YamlLimits& limits = {});
+
 }  // namespace trainctl::spec

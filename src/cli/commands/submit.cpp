@@ -242,6 +242,24 @@ Result<LoadedSpec> load_spec(const std::string& file, const std::vector<std::str
   return locate_source(file, std::move(*spec));
 }
 
+Result<std::optional<LoadedSpec>> load_spec_or_batch(const std::string& file,
+                                                     const std::vector<std::string>& overrides) {
+  auto text = read_spec_file(file);
+  if (!text) return fail(text.error());
+  // One parse: a text of one document is the spec; more make a batch. Anything else (empty, only
+  // `---`, malformed) goes to parse_job_spec, which says what is wrong.
+  auto stream = spec::parse_yaml_stream(*text, file);
+  if (stream && stream->documents.size() > 1) return std::optional<LoadedSpec>{};
+  auto spec = stream && stream->count == 1 && stream->documents.size() == 1
+                  ? spec::job_spec_from_document(std::move(stream->documents.front()), overrides)
+                  : spec::parse_job_spec(*text, spec::ParseOptions{.file_name = file,
+                                                                   .overrides = overrides});
+  if (!spec) return fail(spec.error());
+  auto loaded = locate_source(file, std::move(*spec));
+  if (!loaded) return fail(loaded.error());
+  return std::optional<LoadedSpec>(std::move(*loaded));
+}
+
 Result<LoadedSpec> locate_source(const std::string& file, spec::JobSpec spec) {
   std::error_code ignored;
   const fs::path spec_dir = fs::absolute(fs::path(file), ignored).parent_path();
@@ -395,19 +413,19 @@ Result<int> run_submit(Session& session, const SubmitOptions& options) {
       return fail(accepted.error());
     }
   }
-  if (is_batch(options) || is_multi_document(options.files.front())) {
-    return run_batch_submit(session, options);
-  }
+  if (is_batch(options)) return run_batch_submit(session, options);
   const std::string& file = options.files.front();
-  auto loaded = load_spec(file, options.overrides);
-  if (!loaded) return fail(loaded.error());
-  if (!options.name.empty()) loaded->spec.name = options.name;
+  auto single = load_spec_or_batch(file, options.overrides);
+  if (!single) return fail(single.error());
+  if (!*single) return run_batch_submit(session, options);  // a file of several documents
+  LoadedSpec& loaded = **single;
+  if (!options.name.empty()) loaded.spec.name = options.name;
   auto& printer = session.printer();
 
   if (options.dry_run) {
-    auto plan = placeholder_launch_plan(loaded->spec);
+    auto plan = placeholder_launch_plan(loaded.spec);
     if (!plan) return fail(plan.error());
-    const auto payload = spec::build_payload(loaded->spec, "<snapshot-id>");
+    const auto payload = spec::build_payload(loaded.spec, "<snapshot-id>");
     printer.print_document(json{{"payload", payload}, {"launch_plan", plan->to_json()}},
                            describe_dry_run(payload, *plan));
     return exit_code::k_success;
@@ -415,11 +433,11 @@ Result<int> run_submit(Session& session, const SubmitOptions& options) {
 
   auto client = session.client();
   if (!client) return fail(client.error());
-  if (loaded->spec.sweep) {
-    auto snapshot = upload_source(**client, session, loaded->source_directory);
+  if (loaded.spec.sweep) {
+    auto snapshot = upload_source(**client, session, loaded.source_directory);
     if (!snapshot) return fail(snapshot.error());
     auto sweep = (*client)->create_sweep(
-        session.workspace(), spec::build_payload(loaded->spec, snapshot->snapshot_id));
+        session.workspace(), spec::build_payload(loaded.spec, snapshot->snapshot_id));
     if (!sweep) return fail(sweep.error());
     const auto sweep_id = sweep->value("id", "");
     if (!options.stream && !options.wait) {
@@ -430,11 +448,11 @@ Result<int> run_submit(Session& session, const SubmitOptions& options) {
     return follow_sweep(**client, session, sweep_id);
   }
   const auto key = options.idempotency_key.empty() ? util::random_hex(16) : options.idempotency_key;
-  auto scan = scan_source(session, loaded->source_directory);
+  auto scan = scan_source(session, loaded.source_directory);
   if (!scan) return fail(scan.error());
   // One request when the service has the snapshot; the files and missing blobs only when asked.
   auto submitted = client::create_run_with_snapshot(
-      **client, session.workspace(), *scan, spec::build_payload(loaded->spec, scan->digest()), key,
+      **client, session.workspace(), *scan, spec::build_payload(loaded.spec, scan->digest()), key,
       [&](uint64_t done, uint64_t total) { printer.progress("uploading", done, total); });
   printer.end_progress();
   if (!submitted) return fail(submitted.error());

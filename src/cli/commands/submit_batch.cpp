@@ -577,13 +577,6 @@ std::vector<OverrideSet> combine(const std::vector<OverrideSet>& outer,
   return sets;
 }
 
-bool is_multi_document(const std::string& file) {
-  auto text = read_spec_file(file);
-  if (!text) return false;
-  auto documents = spec::parse_yaml_documents(*text, file);
-  return documents && documents->size() > 1;
-}
-
 Result<int> wait_for_submitted(client::ApiClient& client, Session& session,
                                const SubmitOptions& options, const std::vector<std::string>& ids) {
   Result<std::vector<json>> runs;

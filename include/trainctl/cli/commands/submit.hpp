@@ -1,6 +1,7 @@
 #pragma once
 // `trainctl validate FILE` and `trainctl submit FILE`: a job spec to a launch plan, to a run.
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -53,6 +54,11 @@ struct LoadedSpec {
 // file's folder. ErrorCode::invalid_spec with one "file:line:col: path: message" detail per
 // problem.
 Result<LoadedSpec> load_spec(const std::string& file, const std::vector<std::string>& overrides);
+
+// As load_spec, parsing the text once, for `submit FILE`: nothing (no error) when the file holds
+// more than one document, which `submit` takes as a batch (submit_batch.hpp).
+Result<std::optional<LoadedSpec>> load_spec_or_batch(const std::string& file,
+                                                     const std::vector<std::string>& overrides);
 
 // The pieces of load_spec, for the documents of a batch. The text of `file`: not_found when it
 // does not exist; invalid_spec when it is not a regular file or is over the size limit.

@@ -39,10 +39,6 @@ Result<std::vector<OverrideSet>> override_lines(std::string_view text, std::stri
 std::vector<OverrideSet> combine(const std::vector<OverrideSet>& outer,
                                  const std::vector<OverrideSet>& inner);
 
-// Whether `file` reads as a YAML text of more than one document; false when it cannot be read
-// or parsed (the single-run path reports why).
-bool is_multi_document(const std::string& file);
-
 // Submits the batch the options describe (submit.hpp: is_batch): every item is loaded and
 // checked first and every problem reported with its item ("item 3 (job.yaml [lr=0.1])"),
 // nothing submitted when one fails (invalid_spec: exit 6). Each distinct source directory is
