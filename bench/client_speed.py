@@ -16,7 +16,9 @@ Rows (--only takes these names):
               each round's run and job are cancelled after it (untimed)
   concurrent  8 clients (threads) each running --per-client of those submits one after another,
               runs/s over the batch | the same with sbatch; a fresh service (and an emptied
-              Slurm queue) for each batch
+              Slurm queue) for each batch. Also the CPU each submit costs: this script's,
+              the client's and its controller's (trainctld, slurmctld), beside one batch of
+              `/bin/true` spawned the same way, the floor
   show        `trainctl run show ID` with 10,000 runs stored (bench_populate_runs) | `squeue -j
               ID` of one of 500 held jobs
   list        `trainctl run list` (a page of 100 of those 10,000) | `squeue` (500 held jobs)
@@ -126,6 +128,17 @@ def interleave(timer, sides, rounds, warmup):
             side.faults.append(timer.faults)
             if side.after:
                 side.after(timer.output())
+
+
+def cpu_split(controller_pid):
+    """CPU seconds so far (user + system) of this process, of its ended children, and of
+    `controller_pid` (0 when none)."""
+    own = os.times()
+    controller = 0.0
+    if controller_pid:
+        fields = Path(f"/proc/{controller_pid}/stat").read_text().rsplit(")", 1)[1].split()
+        controller = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return (own.user + own.system, own.children_user + own.children_system, controller)
 
 
 def which(name):
@@ -247,14 +260,23 @@ class Bench:
         per_client = self.args.per_client
         batches = max(1, self.rounds // 20)
         total = CLIENTS * per_client
+        splits = {}  # side label -> [(driver, clients, controller) CPU ms per submit, per batch]
 
-        def clients(argv, env):
+        def clients(label, argv, env, controller_pid=None):
+            """runs/s of one batch; notes where the CPU went, per submit."""
             def submit(_):
                 for _ in range(per_client):
                     subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL,
                                    stderr=subprocess.DEVNULL)
-            return total / parallel(CLIENTS, submit)
+            before = cpu_split(controller_pid)
+            rate = total / parallel(CLIENTS, submit)
+            after = cpu_split(controller_pid)
+            splits.setdefault(label, []).append(
+                tuple((b - a) * 1000 / total for a, b in zip(before, after)))
+            return rate
 
+        # The floor: processes that do nothing, spawned the same way (no service).
+        clients("`/bin/true`", ["/bin/true"], dict(os.environ))
         t_side = Side("`trainctl submit`", None, None)
         s_side = Side("`sbatch --hold`", None, None)
         order = [t_side, s_side] if self.slurm else [t_side]
@@ -265,12 +287,24 @@ class Bench:
                     try:
                         cli = [self.trainctl, "submit", str(self.small), "-o", "name"]
                         fixture.cli(cli[1:])  # the upload, untimed
-                        side.samples.append(clients(cli, fixture.env))
+                        side.samples.append(clients(side.label, cli, fixture.env,
+                                                    fixture.service.proc.pid))
                     finally:
                         fixture.stop()
                 else:
-                    side.samples.append(clients(self.sbatch_submit(), self.slurm_env))
+                    pid = int((self.work / "cluster" / "run" / "slurmctld.pid").read_text())
+                    side.samples.append(clients(side.label, self.sbatch_submit(), self.slurm_env,
+                                                pid))
                     self.slurm_cancel_all(wait=True)
+        cores = os.cpu_count() or 1
+        for label, values in splits.items():
+            driver, client, controller = (statistics.median(v[i] for v in values) for i in range(3))
+            whole = driver + client + controller
+            self.notes.append(
+                f"concurrent, CPU per submit of {label} (median of {len(values)} batches): this "
+                f"script {driver:.2f} ms + the client {client:.2f} ms + its controller "
+                f"{controller:.2f} ms = {whole:.2f} ms; {cores} cores can do at most "
+                f"{cores * 1000 / whole:.0f}/s of it")
 
         def fmt(side):
             return f"{statistics.median(side.samples):.0f} runs/s"
