@@ -11,10 +11,16 @@ sleeping run (bench/batch_submit.py's Fixture), so nothing runs meanwhile.
 
     bench/concurrent_submit.py --build build/ci                    # 8 clients x 400 runs, 3 reps
     bench/concurrent_submit.py --build build/ci --clients 1,8 --runs 200 --repetitions 5
+    bench/concurrent_submit.py --build build/ci --queued 0,1000,4000  # with that many queued first
+
+--queued N makes N runs first (untimed, through the same route) so that they wait on the held
+target; the measured runs then join a queue that long. Beside runs/s, each line gives trainctld's
+CPU time (user + system, /proc/PID/stat) per measured run.
 """
 import argparse
 import http.client
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -59,6 +65,12 @@ def post_runs(fixture, body, runs, clients):
     return parallel(clients, post)
 
 
+def service_cpu(fixture):
+    """CPU seconds trainctld has used so far."""
+    fields = Path(f"/proc/{fixture.service.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--build", required=True, type=Path)
@@ -66,6 +78,8 @@ def main():
     parser.add_argument("--runs", type=int, default=400, help="runs per client")
     parser.add_argument("--repetitions", type=int, default=3)
     parser.add_argument("--old-api", action="store_true", help="name the snapshot by snapshot_id only")
+    parser.add_argument("--queued", default="0",
+                        help="comma list: runs made (and left queued) before each measurement")
     args = parser.parse_args()
     build = args.build.resolve()
     work = Path(tempfile.mkdtemp(prefix="trainctl-bench-concurrent-"))
@@ -80,21 +94,28 @@ def main():
         (hold / "hold.py").write_text("import time\ntime.sleep(3600)\n")
         blocker = hold / "blocker.yaml"
         blocker.write_text("experiment: blocker\ncompute: bench\nestimator:\n  entry_script: hold.py\n")
-        print(f"{'clients':>7}  {'runs':>6}  {'runs/s (median)':>15}  each repetition")
+        print(f"{'clients':>7}  {'queued':>6}  {'runs':>6}  {'runs/s (median)':>15}  "
+              f"{'service CPU/run':>15}  each repetition")
         serial = 0
-        for clients in [int(c) for c in args.clients.split(",")]:
-            rates = []
-            for _ in range(args.repetitions):
-                serial += 1
-                fixture = Fixture(build, work, project, blocker, f"home-{serial}")
-                try:
-                    body = submit_body(fixture, project, args.old_api)
-                    elapsed = post_runs(fixture, body, args.runs, clients)
-                    rates.append(clients * args.runs / elapsed)
-                finally:
-                    fixture.stop()
-            print(f"{clients:>7}  {clients * args.runs:>6}  {statistics.median(rates):>15.0f}  "
-                  + " ".join(f"{r:.0f}" for r in rates))
+        for queued in [int(q) for q in args.queued.split(",")]:
+            for clients in [int(c) for c in args.clients.split(",")]:
+                rates, cpu = [], []
+                for _ in range(args.repetitions):
+                    serial += 1
+                    fixture = Fixture(build, work, project, blocker, f"home-{serial}")
+                    try:
+                        body = submit_body(fixture, project, args.old_api)
+                        if queued:
+                            post_runs(fixture, body, -(-queued // 8), 8)  # untimed
+                        before = service_cpu(fixture)
+                        elapsed = post_runs(fixture, body, args.runs, clients)
+                        cpu.append((service_cpu(fixture) - before) * 1000 / (clients * args.runs))
+                        rates.append(clients * args.runs / elapsed)
+                    finally:
+                        fixture.stop()
+                print(f"{clients:>7}  {queued:>6}  {clients * args.runs:>6}  "
+                      f"{statistics.median(rates):>15.0f}  {statistics.median(cpu):>12.3f} ms  "
+                      + " ".join(f"{r:.0f}" for r in rates))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -167,6 +167,57 @@ TEST_CASE("three runs of 2 nodes on a target of 2: one runs, two wait in order, 
   }
 }
 
+// A pass reads no run of a full target, and places are worked out when asked: they must still be
+// right for every run, after runs join, leave from the middle and the head starts.
+TEST_CASE("a long queue on a full target: every run's place stays right as runs join and leave",
+          "[service][scheduler]") {
+  ServiceFixture service;
+  create_target(service, "one", {{"type", "local"}, {"max_nodes", 1}});
+  GatedRuns runs(service, "one");
+  const std::string holder = runs.submit(1);
+  REQUIRE(eventually([&] { return status_of(service, holder) == "Running"; }));
+  std::vector<std::string> queued;
+  for (int i = 0; i < 12; ++i) queued.push_back(runs.submit(1));
+
+  // The reply to a submission leaves the place out; the run's GET has it.
+  auto payload = script_payload(upload_snapshot(service, {{"train.py", "print(1)\n"}}));
+  payload["compute"] = "one";
+  const auto created = body_json(http_request(service, "POST", k_runs, payload.dump()));
+  CHECK(created["status"] == "Queued");
+  CHECK(created["queue"].is_null());
+  queued.push_back(created.value("id", ""));
+
+  const auto places_are = [&](const std::vector<std::string>& order, const std::string& reason_of_head) {
+    for (size_t i = 0; i < order.size(); ++i) {
+      const auto run = get_run(service, order[i]);
+      INFO(order[i] << ": " << run.dump());
+      REQUIRE(run["status"] == "Queued");
+      CHECK(run["queue"]["position"] == i + 1);
+      CHECK(run["queue"]["queue_length"] == order.size());
+      CHECK(run["queue"]["reason"] == (i == 0 ? reason_of_head : "queued behind " + order[0]));
+    }
+  };
+  places_are(queued, "waiting for 1 node; 0 of 1 free");
+  CHECK(usage_of(service, "one")["queued_runs"] == queued.size());
+
+  // One leaves from the middle, then the head starts: the places behind them move up.
+  REQUIRE(http_request(service, "POST", k_runs + "/" + queued[5] + "/cancel", "{}").status < 300);
+  queued.erase(queued.begin() + 5);
+  places_are(queued, "waiting for 1 node; 0 of 1 free");
+  runs.open(holder);
+  REQUIRE(eventually([&] { return status_of(service, queued[0]) == "Running"; }));
+  const std::string started = queued.front();
+  queued.erase(queued.begin());
+  places_are(queued, "waiting for 1 node; 0 of 1 free");
+
+  // Nothing is left running: the queued runs are canceled, the started one let go.
+  for (const auto& id : queued) {
+    REQUIRE(http_request(service, "POST", k_runs + "/" + id + "/cancel", "{}").status < 300);
+  }
+  runs.open(started);
+  CHECK(wait_for_run(service, started)["status"] == "Completed");
+}
+
 TEST_CASE("a run waiting for the whole target is not overtaken by smaller runs behind it",
           "[service][scheduler]") {
   ServiceFixture service;

@@ -188,7 +188,8 @@ nlohmann::json run_tags(const RunRecord& run) {
   return tags;
 }
 
-nlohmann::json run_summary_json(const ServiceContext& context, const RunSummary& run) {
+nlohmann::json run_summary_json(const ServiceContext& context, const RunSummary& run,
+                                QueuePlace place) {
   nlohmann::json duration = nullptr;
   if (run.started_at_ms > 0) {
     const int64_t end = run.ended_at_ms > 0 ? run.ended_at_ms : util::now_unix_ms();
@@ -211,7 +212,7 @@ nlohmann::json run_summary_json(const ServiceContext& context, const RunSummary&
                      {"priority", run.priority},
                      {"attempt", run.attempt},
                      {"queue", nullptr}};
-  if (run.status == api::RunStatus::Queued) {
+  if (run.status == api::RunStatus::Queued && place == QueuePlace::shown) {
     if (const auto queue = context.runs.queue_info(run.id)) {
       const auto known = [](int value) { return value > 0 ? nlohmann::json(value) : nlohmann::json(nullptr); };
       out["queue"] = {{"position", known(queue->position)},
@@ -223,8 +224,8 @@ nlohmann::json run_summary_json(const ServiceContext& context, const RunSummary&
 }
 
 nlohmann::json run_json(const ServiceContext& context, const RunRecord& run,
-                        const std::vector<RunEvent>* events) {
-  nlohmann::json out = run_summary_json(context, summary_of(run));
+                        const std::vector<RunEvent>* events, QueuePlace place) {
+  nlohmann::json out = run_summary_json(context, summary_of(run), place);
   out["estimator"] = payload_field(run, "estimator");
   out["environment_variables"] = payload_field(run, "environment_variables");
   out["limits"] = payload_field(run, "limits");
@@ -248,10 +249,11 @@ nlohmann::json run_json(const ServiceContext& context, const RunRecord& run,
   return out;
 }
 
-Result<nlohmann::json> run_json_with_timeline(const ServiceContext& context, const RunRecord& run) {
+Result<nlohmann::json> run_json_with_timeline(const ServiceContext& context, const RunRecord& run,
+                                              QueuePlace place) {
   auto events = context.store.run_events(run.id);
   if (!events) return fail(events.error());
-  auto out = run_json(context, run, &*events);
+  auto out = run_json(context, run, &*events, place);
   // The Slurm job of a run on a Slurm target: the first line of the run directory's slurm_job.
   out["slurm_job_id"] = nullptr;
   if (const auto job = util::read_file(context.runs.run_dir(run.id) / "slurm_job", 4096)) {

@@ -75,13 +75,19 @@ Result<std::string> name_param(const httplib::Request& request, size_t index, st
 Result<std::string> existing_workspace(const ServiceContext& context,
                                        const httplib::Request& request);
 
+// Whether a run's JSON says where it stands in its queue while Queued. Replies to submissions
+// leave it out (`queue` is null): the scheduler places the run just after, and working places out
+// for every run created would cost each submission a pass over its target's queue.
+enum class QueuePlace { shown, left_out };
 // A run as the API shows it, with its place in the queue while Queued; the timeline is
 // included when `events` is given.
 nlohmann::json run_json(const ServiceContext& context, const RunRecord& run,
-                        const std::vector<RunEvent>* events = nullptr);
+                        const std::vector<RunEvent>* events = nullptr,
+                        QueuePlace place = QueuePlace::shown);
 // A run as GET .../runs?view=summary lists it: exactly the fields of run_json that the summary
 // holds (the same values), the queue included.
-nlohmann::json run_summary_json(const ServiceContext& context, const RunSummary& run);
+nlohmann::json run_summary_json(const ServiceContext& context, const RunSummary& run,
+                                QueuePlace place = QueuePlace::shown);
 // A run payload that passed every check of POST .../runs: the spec's rules and what its compute
 // target cannot do (invalid_spec with every problem), its snapshot, and its inputs, each resolved
 // to a fixed dataset version.
@@ -95,7 +101,8 @@ Result<CheckedPayload> check_run_payload(const ServiceContext& context, const st
 // The run's tags: the spec's, then those its tasks set (trainctl.set_tag), which win.
 nlohmann::json run_tags(const RunRecord& run);
 // The run with its timeline, as shown by create, show and cancel.
-Result<nlohmann::json> run_json_with_timeline(const ServiceContext& context, const RunRecord& run);
+Result<nlohmann::json> run_json_with_timeline(const ServiceContext& context, const RunRecord& run,
+                                              QueuePlace place = QueuePlace::shown);
 
 class UiSessions;  // ui_sessions.hpp
 void install_middleware(httplib::Server& server, const ServiceContext& context,

@@ -378,7 +378,7 @@ namespace {
 // an earlier submission with the same key made.
 Result<Reply> submitted_run_reply(const ServiceContext& context, const RunRecord& run,
                                   bool replayed) {
-  auto body = run_json_with_timeline(context, run);
+  auto body = run_json_with_timeline(context, run, QueuePlace::left_out);
   if (!body) return fail(body.error());
   if (replayed) return Reply{200, std::move(*body), {{"Idempotent-Replay", "true"}}};
   return Reply{201, std::move(*body), {}};
@@ -565,7 +565,7 @@ Result<Reply> create_run_batch(const ServiceContext& context, const httplib::Req
     } else {
       context.runs.submit(outcome.run);
     }
-    items.push_back(run_json(context, outcome.run));
+    items.push_back(run_json(context, outcome.run, nullptr, QueuePlace::left_out));
   }
   const size_t created = outcomes->size() - replayed;
   nlohmann::json reply{{"items", std::move(items)}, {"created", created}, {"replayed", replayed}};

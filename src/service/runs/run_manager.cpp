@@ -145,8 +145,8 @@ void RunManager::stop() {
 void RunManager::submit(const RunRecord& run) {
   {
     std::lock_guard lock(m_mutex);
-    m_waiting[run.id] = WaitingRun{run.workspace, run.compute, run.priority, run.seq,
-                                   requested_nodes(run)};
+    add_waiting(run.id, WaitingRun{run.workspace, run.compute, run.priority, run.seq,
+                                   requested_nodes(run)});
     m_schedule_requested = true;
   }
   m_schedule_wakeup.notify_one();
@@ -158,9 +158,58 @@ void RunManager::compute_changed() { request_schedule(); }
 
 std::optional<QueueInfo> RunManager::queue_info(const std::string& run_id) const {
   std::lock_guard lock(m_mutex);
-  const auto it = m_queue_info.find(run_id);
-  if (it == m_queue_info.end()) return std::nullopt;
-  return it->second;
+  if (const auto engine = m_engine_waiting.find(run_id); engine != m_engine_waiting.end()) {
+    return engine->second;
+  }
+  const auto waiting = m_waiting.find(run_id);
+  if (waiting == m_waiting.end() || !m_targets_read) return std::nullopt;
+  const TargetKey key{waiting->second.workspace, waiting->second.compute};
+  Places& places = m_places[key];
+  if (places.version != m_queue_version) places = Places{m_queue_version, places_on(key)};
+  const auto place = places.of_run.find(run_id);
+  if (place == places.of_run.end()) return std::nullopt;  // the next pass starts it
+  return place->second;
+}
+
+std::map<std::string, QueueInfo> RunManager::places_on(const TargetKey& key) const {
+  std::vector<scheduling::Target> target;
+  for (const auto& each : m_targets) {
+    if (each.workspace == key.first && each.name == key.second) target.push_back(each);
+  }
+  std::vector<scheduling::WaitingRun> waiting;
+  if (const auto ids = m_waiting_on.find(key); ids != m_waiting_on.end()) {
+    for (const auto& id : ids->second) {
+      const WaitingRun& run = m_waiting.at(id);
+      waiting.push_back({id, run.workspace, run.compute, run.priority, run.seq, run.node_count});
+    }
+  }
+  std::vector<scheduling::HeldNodes> holding;
+  for (const auto& [id, run] : m_holding) {
+    if (run.workspace == key.first && run.compute == key.second) {
+      holding.push_back({run.workspace, run.compute, run.nodes});
+    }
+  }
+  return scheduling::schedule(target, waiting, holding, scheduling::Detail::places).waiting;
+}
+
+void RunManager::add_waiting(const std::string& id, WaitingRun run) {
+  m_waiting_on[{run.workspace, run.compute}].insert(id);
+  m_waiting[id] = std::move(run);
+  ++m_queue_version;
+}
+
+std::optional<RunManager::WaitingRun> RunManager::take_waiting(const std::string& id) {
+  const auto it = m_waiting.find(id);
+  if (it == m_waiting.end()) return std::nullopt;
+  WaitingRun run = std::move(it->second);
+  m_waiting.erase(it);
+  const TargetKey key{run.workspace, run.compute};
+  if (auto ids = m_waiting_on.find(key); ids != m_waiting_on.end()) {
+    ids->second.erase(id);
+    if (ids->second.empty()) m_waiting_on.erase(ids);
+  }
+  ++m_queue_version;
+  return run;
 }
 
 ComputeUsage RunManager::compute_usage(const std::string& workspace,
@@ -172,8 +221,8 @@ ComputeUsage RunManager::compute_usage(const std::string& workspace,
     ++usage.active_runs;
     usage.busy_nodes += static_cast<int>(run.nodes.size());
   }
-  for (const auto& [id, run] : m_waiting) {
-    if (run.workspace == workspace && run.compute == compute) ++usage.queued_runs;
+  if (const auto ids = m_waiting_on.find({workspace, compute}); ids != m_waiting_on.end()) {
+    usage.queued_runs = static_cast<int>(ids->second.size());
   }
   return usage;
 }
@@ -218,16 +267,23 @@ void RunManager::schedule() {
     targets.push_back({compute.workspace, compute.name, compute.max_nodes, compute.state,
                        compute.message, queues_runs(m_engines, compute.type)});
   }
+  // Only the runs of targets that can start something are read: a long queue on a full target
+  // costs a pass nothing. Where queued runs stand is worked out when asked (queue_info).
   std::vector<scheduling::WaitingRun> waiting;
   std::vector<scheduling::HeldNodes> holding;
   {
     std::lock_guard lock(m_mutex);
-    for (const auto& [id, run] : m_waiting) {
-      waiting.push_back({id, run.workspace, run.compute, run.priority, run.seq, run.node_count});
-    }
     for (const auto& [id, run] : m_holding) holding.push_back({run.workspace, run.compute, run.nodes});
+    for (const auto& target : targets) {
+      const auto ids = m_waiting_on.find({target.workspace, target.name});
+      if (ids == m_waiting_on.end() || !scheduling::can_start_any(target, holding)) continue;
+      for (const auto& id : ids->second) {
+        const WaitingRun& run = m_waiting.at(id);
+        waiting.push_back({id, run.workspace, run.compute, run.priority, run.seq, run.node_count});
+      }
+    }
   }
-  auto decision = scheduling::schedule(targets, waiting, holding);
+  auto decision = scheduling::schedule(targets, waiting, holding, scheduling::Detail::starts);
 
   for (auto& start : decision.starts) {
     RunUpdate preparing;
@@ -240,10 +296,9 @@ void RunManager::schedule() {
                                     waited == waiting.end() ? "" : waited->compute);
     auto updated = m_store.update_run(start.run_id, preparing);
     std::lock_guard lock(m_mutex);
-    const auto it = m_waiting.find(start.run_id);
-    if (it == m_waiting.end()) continue;  // canceled meanwhile
-    WaitingRun run = std::move(it->second);
-    m_waiting.erase(it);
+    auto taken = take_waiting(start.run_id);
+    if (!taken) continue;  // canceled meanwhile
+    WaitingRun run = std::move(*taken);
     if (!updated) {
       if (updated.error().code != ErrorCode::conflict) {
         spdlog::error("run {}: cannot start it: {}", start.run_id, updated.error().message);
@@ -255,7 +310,9 @@ void RunManager::schedule() {
   }
   {
     std::lock_guard lock(m_mutex);
-    m_queue_info = std::move(decision.waiting);
+    m_targets = std::move(targets);
+    m_targets_read = true;
+    ++m_queue_version;  // the slots held and the targets may have changed too
   }
   if (!decision.starts.empty()) m_prepare_wakeup.notify_all();
   notify_change();
@@ -323,8 +380,7 @@ Result<CancelOutcome> RunManager::cancel(const std::string& workspace, const std
   } else {
     {
       std::lock_guard lock(m_mutex);
-      m_waiting.erase(run_id);
-      m_queue_info.erase(run_id);
+      take_waiting(run_id);
       // A run canceled while Preparing stops waiting for its environment build.
       if (auto preparing = m_preparing.find(run_id); preparing != m_preparing.end()) {
         preparing->second.request_stop();
@@ -515,8 +571,8 @@ void RunManager::recover(const RunRecord& run) {
   {
     std::lock_guard lock(m_mutex);
     if ((run.status == RunStatus::Queued && !in_engine_queue) || run.status == RunStatus::NotStarted) {
-      m_waiting[run.id] = WaitingRun{run.workspace, run.compute, run.priority, run.seq,
-                                     requested_nodes(run)};
+      add_waiting(run.id, WaitingRun{run.workspace, run.compute, run.priority, run.seq,
+                                     requested_nodes(run)});
       return;
     }
     m_holding[run.id] = HoldingRun{run.workspace, run.compute, run.nodes};
@@ -745,7 +801,7 @@ void RunManager::note_waiting(const std::string& run_id, const ActiveRun& active
   }
   {
     std::lock_guard lock(m_mutex);
-    m_queue_info[run_id] = QueueInfo{0, 0, observation.waiting};
+    m_engine_waiting[run_id] = QueueInfo{0, 0, observation.waiting};
   }
   if (active.status == RunStatus::Starting) {
     change.status = RunStatus::Queued;
@@ -755,7 +811,7 @@ void RunManager::note_waiting(const std::string& run_id, const ActiveRun& active
 
 void RunManager::forget_waiting(const std::string& run_id) {
   std::lock_guard lock(m_mutex);
-  m_queue_info.erase(run_id);
+  m_engine_waiting.erase(run_id);
 }
 
 void RunManager::update(const std::string& run_id, const RunUpdate& change) {

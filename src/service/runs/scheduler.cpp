@@ -32,16 +32,18 @@ struct Queue {
   std::set<int> busy;
 };
 
-void schedule_queue(const TargetKey& key, Queue& queue, Decision& decision) {
-  std::sort(queue.runs.begin(), queue.runs.end(), [](const WaitingRun* a, const WaitingRun* b) {
-    return std::tie(b->priority, a->seq) < std::tie(a->priority, b->seq);
-  });
+void schedule_queue(const TargetKey& key, Queue& queue, Detail detail, Decision& decision) {
   const std::string not_ready = target_not_ready(queue.target, key.second);
   const int max_nodes = queue.target ? queue.target->max_nodes : 0;
   std::vector<int> free;
   for (int slot = 0; slot < max_nodes; ++slot) {
     if (!queue.busy.contains(slot)) free.push_back(slot);
   }
+  const bool starts_nothing = !not_ready.empty() || (free.empty() && !queue.target->queues_itself);
+  if (detail == Detail::starts && starts_nothing) return;
+  std::sort(queue.runs.begin(), queue.runs.end(), [](const WaitingRun* a, const WaitingRun* b) {
+    return std::tie(b->priority, a->seq) < std::tie(a->priority, b->seq);
+  });
 
   const WaitingRun* blocking = nullptr;  // the first run that could fit but does not yet
   std::vector<std::pair<const WaitingRun*, std::string>> still_waiting;
@@ -71,6 +73,7 @@ void schedule_queue(const TargetKey& key, Queue& queue, Decision& decision) {
                            free.size(), max_nodes));
     }
   }
+  if (detail == Detail::starts) return;
   const int length = static_cast<int>(still_waiting.size());
   for (int i = 0; i < length; ++i) {
     auto& [run, reason] = still_waiting[static_cast<size_t>(i)];
@@ -81,7 +84,7 @@ void schedule_queue(const TargetKey& key, Queue& queue, Decision& decision) {
 }  // namespace
 
 Decision schedule(const std::vector<Target>& targets, const std::vector<WaitingRun>& waiting,
-                  const std::vector<HeldNodes>& holding) {
+                  const std::vector<HeldNodes>& holding, Detail detail) {
   std::map<TargetKey, Queue> queues;
   for (const auto& target : targets) queues[{target.workspace, target.name}].target = &target;
   for (const auto& held : holding) {
@@ -92,9 +95,24 @@ Decision schedule(const std::vector<Target>& targets, const std::vector<WaitingR
 
   Decision decision;
   for (auto& [key, queue] : queues) {
-    if (!queue.runs.empty()) schedule_queue(key, queue, decision);
+    if (!queue.runs.empty()) schedule_queue(key, queue, detail, decision);
   }
   return decision;
+}
+
+bool can_start_any(const Target& target, const std::vector<HeldNodes>& holding) {
+  if (!target_not_ready(&target, target.name).empty()) return false;
+  if (target.queues_itself) return true;
+  std::set<int> busy;
+  for (const auto& held : holding) {
+    if (held.workspace == target.workspace && held.compute == target.name) {
+      busy.insert(held.nodes.begin(), held.nodes.end());
+    }
+  }
+  for (int slot = 0; slot < target.max_nodes; ++slot) {
+    if (!busy.contains(slot)) return true;
+  }
+  return false;
 }
 
 }  // namespace trainctl::service::scheduling

@@ -16,6 +16,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <stop_token>
 #include <string>
 #include <thread>
@@ -31,6 +32,10 @@
 #include "trainctl/util/error.hpp"
 
 namespace trainctl::service {
+
+namespace scheduling {
+struct Target;
+}
 
 struct RunManagerOptions {
   std::filesystem::path runs_dir;  // <home>/runs
@@ -146,9 +151,15 @@ class RunManager {
     std::string compute;
     std::vector<int> nodes;
   };
+  using TargetKey = std::pair<std::string, std::string>;  // workspace, compute target
 
   void schedule_loop();
-  void schedule();  // one pass: start what fits, record where the rest stand
+  void schedule();  // one pass: start what fits
+  // m_waiting and m_waiting_on together; the caller holds m_mutex.
+  void add_waiting(const std::string& id, WaitingRun run);
+  std::optional<WaitingRun> take_waiting(const std::string& id);
+  // Where every queued run of `key` stands now; the caller holds m_mutex.
+  std::map<std::string, QueueInfo> places_on(const TargetKey& key) const;
   void request_schedule();
   void preparation_loop();
   void watch_loop();
@@ -210,8 +221,19 @@ class RunManager {
   StateWatch m_state_watch;
   uint64_t m_generation = 0;
   bool m_schedule_requested = false;
+  // Where the queued runs of one target stand, worked out when first asked after a change.
+  struct Places {
+    uint64_t version = 0;  // m_queue_version they were worked out at
+    std::map<std::string, QueueInfo> of_run;
+  };
   std::map<std::string, WaitingRun> m_waiting;     // queued runs, by id
-  std::map<std::string, QueueInfo> m_queue_info;   // the last pass's verdict on each
+  std::map<TargetKey, std::set<std::string>> m_waiting_on;  // their ids, by target
+  // Moves whenever a queue, the slots runs hold or the targets may have changed.
+  uint64_t m_queue_version = 1;
+  std::vector<scheduling::Target> m_targets;  // as the last pass read them
+  bool m_targets_read = false;
+  mutable std::map<TargetKey, Places> m_places;
+  std::map<std::string, QueueInfo> m_engine_waiting;  // started runs an engine's queue holds
   std::map<std::string, HoldingRun> m_holding;     // runs holding nodes, by id
   std::deque<RunRef> m_to_prepare;                 // started by the scheduler, to prepare
   // Runs a preparer is preparing, by id: a cancel (or stop()) asks it to stop waiting for the

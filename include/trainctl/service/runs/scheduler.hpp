@@ -54,8 +54,18 @@ struct Decision {
   std::map<std::string, QueueInfo> waiting;  // every waiting run that does not start, by id
 };
 
-// `holding` lists what runs that have left the queue hold (Preparing .. Finalizing).
+// How much a pass works out: only which runs start (Decision::waiting left empty), or also
+// where every other waiting run stands.
+enum class Detail { starts, places };
+
+// `holding` lists what runs that have left the queue hold (Preparing .. Finalizing). With
+// Detail::starts, a target that can start nothing now (not Succeeded, or every slot held and no
+// queue of its own) costs nothing: its runs are neither sorted nor given a reason.
 Decision schedule(const std::vector<Target>& targets, const std::vector<WaitingRun>& waiting,
-                  const std::vector<HeldNodes>& holding);
+                  const std::vector<HeldNodes>& holding, Detail detail = Detail::places);
+
+// Whether a pass can start any run on `target` now, given the slots `holding` holds there:
+// runs waiting on the targets where it cannot need not be read.
+bool can_start_any(const Target& target, const std::vector<HeldNodes>& holding);
 
 }  // namespace trainctl::service::scheduling
