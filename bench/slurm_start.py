@@ -19,6 +19,7 @@ process each); sbatch gets --nodes and srun runs the probe on each. Both ask for
     bench/slurm_start.py --build build/ci
     bench/slurm_start.py --build build/ci --repetitions 9 --runs 30
     bench/slurm_start.py --build build/ci --nodes 2 --repetitions 30 --runs 10
+    bench/slurm_start.py --build build/ci --nodes 2 --samples samples.json   # every sample too
 
 Why the phases: slurmctld (22.05) only queues a batch job when it is submitted; the job starts at
 the next pass of slurmctld's background loop, which comes about once a second. Slurm's own start
@@ -156,6 +157,8 @@ def main():
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--nodes", type=int, default=1, choices=[1, 2, 3])
     parser.add_argument("--seed", type=int, default=1, help="of the order of the start phases")
+    parser.add_argument("--samples", type=Path,
+                        help="write every sample (its phase, times and parts) to this JSON file")
     args = parser.parse_args()
     build = args.build.resolve()
 
@@ -245,7 +248,9 @@ def main():
         for i, phase in enumerate(phases):
             order = list(sides) if i % 2 == 0 else list(reversed(sides))
             for side in order:
-                samples[side].append(first_line(side, phase, shared / f"{side[0]}{i}"))
+                sample = first_line(side, phase, shared / f"{side[0]}{i}")
+                sample["phase"] = phase
+                samples[side].append(sample)
 
         # Where the time went, from slurmctld's log.
         time.sleep(0.5)
@@ -260,6 +265,9 @@ def main():
                     sample["to slurmctld"] = (submitted - sample["start"]) * 1000
                     sample["slurm's wait"] = (allocated - submitted) * 1000
                     sample["allocated -> first line"] = (sample["first"] - allocated) * 1000
+                sample["job"] = job
+        if args.samples:
+            args.samples.write_text(json.dumps(samples, indent=1) + "\n")
 
         def spread(values):
             values = sorted(values)
