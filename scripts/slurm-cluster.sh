@@ -7,6 +7,7 @@
 # Nothing touches the machine's own network namespace; no munge (AuthType=auth/none).
 #
 #   scripts/slurm-cluster.sh up BASE [--nodes N] [--cpus C] [--hide DIR]...
+#                                  [--debug LEVEL] [--debug-flags FLAGS]
 #   scripts/slurm-cluster.sh exec BASE CMD...     # CMD in the controller's network namespace,
 #                                                 # with SLURM_CONF set
 #   scripts/slurm-cluster.sh node BASE I CMD...   # CMD on node I (network and mount namespaces)
@@ -28,7 +29,7 @@ die() {
 }
 
 usage() {
-  sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -46,7 +47,7 @@ in_netns() {
 }
 
 write_config() {
-  local base=$1 nodes=$2 cpus=$3
+  local base=$1 nodes=$2 cpus=$3 debug=$4 debug_flags=$5
   local names=()
   mkdir -p "$base"/{state,spool,log,tmp,run,node-tmp}
   printf '#!/bin/sh\necho "export TMPDIR=%s"\n' "$base/node-tmp" >"$base/task-prolog"
@@ -69,6 +70,11 @@ write_config() {
     echo "SlurmdPidFile=$base/run/slurmd-%n.pid"
     echo "SlurmctldLogFile=$base/log/slurmctld.log"
     echo "SlurmdLogFile=$base/log/slurmd-%n.log"
+    # How much the daemons log (Slurm's levels: info, verbose, debug, debug2, ...) and which of
+    # their subsystems log more (DebugFlags, e.g. SelectType,Steps,Agent).
+    echo "SlurmctldDebug=$debug"
+    echo "SlurmdDebug=$debug"
+    [[ -z $debug_flags ]] || echo "DebugFlags=$debug_flags"
     echo "TmpFS=$base/tmp/%n"
     # Every node has a temporary folder of its own at one path, as machines of a real cluster
     # have their own /tmp: a job's TMPDIR (a tmpfs mounted in the node's mount namespace).
@@ -164,12 +170,14 @@ wait_for_nodes() {
 up() {
   local base=$1
   shift
-  local nodes=3 cpus=2 hide=()
+  local nodes=3 cpus=2 hide=() debug=info debug_flags=
   while (($#)); do
     case $1 in
       --nodes) nodes=$2; shift 2 ;;
       --cpus) cpus=$2; shift 2 ;;
       --hide) hide+=("$(realpath -m "$2")"); shift 2 ;;
+      --debug) debug=$2; shift 2 ;;
+      --debug-flags) debug_flags=$2; shift 2 ;;
       *) usage ;;
     esac
   done
@@ -180,7 +188,7 @@ up() {
   [[ ! -e /run/netns/$(netns_of "$base" hub) ]] || die "a cluster is up at $base already"
   # A cluster that does not come up whole is taken down again: nothing is left half-running.
   trap 'down "$base"' ERR
-  write_config "$base" "$nodes" "$cpus"
+  write_config "$base" "$nodes" "$cpus" "$debug" "$debug_flags"
   printf '%s\n' "${hide[@]}" >"$base/hide"
   make_network "$base" "$nodes"
   in_netns "$(netns_of "$base" ctl)" slurmctld -f "$base/slurm.conf" -i
