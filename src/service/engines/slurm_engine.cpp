@@ -72,6 +72,7 @@ struct TrackedJob {
   std::shared_ptr<const spec::LaunchPlan> plan;
   std::optional<JobStatus> status;                                // nullopt: not listed (yet)
   std::optional<std::chrono::steady_clock::time_point> ended_at;  // first seen over, or gone
+  int64_t ended_at_unix_ms = 0;                                   // the same, by the wall clock
   bool scanceled = false;  // a late cancel was handed to scancel
 };
 
@@ -193,7 +194,7 @@ class SlurmEngine final : public Engine {
       return std::move(state->observation);  // the agent may be sending its final state
     }
     // Slurm ended the job and its agent did not say how the run ended: Slurm's account.
-    settle(*state, *job);
+    settle(*state, *job, run_dir);
     (void)write_run_state(run_dir, *state);
     finish(run_dir);
     return std::move(state->observation);
@@ -207,12 +208,16 @@ class SlurmEngine final : public Engine {
     auto job = read_job_file(run_dir);
     if (!job) return fail(job.error());
     // A running agent sees the marker (it asks every 300 ms) and has the run's supervisor stop
-    // every task: the run ends Canceled with its logs and outputs. A job with no agent running
-    // yet (pending), or whose agent has not ended it in time (observe), is scancel'ed.
+    // every task: the run ends Canceled with its logs and outputs. A job still pending is
+    // scancel'ed; one whose agents have not ended the run in time is scancel'ed too (observe).
+    // What squeue said last may be a pending job that is running by now, its tasks started: only
+    // Slurm knows, so scancel is told to end the job only if it is still pending. A plain scancel
+    // here would signal the tasks of a running job directly, before its agents hear of the
+    // cancel; they would be seen killed, not stopped.
     const auto followed = tracked(run_dir);
     const bool running = followed && followed->status && followed->status->state == "RUNNING";
     if (running) return {};
-    auto canceled = run_slurm_command({"scancel", job->id}, job->slurm_conf);
+    auto canceled = run_slurm_command({"scancel", "--state=PENDING", job->id}, job->slurm_conf);
     if (!canceled) return fail(canceled.error());
     return {};
   }
@@ -263,10 +268,8 @@ class SlurmEngine final : public Engine {
   // A cancel the agent has not carried out within the run's grace period and some slack (its
   // node lost, the agent stuck): Slurm ends the job.
   void scancel_if_cancel_is_late(const fs::path& run_dir, const TrackedJob& job) {
-    struct stat marker {};
-    if (::stat((run_dir / k_cancel_file).c_str(), &marker) != 0) return;
-    const int64_t asked_ms = int64_t{marker.st_mtim.tv_sec} * 1000 + marker.st_mtim.tv_nsec / 1'000'000;
-    if (util::now_unix_ms() - asked_ms < k_cancel_slack_ms) return;
+    const auto asked_ms = cancel_asked_at_ms(run_dir);
+    if (!asked_ms || util::now_unix_ms() - *asked_ms < k_cancel_slack_ms) return;
     {
       std::lock_guard lock(m_mutex);
       auto found = m_jobs.find(run_dir.string());
@@ -275,6 +278,13 @@ class SlurmEngine final : public Engine {
     }
     spdlog::warn("Slurm job {}: its agent did not stop the run in time; scancel", job.id);
     (void)run_slurm_command({"scancel", job.id}, job.slurm_conf);
+  }
+
+  // When the run's cancel marker was written (unix ms); nullopt when no cancel was asked.
+  static std::optional<int64_t> cancel_asked_at_ms(const fs::path& run_dir) {
+    struct stat marker {};
+    if (::stat((run_dir / k_cancel_file).c_str(), &marker) != 0) return std::nullopt;
+    return int64_t{marker.st_mtim.tv_sec} * 1000 + marker.st_mtim.tv_nsec / 1'000'000;
   }
 
   // state.json before the agent's first word: every task pending.
@@ -286,13 +296,26 @@ class SlurmEngine final : public Engine {
 
   // How Slurm's end of a job becomes the run's: a time limit TimedOut, a scancel Canceled, a
   // lost node a signal-class failure (retried when the run's limits allow), anything else Failed.
-  static void settle(RunState& state, const TrackedJob& job) {
+  // A cancel asked before the job was seen over outweighs all of these: the run is Canceled, or
+  // for a run of several nodes the failure its nodes' reports had decided before the cancel
+  // (node_states.hpp). A success decided before is not taken without the agents' final word
+  // (their outputs): Slurm's account stands then, as it does without a cancel.
+  static void settle(RunState& state, const TrackedJob& job, const fs::path& run_dir) {
     auto& run = state.observation;
     const std::string slurm_state = job.status ? job.status->state : "";
     run.phase = RunObservation::Phase::finished;
     run.ended_at_ms = util::now_unix_ms();
     run.exit_code.reset();
-    if (slurm_state == "TIMEOUT" || slurm_state == "DEADLINE") {
+    const auto cancel_asked_ms = cancel_asked_at_ms(run_dir);
+    const auto recorded = recorded_verdict(run_dir);
+    if (cancel_asked_ms && *cancel_asked_ms <= job.ended_at_unix_ms &&
+        (!recorded || recorded->outcome != api::RunStatus::Completed)) {
+      const auto verdict = recorded.value_or(RunVerdict{api::RunStatus::Canceled, std::nullopt, "canceled", ""});
+      run.outcome = verdict.outcome;
+      run.exit_code = verdict.exit_code;
+      run.reason = verdict.reason;
+      run.first_failed_task = verdict.first_failed_task;
+    } else if (slurm_state == "TIMEOUT" || slurm_state == "DEADLINE") {
       run.outcome = api::RunStatus::TimedOut;
       run.reason = fmt::format("Slurm job {} reached its time limit", job.id);
     } else if (slurm_state == "CANCELLED") {
@@ -457,7 +480,10 @@ class SlurmEngine final : public Engine {
         if (found != listed.end()) job.status = found->second;
         const bool over = found == listed.end() ? job.status.has_value() || all_unknown
                                                 : is_final_slurm_state(found->second.state);
-        if (over && !job.ended_at) job.ended_at = now;
+        if (over && !job.ended_at) {
+          job.ended_at = now;
+          job.ended_at_unix_ms = util::now_unix_ms();
+        }
       }
     }
   }

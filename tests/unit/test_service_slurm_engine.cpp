@@ -1,0 +1,186 @@
+// The Slurm engine's cancel against fake Slurm commands (shell scripts on the engine's search
+// path: sbatch answers a job id, squeue says what a file says, scancel writes down what it was
+// asked): a cancel never has Slurm signal the tasks of a job that may be running before its
+// agents hear of it, and a canceled run that Slurm ends without its agents' word ends Canceled.
+// The real cluster's side is in tests/e2e/test_cli_slurm_*.cpp.
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "trainctl/service/engines/node_states.hpp"
+#include "trainctl/service/engines/run_state.hpp"
+#include "trainctl/service/engines/slurm_engine.hpp"
+#include "trainctl/service/store.hpp"
+#include "trainctl/util/fs.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using trainctl::api::RunStatus;
+using trainctl::service::ComputeRecord;
+using trainctl::service::Engine;
+using trainctl::service::RunObservation;
+using trainctl::spec::LaunchPlan;
+
+struct TempDir {
+  TempDir() {
+    char pattern[] = "/tmp/trainctl-slurm-engine-XXXXXX";
+    path = ::mkdtemp(pattern);
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    fs::remove_all(path, ignored);
+  }
+  fs::path path;
+};
+
+std::string read_text(const fs::path& file) {
+  std::ifstream in(file);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// sbatch, squeue and scancel as scripts in `dir`: job 7; squeue prints `dir`/squeue.out;
+// scancel appends its arguments to `dir`/scancel.log.
+class FakeSlurm {
+ public:
+  FakeSlurm() {
+    script("sbatch", "echo 7");
+    script("squeue", fmt("/bin/cat '{}'", (m_dir.path / "squeue.out").string()));
+    script("scancel", fmt("echo \"$*\" >> '{}'", (m_dir.path / "scancel.log").string()));
+    says("");
+  }
+  const fs::path& dir() const { return m_dir.path; }
+  // What squeue prints from now on: "<id>|<state>|<reason>|<nodes>" lines.
+  void says(const std::string& lines) const {
+    REQUIRE(trainctl::util::write_file_atomic(m_dir.path / "squeue.out", lines));
+  }
+  std::string scancel_calls() const { return read_text(m_dir.path / "scancel.log"); }
+
+ private:
+  static std::string fmt(std::string_view pattern, const std::string& value) {
+    std::string out(pattern);
+    out.replace(out.find("{}"), 2, value);
+    return out;
+  }
+  void script(const std::string& name, const std::string& body) const {
+    REQUIRE(
+        trainctl::util::write_file_atomic(m_dir.path / name, "#!/bin/sh\n" + body + "\n", 0755));
+  }
+  TempDir m_dir;
+};
+
+// Two ranks, one on each of two nodes; every task must succeed.
+LaunchPlan two_node_plan() {
+  LaunchPlan plan;
+  plan.run_id = "run-slurm-cancel";
+  plan.backend = "pytorch";
+  plan.success = "all_tasks";
+  for (int node : {0, 1}) {
+    trainctl::spec::TaskLaunch task;
+    task.name = "rank-" + std::to_string(node);
+    task.role = "rank";
+    task.index = node;
+    task.node_rank = node;
+    plan.tasks.push_back(task);
+  }
+  return plan;
+}
+
+std::unique_ptr<Engine> engine_on(const FakeSlurm& slurm) {
+  return trainctl::service::make_slurm_engine({.advertise_url = "http://192.0.2.254:1",
+                                               .agent_program = "/bin/true",
+                                               .search_path = slurm.dir().string(),
+                                               .poll_interval = std::chrono::milliseconds(10),
+                                               .final_state_grace = std::chrono::milliseconds(0)});
+}
+
+// Observes the run until `condition` holds of what the engine says (or a generous minute).
+template <typename Condition>
+RunObservation observe_until(Engine& engine, const fs::path& run_dir, Condition condition) {
+  RunObservation seen;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(1);
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto observed = engine.observe(run_dir);
+    REQUIRE(observed);
+    seen = *observed;
+    if (condition(seen)) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return seen;
+}
+
+trainctl::service::engines::RunState running_rank(int node) {
+  trainctl::service::engines::RunState state;
+  state.observation.phase = RunObservation::Phase::running;
+  state.observation.started_at_ms = 1000;
+  trainctl::service::TaskObservation task;
+  task.name = "rank-" + std::to_string(node);
+  task.role = "rank";
+  task.node_rank = node;
+  task.state = "running";
+  state.observation.tasks = {task};
+  return state;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "A cancel of a job squeue last saw pending is a scancel of that job only while it is pending",
+    "[service][slurm]") {
+  // squeue's word may be half a second old: the job may be running by now, its tasks started,
+  // and a plain scancel would have Slurm kill them before their agents hear of the cancel.
+  FakeSlurm slurm;
+  TempDir run;
+  auto engine = engine_on(slurm);
+  slurm.says("7|PENDING|Resources|\n");
+  REQUIRE(engine->start(run.path, two_node_plan(), ComputeRecord{}));
+  const auto pending =
+      observe_until(*engine, run.path, [](const auto& seen) { return !seen.waiting.empty(); });
+  REQUIRE_THAT(pending.waiting, Catch::Contains("pending: Resources"));
+
+  REQUIRE(engine->cancel(run.path));
+
+  CHECK(slurm.scancel_calls() == "--state=PENDING 7\n");
+}
+
+TEST_CASE("A canceled run whose job Slurm ends without its agents' final word ends Canceled",
+          "[service][slurm]") {
+  FakeSlurm slurm;
+  TempDir run;
+  auto engine = engine_on(slurm);
+  slurm.says("7|RUNNING|None|n[1-2]\n");
+  REQUIRE(engine->start(run.path, two_node_plan(), ComputeRecord{}));
+  for (int node : {0, 1})
+    REQUIRE(trainctl::service::engines::write_node_state(run.path, node, running_rank(node)));
+  const auto running = observe_until(*engine, run.path, [](const auto& seen) {
+    return seen.phase == RunObservation::Phase::running &&
+           seen.placement.find("n[1-2]") != std::string::npos;
+  });
+  REQUIRE(running.phase == RunObservation::Phase::running);
+
+  REQUIRE(engine->cancel(run.path));
+  CHECK(slurm.scancel_calls().empty());  // a running job's agents stop its tasks
+  SECTION("a node is lost meanwhile") {
+    slurm.says("7|NODE_FAIL|None|n[1-2]\n");
+  }
+  SECTION("the job reaches its time limit meanwhile") {
+    slurm.says("7|TIMEOUT|None|n[1-2]\n");
+  }
+  SECTION("the job is gone") {
+    slurm.says("");
+  }
+  const auto ended = observe_until(*engine, run.path, [](const auto& seen) {
+    return seen.phase == RunObservation::Phase::finished;
+  });
+
+  REQUIRE(ended.phase == RunObservation::Phase::finished);
+  CHECK(ended.outcome == RunStatus::Canceled);
+  CHECK_FALSE(ended.exit_code.has_value());
+  for (const auto& task : ended.tasks) CHECK(task.state == "stopped");
+}
