@@ -7,6 +7,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -183,4 +184,94 @@ TEST_CASE("A canceled run whose job Slurm ends without its agents' final word en
   CHECK(ended.outcome == RunStatus::Canceled);
   CHECK_FALSE(ended.exit_code.has_value());
   for (const auto& task : ended.tasks) CHECK(task.state == "stopped");
+}
+
+namespace {
+
+// One task, "main", on one node.
+LaunchPlan one_node_plan() {
+  LaunchPlan plan;
+  plan.run_id = "run-slurm-one-node";
+  plan.success = "all_tasks";
+  trainctl::spec::TaskLaunch task;
+  task.name = "main";
+  task.role = "main";
+  plan.tasks.push_back(task);
+  return plan;
+}
+
+// The state a one-node run's agent sends: `main` as given; finished with `outcome` when given.
+trainctl::service::engines::RunState agent_state(const std::string& task_state,
+                                                 std::optional<int> exit_code = std::nullopt,
+                                                 std::optional<RunStatus> outcome = std::nullopt) {
+  trainctl::service::engines::RunState state;
+  auto& run = state.observation;
+  run.phase = outcome ? RunObservation::Phase::finished : RunObservation::Phase::running;
+  run.started_at_ms = 1000;
+  trainctl::service::TaskObservation task;
+  task.name = "main";
+  task.role = "main";
+  task.state = task_state;
+  task.exit_code = exit_code;
+  run.tasks = {task};
+  if (outcome) {
+    run.outcome = *outcome;
+    run.ended_at_ms = 2000;
+    if (*outcome == RunStatus::Failed) {
+      run.exit_code = exit_code;
+      run.reason = "task 'main' exited with code 1";
+      run.first_failed_task = "main";
+    }
+  }
+  return state;
+}
+
+}  // namespace
+
+TEST_CASE("A run of one Slurm node whose task fails once the cancel is asked ends Canceled",
+          "[service][slurm]") {
+  FakeSlurm slurm;
+  TempDir run;
+  auto engine = engine_on(slurm);
+  slurm.says("7|RUNNING|None|n1\n");
+  REQUIRE(engine->start(run.path, one_node_plan(), ComputeRecord{}));
+  // What the agent sends lands in the run's state.json, as the agent routes write it.
+  const auto agent_sends = [&](const trainctl::service::engines::RunState& state) {
+    REQUIRE(trainctl::service::engines::write_run_state(run.path, state));
+  };
+  agent_sends(agent_state("running"));
+  const auto running = observe_until(*engine, run.path, [](const auto& seen) {
+    return seen.phase == RunObservation::Phase::running &&
+           seen.placement.find("n1") != std::string::npos;
+  });
+  REQUIRE(running.phase == RunObservation::Phase::running);
+
+  SECTION("its task fails after the cancel, before its agent heard of it") {
+    REQUIRE(engine->cancel(run.path));
+    agent_sends(agent_state("exited", 1, RunStatus::Failed));
+    const auto ended = engine->observe(run.path);
+    REQUIRE(ended);
+    CHECK(ended->outcome == RunStatus::Canceled);
+    CHECK_FALSE(ended->exit_code.has_value());
+    CHECK(ended->first_failed_task.empty());
+  }
+  SECTION("its task failed after a first cancel, and the cancel is asked again") {
+    REQUIRE(engine->cancel(run.path));
+    agent_sends(agent_state("exited", 1));
+    REQUIRE(engine->cancel(run.path));
+    agent_sends(agent_state("exited", 1, RunStatus::Failed));
+    const auto ended = engine->observe(run.path);
+    REQUIRE(ended);
+    CHECK(ended->outcome == RunStatus::Canceled);
+  }
+  SECTION("its task had failed, and its agent had said so, before the cancel") {
+    agent_sends(agent_state("exited", 1));
+    REQUIRE(engine->cancel(run.path));
+    agent_sends(agent_state("exited", 1, RunStatus::Failed));
+    const auto ended = engine->observe(run.path);
+    REQUIRE(ended);
+    CHECK(ended->outcome == RunStatus::Failed);
+    CHECK(ended->exit_code == 1);
+    CHECK(ended->first_failed_task == "main");
+  }
 }

@@ -22,6 +22,7 @@
 #include "../slurm/captured_program.hpp"
 #include "trainctl/service/engines/agent_credential.hpp"
 #include "trainctl/service/engines/node_states.hpp"
+#include "trainctl/service/engines/outcome_policy.hpp"
 #include "trainctl/service/engines/run_state.hpp"
 #include "trainctl/util/fs.hpp"
 #include "trainctl/util/strings.hpp"
@@ -37,6 +38,9 @@ namespace fs = std::filesystem;
 
 constexpr std::string_view k_job_file = "slurm_job";      // the job id and the SLURM_CONF used
 constexpr std::string_view k_script_file = "slurm_job.sh";  // the batch script sbatch read
+// Present when a run of one node had failed or ended, as its agent's reports said, before its
+// cancel was asked: that outcome stands (observe).
+constexpr std::string_view k_decided_before_cancel_file = "decided_before_cancel";
 constexpr auto k_command_timeout = std::chrono::seconds(30);
 constexpr size_t k_max_command_output = 1u << 20;
 // How long a cancel may take the agent before Slurm is asked to end the job: the supervisor's
@@ -201,9 +205,15 @@ class SlurmEngine final : public Engine {
   }
 
   Result<void> cancel(const fs::path& run_dir) override {
-    const auto marker = fmt::format("requested at {}\n", util::format_rfc3339(util::now_unix_ms()));
-    if (auto written = util::write_file_atomic(run_dir / k_cancel_file, marker); !written) {
-      return written;
+    // The first cancel's time is the one that counts (what was reported before it may stand):
+    // a cancel asked again leaves the marker as it is.
+    if (::access((run_dir / k_cancel_file).c_str(), F_OK) != 0) {
+      note_decided_before_cancel(run_dir);
+      const auto marker =
+          fmt::format("requested at {}\n", util::format_rfc3339(util::now_unix_ms()));
+      if (auto written = util::write_file_atomic(run_dir / k_cancel_file, marker); !written) {
+        return written;
+      }
     }
     auto job = read_job_file(run_dir);
     if (!job) return fail(job.error());
@@ -238,7 +248,13 @@ class SlurmEngine final : public Engine {
   // The run's state: what its agent sent, or for a run of several nodes what their agents sent,
   // merged (written as the run's state once finished).
   static Result<RunState> read_state(const fs::path& run_dir, const std::optional<TrackedJob>& job) {
-    if (!job || !job->plan || node_count(*job->plan) == 1) return read_run_state(run_dir);
+    if (!job || !job->plan || node_count(*job->plan) == 1) {
+      auto state = read_run_state(run_dir);
+      if (state && overrule_failure_after_cancel(run_dir, *state)) {
+        if (auto written = write_run_state(run_dir, *state); !written) return fail(written.error());
+      }
+      return state;
+    }
     if (auto current = read_run_state(run_dir);
         current && current->observation.phase == RunObservation::Phase::finished) {
       return current;
@@ -248,6 +264,45 @@ class SlurmEngine final : public Engine {
       if (auto written = write_run_state(run_dir, merged); !written) return fail(written.error());
     }
     return merged;
+  }
+
+  // A run of one node: whether what its agent reported until now decides it already (it ended,
+  // a task failed, mpirun ended), noted before the cancel marker is written, so that a report
+  // arriving in between counts as one after the cancel.
+  static void note_decided_before_cancel(const fs::path& run_dir) {
+    const auto plan = read_plan(run_dir);
+    if (!plan || node_count(*plan) != 1) return;
+    const auto state = read_run_state(run_dir);
+    if (!state) return;
+    const auto& launcher = state->launcher;
+    const bool decided = state->observation.phase == RunObservation::Phase::finished ||
+                         policy_for(plan->success)(state->observation.tasks).has_value() ||
+                         (launcher && launcher->state != task_state::k_pending &&
+                          launcher->state != task_state::k_running);
+    if (!decided) return;
+    if (auto written = util::write_file_atomic(run_dir / k_decided_before_cancel_file, "decided\n");
+        !written) {
+      spdlog::warn("run {}: {}", plan->run_id, written.error().message);
+    }
+  }
+
+  // A run of one node whose agent's final state says Failed or TimedOut after a cancel that came
+  // first (nothing in its reports had decided it before): what failed was the run being stopped,
+  // or came too late; it is Canceled. Returns whether `state` was changed.
+  static bool overrule_failure_after_cancel(const fs::path& run_dir, RunState& state) {
+    auto& run = state.observation;
+    if (run.phase != RunObservation::Phase::finished ||
+        (run.outcome != api::RunStatus::Failed && run.outcome != api::RunStatus::TimedOut)) {
+      return false;
+    }
+    const bool decided_before =
+        ::access((run_dir / k_decided_before_cancel_file).c_str(), F_OK) == 0;
+    if (!cancel_asked_at_ms(run_dir) || decided_before) return false;
+    run.outcome = api::RunStatus::Canceled;
+    run.exit_code.reset();
+    run.reason = "canceled";
+    run.first_failed_task.clear();
+    return true;
   }
 
   // "Slurm job 42 on n1", as squeue last told.
