@@ -264,6 +264,15 @@ TEST_CASE("A run of one Slurm node whose task fails once the cancel is asked end
     REQUIRE(ended);
     CHECK(ended->outcome == RunStatus::Canceled);
   }
+  SECTION("its task had failed before the cancel, and Slurm ends the job without a final state") {
+    agent_sends(agent_state("exited", 1));
+    REQUIRE(engine->cancel(run.path));
+    slurm.says("7|FAILED|NonZeroExitCode|n1\n");
+    const auto ended = observe_until(*engine, run.path, [](const auto& seen) {
+      return seen.phase == RunObservation::Phase::finished;
+    });
+    CHECK(ended.outcome == RunStatus::Failed);
+  }
   SECTION("its task had failed, and its agent had said so, before the cancel") {
     agent_sends(agent_state("exited", 1));
     REQUIRE(engine->cancel(run.path));

@@ -353,8 +353,9 @@ class SlurmEngine final : public Engine {
   // lost node a signal-class failure (retried when the run's limits allow), anything else Failed.
   // A cancel asked before the job was seen over outweighs all of these: the run is Canceled, or
   // for a run of several nodes the failure its nodes' reports had decided before the cancel
-  // (node_states.hpp). A success decided before is not taken without the agents' final word
-  // (their outputs): Slurm's account stands then, as it does without a cancel.
+  // (node_states.hpp). A run of one node decided before the cancel, or a success decided before
+  // it (taken only with the agents' final word: their outputs), has Slurm's account, as without
+  // a cancel.
   static void settle(RunState& state, const TrackedJob& job, const fs::path& run_dir) {
     auto& run = state.observation;
     const std::string slurm_state = job.status ? job.status->state : "";
@@ -363,8 +364,10 @@ class SlurmEngine final : public Engine {
     run.exit_code.reset();
     const auto cancel_asked_ms = cancel_asked_at_ms(run_dir);
     const auto recorded = recorded_verdict(run_dir);
-    if (cancel_asked_ms && *cancel_asked_ms <= job.ended_at_unix_ms &&
-        (!recorded || recorded->outcome != api::RunStatus::Completed)) {
+    const bool decided_before_cancel =
+        ::access((run_dir / k_decided_before_cancel_file).c_str(), F_OK) == 0 ||
+        (recorded && recorded->outcome == api::RunStatus::Completed);
+    if (cancel_asked_ms && *cancel_asked_ms <= job.ended_at_unix_ms && !decided_before_cancel) {
       const auto verdict = recorded.value_or(RunVerdict{api::RunStatus::Canceled, std::nullopt, "canceled", ""});
       run.outcome = verdict.outcome;
       run.exit_code = verdict.exit_code;
