@@ -452,8 +452,8 @@ class Supervisor {
   // Remembers that task `task` (not the launcher) was seen ending, for the next judge().
   void note_end(const TaskObservation& task) {
     const auto& all = tasks();
-    if (all.empty() || &task < all.data() || &task >= all.data() + all.size()) return;
-    m_ended_unjudged.push_back(static_cast<size_t>(&task - all.data()));
+    const auto found = std::ranges::find_if(all, [&](const auto& one) { return &one == &task; });
+    if (found != all.end()) m_ended_unjudged.push_back(static_cast<size_t>(found - all.begin()));
   }
 
   // Once mpirun is gone every rank has written its last report: take them all. When mpirun
