@@ -175,6 +175,10 @@ RunVerdict failed(std::optional<int> exit_code, std::string reason) {
   return {api::RunStatus::Failed, exit_code, std::move(reason), ""};
 }
 
+bool exited_zero(const TaskObservation& task) {
+  return task.state == task_state::k_exited && task.exit_code == 0;
+}
+
 bool has_ended(const TaskObservation& task) {
   return task.state != task_state::k_pending && task.state != task_state::k_running;
 }
@@ -360,13 +364,16 @@ class Supervisor {
 
   // Decides the run when it can: a cancel, the tasks' policy (with a launcher, a success also
   // needs mpirun to have exited 0), mpirun's end, the start timeout or the time limit. A cancel
-  // comes first: a task whose end is seen together with the cancel (on a Slurm node, Slurm
-  // signals the tasks and the supervisor at once) ended with the run's stop, and is `stopped`.
+  // comes first: a task that failed or was killed, seen together with the cancel (on a Slurm
+  // node, Slurm signals the tasks and the supervisor at once), ended with the run's stop, and is
+  // `stopped`.
   void judge() {
     const auto ended_since_last_judged = std::exchange(m_ended_unjudged, {});
     if (!m_verdict && (m_cancel_signalled || cancel_requested())) {
       decide(canceled());
-      for (const size_t i : ended_since_last_judged) mark_stopped(tasks()[i]);
+      for (const size_t i : ended_since_last_judged) {
+        if (!exited_zero(tasks()[i])) mark_stopped(tasks()[i]);
+      }
     }
     const auto& launcher = m_state.launcher;
     if (auto verdict = m_decide_outcome(tasks())) {
