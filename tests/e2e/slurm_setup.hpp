@@ -68,6 +68,16 @@ class SlurmSetup {
     return false;
   }
 
+  // Whether Slurm's queue holds no running or pending job within `seconds`. A run ends when its
+  // agents' final state arrives; their job leaves the queue once they have exited, a moment later.
+  bool queue_empties(int seconds = 30) const {
+    for (int i = 0; i < seconds * 10; ++i) {
+      if (trimmed(m_cluster.exec({"squeue", "-h", "-t", "RUNNING,PENDING"}).out).empty()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return false;
+  }
+
  private:
   static std::vector<std::string> with_service_args(std::vector<std::string> args,
                                                     const std::vector<std::string>& more) {

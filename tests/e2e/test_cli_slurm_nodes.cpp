@@ -160,8 +160,7 @@ TEST_CASE("e2e: canceling a run of 2 Slurm nodes leaves no process on any node",
   INFO(setup.cli().run({"run", "show", run, "-o", "json"}).out);  // how it ended, when it fails
   CHECK(waited.exit_code == 4);
   CHECK(setup.status(run) == "Canceled");
-  const auto queue = setup.cluster().exec({"squeue", "-h", "-t", "RUNNING,PENDING"});
-  CHECK(trimmed(queue.out).empty());
+  CHECK(setup.queue_empties());
   CHECK(run_command({"pgrep", "-f", "sleep 4343"}).exit_code == 1);
   CHECK(run_command({"pgrep", "-f", "trainctl-" + run}).exit_code == 1);
 }

@@ -138,6 +138,42 @@ time.sleep(300)
   }
 }
 
+TEST_CASE("a task killed as the run is canceled leaves the run Canceled, the task stopped",
+          "[engine]") {
+  GIVEN("a running task whose supervisor is held still (SIGSTOP)") {
+    RunDirectory run;
+    auto engine = make_engine();
+    REQUIRE(engine->start(run.path(), run.single({"/bin/sleep", "300"})).has_value());
+    const auto running = wait_until_running(*engine, run.path());
+    REQUIRE(running.phase == Phase::running);
+    const pid_t supervisor = state_of(run.path()).supervisor.pid;
+    const pid_t task_pid = static_cast<pid_t>(running.tasks[0].pid);
+    REQUIRE(::kill(supervisor, SIGSTOP) == 0);
+    REQUIRE(eventually([&] {
+      const auto info = trainctl::service::read_process_info(supervisor);
+      return info && info->state == 'T';
+    }));
+
+    WHEN("the run is canceled, then its task is killed, before the supervisor looks again") {
+      // What Slurm's scancel does on a node: the cancel's signal reaches the task and its
+      // supervisor at once, and the supervisor learns of both together.
+      REQUIRE(engine->cancel(run.path()).has_value());
+      REQUIRE(::kill(task_pid, SIGKILL) == 0);
+      REQUIRE(eventually([&] { return process_gone(task_pid); }));
+      REQUIRE(::kill(supervisor, SIGCONT) == 0);
+      const auto run_end = wait_until_finished(*engine, run.path());
+
+      THEN("the cancel decides the run: Canceled, and the task was stopped, not failed") {
+        CHECK(run_end.outcome == RunStatus::Canceled);
+        CHECK_FALSE(run_end.exit_code.has_value());
+        CHECK(run_end.first_failed_task.empty());
+        CHECK(run_end.tasks[0].state == "stopped");
+        CHECK(run_end.tasks[0].signal == SIGKILL);
+      }
+    }
+  }
+}
+
 TEST_CASE("a run over its maximum duration times out", "[engine]") {
   RunDirectory run;
   auto engine = make_engine();

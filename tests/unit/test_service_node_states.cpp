@@ -3,6 +3,7 @@
 // verdict kept across a restart of the service.
 #include <catch2/catch.hpp>
 
+#include <chrono>
 #include <filesystem>
 #include <string>
 
@@ -185,4 +186,123 @@ TEST_CASE("A canceled multi-node run ends Canceled, and its verdict outlives a r
   REQUIRE(write_node_state(other.path, 1,
                            part(RunObservation::Phase::finished, {task("ps-0", "ps", 1, "stopped")})));
   CHECK(merge_node_states(plan, other.path).observation.outcome == RunStatus::Failed);
+}
+
+namespace {
+
+// A PyTorch plan of two nodes: rank-0 on node 0, rank-1 on node 1; every task must succeed.
+LaunchPlan ranks_plan() {
+  LaunchPlan plan;
+  plan.run_id = "run-ranks";
+  plan.backend = "pytorch";
+  plan.success = "all_tasks";
+  for (int node : {0, 1}) {
+    trainctl::spec::TaskLaunch task;
+    task.name = "rank-" + std::to_string(node);
+    task.role = "rank";
+    task.index = node;
+    task.node_rank = node;
+    plan.tasks.push_back(task);
+  }
+  return plan;
+}
+
+// Rank `node` as its node reports it once ended by SIGTERM, not by its supervisor's stop: what a
+// node shows when Slurm's signal reaches the task before its supervisor hears of a cancel.
+TaskObservation killed_by_sigterm(int node) {
+  auto killed = task("rank-" + std::to_string(node), "rank", node, "killed", 128 + 15, 5000 + node);
+  killed.signal = 15;
+  return killed;
+}
+
+RunState running_rank(int node) {
+  return part(RunObservation::Phase::running,
+              {task("rank-" + std::to_string(node), "rank", node, "running")});
+}
+
+void ask_cancel(const fs::path& run_dir) {
+  REQUIRE(trainctl::util::write_file_atomic(run_dir / "cancel", "requested\n"));
+}
+
+// Dates node `node`'s last report a minute back: the service received it before what follows.
+void report_came_earlier(const fs::path& run_dir, int node) {
+  const auto file = run_dir / "nodes" / (std::to_string(node) + ".state.json");
+  fs::last_write_time(file, fs::last_write_time(file) - std::chrono::minutes(1));
+}
+
+}  // namespace
+
+TEST_CASE("Whatever the nodes report after a cancel, the multi-node run ends Canceled",
+          "[service][nodes]") {
+  TempRunDir run;
+  const auto plan = ranks_plan();
+  REQUIRE(write_node_state(run.path, 0, running_rank(0)));
+  REQUIRE(write_node_state(run.path, 1, running_rank(1)));
+  CHECK(merge_node_states(plan, run.path).observation.phase == RunObservation::Phase::running);
+  ask_cancel(run.path);
+
+  SECTION("its tasks killed by a signal (Slurm's, before their supervisors stopped them)") {
+    REQUIRE(write_node_state(
+        run.path, 0,
+        part(RunObservation::Phase::finished, {killed_by_sigterm(0)}, RunStatus::Failed,
+             "task 'rank-0' was killed by signal 15 (SIGTERM)")));
+    // Node 1 still stopping: the cancel is the verdict already, kept for a restarted service.
+    const auto meanwhile = merge_node_states(plan, run.path);
+    CHECK(meanwhile.observation.phase == RunObservation::Phase::running);
+    REQUIRE(trainctl::service::engines::recorded_verdict(run.path));
+    CHECK(trainctl::service::engines::recorded_verdict(run.path)->outcome == RunStatus::Canceled);
+    REQUIRE(write_node_state(
+        run.path, 1,
+        part(RunObservation::Phase::finished, {killed_by_sigterm(1)}, RunStatus::Canceled,
+             "the Slurm job was stopped by Slurm, not by trainctl")));
+  }
+  SECTION("a task exiting non-zero as it is stopped") {
+    REQUIRE(write_node_state(
+        run.path, 0,
+        part(RunObservation::Phase::finished, {task("rank-0", "rank", 0, "exited", 1, 5000)},
+             RunStatus::Failed, "task 'rank-0' exited with code 1")));
+    REQUIRE(write_node_state(
+        run.path, 1,
+        part(RunObservation::Phase::finished, {task("rank-1", "rank", 1, "stopped", 143, 5001)},
+             RunStatus::Canceled)));
+  }
+  SECTION("a node whose part ended badly by itself (its time limit)") {
+    REQUIRE(write_node_state(
+        run.path, 0,
+        part(RunObservation::Phase::finished, {task("rank-0", "rank", 0, "stopped", 143, 5000)},
+             RunStatus::TimedOut, "the run exceeded its maximum duration of 1m")));
+    REQUIRE(write_node_state(
+        run.path, 1,
+        part(RunObservation::Phase::finished, {task("rank-1", "rank", 1, "stopped", 143, 5001)},
+             RunStatus::Canceled)));
+  }
+  const auto merged = merge_node_states(plan, run.path);
+  CHECK(merged.observation.phase == RunObservation::Phase::finished);
+  CHECK(merged.observation.outcome == RunStatus::Canceled);
+  CHECK_FALSE(merged.observation.exit_code.has_value());
+  CHECK(merged.observation.first_failed_task.empty());
+  CHECK(merged.observation.reason == "canceled");
+}
+
+TEST_CASE("A multi-node run that failed before the cancel keeps its failure", "[service][nodes]") {
+  TempRunDir run;
+  const auto plan = ranks_plan();
+  REQUIRE(write_node_state(run.path, 0, running_rank(0)));
+  // Node 1's rank failed, and the service had its report before the cancel came, even if the
+  // run's state was not merged in between.
+  REQUIRE(write_node_state(
+      run.path, 1,
+      part(RunObservation::Phase::finished, {task("rank-1", "rank", 1, "exited", 3, 4000)},
+           RunStatus::Failed, "task 'rank-1' exited with code 3")));
+  report_came_earlier(run.path, 1);
+  ask_cancel(run.path);
+  merge_node_states(plan, run.path);
+  REQUIRE(write_node_state(
+      run.path, 0,
+      part(RunObservation::Phase::finished, {killed_by_sigterm(0)}, RunStatus::Canceled)));
+
+  const auto merged = merge_node_states(plan, run.path);
+  CHECK(merged.observation.outcome == RunStatus::Failed);
+  CHECK(merged.observation.first_failed_task == "rank-1");
+  CHECK(merged.observation.exit_code == 3);
 }

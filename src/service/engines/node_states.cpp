@@ -58,16 +58,79 @@ std::optional<RunVerdict> read_verdict(const fs::path& run_dir) {
 
 // A node whose part ended by itself without success decides the run when its tasks did not:
 // its supervisor could not start them, or a time limit.
-std::optional<RunVerdict> node_ended_badly(const std::vector<std::optional<RunState>>& nodes,
-                                           bool cancel_asked) {
+std::optional<RunVerdict> node_ended_badly(const std::vector<std::optional<RunState>>& nodes) {
   for (const auto& node : nodes) {
     if (!node) continue;
     const auto& part = node->observation;
     if (part.phase != RunObservation::Phase::finished || part.outcome == api::RunStatus::Completed) continue;
-    if (part.outcome == api::RunStatus::Canceled && cancel_asked) continue;
     return RunVerdict{part.outcome, part.exit_code, part.reason, part.first_failed_task};
   }
   return std::nullopt;
+}
+
+// Every node's part as its agent last reported it, with when the service received that report.
+struct NodeReport {
+  RunState state;
+  fs::file_time_type received_at;
+};
+
+std::vector<std::optional<NodeReport>> read_node_reports(const fs::path& run_dir, int nodes) {
+  std::vector<std::optional<NodeReport>> reports(static_cast<size_t>(nodes));
+  for (int node = 0; node < nodes; ++node) {
+    const auto file = state_file(run_dir, node);
+    std::error_code error;
+    const auto received_at = fs::last_write_time(file, error);
+    if (error) continue;
+    if (const auto json = read_json(file)) {
+      if (auto state = run_state_from_json(*json)) {
+        reports[static_cast<size_t>(node)] = NodeReport{std::move(*state), received_at};
+      }
+    }
+  }
+  return reports;
+}
+
+// The parts reported before `before` (every part when nullopt); the others as if not reported.
+std::vector<std::optional<RunState>> parts_reported(
+    const std::vector<std::optional<NodeReport>>& reports,
+    std::optional<fs::file_time_type> before) {
+  std::vector<std::optional<RunState>> parts(reports.size());
+  for (size_t node = 0; node < reports.size(); ++node) {
+    if (reports[node] && (!before || reports[node]->received_at < *before))
+      parts[node] = reports[node]->state;
+  }
+  return parts;
+}
+
+// The plan's tasks, each as its node last reported it (pending where no part says).
+std::vector<TaskObservation> merged_tasks(const spec::LaunchPlan& plan,
+                                          const std::vector<std::optional<RunState>>& parts) {
+  auto tasks = pending_tasks(plan);
+  for (const auto& part : parts) {
+    if (!part) continue;
+    for (const auto& task : part->observation.tasks) {
+      const auto found = std::ranges::find(tasks, task.name, &TaskObservation::name);
+      if (found != tasks.end()) *found = task;
+    }
+  }
+  return tasks;
+}
+
+// The run's verdict from its parts, or nullopt while undecided: its success rule over every
+// task, else a node that ended badly by itself. Once a cancel was asked (`cancel_asked_at`), only
+// the reports received before it can decide anything else: whatever a node reports after it (a
+// task killed by the stop, Slurm's signal reaching a task before its supervisor, a non-zero exit,
+// a time limit) is the run being stopped, and the verdict is Canceled.
+std::optional<RunVerdict> decide(const spec::LaunchPlan& plan,
+                                 const std::vector<std::optional<NodeReport>>& reports,
+                                 std::optional<fs::file_time_type> cancel_asked_at) {
+  const auto parts = parts_reported(reports, cancel_asked_at);
+  auto verdict = policy_for(plan.success)(merged_tasks(plan, parts));
+  if (!verdict) verdict = node_ended_badly(parts);
+  if (!verdict && cancel_asked_at) {
+    verdict = RunVerdict{api::RunStatus::Canceled, std::nullopt, "canceled", ""};
+  }
+  return verdict;
 }
 
 }  // namespace
@@ -102,35 +165,29 @@ std::optional<std::vector<spec::NodePlace>> node_places(const fs::path& run_dir,
   return places;
 }
 
+std::optional<RunVerdict> recorded_verdict(const fs::path& run_dir) {
+  return read_verdict(run_dir);
+}
+
 bool nodes_must_stop(const fs::path& run_dir) {
   std::error_code error;
   return fs::exists(run_dir / k_cancel_file, error) || fs::exists(run_dir / k_stop_file, error);
 }
 
 RunState merge_node_states(const spec::LaunchPlan& plan, const fs::path& run_dir) {
-  const int nodes = node_count(plan);
-  std::vector<std::optional<RunState>> parts(static_cast<size_t>(nodes));
-  for (int node = 0; node < nodes; ++node) {
-    if (const auto json = read_json(state_file(run_dir, node))) {
-      if (auto state = run_state_from_json(*json)) parts[static_cast<size_t>(node)] = std::move(*state);
-    }
-  }
+  const auto reports = read_node_reports(run_dir, node_count(plan));
+  const auto parts = parts_reported(reports, std::nullopt);
   RunState merged;
   auto& run = merged.observation;
-  run.tasks = pending_tasks(plan);
-  for (const auto& part : parts) {
-    if (!part) continue;
-    for (const auto& task : part->observation.tasks) {
-      const auto found = std::ranges::find(run.tasks, task.name, &TaskObservation::name);
-      if (found != run.tasks.end()) *found = task;
-    }
-  }
+  run.tasks = merged_tasks(plan, parts);
   std::error_code error;
-  const bool cancel_asked = fs::exists(run_dir / k_cancel_file, error);
+  std::optional<fs::file_time_type> cancel_asked_at;
+  if (const auto asked_at = fs::last_write_time(run_dir / k_cancel_file, error); !error) {
+    cancel_asked_at = asked_at;
+  }
   auto verdict = read_verdict(run_dir);
   if (!verdict) {
-    verdict = policy_for(plan.success)(run.tasks);
-    if (!verdict) verdict = node_ended_badly(parts, cancel_asked);
+    verdict = decide(plan, reports, cancel_asked_at);
     if (verdict) {
       if (auto written = write_json(run_dir / k_stop_file, verdict_to_json(*verdict)); !written) {
         spdlog::warn("run {}: cannot ask its nodes to stop: {}", plan.run_id, written.error().message);
@@ -159,9 +216,6 @@ RunState merge_node_states(const spec::LaunchPlan& plan, const fs::path& run_dir
       run.exit_code = verdict->exit_code;
       run.reason = verdict->reason;
       run.first_failed_task = verdict->first_failed_task;
-    } else if (cancel_asked) {
-      run.outcome = api::RunStatus::Canceled;
-      run.reason = "canceled";
     } else {
       run.outcome = api::RunStatus::Completed;
       run.exit_code = 0;

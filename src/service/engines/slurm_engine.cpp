@@ -22,6 +22,7 @@
 #include "../slurm/captured_program.hpp"
 #include "trainctl/service/engines/agent_credential.hpp"
 #include "trainctl/service/engines/node_states.hpp"
+#include "trainctl/service/engines/outcome_policy.hpp"
 #include "trainctl/service/engines/run_state.hpp"
 #include "trainctl/util/fs.hpp"
 #include "trainctl/util/strings.hpp"
@@ -37,6 +38,9 @@ namespace fs = std::filesystem;
 
 constexpr std::string_view k_job_file = "slurm_job";      // the job id and the SLURM_CONF used
 constexpr std::string_view k_script_file = "slurm_job.sh";  // the batch script sbatch read
+// Present when a run of one node had failed or ended, as its agent's reports said, before its
+// cancel was asked: that outcome stands (observe).
+constexpr std::string_view k_decided_before_cancel_file = "decided_before_cancel";
 constexpr auto k_command_timeout = std::chrono::seconds(30);
 constexpr size_t k_max_command_output = 1u << 20;
 // How long a cancel may take the agent before Slurm is asked to end the job: the supervisor's
@@ -72,6 +76,7 @@ struct TrackedJob {
   std::shared_ptr<const spec::LaunchPlan> plan;
   std::optional<JobStatus> status;                                // nullopt: not listed (yet)
   std::optional<std::chrono::steady_clock::time_point> ended_at;  // first seen over, or gone
+  int64_t ended_at_unix_ms = 0;                                   // the same, by the wall clock
   bool scanceled = false;  // a late cancel was handed to scancel
 };
 
@@ -193,26 +198,36 @@ class SlurmEngine final : public Engine {
       return std::move(state->observation);  // the agent may be sending its final state
     }
     // Slurm ended the job and its agent did not say how the run ended: Slurm's account.
-    settle(*state, *job);
+    settle(*state, *job, run_dir);
     (void)write_run_state(run_dir, *state);
     finish(run_dir);
     return std::move(state->observation);
   }
 
   Result<void> cancel(const fs::path& run_dir) override {
-    const auto marker = fmt::format("requested at {}\n", util::format_rfc3339(util::now_unix_ms()));
-    if (auto written = util::write_file_atomic(run_dir / k_cancel_file, marker); !written) {
-      return written;
+    // The first cancel's time is the one that counts (what was reported before it may stand):
+    // a cancel asked again leaves the marker as it is.
+    if (::access((run_dir / k_cancel_file).c_str(), F_OK) != 0) {
+      note_decided_before_cancel(run_dir);
+      const auto marker =
+          fmt::format("requested at {}\n", util::format_rfc3339(util::now_unix_ms()));
+      if (auto written = util::write_file_atomic(run_dir / k_cancel_file, marker); !written) {
+        return written;
+      }
     }
     auto job = read_job_file(run_dir);
     if (!job) return fail(job.error());
     // A running agent sees the marker (it asks every 300 ms) and has the run's supervisor stop
-    // every task: the run ends Canceled with its logs and outputs. A job with no agent running
-    // yet (pending), or whose agent has not ended it in time (observe), is scancel'ed.
+    // every task: the run ends Canceled with its logs and outputs. A job still pending is
+    // scancel'ed; one whose agents have not ended the run in time is scancel'ed too (observe).
+    // What squeue said last may be a pending job that is running by now, its tasks started: only
+    // Slurm knows, so scancel is told to end the job only if it is still pending. A plain scancel
+    // here would signal the tasks of a running job directly, before its agents hear of the
+    // cancel; they would be seen killed, not stopped.
     const auto followed = tracked(run_dir);
     const bool running = followed && followed->status && followed->status->state == "RUNNING";
     if (running) return {};
-    auto canceled = run_slurm_command({"scancel", job->id}, job->slurm_conf);
+    auto canceled = run_slurm_command({"scancel", "--state=PENDING", job->id}, job->slurm_conf);
     if (!canceled) return fail(canceled.error());
     return {};
   }
@@ -233,7 +248,13 @@ class SlurmEngine final : public Engine {
   // The run's state: what its agent sent, or for a run of several nodes what their agents sent,
   // merged (written as the run's state once finished).
   static Result<RunState> read_state(const fs::path& run_dir, const std::optional<TrackedJob>& job) {
-    if (!job || !job->plan || node_count(*job->plan) == 1) return read_run_state(run_dir);
+    if (!job || !job->plan || node_count(*job->plan) == 1) {
+      auto state = read_run_state(run_dir);
+      if (state && overrule_failure_after_cancel(run_dir, *state)) {
+        if (auto written = write_run_state(run_dir, *state); !written) return fail(written.error());
+      }
+      return state;
+    }
     if (auto current = read_run_state(run_dir);
         current && current->observation.phase == RunObservation::Phase::finished) {
       return current;
@@ -243,6 +264,45 @@ class SlurmEngine final : public Engine {
       if (auto written = write_run_state(run_dir, merged); !written) return fail(written.error());
     }
     return merged;
+  }
+
+  // A run of one node: whether what its agent reported until now decides it already (it ended,
+  // a task failed, mpirun ended), noted before the cancel marker is written, so that a report
+  // arriving in between counts as one after the cancel.
+  static void note_decided_before_cancel(const fs::path& run_dir) {
+    const auto plan = read_plan(run_dir);
+    if (!plan || node_count(*plan) != 1) return;
+    const auto state = read_run_state(run_dir);
+    if (!state) return;
+    const auto& launcher = state->launcher;
+    const bool decided = state->observation.phase == RunObservation::Phase::finished ||
+                         policy_for(plan->success)(state->observation.tasks).has_value() ||
+                         (launcher && launcher->state != task_state::k_pending &&
+                          launcher->state != task_state::k_running);
+    if (!decided) return;
+    if (auto written = util::write_file_atomic(run_dir / k_decided_before_cancel_file, "decided\n");
+        !written) {
+      spdlog::warn("run {}: {}", plan->run_id, written.error().message);
+    }
+  }
+
+  // A run of one node whose agent's final state says Failed or TimedOut after a cancel that came
+  // first (nothing in its reports had decided it before): what failed was the run being stopped,
+  // or came too late; it is Canceled. Returns whether `state` was changed.
+  static bool overrule_failure_after_cancel(const fs::path& run_dir, RunState& state) {
+    auto& run = state.observation;
+    if (run.phase != RunObservation::Phase::finished ||
+        (run.outcome != api::RunStatus::Failed && run.outcome != api::RunStatus::TimedOut)) {
+      return false;
+    }
+    const bool decided_before =
+        ::access((run_dir / k_decided_before_cancel_file).c_str(), F_OK) == 0;
+    if (!cancel_asked_at_ms(run_dir) || decided_before) return false;
+    run.outcome = api::RunStatus::Canceled;
+    run.exit_code.reset();
+    run.reason = "canceled";
+    run.first_failed_task.clear();
+    return true;
   }
 
   // "Slurm job 42 on n1", as squeue last told.
@@ -263,10 +323,8 @@ class SlurmEngine final : public Engine {
   // A cancel the agent has not carried out within the run's grace period and some slack (its
   // node lost, the agent stuck): Slurm ends the job.
   void scancel_if_cancel_is_late(const fs::path& run_dir, const TrackedJob& job) {
-    struct stat marker {};
-    if (::stat((run_dir / k_cancel_file).c_str(), &marker) != 0) return;
-    const int64_t asked_ms = int64_t{marker.st_mtim.tv_sec} * 1000 + marker.st_mtim.tv_nsec / 1'000'000;
-    if (util::now_unix_ms() - asked_ms < k_cancel_slack_ms) return;
+    const auto asked_ms = cancel_asked_at_ms(run_dir);
+    if (!asked_ms || util::now_unix_ms() - *asked_ms < k_cancel_slack_ms) return;
     {
       std::lock_guard lock(m_mutex);
       auto found = m_jobs.find(run_dir.string());
@@ -275,6 +333,13 @@ class SlurmEngine final : public Engine {
     }
     spdlog::warn("Slurm job {}: its agent did not stop the run in time; scancel", job.id);
     (void)run_slurm_command({"scancel", job.id}, job.slurm_conf);
+  }
+
+  // When the run's cancel marker was written (unix ms); nullopt when no cancel was asked.
+  static std::optional<int64_t> cancel_asked_at_ms(const fs::path& run_dir) {
+    struct stat marker {};
+    if (::stat((run_dir / k_cancel_file).c_str(), &marker) != 0) return std::nullopt;
+    return int64_t{marker.st_mtim.tv_sec} * 1000 + marker.st_mtim.tv_nsec / 1'000'000;
   }
 
   // state.json before the agent's first word: every task pending.
@@ -286,13 +351,29 @@ class SlurmEngine final : public Engine {
 
   // How Slurm's end of a job becomes the run's: a time limit TimedOut, a scancel Canceled, a
   // lost node a signal-class failure (retried when the run's limits allow), anything else Failed.
-  static void settle(RunState& state, const TrackedJob& job) {
+  // A cancel asked before the job was seen over outweighs all of these: the run is Canceled, or
+  // for a run of several nodes the failure its nodes' reports had decided before the cancel
+  // (node_states.hpp). A run of one node decided before the cancel, or a success decided before
+  // it (taken only with the agents' final word: their outputs), has Slurm's account, as without
+  // a cancel.
+  static void settle(RunState& state, const TrackedJob& job, const fs::path& run_dir) {
     auto& run = state.observation;
     const std::string slurm_state = job.status ? job.status->state : "";
     run.phase = RunObservation::Phase::finished;
     run.ended_at_ms = util::now_unix_ms();
     run.exit_code.reset();
-    if (slurm_state == "TIMEOUT" || slurm_state == "DEADLINE") {
+    const auto cancel_asked_ms = cancel_asked_at_ms(run_dir);
+    const auto recorded = recorded_verdict(run_dir);
+    const bool decided_before_cancel =
+        ::access((run_dir / k_decided_before_cancel_file).c_str(), F_OK) == 0 ||
+        (recorded && recorded->outcome == api::RunStatus::Completed);
+    if (cancel_asked_ms && *cancel_asked_ms <= job.ended_at_unix_ms && !decided_before_cancel) {
+      const auto verdict = recorded.value_or(RunVerdict{api::RunStatus::Canceled, std::nullopt, "canceled", ""});
+      run.outcome = verdict.outcome;
+      run.exit_code = verdict.exit_code;
+      run.reason = verdict.reason;
+      run.first_failed_task = verdict.first_failed_task;
+    } else if (slurm_state == "TIMEOUT" || slurm_state == "DEADLINE") {
       run.outcome = api::RunStatus::TimedOut;
       run.reason = fmt::format("Slurm job {} reached its time limit", job.id);
     } else if (slurm_state == "CANCELLED") {
@@ -457,7 +538,10 @@ class SlurmEngine final : public Engine {
         if (found != listed.end()) job.status = found->second;
         const bool over = found == listed.end() ? job.status.has_value() || all_unknown
                                                 : is_final_slurm_state(found->second.state);
-        if (over && !job.ended_at) job.ended_at = now;
+        if (over && !job.ended_at) {
+          job.ended_at = now;
+          job.ended_at_unix_ms = util::now_unix_ms();
+        }
       }
     }
   }

@@ -175,6 +175,10 @@ RunVerdict failed(std::optional<int> exit_code, std::string reason) {
   return {api::RunStatus::Failed, exit_code, std::move(reason), ""};
 }
 
+bool exited_zero(const TaskObservation& task) {
+  return task.state == task_state::k_exited && task.exit_code == 0;
+}
+
 bool has_ended(const TaskObservation& task) {
   return task.state != task_state::k_pending && task.state != task_state::k_running;
 }
@@ -358,9 +362,19 @@ class Supervisor {
     }
   }
 
-  // Decides the run when it can: the tasks' policy (with a launcher, a success also needs mpirun
-  // to have exited 0), mpirun's end, the start timeout, a cancel or the time limit.
+  // Decides the run when it can: a cancel, the tasks' policy (with a launcher, a success also
+  // needs mpirun to have exited 0), mpirun's end, the start timeout or the time limit. A cancel
+  // comes first: a task that failed or was killed, seen together with the cancel (on a Slurm
+  // node, Slurm signals the tasks and the supervisor at once), ended with the run's stop, and is
+  // `stopped`.
   void judge() {
+    const auto ended_since_last_judged = std::exchange(m_ended_unjudged, {});
+    if (!m_verdict && (m_cancel_signalled || cancel_requested())) {
+      decide(canceled());
+      for (const size_t i : ended_since_last_judged) {
+        if (!exited_zero(tasks()[i])) mark_stopped(tasks()[i]);
+      }
+    }
     const auto& launcher = m_state.launcher;
     if (auto verdict = m_decide_outcome(tasks())) {
       const bool launcher_succeeded =
@@ -375,7 +389,6 @@ class Supervisor {
     if (starting && m_start_deadline_ms && now_ms >= *m_start_deadline_ms)
       decide(start_timed_out());
     pass_start_barrier_when_ready();
-    if (m_cancel_signalled || cancel_requested()) decide(canceled());
     if (m_deadline_ms && now_ms >= *m_deadline_ms) decide(timed_out(m_plan.max_duration_seconds));
   }
 
@@ -426,16 +439,28 @@ class Supervisor {
   void record_task_end(TaskObservation& task, int status) {
     record_end(task, status, util::now_unix_ms());
     mark_stopped_when_late(task);
+    note_end(task);
     m_changed = true;
   }
 
   // A task that ended after the verdict ended because the run was being stopped.
   void mark_stopped_when_late(TaskObservation& task) const {
-    const bool ended_on_its_own =
-        task.state == task_state::k_exited || task.state == task_state::k_killed;
-    if (m_verdict && ended_on_its_own && task.ended_at_ms >= m_verdict_at_ms) {
+    if (m_verdict && task.ended_at_ms >= m_verdict_at_ms) mark_stopped(task);
+  }
+
+  // An exit or a signal that came from the run's stop: the task is `stopped`, with the exit code
+  // or signal it ended with.
+  static void mark_stopped(TaskObservation& task) {
+    if (task.state == task_state::k_exited || task.state == task_state::k_killed) {
       task.state = task_state::k_stopped;
     }
+  }
+
+  // Remembers that task `task` (not the launcher) was seen ending, for the next judge().
+  void note_end(const TaskObservation& task) {
+    const auto& all = tasks();
+    const auto found = std::ranges::find_if(all, [&](const auto& one) { return &one == &task; });
+    if (found != all.end()) m_ended_unjudged.push_back(static_cast<size_t>(found - all.begin()));
   }
 
   // Once mpirun is gone every rank has written its last report: take them all. When mpirun
@@ -481,6 +506,7 @@ class Supervisor {
     task.message = std::move(report->message);
     if (task.state == task_state::k_running) record_rank_group(i);
     mark_stopped_when_late(task);
+    if (has_ended(task)) note_end(task);
     m_changed = true;
   }
 
@@ -605,6 +631,7 @@ class Supervisor {
   OutcomePolicy m_decide_outcome = all_tasks_succeed;
   std::optional<RunVerdict> m_verdict;
   int64_t m_verdict_at_ms = 0;
+  std::vector<size_t> m_ended_unjudged;        // tasks seen ending since judge() last looked
   std::optional<int64_t> m_start_deadline_ms;  // every task must have started by then
   std::optional<int64_t> m_deadline_ms;        // the run's maximum duration
   std::set<std::string> m_reported;            // tasks whose report changed since last read

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "trainctl/service/engines/outcome_policy.hpp"
 #include "trainctl/service/engines/run_state.hpp"
 #include "trainctl/spec/launch_plan.hpp"
 #include "trainctl/util/error.hpp"
@@ -28,6 +29,9 @@ Result<void> write_node_state(const std::filesystem::path& run_dir, int node, co
 // Every node's place, by node rank; nullopt until all `nodes` have reported.
 std::optional<std::vector<spec::NodePlace>> node_places(const std::filesystem::path& run_dir, int nodes);
 
+// The run's verdict as merge_node_states recorded it (the stop file); nullopt before there is one.
+std::optional<RunVerdict> recorded_verdict(const std::filesystem::path& run_dir);
+
 // Whether the nodes are asked to stop: a cancel, or the run's verdict.
 bool nodes_must_stop(const std::filesystem::path& run_dir);
 
@@ -35,7 +39,10 @@ bool nodes_must_stop(const std::filesystem::path& run_dir);
 // node has said anything yet; starting until every node's tasks started, running until every
 // node finished. The first verdict (the run's success rule over all tasks, or a node that ended
 // by itself without success) is kept in the stop file, which every node's agent obeys; the
-// finished run's outcome is that verdict, else Canceled after a cancel, else Completed.
+// finished run's outcome is that verdict, else Completed. A cancel is a verdict too: once the
+// cancel marker is there, only the nodes' reports the service received before it can decide the
+// run otherwise (it had ended already); anything reported after it (a task killed by the stop or
+// by Slurm's signal, a non-zero exit, a node's time limit) makes it Canceled.
 RunState merge_node_states(const spec::LaunchPlan& plan, const std::filesystem::path& run_dir);
 
 }  // namespace trainctl::service::engines
