@@ -8,6 +8,7 @@
 #include <string>
 
 #include "trainctl/service/engines/node_states.hpp"
+#include "support/launch_plans.hpp"
 #include "trainctl/util/fs.hpp"
 
 namespace {
@@ -21,6 +22,7 @@ using trainctl::service::engines::nodes_must_stop;
 using trainctl::service::engines::RunState;
 using trainctl::service::engines::write_node_state;
 using trainctl::spec::LaunchPlan;
+using trainctl::testing::two_rank_plan;
 
 struct TempRunDir {
   TempRunDir() {
@@ -190,23 +192,6 @@ TEST_CASE("A canceled multi-node run ends Canceled, and its verdict outlives a r
 
 namespace {
 
-// A PyTorch plan of two nodes: rank-0 on node 0, rank-1 on node 1; every task must succeed.
-LaunchPlan ranks_plan() {
-  LaunchPlan plan;
-  plan.run_id = "run-ranks";
-  plan.backend = "pytorch";
-  plan.success = "all_tasks";
-  for (int node : {0, 1}) {
-    trainctl::spec::TaskLaunch task;
-    task.name = "rank-" + std::to_string(node);
-    task.role = "rank";
-    task.index = node;
-    task.node_rank = node;
-    plan.tasks.push_back(task);
-  }
-  return plan;
-}
-
 // Rank `node` as its node reports it once ended by SIGTERM, not by its supervisor's stop: what a
 // node shows when Slurm's signal reaches the task before its supervisor hears of a cancel.
 TaskObservation killed_by_sigterm(int node) {
@@ -235,7 +220,7 @@ void report_came_earlier(const fs::path& run_dir, int node) {
 TEST_CASE("Whatever the nodes report after a cancel, the multi-node run ends Canceled",
           "[service][nodes]") {
   TempRunDir run;
-  const auto plan = ranks_plan();
+  const auto plan = two_rank_plan("run-ranks");
   REQUIRE(write_node_state(run.path, 0, running_rank(0)));
   REQUIRE(write_node_state(run.path, 1, running_rank(1)));
   CHECK(merge_node_states(plan, run.path).observation.phase == RunObservation::Phase::running);
@@ -286,7 +271,7 @@ TEST_CASE("Whatever the nodes report after a cancel, the multi-node run ends Can
 
 TEST_CASE("A multi-node run that failed before the cancel keeps its failure", "[service][nodes]") {
   TempRunDir run;
-  const auto plan = ranks_plan();
+  const auto plan = two_rank_plan("run-ranks");
   REQUIRE(write_node_state(run.path, 0, running_rank(0)));
   // Node 1's rank failed, and the service had its report before the cancel came, even if the
   // run's state was not merged in between.

@@ -16,6 +16,7 @@
 #include "trainctl/service/engines/run_state.hpp"
 #include "trainctl/service/engines/slurm_engine.hpp"
 #include "trainctl/service/store.hpp"
+#include "support/launch_plans.hpp"
 #include "trainctl/util/fs.hpp"
 
 namespace {
@@ -26,6 +27,7 @@ using trainctl::service::ComputeRecord;
 using trainctl::service::Engine;
 using trainctl::service::RunObservation;
 using trainctl::spec::LaunchPlan;
+using trainctl::testing::two_rank_plan;
 
 struct TempDir {
   TempDir() {
@@ -76,23 +78,6 @@ class FakeSlurm {
   TempDir m_dir;
 };
 
-// Two ranks, one on each of two nodes; every task must succeed.
-LaunchPlan two_node_plan() {
-  LaunchPlan plan;
-  plan.run_id = "run-slurm-cancel";
-  plan.backend = "pytorch";
-  plan.success = "all_tasks";
-  for (int node : {0, 1}) {
-    trainctl::spec::TaskLaunch task;
-    task.name = "rank-" + std::to_string(node);
-    task.role = "rank";
-    task.index = node;
-    task.node_rank = node;
-    plan.tasks.push_back(task);
-  }
-  return plan;
-}
-
 std::unique_ptr<Engine> engine_on(const FakeSlurm& slurm) {
   return trainctl::service::make_slurm_engine({.advertise_url = "http://192.0.2.254:1",
                                                .agent_program = "/bin/true",
@@ -140,7 +125,7 @@ TEST_CASE(
   TempDir run;
   auto engine = engine_on(slurm);
   slurm.says("7|PENDING|Resources|\n");
-  REQUIRE(engine->start(run.path, two_node_plan(), ComputeRecord{}));
+  REQUIRE(engine->start(run.path, two_rank_plan("run-slurm-cancel"), ComputeRecord{}));
   const auto pending =
       observe_until(*engine, run.path, [](const auto& seen) { return !seen.waiting.empty(); });
   REQUIRE_THAT(pending.waiting, Catch::Contains("pending: Resources"));
@@ -156,7 +141,7 @@ TEST_CASE("A canceled run whose job Slurm ends without its agents' final word en
   TempDir run;
   auto engine = engine_on(slurm);
   slurm.says("7|RUNNING|None|n[1-2]\n");
-  REQUIRE(engine->start(run.path, two_node_plan(), ComputeRecord{}));
+  REQUIRE(engine->start(run.path, two_rank_plan("run-slurm-cancel"), ComputeRecord{}));
   for (int node : {0, 1})
     REQUIRE(trainctl::service::engines::write_node_state(run.path, node, running_rank(node)));
   const auto running = observe_until(*engine, run.path, [](const auto& seen) {
