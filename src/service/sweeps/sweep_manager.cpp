@@ -136,6 +136,7 @@ void SweepManager::stop() {
     std::lock_guard lock(m_mutex);
     m_stopping = true;
   }
+  m_wakeup.notify_all();
   if (m_thread.joinable()) m_thread.join();  // within one interval
 }
 
@@ -155,6 +156,14 @@ void SweepManager::loop() {
         advance(sweep);
       }
     }
+    if (sweeps && sweeps->empty()) {
+      // No sweep runs, so no run change concerns one (every submission and every pass moves the
+      // run manager's generation): sleep until a sweep is made, or for the interval.
+      std::unique_lock lock(m_mutex);
+      m_wakeup.wait_for(lock, m_options.interval, [this] { return m_stopping || m_sweep_made; });
+      m_sweep_made = false;
+      continue;
+    }
     // A trial that changed status (the run manager's generation moves) is looked at at once.
     m_runs.wait_for_change(seen, m_options.interval);
   }
@@ -163,8 +172,15 @@ void SweepManager::loop() {
 Result<SweepRecord> SweepManager::create(const SweepRecord& draft) {
   auto sweep = m_store.create_sweep(draft);
   if (!sweep) return sweep;
-  std::lock_guard advancing(m_advance_mutex);
-  advance(*sweep);  // its first trials start now
+  {
+    std::lock_guard advancing(m_advance_mutex);
+    advance(*sweep);  // its first trials start now
+  }
+  {
+    std::lock_guard lock(m_mutex);
+    m_sweep_made = true;  // the loop follows its trials from now on
+  }
+  m_wakeup.notify_all();
   return sweep;
 }
 

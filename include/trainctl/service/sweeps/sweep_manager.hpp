@@ -8,6 +8,7 @@
 // a trial is inserting its run, whose number is unique in the sweep: a restart of the service
 // (kill -9 included) goes on from the trials the store has, never losing or repeating one.
 #include <chrono>
+#include <condition_variable>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -63,8 +64,11 @@ class SweepManager {
   RunManager& m_runs;
   SweepManagerOptions m_options;
   std::mutex m_advance_mutex;  // one pass at a time: the loop's, create's, cancel's
-  std::mutex m_mutex;  // guards m_stopping
+  std::mutex m_mutex;  // guards m_stopping and m_sweep_made
+  // Wakes the loop while no sweep runs: on stop() and when a sweep is made.
+  std::condition_variable m_wakeup;
   bool m_stopping = false;
+  bool m_sweep_made = false;
   std::thread m_thread;
 };
 
