@@ -175,6 +175,31 @@ TEST_CASE("e2e: canceling a run of 2 Slurm nodes leaves no process on any node",
   CHECK(run_command({"pgrep", "-f", "trainctl-" + run}).exit_code == 1);
 }
 
+// Slurm's signal reaches every process of the job at once: tasks die of it, on both nodes, while
+// (or before) their agents and supervisors hear of it. None of that is a failure of the run.
+TEST_CASE("e2e: a run of 2 Slurm nodes that an administrator scancels ends Canceled, saying so",
+          "[e2e][cli][slurm][nodes]") {
+  REQUIRE_CLUSTER();
+  SlurmSetup setup;
+  const std::string run = setup.submit(nodes_project(
+      "import time\nprint('up', flush=True)\ntime.sleep(600)\n",
+      "  node_count: 2\n  distributed_training: {backend: pytorch}\n"));
+  REQUIRE(setup.wait_for_status(run, "Running", 120));
+  REQUIRE(hosts_of(tasks_of(setup, run)).size() == 2);
+  const auto jobs = setup.cluster().exec({"squeue", "-h", "-o", "%i"});
+  REQUIRE_FALSE(trimmed(jobs.out).empty());
+  CHECK(setup.cluster().exec({"scancel", trimmed(jobs.out)}).exit_code == 0);
+
+  const auto waited = setup.cli().run({"run", "wait", run}, {}, 90);
+  const auto shown = json::parse(setup.cli().run({"run", "show", run, "-o", "json"}).out);
+  INFO(shown.dump(2));
+  CHECK(waited.exit_code == 4);
+  CHECK(shown.value("status", "") == "Canceled");
+  CHECK_THAT(shown.dump(), Catch::Contains("stopped by Slurm, not by trainctl"));
+  CHECK(setup.queue_empties());
+  CHECK(run_command({"pgrep", "-f", "trainctl-" + run}).exit_code == 1);
+}
+
 TEST_CASE("e2e: a 3-node run waits Queued, with Slurm's reason, while a 2-node run holds the nodes",
           "[e2e][cli][slurm][nodes]") {
   REQUIRE_CLUSTER();

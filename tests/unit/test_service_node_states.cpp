@@ -291,3 +291,62 @@ TEST_CASE("A multi-node run that failed before the cancel keeps its failure", "[
   CHECK(merged.observation.first_failed_task == "rank-1");
   CHECK(merged.observation.exit_code == 3);
 }
+
+// An administrator's scancel (or a time limit, a preemption): Slurm signals every process of the
+// job at once, so a node's report can hold a task killed by that signal while the run is still
+// running elsewhere. Its agent says the job was stopped from outside in every report from the
+// signal on; none of them is a failure of the run.
+TEST_CASE("A multi-node run that Slurm stops from outside ends Canceled, saying so",
+          "[service][nodes]") {
+  TempRunDir run;
+  const auto plan = two_rank_plan("run-ranks");
+  const std::string why = "the Slurm job was stopped by Slurm, not by trainctl";
+  REQUIRE(write_node_state(run.path, 0, running_rank(0)));
+  REQUIRE(write_node_state(run.path, 1, running_rank(1)));
+  report_came_earlier(run.path, 1);
+
+  SECTION("a node reports its task killed before its part has ended") {
+    auto killed = part(RunObservation::Phase::running, {killed_by_sigterm(0)});
+    killed.stopped_outside = why;
+    REQUIRE(write_node_state(run.path, 0, killed));
+    CHECK(merge_node_states(plan, run.path).observation.phase == RunObservation::Phase::running);
+    REQUIRE(trainctl::service::engines::recorded_verdict(run.path));
+    CHECK(trainctl::service::engines::recorded_verdict(run.path)->outcome == RunStatus::Canceled);
+
+    auto ended = part(RunObservation::Phase::finished, {killed_by_sigterm(0)}, RunStatus::Canceled, why);
+    ended.stopped_outside = why;
+    REQUIRE(write_node_state(run.path, 0, ended));
+    auto other = part(RunObservation::Phase::finished, {killed_by_sigterm(1)}, RunStatus::Canceled, why);
+    other.stopped_outside = why;
+    REQUIRE(write_node_state(run.path, 1, other));
+    const auto merged = merge_node_states(plan, run.path);
+    CHECK(merged.observation.phase == RunObservation::Phase::finished);
+    CHECK(merged.observation.outcome == RunStatus::Canceled);
+    CHECK(merged.observation.reason == why);
+    CHECK_FALSE(merged.observation.exit_code.has_value());
+    CHECK(merged.observation.first_failed_task.empty());
+  }
+  SECTION("a failure the service had before the stop stands") {
+    REQUIRE(write_node_state(
+        run.path, 1,
+        part(RunObservation::Phase::finished, {task("rank-1", "rank", 1, "exited", 3, 4000)},
+             RunStatus::Failed, "task 'rank-1' exited with code 3")));
+    report_came_earlier(run.path, 1);
+    auto ended = part(RunObservation::Phase::finished, {killed_by_sigterm(0)}, RunStatus::Canceled, why);
+    ended.stopped_outside = why;
+    REQUIRE(write_node_state(run.path, 0, ended));
+    const auto merged = merge_node_states(plan, run.path);
+    CHECK(merged.observation.outcome == RunStatus::Failed);
+    CHECK(merged.observation.first_failed_task == "rank-1");
+  }
+}
+
+TEST_CASE("A run state says whether its processes were stopped from outside trainctl",
+          "[service][nodes]") {
+  RunState state = running_rank(0);
+  CHECK_FALSE(trainctl::service::engines::to_json(state).contains("stopped_outside"));  // as states written before it
+  state.stopped_outside = "stopped by Slurm";
+  const auto read = trainctl::service::engines::run_state_from_json(trainctl::service::engines::to_json(state));
+  REQUIRE(read);
+  CHECK(read->stopped_outside == "stopped by Slurm");
+}

@@ -64,6 +64,9 @@ std::chrono::milliseconds backoff(int attempt) {
 }
 
 std::atomic<int> g_stop_signal{0};
+constexpr std::string_view k_stopped_by_slurm =
+    "the Slurm job was stopped by Slurm, not by trainctl (an scancel, its time limit or a "
+    "preemption)";
 
 extern "C" void remember_stop_signal(int signal) { g_stop_signal = signal; }
 
@@ -450,18 +453,20 @@ class NodeAgent {
     auto& run = state->observation;
     if (run.phase == RunObservation::Phase::finished && !final) return;
     for (auto& task : run.tasks) task.host = m_host;
-    text = engines::to_json(*state).dump();
-    if (run.phase == RunObservation::Phase::finished && m_stopped_by_slurm &&
+    // Slurm signalled the job (and every process in it) without trainctl asking: an scancel from
+    // outside, the job's time limit or a preemption. Read after the state, whose task deaths that
+    // signal caused: every report that can hold them says so, and the service takes none of them
+    // for a failure (on a run of several nodes, the first such report ends the run Canceled).
+    const bool stopped_outside = m_stopped_by_slurm || (g_stop_signal != 0 && !m_cancel_asked);
+    if (stopped_outside) state->stopped_outside = std::string(k_stopped_by_slurm);
+    if (run.phase == RunObservation::Phase::finished && stopped_outside &&
         run.outcome != api::RunStatus::Completed) {
-      // Slurm signalled the job (and every process in it) without trainctl asking: an scancel
-      // from outside, the job's time limit or a preemption. Its tasks died of that signal.
-      run.outcome = api::RunStatus::Canceled;
+      run.outcome = api::RunStatus::Canceled;  // its tasks died of Slurm's signal
       run.exit_code.reset();
       run.first_failed_task.clear();
-      run.reason = "the Slurm job was stopped by Slurm, not by trainctl (an scancel, its time "
-                   "limit or a preemption)";
-      text = engines::to_json(*state).dump();
+      run.reason = std::string(k_stopped_by_slurm);
     }
+    text = engines::to_json(*state).dump();
     for (int attempt = 0; attempt < (final ? k_request_attempts : 1); ++attempt) {
       auto reply = m_client.Put(node_route("state"), *text, "application/octet-stream");
       if (reply && (reply->status == 204 || reply->status == 409)) {

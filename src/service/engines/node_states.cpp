@@ -4,6 +4,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <string>
+#include <utility>
 
 #include "trainctl/service/engines/outcome_policy.hpp"
 #include "trainctl/util/fs.hpp"
@@ -116,19 +118,41 @@ std::vector<TaskObservation> merged_tasks(const spec::LaunchPlan& plan,
   return tasks;
 }
 
+// The first report received that says its node's processes were stopped from outside trainctl
+// (Slurm signalled the job): when, and why.
+std::optional<std::pair<fs::file_time_type, std::string>> first_stopped_outside(
+    const std::vector<std::optional<NodeReport>>& reports) {
+  std::optional<std::pair<fs::file_time_type, std::string>> first;
+  for (const auto& report : reports) {
+    if (!report || report->state.stopped_outside.empty()) continue;
+    if (!first || report->received_at < first->first) {
+      first = std::pair{report->received_at, report->state.stopped_outside};
+    }
+  }
+  return first;
+}
+
 // The run's verdict from its parts, or nullopt while undecided: its success rule over every
-// task, else a node that ended badly by itself. Once a cancel was asked (`cancel_asked_at`), only
-// the reports received before it can decide anything else: whatever a node reports after it (a
+// task, else a node that ended badly by itself. Once the run is being stopped, by a cancel
+// (`cancel_asked_at`) or from outside (a node reports Slurm's signal to the job), only the
+// reports received before that can decide anything else: whatever a node reports after it (a
 // task killed by the stop, Slurm's signal reaching a task before its supervisor, a non-zero exit,
-// a time limit) is the run being stopped, and the verdict is Canceled.
+// a time limit) is the run being stopped, and the verdict is Canceled, saying by whom.
 std::optional<RunVerdict> decide(const spec::LaunchPlan& plan,
                                  const std::vector<std::optional<NodeReport>>& reports,
                                  std::optional<fs::file_time_type> cancel_asked_at) {
-  const auto parts = parts_reported(reports, cancel_asked_at);
+  std::optional<fs::file_time_type> stopping_since = cancel_asked_at;
+  std::string reason = "canceled";
+  if (const auto outside = first_stopped_outside(reports);
+      outside && (!stopping_since || outside->first < *stopping_since)) {
+    stopping_since = outside->first;
+    reason = outside->second;
+  }
+  const auto parts = parts_reported(reports, stopping_since);
   auto verdict = policy_for(plan.success)(merged_tasks(plan, parts));
   if (!verdict) verdict = node_ended_badly(parts);
-  if (!verdict && cancel_asked_at) {
-    verdict = RunVerdict{api::RunStatus::Canceled, std::nullopt, "canceled", ""};
+  if (!verdict && stopping_since) {
+    verdict = RunVerdict{api::RunStatus::Canceled, std::nullopt, reason, ""};
   }
   return verdict;
 }

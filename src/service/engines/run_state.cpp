@@ -187,6 +187,7 @@ nlohmann::json to_json(const RunState& state) {
     json["launcher"] = task_to_json(*state.launcher);
     json["launcher"].update(process_to_json(state.launcher_process));
   }
+  if (!state.stopped_outside.empty()) json["stopped_outside"] = state.stopped_outside;
   return json;
 }
 
@@ -209,6 +210,7 @@ Result<RunState> run_state_from_json(const nlohmann::json& json) {
       state.launcher = task_from_json(*launcher);
       state.launcher_process = process_from_json(*launcher);
     }
+    state.stopped_outside = json.value("stopped_outside", "");
     state.observation = std::move(*observation);
     return state;
   } catch (const nlohmann::json::exception& error) {

@@ -42,7 +42,9 @@ bool nodes_must_stop(const std::filesystem::path& run_dir);
 // finished run's outcome is that verdict, else Completed. A cancel is a verdict too: once the
 // cancel marker is there, only the nodes' reports the service received before it can decide the
 // run otherwise (it had ended already); anything reported after it (a task killed by the stop or
-// by Slurm's signal, a non-zero exit, a node's time limit) makes it Canceled.
+// by Slurm's signal, a non-zero exit, a node's time limit) makes it Canceled. The first report
+// that says its node was stopped from outside (RunState::stopped_outside) cuts the same way, and
+// the run is Canceled with that report's reason.
 RunState merge_node_states(const spec::LaunchPlan& plan, const std::filesystem::path& run_dir);
 
 }  // namespace trainctl::service::engines

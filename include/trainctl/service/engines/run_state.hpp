@@ -44,6 +44,11 @@ struct RunState {
   // backend mpi: mpirun's process and how it ended ({} / nullopt until then).
   ProcessIdentity launcher_process;
   std::optional<TaskObservation> launcher;
+  // Why the run's processes were stopped from outside trainctl, when they were: Slurm signalled
+  // its job (an administrator's scancel, a time limit, a preemption). Set by a node's agent from
+  // that signal on, in every state it sends, so that the tasks killed by it are never taken for
+  // a failure of the run (node_states.hpp). Empty otherwise.
+  std::string stopped_outside;
 };
 
 // The plan's tasks as they stand before any has started: in plan order, every one pending.
