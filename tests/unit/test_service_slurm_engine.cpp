@@ -78,12 +78,13 @@ class FakeSlurm {
   TempDir m_dir;
 };
 
-std::unique_ptr<Engine> engine_on(const FakeSlurm& slurm) {
+std::unique_ptr<Engine> engine_on(const FakeSlurm& slurm,
+                                  std::chrono::milliseconds final_state_grace = {}) {
   return trainctl::service::make_slurm_engine({.advertise_url = "http://192.0.2.254:1",
                                                .agent_program = "/bin/true",
                                                .search_path = slurm.dir().string(),
                                                .poll_interval = std::chrono::milliseconds(10),
-                                               .final_state_grace = std::chrono::milliseconds(0)});
+                                               .final_state_grace = final_state_grace});
 }
 
 // Observes the run until `condition` holds of what the engine says (or a generous minute).
@@ -268,4 +269,59 @@ TEST_CASE("A run of one Slurm node whose task fails once the cancel is asked end
     CHECK(ended->exit_code == 1);
     CHECK(ended->first_failed_task == "main");
   }
+}
+
+// Slurm signals a job it ends by itself (its time limit, a lost node, a preemption) or that an
+// administrator scancels: the agent says it was stopped from outside, not why. Slurm's account
+// of the job's end says why, once squeue has seen it.
+TEST_CASE("A run Slurm stops from outside ends as Slurm's account of its job says",
+          "[service][slurm]") {
+  FakeSlurm slurm;
+  TempDir run;
+  auto engine = engine_on(slurm, std::chrono::minutes(1));
+  slurm.says("7|RUNNING|None|n1\n");
+  REQUIRE(engine->start(run.path, one_node_plan(), ComputeRecord{}));
+  REQUIRE(trainctl::service::engines::write_run_state(run.path, agent_state("running")));
+  REQUIRE(observe_until(*engine, run.path, [](const auto& seen) {
+            return seen.phase == RunObservation::Phase::running &&
+                   seen.placement.find("n1") != std::string::npos;
+          }).phase == RunObservation::Phase::running);
+
+  // The agent's final state: its task killed by Slurm's SIGTERM, the run Canceled, saying so.
+  const std::string why = "the Slurm job was stopped by Slurm, not by trainctl";
+  auto stopped = agent_state("killed", 128 + 15, RunStatus::Canceled);
+  stopped.observation.reason = why;
+  stopped.stopped_outside = why;
+  REQUIRE(trainctl::service::engines::write_run_state(run.path, stopped));
+  // squeue has not seen the job end yet: the run waits for Slurm's word.
+  const auto waiting = engine->observe(run.path);
+  REQUIRE(waiting);
+  CHECK(waiting->phase == RunObservation::Phase::running);
+
+  RunStatus expected = RunStatus::Canceled;
+  std::string reason = why;
+  SECTION("its time limit") {
+    slurm.says("7|TIMEOUT|TimeLimit|n1\n");
+    expected = RunStatus::TimedOut;
+    reason = "Slurm job 7 reached its time limit";
+  }
+  SECTION("a preemption") {
+    slurm.says("7|PREEMPTED|None|n1\n");
+    expected = RunStatus::Failed;
+    reason = "Slurm job 7 ended PREEMPTED: a node was lost";
+  }
+  SECTION("an administrator's scancel") {
+    slurm.says("7|CANCELLED|None|n1\n");
+  }
+  const auto ended = observe_until(*engine, run.path, [](const auto& seen) {
+    return seen.phase == RunObservation::Phase::finished;
+  });
+  REQUIRE(ended.phase == RunObservation::Phase::finished);
+  CHECK(ended.outcome == expected);
+  CHECK(ended.reason == reason);
+  if (expected == RunStatus::Failed) CHECK(ended.exit_code == 128 + 9);  // retryable
+  // As recorded, for a restarted service.
+  const auto recorded = trainctl::service::engines::read_run_state(run.path);
+  REQUIRE(recorded);
+  CHECK(recorded->observation.outcome == expected);
 }

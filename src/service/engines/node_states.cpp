@@ -209,6 +209,7 @@ RunState merge_node_states(const spec::LaunchPlan& plan, const fs::path& run_dir
   if (const auto asked_at = fs::last_write_time(run_dir / k_cancel_file, error); !error) {
     cancel_asked_at = asked_at;
   }
+  if (const auto outside = first_stopped_outside(reports)) merged.stopped_outside = outside->second;
   auto verdict = read_verdict(run_dir);
   if (!verdict) {
     verdict = decide(plan, reports, cancel_asked_at);

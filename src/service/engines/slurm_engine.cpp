@@ -74,10 +74,13 @@ struct TrackedJob {
   std::string slurm_conf;
   // The run's plan (its tasks, nodes and success rule: what merging its nodes' states needs).
   std::shared_ptr<const spec::LaunchPlan> plan;
-  std::optional<JobStatus> status;                                // nullopt: not listed (yet)
-  std::optional<std::chrono::steady_clock::time_point> ended_at;  // first seen over, or gone
+  std::optional<JobStatus> status = std::nullopt;                 // nullopt: not listed (yet)
+  std::optional<std::chrono::steady_clock::time_point> ended_at = std::nullopt;  // first seen over, or gone
   int64_t ended_at_unix_ms = 0;                                   // the same, by the wall clock
   bool scanceled = false;  // a late cancel was handed to scancel
+  // When the run's final state, stopped by Slurm from outside, was first read (observe waits
+  // for squeue's account of the job's end, for at most the final state's grace, from then).
+  std::optional<std::chrono::steady_clock::time_point> stopped_outside_seen_at = std::nullopt;
 };
 
 // The job of the run in `run_dir`: "<id>\n<SLURM_CONF or empty>\n".
@@ -189,6 +192,15 @@ class SlurmEngine final : public Engine {
       state->observation.waiting = fmt::format("Slurm job {} is pending: {}", job->id, job->status->reason);
     }
     if (state->observation.phase == RunObservation::Phase::finished) {
+      if (job && stopped_from_outside(*state)) {
+        // Its agents say Slurm stopped the job, not why: Slurm's account of the job's end does
+        // (a time limit, a lost node, a preemption), once squeue has seen it end.
+        if (!job->ended_at && !outside_grace_over(run_dir)) {
+          state->observation.phase = RunObservation::Phase::running;
+          return std::move(state->observation);
+        }
+        if (take_slurms_account(*state, *job)) (void)write_run_state(run_dir, *state);
+      }
       finish(run_dir);
       return std::move(state->observation);
     }
@@ -335,6 +347,45 @@ class SlurmEngine final : public Engine {
     (void)run_slurm_command({"scancel", job.id}, job.slurm_conf);
   }
 
+  // A run whose verdict is that Slurm stopped its job from outside trainctl (its agents saw
+  // Slurm's signal without a cancel from trainctl), not a failure or a cancel decided before.
+  static bool stopped_from_outside(const RunState& state) {
+    const auto& run = state.observation;
+    return !state.stopped_outside.empty() && run.outcome == api::RunStatus::Canceled &&
+           run.reason == state.stopped_outside;
+  }
+
+  // Whether the final state's grace has passed since a run stopped from outside was first seen
+  // finished (noted on the first call).
+  bool outside_grace_over(const fs::path& run_dir) {
+    const auto now = std::chrono::steady_clock::now();
+    std::lock_guard lock(m_mutex);
+    const auto found = m_jobs.find(run_dir.string());
+    if (found == m_jobs.end()) return true;
+    auto& seen_at = found->second.stopped_outside_seen_at;
+    if (!seen_at) seen_at = now;
+    return now - *seen_at >= m_options.final_state_grace;
+  }
+
+  // A job Slurm stopped from outside: its time limit makes the run TimedOut, a lost node or a
+  // preemption a signal-class failure (retried when the run's limits allow); an scancel leaves
+  // it Canceled as its agents said. Returns whether the state changed.
+  static bool take_slurms_account(RunState& state, const TrackedJob& job) {
+    auto& run = state.observation;
+    const std::string slurm_state = job.status ? job.status->state : "";
+    if (slurm_state == "TIMEOUT" || slurm_state == "DEADLINE") {
+      run.outcome = api::RunStatus::TimedOut;
+      run.reason = fmt::format("Slurm job {} reached its time limit", job.id);
+    } else if (slurm_state == "NODE_FAIL" || slurm_state == "BOOT_FAIL" || slurm_state == "PREEMPTED") {
+      run.outcome = api::RunStatus::Failed;
+      run.exit_code = 128 + 9;  // like a task killed by a signal: retryable
+      run.reason = fmt::format("Slurm job {} ended {}: a node was lost", job.id, slurm_state);
+    } else {
+      return false;
+    }
+    return true;
+  }
+
   // When the run's cancel marker was written (unix ms); nullopt when no cancel was asked.
   static std::optional<int64_t> cancel_asked_at_ms(const fs::path& run_dir) {
     struct stat marker {};
@@ -476,7 +527,7 @@ class SlurmEngine final : public Engine {
   void track(const fs::path& run_dir, const JobFile& job, std::shared_ptr<const spec::LaunchPlan> plan) {
     std::lock_guard lock(m_mutex);
     m_jobs.try_emplace(run_dir.string(),
-                       TrackedJob{job.id, job.slurm_conf, std::move(plan), std::nullopt, std::nullopt});
+                       TrackedJob{.id = job.id, .slurm_conf = job.slurm_conf, .plan = std::move(plan)});
   }
 
   std::optional<TrackedJob> tracked(const fs::path& run_dir) const {
