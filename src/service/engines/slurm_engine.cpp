@@ -367,9 +367,9 @@ class SlurmEngine final : public Engine {
     return now - *seen_at >= m_options.final_state_grace;
   }
 
-  // A job Slurm stopped from outside: its time limit makes the run TimedOut, a lost node or a
-  // preemption a signal-class failure (retried when the run's limits allow); an scancel leaves
-  // it Canceled as its agents said. Returns whether the state changed.
+  // What Slurm's end of the job says of the run, when it says more than that the job was stopped:
+  // its time limit makes the run TimedOut, a lost node or a preemption a signal-class failure
+  // (retried when the run's limits allow). Returns whether it did (and `state` changed).
   static bool take_slurms_account(RunState& state, const TrackedJob& job) {
     auto& run = state.observation;
     const std::string slurm_state = job.status ? job.status->state : "";
@@ -424,16 +424,11 @@ class SlurmEngine final : public Engine {
       run.exit_code = verdict.exit_code;
       run.reason = verdict.reason;
       run.first_failed_task = verdict.first_failed_task;
-    } else if (slurm_state == "TIMEOUT" || slurm_state == "DEADLINE") {
-      run.outcome = api::RunStatus::TimedOut;
-      run.reason = fmt::format("Slurm job {} reached its time limit", job.id);
+    } else if (take_slurms_account(state, job)) {
+      // a time limit, a lost node
     } else if (slurm_state == "CANCELLED") {
       run.outcome = api::RunStatus::Canceled;
       run.reason = fmt::format("Slurm job {} was canceled in Slurm (scancel)", job.id);
-    } else if (slurm_state == "NODE_FAIL" || slurm_state == "BOOT_FAIL" || slurm_state == "PREEMPTED") {
-      run.outcome = api::RunStatus::Failed;
-      run.exit_code = 128 + 9;  // like a task killed by a signal: retryable
-      run.reason = fmt::format("Slurm job {} ended {}: a node was lost", job.id, slurm_state);
     } else {
       run.outcome = api::RunStatus::Failed;
       run.reason = slurm_state.empty()
