@@ -225,9 +225,6 @@ class NodeAgent {
       sync_state(/*final=*/false);
       std::this_thread::sleep_for(k_sync_interval);
     }
-    // Slurm signals every process of a job it ends, so the supervisor may have seen the signal
-    // before this loop did.
-    m_stopped_by_slurm = g_stop_signal != 0 && !m_cancel_asked;
     sync_logs();
     upload_outputs();
     sync_state(/*final=*/true);
@@ -444,6 +441,11 @@ class NodeAgent {
     }
   }
 
+  // Whether a stop signal came from outside, not from a trainctl cancel: Slurm signals every
+  // process of a job it ends, the supervisor's too, so it may have seen the signal before the
+  // agent's loop did.
+  bool stopped_by_slurm() const { return g_stop_signal != 0 && !m_cancel_asked; }
+
   // Sends state.json when it changed; a final state only when `final` (after the outputs).
   void sync_state(bool final) {
     auto text = util::read_file(m_local / engines::k_state_file);
@@ -457,7 +459,7 @@ class NodeAgent {
     // outside, the job's time limit or a preemption. Read after the state, whose task deaths that
     // signal caused: every report that can hold them says so, and the service takes none of them
     // for a failure (on a run of several nodes, the first such report ends the run Canceled).
-    const bool stopped_outside = m_stopped_by_slurm || (g_stop_signal != 0 && !m_cancel_asked);
+    const bool stopped_outside = stopped_by_slurm();
     if (stopped_outside) state->stopped_outside = std::string(k_stopped_by_slurm);
     if (run.phase == RunObservation::Phase::finished && stopped_outside &&
         run.outcome != api::RunStatus::Completed) {
@@ -540,8 +542,7 @@ class NodeAgent {
   fs::path m_local;
   std::map<std::string, uint64_t> m_log_sent;  // bytes of each log the service has
   std::string m_state_sent;
-  bool m_cancel_asked = false;      // the service asked for a cancel
-  bool m_stopped_by_slurm = false;  // a stop signal came from outside (not a trainctl cancel)
+  bool m_cancel_asked = false;  // the service asked for a cancel
 };
 
 }  // namespace

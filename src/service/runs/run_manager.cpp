@@ -177,12 +177,7 @@ std::map<std::string, QueueInfo> RunManager::places_on(const TargetKey& key) con
     if (each.workspace == key.first && each.name == key.second) target.push_back(each);
   }
   std::vector<scheduling::WaitingRun> waiting;
-  if (const auto ids = m_waiting_on.find(key); ids != m_waiting_on.end()) {
-    for (const auto& id : ids->second) {
-      const WaitingRun& run = m_waiting.at(id);
-      waiting.push_back({id, run.workspace, run.compute, run.priority, run.seq, run.node_count});
-    }
-  }
+  append_waiting_on(key, waiting);
   std::vector<scheduling::HeldNodes> holding;
   for (const auto& [id, run] : m_holding) {
     if (run.workspace == key.first && run.compute == key.second) {
@@ -190,6 +185,16 @@ std::map<std::string, QueueInfo> RunManager::places_on(const TargetKey& key) con
     }
   }
   return scheduling::schedule(target, waiting, holding, scheduling::Detail::places).waiting;
+}
+
+void RunManager::append_waiting_on(const TargetKey& key,
+                                   std::vector<scheduling::WaitingRun>& waiting) const {
+  const auto ids = m_waiting_on.find(key);
+  if (ids == m_waiting_on.end()) return;
+  for (const auto& id : ids->second) {
+    const WaitingRun& run = m_waiting.at(id);
+    waiting.push_back({id, run.workspace, run.compute, run.priority, run.seq, run.node_count});
+  }
 }
 
 void RunManager::add_waiting(const std::string& id, WaitingRun run) {
@@ -275,11 +280,8 @@ void RunManager::schedule() {
     std::lock_guard lock(m_mutex);
     for (const auto& [id, run] : m_holding) holding.push_back({run.workspace, run.compute, run.nodes});
     for (const auto& target : targets) {
-      const auto ids = m_waiting_on.find({target.workspace, target.name});
-      if (ids == m_waiting_on.end() || !scheduling::can_start_any(target, holding)) continue;
-      for (const auto& id : ids->second) {
-        const WaitingRun& run = m_waiting.at(id);
-        waiting.push_back({id, run.workspace, run.compute, run.priority, run.seq, run.node_count});
+      if (scheduling::can_start_any(target, holding)) {
+        append_waiting_on({target.workspace, target.name}, waiting);
       }
     }
   }

@@ -32,15 +32,26 @@ struct Queue {
   std::set<int> busy;
 };
 
+// The slots of `target` (none when it does not exist) that no run holds, lowest first.
+std::vector<int> free_slots(const Target* target, const std::set<int>& busy) {
+  std::vector<int> free;
+  for (int slot = 0; target && slot < target->max_nodes; ++slot) {
+    if (!busy.contains(slot)) free.push_back(slot);
+  }
+  return free;
+}
+
+// Whether a pass can start nothing on `target`: it is not ready, or every slot is held and it
+// has no queue of its own.
+bool starts_nothing(const Target* target, const std::string& not_ready, const std::vector<int>& free) {
+  return !not_ready.empty() || (free.empty() && !target->queues_itself);
+}
+
 void schedule_queue(const TargetKey& key, Queue& queue, Detail detail, Decision& decision) {
   const std::string not_ready = target_not_ready(queue.target, key.second);
   const int max_nodes = queue.target ? queue.target->max_nodes : 0;
-  std::vector<int> free;
-  for (int slot = 0; slot < max_nodes; ++slot) {
-    if (!queue.busy.contains(slot)) free.push_back(slot);
-  }
-  const bool starts_nothing = !not_ready.empty() || (free.empty() && !queue.target->queues_itself);
-  if (detail == Detail::starts && starts_nothing) return;
+  std::vector<int> free = free_slots(queue.target, queue.busy);
+  if (detail == Detail::starts && starts_nothing(queue.target, not_ready, free)) return;
   std::sort(queue.runs.begin(), queue.runs.end(), [](const WaitingRun* a, const WaitingRun* b) {
     return std::tie(b->priority, a->seq) < std::tie(a->priority, b->seq);
   });
@@ -101,18 +112,13 @@ Decision schedule(const std::vector<Target>& targets, const std::vector<WaitingR
 }
 
 bool can_start_any(const Target& target, const std::vector<HeldNodes>& holding) {
-  if (!target_not_ready(&target, target.name).empty()) return false;
-  if (target.queues_itself) return true;
   std::set<int> busy;
   for (const auto& held : holding) {
     if (held.workspace == target.workspace && held.compute == target.name) {
       busy.insert(held.nodes.begin(), held.nodes.end());
     }
   }
-  for (int slot = 0; slot < target.max_nodes; ++slot) {
-    if (!busy.contains(slot)) return true;
-  }
-  return false;
+  return !starts_nothing(&target, target_not_ready(&target, target.name), free_slots(&target, busy));
 }
 
 }  // namespace trainctl::service::scheduling

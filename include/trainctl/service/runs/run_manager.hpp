@@ -35,6 +35,7 @@ namespace trainctl::service {
 
 namespace scheduling {
 struct Target;
+struct WaitingRun;
 }
 
 struct RunManagerOptions {
@@ -158,6 +159,9 @@ class RunManager {
   // m_waiting and m_waiting_on together; the caller holds m_mutex.
   void add_waiting(const std::string& id, WaitingRun run);
   std::optional<WaitingRun> take_waiting(const std::string& id);
+  // The queued runs of `key`, as the scheduler takes them, appended to `waiting`; the caller
+  // holds m_mutex.
+  void append_waiting_on(const TargetKey& key, std::vector<scheduling::WaitingRun>& waiting) const;
   // Where every queued run of `key` stands now; the caller holds m_mutex.
   std::map<std::string, QueueInfo> places_on(const TargetKey& key) const;
   void request_schedule();
