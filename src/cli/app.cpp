@@ -12,6 +12,7 @@
 
 #include "commands/command_table.hpp"
 #include "commands/format_rules.hpp"
+#include "trainctl/cli/curl_handover.hpp"
 #include "trainctl/cli/debug_log.hpp"
 #include "trainctl/cli/printer.hpp"
 #include "trainctl/cli/session.hpp"
@@ -134,14 +135,16 @@ const CLI::App& picked_command(const CLI::App& app) {
 }
 
 // Loads the configuration, applies it to the printer, and runs the selected command (`path`,
-// e.g. "run show") unless it has no form for the -o format.
+// e.g. "run show") unless it has no form for the -o format. A command whose endpoint needs
+// libcurl, which the static trainctl lacks, is handed to trainctl-curl with `argv` first.
 Result<int> run_selected(const Action& selected, const std::string& path, const GlobalFlags& flags,
-                         Printer& printer) {
+                         Printer& printer, char** argv) {
   const auto sources = config::process_sources();
   for (const auto& file : config::config_files(sources))
     debug_log("config file {}", file.string());
   auto config = config::load_config(sources, flags.as_config());
   if (!config) return fail(config.error());
+  if (auto kept = hand_over_if_curl_needed(config->endpoint, argv); !kept) return fail(kept.error());
   auto format = parse_output_format(config->output);
   if (!format) {
     if (config->output_origin.empty()) return fail(format.error());
@@ -294,7 +297,7 @@ int run_app(int argc, char** argv, Printer& printer) {
     return exit_code::k_usage;
   }
   enable_debug_log(flags.verbose);
-  auto result = run_selected(selected, command_path(picked_command(app)), flags, printer);
+  auto result = run_selected(selected, command_path(picked_command(app)), flags, printer, argv);
   if (!result) {
     // Ctrl-C is the user's own doing (e.g. to stop `logs -f`): exit 130 without an error line.
     if (result.error().code != ErrorCode::interrupted) printer.error(result.error());

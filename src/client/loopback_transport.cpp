@@ -32,7 +32,7 @@
 #include <fmt/format.h>
 
 #include "trainctl/client/api_client.hpp"
-#include "transport_errors.hpp"
+#include "trainctl/client/transport_errors.hpp"
 #include "trainctl/util/unique_fd.hpp"
 
 namespace trainctl::client {
@@ -629,6 +629,8 @@ std::unique_ptr<Transport> make_loopback_transport(const ClientOptions& options)
   if (!endpoint) return nullptr;
   return std::make_unique<LoopbackTransport>(options, std::move(*endpoint));
 }
+
+bool needs_curl(std::string_view endpoint) { return !parse_loopback_endpoint(endpoint); }
 
 std::unique_ptr<Transport> make_transport(const ClientOptions& options) {
   if (auto loopback = make_loopback_transport(options)) return loopback;

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <filesystem>
+#include <fstream>
 
 #include <nlohmann/json.hpp>
 
@@ -37,6 +38,7 @@ TEST_CASE("e2e: the Debian package declares its dependencies and its binaries ru
                               Catch::Contains("python3") && Catch::Contains("libcurl4"));
   const auto contents = run_command({"dpkg-deb", "-c", deb.string()});
   CHECK_THAT(contents.out, Catch::Contains("./usr/bin/trainctl\n") && Catch::Contains("./usr/bin/trainctld\n") &&
+                               Catch::Contains("./usr/libexec/trainctl/trainctl-curl\n") &&
                                Catch::Contains("./usr/share/doc/trainctl/README.md"));
   // A man page per command, and the completion scripts where each shell looks.
   CHECK_THAT(contents.out, Catch::Contains("./usr/share/man/man1/trainctl.1\n") &&
@@ -78,6 +80,20 @@ TEST_CASE("e2e: the Debian package declares its dependencies and its binaries ru
   INFO(streamed.out << streamed.err);
   CHECK(streamed.exit_code == 0);
   CHECK_THAT(streamed.out, Catch::Contains("hello from the package"));
+  // A service that needs libcurl (here the same one, its address written as 127.1) is reached
+  // through the package's trainctl-curl in usr/libexec/trainctl.
+  const auto endpoint = nlohmann::json::parse(run_command({trainctl, "server", "status", "-o", "json"}, env).out)
+                            .at("endpoint").get<std::string>();
+  auto remote_env = env;
+  remote_env.emplace_back("TRAINCTL_ENDPOINT", "http://127.1" + endpoint.substr(endpoint.rfind(':')));
+  std::string token;
+  std::ifstream(home.path() / "token") >> token;
+  remote_env.emplace_back("TRAINCTL_TOKEN", token);
+  const auto remote = run_command({trainctl, "-v", "run", "list", "-o", "name"}, remote_env);
+  INFO(remote.err);
+  CHECK(remote.exit_code == 0);
+  CHECK_THAT(remote.out, Catch::StartsWith("run-"));
+  CHECK_THAT(remote.err, Catch::Contains((root.path() / "usr/libexec/trainctl/trainctl-curl").string()));
   const auto status = run_command({trainctl, "server", "status", "-o", "json"}, env);
   const auto pid = nlohmann::json::parse(status.out).at("pid").get<int64_t>();
   CHECK(fs::read_symlink(fs::path("/proc") / std::to_string(pid) / "exe") ==

@@ -68,7 +68,19 @@ struct ClientOptions {
 // libcurl-backed transport (keep-alive on one handle; not for concurrent use). libcurl is loaded
 // (dlopen) and initialised by the first request, not at program start; without libcurl.so.4 every
 // request fails with ErrorCode::unavailable ("libcurl is not installed: apt-get install libcurl4").
+// Defined by src/curl (the trainctl_curl objects), which the static `trainctl` does not hold: a
+// static program cannot load a shared library. Its make_curl_transport
+// (src/main/trainctl_without_curl.cpp) makes a transport whose every request fails saying so,
+// and the CLI hands a command that needs libcurl to trainctl-curl before it starts
+// (cli/curl_handover.hpp).
 std::unique_ptr<Transport> make_curl_transport(const ClientOptions& options);
+
+// Whether this program holds the libcurl transport (see make_curl_transport).
+bool has_curl_transport();
+
+// Whether make_transport needs libcurl for `endpoint`: any endpoint the loopback transport does
+// not take (https, another host, credentials in the URL).
+bool needs_curl(std::string_view endpoint);
 
 // Plain HTTP/1.1 to a service on this machine's loopback (http://127.0.0.1:PORT,
 // http://localhost:PORT, http://[::1]:PORT), without libcurl: a short command's start does not pay

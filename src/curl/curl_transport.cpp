@@ -9,7 +9,7 @@
 #include <cstring>
 
 #include "curl_library.hpp"
-#include "transport_errors.hpp"
+#include "trainctl/client/transport_errors.hpp"
 #include "trainctl/client/api_client.hpp"
 
 namespace trainctl::client {
@@ -322,5 +322,7 @@ class CurlTransport final : public Transport {
 std::unique_ptr<Transport> make_curl_transport(const ClientOptions& options) {
   return std::make_unique<CurlTransport>(options);
 }
+
+bool has_curl_transport() { return true; }
 
 }  // namespace trainctl::client

@@ -1,0 +1,103 @@
+// A service that the loopback transport does not take (https, another host) is reached through
+// libcurl, which the static trainctl cannot load: it hands the command to trainctl-curl
+// (include/trainctl/cli/curl_handover.hpp). The endpoint here is the fixture's own loopback
+// address written as http://127.1:PORT, a form only libcurl reads, so the hand-over runs for
+// real without leaving the machine.
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+
+#include "test_cli_common.hpp"
+
+namespace {
+
+using namespace trainctl::testing;
+namespace fs = std::filesystem;
+
+// The fixture's endpoint with its host written as 127.1: the same address, but not one the
+// loopback transport takes.
+std::string curl_only_endpoint(const ServiceFixture& service) {
+  std::string endpoint = service.endpoint();
+  const std::string host = "127.0.0.1";
+  const auto at = endpoint.find(host);
+  REQUIRE(at != std::string::npos);
+  return endpoint.replace(at, host.size(), "127.1");
+}
+
+// Whether this build's trainctl is the static one, with trainctl-curl beside it.
+bool static_build() { return fs::exists(fs::path(TRAINCTL_BINARY).parent_path() / "trainctl-curl"); }
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::string line;
+  for (char c : text) {
+    if (c != '\n') {
+      line += c;
+    } else if (!line.empty()) {
+      lines.push_back(std::exchange(line, {}));
+    }
+  }
+  if (!line.empty()) lines.push_back(line);
+  return lines;
+}
+
+}  // namespace
+
+TEST_CASE("e2e: a command for a service that needs libcurl runs whole, its input read once",
+          "[e2e][cli][remote]") {
+  ServiceFixture service;
+  const CliEnvironment cli(EnvironmentVariables{{"TRAINCTL_ENDPOINT", curl_only_endpoint(service)},
+                                                {"TRAINCTL_TOKEN", service.token()}});
+  Project project("import sys\nprint(' '.join(sys.argv[1:]))\n");
+
+  SECTION("given a batch's overrides on standard input, a run per line, each with its own") {
+    const auto result = cli.run_with_input(
+        {"-v", "submit", project.spec(), "--from-file", "-", "--wait", "-o", "name"},
+        "estimator.script_params.--x=1\nestimator.script_params.--x=2\n");
+    INFO(result.err);
+    REQUIRE(result.exit_code == 0);
+    const auto ids = lines_of(result.out);
+    REQUIRE(ids.size() == 2);
+    CHECK(trimmed(cli.run({"logs", ids[0]}).out) == "--x 1");
+    CHECK(trimmed(cli.run({"logs", ids[1]}).out) == "--x 2");
+    if (static_build()) CHECK_THAT(result.err, Catch::Contains("handing the command to"));
+  }
+  SECTION("given a run that does not exist, exit 7 with the service's error") {
+    const auto result = cli.run({"run", "show", "run-nope"});
+    CHECK(result.exit_code == 7);
+    CHECK_THAT(result.err, Catch::StartsWith("error: ") && Catch::Contains("run-nope"));
+  }
+}
+
+TEST_CASE("e2e: the static trainctl without trainctl-curl serves a local service and says what "
+          "is missing for another",
+          "[e2e][cli][remote]") {
+  if (!static_build()) {
+    WARN("this build's trainctl is dynamic (TRAINCTL_STATIC_CLI=OFF): it has libcurl itself");
+    return;
+  }
+  ServiceFixture service;
+  const TempDir alone;
+  const fs::path trainctl = alone.path() / "bin" / "trainctl";
+  fs::create_directories(trainctl.parent_path());
+  fs::copy_file(TRAINCTL_BINARY, trainctl);
+  const TempDir home;
+  EnvironmentVariables env{{"XDG_CONFIG_HOME", (home.path() / "config").string()},
+                           {"XDG_CACHE_HOME", (home.path() / "cache").string()},
+                           {"TRAINCTL_TOKEN", service.token()},
+                           {"NO_COLOR", "1"}};
+
+  env.emplace_back("TRAINCTL_ENDPOINT", service.endpoint());
+  const auto local = run_command({trainctl.string(), "workspace", "list", "-o", "name"}, env);
+  INFO(local.err);
+  CHECK(local.exit_code == 0);
+  CHECK_THAT(local.out, Catch::Contains("default"));
+
+  env.back().second = curl_only_endpoint(service);
+  const auto other = run_command({trainctl.string(), "workspace", "list", "-o", "name"}, env);
+  CHECK(other.exit_code == 7);
+  CHECK_THAT(other.err, Catch::Contains("needs libcurl") && Catch::Contains("trainctl-curl") &&
+                            Catch::Contains((alone.path() / "libexec/trainctl/trainctl-curl").string()) &&
+                            Catch::Contains("reinstall trainctl"));
+  CHECK(other.out.empty());
+}
