@@ -12,6 +12,7 @@
 #include "api_client_paths.hpp"
 #include "trainctl/util/fs.hpp"
 #include "trainctl/util/sha256.hpp"
+#include "trainctl/util/strings.hpp"
 
 namespace trainctl::client {
 
@@ -83,12 +84,7 @@ using Json = nlohmann::json;
 // A held request (`?wait=true&timeout=N`) may take N seconds plus this much to be answered.
 constexpr int k_wait_slack_seconds = 15;
 
-bool equals_ignore_case(std::string_view a, std::string_view b) {
-  return std::ranges::equal(a, b, [](char x, char y) {
-    return std::tolower(static_cast<unsigned char>(x)) ==
-           std::tolower(static_cast<unsigned char>(y));
-  });
-}
+using util::equals_ignore_case;
 
 std::string run_path(const std::string& workspace, const std::string& run_id) {
   return workspace_path(workspace) + "/runs/" + percent_encode(run_id);
@@ -459,9 +455,11 @@ Result<nlohmann::json> ApiClient::create_snapshot(const std::string& workspace,
 
 Result<SubmitOutcome> ApiClient::create_run(const std::string& workspace,
                                             const nlohmann::json& payload,
-                                            const std::string& idempotency_key) {
+                                            const std::string& idempotency_key,
+                                            SubmitReply reply) {
   auto submit = make_json_request("POST", workspace_path(workspace) + "/runs", payload);
   if (!idempotency_key.empty()) submit.headers.emplace_back("Idempotency-Key", idempotency_key);
+  if (reply == SubmitReply::minimal) submit.headers.emplace_back("Prefer", "return=minimal");
   auto response = exchange(submit);
   if (!response) return std::unexpected(std::move(response.error()));
   auto run = parse_json_body(submit, *response);

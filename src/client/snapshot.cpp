@@ -412,13 +412,13 @@ Result<SubmitOutcome> create_run_after_upload(ApiClient& client, const std::stri
                                               const SnapshotScan& scan, nlohmann::json payload,
                                               const std::string& idempotency_key,
                                               const UploadProgress& progress,
-                                              UploadReport* report) {
+                                              UploadReport* report, SubmitReply reply) {
   auto uploaded = upload_snapshot(client, workspace, scan, progress);
   if (!uploaded) return std::unexpected(std::move(uploaded.error()));
   if (report != nullptr) *report = *uploaded;
   payload.erase("snapshot");
   payload["snapshot_id"] = uploaded->snapshot_id;
-  return client.create_run(workspace, payload, idempotency_key);
+  return client.create_run(workspace, payload, idempotency_key, reply);
 }
 
 }  // namespace
@@ -427,17 +427,17 @@ Result<SubmitOutcome> create_run_with_snapshot(ApiClient& client, const std::str
                                                const SnapshotScan& scan, nlohmann::json payload,
                                                const std::string& idempotency_key,
                                                const UploadProgress& progress,
-                                               UploadReport* report) {
+                                               UploadReport* report, SubmitReply reply) {
   UploadReport uploads;
   uploads.files = scan.files.size();
   const std::string id = payload.value("snapshot_id", "");
   payload["snapshot"] = {{"id", id}};
   Result<SubmitOutcome> outcome = fail(ErrorCode::internal, "no submission was made");
   for (int attempt = 0; attempt < k_max_submit_attempts; ++attempt) {
-    outcome = client.create_run(workspace, payload, idempotency_key);
+    outcome = client.create_run(workspace, payload, idempotency_key, reply);
     if (attempt == 0 && !outcome && refuses_inline_snapshot(outcome.error())) {
       return create_run_after_upload(client, workspace, scan, std::move(payload), idempotency_key,
-                                     progress, report);
+                                     progress, report, reply);
     }
     if (outcome || outcome.error().code != ErrorCode::content_missing ||
         attempt + 1 == k_max_submit_attempts) {

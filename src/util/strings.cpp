@@ -19,6 +19,13 @@ std::vector<std::string_view> split(std::string_view text, char separator) {
   return pieces;
 }
 
+bool equals_ignore_case(std::string_view a, std::string_view b) {
+  return std::ranges::equal(a, b, [](char x, char y) {
+    const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
+    return lower(x) == lower(y);
+  });
+}
+
 size_t edit_distance(std::string_view a, std::string_view b) {
   // One row of the classic dynamic programme: row[j] is the distance between a[0, i) and b[0, j).
   std::vector<size_t> row(b.size() + 1);

@@ -150,6 +150,47 @@ TEST_CASE("submits are idempotent by key", "[service][runs]") {
   }
 }
 
+TEST_CASE("a submission that prefers return=minimal is answered with the run's id, workspace and "
+          "status only",
+          "[service][runs]") {
+  ServiceFixture service;
+  const auto snapshot = upload_snapshot(service, {{"train.py", k_quick_script}});
+  const auto payload = script_payload(snapshot);
+  const std::vector<std::pair<std::string, std::string>> minimal{
+      {"Idempotency-Key", "key-minimal"}, {"Prefer", "handling=strict, Return=Minimal"}};
+
+  const auto first = http_request(service, "POST", "/v1/workspaces/default/runs", payload.dump(), minimal);
+  REQUIRE(first.status == 201);
+  CHECK(header_of(first, "Preference-Applied") == "return=minimal");
+  const auto body = body_json(first);
+  CHECK(body.size() == 3);
+  CHECK(body["workspace"] == "default");
+  CHECK(body["status"] == "Queued");
+  const auto stored = body_json(http_request(service, "GET", "/v1/workspaces/default/runs/" +
+                                                                 body["id"].get<std::string>()));
+  CHECK(stored["id"] == body["id"]);
+  CHECK(stored["experiment"] == payload["experiment"]);
+
+  WHEN("it is sent again") {
+    const auto again = http_request(service, "POST", "/v1/workspaces/default/runs", payload.dump(), minimal);
+    THEN("the same minimal reply, marked as a replay") {
+      CHECK(again.status == 200);
+      CHECK(header_of(again, "Idempotent-Replay") == "true");
+      CHECK(body_json(again)["id"] == body["id"]);
+      CHECK(body_json(again).size() == 3);
+    }
+  }
+  WHEN("the same key comes without the preference") {
+    const auto whole = submit_raw(service, payload, "key-minimal");
+    THEN("the whole run") {
+      CHECK(whole.status == 200);
+      CHECK(header_of(whole, "Preference-Applied").empty());
+      CHECK(body_json(whole).contains("estimator"));
+      CHECK(body_json(whole).contains("timeline"));
+    }
+  }
+}
+
 TEST_CASE("invalid payloads and snapshots are refused with every problem", "[service][runs]") {
   ServiceFixture service;
   WHEN("the payload has wrong values") {

@@ -111,8 +111,13 @@ struct RunListQuery {
   bool summary = false;
 };
 
+// What the reply to a submission carries: the whole run, or only its "id", "workspace" and
+// "status" (the request says `Prefer: return=minimal`), all that `submit -o name`, --wait and
+// --stream use; the service then neither builds nor sends the run's JSON.
+enum class SubmitReply { run, minimal };
+
 struct SubmitOutcome {
-  nlohmann::json run;
+  nlohmann::json run;  // with SubmitReply::minimal: its id, workspace and status only
   bool replayed = false;
 };
 
@@ -165,7 +170,8 @@ class ApiClient {
   Result<nlohmann::json> create_snapshot(const std::string& workspace, const nlohmann::json& files);
 
   Result<SubmitOutcome> create_run(const std::string& workspace, const nlohmann::json& payload,
-                                   const std::string& idempotency_key);
+                                   const std::string& idempotency_key,
+                                   SubmitReply reply = SubmitReply::run);
   // Submits every payload in one request, all or none; item i's key is derived from
   // `batch_key` (api::batch_item_idempotency_key). Problems name their item "runs[i]".
   Result<BatchSubmitOutcome> create_run_batch(const std::string& workspace,

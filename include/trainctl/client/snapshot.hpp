@@ -83,10 +83,12 @@ Result<UploadReport> upload_snapshot(ApiClient& client, const std::string& works
 // sent again with the manifest and, when blobs are missing, after uploading exactly those; always
 // with the same idempotency key, so a retry makes no second run. `report` (when given) gets what
 // was uploaded; `progress` as for upload_missing_blobs, called only when something is uploaded.
+// `reply` as for ApiClient::create_run.
 Result<SubmitOutcome> create_run_with_snapshot(ApiClient& client, const std::string& workspace,
                                                const SnapshotScan& scan, nlohmann::json payload,
                                                const std::string& idempotency_key,
                                                const UploadProgress& progress = {},
-                                               UploadReport* report = nullptr);
+                                               UploadReport* report = nullptr,
+                                               SubmitReply reply = SubmitReply::run);
 
 }  // namespace trainctl::client

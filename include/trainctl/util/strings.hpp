@@ -13,6 +13,9 @@ namespace trainctl::util {
 // split("a..b", '.') is {"a", "", "b"}; split("", '.') is {""}.
 std::vector<std::string_view> split(std::string_view text, char separator);
 
+// Whether `a` and `b` are equal ignoring ASCII case (HTTP header names and tokens).
+bool equals_ignore_case(std::string_view a, std::string_view b);
+
 // The Levenshtein distance: the fewest single-byte insertions, deletions and substitutions
 // that turn `a` into `b`.
 size_t edit_distance(std::string_view a, std::string_view b);

@@ -451,9 +451,15 @@ Result<int> run_submit(Session& session, const SubmitOptions& options) {
   auto scan = scan_source(session, loaded.source_directory);
   if (!scan) return fail(scan.error());
   // One request when the service has the snapshot; the files and missing blobs only when asked.
+  // Only the run's id is printed or followed with -o name, --wait and --stream: the reply then
+  // carries no more.
+  const auto reply = options.wait || options.stream || printer.options().format == OutputFormat::name
+                         ? client::SubmitReply::minimal
+                         : client::SubmitReply::run;
   auto submitted = client::create_run_with_snapshot(
       **client, session.workspace(), *scan, spec::build_payload(loaded.spec, scan->digest()), key,
-      [&](uint64_t done, uint64_t total) { printer.progress("uploading", done, total); });
+      [&](uint64_t done, uint64_t total) { printer.progress("uploading", done, total); }, nullptr,
+      reply);
   printer.end_progress();
   if (!submitted) return fail(submitted.error());
   const auto run_id = submitted->run.value("id", "");

@@ -11,6 +11,7 @@
 #include "trainctl/service/compute_manager.hpp"
 #include "trainctl/spec/job_spec.hpp"
 #include "trainctl/util/sha256.hpp"
+#include "trainctl/util/strings.hpp"
 #include "trainctl/util/time.hpp"
 
 namespace trainctl::service::handlers {
@@ -374,14 +375,32 @@ Result<std::optional<SnapshotRecord>> inline_snapshot_record(const ServiceContex
 
 namespace {
 
+// Whether the request asks for a minimal reply: a `Prefer` header with return=minimal (RFC 7240).
+bool prefers_minimal_reply(const httplib::Request& request) {
+  const std::string prefer = request.get_header_value("Prefer");
+  return std::ranges::any_of(util::split(prefer, ','), [](std::string_view preference) {
+    while (preference.starts_with(' ') || preference.starts_with('\t')) preference.remove_prefix(1);
+    while (preference.ends_with(' ') || preference.ends_with('\t')) preference.remove_suffix(1);
+    return util::equals_ignore_case(preference, "return=minimal");
+  });
+}
+
 // The reply to a submission: 201 with the new run, or 200 marked Idempotent-Replay with the run
-// an earlier submission with the same key made.
+// an earlier submission with the same key made. A minimal reply has the run's id, workspace and
+// status only, and says Preference-Applied.
 Result<Reply> submitted_run_reply(const ServiceContext& context, const RunRecord& run,
-                                  bool replayed) {
-  auto body = run_json_with_timeline(context, run, QueuePlace::left_out);
-  if (!body) return fail(body.error());
-  if (replayed) return Reply{200, std::move(*body), {{"Idempotent-Replay", "true"}}};
-  return Reply{201, std::move(*body), {}};
+                                  bool replayed, bool minimal) {
+  Reply reply{replayed ? 200 : 201, nlohmann::json(), {}};
+  if (minimal) {
+    reply.body = {{"id", run.id}, {"workspace", run.workspace}, {"status", api::to_string(run.status)}};
+    reply.headers.emplace_back("Preference-Applied", "return=minimal");
+  } else {
+    auto body = run_json_with_timeline(context, run, QueuePlace::left_out);
+    if (!body) return fail(body.error());
+    reply.body = std::move(*body);
+  }
+  if (replayed) reply.headers.emplace_back("Idempotent-Replay", "true");
+  return reply;
 }
 
 Error sweep_refused(const std::string& workspace) {
@@ -421,6 +440,7 @@ Result<Reply> create_run(const ServiceContext& context, const httplib::Request& 
   auto idempotency_key = idempotency_key_of(request);
   if (!idempotency_key) return fail(idempotency_key.error());
   const std::string& key = *idempotency_key;
+  const bool minimal = prefers_minimal_reply(request);
   auto payload = parse_json_object(text);
   if (!payload) return fail(payload.error());
   auto inline_snapshot = take_inline_snapshot(*payload);
@@ -432,7 +452,7 @@ Result<Reply> create_run(const ServiceContext& context, const httplib::Request& 
     auto earlier = context.store.find_idempotent_run(*workspace, key);
     if (!earlier) return fail(earlier.error());
     if (*earlier && (*earlier)->request_hash == request_hash) {
-      return submitted_run_reply(context, **earlier, /*replayed=*/true);
+      return submitted_run_reply(context, **earlier, /*replayed=*/true, minimal);
     }
   }
   PayloadLookups lookups(context, *workspace);
@@ -453,7 +473,7 @@ Result<Reply> create_run(const ServiceContext& context, const httplib::Request& 
                               : context.store.create_run(draft);
   if (!outcome) return fail(outcome.error());
   if (!outcome->replayed) context.runs.submit(outcome->run);
-  return submitted_run_reply(context, outcome->run, outcome->replayed);
+  return submitted_run_reply(context, outcome->run, outcome->replayed, minimal);
 }
 
 // `detail` of item `index` of a batch: its path starts with "runs[index]".

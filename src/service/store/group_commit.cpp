@@ -39,22 +39,22 @@ void GroupCommitter::commit_batch(const std::vector<Pending*>& batch) {
   auto fail_all = [&](const Error& error) {
     for (auto* pending : batch) pending->error = error;
   };
-  if (auto begun = m_connection->exec("BEGIN IMMEDIATE"); !begun) return fail_all(begun.error());
+  if (auto begun = m_connection->execute("BEGIN IMMEDIATE"); !begun) return fail_all(begun.error());
   for (auto* pending : batch) {
     if (auto ran = run_in_savepoint(*pending->operation); !ran) {
       m_connection->rollback();
       return fail_all(ran.error());
     }
   }
-  if (auto committed = m_connection->exec("COMMIT"); !committed) {
+  if (auto committed = m_connection->execute("COMMIT"); !committed) {
     m_connection->rollback();
     return fail_all(committed.error());
   }
 }
 
 Result<void> GroupCommitter::run_in_savepoint(const Operation& operation) {
-  if (auto saved = m_connection->exec("SAVEPOINT operation"); !saved) return saved;
-  if (operation(*m_connection)) return m_connection->exec("RELEASE operation");
+  if (auto saved = m_connection->execute("SAVEPOINT operation"); !saved) return saved;
+  if (operation(*m_connection)) return m_connection->execute("RELEASE operation");
   // Some failures (disk full, I/O errors) make SQLite roll back the whole transaction, and
   // with it the savepoint: then this fails and the batch is abandoned.
   return m_connection->exec("ROLLBACK TO operation; RELEASE operation");

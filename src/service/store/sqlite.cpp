@@ -185,6 +185,12 @@ Result<Statement> Connection::prepare(std::string_view sql) {
   return Statement(m_db, stmt);
 }
 
+Result<void> Connection::execute(std::string_view sql) {
+  auto statement = prepare(sql);
+  if (!statement) return std::unexpected(statement.error());
+  return statement->execute();
+}
+
 Result<int64_t> Connection::query_int64(std::string_view sql) {
   auto statement = prepare(sql);
   if (!statement) return std::unexpected(statement.error());
@@ -195,11 +201,11 @@ Result<int64_t> Connection::query_int64(std::string_view sql) {
 }
 
 Result<void> Connection::begin_immediate() {
-  return exec("BEGIN IMMEDIATE");
+  return execute("BEGIN IMMEDIATE");
 }
 
 Result<void> Connection::commit() {
-  auto committed = exec("COMMIT");
+  auto committed = execute("COMMIT");
   if (!committed) rollback();
   return committed;
 }

@@ -100,6 +100,10 @@ class Connection {
 
   // Runs SQL text (one or more statements, no parameters, rows ignored).
   Result<void> exec(std::string_view sql);
+  // Runs one statement without parameters (BEGIN, COMMIT, SAVEPOINT ...), prepared once and
+  // cached like prepare()'s: exec() compiles its text every time, which a transaction's
+  // statements would pay on every write.
+  Result<void> execute(std::string_view sql);
   // A statement for `sql`, prepared once per connection and cached. The same SQL text must not
   // be in use twice at the same time on one connection.
   Result<Statement> prepare(std::string_view sql);
