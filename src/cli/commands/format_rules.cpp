@@ -8,18 +8,17 @@ namespace trainctl::cli {
 
 namespace {
 
-using enum OutputFormat;
-
 using Formats = std::vector<OutputFormat>;
+using F = OutputFormat;
 
 // A command that only says what it did (deleted, downloaded): the line goes to stdout for table
 // and wide, to stderr for json, yaml and name (stdout stays empty for scripts). tsv, jsonpath and
 // custom-columns select fields of a resource such a command does not print.
-const Formats k_message{table, wide, json, yaml, name};
+const Formats k_message{F::table, F::wide, F::json, F::yaml, F::name};
 // A document (metrics, a launch plan) has fields but no name.
-const Formats k_document{table, wide, json, yaml, tsv, jsonpath, custom_columns};
+const Formats k_document{F::table, F::wide, F::json, F::yaml, F::tsv, F::jsonpath, F::custom_columns};
 // Text as written (logs).
-const Formats k_text{table};
+const Formats k_text{F::table};
 
 struct Rule {
   std::string_view path;
@@ -32,7 +31,7 @@ struct Rule {
 const std::array k_rules{
     Rule{"server stop", k_message, "prints only what it did"},
     Rule{"workspace delete", k_message, "prints only what it did"},
-    Rule{"validate", {table, wide, json, yaml}, "prints a spec's launch plan, which has no name"},
+    Rule{"validate", {F::table, F::wide, F::json, F::yaml}, "prints a spec's launch plan, which has no name"},
     Rule{"logs", k_text, "prints a run's log as written"},
     Rule{"run download", k_message, "prints only what it did"},
     Rule{"run metrics", k_document, "prints metrics, which have no name"},
