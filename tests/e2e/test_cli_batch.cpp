@@ -4,7 +4,6 @@
 #include <catch2/catch.hpp>
 
 #include <fstream>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -21,15 +20,6 @@ const std::string k_echo_script =
     "args = sys.argv[1:]\n"
     "print(' '.join(args))\n"
     "sys.exit(int(args[args.index('--exit') + 1]) if '--exit' in args else 0)\n";
-
-std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream stream(text);
-  for (std::string line; std::getline(stream, line);) {
-    if (!line.empty()) lines.push_back(line);
-  }
-  return lines;
-}
 
 // A spec file next to the project's job.yaml, using its source folder.
 std::string write_spec(const Project& project, const std::string& name, const std::string& text) {
@@ -63,7 +53,7 @@ TEST_CASE("e2e: submit of several specs and documents is one batch, printed in i
     const auto result = cli.run({"submit", project.spec(), multi, other, "-o", "name"});
     INFO(result.err);
     REQUIRE(result.exit_code == 0);
-    const auto ids = lines_of(result.out);
+    const auto ids = non_empty_lines(result.out);
     REQUIRE(ids.size() == 4);
     const std::vector<std::string> experiments{"e2e", "m1", "m2", "other"};
     for (size_t i = 0; i < ids.size(); ++i) CHECK(show(cli, ids[i])["experiment"] == experiments[i]);
@@ -75,7 +65,7 @@ TEST_CASE("e2e: submit of several specs and documents is one batch, printed in i
       wait.insert(wait.end(), ids.begin(), ids.end());
       const auto waited = cli.run(wait);
       CHECK(waited.exit_code == 0);
-      CHECK(lines_of(waited.out).size() == 5);  // the header and a row per run
+      CHECK(non_empty_lines(waited.out).size() == 5);  // the header and a row per run
     }
   }
   SECTION("given two folders with the same files, one snapshot for both") {
@@ -87,7 +77,7 @@ TEST_CASE("e2e: submit of several specs and documents is one batch, printed in i
     INFO(result.err);
     REQUIRE(result.exit_code == 0);
     CHECK_THAT(result.err, Catch::Contains("1 snapshot for 2 runs"));
-    const auto ids = lines_of(result.out);
+    const auto ids = non_empty_lines(result.out);
     REQUIRE(ids.size() == 2);
     CHECK(show(cli, ids[0])["snapshot_id"] == show(cli, ids[1])["snapshot_id"]);
   }
@@ -108,7 +98,7 @@ TEST_CASE("e2e: submit of several specs and documents is one batch, printed in i
     REQUIRE(second.exit_code == 0);
     CHECK(first.out == second.out);
     CHECK_THAT(second.err, Catch::Contains("2 of the 2 runs were already submitted"));
-    CHECK(lines_of(cli.run({"run", "list", "-o", "name"}).out).size() == 2);
+    CHECK(non_empty_lines(cli.run({"run", "list", "-o", "name"}).out).size() == 2);
   }
 }
 
@@ -124,7 +114,7 @@ TEST_CASE("e2e: --matrix and --from-file make a run per combination and per line
                  "--matrix", "estimator.script_params.--y=a,b", "--wait", "-o", "name"});
     INFO(result.err);
     REQUIRE(result.exit_code == 0);
-    const auto ids = lines_of(result.out);
+    const auto ids = non_empty_lines(result.out);
     REQUIRE(ids.size() == 4);
     const std::vector<std::string> expected{"--x 1 --y a", "--x 1 --y b", "--x 2 --y a",
                                             "--x 2 --y b"};
@@ -142,7 +132,7 @@ TEST_CASE("e2e: --matrix and --from-file make a run per combination and per line
         "{\"estimator.script_params.--x\": 2, \"experiment\": \"json-line\"}\n");
     INFO(result.err);
     REQUIRE(result.exit_code == 0);
-    const auto ids = lines_of(result.out);
+    const auto ids = non_empty_lines(result.out);
     REQUIRE(ids.size() == 2);
     CHECK(trimmed(cli.run({"logs", ids[0]}).out) == "--z 0 --x 1");
     CHECK(trimmed(cli.run({"logs", ids[1]}).out) == "--z 0 --x 2");
@@ -197,7 +187,7 @@ TEST_CASE("e2e: waiting for and following several runs", "[e2e][cli][batch]") {
     const auto waited = cli.run(with_wait);
     INFO(waited.err);
     CHECK(waited.exit_code == 3);
-    const auto ids = lines_of(waited.out);
+    const auto ids = non_empty_lines(waited.out);
     REQUIRE(ids.size() == 2);
     CHECK(cli.run({"run", "wait", ids[0], ids[1]}).exit_code == 3);
     CHECK(cli.run({"run", "wait", ids[0]}).exit_code == 0);
@@ -209,7 +199,7 @@ TEST_CASE("e2e: waiting for and following several runs", "[e2e][cli][batch]") {
     const auto result = cli.run(streamed);
     INFO(result.err);
     CHECK(result.exit_code == 3);
-    const auto ids = lines_of(cli.run({"run", "list", "-o", "name"}).out);
+    const auto ids = non_empty_lines(cli.run({"run", "list", "-o", "name"}).out);
     REQUIRE(ids.size() == 2);
     for (const auto& id : ids) CHECK_THAT(result.out, Catch::Contains("[" + id + "] --exit "));
     CHECK_THAT(result.err, Catch::Contains("Completed") && Catch::Contains("Failed"));

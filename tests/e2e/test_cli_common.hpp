@@ -1,6 +1,7 @@
 #pragma once
 // Helpers of the CLI's end-to-end tests: a project folder with a job spec, and the real
 // `trainctl` binary run with an isolated environment.
+#include <algorithm>
 #include <cctype>
 #include <filesystem>
 #include <fstream>
@@ -16,6 +17,18 @@ namespace trainctl::testing {
 inline std::string trimmed(std::string text) {
   while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
   return text;
+}
+
+// The lines of a command's output that are not empty (ids printed by -o name, one per line).
+inline std::vector<std::string> non_empty_lines(const std::string& text) {
+  std::vector<std::string> lines;
+  size_t start = 0;
+  while (start < text.size()) {
+    const size_t end = std::min(text.find('\n', start), text.size());
+    if (end > start) lines.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return lines;
 }
 
 // A project folder: src/main.py with `script`, and job.yaml with `spec_extra` appended.

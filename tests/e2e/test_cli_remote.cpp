@@ -27,20 +27,6 @@ std::string curl_only_endpoint(const ServiceFixture& service) {
 // Whether this build's trainctl is the static one, with trainctl-curl beside it.
 bool static_build() { return fs::exists(fs::path(TRAINCTL_BINARY).parent_path() / "trainctl-curl"); }
 
-std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> lines;
-  std::string line;
-  for (char c : text) {
-    if (c != '\n') {
-      line += c;
-    } else if (!line.empty()) {
-      lines.push_back(std::exchange(line, {}));
-    }
-  }
-  if (!line.empty()) lines.push_back(line);
-  return lines;
-}
-
 }  // namespace
 
 TEST_CASE("e2e: a command for a service that needs libcurl runs whole, its input read once",
@@ -56,7 +42,7 @@ TEST_CASE("e2e: a command for a service that needs libcurl runs whole, its input
         "estimator.script_params.--x=1\nestimator.script_params.--x=2\n");
     INFO(result.err);
     REQUIRE(result.exit_code == 0);
-    const auto ids = lines_of(result.out);
+    const auto ids = non_empty_lines(result.out);
     REQUIRE(ids.size() == 2);
     CHECK(trimmed(cli.run({"logs", ids[0]}).out) == "--x 1");
     CHECK(trimmed(cli.run({"logs", ids[1]}).out) == "--x 2");
