@@ -144,6 +144,7 @@ Result<int> run_selected(const Action& selected, const std::string& path, const 
     debug_log("config file {}", file.string());
   auto config = config::load_config(sources, flags.as_config());
   if (!config) return fail(config.error());
+  if (auto usable = config::check_endpoint(*config); !usable) return fail(usable.error());
   if (auto kept = hand_over_if_curl_needed(config->endpoint, argv); !kept) return fail(kept.error());
   auto format = parse_output_format(config->output);
   if (!format) {

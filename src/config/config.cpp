@@ -1,6 +1,8 @@
 #include "trainctl/config/config.hpp"
 
+#include <algorithm>
 #include <array>
+#include <cctype>
 #include <cstdlib>
 
 #include <fmt/format.h>
@@ -180,6 +182,7 @@ Result<void> apply(Config& config, const Layer& layer) {
     // The CLI's printer owns the list of output formats and checks the value; it names the
     // layer that set it when the value is not one.
     if (row->name == "output") config.output_origin = layer.origin;
+    if (row->name == "endpoint") config.endpoint_origin = layer.origin;
     row->set(config, value, layer.base_dir);
   }
   return {};
@@ -221,6 +224,21 @@ std::vector<fs::path> config_files(const ConfigSources& sources) {
     if (!file.empty() && fs::exists(file, ignored)) files.push_back(std::move(file));
   }
   return files;
+}
+
+Result<void> check_endpoint(const Config& config) {
+  const std::string_view endpoint = config.endpoint;
+  const auto has_scheme = [&](std::string_view scheme) {
+    return endpoint.size() > scheme.size() &&
+           std::equal(scheme.begin(), scheme.end(), endpoint.begin(), [](char lower, char c) {
+             return lower == std::tolower(static_cast<unsigned char>(c));
+           });
+  };
+  if (endpoint.empty() || has_scheme("http://") || has_scheme("https://")) return {};
+  return fail(ErrorCode::usage,
+              "endpoint \"{}\" (from {}) is not an http:// or https:// URL, e.g. "
+              "http://10.0.0.5:7070; leave it empty for the local service",
+              endpoint, config.endpoint_origin);
 }
 
 Result<Config> load_config(const ConfigSources& sources, const FlagValues& flags) {

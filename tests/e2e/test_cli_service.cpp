@@ -64,6 +64,12 @@ TEST_CASE("e2e: errors map to their exit codes", "[e2e][cli]") {
     const auto result = cli.run({"run", "list"});
     CHECK(result.exit_code == 8);
   }
+  SECTION("given an endpoint that is not an http:// or https:// URL, exit 2 before any request") {
+    const CliEnvironment cli(EnvironmentVariables{{"TRAINCTL_ENDPOINT", "10.0.0.5:7070"}});
+    const auto result = cli.run({"run", "list"});
+    CHECK(result.exit_code == 2);
+    CHECK_THAT(result.err, Catch::Contains("not an http:// or https:// URL"));
+  }
   SECTION("given an unknown flag, exit 2 with the parser's message") {
     const auto result = CliEnvironment().run({"run", "list", "--bogus"});
     CHECK(result.exit_code == 2);

@@ -214,3 +214,40 @@ TEST_CASE("config: a project file cannot choose a program, a token or the home (
     CHECK(config->output == "wide");
   }
 }
+
+TEST_CASE("config: an endpoint must be an http:// or https:// URL, naming where it was set",
+          "[config]") {
+  Machine machine;
+  for (const std::string endpoint : {"http://10.0.0.5:7070", "https://trainctl.example:443/api",
+                                     "HTTP://LOCALHOST:7070"}) {
+    INFO(endpoint);
+    auto config = load_config(machine.sources(), {{"endpoint", endpoint}});
+    REQUIRE(config);
+    CHECK(trainctl::config::check_endpoint(*config));
+  }
+  SECTION("given none, the local service") {
+    auto config = load_config(machine.sources());
+    REQUIRE(config);
+    CHECK(trainctl::config::check_endpoint(*config));
+  }
+  SECTION("given one without a scheme in the environment, a usage error naming it") {
+    machine.environment["TRAINCTL_ENDPOINT"] = "10.0.0.5:7070";
+    auto config = load_config(machine.sources());
+    REQUIRE(config);
+    const auto checked = trainctl::config::check_endpoint(*config);
+    REQUIRE_FALSE(checked);
+    CHECK(checked.error().code == ErrorCode::usage);
+    CHECK_THAT(checked.error().message, Catch::Contains("\"10.0.0.5:7070\"") &&
+                                            Catch::Contains("the environment") &&
+                                            Catch::Contains("http://"));
+  }
+  SECTION("given a mistyped scheme in a config file, the file is named") {
+    write(machine.home() / ".config/trainctl/config.yaml", "endpoint: htp://trainctl:7070\n");
+    auto config = load_config(machine.sources());
+    REQUIRE(config);
+    const auto checked = trainctl::config::check_endpoint(*config);
+    REQUIRE_FALSE(checked);
+    CHECK_THAT(checked.error().message,
+               Catch::Contains((machine.home() / ".config/trainctl/config.yaml").string()));
+  }
+}

@@ -19,6 +19,7 @@ namespace trainctl::config {
 
 struct Config {
   std::string endpoint;  // empty: the local service recorded in `home`
+  std::string endpoint_origin;  // the layer that set `endpoint`, as output_origin
   std::string token;     // empty with no endpoint: read from <home>/token
   std::string workspace = "default";
   std::string output = "table";  // an -o value (cli/printer.hpp checks it)
@@ -50,6 +51,12 @@ using FlagValues = std::map<std::string, std::string>;
 // places. `output` is taken as it is; `output_origin` says which layer set it, for the CLI's
 // message when it is no output format.
 Result<Config> load_config(const ConfigSources& sources, const FlagValues& flags = {});
+
+// Whether `config.endpoint` is one the CLI can use: empty (the local service), or an http:// or
+// https:// URL. Otherwise ErrorCode::usage naming the value and the layer that set it. Checked by
+// the CLI before any command runs, not by load_config: trainctld reads the same layers for its
+// home and has no use for the endpoint.
+Result<void> check_endpoint(const Config& config);
 
 // The home of the local service (`home`) as the layers above resolve it: the one resolution the
 // CLI and trainctld (without --home) share. Fails as load_config does.
