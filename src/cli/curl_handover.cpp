@@ -34,8 +34,14 @@ Result<fs::path> find_curl_build(const fs::path& self) {
 
 Result<void> hand_over_if_curl_needed(std::string_view endpoint, char** argv) {
   if (client::has_curl_transport() || endpoint.empty() || !client::needs_curl(endpoint)) return {};
-  std::error_code ignored;
-  const fs::path self = fs::read_symlink("/proc/self/exe", ignored);
+  std::error_code error;
+  const fs::path self = fs::read_symlink("/proc/self/exe", error);
+  if (self.empty()) {
+    // Never a relative guess: that would run whatever trainctl-curl the current folder holds.
+    return fail(ErrorCode::internal, "{} needs libcurl, through trainctl-curl next to this program, "
+                "but this program's own path is unknown (/proc/self/exe: {})",
+                endpoint, error ? error.message() : "empty");
+  }
   auto curl_build = find_curl_build(self);
   if (!curl_build) {
     return fail(curl_build.error().code, "{} needs libcurl: {}", endpoint, curl_build.error().message);
