@@ -246,6 +246,23 @@ TEST_CASE("a service that is not running is unavailable, with what to do", "[cli
                  Catch::Contains("trainctl server start"));
 }
 
+TEST_CASE("a remote service that does not answer is unavailable, with what to check there",
+          "[client][transport]") {
+  // The loopback address written as 127.1 is, for the client, another host (libcurl's).
+  const auto endpoint = "http://127.1:" + std::to_string(closed_port());
+  trainctl::client::ApiClient client(trainctl::client::make_transport({.endpoint = endpoint, .token = "t"}),
+                                     "t");
+
+  const auto health = client.health();
+
+  REQUIRE_FALSE(health.has_value());
+  CHECK(health.error().code == ErrorCode::unavailable);
+  CHECK_THAT(health.error().message,
+             Catch::Contains("cannot reach trainctld at " + endpoint) &&
+                 Catch::Contains("check the endpoint, and that trainctld runs there") &&
+                 !Catch::Contains("trainctl server start"));
+}
+
 TEST_CASE("a request is aborted soon after should_abort turns true", "[client][transport]") {
   TestServer server;
   std::atomic<bool> released{false};

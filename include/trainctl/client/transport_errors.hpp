@@ -11,10 +11,13 @@
 
 namespace trainctl::client::transport_errors {
 
+// A local service can be started from here; a remote one only where it runs.
 inline Error unreachable(std::string_view endpoint, std::string_view reason) {
+  const std::string_view hint = needs_curl(endpoint)
+                                    ? "check the endpoint, and that trainctld runs there"
+                                    : "start it with 'trainctl server start'";
   return Error(ErrorCode::unavailable,
-               fmt::format("cannot reach trainctld at {}: {} (start it with 'trainctl server start')",
-                           endpoint, reason));
+               fmt::format("cannot reach trainctld at {}: {} ({})", endpoint, reason, hint));
 }
 
 inline Error no_answer_in_time(std::string_view endpoint, const HttpRequest& request) {
