@@ -140,8 +140,9 @@ const CLI::App& picked_command(const CLI::App& app) {
 Result<int> run_selected(const Action& selected, const std::string& path, const GlobalFlags& flags,
                          Printer& printer, char** argv) {
   const auto sources = config::process_sources();
-  for (const auto& file : config::config_files(sources))
-    debug_log("config file {}", file.string());
+  if (debug_log_enabled()) {
+    for (const auto& file : config::config_files(sources)) debug_log("config file {}", file.string());
+  }
   auto config = config::load_config(sources, flags.as_config());
   if (!config) return fail(config.error());
   if (auto usable = config::check_endpoint(*config); !usable) return fail(usable.error());

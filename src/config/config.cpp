@@ -215,15 +215,34 @@ std::vector<std::string> key_names() {
   return names;
 }
 
-std::vector<fs::path> config_files(const ConfigSources& sources) {
-  std::vector<fs::path> candidates{sources.system_file, user_file(sources)};
-  if (auto project = nearest_project_file(sources.cwd)) candidates.push_back(*project);
-  std::vector<fs::path> files;
+namespace {
+
+struct ConfigFile {
+  fs::path path;
+  FileScope scope;
+};
+
+// The config files that exist, lowest layer first, each with its scope.
+std::vector<ConfigFile> existing_config_files(const ConfigSources& sources) {
+  std::vector<ConfigFile> candidates{{sources.system_file, FileScope::machine_or_user},
+                                     {user_file(sources), FileScope::machine_or_user}};
+  if (auto project = nearest_project_file(sources.cwd)) {
+    candidates.push_back({*project, FileScope::project});
+  }
+  std::vector<ConfigFile> files;
   for (auto& file : candidates) {
     std::error_code ignored;
-    if (!file.empty() && fs::exists(file, ignored)) files.push_back(std::move(file));
+    if (!file.path.empty() && fs::exists(file.path, ignored)) files.push_back(std::move(file));
   }
   return files;
+}
+
+}  // namespace
+
+std::vector<fs::path> config_files(const ConfigSources& sources) {
+  std::vector<fs::path> paths;
+  for (auto& file : existing_config_files(sources)) paths.push_back(std::move(file.path));
+  return paths;
 }
 
 Result<void> check_endpoint(const Config& config) {
@@ -243,10 +262,7 @@ Result<void> check_endpoint(const Config& config) {
 
 Result<Config> load_config(const ConfigSources& sources, const FlagValues& flags) {
   Config config = defaults(sources.getenv);
-  const auto project = nearest_project_file(sources.cwd);
-  for (const auto& file : config_files(sources)) {
-    const FileScope scope =
-        project && file == *project ? FileScope::project : FileScope::machine_or_user;
+  for (const auto& [file, scope] : existing_config_files(sources)) {
     auto layer = read_file_layer(file, scope, sources);
     if (!layer) return fail(layer.error());
     if (auto ok = apply(config, *layer); !ok) return fail(ok.error());
