@@ -89,7 +89,7 @@ Result<ServerRecord> read_server_record(const fs::path& home) {
 bool answers_health(const std::string& endpoint) {
   client::ClientOptions options{
       .endpoint = endpoint, .token = {}, .connect_timeout_ms = 1000, .timeout_seconds = 2};
-  client::ApiClient client(client::make_transport(options), {});
+  client::ApiClient client(client::make_local_service_transport(options), {});
   return client.health().has_value();
 }
 

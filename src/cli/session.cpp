@@ -24,7 +24,8 @@ Result<std::unique_ptr<client::ApiClient>> connect(const config::Config& config,
   client::ClientOptions options{.endpoint = config.endpoint,
                                 .token = config.token,
                                 .should_abort = &InterruptScope::interrupted};
-  if (options.endpoint.empty()) {
+  const bool local = options.endpoint.empty();
+  if (local) {
     auto service = ensure_service(config);
     if (!service) return fail(service.error());
     if (service->started) {
@@ -40,7 +41,8 @@ Result<std::unique_ptr<client::ApiClient>> connect(const config::Config& config,
   }
   debug_log("service {}", options.endpoint);
   auto token = options.token;
-  return std::make_unique<client::ApiClient>(client::make_transport(options), token);
+  return std::make_unique<client::ApiClient>(
+      local ? client::make_local_service_transport(options) : client::make_transport(options), token);
 }
 
 Session::Session(config::Config config, Printer& printer, ClientFactory factory)

@@ -33,6 +33,7 @@
 
 #include "trainctl/client/api_client.hpp"
 #include "trainctl/client/transport_errors.hpp"
+#include "trainctl/util/strings.hpp"
 #include "trainctl/util/unique_fd.hpp"
 
 namespace trainctl::client {
@@ -80,11 +81,33 @@ sockaddr_storage ipv6_loopback(uint16_t port) {
   return storage;
 }
 
+sockaddr_storage ipv6(const in6_addr& address, uint16_t port) {
+  sockaddr_storage storage{};
+  auto* in = reinterpret_cast<sockaddr_in6*>(&storage);
+  in->sin6_family = AF_INET6;
+  in->sin6_addr = address;
+  in->sin6_port = htons(port);
+  return storage;
+}
+
+bool starts_with_ignoring_case(std::string_view text, std::string_view prefix) {
+  return text.size() >= prefix.size() && util::equals_ignore_case(text.substr(0, prefix.size()), prefix);
+}
+
+// Which addresses an endpoint may name to be reached without libcurl.
+enum class Addresses {
+  loopback,      // 127.0.0.0/8, localhost, [::1]: any endpoint the user configures
+  any_literal,   // also any other IP literal: the local service's own record (its --bind)
+};
+
 // "http://127.0.0.1:8080", "http://localhost:8080/prefix", "http://[::1]:8080": an endpoint on
-// this machine's loopback over plain HTTP; nullopt for any other (https, another host).
-std::optional<LoopbackEndpoint> parse_loopback_endpoint(std::string_view endpoint) {
+// this machine's loopback over plain HTTP (scheme and host in any case); with
+// Addresses::any_literal also "http://10.0.0.5:8080" or "http://[fd00::5]:8080". nullopt for any
+// other (https, a host name, credentials in the URL).
+std::optional<LoopbackEndpoint> parse_loopback_endpoint(std::string_view endpoint,
+                                                        Addresses allowed = Addresses::loopback) {
   constexpr std::string_view k_scheme = "http://";
-  if (!endpoint.starts_with(k_scheme)) return std::nullopt;
+  if (!starts_with_ignoring_case(endpoint, k_scheme)) return std::nullopt;
   endpoint.remove_prefix(k_scheme.size());
   const auto slash = endpoint.find('/');
   std::string_view authority = endpoint.substr(0, slash);
@@ -107,15 +130,23 @@ std::optional<LoopbackEndpoint> parse_loopback_endpoint(std::string_view endpoin
   }
 
   LoopbackEndpoint parsed{.addresses = {}, .host = std::string(authority), .prefix = prefix};
-  if (host == "localhost") {
+  if (util::equals_ignore_case(host, "localhost")) {
     parsed.addresses = {ipv4(in_addr{htonl(INADDR_LOOPBACK)}, port), ipv6_loopback(port)};
   } else if (host == "[::1]") {
     parsed.addresses = {ipv6_loopback(port)};
+  } else if (host.starts_with('[') && host.ends_with(']')) {
+    in6_addr address{};
+    const std::string text(host.substr(1, host.size() - 2));
+    if (allowed != Addresses::any_literal || ::inet_pton(AF_INET6, text.c_str(), &address) != 1) {
+      return std::nullopt;
+    }
+    parsed.addresses = {ipv6(address, port)};
   } else {
     in_addr address{};
     const std::string text(host);
     if (::inet_pton(AF_INET, text.c_str(), &address) != 1) return std::nullopt;
-    if ((ntohl(address.s_addr) >> 24) != 127) return std::nullopt;  // not 127.0.0.0/8
+    const bool loopback = (ntohl(address.s_addr) >> 24) == 127;  // 127.0.0.0/8
+    if (!loopback && allowed != Addresses::any_literal) return std::nullopt;
     parsed.addresses = {ipv4(address, port)};
   }
   return parsed;
@@ -635,6 +666,13 @@ bool needs_curl(std::string_view endpoint) { return !parse_loopback_endpoint(end
 std::unique_ptr<Transport> make_transport(const ClientOptions& options) {
   if (auto loopback = make_loopback_transport(options)) return loopback;
   return make_curl_transport(options);
+}
+
+std::unique_ptr<Transport> make_local_service_transport(const ClientOptions& options) {
+  if (auto endpoint = parse_loopback_endpoint(options.endpoint, Addresses::any_literal)) {
+    return std::make_unique<LoopbackTransport>(options, std::move(*endpoint));
+  }
+  return make_transport(options);
 }
 
 }  // namespace trainctl::client

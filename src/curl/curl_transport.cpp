@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 
@@ -22,7 +23,9 @@ constexpr size_t k_max_error_body = 1u << 20;
 // A stream that delivers nothing for this long is dead (log streams send a heartbeat every 5 s).
 constexpr long k_stall_seconds = 60;
 
-bool is_loopback_endpoint(std::string_view endpoint) {
+bool is_loopback_endpoint(std::string_view endpoint_as_given) {
+  std::string endpoint(endpoint_as_given);
+  for (char& c : endpoint) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   for (std::string_view host : {"://127.0.0.1", "://localhost", "://[::1]"}) {
     const auto at = endpoint.find(host);
     if (at == std::string_view::npos) continue;

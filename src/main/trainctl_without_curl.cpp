@@ -24,7 +24,7 @@ class TransportWithoutCurl final : public Transport {
 
  private:
   Result<HttpResponse> refuse() const {
-    return fail(ErrorCode::unavailable,
+    return fail(ErrorCode::internal,
                 "{} needs libcurl, which the static trainctl cannot load: run the command with "
                 "trainctl-curl (next to trainctl, or in ../libexec/trainctl)",
                 m_endpoint);

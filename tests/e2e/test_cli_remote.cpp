@@ -5,6 +5,8 @@
 // real without leaving the machine.
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
 #include <filesystem>
 
 #include "test_cli_common.hpp"
@@ -25,7 +27,10 @@ std::string curl_only_endpoint(const ServiceFixture& service) {
 }
 
 // Whether this build's trainctl is the static one, with trainctl-curl beside it.
-bool static_build() { return fs::exists(fs::path(TRAINCTL_BINARY).parent_path() / "trainctl-curl"); }
+bool static_build() { return TRAINCTL_STATIC_CLI_BUILD != 0; }
+
+// libcurl sends requests for such an endpoint through a proxy when the environment names one.
+const EnvironmentVariables k_no_proxy{{"no_proxy", "*"}, {"NO_PROXY", "*"}};
 
 }  // namespace
 
@@ -33,7 +38,8 @@ TEST_CASE("e2e: a command for a service that needs libcurl runs whole, its input
           "[e2e][cli][remote]") {
   ServiceFixture service;
   const CliEnvironment cli(EnvironmentVariables{{"TRAINCTL_ENDPOINT", curl_only_endpoint(service)},
-                                                {"TRAINCTL_TOKEN", service.token()}});
+                                                {"TRAINCTL_TOKEN", service.token()},
+                                                k_no_proxy[0], k_no_proxy[1]});
   Project project("import sys\nprint(' '.join(sys.argv[1:]))\n");
 
   SECTION("given a batch's overrides on standard input, a run per line, each with its own") {
@@ -71,7 +77,9 @@ TEST_CASE("e2e: the static trainctl without trainctl-curl serves a local service
   EnvironmentVariables env{{"XDG_CONFIG_HOME", (home.path() / "config").string()},
                            {"XDG_CACHE_HOME", (home.path() / "cache").string()},
                            {"TRAINCTL_TOKEN", service.token()},
-                           {"NO_COLOR", "1"}};
+                           {"NO_COLOR", "1"},
+                           k_no_proxy[0],
+                           k_no_proxy[1]};
 
   env.emplace_back("TRAINCTL_ENDPOINT", service.endpoint());
   const auto local = run_command({trainctl.string(), "workspace", "list", "-o", "name"}, env);
@@ -81,9 +89,58 @@ TEST_CASE("e2e: the static trainctl without trainctl-curl serves a local service
 
   env.back().second = curl_only_endpoint(service);
   const auto other = run_command({trainctl.string(), "workspace", "list", "-o", "name"}, env);
-  CHECK(other.exit_code == 7);
+  CHECK(other.exit_code == 1);
   CHECK_THAT(other.err, Catch::Contains("needs libcurl") && Catch::Contains("trainctl-curl") &&
                             Catch::Contains((alone.path() / "libexec/trainctl/trainctl-curl").string()) &&
                             Catch::Contains("reinstall trainctl"));
   CHECK(other.out.empty());
+}
+
+TEST_CASE("e2e: a trainctl-curl that is a static trainctl again is refused, not run in a loop",
+          "[e2e][cli][remote]") {
+  if (!static_build()) {
+    WARN("this build's trainctl is dynamic (TRAINCTL_STATIC_CLI=OFF): it hands nothing over");
+    return;
+  }
+  ServiceFixture service;
+  const TempDir alone;
+  fs::copy_file(TRAINCTL_BINARY, alone.path() / "trainctl");
+  fs::copy_file(TRAINCTL_BINARY, alone.path() / "trainctl-curl");
+  const TempDir home;
+  const EnvironmentVariables env{{"XDG_CONFIG_HOME", (home.path() / "config").string()},
+                                 {"XDG_CACHE_HOME", (home.path() / "cache").string()},
+                                 {"TRAINCTL_ENDPOINT", curl_only_endpoint(service)},
+                                 {"TRAINCTL_TOKEN", service.token()},
+                                 k_no_proxy[0],
+                                 k_no_proxy[1]};
+  const auto result =
+      run_command({(alone.path() / "trainctl").string(), "workspace", "list"}, env, {}, {}, 30);
+  CHECK(result.exit_code == 1);
+  CHECK_THAT(result.err, Catch::Contains("is a static trainctl too"));
+}
+
+TEST_CASE("e2e: the local service bound to another address of the machine is reached without "
+          "libcurl",
+          "[e2e][cli][remote]") {
+  // A network namespace of this test's own, whose loopback also holds 10.200.0.1: trainctld is
+  // bound there (`server start --bind`), and its server.json names that address.
+  if (::geteuid() != 0 || !fs::exists("/usr/bin/unshare")) {
+    WARN("needs root and unshare for a network namespace of its own");
+    return;
+  }
+  const TempDir root;
+  const std::string script =
+      "set -e; ip link set lo up; ip addr add 10.200.0.1/32 dev lo; "
+      "\"$1\" server start --bind 10.200.0.1 >/dev/null 2>&1; "
+      "set +e; \"$1\" workspace list -o name; code=$?; "
+      "\"$1\" server stop >/dev/null 2>&1; exit $code";
+  const auto result = run_command(
+      {"unshare", "--net", "sh", "-c", script, "sh", TRAINCTL_BINARY},
+      {{"TRAINCTL_HOME", (root.path() / "home").string()},
+       {"XDG_CONFIG_HOME", (root.path() / "config").string()},
+       {"XDG_CACHE_HOME", (root.path() / "cache").string()}},
+      {}, {}, 60);
+  INFO(result.err);
+  CHECK(result.exit_code == 0);
+  CHECK(trimmed(result.out) == "default");
 }

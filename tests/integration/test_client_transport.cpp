@@ -364,9 +364,11 @@ class RawServer {
 TEST_CASE("the loopback transport serves only plain-HTTP loopback endpoints", "[client][transport]") {
   using trainctl::client::make_loopback_transport;
   for (const auto* endpoint : {"http://127.0.0.1:8080", "http://127.0.0.2:1/", "http://localhost:9",
-                               "http://[::1]:8080", "http://127.0.0.1:8080/prefix"}) {
+                               "http://[::1]:8080", "http://127.0.0.1:8080/prefix",
+                               "HTTP://LocalHost:9"}) {
     INFO(endpoint);
     CHECK(make_loopback_transport({.endpoint = endpoint, .token = ""}) != nullptr);
+    CHECK_FALSE(trainctl::client::needs_curl(endpoint));
   }
   for (const auto* endpoint : {"https://127.0.0.1:8080", "http://10.1.2.3:8080", "http://example.com",
                                "http://user@127.0.0.1:8080", "http://127.0.0.1:0", "http://127.0.0.1:99999",

@@ -13,14 +13,16 @@
 
 namespace trainctl::cli {
 
-// Where trainctl-curl is for the program at `self`: next to it (a build tree), else in
-// ../libexec/trainctl (an installation: `cmake --install`, the Debian package). Fails with
-// ErrorCode::not_found naming both places.
+// Where trainctl-curl is for the program at `self`: next to it (a build tree), else in the
+// installation's libexec folder for trainctl (../libexec/trainctl from bin/ by default: the
+// relative path between CMAKE_INSTALL_BINDIR and CMAKE_INSTALL_LIBEXECDIR, fixed at configure
+// time). Fails with ErrorCode::internal (exit 1) naming both places.
 Result<std::filesystem::path> find_curl_build(const std::filesystem::path& self);
 
 // When this program has no libcurl transport and `endpoint` needs one, replaces the process with
-// trainctl-curl running `argv`; otherwise does nothing. Returns an error only when it cannot
-// (no trainctl-curl, or it does not run).
+// trainctl-curl running `argv`, marked with TRAINCTL_HANDED_OVER in its environment; otherwise
+// does nothing. Returns an error only when it cannot: no trainctl-curl, one that does not run, or
+// one that is a static trainctl itself (the mark is set already), which would exec for ever.
 Result<void> hand_over_if_curl_needed(std::string_view endpoint, char** argv);
 
 }  // namespace trainctl::cli

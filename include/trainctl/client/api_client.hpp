@@ -91,6 +91,11 @@ std::unique_ptr<Transport> make_loopback_transport(const ClientOptions& options)
 // other hosts, proxies).
 std::unique_ptr<Transport> make_transport(const ClientOptions& options);
 
+// The transport for the local service's own endpoint (<home>/server.json): the loopback one for
+// any IP literal, since trainctld may be bound to one of this machine's other addresses (`server
+// start --bind`) and a proxy or a name lookup is never wanted for it; make_transport otherwise.
+std::unique_ptr<Transport> make_local_service_transport(const ClientOptions& options);
+
 // What a download is checked against before it replaces its destination, and who hears how far
 // it got.
 struct DownloadOptions {

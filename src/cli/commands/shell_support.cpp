@@ -27,7 +27,8 @@ std::unique_ptr<client::ApiClient> quiet_client(const config::Config& config) {
                                 .token = config.token,
                                 .connect_timeout_ms = 300,
                                 .timeout_seconds = 2};
-  if (options.endpoint.empty()) {
+  const bool local = options.endpoint.empty();
+  if (local) {
     auto service = running_service(config.home);
     if (!service) return nullptr;
     options.endpoint = service->endpoint;
@@ -38,7 +39,8 @@ std::unique_ptr<client::ApiClient> quiet_client(const config::Config& config) {
     }
   }
   auto token = options.token;
-  return std::make_unique<client::ApiClient>(client::make_transport(options), token);
+  return std::make_unique<client::ApiClient>(
+      local ? client::make_local_service_transport(options) : client::make_transport(options), token);
 }
 
 // The names of `resource` in `workspace`; empty when the service cannot say.
