@@ -134,6 +134,13 @@ const CLI::App& picked_command(const CLI::App& app) {
   return *command;
 }
 
+// The commands that never talk to a service: a configured endpoint that needs libcurl does not
+// hand them to trainctl-curl, so they work from a static trainctl alone.
+bool never_contacts_a_service(std::string_view path) {
+  constexpr std::array<std::string_view, 3> k_offline{"validate", "completion", "__man"};
+  return std::ranges::find(k_offline, path) != k_offline.end();
+}
+
 // Loads the configuration, applies it to the printer, and runs the selected command (`path`,
 // e.g. "run show") unless it has no form for the -o format. A command whose endpoint needs
 // libcurl, which the static trainctl lacks, is handed to trainctl-curl with `argv` first.
@@ -146,7 +153,9 @@ Result<int> run_selected(const Action& selected, const std::string& path, const 
   auto config = config::load_config(sources, flags.as_config());
   if (!config) return fail(config.error());
   if (auto usable = config::check_endpoint(*config); !usable) return fail(usable.error());
-  if (auto kept = hand_over_if_curl_needed(config->endpoint, argv); !kept) return fail(kept.error());
+  if (!never_contacts_a_service(path)) {
+    if (auto kept = hand_over_if_curl_needed(config->endpoint, argv); !kept) return fail(kept.error());
+  }
   auto format = parse_output_format(config->output);
   if (!format) {
     if (config->output_origin.empty()) return fail(format.error());

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "test_cli_common.hpp"
 
@@ -94,6 +95,14 @@ TEST_CASE("e2e: the static trainctl without trainctl-curl serves a local service
                             Catch::Contains((alone.path() / "libexec/trainctl/trainctl-curl").string()) &&
                             Catch::Contains("reinstall trainctl"));
   CHECK(other.out.empty());
+
+  // A command that never contacts a service is not handed over.
+  const auto spec = alone.path() / "job.yaml";
+  std::ofstream(spec) << "experiment: e\nestimator:\n  entry_script: main.py\n";
+  std::ofstream(alone.path() / "main.py") << "print('x')\n";
+  const auto validated = run_command({trainctl.string(), "validate", spec.string()}, env);
+  INFO(validated.err);
+  CHECK(validated.exit_code == 0);
 }
 
 TEST_CASE("e2e: a trainctl-curl that is a static trainctl again is refused, not run in a loop",
