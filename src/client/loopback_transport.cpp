@@ -72,15 +72,6 @@ sockaddr_storage ipv4(in_addr address, uint16_t port) {
   return storage;
 }
 
-sockaddr_storage ipv6_loopback(uint16_t port) {
-  sockaddr_storage storage{};
-  auto* in = reinterpret_cast<sockaddr_in6*>(&storage);
-  in->sin6_family = AF_INET6;
-  in->sin6_addr = in6addr_loopback;
-  in->sin6_port = htons(port);
-  return storage;
-}
-
 sockaddr_storage ipv6(const in6_addr& address, uint16_t port) {
   sockaddr_storage storage{};
   auto* in = reinterpret_cast<sockaddr_in6*>(&storage);
@@ -89,6 +80,8 @@ sockaddr_storage ipv6(const in6_addr& address, uint16_t port) {
   in->sin6_port = htons(port);
   return storage;
 }
+
+sockaddr_storage ipv6_loopback(uint16_t port) { return ipv6(in6addr_loopback, port); }
 
 bool starts_with_ignoring_case(std::string_view text, std::string_view prefix) {
   return text.size() >= prefix.size() && util::equals_ignore_case(text.substr(0, prefix.size()), prefix);

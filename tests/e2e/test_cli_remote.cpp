@@ -33,6 +33,19 @@ bool static_build() { return TRAINCTL_STATIC_CLI_BUILD != 0; }
 // libcurl sends requests for such an endpoint through a proxy when the environment names one.
 const EnvironmentVariables k_no_proxy{{"no_proxy", "*"}, {"NO_PROXY", "*"}};
 
+// The environment of a copy of trainctl run on its own: config and cache in `home`, the
+// fixture's token, no proxy, and `endpoint`.
+EnvironmentVariables lone_environment(const TempDir& home, const ServiceFixture& service,
+                                      const std::string& endpoint) {
+  return {{"XDG_CONFIG_HOME", (home.path() / "config").string()},
+          {"XDG_CACHE_HOME", (home.path() / "cache").string()},
+          {"TRAINCTL_TOKEN", service.token()},
+          {"TRAINCTL_ENDPOINT", endpoint},
+          {"NO_COLOR", "1"},
+          k_no_proxy[0],
+          k_no_proxy[1]};
+}
+
 }  // namespace
 
 TEST_CASE("e2e: a command for a service that needs libcurl runs whole, its input read once",
@@ -75,20 +88,13 @@ TEST_CASE("e2e: the static trainctl without trainctl-curl serves a local service
   fs::create_directories(trainctl.parent_path());
   fs::copy_file(TRAINCTL_BINARY, trainctl);
   const TempDir home;
-  EnvironmentVariables env{{"XDG_CONFIG_HOME", (home.path() / "config").string()},
-                           {"XDG_CACHE_HOME", (home.path() / "cache").string()},
-                           {"TRAINCTL_TOKEN", service.token()},
-                           {"NO_COLOR", "1"},
-                           k_no_proxy[0],
-                           k_no_proxy[1]};
-
-  env.emplace_back("TRAINCTL_ENDPOINT", service.endpoint());
-  const auto local = run_command({trainctl.string(), "workspace", "list", "-o", "name"}, env);
+  const auto local = run_command({trainctl.string(), "workspace", "list", "-o", "name"},
+                                 lone_environment(home, service, service.endpoint()));
   INFO(local.err);
   CHECK(local.exit_code == 0);
   CHECK_THAT(local.out, Catch::Contains("default"));
 
-  env.back().second = curl_only_endpoint(service);
+  const auto env = lone_environment(home, service, curl_only_endpoint(service));
   const auto other = run_command({trainctl.string(), "workspace", "list", "-o", "name"}, env);
   CHECK(other.exit_code == 1);
   CHECK_THAT(other.err, Catch::Contains("needs libcurl") && Catch::Contains("trainctl-curl") &&
@@ -116,14 +122,9 @@ TEST_CASE("e2e: a trainctl-curl that is a static trainctl again is refused, not 
   fs::copy_file(TRAINCTL_BINARY, alone.path() / "trainctl");
   fs::copy_file(TRAINCTL_BINARY, alone.path() / "trainctl-curl");
   const TempDir home;
-  const EnvironmentVariables env{{"XDG_CONFIG_HOME", (home.path() / "config").string()},
-                                 {"XDG_CACHE_HOME", (home.path() / "cache").string()},
-                                 {"TRAINCTL_ENDPOINT", curl_only_endpoint(service)},
-                                 {"TRAINCTL_TOKEN", service.token()},
-                                 k_no_proxy[0],
-                                 k_no_proxy[1]};
-  const auto result =
-      run_command({(alone.path() / "trainctl").string(), "workspace", "list"}, env, {}, {}, 30);
+  const auto result = run_command({(alone.path() / "trainctl").string(), "workspace", "list"},
+                                  lone_environment(home, service, curl_only_endpoint(service)), {},
+                                  {}, 30);
   CHECK(result.exit_code == 1);
   CHECK_THAT(result.err, Catch::Contains("is a static trainctl too"));
 }
