@@ -8,6 +8,8 @@
 
 #include <fmt/format.h>
 
+#include "trainctl/util/strings.hpp"
+
 namespace trainctl::cli {
 
 using nlohmann::json;
@@ -446,11 +448,7 @@ size_t closing_brace(std::string_view text, size_t open) {
   return std::string_view::npos;
 }
 
-std::string_view trimmed(std::string_view text) {
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.remove_suffix(1);
-  return text;
-}
+using util::trimmed;
 
 void render_nodes(const std::vector<Node>& nodes, const json& current, std::string& out) {
   for (const auto& node : nodes) {

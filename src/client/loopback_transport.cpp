@@ -83,10 +83,6 @@ sockaddr_storage ipv6(const in6_addr& address, uint16_t port) {
 
 sockaddr_storage ipv6_loopback(uint16_t port) { return ipv6(in6addr_loopback, port); }
 
-bool starts_with_ignoring_case(std::string_view text, std::string_view prefix) {
-  return text.size() >= prefix.size() && util::equals_ignore_case(text.substr(0, prefix.size()), prefix);
-}
-
 // Which addresses an endpoint may name to be reached without libcurl.
 enum class Addresses {
   loopback,      // 127.0.0.0/8, localhost, [::1]: any endpoint the user configures
@@ -100,7 +96,7 @@ enum class Addresses {
 std::optional<LoopbackEndpoint> parse_loopback_endpoint(std::string_view endpoint,
                                                         Addresses allowed = Addresses::loopback) {
   constexpr std::string_view k_scheme = "http://";
-  if (!starts_with_ignoring_case(endpoint, k_scheme)) return std::nullopt;
+  if (!util::starts_with_ignore_case(endpoint, k_scheme)) return std::nullopt;
   endpoint.remove_prefix(k_scheme.size());
   const auto slash = endpoint.find('/');
   std::string_view authority = endpoint.substr(0, slash);

@@ -1,8 +1,6 @@
 #include "trainctl/config/config.hpp"
 
-#include <algorithm>
 #include <array>
-#include <cctype>
 #include <cstdlib>
 
 #include <fmt/format.h>
@@ -248,10 +246,7 @@ std::vector<fs::path> config_files(const ConfigSources& sources) {
 Result<void> check_endpoint(const Config& config) {
   const std::string_view endpoint = config.endpoint;
   const auto has_scheme = [&](std::string_view scheme) {
-    return endpoint.size() > scheme.size() &&
-           std::equal(scheme.begin(), scheme.end(), endpoint.begin(), [](char lower, char c) {
-             return lower == std::tolower(static_cast<unsigned char>(c));
-           });
+    return endpoint.size() > scheme.size() && util::starts_with_ignore_case(endpoint, scheme);
   };
   if (endpoint.empty() || has_scheme("http://") || has_scheme("https://")) return {};
   return fail(ErrorCode::usage,

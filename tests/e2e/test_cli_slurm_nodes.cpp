@@ -52,6 +52,9 @@ std::string run_example(const SlurmSetup& setup, const std::string& example,
   return trimmed(listed.out.substr(0, listed.out.find('\n')));
 }
 
+// The estimator lines of a run on both nodes of hpc.
+constexpr const char* k_two_nodes = "  node_count: 2\n  distributed_training: {backend: pytorch}\n";
+
 // A project on hpc whose estimator has `estimator_extra` (indented lines) too.
 Project nodes_project(const std::string& script, const std::string& estimator_extra) {
   return Project(script, estimator_extra + "compute: hpc\n");
@@ -159,7 +162,7 @@ TEST_CASE("e2e: canceling a run of 2 Slurm nodes leaves no process on any node",
       "os.system('setsid sleep 4343 &')\n"
       "print('up', flush=True)\n"
       "time.sleep(600)\n",
-      "  node_count: 2\n  distributed_training: {backend: pytorch}\n");
+      k_two_nodes);
   const std::string run = setup.submit(project);
   REQUIRE(setup.wait_for_status(run, "Running", 120));
   REQUIRE(hosts_of(tasks_of(setup, run)).size() == 2);
@@ -183,7 +186,7 @@ TEST_CASE("e2e: a run of 2 Slurm nodes that an administrator scancels ends Cance
   SlurmSetup setup;
   const std::string run = setup.submit(nodes_project(
       "import time\nprint('up', flush=True)\ntime.sleep(600)\n",
-      "  node_count: 2\n  distributed_training: {backend: pytorch}\n"));
+      k_two_nodes));
   REQUIRE(setup.wait_for_status(run, "Running", 120));
   REQUIRE(hosts_of(tasks_of(setup, run)).size() == 2);
   const auto jobs = setup.cluster().exec({"squeue", "-h", "-o", "%i"});
@@ -206,7 +209,7 @@ TEST_CASE("e2e: a 3-node run waits Queued, with Slurm's reason, while a 2-node r
   SlurmSetup setup;
   const std::string holder = setup.submit(nodes_project(
       "import time\nprint('holding', flush=True)\ntime.sleep(600)\n",
-      "  node_count: 2\n  distributed_training: {backend: pytorch}\n"));
+      k_two_nodes));
   REQUIRE(setup.wait_for_status(holder, "Running", 120));
 
   const std::string waiting = setup.submit(nodes_project(
@@ -243,7 +246,7 @@ TEST_CASE("e2e: a 2-node Slurm run outlives kill -9 of trainctld and ends with i
       "    print(task, 'line', i, flush=True)\n"
       "    time.sleep(0.2)\n"
       "open(f'./outputs/{task}.txt', 'w').write('done')\n",
-      "  node_count: 2\n  distributed_training: {backend: pytorch}\n"));
+      k_two_nodes));
   REQUIRE(setup.wait_for_status(run, "Running", 120));
 
   setup.service().kill9();
@@ -333,7 +336,7 @@ TEST_CASE("e2e: a run with pip_packages on Slurm builds its environment on each 
   const auto project = nodes_project(
       "import sys, tinypkg\n"
       "print('tinypkg', tinypkg.VERSION, 'in', sys.prefix, flush=True)\n",
-      "  node_count: 2\n  distributed_training: {backend: pytorch}\n  pip_packages: [tinypkg==1.0]\n");
+      std::string(k_two_nodes) + "  pip_packages: [tinypkg==1.0]\n");
   const auto [run, printed] = streamed_run(setup, project, /*succeeds=*/true);
   CHECK_THAT(printed, Catch::Contains("tinypkg 1.0 in /") && Catch::Contains("trainctl-environments/"));
   const auto preparing = setup.cli().run({"logs", run, "--task", "preparing"});

@@ -15,6 +15,11 @@ std::vector<std::string_view> split(std::string_view text, char separator);
 
 // Whether `a` and `b` are equal ignoring ASCII case (HTTP header names and tokens).
 bool equals_ignore_case(std::string_view a, std::string_view b);
+// Whether `text` starts with `prefix`, ignoring ASCII case (a URL's scheme).
+bool starts_with_ignore_case(std::string_view text, std::string_view prefix);
+
+// `text` without the white space (std::isspace) at either end.
+std::string_view trimmed(std::string_view text);
 
 // The Levenshtein distance: the fewest single-byte insertions, deletions and substitutions
 // that turn `a` into `b`.

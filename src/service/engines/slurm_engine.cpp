@@ -47,11 +47,7 @@ constexpr size_t k_max_command_output = 1u << 20;
 // grace period (10 s by default) and some.
 constexpr int64_t k_cancel_slack_ms = 30'000;
 
-std::string_view trimmed(std::string_view text) {
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.remove_suffix(1);
-  return text;
-}
+using util::trimmed;
 
 // Slurm's job states that mean the job is over (squeue -t all).
 bool is_final_slurm_state(std::string_view state) {

@@ -379,9 +379,7 @@ namespace {
 bool prefers_minimal_reply(const httplib::Request& request) {
   const std::string prefer = request.get_header_value("Prefer");
   return std::ranges::any_of(util::split(prefer, ','), [](std::string_view preference) {
-    while (preference.starts_with(' ') || preference.starts_with('\t')) preference.remove_prefix(1);
-    while (preference.ends_with(' ') || preference.ends_with('\t')) preference.remove_suffix(1);
-    return util::equals_ignore_case(preference, "return=minimal");
+    return util::equals_ignore_case(util::trimmed(preference), "return=minimal");
   });
 }
 
