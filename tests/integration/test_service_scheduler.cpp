@@ -294,3 +294,29 @@ TEST_CASE("with GPUs, each node of a run sees its own share through CUDA_VISIBLE
   CHECK(records.at("rank-1")["env"]["CUDA_VISIBLE_DEVICES"] == "2,3");
   CHECK(wait_for_run(service, id)["status"] == "Completed");
 }
+
+TEST_CASE("runs queued behind a full target start as soon as the target grows",
+          "[service][scheduler]") {
+  // A submission to a full target asks for no scheduling pass (it could start nothing): what
+  // frees room must start the queue itself, here an update that adds nodes.
+  ServiceFixture service;
+  create_target(service, "grow", {{"type", "local"}, {"max_nodes", 1}});
+  GatedRuns runs(service, "grow");
+  const auto holder = runs.submit(1);
+  REQUIRE(eventually([&] { return status_of(service, holder) == "Running"; }));
+  const auto first = runs.submit(1);
+  const auto second = runs.submit(1);
+  REQUIRE(eventually([&] { return get_run(service, second)["queue"]["position"] == 2; }));
+  CHECK(get_run(service, first)["queue"]["position"] == 1);
+  CHECK(status_of(service, first) == "Queued");
+
+  const json bigger{{"type", "local"}, {"max_nodes", 3}};
+  REQUIRE(http_request(service, "PUT", "/v1/workspaces/default/computes/grow", bigger.dump()).status ==
+          200);
+  REQUIRE(eventually([&] { return holding_nodes(service, {holder, first, second}) == 3; }));
+  CHECK(usage_of(service, "grow")["busy_nodes"] == 3);
+  for (const auto& id : {holder, first, second}) runs.open(id);
+  for (const auto& id : {holder, first, second}) {
+    CHECK(wait_for_run(service, id)["status"] == "Completed");
+  }
+}

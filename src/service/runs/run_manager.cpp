@@ -143,13 +143,37 @@ void RunManager::stop() {
 }
 
 void RunManager::submit(const RunRecord& run) {
+  bool pass_needed;
   {
     std::lock_guard lock(m_mutex);
     add_waiting(run.id, WaitingRun{run.workspace, run.compute, run.priority, run.seq,
                                    requested_nodes(run)});
-    m_schedule_requested = true;
+    // A run queued behind a full target waits for what frees a node or changes the target,
+    // each of which asks for a pass itself: one now would start nothing.
+    pass_needed = !starts_nothing_locked({run.workspace, run.compute});
+    if (pass_needed) m_schedule_requested = true;
   }
-  m_schedule_wakeup.notify_one();
+  if (pass_needed) {
+    m_schedule_wakeup.notify_one();
+  } else {
+    notify_change();  // every submission moves the generation, as a pass would
+  }
+}
+
+bool RunManager::starts_nothing_locked(const TargetKey& key) const {
+  // The last pass's view of the targets is current only while no pass runs or is asked for.
+  if (!m_targets_read || m_passing || m_schedule_requested) return false;
+  const auto target = std::ranges::find_if(m_targets, [&](const scheduling::Target& each) {
+    return each.workspace == key.first && each.name == key.second;
+  });
+  if (target == m_targets.end()) return false;
+  std::vector<scheduling::HeldNodes> holding;
+  for (const auto& [id, run] : m_holding) {
+    if (run.workspace == key.first && run.compute == key.second) {
+      holding.push_back({run.workspace, run.compute, run.nodes});
+    }
+  }
+  return !scheduling::can_start_any(*target, holding);
 }
 
 fs::path RunManager::run_dir(const std::string& run_id) const { return m_options.runs_dir / run_id; }
@@ -256,8 +280,11 @@ void RunManager::schedule_loop() {
       m_schedule_wakeup.wait(lock, [this] { return m_stopping || m_schedule_requested; });
       if (m_stopping) return;
       m_schedule_requested = false;
+      m_passing = true;
     }
     schedule();
+    std::lock_guard lock(m_mutex);
+    m_passing = false;
   }
 }
 

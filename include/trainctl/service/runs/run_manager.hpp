@@ -159,6 +159,9 @@ class RunManager {
   // m_waiting and m_waiting_on together; the caller holds m_mutex.
   void add_waiting(const std::string& id, WaitingRun run);
   std::optional<WaitingRun> take_waiting(const std::string& id);
+  // Whether a pass now would start nothing on the target: the last pass's view of it is
+  // current and its nodes are all held. The caller holds m_mutex.
+  bool starts_nothing_locked(const TargetKey& key) const;
   // The queued runs of `key`, as the scheduler takes them, appended to `waiting`; the caller
   // holds m_mutex.
   void append_waiting_on(const TargetKey& key, std::vector<scheduling::WaitingRun>& waiting) const;
@@ -225,6 +228,7 @@ class RunManager {
   StateWatch m_state_watch;
   uint64_t m_generation = 0;
   bool m_schedule_requested = false;
+  bool m_passing = false;  // a pass is running
   // Where the queued runs of one target stand, worked out when first asked after a change.
   struct Places {
     uint64_t version = 0;  // m_queue_version they were worked out at
