@@ -1,6 +1,7 @@
 // HttpServer (trainctld's HTTP server) over real loopback sockets, with small limits: past the
 // connection cap the connection waiting longest is closed and real requests are answered; a head
-// over the cap is answered 431.
+// over the cap is answered 431; replies of every shape (a head with its body, a HEAD's head, a
+// streamed reply, a body larger than the socket's buffers) arrive whole and in order.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -45,6 +46,16 @@ class PingServer {
     m_server.Get("/ping", [](const httplib::Request&, httplib::Response& response) {
       response.set_content("pong", "text/plain");
     });
+    m_server.Get("/big", [](const httplib::Request&, httplib::Response& response) {
+      response.set_content(big_body(), "text/plain");
+    });
+    m_server.Get("/stream", [](const httplib::Request&, httplib::Response& response) {
+      response.set_chunked_content_provider("text/plain", [](size_t, httplib::DataSink& sink) {
+        sink.write("chunk", 5);
+        sink.done();
+        return true;
+      });
+    });
     m_port = m_server.bind_to_any_port("127.0.0.1");
     m_listener = std::thread([this] { m_server.listen_after_bind(); });
     while (!m_server.is_running()) std::this_thread::sleep_for(1ms);
@@ -59,6 +70,16 @@ class PingServer {
 
   int port() const { return m_port; }
   HttpServer& server() { return m_server; }
+
+  // 16 MiB, more than the sockets buffer: its sending waits for the reader.
+  static const std::string& big_body() {
+    static const std::string body = [] {
+      std::string text;
+      for (int i = 0; text.size() < (16u << 20); ++i) text += std::to_string(i) + "\n";
+      return text;
+    }();
+    return body;
+  }
 
  private:
   HttpServer m_server;
@@ -104,4 +125,49 @@ TEST_CASE("kept-alive and pipelined requests are answered in order", "[service][
   CHECK(reply.find("pong") != std::string::npos);
   CHECK(reply.find("pong", reply.find("pong") + 4) != std::string::npos);
   ::close(fd);
+}
+
+TEST_CASE("replies arrive whole: a HEAD's head alone, a streamed reply, a body the reader takes "
+          "slowly",
+          "[service][http]") {
+  PingServer ping;
+
+  SECTION("a HEAD request gets the head alone, and the next request on the connection its reply") {
+    const int fd = connect_and_send(
+        ping.port(),
+        "HEAD /ping HTTP/1.1\r\nHost: x\r\n\r\nGET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    REQUIRE(fd >= 0);
+    const std::string reply = reply_of(fd);
+    ::close(fd);
+    const size_t second = reply.find("HTTP/1.1 200", 1);
+    REQUIRE(reply.starts_with("HTTP/1.1 200"));
+    REQUIRE(second != std::string::npos);
+    const std::string head_reply = reply.substr(0, second);
+    CHECK_THAT(head_reply, Catch::Contains("Content-Length: 4") && Catch::EndsWith("\r\n\r\n"));
+    CHECK_THAT(reply.substr(second), Catch::EndsWith("\r\n\r\npong"));
+  }
+
+  SECTION("a streamed (chunked) reply arrives whole") {
+    const int fd = connect_and_send(ping.port(),
+                                    "GET /stream HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    REQUIRE(fd >= 0);
+    const std::string reply = reply_of(fd);
+    ::close(fd);
+    CHECK_THAT(reply, Catch::StartsWith("HTTP/1.1 200") && Catch::Contains("Transfer-Encoding: chunked"));
+    CHECK_THAT(reply, Catch::EndsWith("\r\n\r\n5\r\nchunk\r\n0\r\n\r\n"));
+  }
+
+  SECTION("a body far larger than the socket buffers arrives whole to a slow reader") {
+    const int fd = connect_and_send(ping.port(),
+                                    "GET /big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    REQUIRE(fd >= 0);
+    std::this_thread::sleep_for(200ms);  // the server fills the buffers and waits
+    const std::string reply = reply_of(fd);
+    ::close(fd);
+    const size_t body_at = reply.find("\r\n\r\n");
+    REQUIRE(body_at != std::string::npos);
+    CHECK_THAT(reply.substr(0, body_at),
+               Catch::Contains("Content-Length: " + std::to_string(PingServer::big_body().size())));
+    CHECK(reply.substr(body_at + 4) == PingServer::big_body());
+  }
 }
