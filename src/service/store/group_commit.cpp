@@ -8,14 +8,15 @@ GroupCommitter::GroupCommitter(std::unique_ptr<Connection> connection, size_t ma
     : m_connection(std::move(connection)), m_max_batch(max_batch) {}
 
 Result<void> GroupCommitter::run(const Operation& operation) {
-  Pending pending{.operation = &operation, .error = std::nullopt, .done = false};
+  Pending pending;
+  pending.operation = &operation;
   std::unique_lock lock(m_mutex);
   m_queue.push_back(&pending);
   // Leader/follower: whoever finds no leader commits the oldest queued operations (its own
   // among them, or in a later batch); the others wait until theirs are done.
   while (!pending.done) {
     if (m_leader_active) {
-      m_batch_done.wait(lock);
+      pending.wakeup.wait(lock);
       continue;
     }
     m_leader_active = true;
@@ -27,9 +28,14 @@ Result<void> GroupCommitter::run(const Operation& operation) {
     lock.unlock();
     commit_batch(batch);
     lock.lock();
-    for (auto* done : batch) done->done = true;
+    // Each thread is woken once: when its operation is done, or when it is first in the queue
+    // and so leads the next batch. Under the lock, as a done thread's Pending ends with it.
+    for (auto* done : batch) {
+      done->done = true;
+      done->wakeup.notify_one();
+    }
     m_leader_active = false;
-    m_batch_done.notify_all();
+    if (!m_queue.empty()) m_queue.front()->wakeup.notify_one();
   }
   if (pending.error) return std::unexpected(std::move(*pending.error));
   return {};

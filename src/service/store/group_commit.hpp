@@ -32,9 +32,10 @@ class GroupCommitter {
 
  private:
   struct Pending {
-    const Operation* operation;
+    const Operation* operation = nullptr;
     std::optional<Error> error;  // the transaction's failure, if it failed
     bool done = false;
+    std::condition_variable wakeup;  // its thread's, while a leader commits
   };
 
   // Runs `batch` in one transaction; sets each one's error when the transaction fails.
@@ -45,7 +46,6 @@ class GroupCommitter {
   std::unique_ptr<Connection> m_connection;
   const size_t m_max_batch;
   std::mutex m_mutex;
-  std::condition_variable m_batch_done;
   std::deque<Pending*> m_queue;
   bool m_leader_active = false;  // one thread at a time commits batches on m_connection
 };
