@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config git
   libcli11-dev libcurl4-openssl-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libyaml-cpp-dev
+  libyaml-dev
   catch2 libsqlite3-dev libcpp-httplib-dev libssl-dev zlib1g-dev libbrotli-dev
   python3 python3-numpy python3-sklearn python3-venv python3-pip python3-yaml python3-jsonschema
   procps curl dpkg-dev

@@ -1,12 +1,11 @@
 #include "trainctl/spec/yaml_document.hpp"
 
-#include <yaml-cpp/eventhandler.h>
-#include <yaml-cpp/exceptions.h>
-#include <yaml-cpp/mark.h>
-#include <yaml-cpp/parser.h>
+#include <yaml.h>
 
+#include <algorithm>
+#include <iterator>
+#include <new>
 #include <optional>
-#include <sstream>
 #include <unordered_set>
 
 #include "problems.hpp"
@@ -17,64 +16,72 @@ namespace trainctl::spec {
 
 namespace {
 
-// yaml-cpp's tags for a plain scalar ("?") and for a quoted one or a block scalar ("!").
-constexpr std::string_view k_plain_tag = "?";
+// The non-specific tag "!", which a node may carry explicitly: the node is then a string, as
+// a quoted scalar is. Any other explicit tag is refused.
 constexpr std::string_view k_non_specific_tag = "!";
 
-// Builds a DocumentNode tree from yaml-cpp's parse events, recording every problem instead of
+// The plain scalars YAML reads as null ("key:" with nothing after it among them).
+bool is_null_text(std::string_view text) {
+  return text.empty() || text == "~" || text == "null" || text == "Null" || text == "NULL";
+}
+
+std::string_view text_of(const yaml_char_t* text) {
+  return text == nullptr ? std::string_view() : std::string_view(reinterpret_cast<const char*>(text));
+}
+
+// Builds a DocumentNode tree from libyaml's parse events, recording every problem instead of
 // stopping at the first. Aliases are never expanded, so an alias bomb costs nothing.
-class TreeBuilder final : public YAML::EventHandler {
+class TreeBuilder {
  public:
   TreeBuilder(std::string_view file_name, const YamlLimits& limits)
       : m_file(file_name), m_limits(limits) {}
 
   std::optional<DocumentNode>& root() { return m_root; }
   std::vector<ErrorDetail>& problems() { return m_problems; }
-  SourceMark document_mark() const { return m_document_mark; }
 
-  void OnDocumentStart(const YAML::Mark& mark) override { m_document_mark = to_mark(mark); }
-  void OnDocumentEnd() override {}
-
-  void OnNull(const YAML::Mark& mark, YAML::anchor_t /*anchor*/) override {
-    add(DocumentNode::null(to_mark(mark)));
-  }
-
-  void OnAlias(const YAML::Mark& mark, YAML::anchor_t /*anchor*/) override {
-    problem(to_mark(mark), child_path(),
-            "aliases (*name) are not allowed in a job spec; write the value out");
-    add(DocumentNode::null(to_mark(mark)));
-  }
-
-  void OnAnchor(const YAML::Mark& mark, const std::string& name) override {
-    problem(to_mark(mark), child_path(),
-            fmt::format("anchors (&{}) are not allowed in a job spec; write the value out", name));
-  }
-
-  void OnScalar(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t /*anchor*/,
-                const std::string& value) override {
-    SourceMark source = to_mark(mark);
-    check_tag(source, tag);
-    const bool too_long = value.size() > m_limits.max_scalar_bytes;
-    if (too_long) {
-      problem(source, child_path(),
-              fmt::format("this value is {} bytes long; a value is limited to {}", value.size(),
-                          util::format_size(m_limits.max_scalar_bytes)));
+  // One event of the document's; the caller handles the stream's and documents' own.
+  void on_event(const yaml_event_t& event) {
+    const SourceMark mark = to_mark(event.start_mark);
+    switch (event.type) {
+      case YAML_ALIAS_EVENT:
+        problem(mark, child_path(), "aliases (*name) are not allowed in a job spec; write the value out");
+        add(DocumentNode::null(mark));
+        break;
+      case YAML_SCALAR_EVENT: {
+        const auto& scalar = event.data.scalar;
+        check_properties(mark, scalar.anchor, scalar.tag);
+        const std::string_view tag = text_of(scalar.tag);
+        const std::string_view value(reinterpret_cast<const char*>(scalar.value), scalar.length);
+        const bool plain = scalar.style == YAML_PLAIN_SCALAR_STYLE && tag.empty();
+        if (plain && is_null_text(value)) {
+          add(DocumentNode::null(mark));
+          break;
+        }
+        const bool too_long = value.size() > m_limits.max_scalar_bytes;
+        if (too_long) {
+          problem(mark, child_path(),
+                  fmt::format("this value is {} bytes long; a value is limited to {}", value.size(),
+                              util::format_size(m_limits.max_scalar_bytes)));
+        }
+        add(DocumentNode::scalar(too_long ? std::string() : std::string(value), !plain, mark));
+        break;
+      }
+      case YAML_SEQUENCE_START_EVENT:
+        check_properties(mark, event.data.sequence_start.anchor, event.data.sequence_start.tag);
+        open(DocumentNode::Kind::sequence, mark);
+        break;
+      case YAML_MAPPING_START_EVENT:
+        check_properties(mark, event.data.mapping_start.anchor, event.data.mapping_start.tag);
+        open(DocumentNode::Kind::mapping, mark);
+        break;
+      case YAML_SEQUENCE_END_EVENT:
+      case YAML_MAPPING_END_EVENT:
+        close();
+        break;
+      default:
+        break;
     }
-    add(DocumentNode::scalar(too_long ? std::string() : value, tag == k_non_specific_tag,
-                             std::move(source)));
   }
-
-  void OnSequenceStart(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t /*anchor*/,
-                       YAML::EmitterStyle::value /*style*/) override {
-    open(DocumentNode::Kind::sequence, to_mark(mark), tag);
-  }
-  void OnSequenceEnd() override { close(); }
-
-  void OnMapStart(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t /*anchor*/,
-                  YAML::EmitterStyle::value /*style*/) override {
-    open(DocumentNode::Kind::mapping, to_mark(mark), tag);
-  }
-  void OnMapEnd() override { close(); }
 
  private:
   // A collection being built, with its path and, for a mapping, the key awaiting its value.
@@ -85,18 +92,25 @@ class TreeBuilder final : public YAML::EventHandler {
     std::unordered_set<std::string> keys_seen;
   };
 
-  SourceMark to_mark(const YAML::Mark& mark) const {
-    return SourceMark{std::string(m_file), mark.line + 1, mark.column + 1};
+  SourceMark to_mark(const yaml_mark_t& mark) const {
+    return SourceMark{std::string(m_file), static_cast<int>(mark.line) + 1,
+                      static_cast<int>(mark.column) + 1};
   }
 
   void problem(const SourceMark& mark, std::string path, std::string message) {
     m_problems.push_back(detail_at(mark, std::move(path), std::move(message)));
   }
 
-  void check_tag(const SourceMark& mark, std::string_view tag) {
-    if (tag != k_plain_tag && tag != k_non_specific_tag) {
+  // A node's anchor (&name) and explicit tag, both refused.
+  void check_properties(const SourceMark& mark, const yaml_char_t* anchor, const yaml_char_t* tag) {
+    if (anchor != nullptr) {
       problem(mark, child_path(),
-              fmt::format("explicit YAML tags ('{}') are not allowed in a job spec", tag));
+              fmt::format("anchors (&{}) are not allowed in a job spec; write the value out",
+                          text_of(anchor)));
+    }
+    if (tag != nullptr && text_of(tag) != k_non_specific_tag) {
+      problem(mark, child_path(),
+              fmt::format("explicit YAML tags ('{}') are not allowed in a job spec", text_of(tag)));
     }
   }
 
@@ -111,8 +125,7 @@ class TreeBuilder final : public YAML::EventHandler {
     return parent.path.empty() ? parent.key->text : parent.path + "." + parent.key->text;
   }
 
-  void open(DocumentNode::Kind kind, SourceMark mark, std::string_view tag) {
-    check_tag(mark, tag);
+  void open(DocumentNode::Kind kind, SourceMark mark) {
     std::string path = child_path();
     Frame frame;
     frame.node = DocumentNode::collection(kind, std::move(mark));
@@ -159,45 +172,102 @@ class TreeBuilder final : public YAML::EventHandler {
   std::vector<Frame> m_stack;
   std::optional<DocumentNode> m_root;
   std::vector<ErrorDetail> m_problems;
-  SourceMark m_document_mark;
 };
 
 ErrorDetail detail_in_file(std::string_view file, int line, int column, std::string message) {
   return spec::detail_at(SourceMark{std::string(file), line, column}, "", std::move(message));
 }
 
-// Runs yaml-cpp over the text; a malformed document is one problem at yaml-cpp's position.
+// libyaml's parser over a text, freed however the parse ends.
+class EventParser {
+ public:
+  explicit EventParser(std::string_view text) : m_text(text) {
+    if (yaml_parser_initialize(&m_parser) == 0) throw std::bad_alloc();
+    yaml_parser_set_input_string(&m_parser, reinterpret_cast<const unsigned char*>(text.data()),
+                                 text.size());
+  }
+  ~EventParser() { yaml_parser_delete(&m_parser); }
+  EventParser(const EventParser&) = delete;
+  EventParser& operator=(const EventParser&) = delete;
+
+  // The next event into `event`, which the caller deletes; false when the text is malformed.
+  bool next(yaml_event_t& event) { return yaml_parser_parse(&m_parser, &event) == 1; }
+
+  // Why the text is malformed, at the place libyaml gave up.
+  ErrorDetail problem(std::string_view file_name) const {
+    if (m_parser.error == YAML_READER_ERROR) {  // bytes that are not UTF-8: an offset, no mark
+      const size_t at = std::min(m_parser.problem_offset, m_text.size());
+      const std::string_view before = m_text.substr(0, at);
+      const size_t line_start = before.rfind('\n') == std::string_view::npos ? 0 : before.rfind('\n') + 1;
+      return detail_in_file(
+          file_name, static_cast<int>(std::ranges::count(before, '\n')) + 1,
+          static_cast<int>(at - line_start) + 1,
+          fmt::format("the file is not UTF-8 ({}); save it as UTF-8",
+                      m_parser.problem != nullptr ? m_parser.problem : "an invalid byte"));
+    }
+    std::string message = fmt::format("malformed YAML: {}", m_parser.problem != nullptr
+                                                                ? m_parser.problem
+                                                                : "the text cannot be read");
+    if (m_parser.context != nullptr) {
+      fmt::format_to(std::back_inserter(message), " ({} at line {}, column {})", m_parser.context,
+                     m_parser.context_mark.line + 1, m_parser.context_mark.column + 1);
+    }
+    return detail_in_file(file_name, static_cast<int>(m_parser.problem_mark.line) + 1,
+                          static_cast<int>(m_parser.problem_mark.column) + 1, std::move(message));
+  }
+
+ private:
+  std::string_view m_text;
+  yaml_parser_t m_parser{};
+};
+
+// An event, deleted with its strings once handled.
+struct EventGuard {
+  yaml_event_t& event;
+  ~EventGuard() { yaml_event_delete(&event); }
+};
+
+// Runs libyaml over the text; a malformed document is one problem at libyaml's position.
 // With `many`, every document of the stream (empty ones left out); otherwise the one document,
 // a second being a problem.
 Result<YamlStream> parse_events(std::string_view text, std::string_view file_name,
                                 const YamlLimits& limits, bool many) {
-  std::istringstream stream{std::string(text)};
+  EventParser parser(text);
   std::vector<DocumentNode> documents;
   std::vector<ErrorDetail> problems;
+  std::optional<TreeBuilder> document;
   size_t count = 0;
-  try {
-    YAML::Parser parser(stream);
-    TreeBuilder first(file_name, limits);
-    if (parser.HandleNextDocument(first)) ++count;
-    problems = std::move(first.problems());
-    if (first.root()) documents.push_back(std::move(*first.root()));
-    while (true) {
-      TreeBuilder next(file_name, limits);
-      if (!parser.HandleNextDocument(next)) break;
-      ++count;
-      if (!many) {
-        const SourceMark mark = next.document_mark();
-        problems.push_back(detail_in_file(file_name, mark.line, mark.column,
-                                          "a job spec is one YAML document; remove the second"));
+  for (bool more = true; more;) {
+    yaml_event_t event;
+    if (!parser.next(event)) return invalid_spec({parser.problem(file_name)});
+    const EventGuard guard{event};
+    switch (event.type) {
+      case YAML_STREAM_END_EVENT:
+        more = false;
         break;
-      }
-      problems.insert(problems.end(), std::make_move_iterator(next.problems().begin()),
-                      std::make_move_iterator(next.problems().end()));
-      if (next.root() && !next.root()->is_null()) documents.push_back(std::move(*next.root()));
+      case YAML_DOCUMENT_START_EVENT:
+        if (++count > 1 && !many) {
+          problems.push_back(detail_in_file(file_name, static_cast<int>(event.start_mark.line) + 1,
+                                            static_cast<int>(event.start_mark.column) + 1,
+                                            "a job spec is one YAML document; remove the second"));
+          more = false;
+          break;
+        }
+        document.emplace(file_name, limits);
+        break;
+      case YAML_DOCUMENT_END_EVENT:
+        if (document) {
+          problems.insert(problems.end(), std::make_move_iterator(document->problems().begin()),
+                          std::make_move_iterator(document->problems().end()));
+          auto& root = document->root();
+          if (root && (count == 1 || !root->is_null())) documents.push_back(std::move(*root));
+          document.reset();
+        }
+        break;
+      default:
+        if (document) document->on_event(event);
+        break;
     }
-  } catch (const YAML::Exception& error) {
-    return invalid_spec({detail_in_file(file_name, error.mark.line + 1, error.mark.column + 1,
-                                        fmt::format("malformed YAML: {}", error.msg))});
   }
   if (!problems.empty()) return invalid_spec(std::move(problems));
   if (many) {
@@ -209,7 +279,7 @@ Result<YamlStream> parse_events(std::string_view text, std::string_view file_nam
 }
 
 // The first control character YAML does not allow in a file (any below U+0020 but tab, line
-// feed and carriage return; NUL included), at its line and column. yaml-cpp takes a NUL for the
+// feed and carriage return; NUL included), at its line and column. A parser takes a NUL for the
 // end of its input or reports it elsewhere, so it is found here first.
 std::optional<ErrorDetail> find_control_character(std::string_view text, std::string_view file_name) {
   int line = 1;
@@ -229,7 +299,7 @@ std::optional<ErrorDetail> find_control_character(std::string_view text, std::st
   return std::nullopt;
 }
 
-// The checks made before yaml-cpp sees the text: its size, control characters, nesting.
+// The checks made before libyaml sees the text: its size, control characters, nesting.
 Result<void> prescan(std::string_view text, std::string_view file_name, const YamlLimits& limits) {
   if (text.size() > limits.max_bytes) {
     return invalid_spec(

@@ -1,5 +1,5 @@
 #pragma once
-// The linear pre-scan run before yaml-cpp parses a text (internal to the spec library).
+// The linear pre-scan run before libyaml parses a text (internal to the spec library).
 #include <optional>
 #include <string>
 #include <string_view>
@@ -12,11 +12,11 @@ struct PrescanProblem {
   std::string message;
 };
 
-// Finds, in one pass over `text` with constant memory per nesting level, what yaml-cpp handles
-// badly: nesting deeper than `max_depth` (its parser recurses, and overflows the stack on deep
-// input), a quoted string never closed (it silently takes the rest of the file), and tabs used
-// for indentation. Brackets, quotes and indicators inside comments, quoted strings and block
-// scalars do not count. Returns the first problem, or nothing.
+// Finds, in one pass over `text` with constant memory per nesting level, what a parser reports
+// badly or not at all: nesting deeper than `max_depth` (the document tree and its readers
+// recurse), a quoted string never closed (a parser finds out at the end of the file, not at the
+// quote), and tabs used for indentation. Brackets, quotes and indicators inside comments, quoted
+// strings and block scalars do not count. Returns the first problem, or nothing.
 std::optional<PrescanProblem> prescan_yaml(std::string_view text, int max_depth);
 
 }  // namespace trainctl::spec

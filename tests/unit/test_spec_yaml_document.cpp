@@ -1,5 +1,5 @@
 // Hostile or broken YAML is refused with its position, quickly,
-// before yaml-cpp can be hurt by it.
+// before the parser can be hurt by it.
 #include <catch2/catch.hpp>
 #include <string>
 
@@ -77,13 +77,30 @@ TEST_CASE("Malformed YAML is reported at its file, line and column (RELIABILITY 
       CHECK_THAT(details[0].message, Catch::Contains("never closed"));
     }
   }
-  GIVEN("a structure yaml-cpp refuses") {
+  GIVEN("a structure the parser refuses") {
     const auto details = problems_of("a: [1, 2\nb: 3\n");
-    THEN("yaml-cpp's own position is given, 1-based") {
+    THEN("the parser's own position is given, 1-based") {
       REQUIRE(details.size() == 1);
       CHECK(details[0].line >= 1);
       CHECK(details[0].column >= 1);
       CHECK_THAT(details[0].message, Catch::StartsWith("malformed YAML"));
+    }
+  }
+  GIVEN("bytes that are not UTF-8 (a Latin-1 'é' in a comment)") {
+    const auto details = problems_of("experiment: e\nname: x  # caf\xe9\n");
+    THEN("the byte is named at its line and column, and the fix") {
+      REQUIRE(details.size() == 1);
+      CHECK(details[0].line == 2);
+      CHECK(details[0].column == 15);
+      CHECK_THAT(details[0].message, Catch::Contains("not UTF-8") && Catch::Contains("save it as UTF-8"));
+    }
+  }
+  GIVEN("an unclosed flow sequence") {
+    const auto details = problems_of("a: [1, 2\nb: 3\n");
+    THEN("the message says what the parser was reading, and where that began") {
+      REQUIRE(details.size() == 1);
+      CHECK_THAT(details[0].message,
+                 Catch::Contains("flow sequence") && Catch::Contains("line 1, column 4"));
     }
   }
   GIVEN("quotes and brackets inside comments, other quotes and block scalars") {
@@ -216,7 +233,7 @@ TEST_CASE("Duplicate keys, explicit tags and extra documents are errors (RELIABI
   }
 }
 
-// RELIABILITY 43 (issue's item 17): a NUL byte is reported where it is, not where yaml-cpp
+// RELIABILITY 43 (issue's item 17): a NUL byte is reported where it is, not where the parser
 // stumbles later.
 TEST_CASE("A NUL or control byte is reported at its own line and column", "[spec][yaml]") {
   GIVEN("a NUL alone on line 5, column 3") {
