@@ -4,8 +4,8 @@
 #include <cstdlib>
 
 #include <fmt/format.h>
-#include <yaml-cpp/yaml.h>
 
+#include "trainctl/spec/yaml_document.hpp"
 #include "trainctl/util/fs.hpp"
 #include "trainctl/util/strings.hpp"
 
@@ -127,30 +127,32 @@ Result<Layer> read_file_layer(const fs::path& file, FileScope scope, const Confi
   auto text = util::read_file(file, k_max_config_bytes);
   if (!text) return fail(file_error(file, text.error().message));
   Layer layer{file.string(), file.parent_path(), {}};
-  try {
-    const YAML::Node root = YAML::Load(*text);
-    if (root.IsNull()) return layer;
-    if (!root.IsMap()) return fail(file_error(file, "expected a mapping of keys to values"));
-    for (const auto& entry : root) {
-      const auto key = entry.first.as<std::string>();
-      const KeyRow* row = find_key(key);
-      if (row == nullptr) {
-        const auto mark = entry.first.Mark();
-        return fail(
-            file_error(file, fmt::format("line {}: {}", mark.line + 1, unknown_key_message(key))));
-      }
-      if (scope == FileScope::project && !row->not_in_project_because.empty()) {
-        const auto mark = entry.first.Mark();
-        return fail(file_error(file, fmt::format("line {}: {}", mark.line + 1,
-                                                 not_in_project_message(*row, sources))));
-      }
-      if (!entry.second.IsScalar()) {
-        return fail(file_error(file, fmt::format("\"{}\" must be a string", key)));
-      }
-      layer.values.emplace_back(row, entry.second.as<std::string>());
+  // Read as job specs are, with their limits and refusals (aliases, tags, duplicate keys).
+  auto root = spec::parse_yaml_document(*text, file.string());
+  if (!root) {
+    const auto& details = root.error().details;
+    if (details.empty()) return fail(file_error(file, root.error().message));
+    const ErrorDetail& first = details.front();
+    return fail(file_error(file, fmt::format("line {}, column {}: {}", first.line, first.column,
+                                             first.message)));
+  }
+  if (root->is_null()) return layer;
+  if (!root->is_mapping()) return fail(file_error(file, "expected a mapping of keys to values"));
+  for (const auto& [key_node, value] : root->entries) {
+    const std::string& key = key_node.text;
+    const KeyRow* row = find_key(key);
+    if (row == nullptr) {
+      return fail(file_error(file, fmt::format("line {}: {}", key_node.mark.line,
+                                               unknown_key_message(key))));
     }
-  } catch (const YAML::Exception& e) {
-    return fail(file_error(file, e.what()));
+    if (scope == FileScope::project && !row->not_in_project_because.empty()) {
+      return fail(file_error(file, fmt::format("line {}: {}", key_node.mark.line,
+                                               not_in_project_message(*row, sources))));
+    }
+    if (!value.is_scalar()) {
+      return fail(file_error(file, fmt::format("\"{}\" must be a string", key)));
+    }
+    layer.values.emplace_back(row, value.text);
   }
   return layer;
 }

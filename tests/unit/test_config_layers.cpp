@@ -147,11 +147,19 @@ TEST_CASE("config: bad files and values are clear errors", "[config]") {
     REQUIRE_FALSE(config);
     CHECK_THAT(config.error().message, Catch::Contains(machine.system_file().string()));
   }
-  SECTION("given malformed YAML, the error names the file") {
+  SECTION("given malformed YAML, the error names the file and the place") {
     write(machine.system_file(), "workspace: [unclosed\n");
     auto config = load_config(machine.sources());
     REQUIRE_FALSE(config);
     CHECK_THAT(config.error().message, Catch::Contains(machine.system_file().string()));
+    CHECK_THAT(config.error().message, Catch::Contains("line 2, column 1: malformed YAML"));
+  }
+  SECTION("given a key written twice, the second is refused where it is written") {
+    write(machine.system_file(), "workspace: a\nworkspace: b\n");
+    auto config = load_config(machine.sources());
+    REQUIRE_FALSE(config);
+    CHECK_THAT(config.error().message,
+               Catch::Contains("line 2, column 1: duplicate key 'workspace'"));
   }
   SECTION("given a nested value, the error names the key") {
     write(machine.system_file(), "workspace: {a: b}\n");
