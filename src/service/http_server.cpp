@@ -20,6 +20,7 @@
 #include <string_view>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 
 #include "trainctl/service/task_queue.hpp"
 
@@ -95,7 +96,8 @@ class ConnectionStream final : public httplib::Stream {
   // wake-up of the client. Other heads (chunked streams, empty bodies) go at once.
   ssize_t write(const char* ptr, size_t size) override {
     const std::string_view data(ptr, size);
-    if (m_held_head.empty() && announces_body(data)) {
+    const bool first = std::exchange(m_first_write, false);
+    if (first && announces_body(data)) {
       m_held_head.assign(data);
       return static_cast<ssize_t>(size);
     }
@@ -126,8 +128,14 @@ class ConnectionStream final : public httplib::Stream {
 
   // Sends the held head, if any, then `body`, waiting up to the write timeout whenever the
   // socket is full. Returns the bytes of `body` sent (the head is always sent whole first), or
-  // -1 when the peer is gone or the time is up.
+  // -1 when the peer is gone or the time is up (the head is dropped then: the reply is lost).
   ssize_t send_with_held_head(std::string_view body) {
+    const ssize_t sent = send_parts(body);
+    if (sent < 0) m_held_head.clear();
+    return sent;
+  }
+
+  ssize_t send_parts(std::string_view body) {
     while (true) {
       iovec parts[2];
       int count = 0;
@@ -193,6 +201,7 @@ class ConnectionStream final : public httplib::Stream {
   const int m_read_ms;
   const int m_write_ms;
   std::string m_held_head;  // a reply head waiting for its body's first bytes
+  bool m_first_write = true;  // only a reply's first write can be its head
 };
 
 }  // namespace
@@ -218,14 +227,15 @@ struct HttpServer::Gate {
 
   // Reads what the socket holds (stopping once a head is complete or the head cap is passed);
   // false when the peer is gone.
-  static bool read_available(Connection& connection) {
+  bool read_available(Connection& connection) const {
     char chunk[k_read_chunk];
     while (true) {
       const ssize_t received = ::recv(connection.fd, chunk, sizeof chunk, MSG_DONTWAIT);
       if (received == 0) return false;
       if (received < 0) return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
       connection.buffer.append(chunk, static_cast<size_t>(received));
-      if (head_complete(connection.unconsumed())) return true;
+      const std::string_view unconsumed = connection.unconsumed();
+      if (head_complete(unconsumed) || unconsumed.size() > limits.max_head_bytes) return true;
     }
   }
 
@@ -435,7 +445,7 @@ void HttpServer::serve(int fd) {
         connection->requests_left <= 1 || svr_sock_ == INVALID_SOCKET || m_gate->stopping;
     bool connection_closed = false;
     const bool processed = process_request(stream, close_connection, connection_closed, nullptr);
-    const bool answered = stream.flush() && processed;
+    const bool answered = processed && stream.flush();
     --connection->requests_left;
     if (!answered || connection_closed || close_connection) {
       m_gate->close_active(fd);

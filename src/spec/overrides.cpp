@@ -43,11 +43,13 @@ std::optional<ErrorDetail> apply_one(DocumentNode& root, std::string_view text,
                                  "estimator.node_count=2",
                                  text));
   }
-  auto value = parse_yaml_document(text.substr(equals + 1), k_overrides_file, limits);
+  const std::string_view written = text.substr(equals + 1);
+  auto value = parse_yaml_document(written, k_overrides_file, limits);
   if (!value) {
-    return detail_at(
-        k_override_mark, std::string(path),
-        fmt::format("the value does not parse: {}", value.error().details.front().message));
+    return detail_at(k_override_mark, std::string(path),
+                     fmt::format("the value does not parse: {}; for a string, quote it: "
+                                 "{}='\"{}\"'",
+                                 value.error().details.front().message, path, written));
   }
   mark_as_override(*value);
 

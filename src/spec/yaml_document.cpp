@@ -178,6 +178,15 @@ ErrorDetail detail_in_file(std::string_view file, int line, int column, std::str
   return spec::detail_at(SourceMark{std::string(file), line, column}, "", std::move(message));
 }
 
+// The column of byte `at` of a line that starts at `line_start`: 1-based, in characters (a UTF-8
+// continuation byte is part of the character before it).
+int column_of(std::string_view text, size_t line_start, size_t at) {
+  const std::string_view before = text.substr(line_start, at - line_start);
+  return static_cast<int>(std::ranges::count_if(
+             before, [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; })) +
+         1;
+}
+
 // libyaml's parser over a text, freed however the parse ends.
 class EventParser {
  public:
@@ -198,10 +207,11 @@ class EventParser {
     if (m_parser.error == YAML_READER_ERROR) {  // bytes that are not UTF-8: an offset, no mark
       const size_t at = std::min(m_parser.problem_offset, m_text.size());
       const std::string_view before = m_text.substr(0, at);
-      const size_t line_start = before.rfind('\n') == std::string_view::npos ? 0 : before.rfind('\n') + 1;
+      const size_t newline = before.rfind('\n');
+      const size_t line_start = newline == std::string_view::npos ? 0 : newline + 1;
       return detail_in_file(
           file_name, static_cast<int>(std::ranges::count(before, '\n')) + 1,
-          static_cast<int>(at - line_start) + 1,
+          column_of(m_text, line_start, at),
           fmt::format("the file is not UTF-8 ({}); save it as UTF-8",
                       m_parser.problem != nullptr ? m_parser.problem : "an invalid byte"));
     }
@@ -278,23 +288,63 @@ Result<YamlStream> parse_events(std::string_view text, std::string_view file_nam
   return YamlStream{std::move(documents), count};
 }
 
-// The first control character YAML does not allow in a file (any below U+0020 but tab, line
-// feed and carriage return; NUL included), at its line and column. A parser takes a NUL for the
-// end of its input or reports it elsewhere, so it is found here first.
+// The code point of a character YAML does not allow in a file, starting at byte `i`, and its
+// length in bytes: any control character but tab, line feed and carriage return (C0, DEL and
+// C1; NUL and NEL included), the line and paragraph separators U+2028 and U+2029, which YAML 1.1
+// parsers take for line breaks, and the non-characters U+FFFE and U+FFFF.
+std::optional<std::pair<char32_t, size_t>> disallowed_at(std::string_view text, size_t i) {
+  const auto byte = [&](size_t k) -> unsigned {
+    return i + k < text.size() ? static_cast<unsigned char>(text[i + k]) : 0u;
+  };
+  const unsigned c = byte(0);
+  if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7F) {
+    return std::pair{char32_t(c), size_t{1}};
+  }
+  if (c == 0xC2 && byte(1) >= 0x80 && byte(1) <= 0x9F) {
+    return std::pair{char32_t(byte(1)), size_t{2}};
+  }
+  if (c == 0xE2 && byte(1) == 0x80 && (byte(2) == 0xA8 || byte(2) == 0xA9)) {
+    return std::pair{char32_t(0x2000 + (byte(2) & 0x3F)), size_t{3}};
+  }
+  if (c == 0xEF && byte(1) == 0xBF && (byte(2) == 0xBE || byte(2) == 0xBF)) {
+    return std::pair{char32_t(0xFFC0 + (byte(2) & 0x3F)), size_t{3}};
+  }
+  return std::nullopt;
+}
+
+// The first character YAML does not allow in a file (disallowed_at), at its line and column. A
+// parser takes a NUL for the end of its input, a separator for a line break, or reports the
+// others as text that is not UTF-8, so they are found here first, by name.
 std::optional<ErrorDetail> find_control_character(std::string_view text, std::string_view file_name) {
   int line = 1;
   size_t line_start = 0;
   for (size_t i = 0; i < text.size(); ++i) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (c == '\n') {
+    if (text[i] == '\n') {
       ++line;
       line_start = i + 1;
-    } else if (c < 0x20 && c != '\t' && c != '\r') {
-      const std::string what = c == 0 ? std::string("a NUL byte (\\0)")
-                                       : fmt::format("the control character U+{:04X}", c);
-      return detail_in_file(file_name, line, static_cast<int>(i - line_start) + 1,
-                            fmt::format("{} is not allowed in a YAML file; remove it", what));
+      continue;
     }
+    const auto found = disallowed_at(text, i);
+    if (!found) continue;
+    const char32_t code = found->first;
+    std::string what;
+    if (code == 0) {
+      what = "a NUL byte (\\0)";
+    } else if (code == 0x2028 || code == 0x2029) {
+      what = fmt::format("the {} separator U+{:04X}", code == 0x2028 ? "line" : "paragraph",
+                         static_cast<unsigned>(code));
+    } else if (code >= 0xFFFE) {
+      what = fmt::format("the non-character U+{:04X}", static_cast<unsigned>(code));
+    } else {
+      what = fmt::format("the control character U+{:04X}", static_cast<unsigned>(code));
+    }
+    const std::string fix = code < 0x20 || code == 0x7F
+                                ? "remove it"
+                                : fmt::format("remove it, or write it as \"\\u{:04X}\" in a "
+                                              "double-quoted string",
+                                              static_cast<unsigned>(code));
+    return detail_in_file(file_name, line, column_of(text, line_start, i),
+                          fmt::format("{} is not allowed in a YAML file; {}", what, fix));
   }
   return std::nullopt;
 }

@@ -413,11 +413,16 @@ TEST_CASE("Overrides (--set) apply before validation", "[spec][overrides]") {
   }
   GIVEN("an override whose value is not valid YAML") {
     const auto detail = problem_of(k_minimal, {"tags.x=[a"});
-    THEN("it is refused against --set") {
+    THEN("it is refused against --set, with how to pass it as a string") {
       CHECK(detail.file == "--set");
       CHECK(detail.path == "tags.x");
       CHECK_THAT(detail.message, Catch::Contains("does not parse"));
+      CHECK_THAT(detail.message, Catch::EndsWith("quote it: tags.x='\"[a\"'"));
     }
+  }
+  GIVEN("an override whose value starts with '%', a YAML directive, quoted as the error says") {
+    CHECK_THAT(problem_of(k_minimal, {"tags.t=%H:%M"}).message, Catch::Contains("quote it"));
+    CHECK(valid(k_minimal, {"tags.t=\"%H:%M\""}).tags.at("t") == "%H:%M");
   }
   GIVEN("an override through a value that is not a mapping") {
     const auto detail = problem_of(k_minimal, {"estimator.entry_script.x=1"});

@@ -255,6 +255,26 @@ TEST_CASE("A NUL or control byte is reported at its own line and column", "[spec
       CHECK_THAT(problems[0].message, Catch::Contains("U+0007"));
     }
   }
+  GIVEN("a line separator U+2028 in a comment, which a YAML 1.1 parser takes for a line break") {
+    const auto problems = problems_of("a: 1\n# see\u2028more: text\nb: 2\n");
+    THEN("it is named where it is, with the escape to write instead") {
+      REQUIRE(problems.size() == 1);
+      CHECK(problems[0].line == 2);
+      CHECK(problems[0].column == 6);
+      CHECK_THAT(problems[0].message, Catch::Contains("line separator U+2028") &&
+                                          Catch::Contains("\"\\u2028\" in a double-quoted string"));
+    }
+  }
+  GIVEN("DEL after three two-byte characters, NEL (U+0085) and the non-character U+FFFF") {
+    THEN("each is named, at its column counted in characters") {
+      const auto del = problems_of("a: 1\nb: \"\u00e9\u00e9\u00e9\x7f\"\n");
+      REQUIRE(del.size() == 1);
+      CHECK(del[0].column == 8);
+      CHECK_THAT(del[0].message, Catch::Contains("U+007F"));
+      CHECK_THAT(problems_of("a: x \u0085 y\n")[0].message, Catch::Contains("U+0085"));
+      CHECK_THAT(problems_of("a: \"x\uffff\"\n")[0].message, Catch::Contains("non-character U+FFFF"));
+    }
+  }
 }
 
 // `submit FILE` parses its file once: a text that parse_yaml_stream counts as one document must be

@@ -292,6 +292,10 @@ void RunManager::schedule() {
   auto computes = m_store.list_all_computes();
   if (!computes) {
     spdlog::error("scheduler: cannot read the compute targets: {}", computes.error().message);
+    // The last view of the targets may be stale now: every submission asks for a pass again
+    // until one reads them.
+    std::lock_guard lock(m_mutex);
+    m_targets_read = false;
     return;
   }
   std::vector<scheduling::Target> targets;
