@@ -1,5 +1,5 @@
 #pragma once
-// SHA-256, computed by OpenSSL.
+// SHA-256 (FIPS 180-4), with the CPU's SHA extensions when it has them (src/util/sha256.cpp).
 #include <cstddef>
 #include <filesystem>
 #include <memory>
@@ -13,7 +13,12 @@ namespace trainctl::util {
 // Incremental hasher: update() any number of times, then hex_digest() once.
 class Sha256 {
  public:
-  Sha256();
+  // How blocks are compressed: the CPU's SHA extensions when it has them (best), or the
+  // portable code, which tests compare against them.
+  enum class Engine { best, portable };
+  static bool cpu_has_sha_extensions();
+
+  explicit Sha256(Engine engine = Engine::best);
   ~Sha256();
   Sha256(const Sha256&) = delete;
   Sha256& operator=(const Sha256&) = delete;
