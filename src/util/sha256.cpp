@@ -91,6 +91,7 @@ __attribute__((target("sha,sse4.1,ssse3"))) void compress_sha_extensions(
     const __m128i abef_before = abef;
     const __m128i cdgh_before = cdgh;
     __m128i w[4];  // words 4i..4i+3 of the schedule, at w[i % 4]
+#pragma GCC unroll 16
     for (size_t i = 0; i < 16; ++i) {
       if (i < 4) {
         w[i] = _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(data + 16 * i)), byte_swap);
