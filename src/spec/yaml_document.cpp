@@ -25,6 +25,12 @@ bool is_null_text(std::string_view text) {
   return text.empty() || text == "~" || text == "null" || text == "Null" || text == "NULL";
 }
 
+// libyaml's position (0-based) as a SourceMark of `file` (1-based).
+SourceMark mark_in(std::string_view file, const yaml_mark_t& mark) {
+  return SourceMark{std::string(file), static_cast<int>(mark.line) + 1,
+                    static_cast<int>(mark.column) + 1};
+}
+
 std::string_view text_of(const yaml_char_t* text) {
   return text == nullptr ? std::string_view() : std::string_view(reinterpret_cast<const char*>(text));
 }
@@ -41,7 +47,7 @@ class TreeBuilder {
 
   // One event of the document's; the caller handles the stream's and documents' own.
   void on_event(const yaml_event_t& event) {
-    const SourceMark mark = to_mark(event.start_mark);
+    const SourceMark mark = mark_in(m_file, event.start_mark);
     switch (event.type) {
       case YAML_ALIAS_EVENT:
         problem(mark, child_path(), "aliases (*name) are not allowed in a job spec; write the value out");
@@ -92,10 +98,6 @@ class TreeBuilder {
     std::unordered_set<std::string> keys_seen;
   };
 
-  SourceMark to_mark(const yaml_mark_t& mark) const {
-    return SourceMark{std::string(m_file), static_cast<int>(mark.line) + 1,
-                      static_cast<int>(mark.column) + 1};
-  }
 
   void problem(const SourceMark& mark, std::string path, std::string message) {
     m_problems.push_back(detail_at(mark, std::move(path), std::move(message)));
@@ -222,8 +224,7 @@ class EventParser {
       fmt::format_to(std::back_inserter(message), " ({} at line {}, column {})", m_parser.context,
                      m_parser.context_mark.line + 1, m_parser.context_mark.column + 1);
     }
-    return detail_in_file(file_name, static_cast<int>(m_parser.problem_mark.line) + 1,
-                          static_cast<int>(m_parser.problem_mark.column) + 1, std::move(message));
+    return detail_at(mark_in(file_name, m_parser.problem_mark), "", std::move(message));
   }
 
  private:
@@ -257,9 +258,8 @@ Result<YamlStream> parse_events(std::string_view text, std::string_view file_nam
         break;
       case YAML_DOCUMENT_START_EVENT:
         if (++count > 1 && !many) {
-          problems.push_back(detail_in_file(file_name, static_cast<int>(event.start_mark.line) + 1,
-                                            static_cast<int>(event.start_mark.column) + 1,
-                                            "a job spec is one YAML document; remove the second"));
+          problems.push_back(detail_at(mark_in(file_name, event.start_mark), "",
+                                       "a job spec is one YAML document; remove the second"));
           more = false;
           break;
         }
@@ -288,26 +288,26 @@ Result<YamlStream> parse_events(std::string_view text, std::string_view file_nam
   return YamlStream{std::move(documents), count};
 }
 
-// The code point of a character YAML does not allow in a file, starting at byte `i`, and its
-// length in bytes: any control character but tab, line feed and carriage return (C0, DEL and
-// C1; NUL and NEL included), the line and paragraph separators U+2028 and U+2029, which YAML 1.1
-// parsers take for line breaks, and the non-characters U+FFFE and U+FFFF.
-std::optional<std::pair<char32_t, size_t>> disallowed_at(std::string_view text, size_t i) {
+// The code point of a character YAML does not allow in a file, starting at byte `i`: any
+// control character but tab, line feed and carriage return (C0, DEL and C1; NUL and NEL
+// included), the line and paragraph separators U+2028 and U+2029, which YAML 1.1 parsers take for
+// line breaks, and the non-characters U+FFFE and U+FFFF.
+std::optional<char32_t> disallowed_at(std::string_view text, size_t i) {
   const auto byte = [&](size_t k) -> unsigned {
     return i + k < text.size() ? static_cast<unsigned char>(text[i + k]) : 0u;
   };
   const unsigned c = byte(0);
   if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7F) {
-    return std::pair{char32_t(c), size_t{1}};
+    return char32_t(c);
   }
   if (c == 0xC2 && byte(1) >= 0x80 && byte(1) <= 0x9F) {
-    return std::pair{char32_t(byte(1)), size_t{2}};
+    return char32_t(byte(1));
   }
   if (c == 0xE2 && byte(1) == 0x80 && (byte(2) == 0xA8 || byte(2) == 0xA9)) {
-    return std::pair{char32_t(0x2000 + (byte(2) & 0x3F)), size_t{3}};
+    return char32_t(0x2000 + (byte(2) & 0x3F));
   }
   if (c == 0xEF && byte(1) == 0xBF && (byte(2) == 0xBE || byte(2) == 0xBF)) {
-    return std::pair{char32_t(0xFFC0 + (byte(2) & 0x3F)), size_t{3}};
+    return char32_t(0xFFC0 + (byte(2) & 0x3F));
   }
   return std::nullopt;
 }
@@ -326,7 +326,7 @@ std::optional<ErrorDetail> find_control_character(std::string_view text, std::st
     }
     const auto found = disallowed_at(text, i);
     if (!found) continue;
-    const char32_t code = found->first;
+    const char32_t code = *found;
     std::string what;
     if (code == 0) {
       what = "a NUL byte (\\0)";

@@ -14,11 +14,12 @@
 
 // SHA-256 (FIPS 180-4) written here rather than taken from OpenSSL or nettle: both probe the CPU
 // with `cpuid` in a constructor at every start of every program that links them, whether it
-// hashes or not, and on a virtual machine each `cpuid` traps to the hypervisor. That was ~0.03
-// ms of every trainctl command (bench/README.md, "The floor"). Blocks are compressed with the
-// CPU's SHA extensions when it has them (found in what glibc already read at start, no `cpuid`
-// of our own), as fast as OpenSSL's; otherwise in portable code. tests/unit/test_util_sha256.cpp
-// checks both against the standard's vectors and against OpenSSL on random inputs.
+// hashes or not, and on a virtual machine each `cpuid` traps to the hypervisor. That was ~0.02
+// ms of every trainctl command (bench/README.md, "The service's share, one YAML reader, no
+// OpenSSL in the CLI"). Blocks are compressed with the CPU's SHA extensions when it has them
+// (found in what glibc already read at start, no `cpuid` of our own), as fast as OpenSSL's;
+// otherwise in portable code. tests/unit/test_util_sha256.cpp checks both against the
+// standard's vectors and against OpenSSL on random inputs.
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include <sys/platform/x86.h>

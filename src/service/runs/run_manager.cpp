@@ -167,13 +167,17 @@ bool RunManager::starts_nothing_locked(const TargetKey& key) const {
     return each.workspace == key.first && each.name == key.second;
   });
   if (target == m_targets.end()) return false;
+  return !scheduling::can_start_any(*target, held_on_locked(key));
+}
+
+std::vector<scheduling::HeldNodes> RunManager::held_on_locked(const TargetKey& key) const {
   std::vector<scheduling::HeldNodes> holding;
   for (const auto& [id, run] : m_holding) {
     if (run.workspace == key.first && run.compute == key.second) {
       holding.push_back({run.workspace, run.compute, run.nodes});
     }
   }
-  return !scheduling::can_start_any(*target, holding);
+  return holding;
 }
 
 fs::path RunManager::run_dir(const std::string& run_id) const { return m_options.runs_dir / run_id; }
@@ -202,13 +206,8 @@ std::map<std::string, QueueInfo> RunManager::places_on(const TargetKey& key) con
   }
   std::vector<scheduling::WaitingRun> waiting;
   append_waiting_on(key, waiting);
-  std::vector<scheduling::HeldNodes> holding;
-  for (const auto& [id, run] : m_holding) {
-    if (run.workspace == key.first && run.compute == key.second) {
-      holding.push_back({run.workspace, run.compute, run.nodes});
-    }
-  }
-  return scheduling::schedule(target, waiting, holding, scheduling::Detail::places).waiting;
+  return scheduling::schedule(target, waiting, held_on_locked(key), scheduling::Detail::places)
+      .waiting;
 }
 
 void RunManager::append_waiting_on(const TargetKey& key,

@@ -34,6 +34,7 @@
 namespace trainctl::service {
 
 namespace scheduling {
+struct HeldNodes;
 struct Target;
 struct WaitingRun;
 }
@@ -162,6 +163,8 @@ class RunManager {
   // Whether a pass now would start nothing on the target: the last pass's view of it is
   // current and its nodes are all held. The caller holds m_mutex.
   bool starts_nothing_locked(const TargetKey& key) const;
+  // The nodes the runs on `key` hold; the caller holds m_mutex.
+  std::vector<scheduling::HeldNodes> held_on_locked(const TargetKey& key) const;
   // The queued runs of `key`, as the scheduler takes them, appended to `waiting`; the caller
   // holds m_mutex.
   void append_waiting_on(const TargetKey& key, std::vector<scheduling::WaitingRun>& waiting) const;
