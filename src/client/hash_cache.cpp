@@ -35,7 +35,7 @@ HashCache::Entries HashCache::parse(std::string_view text) {
     auto line = text.substr(0, newline);
     text.remove_prefix(newline + 1);
     if (line.size() <= k_sha256_hex_size || line[k_sha256_hex_size] != ' ') return {};
-    Entry entry{.stamp = {}, .sha256 = std::string(line.substr(0, k_sha256_hex_size))};
+    Entry entry{.stamp = {}, .sha256 = std::string(line.substr(0, k_sha256_hex_size)), .recorded = false};
     line.remove_prefix(k_sha256_hex_size + 1);
     if (!take_number(line, entry.stamp.size) || !take_number(line, entry.stamp.mtime_ns) ||
         !take_number(line, entry.stamp.inode) || line.empty()) {
@@ -48,27 +48,46 @@ HashCache::Entries HashCache::parse(std::string_view text) {
 
 HashCache HashCache::load(const std::filesystem::path& file, int64_t scan_start_ns) {
   HashCache cache(scan_start_ns);
-  if (auto text = util::read_file(file, k_max_cache_size)) cache.m_loaded = parse(*text);
+  if (auto text = util::read_file(file, k_max_cache_size)) cache.m_entries = parse(*text);
   return cache;
 }
 
 const std::string* HashCache::find(const std::string& path, const FileStamp& stamp) const {
-  const auto it = m_loaded.find(path);
-  if (it == m_loaded.end() || it->second.stamp != stamp) return nullptr;
+  const auto it = m_entries.find(path);
+  if (it == m_entries.end() || it->second.stamp != stamp) return nullptr;
   return &it->second.sha256;
 }
 
 void HashCache::record(const std::string& path, const FileStamp& stamp, const std::string& sha256) {
-  if (stamp.mtime_ns > m_scan_start_ns - k_racy_window_ns) return;
-  if (path.find('\n') != std::string::npos) return;
-  m_recorded.insert_or_assign(path, Entry{.stamp = stamp, .sha256 = sha256});
+  if (stamp.mtime_ns > m_scan_start_ns - k_racy_window_ns || path.find('\n') != std::string::npos) {
+    // Not trusted this time: whatever the cache held for the path is not saved either.
+    if (const auto it = m_entries.find(path); it != m_entries.end()) {
+      if (it->second.recorded) --m_recorded;
+      m_entries.erase(it);
+      m_changed = true;
+    }
+    return;
+  }
+  auto [it, added] = m_entries.try_emplace(path);
+  Entry& entry = it->second;
+  if (added || entry.stamp != stamp || entry.sha256 != sha256) {
+    entry.stamp = stamp;
+    entry.sha256 = sha256;
+    m_changed = true;
+  }
+  if (!entry.recorded) {
+    entry.recorded = true;
+    ++m_recorded;
+  }
 }
 
 Result<void> HashCache::save(const std::filesystem::path& file) const {
-  if (m_recorded == m_loaded) return {};
+  // Unchanged: every loaded entry recorded again as it was, nothing added.
+  if (!m_changed && m_recorded == m_entries.size()) return {};
   std::string text(k_header);
-  text.reserve(m_recorded.size() * 128);
-  for (const auto& [path, entry] : m_recorded) {
+  text.reserve(m_recorded * 128);
+  for (const auto& [path, entry] : m_entries) {
+    if (!entry.recorded) continue;  // a file this scan did not see (deleted, or now ignored)
     text += fmt::format("{} {} {} {} {}\n", entry.sha256, entry.stamp.size, entry.stamp.mtime_ns,
                         entry.stamp.inode, path);
   }

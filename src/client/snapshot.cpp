@@ -30,12 +30,12 @@ constexpr size_t k_missing_blobs_batch = 10'000;
 // A regular file found by the walk, not hashed yet.
 struct FoundFile {
   std::string path;  // relative, '/'-separated
-  std::filesystem::path source;
+  std::string source;  // absolute (a string: a std::filesystem::path keeps its parsed components too)
   FileStamp stamp;
   unsigned mode = 0644;
 };
 
-FoundFile found_file(std::string path, std::filesystem::path source, const struct stat& info) {
+FoundFile found_file(std::string path, std::string source, const struct stat& info) {
   return FoundFile{
       .path = std::move(path),
       .source = std::move(source),
@@ -97,7 +97,10 @@ class TreeWalker {
   // `apply_ignore_rules` false: `.git` and .trainctlignore files are ordinary entries.
   TreeWalker(const std::filesystem::path& root, bool apply_ignore_rules,
              std::vector<std::string>& warnings)
-      : m_root(root), m_apply_ignore_rules(apply_ignore_rules), m_warnings(warnings) {}
+      : m_root(root),
+        m_root_prefix(root.native().ends_with('/') ? root.native() : root.native() + '/'),
+        m_apply_ignore_rules(apply_ignore_rules),
+        m_warnings(warnings) {}
 
   Result<std::vector<FoundFile>> walk() {
     const int fd = ::open(m_root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -151,7 +154,7 @@ class TreeWalker {
       return walk_directory(fd, path);
     }
     if (S_ISREG(info.st_mode)) {
-      auto source = m_root / path;
+      std::string source = m_root_prefix + path;
       m_files.push_back(found_file(std::move(path), std::move(source), info));
     } else {
       m_warnings.push_back(
@@ -161,6 +164,7 @@ class TreeWalker {
   }
 
   const std::filesystem::path& m_root;
+  const std::string m_root_prefix;  // the root with a trailing '/': a file's path goes after it
   bool m_apply_ignore_rules = true;
   IgnoreTree m_ignore;
   std::vector<std::string>& m_warnings;
@@ -288,7 +292,7 @@ Result<SnapshotScan> scan_single_file(const std::filesystem::path& file,
     return fail(ErrorCode::invalid_argument, "{} is {}", source.string(),
                 special_file_reason(AT_FDCWD, source.c_str(), info.st_mode));
   }
-  std::vector<FoundFile> found{found_file(source.filename().string(), source, info)};
+  std::vector<FoundFile> found{found_file(source.filename().string(), source.string(), info)};
   SnapshotScan scan;
   hash_with_cache(found, options.hash_cache_file, scan_start_ns, scan);
   if (scan.files.empty()) return fail(ErrorCode::io, "cannot read {}", source.string());

@@ -38,6 +38,17 @@ TEST_CASE("the canonical manifest is the JSON the service hashes", "[api][manife
       CHECK(trainctl::api::manifest_digest(entries) == trainctl::util::sha256_hex(dumped(entries)));
     }
   }
+  GIVEN("more entries than the digest hashes at a time (it hashes the form as it writes it)") {
+    std::vector<std::string> paths;
+    for (int i = 0; i < 3000; ++i) paths.push_back("src/module_" + std::to_string(i) + ".py");
+    std::vector<ManifestEntry> entries;
+    for (const auto& path : paths) entries.push_back({.path = path, .sha256 = hash, .size = 42});
+    THEN("the digest is the hash of the whole form") {
+      REQUIRE(dumped(entries).size() > (size_t{32} << 10) * 4);
+      CHECK(trainctl::api::canonical_manifest(entries) == dumped(entries));
+      CHECK(trainctl::api::manifest_digest(entries) == trainctl::util::sha256_hex(dumped(entries)));
+    }
+  }
   GIVEN("no files") {
     THEN("the empty array") { CHECK(trainctl::api::canonical_manifest({}) == "[]"); }
   }

@@ -34,6 +34,13 @@ void write(const fs::path& root, const std::string& relative, const std::string&
   fs::last_write_time(path, fs::file_time_type::clock::now() - std::chrono::hours(1));
 }
 
+// The inode of `path`: a file replaced atomically (rename over it) gets a new one.
+ino_t inode_of(const fs::path& path) {
+  struct stat info {};
+  REQUIRE(::stat(path.c_str(), &info) == 0);
+  return info.st_ino;
+}
+
 std::vector<std::string> paths_of(const SnapshotScan& scan) {
   std::vector<std::string> out;
   for (const auto& file : scan.files) out.push_back(file.path);
@@ -258,11 +265,24 @@ TEST_CASE("the hash cache spares reading unchanged files", "[client][snapshot][c
     REQUIRE(fs::exists(options.hash_cache_file));
 
     WHEN("it is scanned again unchanged") {
+      const auto cache_inode = inode_of(options.hash_cache_file);
       const auto second = scan_source_directory(project, options);
-      THEN("no file is hashed and the manifest is the same") {
+      THEN("no file is hashed, the manifest is the same and the cache file is not rewritten") {
         REQUIRE(second.has_value());
         CHECK(second->hashed_files == 0);
         CHECK(second->manifest() == first->manifest());
+        CHECK(inode_of(options.hash_cache_file) == cache_inode);
+      }
+    }
+    WHEN("a file is deleted") {
+      fs::remove(project / "lib" / "util.py");
+      REQUIRE(scan_source_directory(project, options).has_value());
+      THEN("the cache forgets it and keeps the others") {
+        const auto cached = trainctl::util::read_file(options.hash_cache_file);
+        REQUIRE(cached.has_value());
+        CHECK_THAT(*cached, !Catch::Contains("lib/util.py"));
+        CHECK_THAT(*cached, Catch::Contains(" train.py\n"));
+        CHECK(scan_source_directory(project, options)->hashed_files == 0);
       }
     }
     WHEN("a file's bytes change behind an unchanged size, mtime and inode") {

@@ -41,16 +41,19 @@ class HashCache {
   struct Entry {
     FileStamp stamp;
     std::string sha256;
-    bool operator==(const Entry&) const = default;
+    bool recorded = false;  // seen by this scan, so saved
   };
+  // The loaded entries and the recorded ones in one map: a resubmit of an unchanged tree records
+  // what it loaded, and a second copy of 10,000 entries was 2 MB of fresh pages to fault in.
   using Entries = std::unordered_map<std::string, Entry>;
 
   explicit HashCache(int64_t scan_start_ns) : m_scan_start_ns(scan_start_ns) {}
   static Entries parse(std::string_view text);
 
   int64_t m_scan_start_ns = 0;
-  Entries m_loaded;
-  Entries m_recorded;
+  Entries m_entries;
+  size_t m_recorded = 0;  // entries with `recorded` set
+  bool m_changed = false;  // an entry was added, replaced or dropped since the load
 };
 
 }  // namespace trainctl::client

@@ -20,7 +20,7 @@ struct SnapshotFile {
   std::string sha256;
   uint64_t size = 0;
   unsigned mode = 0644;
-  std::filesystem::path source;  // absolute path on this machine
+  std::string source;  // absolute path on this machine
 };
 
 struct SnapshotLimits {

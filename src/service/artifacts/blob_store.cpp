@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <string>
+#include <string_view>
 #include <system_error>
 #include <utility>
 #include <vector>
@@ -31,8 +33,18 @@ constexpr timespec k_sealed_mtime{1, 0};  // 1970-01-01T00:00:01Z
 constexpr unsigned k_tmp_dir_mode = 0700;
 constexpr unsigned k_blobs_dir_mode = 0755;
 
-std::filesystem::path blob_path(const std::filesystem::path& blobs_dir, const std::string& sha256) {
-  return blobs_dir / sha256.substr(0, 2) / sha256;
+// <blobs_dir>/<aa>/<sha256>, built as a string: a submit by snapshot id checks every blob of
+// the snapshot, and a std::filesystem::path would parse each one into components.
+std::string blob_path(const std::filesystem::path& blobs_dir, std::string_view sha256) {
+  const std::string& dir = blobs_dir.native();
+  std::string path;
+  path.reserve(dir.size() + sha256.size() + 5);
+  path += dir;
+  if (!path.ends_with('/')) path += '/';
+  path += sha256.substr(0, 2);
+  path += '/';
+  path += sha256;
+  return path;
 }
 
 // The error for a failed write-side system call; `error` is its errno. Messages name no
@@ -146,7 +158,7 @@ Result<void> TempFileWriter::seal() {
 
 Result<void> TempFileWriter::move_into_place(const std::string& sha256) {
   if (auto sealed = seal(); !sealed) return discard_with(sealed.error());
-  const auto target = blob_path(m_blobs_dir, sha256);
+  const std::filesystem::path target = blob_path(m_blobs_dir, sha256);
   if (auto shard = ensure_shard_directory(m_blobs_dir, target.parent_path()); !shard) {
     return discard_with(shard.error());
   }
@@ -189,12 +201,12 @@ std::filesystem::path BlobStore::path_of(const std::string& sha256) const {
 bool BlobStore::exists(const std::string& sha256) const {
   if (!api::is_sha256_hex(sha256)) return false;
   struct stat info {};
-  return ::stat(path_of(sha256).c_str(), &info) == 0 && S_ISREG(info.st_mode);
+  return ::stat(blob_path(m_blobs_dir, sha256).c_str(), &info) == 0 && S_ISREG(info.st_mode);
 }
 
 bool BlobStore::intact(const std::string& sha256) const {
   if (!api::is_sha256_hex(sha256)) return false;
-  const auto path = path_of(sha256);
+  const std::string path = blob_path(m_blobs_dir, sha256);
   struct stat info {};
   if (::lstat(path.c_str(), &info) != 0 || !S_ISREG(info.st_mode)) return false;
   if ((info.st_mode & 07777) == k_blob_mode && info.st_mtim.tv_sec == k_sealed_mtime.tv_sec &&
