@@ -176,3 +176,42 @@ TEST_CASE("names that are not SHA-256 hashes never exist", "[blobs][security]") 
   CHECK_FALSE(fixture.blobs.exists(""));
   CHECK_FALSE(fixture.blobs.exists(std::string(64, 'G')));
 }
+
+TEST_CASE("the blobs of a large snapshot are checked at once, lost ones named in order",
+          "[blobs][reliability]") {
+  BlobStoreFixture fixture;
+  // Enough blobs that the check is spread over threads (1,000 a thread).
+  std::vector<std::string> hashes;
+  for (int i = 0; i < 3000; ++i) {
+    const std::string content = "blob " + std::to_string(i);
+    auto writer = fixture.blobs.begin_write(1 << 10);
+    REQUIRE(writer.has_value());
+    REQUIRE((*writer)->write(content.data(), content.size()).has_value());
+    hashes.push_back(sha256_hex(content));
+    REQUIRE((*writer)->commit(hashes.back()).has_value());
+  }
+  const std::string never_uploaded = sha256_hex("never uploaded");
+  hashes.insert(hashes.begin() + 1500, never_uploaded);
+
+  WHEN("every blob is as stored") {
+    std::vector<std::string> stored(hashes);
+    std::erase(stored, never_uploaded);
+    THEN("none is lost") { CHECK(fixture.blobs.not_intact(stored).empty()); }
+  }
+  WHEN("one blob is deleted by hand, one is changed through a chmod, one was never uploaded") {
+    const std::string deleted = hashes[10];
+    const std::string changed = hashes[2990];
+    fs::remove(fixture.blobs.path_of(deleted));
+    const auto changed_path = fixture.blobs.path_of(changed);
+    fs::permissions(changed_path, fs::perms::owner_write, fs::perm_options::add);
+    std::ofstream(changed_path, std::ios::trunc) << "not what its name says";
+
+    THEN("exactly those three are named, in the order asked") {
+      CHECK(fixture.blobs.not_intact(hashes) ==
+            std::vector<std::string>{deleted, never_uploaded, changed});
+      AND_THEN("the changed one is quarantined: it counts as missing from now on") {
+        CHECK_FALSE(fixture.blobs.exists(changed));
+      }
+    }
+  }
+}

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,10 @@ class BlobStore {
   bool intact(const std::string& sha256) const;
   // As intact(), hashing the content whatever the blob's mode and time say.
   bool verify(const std::string& sha256) const;
+  // The hashes of `hashes` that are not intact(), in their order. Thousands of them (a resubmit
+  // of a large tree by its snapshot id) are checked by a few threads at once, as git's
+  // preload-index spreads its lstat calls: each check is a system call that waits on nothing.
+  std::vector<std::string> not_intact(std::span<const std::string> hashes) const;
 
   struct Check {
     size_t checked = 0;

@@ -4,12 +4,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -215,6 +217,31 @@ bool BlobStore::intact(const std::string& sha256) const {
   }
   // Changed since it was stored, or stored before blobs were sealed: its content decides.
   return verify(sha256);
+}
+
+std::vector<std::string> BlobStore::not_intact(std::span<const std::string> hashes) const {
+  constexpr size_t k_checks_per_thread = 1000;
+  constexpr size_t k_max_threads = 4;
+  const size_t cores = std::max<size_t>(1, std::thread::hardware_concurrency());
+  const size_t threads =
+      std::clamp<size_t>(hashes.size() / k_checks_per_thread, 1, std::min(cores, k_max_threads));
+  std::vector<char> lost(hashes.size(), 0);
+  const auto check = [&](size_t first, size_t last) {
+    for (size_t i = first; i < last; ++i) lost[i] = intact(hashes[i]) ? 0 : 1;
+  };
+  {
+    std::vector<std::jthread> helpers;
+    const size_t share = (hashes.size() + threads - 1) / threads;
+    for (size_t t = 1; t < threads; ++t) {
+      helpers.emplace_back(check, t * share, std::min(hashes.size(), (t + 1) * share));
+    }
+    check(0, std::min(hashes.size(), share));
+  }  // the helpers are joined here
+  std::vector<std::string> result;
+  for (size_t i = 0; i < hashes.size(); ++i) {
+    if (lost[i] != 0) result.push_back(hashes[i]);
+  }
+  return result;
 }
 
 BlobStore::Check BlobStore::verify_all() const {

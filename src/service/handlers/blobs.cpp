@@ -1,4 +1,9 @@
 // Blobs (content-addressed uploads) and snapshots (manifests of blobs).
+#include <algorithm>
+#include <iterator>
+#include <string>
+#include <vector>
+
 #include "handlers.hpp"
 #include "manifest.hpp"
 #include "trainctl/api/names.hpp"
@@ -35,11 +40,12 @@ Result<Reply> missing_blobs(const ServiceContext& context, const httplib::Reques
   // A blob whose row is there but whose file is gone (deleted by hand, a lost disk) or no longer
   // holds the content its name says (changed through a link) is missing too, so that the client
   // uploads it again.
-  for (const auto& hash : list) {
-    if (!context.blobs.intact(hash) && std::ranges::find(*missing, hash) == missing->end()) {
-      missing->push_back(hash);
-    }
-  }
+  std::vector<std::string> known_missing = *missing;
+  std::ranges::sort(known_missing);
+  std::erase_if(list, [&](const std::string& hash) {
+    return std::ranges::binary_search(known_missing, hash);
+  });
+  std::ranges::move(context.blobs.not_intact(list), std::back_inserter(*missing));
   return Reply{200, {{"missing", *missing}}, {}};
 }
 

@@ -1,6 +1,7 @@
 // Runs: submit (idempotent), a batch of them in one request, list, show (with long-poll), cancel.
 #include <algorithm>
 #include <charconv>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <vector>
@@ -303,12 +304,12 @@ Result<std::vector<std::string>> absent_blobs(const ServiceContext& context,
   auto missing = context.store.missing_blobs(hashes);
   if (!missing) return fail(missing.error());
   std::ranges::sort(*missing);
-  std::vector<std::string> absent = *missing;
-  for (const auto& hash : hashes) {
-    if (!std::ranges::binary_search(*missing, hash) && !context.blobs.intact(hash)) {
-      absent.push_back(hash);
-    }
-  }
+  std::vector<std::string> stored;
+  stored.reserve(hashes.size());
+  std::ranges::copy_if(hashes, std::back_inserter(stored),
+                       [&](const std::string& hash) { return !std::ranges::binary_search(*missing, hash); });
+  std::vector<std::string> absent = std::move(*missing);
+  std::ranges::move(context.blobs.not_intact(stored), std::back_inserter(absent));
   return absent;
 }
 
@@ -353,10 +354,7 @@ Result<std::optional<SnapshotRecord>> inline_snapshot_record(const ServiceContex
     // their files are checked again, so that one lost since is uploaded again.
     auto hashes = context.store.snapshot_blob_hashes(snapshot.id);
     if (!hashes) return fail(hashes.error());
-    std::vector<std::string> lost;
-    for (const auto& hash : *hashes) {
-      if (!context.blobs.intact(hash)) lost.push_back(hash);
-    }
+    const auto lost = context.blobs.not_intact(*hashes);
     if (!lost.empty()) return fail(blobs_absent(lost));
     return std::nullopt;
   }
