@@ -102,7 +102,9 @@ class TreeWalker {
         m_apply_ignore_rules(apply_ignore_rules),
         m_warnings(warnings) {}
 
-  Result<std::vector<FoundFile>> walk() {
+  // `expected_files`: how many files the walk will probably find (room is made for them).
+  Result<std::vector<FoundFile>> walk(size_t expected_files) {
+    m_files.reserve(expected_files);
     const int fd = ::open(m_root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) {
       return fail(ErrorCode::io, "cannot read the source directory {}: {}", m_root.string(),
@@ -229,11 +231,15 @@ void hash_files(std::vector<FoundFile>& found, HashCache* cache, SnapshotScan& s
   }
 }
 
-// hash_files with the hash cache in `cache_file` (none when empty), saved afterwards.
-void hash_with_cache(std::vector<FoundFile>& found, const std::filesystem::path& cache_file,
-                     int64_t scan_start_ns, SnapshotScan& scan) {
-  std::optional<HashCache> cache;
-  if (!cache_file.empty()) cache = HashCache::load(cache_file, scan_start_ns);
+// The hash cache in `cache_file`; none when it is empty.
+std::optional<HashCache> load_cache(const std::filesystem::path& cache_file, int64_t scan_start_ns) {
+  if (cache_file.empty()) return std::nullopt;
+  return HashCache::load(cache_file, scan_start_ns);
+}
+
+// hash_files with `cache` (loaded from `cache_file`), saved afterwards.
+void hash_with_cache(std::vector<FoundFile>& found, std::optional<HashCache>& cache,
+                     const std::filesystem::path& cache_file, SnapshotScan& scan) {
   hash_files(found, cache ? &*cache : nullptr, scan);
   if (!cache) return;
   if (auto saved = cache->save(cache_file); !saved) {
@@ -268,13 +274,16 @@ Result<SnapshotScan> scan_source_directory(const std::filesystem::path& source_d
   auto root = source_root(source_dir);
   if (!root) return std::unexpected(std::move(root.error()));
   SnapshotScan scan;
-  auto found = TreeWalker(*root, options.apply_ignore_rules, scan.warnings).walk();
+  // The cache first: how many files it knows is how many the walk will most likely find.
+  auto cache = load_cache(options.hash_cache_file, scan_start_ns);
+  auto found = TreeWalker(*root, options.apply_ignore_rules, scan.warnings)
+                   .walk(cache ? cache->size() : 0);
   if (!found) return std::unexpected(std::move(found.error()));
   if (auto within = check_limits(*root, *found, options.limits); !within) {
     return std::unexpected(std::move(within.error()));
   }
 
-  hash_with_cache(*found, options.hash_cache_file, scan_start_ns, scan);
+  hash_with_cache(*found, cache, options.hash_cache_file, scan);
   std::ranges::sort(scan.files, {}, &SnapshotFile::path);
   return scan;
 }
@@ -294,7 +303,8 @@ Result<SnapshotScan> scan_single_file(const std::filesystem::path& file,
   }
   std::vector<FoundFile> found{found_file(source.filename().string(), source.string(), info)};
   SnapshotScan scan;
-  hash_with_cache(found, options.hash_cache_file, scan_start_ns, scan);
+  auto cache = load_cache(options.hash_cache_file, scan_start_ns);
+  hash_with_cache(found, cache, options.hash_cache_file, scan);
   if (scan.files.empty()) return fail(ErrorCode::io, "cannot read {}", source.string());
   return scan;
 }

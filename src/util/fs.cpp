@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <random>
@@ -88,6 +89,12 @@ Result<std::string> read_file(const std::filesystem::path& path, size_t max_size
     return fail(code, "cannot open {}: {}", path.string(), errno_text());
   }
   std::string out;
+  // Sized once from the file's size: grown by doubling, a 1.2 MB file (the hash cache of a
+  // 10,000-file tree) cost 2.4 MB of fresh pages and their copies.
+  struct stat info {};
+  if (::fstat(fd, &info) == 0 && S_ISREG(info.st_mode) && info.st_size > 0) {
+    out.reserve(std::min(static_cast<size_t>(info.st_size), max_size) + 1);
+  }
   char buffer[65536];
   while (true) {
     const ssize_t n = ::read(fd, buffer, sizeof buffer);

@@ -29,6 +29,8 @@ class HashCache {
   // or malformed cache file gives an empty cache.
   static HashCache load(const std::filesystem::path& file, int64_t scan_start_ns);
 
+  // How many files the cache knows.
+  size_t size() const { return m_entries.size(); }
   // The cached hash of `path`, or nullptr when the path is unknown or its stamp changed.
   const std::string* find(const std::string& path, const FileStamp& stamp) const;
   // Records the hash of `path` as seen by this scan; only recorded entries are saved.
