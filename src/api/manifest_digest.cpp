@@ -41,12 +41,11 @@ void append_number(std::string& out, uint64_t value) {
 
 namespace {
 
-// Writes the canonical form of `entries` through `flush(std::string&)`, called whenever the
-// buffer holds at least `chunk` bytes (and once at the end), which empties it.
+// Writes the canonical form of `entries` into `out` and through `flush(out)`, called whenever
+// `out` holds at least `chunk` bytes (and once at the end); `flush` empties it.
 template <typename Flush>
-void write_canonical_manifest(std::span<const ManifestEntry> entries, size_t chunk, Flush flush) {
-  std::string out;
-  out.reserve(chunk + 4096);
+void write_canonical_manifest(std::span<const ManifestEntry> entries, std::string& out,
+                              size_t chunk, Flush flush) {
   out += '[';
   for (size_t i = 0; i < entries.size(); ++i) {
     const auto& entry = entries[i];
@@ -70,18 +69,19 @@ void write_canonical_manifest(std::span<const ManifestEntry> entries, size_t chu
 
 std::string canonical_manifest(std::span<const ManifestEntry> entries) {
   std::string manifest;
-  write_canonical_manifest(entries, size_t{1} << 20, [&](std::string& out) {
-    manifest += out;
-    out.clear();
-  });
+  manifest.reserve(entries.size() * 140 + 2);
+  write_canonical_manifest(entries, manifest, std::string::npos, [](std::string&) {});
   return manifest;
 }
 
 // Hashed as it is written, 32 KB at a time: the whole form of a 10,000-file manifest is 1.4 MB
 // that a resubmit would otherwise allocate and fault in only to hash it.
 std::string manifest_digest(std::span<const ManifestEntry> entries) {
+  constexpr size_t k_chunk = size_t{32} << 10;
   util::Sha256 hasher;
-  write_canonical_manifest(entries, size_t{32} << 10, [&](std::string& out) {
+  std::string buffer;
+  buffer.reserve(k_chunk + 4096);
+  write_canonical_manifest(entries, buffer, k_chunk, [&](std::string& out) {
     hasher.update(out);
     out.clear();
   });

@@ -35,7 +35,9 @@ HashCache::Entries HashCache::parse(std::string_view text) {
     auto line = text.substr(0, newline);
     text.remove_prefix(newline + 1);
     if (line.size() <= k_sha256_hex_size || line[k_sha256_hex_size] != ' ') return {};
-    Entry entry{.stamp = {}, .sha256 = std::string(line.substr(0, k_sha256_hex_size)), .recorded = false};
+    Entry entry{.stamp = {},
+                .sha256 = std::string(line.substr(0, k_sha256_hex_size)),
+                .recorded = false};
     line.remove_prefix(k_sha256_hex_size + 1);
     if (!take_number(line, entry.stamp.size) || !take_number(line, entry.stamp.mtime_ns) ||
         !take_number(line, entry.stamp.inode) || line.empty()) {

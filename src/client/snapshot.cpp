@@ -30,7 +30,7 @@ constexpr size_t k_missing_blobs_batch = 10'000;
 // A regular file found by the walk, not hashed yet.
 struct FoundFile {
   std::string path;  // relative, '/'-separated
-  std::string source;  // absolute (a string: a std::filesystem::path keeps its parsed components too)
+  std::string source;  // absolute; a string: a std::filesystem::path also keeps its components
   FileStamp stamp;
   unsigned mode = 0644;
 };
@@ -232,7 +232,8 @@ void hash_files(std::vector<FoundFile>& found, HashCache* cache, SnapshotScan& s
 }
 
 // The hash cache in `cache_file`; none when it is empty.
-std::optional<HashCache> load_cache(const std::filesystem::path& cache_file, int64_t scan_start_ns) {
+std::optional<HashCache> load_cache(const std::filesystem::path& cache_file,
+                                   int64_t scan_start_ns) {
   if (cache_file.empty()) return std::nullopt;
   return HashCache::load(cache_file, scan_start_ns);
 }

@@ -1,6 +1,4 @@
 // Blobs (content-addressed uploads) and snapshots (manifests of blobs).
-#include <algorithm>
-#include <iterator>
 #include <string>
 #include <vector>
 
@@ -35,17 +33,11 @@ Result<Reply> missing_blobs(const ServiceContext& context, const httplib::Reques
     }
     list.push_back(hash.get<std::string>());
   }
-  auto missing = context.store.missing_blobs(list);
-  if (!missing) return fail(missing.error());
   // A blob whose row is there but whose file is gone (deleted by hand, a lost disk) or no longer
   // holds the content its name says (changed through a link) is missing too, so that the client
   // uploads it again.
-  std::vector<std::string> known_missing = *missing;
-  std::ranges::sort(known_missing);
-  std::erase_if(list, [&](const std::string& hash) {
-    return std::ranges::binary_search(known_missing, hash);
-  });
-  std::ranges::move(context.blobs.not_intact(list), std::back_inserter(*missing));
+  auto missing = absent_blobs(context.store, context.blobs, list);
+  if (!missing) return fail(missing.error());
   return Reply{200, {{"missing", *missing}}, {}};
 }
 

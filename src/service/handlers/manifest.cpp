@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <iterator>
 
 #include <map>
 #include <set>
@@ -113,6 +114,21 @@ Result<void> require_uploaded_blobs(Store& store, const nlohmann::json& files) {
     error.details.push_back(field_problem((*missing)[i], "blob is missing"));
   }
   return fail(std::move(error));
+}
+
+Result<std::vector<std::string>> absent_blobs(Store& store, const BlobStore& blobs,
+                                              const std::vector<std::string>& hashes) {
+  auto missing = store.missing_blobs(hashes);
+  if (!missing) return fail(missing.error());
+  std::ranges::sort(*missing);
+  std::vector<std::string> stored;
+  stored.reserve(hashes.size());
+  std::ranges::copy_if(hashes, std::back_inserter(stored), [&](const std::string& hash) {
+    return !std::ranges::binary_search(*missing, hash);
+  });
+  std::vector<std::string> absent = std::move(*missing);
+  std::ranges::move(blobs.not_intact(stored), std::back_inserter(absent));
+  return absent;
 }
 
 Result<FileReply> open_manifest_file(const BlobStore& blobs, const nlohmann::json& files,

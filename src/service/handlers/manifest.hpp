@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "handlers.hpp"
 #include "trainctl/service/blob_store.hpp"
@@ -31,6 +32,11 @@ int64_t manifest_total_size(const nlohmann::json& files);
 // invalid_argument, naming up to 20 of the missing hashes in details, unless every blob the
 // manifest refers to is uploaded.
 Result<void> require_uploaded_blobs(Store& store, const nlohmann::json& files);
+
+// The blobs of `hashes` the service lacks: no row, or a file that is gone or no longer holds its
+// content (BlobStore::not_intact), so that the client uploads them again. Rows missing first.
+Result<std::vector<std::string>> absent_blobs(Store& store, const BlobStore& blobs,
+                                              const std::vector<std::string>& hashes);
 
 // The blob of the manifest entry whose path is exactly `path`, opened for a file route: no file
 // system path is made from the request, so nothing outside the manifest's blobs can be reached.

@@ -1,7 +1,6 @@
 // Runs: submit (idempotent), a batch of them in one request, list, show (with long-poll), cancel.
 #include <algorithm>
 #include <charconv>
-#include <iterator>
 #include <map>
 #include <optional>
 #include <vector>
@@ -297,22 +296,6 @@ Result<std::optional<InlineSnapshot>> take_inline_snapshot(nlohmann::json& paylo
   return snapshot;
 }
 
-// The blobs of `hashes` (sorted, distinct) that the service lacks: no row, or a file that is gone
-// or no longer holds its content (so that the client uploads them again).
-Result<std::vector<std::string>> absent_blobs(const ServiceContext& context,
-                                              const std::vector<std::string>& hashes) {
-  auto missing = context.store.missing_blobs(hashes);
-  if (!missing) return fail(missing.error());
-  std::ranges::sort(*missing);
-  std::vector<std::string> stored;
-  stored.reserve(hashes.size());
-  std::ranges::copy_if(hashes, std::back_inserter(stored),
-                       [&](const std::string& hash) { return !std::ranges::binary_search(*missing, hash); });
-  std::vector<std::string> absent = std::move(*missing);
-  std::ranges::move(context.blobs.not_intact(stored), std::back_inserter(absent));
-  return absent;
-}
-
 // content_missing naming each blob of `absent` (its sha256 as the detail's path).
 Error blobs_absent(const std::vector<std::string>& absent) {
   Error error{ErrorCode::content_missing,
@@ -358,7 +341,8 @@ Result<std::optional<SnapshotRecord>> inline_snapshot_record(const ServiceContex
     if (!lost.empty()) return fail(blobs_absent(lost));
     return std::nullopt;
   }
-  auto absent = absent_blobs(context, distinct_hashes(*snapshot.files));
+  auto absent =
+      absent_blobs(context.store, context.blobs, distinct_hashes(*snapshot.files));
   if (!absent) return fail(absent.error());
   if (!absent->empty()) return fail(blobs_absent(*absent));
   SnapshotRecord record;
